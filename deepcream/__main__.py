@@ -1,0 +1,3 @@
+from deepcream.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,47 @@
+"""Shared test fixtures.
+
+The DCPv2-layout checkpoints are generated once by ``tests/fixtures/make_dcpv2_checkpoint.py``
+(TensorFlow 1-style graph code, run in a subprocess) and cached under the pytest cache, keyed
+by the generator's source hash, so later sessions reuse them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GENERATOR = FIXTURES / "make_dcpv2_checkpoint.py"
+
+
+def _have_tensorflow() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "tf_slim"))
+
+
+@pytest.fixture(scope="session")
+def dcpv2_release(request: pytest.FixtureRequest) -> Path:
+    """A folder laid out like the unzipped model release: ``bar/`` and ``mosaic/`` checkpoints
+    with random weights, each with ``reference.npz`` (inputs and the TF graph's outputs)."""
+    digest = hashlib.sha256(GENERATOR.read_bytes()).hexdigest()[:16]
+    cache = Path(request.config.cache.mkdir("dcpv2-fixture")) / digest
+    if (cache / "done").exists():
+        return cache
+    if not _have_tensorflow():
+        pytest.skip("the DCPv2 fixture needs the test extra: pip install -e '.[test]'")
+    tmp = cache.with_name(digest + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    subprocess.run([sys.executable, str(GENERATOR), str(tmp)], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    (tmp / "done").write_text("ok\n")
+    shutil.rmtree(cache, ignore_errors=True)
+    tmp.rename(cache)
+    return cache
