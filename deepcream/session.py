@@ -1,0 +1,254 @@
+"""Inference sessions for the DCPv2 ONNX models: backend choice, thread settings, warm-up.
+
+``ModelSession`` is the one place that knows onnxruntime and OpenVINO. It loads one ONNX file
+that follows the model contract in ``docs/ARCHITECTURE.md`` (inputs ``image`` [N,256,256,3]
+and ``mask`` [N,256,256,1], output ``output`` [N,256,256,3], all float32, N symbolic) and runs
+it. ``run`` is safe to call from several threads at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepcream.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16", "int8")
+INPUT_NAMES = ("image", "mask")
+OUTPUT_NAME = "output"
+CROP = 256
+
+
+def available_backends() -> list[str]:
+    """Backends importable in this environment, default first."""
+    import importlib.util
+
+    found = []
+    if importlib.util.find_spec("onnxruntime") is not None:
+        found.append("onnxruntime")
+    if importlib.util.find_spec("openvino") is not None:
+        found.append("openvino")
+    return found
+
+
+def default_threads() -> int:
+    """Intra-op threads: one per CPU this process may use (physical cores are not visible
+    portably; on the 2-vCPU target both are usable)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_backend(backend: str, precision: str = "fp32") -> str:
+    """Map ``auto`` to a concrete backend and check that the requested one is installed.
+
+    ``auto`` means onnxruntime for exact fp32 (portable, measured in ``deepcream bench``);
+    reduced precision on ``auto`` uses OpenVINO's bf16 when installed (AMX) and onnxruntime's
+    int8 otherwise.
+    """
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    have = available_backends()
+    if backend == "auto":
+        if precision == "bf16" and "openvino" in have:
+            return "openvino"
+        backend = "onnxruntime" if "onnxruntime" in have else (have[0] if have else "onnxruntime")
+    if backend not in have:
+        hint = "pip install 'deepcream[openvino]'" if backend == "openvino" else "pip install onnxruntime"
+        raise ModelError(f"backend {backend} is not installed ({hint})")
+    if backend == "onnxruntime" and precision == "bf16":
+        raise ModelError("precision bf16 needs the openvino backend (pip install 'deepcream[openvino]')")
+    return backend
+
+
+class ModelSession:
+    """One loaded ONNX model on one backend.
+
+    ``path``: the ONNX file. ``backend``: "onnxruntime", "openvino" or "auto". ``threads``:
+    intra-op threads (default: all usable CPUs). ``precision``: "fp32" (exact, the default),
+    "bf16" (OpenVINO on AMX/AVX512-BF16 CPUs) or "int8" (dynamic int8 quantization of the
+    weights of MatMul/Conv; onnxruntime), the opt-in fast modes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        backend: str = "auto",
+        threads: int | None = None,
+        precision: str = "fp32",
+        optimized_cache: str | os.PathLike[str] | None = None,
+        mem_arena: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"model file not found: {self.path}")
+        self.precision = precision
+        self.backend = resolve_backend(backend, precision)
+        self.threads = int(threads) if threads else default_threads()
+        if self.threads < 1:
+            raise ModelError(f"threads must be >= 1, got {threads}")
+        self.ready = False
+        self.load_seconds = 0.0
+        self.warmup_seconds = 0.0
+        self._optimized_cache = Path(optimized_cache) if optimized_cache else None
+        self._mem_arena = mem_arena
+        t0 = time.perf_counter()
+        if self.backend == "onnxruntime":
+            self._runner: _Runner = _OrtRunner(self)
+        else:
+            self._runner = _OpenVinoRunner(self)
+        self.load_seconds = time.perf_counter() - t0
+        log.debug("loaded %s on %s/%s with %d threads in %.3f s", self.path.name, self.backend,
+                  self.precision, self.threads, self.load_seconds)
+
+    def __repr__(self) -> str:
+        return (f"ModelSession({str(self.path)!r}, backend={self.backend!r}, "
+                f"threads={self.threads}, precision={self.precision!r})")
+
+    def run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Inpaint a batch: ``image`` float32 [N,256,256,3] in [-1,1], ``mask`` float32
+        [N,256,256,1] (1 keep, 0 hole) -> float32 [N,256,256,3]."""
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        mask = np.ascontiguousarray(mask, dtype=np.float32)
+        if image.ndim != 4 or image.shape[1:] != (CROP, CROP, 3):
+            raise ValueError(f"image must be [N,{CROP},{CROP},3], got {list(image.shape)}")
+        if mask.shape != image.shape[:3] + (1,):
+            raise ValueError(f"mask must be [N,{CROP},{CROP},1] matching image, got {list(mask.shape)}")
+        if image.shape[0] == 0:
+            return np.empty_like(image)
+        return self._runner.run(image, mask)
+
+    def warmup(self, batch: int = 1) -> float:
+        """Run one dummy batch (with a hole, so the attention path is exercised) so the first
+        real request does not pay for lazy allocation and kernel selection. Returns seconds."""
+        image = np.zeros((batch, CROP, CROP, 3), np.float32)
+        mask = np.ones((batch, CROP, CROP, 1), np.float32)
+        mask[:, 96:160, 96:160] = 0
+        t0 = time.perf_counter()
+        self.run(image, mask)
+        self.warmup_seconds = time.perf_counter() - t0
+        self.ready = True
+        return self.warmup_seconds
+
+
+class _Runner:
+    def run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+def _check_io(names_in: Sequence[str], names_out: Sequence[str], path: Path) -> None:
+    if sorted(names_in) != sorted(INPUT_NAMES) or OUTPUT_NAME not in names_out:
+        raise ModelError(
+            f"{path.name} is not a deepcream model (inputs {list(names_in)}, outputs "
+            f"{list(names_out)}; expected inputs image, mask and output 'output')"
+        )
+
+
+class _OrtRunner(_Runner):
+    def __init__(self, owner: ModelSession) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = owner.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.enable_cpu_mem_arena = owner._mem_arena
+        opts.log_severity_level = 3
+        # Don't spin idle worker threads between requests: on a shared 2-core box spinning
+        # steals the CPU from the Python side of the pipeline.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        model_path = owner.path
+        if owner.precision == "int8":
+            model_path = _int8_model(owner.path)
+        cache = owner._optimized_cache
+        if cache is not None and cache.is_file() and cache.stat().st_mtime >= model_path.stat().st_mtime:
+            # Already optimized at convert time: skip the graph rewrites on load.
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            model_path = cache
+        elif cache is not None:
+            opts.optimized_model_filepath = str(cache)
+        try:
+            self._sess = ort.InferenceSession(str(model_path), sess_options=opts,
+                                              providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors on bad files
+            raise ModelError(f"cannot load {owner.path.name} with onnxruntime: {exc}") from exc
+        _check_io([i.name for i in self._sess.get_inputs()],
+                  [o.name for o in self._sess.get_outputs()], owner.path)
+
+    def run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        # InferenceSession.run is thread-safe.
+        return self._sess.run([OUTPUT_NAME], {"image": image, "mask": mask})[0]
+
+
+class _OpenVinoRunner(_Runner):
+    def __init__(self, owner: ModelSession) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        if owner.precision == "int8":
+            raise ModelError("precision int8 is implemented on the onnxruntime backend")
+        config: dict[str, Any] = {
+            # OpenVINO picks bf16 on AMX CPUs by default; fp32 must be asked for to be exact.
+            "INFERENCE_PRECISION_HINT": "bf16" if owner.precision == "bf16" else "f32",
+            "INFERENCE_NUM_THREADS": owner.threads,
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+        }
+        try:
+            model = core.read_model(str(owner.path))
+            _check_io([p.get_any_name() for p in model.inputs],
+                      [n for p in model.outputs for n in p.get_names()], owner.path)
+            self._compiled = core.compile_model(model, "CPU", config)
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"cannot load {owner.path.name} with OpenVINO: {exc}") from exc
+        self._lock = threading.Lock()
+        self._idle: list[Any] = []  # infer requests not in use; one per concurrent caller
+
+    def run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with self._lock:
+            request = self._idle.pop() if self._idle else self._compiled.create_infer_request()
+        try:
+            result = request.infer({"image": image, "mask": mask})
+            out = np.array(result[self._compiled.output(OUTPUT_NAME)], copy=True)
+        finally:
+            with self._lock:
+                self._idle.append(request)
+        return out
+
+
+def _int8_model(path: Path) -> Path:
+    """Dynamic int8 quantization of the weights (onnxruntime.quantization), cached beside the
+    model as ``<name>.int8.onnx`` (or in the user cache if the folder is read-only)."""
+    target = path.with_name(path.stem + ".int8.onnx")
+    if target.is_file() and target.stat().st_mtime >= path.stat().st_mtime:
+        return target
+    if not os.access(path.parent, os.W_OK):
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepcream" / "int8"
+        cache.mkdir(parents=True, exist_ok=True)
+        target = cache / target.name
+        if target.is_file() and target.stat().st_mtime >= path.stat().st_mtime:
+            return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from deepcream.fsutil import atomic_path
+
+    with atomic_path(target) as tmp:
+        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8)
+    return target
