@@ -1,0 +1,203 @@
+"""Mask-color detection: exact (as DeepCreamPy), tolerant, and anti-aliased-edge growth.
+
+DeepCreamPy only treats pixels of exactly (0, 255, 0) as holes. Paint tools anti-alias stroke
+edges and JPEG shifts every pixel a little, so users get "the same image back". Here:
+
+* ``tolerance`` accepts pixels whose per-channel distance to the mask color is <= N;
+* ``grow_antialias`` then grows the mask over adjacent pixels that are a blend
+  ``alpha * mask + (1 - alpha) * background`` of the mask color and a nearby non-mask color;
+* ``near_mask_hint`` explains, with counts and the exact options, why nothing was found.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+Color = tuple[int, int, int]
+
+DEFAULT_COLOR: Color = (0, 255, 0)
+# Tolerances the hint may suggest: small enough not to catch ordinary image colors.
+_HINT_MAX_TOLERANCE = 64
+# A blend pixel must carry at least this much mask color to join (below it the pixel is
+# visually the background color and filling it is not needed).
+_ALPHA_MIN = 0.12
+# How far (max channel) a pixel may sit from the ideal blend line: absorbs rounding, JPEG noise.
+_BLEND_RESIDUAL = 14.0
+# The background neighbour must differ clearly from the mask color, else the blend line is
+# too short to tell a blend from noise.
+_MIN_CONTRAST = 40
+# Pixels grown per side; anti-aliasing (and JPEG chroma subsampling) spreads over ~1-2 px.
+_GROW_ITERATIONS = 3
+# Radius (Chebyshev) searched for a background neighbour of a frontier pixel.
+_BG_RADIUS = 2
+
+
+def _check_rgb(rgb: np.ndarray) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB array [H, W, 3], got shape {getattr(rgb, 'shape', None)}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {rgb.dtype}")
+    return np.ascontiguousarray(rgb)
+
+
+def _check_color(color: Color) -> Color:
+    c = tuple(int(v) for v in color)
+    if len(c) != 3 or not all(0 <= v <= 255 for v in c):
+        raise ValueError(f"mask color must be three values 0..255, got {color!r}")
+    return c  # type: ignore[return-value]
+
+
+def color_distance(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> np.ndarray:
+    """Per-pixel max over channels of |pixel - color| (uint8 [H, W])."""
+    rgb = _check_rgb(rgb)
+    color = _check_color(color)
+    diff = cv2.absdiff(rgb, np.full_like(rgb, color))
+    return diff.max(axis=2)
+
+
+def _tolerant_mask(rgb: np.ndarray, color: Color, tolerance: int) -> np.ndarray:
+    lower = np.array([max(0, c - tolerance) for c in color], np.uint8)
+    upper = np.array([min(255, c + tolerance) for c in color], np.uint8)
+    return cv2.inRange(rgb, lower, upper).view(bool)
+
+
+def find_mask(
+    rgb: np.ndarray,
+    color: Color = DEFAULT_COLOR,
+    tolerance: int = 0,
+    grow_antialias: bool = False,
+) -> np.ndarray:
+    """Pixels painted in the mask color, as bool [H, W].
+
+    ``tolerance`` 0 is DeepCreamPy's exact match; N accepts a per-channel distance <= N.
+    ``grow_antialias`` then adds anti-aliased edge pixels (blends of the mask color and the
+    neighbouring background color), a few pixels deep.
+    """
+    rgb = _check_rgb(rgb)
+    color = _check_color(color)
+    tolerance = int(tolerance)
+    if not 0 <= tolerance <= 255:
+        raise ValueError(f"mask tolerance must be 0..255, got {tolerance}")
+    mask = _tolerant_mask(rgb, color, tolerance).copy()
+    if grow_antialias and mask.any():
+        mask = grow_antialiased(rgb, mask, color)
+    return mask
+
+
+def _blend_candidates(
+    rgb: np.ndarray, mask: np.ndarray, ys: np.ndarray, xs: np.ndarray, color: Color
+) -> np.ndarray:
+    """For frontier pixels (ys, xs): True where the pixel is a blend of the mask color and
+    some non-mask pixel within ``_BG_RADIUS`` (vectorised over pixels, looped over offsets)."""
+    h, w = mask.shape
+    m = np.array(color, np.float32)
+    p = rgb[ys, xs].astype(np.float32)
+    accepted = np.zeros(len(ys), bool)
+    for dy in range(-_BG_RADIUS, _BG_RADIUS + 1):
+        for dx in range(-_BG_RADIUS, _BG_RADIUS + 1):
+            if dy == 0 and dx == 0:
+                continue
+            ny = np.clip(ys + dy, 0, h - 1)
+            nx = np.clip(xs + dx, 0, w - 1)
+            b = rgb[ny, nx].astype(np.float32)
+            valid = ~mask[ny, nx]
+            mb = m - b
+            contrast = np.abs(mb).max(axis=1)
+            valid &= contrast >= _MIN_CONTRAST
+            denom = np.maximum((mb * mb).sum(axis=1), 1.0)
+            alpha = ((p - b) * mb).sum(axis=1) / denom
+            alpha = np.clip(alpha, 0.0, 1.0)
+            residual = np.abs(p - (b + alpha[:, None] * mb)).max(axis=1)
+            accepted |= valid & (alpha >= _ALPHA_MIN) & (residual <= _BLEND_RESIDUAL)
+    return accepted
+
+
+def grow_antialiased(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    color: Color = DEFAULT_COLOR,
+    iterations: int = _GROW_ITERATIONS,
+) -> np.ndarray:
+    """Grow ``mask`` over adjacent pixels that blend the mask color with a nearby background
+    color (anti-aliased or JPEG-blurred stroke edges). Returns a new bool mask."""
+    rgb = _check_rgb(rgb)
+    color = _check_color(color)
+    mask = np.asarray(mask, bool).copy()
+    kernel = np.ones((3, 3), np.uint8)
+    for _ in range(iterations):
+        frontier = cv2.dilate(mask.view(np.uint8), kernel).view(bool) & ~mask
+        ys, xs = np.nonzero(frontier)
+        if len(ys) == 0:
+            break
+        grow = _blend_candidates(rgb, mask, ys, xs, color)
+        if not grow.any():
+            break
+        mask[ys[grow], xs[grow]] = True
+    return mask
+
+
+def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> tuple[int, int]:
+    """(tolerance, pixel count): the smallest multiple of 8 (<= 64) that catches 90% of the
+    pixels within 64 of the mask color, and how many pixels it catches."""
+    dist = color_distance(rgb, color)
+    counts = np.cumsum(np.bincount(dist.ravel(), minlength=256))
+    near = int(counts[_HINT_MAX_TOLERANCE])
+    if near == 0:
+        return 0, 0
+    for tol in range(8, _HINT_MAX_TOLERANCE + 1, 8):
+        if counts[tol] >= 0.9 * near:
+            return tol, int(counts[tol])
+    return _HINT_MAX_TOLERANCE, near
+
+
+def near_mask_hint(
+    rgb: np.ndarray,
+    color: Color = DEFAULT_COLOR,
+    tolerance: int = 0,
+    *,
+    min_pixels: int = 50,
+) -> str | None:
+    """A one-line explanation when no pixel (or only a small share of the mask-like pixels)
+    matches the mask color at ``tolerance`` but many are close to it, with the exact options
+    to rerun with; None when there is nothing to say.
+
+    JPEG keeps a few pixels exact inside wide strokes, so "few exact, many near" (fewer than
+    half of the near ones) gets the hint too: the exact mask would be a sparse speckle.
+    """
+    rgb = _check_rgb(rgb)
+    color = _check_color(color)
+    tolerance = int(tolerance)
+    dist = color_distance(rgb, color)
+    found = int(np.count_nonzero(dist <= tolerance))
+    suggested, count = suggest_tolerance(rgb, color)
+    if count < min_pixels or suggested <= tolerance or found * 2 > count:
+        return None
+    c = ",".join(str(v) for v in color)
+    exact = "the exact mask color" if tolerance == 0 else f"a color within {tolerance} of"
+    head = f"no pixel has {exact} ({c})" if found == 0 else f"only {found:,} pixels have {exact} ({c})"
+    return (
+        f"{head} but {count:,} pixels are within {suggested} of it "
+        f"(anti-aliased or JPEG-saved strokes?): rerun with --mask-tolerance {suggested} --antialias"
+    )
+
+
+def fringe_hint(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    color: Color = DEFAULT_COLOR,
+    *,
+    min_pixels: int = 50,
+) -> str | None:
+    """A one-line warning when a found mask has many anti-aliased edge pixels around it that
+    would stay as a visible fringe without ``--antialias``; None otherwise."""
+    rgb = _check_rgb(rgb)
+    color = _check_color(color)
+    grown = grow_antialiased(rgb, mask, color, iterations=_GROW_ITERATIONS)
+    extra = int(grown.sum() - np.count_nonzero(mask))
+    if extra < min_pixels:
+        return None
+    return (
+        f"{extra:,} pixels around the mask blend into the mask color (anti-aliased edges?) "
+        f"and would stay as a fringe: add --antialias"
+    )
