@@ -1,0 +1,413 @@
+"""Pure-Python reader for TensorFlow checkpoint V2 ("tensor bundle") files; no TensorFlow needed.
+
+A checkpoint is ``PREFIX.index`` (a LevelDB-format sorted table: variable name ->
+``BundleEntryProto``; the empty key holds the ``BundleHeaderProto``) plus one or more
+``PREFIX.data-NNNNN-of-MMMMM`` shards holding the raw little-endian tensor bytes.
+Only the tensors asked for are read, and each one's masked CRC32C is checked.
+
+Every problem raises :class:`deepcream.errors.ModelError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import google_crc32c
+import numpy as np
+
+from deepcream.errors import ModelError
+
+__all__ = ["Checkpoint", "TensorEntry", "list_variables", "read_checkpoint", "resolve_prefix"]
+
+_TABLE_MAGIC = 0xDB4775248B80FB57
+_FOOTER_SIZE = 48  # two padded block handles (40 bytes) + 8-byte magic
+_BLOCK_TRAILER_SIZE = 5  # 1-byte compression type + 4-byte masked crc32c
+_CRC_MASK_DELTA = 0xA282EAD8
+
+# TensorFlow DataType enum -> little-endian numpy dtype (raw layout as BundleWriter stores it).
+_DTYPES: dict[int, np.dtype] = {
+    1: np.dtype("<f4"),  # DT_FLOAT
+    2: np.dtype("<f8"),  # DT_DOUBLE
+    3: np.dtype("<i4"),  # DT_INT32
+    4: np.dtype("u1"),  # DT_UINT8
+    5: np.dtype("<i2"),  # DT_INT16
+    6: np.dtype("i1"),  # DT_INT8
+    8: np.dtype("<c8"),  # DT_COMPLEX64
+    9: np.dtype("<i8"),  # DT_INT64
+    10: np.dtype("?"),  # DT_BOOL
+    17: np.dtype("<u2"),  # DT_UINT16
+    18: np.dtype("<c16"),  # DT_COMPLEX128
+    19: np.dtype("<f2"),  # DT_HALF
+    22: np.dtype("<u4"),  # DT_UINT32
+    23: np.dtype("<u8"),  # DT_UINT64
+}
+_DTYPE_NAMES = {
+    7: "string", 11: "qint8", 12: "quint8", 13: "qint32", 14: "bfloat16", 15: "qint16",
+    16: "quint16", 20: "resource", 21: "variant",
+}
+_UNSUPPORTED_DTYPE = np.dtype(object)  # what list_variables reports for dtypes we can't read
+
+_STEP_RE = re.compile(r"[-_](\d+)$")
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    """Where one tensor lives in the data shards (decoded ``BundleEntryProto``)."""
+
+    name: str
+    dtype_enum: int
+    shape: tuple[int, ...]
+    shard_id: int
+    offset: int
+    size: int
+    crc32c: int | None  # masked; None if the writer did not store one
+    sliced: bool
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _DTYPES.get(self.dtype_enum, _UNSUPPORTED_DTYPE)
+
+    @property
+    def dtype_name(self) -> str:
+        if self.dtype_enum in _DTYPES:
+            return _DTYPES[self.dtype_enum].name
+        return _DTYPE_NAMES.get(self.dtype_enum, f"DataType {self.dtype_enum}")
+
+
+@dataclass
+class Checkpoint:
+    """Tensors read from a checkpoint, by variable name."""
+
+    prefix: Path
+    step: int | None
+    tensors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+# --- protobuf wire format (just what the bundle messages use) ----------------------------
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ValueError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _fields(buf: bytes) -> Iterable[tuple[int, int, int | bytes]]:
+    """Yield (field number, wire type, value) of a serialized protobuf message."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            if pos + 8 > len(buf):
+                raise ValueError("truncated fixed64")
+            value = struct.unpack_from("<Q", buf, pos)[0]
+            pos += 8
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > len(buf):
+                raise ValueError("truncated length-delimited field")
+            value = bytes(buf[pos:pos + length])
+            pos += length
+        elif wire == 5:
+            if pos + 4 > len(buf):
+                raise ValueError("truncated fixed32")
+            value = struct.unpack_from("<I", buf, pos)[0]
+            pos += 4
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        yield number, wire, value
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _parse_shape(buf: bytes) -> tuple[int, ...]:
+    dims: list[int] = []
+    for number, _, value in _fields(buf):
+        if number == 2:  # TensorShapeProto.dim
+            size = 0
+            for dnum, _, dval in _fields(value):  # type: ignore[arg-type]
+                if dnum == 1:
+                    size = _signed64(dval)  # type: ignore[arg-type]
+            dims.append(size)
+        elif number == 3 and value:  # unknown_rank
+            raise ValueError("tensor of unknown rank")
+    return tuple(dims)
+
+
+def _parse_entry(name: str, buf: bytes) -> TensorEntry:
+    dtype = shard = offset = size = 0
+    shape: tuple[int, ...] = ()
+    crc: int | None = None
+    sliced = False
+    for number, _, value in _fields(buf):
+        if number == 1:
+            dtype = value  # type: ignore[assignment]
+        elif number == 2:
+            shape = _parse_shape(value)  # type: ignore[arg-type]
+        elif number == 3:
+            shard = value  # type: ignore[assignment]
+        elif number == 4:
+            offset = value  # type: ignore[assignment]
+        elif number == 5:
+            size = value  # type: ignore[assignment]
+        elif number == 6:
+            crc = value  # type: ignore[assignment]
+        elif number == 7:
+            sliced = True
+    return TensorEntry(name, dtype, shape, shard, offset, size, crc, sliced)  # type: ignore[arg-type]
+
+
+# --- LevelDB table ------------------------------------------------------------------------
+
+
+def _masked_crc(data: bytes) -> int:
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF
+
+
+def _read_block(index: bytes, offset: int, size: int, path: Path) -> bytes:
+    if offset + size + _BLOCK_TRAILER_SIZE > len(index) - _FOOTER_SIZE:
+        raise ModelError(f"{path}: truncated or corrupt file (block at {offset} runs past the end)")
+    block = index[offset:offset + size]
+    kind = index[offset + size]
+    (stored_crc,) = struct.unpack_from("<I", index, offset + size + 1)
+    if _masked_crc(index[offset:offset + size + 1]) != stored_crc:
+        raise ModelError(f"{path}: corrupt file (block checksum mismatch at offset {offset})")
+    if kind != 0:
+        # TensorFlow's BundleWriter always writes uncompressed tables.
+        raise ModelError(f"{path}: compressed table blocks (type {kind}) are not supported")
+    return block
+
+
+def _block_entries(block: bytes, path: Path) -> Iterable[tuple[bytes, bytes]]:
+    """Decode a block's prefix-compressed (key, value) entries in order."""
+    if len(block) < 4:
+        raise ModelError(f"{path}: corrupt file (block too short)")
+    (num_restarts,) = struct.unpack_from("<I", block, len(block) - 4)
+    limit = len(block) - 4 - 4 * num_restarts
+    if limit < 0:
+        raise ModelError(f"{path}: corrupt file (bad restart count)")
+    pos = 0
+    key = b""
+    try:
+        while pos < limit:
+            shared, pos = _varint(block, pos)
+            unshared, pos = _varint(block, pos)
+            value_len, pos = _varint(block, pos)
+            if shared > len(key) or pos + unshared + value_len > limit:
+                raise ValueError("entry overruns block")
+            key = key[:shared] + block[pos:pos + unshared]
+            pos += unshared
+            yield key, block[pos:pos + value_len]
+            pos += value_len
+    except ValueError as exc:
+        raise ModelError(f"{path}: corrupt file ({exc})") from None
+
+
+def _read_table(path: Path) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of a LevelDB-format table file, in key order."""
+    try:
+        index = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"missing checkpoint index {path}") from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(index) < _FOOTER_SIZE:
+        raise ModelError(f"{path}: truncated file ({len(index)} bytes, not a checkpoint index)")
+    footer = index[-_FOOTER_SIZE:]
+    (magic,) = struct.unpack_from("<Q", footer, 40)
+    if magic != _TABLE_MAGIC:
+        raise ModelError(f"{path}: not a TensorFlow checkpoint index (bad table magic; truncated?)")
+    try:
+        _meta_off, pos = _varint(footer, 0)
+        _meta_size, pos = _varint(footer, pos)
+        index_off, pos = _varint(footer, pos)
+        index_size, pos = _varint(footer, pos)
+    except ValueError:
+        raise ModelError(f"{path}: corrupt file (bad footer)") from None
+    entries: list[tuple[bytes, bytes]] = []
+    index_block = _read_block(index, index_off, index_size, path)
+    for _, handle in _block_entries(index_block, path):
+        try:
+            off, p = _varint(handle, 0)
+            size, _ = _varint(handle, p)
+        except ValueError:
+            raise ModelError(f"{path}: corrupt file (bad block handle)") from None
+        entries.extend(_block_entries(_read_block(index, off, size, path), path))
+    return entries
+
+
+# --- checkpoint location ------------------------------------------------------------------
+
+
+def _from_checkpoint_file(folder: Path) -> Path | None:
+    """The prefix named by a folder's ``checkpoint`` state file, if it exists on disk.
+
+    The file often holds the absolute path of the machine that trained the model, so a
+    prefix that doesn't exist is retried by its base name inside ``folder``.
+    """
+    state = folder / "checkpoint"
+    if not state.is_file():
+        return None
+    match = re.search(r'^model_checkpoint_path:\s*"(.*)"\s*$', state.read_text(errors="replace"),
+                      re.MULTILINE)
+    if not match:
+        return None
+    named = match.group(1).encode().decode("unicode_escape")
+    base = re.split(r"[\\/]", named)[-1]
+    for candidate in (folder / named, folder / base):
+        if Path(f"{candidate}.index").is_file():
+            return candidate
+    return None
+
+
+def resolve_prefix(path: str | os.PathLike[str]) -> Path:
+    """Turn a checkpoint folder, prefix or ``.index``/``.data``/``.meta`` file into its prefix.
+
+    A folder uses its ``checkpoint`` state file, else the single ``*.index`` in it.
+    """
+    path = Path(path)
+    if path.is_dir():
+        prefix = _from_checkpoint_file(path)
+        if prefix is not None:
+            return prefix
+        indexes = sorted(path.glob("*.index"))
+        if len(indexes) == 1:
+            return indexes[0].with_suffix("")
+        if not indexes:
+            raise ModelError(f"no checkpoint in {path} (no .index file)")
+        names = ", ".join(p.name for p in indexes)
+        raise ModelError(f"several checkpoints in {path} ({names}); name one by its prefix")
+    name = path.name
+    for suffix in (".index", ".meta"):
+        if name.endswith(suffix):
+            return path.with_name(name[: -len(suffix)])
+    match = re.match(r"(.*)\.data-\d{5}-of-\d{5}$", name)
+    if match:
+        return path.with_name(match.group(1))
+    if Path(f"{path}.index").is_file():
+        return path
+    if not path.parent.exists():
+        raise ModelError(f"no such file or folder: {path}")
+    raise ModelError(f"missing checkpoint index {path}.index")
+
+
+def checkpoint_step(prefix: Path) -> int | None:
+    """The training step in a prefix name like ``Train_775000`` or ``model.ckpt-1000``."""
+    match = _STEP_RE.search(prefix.name)
+    return int(match.group(1)) if match else None
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def _read_entries(prefix: Path) -> tuple[int, dict[str, TensorEntry]]:
+    """(number of data shards, tensor entries by name) from ``PREFIX.index``."""
+    index_path = Path(f"{prefix}.index")
+    num_shards = 1
+    entries: dict[str, TensorEntry] = {}
+    for key, value in _read_table(index_path):
+        try:
+            if key == b"":
+                for number, _, val in _fields(value):
+                    if number == 1:
+                        num_shards = val  # type: ignore[assignment]
+                    elif number == 2 and val == 1:
+                        raise ModelError(f"{index_path}: big-endian checkpoints are not supported")
+                continue
+            name = key.decode("utf-8")
+            entries[name] = _parse_entry(name, value)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{index_path}: corrupt entry {key!r} ({exc})") from None
+    return num_shards, entries
+
+
+def list_variables(path: str | os.PathLike[str]) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+    """Name -> (dtype, shape) of every tensor in a checkpoint (unreadable dtypes as ``object``)."""
+    _, entries = _read_entries(resolve_prefix(path))
+    return {name: (e.dtype, e.shape) for name, e in entries.items()}
+
+
+def read_checkpoint(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> Checkpoint:
+    """Read tensors (all, or just ``names``) from a checkpoint folder or prefix.
+
+    Each tensor's bytes are checked against its stored masked CRC32C.
+    """
+    prefix = resolve_prefix(path)
+    num_shards, entries = _read_entries(prefix)
+    if names is None:
+        wanted = list(entries)
+    else:
+        wanted = list(names)
+        missing = [n for n in wanted if n not in entries]
+        if missing:
+            raise ModelError(f"{prefix}.index: no tensor named {', '.join(map(repr, missing))}")
+    tensors: dict[str, np.ndarray] = {}
+    # Group by shard so each data file is opened once, and read in offset order.
+    by_shard: dict[int, list[TensorEntry]] = {}
+    for name in wanted:
+        entry = entries[name]
+        if entry.sliced:
+            raise ModelError(f"{prefix}.index: tensor {name!r} is partitioned (sliced); not supported")
+        if entry.dtype_enum not in _DTYPES:
+            raise ModelError(f"{prefix}.index: tensor {name!r} has unsupported dtype "
+                             f"{entry.dtype_name}")
+        if entry.shard_id >= num_shards:
+            raise ModelError(f"{prefix}.index: tensor {name!r} is in shard {entry.shard_id} "
+                             f"of {num_shards}")
+        by_shard.setdefault(entry.shard_id, []).append(entry)
+    for shard_id, shard_entries in by_shard.items():
+        data_path = Path(f"{prefix}.data-{shard_id:05d}-of-{num_shards:05d}")
+        try:
+            handle = open(data_path, "rb")  # noqa: SIM115 - closed in the finally below
+        except FileNotFoundError:
+            raise ModelError(f"missing checkpoint data shard {data_path}") from None
+        except OSError as exc:
+            raise ModelError(f"cannot read {data_path}: {exc.strerror or exc}") from None
+        try:
+            file_size = os.fstat(handle.fileno()).st_size
+            for entry in sorted(shard_entries, key=lambda e: e.offset):
+                tensors[entry.name] = _read_tensor(handle, file_size, entry, data_path)
+        finally:
+            handle.close()
+    return Checkpoint(prefix=prefix, step=checkpoint_step(prefix),
+                      tensors={n: tensors[n] for n in wanted})
+
+
+def _read_tensor(handle, file_size: int, entry: TensorEntry, data_path: Path) -> np.ndarray:
+    dtype = entry.dtype
+    count = int(np.prod(entry.shape, dtype=np.int64))
+    if any(d < 0 for d in entry.shape) or count * dtype.itemsize != entry.size:
+        raise ModelError(f"{data_path}: tensor {entry.name!r} has {entry.size} bytes, which does "
+                         f"not fit shape {list(entry.shape)} of {entry.dtype_name}")
+    end = entry.offset + entry.size
+    if end > file_size:
+        raise ModelError(f"{data_path}: truncated file (tensor {entry.name!r} needs bytes up to "
+                         f"{end}, the file has {file_size})")
+    handle.seek(entry.offset)
+    buf = handle.read(entry.size)
+    if len(buf) != entry.size:
+        raise ModelError(f"{data_path}: truncated file while reading tensor {entry.name!r}")
+    if entry.crc32c is not None and _masked_crc(buf) != entry.crc32c:
+        raise ModelError(f"{data_path}: corrupt data (crc32c mismatch in tensor {entry.name!r})")
+    # astype copies into a writable array in native byte order (a no-op swap on little-endian).
+    return np.frombuffer(buf, dtype=dtype).reshape(entry.shape).astype(dtype.newbyteorder("="))
