@@ -1,0 +1,155 @@
+"""The ONNX generator graph against the TF1 reference graph (random-weight DCPv2 checkpoints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from deepcream.errors import ModelError
+from deepcream.graph import GENERATOR_SHAPES, OPSET, build_model
+
+KINDS = ("bar", "mosaic")
+TOLERANCE = 1e-4  # max abs difference vs TF on outputs in [-1, 1]
+
+
+def _load_generator(kind_dir: Path) -> dict[str, np.ndarray]:
+    prefix = next(kind_dir.glob("Train_*.index")).with_suffix("")
+    try:
+        from deepcream.checkpoint import read_checkpoint
+    except ImportError:  # the pure-Python reader is not there yet: use TF's
+        import tensorflow as tf
+
+        reader = tf.train.load_checkpoint(str(prefix))
+        return {name: reader.get_tensor(name) for name in GENERATOR_SHAPES}
+    return read_checkpoint(prefix, names=list(GENERATOR_SHAPES)).tensors
+
+
+@pytest.fixture(scope="module")
+def generators(dcpv2_release: Path) -> dict[str, dict[str, np.ndarray]]:
+    return {kind: _load_generator(dcpv2_release / kind) for kind in KINDS}
+
+
+@pytest.fixture(scope="module")
+def references(dcpv2_release: Path) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for kind in KINDS:
+        with np.load(dcpv2_release / kind / "reference.npz") as ref:
+            out[kind] = {"x": ref["x"], "m": ref["m"][..., :1].copy(), "out": ref["out"]}
+    return out
+
+
+_SESSIONS: dict[tuple[str, str], object] = {}
+
+
+@pytest.fixture(scope="module")
+def session_for(generators):
+    import onnxruntime as ort
+
+    def get(kind: str, attention: str):
+        key = (kind, attention)
+        if key not in _SESSIONS:
+            model = build_model(generators[kind], attention=attention)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 2
+            _SESSIONS[key] = ort.InferenceSession(model.SerializeToString(), opts,
+                                                  providers=["CPUExecutionProvider"])
+        return _SESSIONS[key]
+
+    yield get
+    _SESSIONS.clear()
+
+
+def _run_batched(session, x: np.ndarray, m: np.ndarray, batch: int) -> np.ndarray:
+    parts = [session.run(["output"], {"image": x[i:i + batch], "mask": m[i:i + batch]})[0]
+             for i in range(0, len(x), batch)]
+    return np.concatenate(parts)
+
+
+def test_generator_shapes_match_the_checkpoint_layout():
+    assert len(GENERATOR_SHAPES) == 40
+    assert GENERATOR_SHAPES["G_en/Conv/weights"] == (5, 5, 6, 32)
+    assert GENERATOR_SHAPES["G_en/Conv_9/weights"] == (3, 3, 256, 256)
+    assert GENERATOR_SHAPES["CB1/ML/weights"] == (1, 1, 512, 256)
+    assert GENERATOR_SHAPES["G_de/Conv_8/weights"] == (3, 3, 16, 3)
+    assert GENERATOR_SHAPES["G_de/Conv_8/biases"] == (3,)
+
+
+def test_generator_shapes_agree_with_the_fixture_checkpoint(generators):
+    for name, shape in GENERATOR_SHAPES.items():
+        assert generators["bar"][name].shape == shape, name
+
+
+def test_model_contract(generators):
+    model = build_model(generators["bar"])
+    graph = model.graph
+    assert [i.name for i in graph.input] == ["image", "mask"]
+    assert [o.name for o in graph.output] == ["output"]
+
+    def dims(vi):
+        return [d.dim_param or d.dim_value for d in vi.type.tensor_type.shape.dim]
+
+    assert dims(graph.input[0]) == ["N", 256, 256, 3]
+    assert dims(graph.input[1]) == ["N", 256, 256, 1]
+    assert dims(graph.output[0]) == ["N", 256, 256, 3]
+    assert {op.domain for op in model.opset_import} == {""}
+    assert model.opset_import[0].version == OPSET >= 17
+    assert all(node.domain == "" for node in graph.node)
+    # weights are initializers; no runtime-weight Conv/ConvTranspose for the attention
+    assert sum(int(np.prod(t.dims)) for t in graph.initializer) >= 3_600_000
+    assert not any(n.op_type == "ConvTranspose" for n in graph.node)
+    conv_weights = {n.input[1] for n in graph.node if n.op_type == "Conv"}
+    assert conv_weights <= {t.name for t in graph.initializer}
+    onnx.checker.check_model(model, full_check=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_dense_matches_tensorflow(kind, batch, session_for, references):
+    ref = references[kind]
+    out = _run_batched(session_for(kind, "dense"), ref["x"], ref["m"], batch)
+    diff = np.abs(out - ref["out"]).max()
+    assert diff <= TOLERANCE, f"{kind} batch {batch}: max abs diff {diff:.3g}"
+    # the known pixels are passed through exactly
+    keep = np.broadcast_to(ref["m"] == 1, out.shape)
+    np.testing.assert_array_equal(out[keep], ref["x"][keep])
+
+
+def test_missing_variable_is_a_model_error(generators):
+    weights = dict(generators["bar"])
+    del weights["G_de/Conv_3/biases"]
+    with pytest.raises(ModelError, match="G_de/Conv_3/biases"):
+        build_model(weights)
+
+
+def test_wrong_shape_names_variable_expected_and_found(generators):
+    weights = dict(generators["bar"])
+    weights["G_en/Conv_5/weights"] = np.zeros((3, 3, 128, 128), np.float32)
+    with pytest.raises(ModelError) as err:
+        build_model(weights)
+    msg = str(err.value)
+    assert "G_en/Conv_5/weights" in msg
+    assert "[3, 3, 128, 256]" in msg and "[3, 3, 128, 128]" in msg
+
+
+def test_non_finite_weights_are_rejected(generators):
+    weights = dict(generators["bar"])
+    bad = weights["CB1/ML/biases"].copy()
+    bad[3] = np.nan
+    weights["CB1/ML/biases"] = bad
+    with pytest.raises(ModelError, match="CB1/ML/biases"):
+        build_model(weights)
+
+
+def test_unknown_attention_mode(generators):
+    with pytest.raises(ValueError, match="attention"):
+        build_model(generators["bar"], attention="fast")
+
+
+def test_extra_variables_are_ignored(generators):
+    weights = dict(generators["bar"])
+    weights["disc_red/conv0/w"] = np.zeros((5, 5, 3, 64), np.float32)
+    weights["G_en/Conv/weights/Adam"] = np.zeros((5, 5, 6, 32), np.float32)
+    assert build_model(weights).graph.node
