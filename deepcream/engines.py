@@ -1,0 +1,213 @@
+"""Inpainting engines behind one small, batched interface.
+
+``inpaint(crops, holes) -> crops``: ``crops`` uint8 [N, H, W, 3] (or, for engines with
+``input_size`` None, a list of [H_i, W_i, 3] crops at native box size), ``holes`` bool
+[N, H, W] (True = pixel to fill). The pipeline decides crops and paste-back; an engine only
+fills.
+
+* ``onnx``: the converted DCPv2 models through :class:`deepcream.session.ModelSession`, with
+  DCP's exact input/output arithmetic (float32, truncating conversion back to uint8).
+* ``classical``: no model needed. Bars: OpenCV inpainting (method chosen by measured PSNR in
+  the holes, see scripts/classical_quality.py and docs/decensor.md). Mosaics: a smooth
+  reconstruction from the block colors (Gaussian at the estimated block size).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deepcream.errors import InputError, ModelError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("bar", "mosaic")
+ENGINES = ("auto", "onnx", "classical")
+
+# Chosen by scripts/classical_quality.py (PSNR/SSIM inside the holes on the shipped
+# benchmark set): see docs/decensor.md for the table.
+CLASSICAL_BAR_METHOD = "telea"
+CLASSICAL_BAR_RADIUS = 5
+
+Crops = np.ndarray | Sequence[np.ndarray]
+
+
+class Engine:
+    """Base class: ``name`` ("onnx"/"classical"), ``kind`` ("bar"/"mosaic"), ``input_size``
+    (256 for DCPv2, None = native box resolution)."""
+
+    name: str = ""
+    kind: str = "bar"
+    input_size: int | None = None
+
+    def inpaint(self, crops: Crops, holes: Crops) -> Crops:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for logs and output metadata, e.g. ``onnx bar.onnx onnxruntime fp32``."""
+        return self.name
+
+    def warmup(self) -> None:
+        """Pay one-time costs (lazy allocation, kernel choice) before the first real call."""
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise InputError(f"mode must be one of {', '.join(KINDS)}, got {kind!r}")
+    return kind
+
+
+def dcp_model_inputs(crops: np.ndarray, holes: np.ndarray, kind: str
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """DCP's crop -> model input arithmetic, in float32 as DCP computes it: ``/255``; bar mode
+    zeroes the holes; ``*2-1``; mask 1 keep, 0 hole."""
+    x = crops.astype(np.float32) / np.float32(255.0)
+    if kind == "bar":
+        x[holes] = 0.0
+    x = x * np.float32(2.0) - np.float32(1.0)
+    mask = (~holes).astype(np.float32)[..., None]
+    return x, mask
+
+
+def dcp_output_to_uint8(pred: np.ndarray) -> np.ndarray:
+    """DCP's ``(255.0 * ((p + 1.0) / 2.0)).astype(uint8)`` on the float32 prediction: it
+    truncates, so even kept pixels can come back one level lower. Those never reach the output
+    (only region pixels are pasted), but they are the bicubic resize's context, so we keep
+    DCP's values to stay exact."""
+    pred = np.asarray(pred, dtype=np.float32)
+    return (np.float32(255.0) * ((pred + np.float32(1.0)) / np.float32(2.0))).astype(np.uint8)
+
+
+class OnnxEngine(Engine):
+    """A converted DCPv2 model (bar.onnx or mosaic.onnx) run through ``ModelSession``."""
+
+    name = "onnx"
+    input_size = 256
+
+    def __init__(self, path: str | os.PathLike[str], kind: str, *, backend: str = "auto",
+                 threads: int | None = None, precision: str = "fp32", batch_size: int = 8) -> None:
+        from deepcream.session import ModelSession
+
+        self.kind = _check_kind(kind)
+        self.path = Path(path)
+        self.session = ModelSession(self.path, backend=backend, threads=threads,
+                                    precision=precision)
+        self.batch_size = max(1, int(batch_size))
+
+    def describe(self) -> str:
+        return (f"onnx {self.path.name} {self.session.backend} "
+                f"{getattr(self.session, 'precision', 'fp32')}")
+
+    def warmup(self) -> None:
+        self.session.warmup()
+
+    def inpaint(self, crops: Crops, holes: Crops) -> np.ndarray:
+        crops = np.asarray(crops, dtype=np.uint8)
+        holes = np.asarray(holes, dtype=bool)
+        n = crops.shape[0]
+        if crops.shape[1:] != (256, 256, 3) or holes.shape != crops.shape[:3]:
+            raise ValueError(f"onnx engine needs [N,256,256,3] crops and [N,256,256] holes, "
+                             f"got {crops.shape} and {holes.shape}")
+        out = np.empty_like(crops)
+        # Chunks bound the activation memory; batch size barely changes per-crop time.
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            x, m = dcp_model_inputs(crops[start:stop], holes[start:stop], self.kind)
+            out[start:stop] = dcp_output_to_uint8(self.session.run(x, m))
+        return out
+
+
+def estimate_block_size(crop: np.ndarray, holes: np.ndarray) -> float:
+    """Mean run length of identical pixels inside the holes (rows and columns): the mosaic's
+    block size. At least 1."""
+    sizes = []
+    for axis in (0, 1):
+        same_hole = np.logical_and(np.take(holes, range(1, holes.shape[axis]), axis=axis),
+                                   np.take(holes, range(holes.shape[axis] - 1), axis=axis))
+        diff = np.any(np.diff(crop.astype(np.int16), axis=axis) != 0, axis=2)
+        pairs = int(np.count_nonzero(same_hole))
+        if pairs:
+            sizes.append(pairs / max(int(np.count_nonzero(diff & same_hole)), 1))
+    return max(float(np.mean(sizes)) if sizes else 1.0, 1.0)
+
+
+class ClassicalEngine(Engine):
+    """OpenCV inpainting for bars, block-color smoothing for mosaics; native resolution."""
+
+    name = "classical"
+    input_size = None
+
+    def __init__(self, kind: str, *, method: str = CLASSICAL_BAR_METHOD,
+                 radius: int = CLASSICAL_BAR_RADIUS) -> None:
+        self.kind = _check_kind(kind)
+        if method not in ("telea", "ns"):
+            raise ValueError(f"classical bar method must be telea or ns, got {method!r}")
+        self.method = method
+        self.radius = int(radius)
+
+    def describe(self) -> str:
+        if self.kind == "bar":
+            return f"classical opencv-{self.method} r={self.radius}"
+        return "classical mosaic-smoothing"
+
+    def _fill_one(self, crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        import cv2
+
+        out = crop.copy()
+        if not holes.any():
+            return out
+        if self.kind == "bar":
+            flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
+            filled = cv2.inpaint(np.ascontiguousarray(crop), holes.view(np.uint8), self.radius, flag)
+        else:
+            # The mosaic's flat blocks are samples of the hidden image; a Gaussian about half
+            # a block wide interpolates smoothly between them and into the clean border.
+            sigma = max(estimate_block_size(crop, holes) / 2.0, 0.8)
+            filled = cv2.GaussianBlur(crop, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+        out[holes] = filled[holes]
+        return out
+
+    def inpaint(self, crops: Crops, holes: Crops) -> Crops:
+        if isinstance(crops, np.ndarray) and crops.ndim == 4:
+            return np.stack([self._fill_one(c, h) for c, h in zip(crops, holes, strict=True)]) \
+                if len(crops) else crops.copy()
+        return [self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool))
+                for c, h in zip(crops, holes, strict=True)]
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_onnx(path: str, kind: str, backend: str, threads: int | None,
+                 precision: str) -> OnnxEngine:
+    # Loading a model costs seconds; library callers that pass engine="auto" per image
+    # should not pay it per call.
+    return OnnxEngine(path, kind, backend=backend, threads=threads, precision=precision)
+
+
+def get_engine(kind: str, engine: str = "auto", models: str | os.PathLike[str] | None = None,
+               *, backend: str = "auto", threads: int | None = None,
+               precision: str = "fp32") -> Engine:
+    """The engine for ``kind``: ``onnx`` (needs the converted model in the models folder),
+    ``classical``, or ``auto`` = onnx when the model is installed, else classical."""
+    _check_kind(kind)
+    if engine not in ENGINES:
+        raise InputError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "classical":
+        return ClassicalEngine(kind)
+    from deepcream.models import installed_models, models_dir
+
+    folder = models_dir(models)
+    installed = installed_models(folder)
+    path = installed.get(kind)
+    if path is None:
+        if engine == "onnx":
+            raise ModelError(
+                f"no {kind} model in {folder}: install one with `deepcream fetch-model` or "
+                f"`deepcream convert`, or use --engine classical")
+        log.info("no %s model in %s: using the classical engine", kind, folder)
+        return ClassicalEngine(kind)
+    return _cached_onnx(str(path), kind, backend, threads, precision)

@@ -1,0 +1,229 @@
+"""Censored regions: connected components, DeepCreamPy's box rule, crops and paste-back.
+
+Everything here works on array views and on the (small) boxes, never per pixel in Python and
+never on a float copy of the whole image.
+
+Coordinates: ``x`` is the column, ``y`` the row. Boxes are PIL crop boxes
+``(x1, y1, x2, y2)``, right/bottom exclusive, and may reach outside the image (DCP's corner
+rule can produce ``x1 = -1``); crops pad such pixels with black, and the mask pads them as
+holes, exactly as PIL's ``crop`` of DCP's 0/255 mask image does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+Box = tuple[int, int, int, int]
+
+# DCP: boxes are 1.5x the region's extent, at least 256 px (the model's input size).
+EXPAND_FACTOR = 1.5
+MIN_BOX = 256
+MODEL_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Region:
+    """One 4-connected component of hole pixels.
+
+    ``min_x..max_x``/``min_y..max_y`` are inclusive pixel bounds; ``own`` is a bool array over
+    that bounding rectangle marking the component's own pixels (not other regions' pixels
+    that happen to fall inside the rectangle).
+    """
+
+    pixels: int
+    min_x: int
+    min_y: int
+    max_x: int
+    max_y: int
+    own: np.ndarray
+
+    @property
+    def bounds(self) -> Box:
+        """Inclusive ``(min_x, min_y, max_x, max_y)``."""
+        return (self.min_x, self.min_y, self.max_x, self.max_y)
+
+    def flipped(self, width: int, height: int, flip_x: bool, flip_y: bool) -> Region:
+        """The same region in a left-right and/or top-bottom mirrored image."""
+        min_x, max_x, min_y, max_y = self.min_x, self.max_x, self.min_y, self.max_y
+        own = self.own
+        if flip_x:
+            min_x, max_x = width - 1 - max_x, width - 1 - min_x
+            own = own[:, ::-1]
+        if flip_y:
+            min_y, max_y = height - 1 - max_y, height - 1 - min_y
+            own = own[::-1, :]
+        return Region(self.pixels, min_x, min_y, max_x, max_y, own)
+
+
+def find_regions(mask: np.ndarray) -> list[Region]:
+    """4-connected components of ``mask`` (bool [H, W]), largest first (ties: scan order)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
+    # scipy's default structuring element in 2-D is the 4-neighbourhood (a cross).
+    labels, count = ndimage.label(mask)
+    if count == 0:
+        return []
+    slices = ndimage.find_objects(labels)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    order = np.argsort(-sizes, kind="stable")
+    regions = []
+    for index in order:
+        sy, sx = slices[index]
+        own = labels[sy, sx] == index + 1
+        regions.append(Region(int(sizes[index]), sx.start, sy.start, sx.stop - 1, sy.stop - 1, own))
+    return regions
+
+
+def dcp_size(region: Region, width: int, height: int) -> int:
+    """Step 1 of DCP's box rule: the square's side."""
+    size = int(max(region.max_x - region.min_x, region.max_y - region.min_y) * EXPAND_FACTOR)
+    if size > min(width, height):
+        size = min(width, height)
+    elif size < MIN_BOX:
+        size = MIN_BOX
+    return size
+
+
+def dcp_box(region: Region, width: int, height: int) -> Box:
+    """DeepCreamPy's crop box for ``region``, quirks included (see docs/decensor.md)."""
+    min_x, min_y, max_x, max_y = region.bounds
+    s = dcp_size(region, width, height)
+    cx, cy = (min_x + max_x) // 2, (min_y + max_y) // 2
+    x1, x2 = cx - s // 2, cx + s // 2
+    y1, y2 = cy - s // 2, cy + s // 2
+    out_y = y1 < 0 or y2 > height - 1
+    out_x = x1 < 0 or x2 > width - 1
+    if out_y and out_x:
+        # The first matching corner wins; a box ending at W-1/H-1 is DCP's own off-by-one.
+        if x1 < 0 and y1 < 0:
+            x1, y1, x2, y2 = 0, 0, s, s
+        elif x2 > width - 1 and y1 < 0:
+            x1, y1, x2, y2 = width - s - 1, 0, width - 1, s
+        elif x1 < 0 and y2 > height - 1:
+            x1, y1, x2, y2 = 0, height - s - 1, s, height - 1
+        elif x2 > width - 1 and y2 > height - 1:
+            x1, y1, x2, y2 = width - s - 1, height - s - 1, width - 1, height - 1
+    else:
+        if x1 < 0:
+            x1, x2 = 0, x2 - x1
+        if x2 > width - 1:
+            x1, x2 = x1 - (x2 - (width - 1)), width - 1
+        if y1 < 0:
+            y1, y2 = 0, y2 - y1
+        if y2 > height - 1:
+            y1, y2 = y1 - (y2 - (height - 1)), height - 1
+    if x2 > width or y2 > height:
+        # Tight fallback (images smaller than the square): excludes the last row/column.
+        x1, y1, x2, y2 = min_x, min_y, max_x, max_y
+    return (x1, y1, x2, y2)
+
+
+def _own_in_box(region: Region, box: Box) -> np.ndarray:
+    """bool [box_h, box_w]: the region's own pixels that lie inside ``box``."""
+    x1, y1, x2, y2 = box
+    sel = np.zeros((max(y2 - y1, 0), max(x2 - x1, 0)), bool)
+    ix1, iy1 = max(x1, region.min_x), max(y1, region.min_y)
+    ix2, iy2 = min(x2, region.max_x + 1), min(y2, region.max_y + 1)
+    if ix1 < ix2 and iy1 < iy2:
+        sel[iy1 - y1:iy2 - y1, ix1 - x1:ix2 - x1] = region.own[
+            iy1 - region.min_y:iy2 - region.min_y, ix1 - region.min_x:ix2 - region.min_x]
+    return sel
+
+
+def _cover_box(ux1: int, uy1: int, ux2: int, uy2: int, size: int, width: int, height: int) -> Box:
+    """A box (DCP's side where the image allows) holding the inclusive rectangle ``u``."""
+    def axis(lo: int, hi: int, limit: int) -> tuple[int, int]:
+        side = min(max(size, hi - lo + 1), limit)
+        start = (lo + hi) // 2 - side // 2
+        start = min(max(start, 0), limit - side)
+        return start, start + side
+
+    x1, x2 = axis(ux1, ux2, width)
+    y1, y2 = axis(uy1, uy2, height)
+    return (x1, y1, x2, y2)
+
+
+def region_boxes(region: Region, width: int, height: int) -> list[tuple[Box, np.ndarray]]:
+    """The boxes whose model output fills ``region``, each with the pixels it pastes.
+
+    The first is always DCP's box (so what DCP fills is filled identically). DCP's box can
+    miss region pixels (a box ending at W-1/H-1, the tight fallback box); those get one more
+    box: DCP's side, centred on the missed pixels and clamped inside the image (narrower than
+    the side only where the image is). Every region pixel is pasted exactly once.
+    """
+    box = dcp_box(region, width, height)
+    sel = _own_in_box(region, box)
+    result = [(box, sel)]
+    missed = region.pixels - int(np.count_nonzero(sel))
+    if missed:
+        covered = np.zeros_like(region.own)
+        x1, y1, x2, y2 = box
+        covered[max(y1 - region.min_y, 0):max(y2 - region.min_y, 0),
+                max(x1 - region.min_x, 0):max(x2 - region.min_x, 0)] = True
+        rest = region.own & ~covered
+        rows = np.flatnonzero(rest.any(axis=1))
+        cols = np.flatnonzero(rest.any(axis=0))
+        ux1, ux2 = region.min_x + cols[0], region.min_x + cols[-1]
+        uy1, uy2 = region.min_y + rows[0], region.min_y + rows[-1]
+        extra = _cover_box(int(ux1), int(uy1), int(ux2), int(uy2),
+                           dcp_size(region, width, height), width, height)
+        rest_region = Region(missed, region.min_x, region.min_y, region.max_x, region.max_y, rest)
+        result.append((extra, _own_in_box(rest_region, extra)))
+    return result
+
+
+def crop(array: np.ndarray, box: Box, fill: int | bool = 0) -> np.ndarray:
+    """``array[y1:y2, x1:x2]`` as a new array; parts outside the image get ``fill``."""
+    x1, y1, x2, y2 = box
+    h, w = array.shape[:2]
+    if x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h:
+        return array[y1:y2, x1:x2].copy()
+    out = np.full((y2 - y1, x2 - x1) + array.shape[2:], fill, dtype=array.dtype)
+    ix1, iy1, ix2, iy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if ix1 < ix2 and iy1 < iy2:
+        out[iy1 - y1:iy2 - y1, ix1 - x1:ix2 - x1] = array[iy1:iy2, ix1:ix2]
+    return out
+
+
+def resize_nearest(crop_rgb: np.ndarray, crop_holes: np.ndarray, size: int = MODEL_SIZE
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Resize a crop and its hole mask to ``size`` x ``size`` with PIL's NEAREST, as DCP did
+    (Pillow 6's default filter; named explicitly because Pillow >= 7 defaults to bicubic)."""
+    rgb = np.asarray(Image.fromarray(crop_rgb).resize((size, size), Image.Resampling.NEAREST))
+    holes = np.asarray(Image.fromarray(crop_holes.view(np.uint8) * np.uint8(255))
+                       .resize((size, size), Image.Resampling.NEAREST)) > 0
+    return rgb, holes
+
+
+def resize_bicubic(pred: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a uint8 prediction back to box size with PIL's BICUBIC, as DCP does."""
+    if pred.shape[1] == width and pred.shape[0] == height:
+        return pred
+    return np.asarray(Image.fromarray(pred).resize((width, height), Image.Resampling.BICUBIC))
+
+
+def paste(target: np.ndarray, box: Box, patch: np.ndarray, select: np.ndarray) -> None:
+    """Copy ``patch`` pixels where ``select`` into ``target`` at ``box`` (in place). Parts of
+    the box outside the image are skipped (``select`` is False there for real regions)."""
+    x1, y1, x2, y2 = box
+    h, w = target.shape[:2]
+    ix1, iy1, ix2, iy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if ix1 >= ix2 or iy1 >= iy2:
+        return
+    sub_sel = select[iy1 - y1:iy2 - y1, ix1 - x1:ix2 - x1]
+    target[iy1:iy2, ix1:ix2][sub_sel] = patch[iy1 - y1:iy2 - y1, ix1 - x1:ix2 - x1][sub_sel]
+
+
+def flip_box(box: Box, width: int, height: int, flip_x: bool, flip_y: bool) -> Box:
+    """Map a box between an image and its mirrored copy (the map is its own inverse)."""
+    x1, y1, x2, y2 = box
+    if flip_x:
+        x1, x2 = width - x2, width - x1
+    if flip_y:
+        y1, y2 = height - y2, height - y1
+    return (x1, y1, x2, y2)
