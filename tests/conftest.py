@@ -45,3 +45,14 @@ def dcpv2_release(request: pytest.FixtureRequest) -> Path:
     shutil.rmtree(cache, ignore_errors=True)
     tmp.rename(cache)
     return cache
+
+
+@pytest.fixture(scope="session")
+def converted_models(dcpv2_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with ``bar.onnx``, ``mosaic.onnx`` and ``manifest.json`` converted from
+    the ``dcpv2_release`` fixture by ``deepcream.convert`` (takes well under a second)."""
+    from deepcream.convert import convert
+
+    out = tmp_path_factory.mktemp("converted_models")
+    convert(dcpv2_release, out, force=True)
+    return out

@@ -1,0 +1,55 @@
+"""`deepcream convert`: TF checkpoints (release folder or one checkpoint) -> ONNX models."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "convert",
+        help="convert the DCPv2 TensorFlow checkpoints into ONNX models",
+        description="Convert the DCPv2 model release (a folder holding bar/ and mosaic/, or the "
+        "folder it unzipped to) or one checkpoint folder/prefix into bar.onnx / mosaic.onnx "
+        "plus manifest.json. Needs no TensorFlow (except for --verify).",
+    )
+    parser.add_argument("src", help="release folder, checkpoint folder or checkpoint prefix")
+    parser.add_argument("-o", "--output", "--models", dest="output", metavar="MODELS_DIR",
+                        help="where to write the models (default: $DEEPCREAM_MODELS or "
+                        "~/.cache/deepcream/models)")
+    parser.add_argument("--kind", choices=["bar", "mosaic"],
+                        help="which model SRC is (guessed from the folder name bar/mosaic or the "
+                        "training step); with a release folder: convert only this one")
+    parser.add_argument("--force", action="store_true", help="replace existing models")
+    parser.add_argument("--attention", choices=["dense", "sparse"],
+                        help="attention variant of the graph (same results; default: the "
+                        "graph builder's)")
+    parser.add_argument("--verify", action="store_true",
+                        help="compare each model with the checkpoint's own TensorFlow graph on "
+                        "random crops before writing it (needs: pip install 'deepcream[tf]')")
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="largest max-abs difference --verify accepts (default 1e-4)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from deepcream.convert import convert, read_manifest
+    from deepcream.models import models_dir
+
+    out_dir = models_dir(args.output)
+    start = time.perf_counter()
+    paths = convert(args.src, out_dir, kind=args.kind, force=args.force,
+                    attention=args.attention, verify=args.verify, tolerance=args.tolerance,
+                    report=print)
+    elapsed = time.perf_counter() - start
+    models = read_manifest(out_dir)["models"]
+    for path in paths:
+        kind = path.stem
+        info = models.get(kind, {})
+        size_mb = path.stat().st_size / 1e6
+        print(f"wrote {path} ({size_mb:.1f} MB, sha256 {info.get('sha256', '?')[:12]}…, "
+              f"attention {info.get('attention')})")
+    print(f"wrote {out_dir / 'manifest.json'}; done in {elapsed:.1f} s")
+    return 0
