@@ -262,8 +262,8 @@ def _read_table(path: Path) -> list[tuple[bytes, bytes]]:
 def _from_checkpoint_file(folder: Path) -> Path | None:
     """The prefix named by a folder's ``checkpoint`` state file, if it exists on disk.
 
-    The file often holds the absolute path of the machine that trained the model, so a
-    prefix that doesn't exist is retried by its base name inside ``folder``.
+    The file often holds an absolute path of the machine that trained the model (or of where
+    the folder was before it was moved), so the base name inside ``folder`` comes first.
     """
     state = folder / "checkpoint"
     if not state.is_file():
@@ -274,7 +274,7 @@ def _from_checkpoint_file(folder: Path) -> Path | None:
         return None
     named = match.group(1).encode().decode("unicode_escape")
     base = re.split(r"[\\/]", named)[-1]
-    for candidate in (folder / named, folder / base):
+    for candidate in (folder / base, folder / named):
         if Path(f"{candidate}.index").is_file():
             return candidate
     return None

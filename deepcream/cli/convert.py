@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import time
+import zipfile
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "folder it unzipped to) or one checkpoint folder/prefix into bar.onnx / mosaic.onnx "
         "plus manifest.json. Needs no TensorFlow (except for --verify).",
     )
-    parser.add_argument("src", help="release folder, checkpoint folder or checkpoint prefix")
+    parser.add_argument("src", help="release zip or folder, checkpoint folder or checkpoint prefix")
     parser.add_argument("-o", "--output", "--models", dest="output", metavar="MODELS_DIR",
                         help="where to write the models (default: $DEEPCREAM_MODELS or "
                         "~/.cache/deepcream/models)")
@@ -36,13 +38,23 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from deepcream.convert import convert, read_manifest
+    from deepcream.errors import DeepcreamError
     from deepcream.models import models_dir
 
     out_dir = models_dir(args.output)
     start = time.perf_counter()
-    paths = convert(args.src, out_dir, kind=args.kind, force=args.force,
-                    attention=args.attention, verify=args.verify, tolerance=args.tolerance,
-                    report=print)
+    if Path(args.src).is_file() and zipfile.is_zipfile(args.src):
+        # The release zip as downloaded: unpack to a temp folder first.
+        from deepcream.fetch import install_zip
+
+        if args.kind or args.attention or args.tolerance != 1e-4:
+            raise DeepcreamError("--kind, --attention and --tolerance need an unzipped folder")
+        paths = install_zip(args.src, out_dir, force=args.force, verify=args.verify,
+                            report=print)
+    else:
+        paths = convert(args.src, out_dir, kind=args.kind, force=args.force,
+                        attention=args.attention, verify=args.verify, tolerance=args.tolerance,
+                        report=print)
     elapsed = time.perf_counter() - start
     models = read_manifest(out_dir)["models"]
     for path in paths:
