@@ -1,0 +1,109 @@
+"""`deepcream serve`: the web service and web page (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def register(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "serve",
+        help="run the web service and web page",
+        description="Serve the decensor API (POST /v1/decensor, drop-in /deepcreampy-bar and "
+        "/deepcreampy-mosaic), the web page at /, health, readiness and Prometheus metrics. "
+        "Models load and warm up at start; /readyz answers 200 once they have. See docs/server.md.",
+    )
+    p.add_argument("--host", default=DEFAULT_HOST,
+                   help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port (default {DEFAULT_PORT}; 0 picks a free one and prints it)")
+    p.add_argument("--models", metavar="DIR",
+                   help="models folder (default $DEEPCREAM_MODELS or ~/.cache/deepcream/models)")
+    p.add_argument("--engine", choices=("auto", "onnx", "classical"), default="auto",
+                   help="auto: the DCPv2 models when installed, else classical (default)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0,
+                   help="request body limit in MiB (default 50)")
+    p.add_argument("--max-megapixels", type=float, default=40.0,
+                   help="pixel limit per image, width x height (default 40)")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds a decensor request may take before it gets 503 (default 120)")
+    p.add_argument("--queue", type=int, default=16,
+                   help="decensor requests admitted at once; more get 503 + Retry-After (default 16)")
+    p.add_argument("--batch-window-ms", type=float, default=5.0,
+                   help="how long inference waits to merge crops of concurrent requests (default 5)")
+    p.add_argument("--max-batch", type=int, default=8,
+                   help="most crops per inference batch; 1 turns cross-request batching off "
+                   "(default 8)")
+    p.add_argument("--cpu-workers", type=int, default=2,
+                   help="threads for decoding, region finding, paste-back, PNG (default 2)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="allow browser pages from ORIGIN to call the API (repeatable; '*' for any)")
+    p.add_argument("--no-warmup", action="store_true", help="skip the warm-up inference")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(func=run)
+    return p
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves so a busy port is one clear error line."""
+    from deepcream.errors import DeepcreamError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise DeepcreamError(f"cannot resolve --host {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise DeepcreamError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import uvicorn
+
+    from deepcream.server import Settings, create_app
+    from deepcream.server.metrics import Metrics
+    from deepcream.server.service import DecensorService
+
+    settings = Settings(
+        models=Path(args.models).expanduser() if args.models else None,
+        engine=args.engine,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=int(args.max_megapixels * 1_000_000),
+        request_timeout_s=args.timeout,
+        max_queue=args.queue,
+        batch_window_ms=args.batch_window_ms,
+        max_batch=args.max_batch,
+        cpu_workers=args.cpu_workers,
+        warmup=not args.no_warmup,
+        cors_origins=tuple(args.cors_origin),
+    )
+    service = DecensorService(settings, Metrics())
+    service.load()  # a missing/corrupt model fails here, before we listen
+    sock = _bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    engines = ", ".join(f"{k}={v}" for k, v in service.engine_names().items())
+    print(f"deepcream: serving http://{shown}:{port}/ (engines: {engines}); "
+          "ready after warm-up (GET /readyz)", flush=True)
+    app = create_app(settings, service=service)
+    config = uvicorn.Config(app, log_level="info" if args.access_log else "warning",
+                            access_log=args.access_log, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    sys.stdout.flush()
+    return 0

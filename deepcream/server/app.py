@@ -1,0 +1,238 @@
+"""The FastAPI app: routes, middleware and start-up of the decensor service.
+
+Routes
+- ``POST /v1/decensor``: multipart ``image`` (+ ``original`` for mosaic), options as form
+  fields; answers ``image/png`` (one result) or ``application/zip`` (several variations).
+- ``POST /deepcreampy-bar`` / ``POST /deepcreampy-mosaic``: drop-in routes of the older
+  DeepCreamPy web service (same field names, one PNG back).
+- ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /v1/info``,
+  ``GET /`` (web page), ``/docs`` and ``/redoc`` served without any CDN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, File, Form, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.cors import CORSMiddleware
+
+from deepcream import __version__
+from deepcream.server.errors import ApiError, install_error_handlers
+from deepcream.server.limits import SUPPORTED_FORMATS, UploadGuard, parse_mask_color
+from deepcream.server.metrics import Metrics, MetricsMiddleware
+from deepcream.server.service import (
+    VARIATIONS,
+    DecensorOutput,
+    DecensorParams,
+    DecensorService,
+    zip_pngs,
+)
+from deepcream.server.settings import Settings
+
+STATIC_DIR = Path(str(files("deepcream.server") / "static"))
+UPLOAD_ROUTES = frozenset({"/v1/decensor", "/deepcreampy-bar", "/deepcreampy-mosaic"})
+ERROR_RESPONSES = {
+    status: {"description": text, "content": {"application/json": {"example": {
+        "status": status, "error": slug, "message": "one line saying what is wrong"}}}}
+    for status, slug, text in [
+        (400, "bad_request", "Empty, truncated or corrupt image"),
+        (413, "request_entity_too_large", "Upload over the size limit or image over the pixel limit"),
+        (415, "unsupported_media_type", "Not an accepted image format, or not a multipart upload"),
+        (422, "unprocessable_entity", "Missing/invalid field, mosaic size mismatch, nothing to fill"),
+        (503, "service_unavailable", "Queue full, still warming up, or timed out (see Retry-After)"),
+    ]
+}
+PNG_RESPONSE = {200: {"content": {"image/png": {}}, "description": "The decensored image (PNG)"}}
+
+
+def create_app(settings: Settings | None = None, *, service: DecensorService | None = None) -> FastAPI:
+    """Build the app. Models load and warm up in the background after start; ``/readyz``
+    turns 200 when that is done (``service.load()`` may be called before to fail early)."""
+    settings = settings or Settings()
+    metrics = service.metrics if service is not None else Metrics()
+    service = service or DecensorService(settings, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Warm up off the event loop so /healthz answers while models load.
+        warming = asyncio.get_running_loop().run_in_executor(None, service.warm_up)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(warming), 60)
+            service.close()
+
+    app = FastAPIOffline(
+        title="deepcream",
+        version=__version__,
+        description=(
+            "Fill bar-censored regions and restore mosaics in illustrations with the "
+            "DeepCreamPy v2 models (or the classical engine when no model is installed). "
+            "Errors are JSON: `{status, error, message}`."
+        ),
+        lifespan=lifespan,
+        static_url="/_docs",
+    )
+    app.state.service = service
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    async def respond(out: DecensorOutput, variations: int) -> Response:
+        headers = {
+            "X-Deepcream-Engine": out.engine,
+            "X-Deepcream-Regions": str(out.regions),
+            "X-Deepcream-Processing-Ms": f"{out.processing_ms:.1f}",
+            "X-Deepcream-Variations": str(len(out.pngs)),
+            "Server-Timing": ", ".join(f"{k};dur={v:.1f}" for k, v in out.stages_ms.items()),
+        }
+        if out.notice:  # e.g. no mask-colored pixel: the image comes back unchanged
+            headers["X-Deepcream-Notice"] = out.notice.encode("ascii", "replace").decode()
+        if variations == 1:
+            headers["Content-Disposition"] = 'inline; filename="decensored.png"'
+            return Response(out.pngs[0], media_type="image/png", headers=headers)
+        body = await asyncio.get_running_loop().run_in_executor(None, zip_pngs, out.pngs, "decensored")
+        headers["Content-Disposition"] = 'attachment; filename="decensored.zip"'
+        return Response(body, media_type="application/zip", headers=headers)
+
+    @app.post(
+        "/v1/decensor",
+        summary="Decensor one image",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "One PNG (`variations=1`) or a zip of `decensored-1.png` ... "
+                "`decensored-N.png` (`variations` 2 or 4). Headers: `X-Deepcream-Engine`, "
+                "`X-Deepcream-Regions`, `X-Deepcream-Processing-Ms`, `X-Deepcream-Variations`.",
+                "content": {"image/png": {}, "application/zip": {}},
+            },
+            **ERROR_RESPONSES,
+        },
+    )
+    async def decensor_v1(
+        image: Annotated[UploadFile, File(description="Bar mode: the image with regions painted "
+                                         "in the mask color. Mosaic mode: the colored copy (or "
+                                         "the mosaic image itself with auto_mask).")],
+        original: Annotated[UploadFile | None, File(description="Mosaic mode: the original "
+                                                    "pixelated image (same size)")] = None,
+        mode: Annotated[str, Form(description="bar or mosaic")] = "bar",
+        mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
+        variations: Annotated[int, Form(description="1, 2 or 4 (flipped inputs)")] = 1,
+        mask_tolerance: Annotated[int, Form(ge=0, le=255, description="per-channel color "
+                                           "tolerance for JPEG-damaged masks")] = 0,
+        antialias: Annotated[bool, Form(description="grow the mask over anti-aliased edges")] = False,
+        auto_mask: Annotated[bool, Form(description="mosaic mode: detect the mosaic "
+                                       "automatically instead of reading a colored mask")] = False,
+    ) -> Response:
+        if mode not in ("bar", "mosaic"):
+            raise ApiError(422, f"form field 'mode' must be 'bar' or 'mosaic', not {mode!r}")
+        if variations not in VARIATIONS:
+            raise ApiError(422, f"form field 'variations' must be 1, 2 or 4, not {variations}")
+        if mode == "bar" and original is not None:
+            raise ApiError(422, "form field 'original' is only used in mosaic mode")
+        if mode == "bar" and auto_mask:
+            raise ApiError(422, "auto_mask (automatic mosaic detection) needs mode=mosaic")
+        if auto_mask and original is not None:
+            raise ApiError(422, "auto_mask finds the mosaic in 'image' itself: send no 'original'")
+        if mode == "mosaic" and original is None and not auto_mask:
+            raise ApiError(
+                422, "mosaic mode needs form field 'original' (the pixelated image), "
+                "or auto_mask=true to detect the mosaic in 'image'",
+            )
+        params = DecensorParams(
+            mode=mode,
+            variations=variations,
+            mask_color=parse_mask_color(mask_color),
+            mask_tolerance=mask_tolerance,
+            antialias=antialias,
+            auto_mask=auto_mask,
+        )
+        data = await image.read()
+        orig = await original.read() if original is not None else None
+        out = await service.decensor(data, orig, params)
+        return await respond(out, variations)
+
+    @app.post("/deepcreampy-bar", summary="Drop-in: decensor bars (field image)",
+              response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
+    async def deepcreampy_bar(
+        image: Annotated[UploadFile, File(description="image with bars in (0,255,0)")],
+    ) -> Response:
+        out = await service.decensor(await image.read(), None, DecensorParams(mode="bar"))
+        return await respond(out, 1)
+
+    @app.post("/deepcreampy-mosaic", summary="Drop-in: decensor mosaics (fields image, masked)",
+              response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
+    async def deepcreampy_mosaic(
+        image: Annotated[UploadFile, File(description="the original (pixelated) image")],
+        masked: Annotated[UploadFile, File(description="a copy with the mosaic painted (0,255,0)")],
+    ) -> Response:
+        # The older service's fields: `image` = original, `masked` = colored copy.
+        out = await service.decensor(
+            await masked.read(), await image.read(), DecensorParams(mode="mosaic")
+        )
+        return await respond(out, 1)
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: models loaded and warmed up",
+             responses={503: ERROR_RESPONSES[503]})
+    async def readyz() -> JSONResponse:
+        if service.ready.is_set():
+            return JSONResponse({"status": "ready", "engines": service.engine_names()})
+        message = service.startup_error or "warming up"
+        return JSONResponse(
+            {"status": 503, "error": "service_unavailable", "message": message},
+            status_code=503, headers={"Retry-After": "5"},
+        )
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/info", summary="Engines, limits and accepted values (used by the web page)")
+    async def info() -> dict[str, object]:
+        return {
+            "version": __version__,
+            "ready": service.ready.is_set(),
+            "engines": service.engine_names(),
+            "modes": ["bar", "mosaic"],
+            "variations": list(VARIATIONS),
+            "formats": list(SUPPORTED_FORMATS),
+            "limits": {
+                "max_upload_bytes": settings.max_upload_bytes,
+                "max_pixels": settings.max_pixels,
+                "request_timeout_s": settings.request_timeout_s,
+                "max_queue": settings.max_queue,
+            },
+        }
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            expose_headers=["X-Deepcream-Engine", "X-Deepcream-Regions",
+                            "X-Deepcream-Processing-Ms", "X-Deepcream-Variations",
+                            "X-Deepcream-Notice"],
+        )
+    app.add_middleware(UploadGuard, max_bytes=settings.max_upload_bytes, multipart_paths=UPLOAD_ROUTES)
+    routes = [getattr(route, "path", "") for route in app.routes]
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
+    return app

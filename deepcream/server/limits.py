@@ -1,0 +1,202 @@
+"""Input safety: body size limit, content-type check, image sniffing and bounded decoding.
+
+Everything a client sends passes through here before any pipeline code sees it:
+- ``UploadGuard`` (ASGI middleware) answers 413 for bodies over the limit before they are
+  parsed and 415 for POSTs that are not ``multipart/form-data``.
+- ``decode_image`` detects the format from the first bytes (never the file name), refuses
+  declared sizes over the pixel limit before decoding (decompression bombs), multi-frame
+  images, and truncated or corrupt data, each with its own status and a one-line message.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import warnings
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from PIL import Image, ImageColor, ImageFile
+
+from deepcream.server.errors import ApiError, error_payload
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Truncated files must fail, not decode half an image silently.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# Magic bytes -> Pillow format name. Only these formats are accepted.
+_SIGNATURES: list[tuple[bytes, int, str]] = [
+    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
+    (b"\xff\xd8\xff", 0, "JPEG"),
+    (b"WEBP", 8, "WEBP"),  # after "RIFF" + 4-byte size
+    (b"GIF87a", 0, "GIF"),
+    (b"GIF89a", 0, "GIF"),
+    (b"BM", 0, "BMP"),
+    (b"II*\x00", 0, "TIFF"),
+    (b"MM\x00*", 0, "TIFF"),
+]
+SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format named by the data's first bytes, or None when it is none we accept."""
+    for magic, offset, name in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic and (name != "WEBP" or data[:4] == b"RIFF"):
+            return name
+    return None
+
+
+def decode_image(data: bytes, *, field: str, max_pixels: int) -> Image.Image:
+    """Decode one uploaded image into an RGB or RGBA ``PIL.Image`` (fully loaded).
+
+    Raises ``ApiError`` 400 (empty, truncated, corrupt), 413 (too many pixels), 415 (not an
+    accepted image format) or 422 (animated / multi-frame).
+    """
+    if not data:
+        raise ApiError(400, f"'{field}' is empty (0 bytes)")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ApiError(
+            415,
+            f"'{field}' is not a supported image (accepted: {', '.join(SUPPORTED_FORMATS)}; "
+            "the format is detected from the content, not the file name)",
+        )
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (DecompressionBombWarning) before it errors; our own limit applies.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=[fmt])
+            width, height = img.size
+            if width <= 0 or height <= 0:
+                raise ApiError(400, f"'{field}' declares an empty size {width}x{height}")
+            if width * height > max_pixels:
+                raise ApiError(
+                    413,
+                    f"'{field}' is {width}x{height} = {width * height:,} pixels; "
+                    f"the limit is {max_pixels:,}",
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                raise ApiError(
+                    422, f"'{field}' has {img.n_frames} frames; send a single still image"
+                )
+            img.load()
+    except ApiError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ApiError(413, f"'{field}' is too large to decode safely: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError(400, f"'{field}' is a corrupt or truncated {fmt} image ({reason})") from None
+    # The pipeline works on RGB, keeping alpha; palette/grey/16-bit images are normalised here.
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    target = "RGBA" if has_alpha else "RGB"
+    if img.mode != target:
+        try:
+            img = img.convert(target)
+        except (OSError, ValueError) as exc:
+            raise ApiError(400, f"'{field}' cannot be converted to {target}: {exc}") from None
+    return img
+
+
+def parse_mask_color(text: str) -> tuple[int, int, int]:
+    """``#00ff00``, ``00ff00``, ``0,255,0``, ``rgb(0,255,0)`` or a CSS name -> an RGB triple."""
+    value = text.strip()
+    if not value:
+        raise ApiError(422, "form field 'mask_color' is empty")
+    if "," in value and not value.lower().startswith(("rgb", "hsl")):
+        value = f"rgb({value})"
+    elif len(value) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in value):
+        value = "#" + value
+    try:
+        rgb = ImageColor.getrgb(value)
+    except ValueError:
+        raise ApiError(
+            422, f"form field 'mask_color': cannot read {text!r} as a color (e.g. #00ff00)"
+        ) from None
+    return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+
+
+class UploadGuard:
+    """ASGI middleware: size-limit and type-check request bodies before the app parses them.
+
+    The body is read here (at most ``max_bytes`` + one chunk) and replayed to the app, so an
+    oversized upload is refused without being stored anywhere, whatever its Content-Length says.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, multipart_paths: frozenset[str]):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.multipart_paths = multipart_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if scope["path"] in self.multipart_paths:
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "multipart/form-data":
+                await _send_error(
+                    send, 415,
+                    f"expected a multipart/form-data upload, got {ctype or 'no Content-Type'}",
+                )
+                return
+        declared = headers.get("content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                await _send_error(send, 400, "invalid Content-Length header")
+                return
+            if too_big:
+                await _send_error(send, 413, self._too_big_message())
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await _send_error(send, 413, self._too_big_message())
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_big_message(self) -> str:
+        return f"upload too large: the limit is {self.max_bytes:,} bytes"
+
+
+async def _send_error(send: Send, status: int, message: str) -> None:
+    body = json.dumps(error_payload(status, message), separators=(",", ":")).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

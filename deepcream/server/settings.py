@@ -1,0 +1,55 @@
+"""Server settings: every limit and tuning knob of `deepcream serve` in one frozen record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepcream.errors import DeepcreamError
+from deepcream.imageio import PNG_COMPRESS_LEVEL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one app instance (the CLI fills it from flags)."""
+
+    models: Path | None = None
+    """Models folder override (None: ``$DEEPCREAM_MODELS`` or the user cache)."""
+    engine: str = "auto"
+    """Engine choice passed to ``get_engine``: ``auto`` uses installed models, else classical."""
+    max_upload_bytes: int = 50 * 1024 * 1024
+    """Whole request body limit; larger bodies get 413 before they are parsed."""
+    max_pixels: int = 40_000_000
+    """Declared width x height limit per image (decompression bombs get 413 before decoding)."""
+    request_timeout_s: float = 120.0
+    """Wall-clock limit per decensor request; past it the client gets 503."""
+    max_queue: int = 16
+    """Decensor requests admitted at once (running or waiting); more get 503 + Retry-After."""
+    batch_window_ms: float = 5.0
+    """How long the inference worker waits for other requests' crops before running a batch."""
+    max_batch: int = 8
+    """Most crops merged into one inference batch (1 turns cross-request batching off)."""
+    cpu_workers: int = 2
+    """Threads for decode, region finding, paste-back and PNG encoding."""
+    png_compress_level: int = PNG_COMPRESS_LEVEL
+    """zlib level of the PNG answers (the CLI's measured choice; higher is smaller, slower)."""
+    warmup: bool = True
+    """Run one dummy inference per engine before /readyz says ready."""
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    """Origins allowed to call the API from a browser page of another site (none by default)."""
+
+    def __post_init__(self) -> None:
+        # Fail at construction, not on the first request, when a limit makes no sense.
+        checks = {
+            "max_upload_bytes": self.max_upload_bytes > 0,
+            "max_pixels": self.max_pixels > 0,
+            "request_timeout_s": self.request_timeout_s > 0,
+            "max_queue": self.max_queue > 0,
+            "batch_window_ms": self.batch_window_ms >= 0,
+            "max_batch": self.max_batch >= 1,
+            "cpu_workers": self.cpu_workers >= 1,
+            "png_compress_level": 0 <= self.png_compress_level <= 9,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise DeepcreamError(f"invalid server setting(s): {', '.join(bad)}")
