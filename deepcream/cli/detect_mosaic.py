@@ -1,0 +1,96 @@
+"""`deepcream detect-mosaic`: find pixelated regions and write mask images (and painted copies)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from deepcream.errors import InputError
+
+PAINT_COLOR = (0, 255, 0)
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "detect-mosaic",
+        help="find mosaic (pixelated) regions automatically and write mask images",
+        description="Find regions made of a regular grid of constant-color blocks (3-48 px) "
+        "and write '<name>.mask.png' (white = mosaic) per image. With --painted, also write "
+        "DeepCreamPy's mosaic-mode layout: the image with the regions painted (0,255,0) in "
+        "DIR/decensor_input/ and the untouched original in DIR/decensor_input_original/.",
+    )
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
+    p.add_argument("-o", "--output", type=Path, default=Path("."), metavar="DIR",
+                   help="output folder (default: the current folder)")
+    p.add_argument("--painted", action="store_true",
+                   help="also write the green-painted copy and the original in DeepCreamPy's "
+                   "decensor_input/ and decensor_input_original/ folders")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.set_defaults(func=run)
+    return p
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    from deepcream.imageio import IMAGE_SUFFIXES
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(f for f in path.iterdir()
+                           if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InputError(f"{path}: no image files in this folder")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from deepcream.imageio import load_image, save_png, to_rgb_alpha
+    from deepcream.mosaic import detect_mosaic
+
+    files = _expand(args.images)
+    out: Path = args.output
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    targets = []
+    for f in files:
+        mask_path = out / f"{f.stem}.mask.png"
+        painted = out / "decensor_input" / f"{f.stem}.png"
+        original = out / "decensor_input_original" / f"{f.stem}.png"
+        paths = [mask_path] + ([painted, original] if args.painted else [])
+        if not args.force:
+            for t in paths:
+                if t.exists():
+                    raise InputError(f"{t}: already exists (use --force to overwrite)")
+        if any(t.resolve() == f.resolve() for t in paths):
+            raise InputError(f"{f}: an output would overwrite this input")
+        targets.append((f, mask_path, painted, original))
+    stems = [f.stem for f in files]
+    if len(set(stems)) != len(stems):
+        raise InputError("two inputs have the same base name; their outputs would collide")
+    # Check every input decodes before writing anything, so a bad file in a batch does not
+    # leave half of the outputs behind.
+    for f in files:
+        load_image(f)
+    for f, mask_path, painted, original in targets:
+        src = load_image(f)
+        rgb, _alpha = to_rgb_alpha(src)
+        mask = detect_mosaic(rgb)
+        out.mkdir(parents=True, exist_ok=True)
+        save_png(Image.fromarray(mask.astype(np.uint8) * 255, "L"), mask_path)
+        share = 100.0 * np.count_nonzero(mask) / mask.size
+        if args.painted:
+            painted.parent.mkdir(parents=True, exist_ok=True)
+            original.parent.mkdir(parents=True, exist_ok=True)
+            colored = rgb.copy()
+            colored[mask] = PAINT_COLOR
+            save_png(Image.fromarray(colored, "RGB"), painted)
+            save_png(src if src.mode in ("RGB", "RGBA", "L") else src.convert("RGB"), original)
+        note = "no mosaic found" if not mask.any() else f"mosaic on {share:.2f}% of the image"
+        print(f"{f}: {note} -> {mask_path}")
+    return 0
