@@ -139,7 +139,9 @@ def _cover_box(ux1: int, uy1: int, ux2: int, uy2: int, size: int, width: int, he
     """A box (DCP's side where the image allows) holding the inclusive rectangle ``u``."""
     def axis(lo: int, hi: int, limit: int) -> tuple[int, int]:
         side = min(max(size, hi - lo + 1), limit)
-        start = (lo + hi) // 2 - side // 2
+        start = (lo + hi + 1) // 2 - side // 2
+        # Keep [lo, hi] inside (side >= hi - lo + 1), then keep the box inside the image.
+        start = min(max(start, hi + 1 - side), lo)
         start = min(max(start, 0), limit - side)
         return start, start + side
 
