@@ -66,7 +66,8 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise DeepcreamError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.set_inheritable(True)
+    # Listen now: clients that connect before uvicorn takes over wait instead of being refused.
+    sock.listen(2048)
     return sock
 
 
