@@ -71,7 +71,7 @@ def _generator_shapes() -> dict[str, tuple[int, ...]]:
 #: The 40 generator tensors inference needs, by checkpoint name, with their HWIO/bias shapes.
 GENERATOR_SHAPES: dict[str, tuple[int, ...]] = _generator_shapes()
 
-ATTENTION_MODES = ("dense",)  # "sparse" follows
+ATTENTION_MODES = ("dense", "sparse")
 
 
 def validate_weights(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -147,61 +147,107 @@ class _Builder:
             ins.append(self.ints(steps))
         return self.op("Slice", ins, "slice")
 
-    def patches(self, x: str, out_side: int) -> str:
-        """[N, C, S, S] -> [N, C*9, out_side^2]: the 3x3 patches at each output position,
-        ordered (c, dy, dx), i.e. ONNX Col2Im's column layout."""
-        parts = []
-        for dy in range(3):
-            for dx in range(3):
-                s = self.slice(x, [dy, dx], [dy + out_side, dx + out_side], [2, 3])
-                parts.append(self.op("Unsqueeze", [s, self.ints([2])], "unsq"))
-        stacked = self.op("Concat", parts, "patches", axis=2)  # [N, C, 9, o, o]
-        return self.op("Reshape", [stacked, self.ints([0, CHANNELS * 9, out_side * out_side])],
-                       "patches_flat")
+    def patch_rows(self, x_nhwc: str, out_side: int) -> str:
+        """[N, S, S, C] -> [N, out_side^2, 9*C]: the 3x3 patch at each output position as one
+        row, flattened (dy, dx, c) like TF's extract_image_patches."""
+        parts = [self.slice(x_nhwc, [dy, dx], [dy + out_side, dx + out_side], [1, 2])
+                 for dy in range(3) for dx in range(3)]
+        stacked = self.op("Concat", parts, "patches", axis=3)  # [N, o, o, 9*C]
+        return self.op("Reshape", [stacked, self.ints([0, out_side * out_side, 9 * CHANNELS])],
+                       "patch_rows")
 
 
-def _attention_dense(b: _Builder, f: str, bg: str, m32: str) -> str:
-    """Contextual attention over all 1024 query positions; returns r [N, 256, 32, 32]."""
-    kt = b.patches(bg, FEAT - 2)  # K^T: [N, 2304, 900]
-    f_pad = b.op("Pad", [f, b.ints([0, 0, 1, 1, 0, 0, 1, 1])], "qpad")  # SAME, zeros
-    qt = b.patches(f_pad, FEAT)  # Q^T: [N, 2304, 1024]
-    k = b.op("Transpose", [kt], "K", perm=[0, 2, 1])  # [N, 900, 2304]
-    return _attend(b, k, kt, qt)
+def _keys_queries(b: _Builder, f_nhwc: str, bg_nhwc: str) -> tuple[str, str]:
+    """Keys: VALID 3x3 patches of bg, [N, 900, 2304]; queries: SAME (zero padded) 3x3 patches
+    of f, [N, 1024, 2304]."""
+    keys = b.patch_rows(bg_nhwc, FEAT - 2)
+    f_pad = b.op("Pad", [f_nhwc, b.ints([0, 1, 1, 0, 0, 1, 1, 0])], "qpad")
+    return keys, b.patch_rows(f_pad, FEAT)
 
 
-def _attend(b: _Builder, k: str, kt: str, qt: str) -> str:
-    """Scores as [N, 900 keys, Q queries] so every product needs no transpose of big operands;
-    returns the overlap-add columns R^T [N, 2304, Q]."""
-    qk = b.op("MatMul", [k, qt], "qk")  # [N, 900, Q]
-    kk = b.op("ReduceSumSquare", [kt, b.ints([1])], "kk", keepdims=1)  # [N, 1, 900]
-    kk = b.op("Transpose", [kk], "kkT", perm=[0, 2, 1])  # [N, 900, 1]
-    qq = b.op("ReduceSumSquare", [qt, b.ints([1])], "qq", keepdims=1)  # [N, 1, Q]
-    # d = |k|^2 + |q|^2 - 2 q.k, in TF's order of evaluation
-    d = b.op("Sub", [b.op("Add", [kk, qq]), b.op("Mul", [b.const(2.0, "two"), qk])], "d")
-    mean = b.op("ReduceMean", [d, b.ints([1])], "mean", keepdims=1)
-    centered = b.op("Sub", [d, mean])
-    var = b.op("ReduceMean", [b.op("Mul", [centered, centered]), b.ints([1])], "var",
+def _attend(b: _Builder, keys: str, queries: str) -> str:
+    """Attention of queries [N, Q, 2304] over keys [N, 900, 2304] -> reconstruction rows
+    a @ keys, [N, Q, 2304] (what each query position spreads over its 3x3 neighbourhood)."""
+    qk = b.op("MatMul", [queries, b.op("Transpose", [keys], "keysT", perm=[0, 2, 1])], "qk")
+    kk = b.op("ReduceSumSquare", [keys, b.ints([2])], "kk", keepdims=0)  # [N, 900]
+    kk = b.op("Unsqueeze", [kk, b.ints([1])], "kk_row")  # [N, 1, 900]
+    # d = |k|^2 + |q|^2 - 2 q.k. |q|^2 is the same for all keys of a query, so it cancels in
+    # (d - mean_j d) and leaves std_j d unchanged: leave it out (exact, and less rounding).
+    d = b.op("Add", [b.op("Mul", [qk, b.const(-2.0, "minus_two")]), kk], "d")
+    mean = b.op("ReduceMean", [d, b.ints([2])], "mean", keepdims=1)
+    centered = b.op("Sub", [d, mean], "centered")
+    var = b.op("ReduceMean", [b.op("Mul", [centered, centered]), b.ints([2])], "var",
                keepdims=1)
-    z = b.op("Div", [centered, b.op("Sqrt", [var])], "z")
+    # No epsilon, as in DCPv2. Where all keys are equal (e.g. no known pixel in the crop)
+    # centered and std are both 0: divide by a tiny floor instead of 0 so z = 0, not NaN
+    # (the keys are then all equal, so any weights give the same reconstruction).
+    std = b.op("Max", [b.op("Sqrt", [var]), b.const(1e-30, "std_floor")], "std")
+    z = b.op("Div", [centered, std], "z")
     s = b.op("Mul", [b.op("Tanh", [z]), b.const(-LAMBDA, "neg_lambda")], "s")
-    a = b.op("Softmax", [s], "a", axis=1)  # over the 900 keys
-    return b.op("MatMul", [kt, a], "rT")  # [N, 2304, Q]
+    a = b.op("Softmax", [s], "a", axis=2)  # over the 900 keys
+    # With lambda = 50 most weights underflow to float32 denormals, which make the next GEMM
+    # ~10x slower (microcode assists). Flush weights below 1e-30 to zero, as TF's own
+    # flush-to-zero threads do: they change r by < 1e-27.
+    a = b.op("Where", [b.op("Less", [a, b.const(1e-30, "tiny")]), b.const(0.0, "zero"), a],
+             "a_ftz")
+    return b.op("MatMul", [a, keys], "recon")  # [N, Q, 2304]
 
 
-def _overlap_add(b: _Builder, rt: str) -> str:
-    """R^T [N, 2304 = (c, dy, dx), 1024] -> r [N, 256, 32, 32]: each query position's patch is
-    spread over its 3x3 neighbourhood and summed (TF's conv2d_transpose, SAME), divided by 9."""
-    cols = b.op("Reshape", [rt, b.ints([0, CHANNELS, 9, FEAT, FEAT])], "cols")
-    padded = b.op("Pad", [cols, b.ints([0, 0, 0, 1, 1, 0, 0, 0, 1, 1])], "cols_pad")
+def _attention_dense(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) -> str:
+    """Contextual attention for all 1024 query positions; returns rows [N, 1024, 2304]."""
+    keys, queries = _keys_queries(b, f_nhwc, bg_nhwc)
+    return _attend(b, keys, queries)
+
+
+def _attention_sparse(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) -> str:
+    """Same rows as the dense attention wherever they reach a hole cell; other rows are 0.
+
+    The attention output is used only at hole cells of the 32x32 mask, and the value at a cell
+    gathers the rows of the queries in its 3x3 neighbourhood. So only queries with a hole cell
+    in their own 3x3 neighbourhood matter: take the K = max-over-batch count of them per
+    sample (TopK on a 0/1 map picks all of them, plus harmless extras in samples with fewer),
+    attend for those rows only, and scatter the rows back.
+    """
+    keys, queries = _keys_queries(b, f_nhwc, bg_nhwc)
+    near_hole = b.op("MaxPool", [hole32_nchw], "near_hole", kernel_shape=[3, 3],
+                     pads=[1, 1, 1, 1])
+    near_hole = b.op("Reshape", [near_hole, b.ints([-1, FEAT * FEAT])], "near_hole_flat")
+    count = b.op("ReduceMax", [b.op("ReduceSum", [near_hole, b.ints([1])], "count",
+                                    keepdims=0)], "count_max", keepdims=1)
+    count = b.op("Cast", [count], "count_i", to=TensorProto.INT64)
+    k = b.op("Max", [count, b.ints([1])], "k")  # at least one row keeps every shape non-empty
+    _, idx = b.op_multi("TopK", [near_hole, k], 2, "topk", axis=1, largest=1, sorted=0)
+    idx3 = b.op("Unsqueeze", [idx, b.ints([2])], "idx3")  # [N, K, 1]
+    picked = b.op("GatherND", [queries, idx3], "queries_near_hole", batch_dims=1)
+    rows = _attend(b, keys, picked)  # [N, K, 2304]
+    # scatter back: ScatterND has no batch_dims, so index (sample, query) pairs
+    batch = b.op("Gather", [b.op("Shape", [idx], "idx_shape"), b.ints([0])], "n")
+    batch = b.op("Squeeze", [batch, b.ints([0])], "n_scalar")
+    samples = b.op("Range", [b.const(0, "zero_i", np.int64), batch, b.const(1, "one_i", np.int64)],
+                   "samples")
+    samples = b.op("Unsqueeze", [samples, b.ints([1, 2])], "samples3")  # [N, 1, 1]
+    samples = b.op("Expand", [samples, b.op("Shape", [idx3], "idx3_shape")], "samples_k")
+    pairs = b.op("Concat", [samples, idx3], "pairs", axis=2)  # [N, K, 2]
+    zeros = b.op("ConstantOfShape", [b.op("Shape", [queries], "q_shape")], "zero_rows",
+                 value=numpy_helper.from_array(np.zeros(1, np.float32)))
+    return b.op("ScatterND", [zeros, pairs, rows], "recon_full")
+
+
+def _overlap_add(b: _Builder, rows: str) -> str:
+    """Rows [N, 1024, 2304 = (dy, dx, c)] -> r [N, 32, 32, 256] (NHWC): each query position's
+    row is spread over its 3x3 neighbourhood and summed (TF's conv2d_transpose with SAME
+    padding), divided by 9."""
+    cols = b.op("Reshape", [rows, b.ints([0, FEAT, FEAT, 9, CHANNELS])], "cols")
+    padded = b.op("Pad", [cols, b.ints([0, 1, 1, 0, 0, 0, 1, 1, 0, 0])], "cols_pad")
     total = None
     for dy in range(3):
         for dx in range(3):
             t = dy * 3 + dx
-            # r[y, x] += patch[(y - dy + 1, x - dx + 1)][dy, dx]; padded index = that + 1
-            part = b.slice(padded, [t, 2 - dy, 2 - dx], [t + 1, 2 - dy + FEAT, 2 - dx + FEAT],
-                           [2, 3, 4])
+            # r[y, x] += row(y - dy + 1, x - dx + 1)[dy, dx]; the padded index is that + 1
+            part = b.slice(padded, [2 - dy, 2 - dx, t], [2 - dy + FEAT, 2 - dx + FEAT, t + 1],
+                           [1, 2, 3])
             total = part if total is None else b.op("Add", [total, part], "oadd")
-    total = b.op("Reshape", [total, b.ints([0, CHANNELS, FEAT, FEAT])], "r_sum")
+    total = b.op("Reshape", [total, b.ints([0, FEAT, FEAT, CHANNELS])], "r_sum")
     return b.op("Mul", [total, b.const(1.0 / 9.0, "ninth")], "r")
 
 
@@ -227,16 +273,16 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "dense") 
         x = b.op("Elu", [x], "elu", alpha=1.0)
     f = x  # [N, 256, 32, 32]
 
-    # Contextual attention.
-    m32 = b.slice(mask_nchw, [0, 0], [SIZE, SIZE], [2, 3], [SIZE // FEAT, SIZE // FEAT])
-    bg = b.op("Mul", [f, m32], "bg")
-    if attention == "dense":
-        rt = _attention_dense(b, f, bg, m32)
-    else:
-        rt = _attention_sparse(b, f, bg, m32)
-    r = _overlap_add(b, rt)
-    hole32 = b.op("Sub", [b.const(1.0, "one"), m32], "hole32")
-    att = b.op("Add", [bg, b.op("Mul", [r, hole32])], "att")
+    # Contextual attention, in NHWC so patches are contiguous rows of 9*256.
+    f_nhwc = b.op("Transpose", [f], "f_nhwc", perm=[0, 2, 3, 1])
+    m32 = b.slice("mask", [0, 0], [SIZE, SIZE], [1, 2], [SIZE // FEAT, SIZE // FEAT])
+    bg = b.op("Mul", [f_nhwc, m32], "bg")  # [N, 32, 32, 256]
+    hole32 = b.op("Sub", [b.const(1.0, "one"), m32], "hole32")  # [N, 32, 32, 1]
+    hole32_nchw = b.op("Transpose", [hole32], "hole32_nchw", perm=[0, 3, 1, 2])
+    attend = _attention_dense if attention == "dense" else _attention_sparse
+    r = _overlap_add(b, attend(b, f_nhwc, bg, hole32_nchw))
+    att = b.op("Add", [bg, b.op("Mul", [r, hole32])], "att_nhwc")
+    att = b.op("Transpose", [att], "att", perm=[0, 3, 1, 2])
     h = b.op("Concat", [f, att], "f_att", axis=1)
     h = b.conv(h, w[f"{_ML[0]}/weights"], w[f"{_ML[0]}/biases"], _ML[0])
     h = b.op("Elu", [h], "elu", alpha=1.0)
@@ -275,7 +321,3 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "dense") 
     helper.set_model_props(model, {"attention": attention})
     onnx.checker.check_model(model)
     return model
-
-
-def _attention_sparse(b: _Builder, f: str, bg: str, m32: str) -> str:
-    raise NotImplementedError("sparse attention is not built yet")
