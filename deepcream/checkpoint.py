@@ -10,6 +10,7 @@ Every problem raises :class:`deepcream.errors.ModelError` naming the file and wh
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import struct
@@ -306,9 +307,9 @@ def resolve_prefix(path: str | os.PathLike[str]) -> Path:
         return path.with_name(match.group(1))
     if Path(f"{path}.index").is_file():
         return path
-    if not path.parent.exists():
-        raise ModelError(f"no such file or folder: {path}")
-    raise ModelError(f"missing checkpoint index {path}.index")
+    if path.parent.is_dir() and any(path.parent.glob(f"{glob.escape(path.name)}.*")):
+        raise ModelError(f"missing checkpoint index {path}.index")
+    raise ModelError(f"no such file or folder: {path}")
 
 
 def checkpoint_step(prefix: Path) -> int | None:

@@ -86,8 +86,6 @@ def find_sources(src: str | os.PathLike[str], kind: str | None = None) -> list[S
     src = Path(src)
     if kind is not None and kind not in KINDS:
         raise DeepcreamError(f"unknown model kind {kind!r}: use bar or mosaic")
-    if not src.exists() and not Path(f"{src}.index").exists():
-        raise ModelError(f"no such file or folder: {src}")
     root = _release_root(src)
     if root is not None:
         kinds = [kind] if kind else [k for k in KINDS if (root / k).is_dir()]
@@ -244,7 +242,10 @@ def _publish(built: list[tuple[Source, bytes, str | None]], out_dir: Path,
 
 
 def tensorflow_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("tensorflow",))
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # a broken or deliberately blocked install
+        return False
 
 
 def require_tensorflow() -> None:

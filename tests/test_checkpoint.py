@@ -205,6 +205,7 @@ def test_truncated_and_missing_files(tmp_path: Path) -> None:
     data.unlink()
     with pytest.raises(ModelError, match=r"missing checkpoint data shard .*model-3\.data-00000"):
         read_checkpoint(prefix)
+    prefix, _ = _small_checkpoint(tmp_path / "again")
     index = Path(f"{prefix}.index")
     index.write_bytes(index.read_bytes()[:-10])
     with pytest.raises(ModelError, match=r"model-3\.index: not a TensorFlow checkpoint index"):
