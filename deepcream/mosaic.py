@@ -44,20 +44,6 @@ _FLAT_MAX = 8.0
 _MIN_CELLS = 6
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    weights = np.array([[0.299, 0.587, 0.114]], np.float32)
-    return np.ascontiguousarray(cv2.transform(rgb.astype(np.float32), weights))
-
-
-def _gradients(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """gx[:, x] = |Y[:, x] - Y[:, x-1]| (0 in column 0), gy likewise along rows."""
-    gx = np.zeros_like(y)
-    gy = np.zeros_like(y)
-    cv2.absdiff(y[:, 1:], y[:, :-1], dst=gx[:, 1:])
-    cv2.absdiff(y[1:, :], y[:-1, :], dst=gy[1:, :])
-    return gx, gy
-
-
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
     """Binary map of isolated steps across ``axis`` (1: x) that persist 3 px along the edge."""
     if axis == 1:
@@ -133,41 +119,154 @@ def _periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
     return score, phase, onp
 
 
-def _cell_stats(gx: np.ndarray, gy: np.ndarray, p: int, x0: int, y0: int, ncx: int, ncy: int
-                ) -> np.ndarray:
-    """Accepted cells (bool [ncy, ncx]) of the grid with period p whose first full cell starts
-    at (x0, y0)."""
-    h, w = gx.shape
-    ys, ye, xs, xe = y0, y0 + ncy * p, x0, x0 + ncx * p
-    cx = gx[ys:ye, xs:xe].reshape(ncy, p, ncx, p)
-    cy = gy[ys:ye, xs:xe].reshape(ncy, p, ncx, p)
-    # Steps on the grid lines: x-steps at the left edge of each cell (and the right edge of
-    # the last one), y-steps at the top edge.
-    line_cols = np.minimum(xs + p * np.arange(ncx + 1), w - 1)
-    vlines = gx[ys:ye][:, line_cols].reshape(ncy, p, ncx + 1).mean(axis=1)
-    if xe >= w:
-        vlines[:, -1] = 0.0
-    line_rows = np.minimum(ys + p * np.arange(ncy + 1), h - 1)
-    hlines = gy[line_rows][:, xs:xe].reshape(ncy + 1, ncx, p).mean(axis=2)
-    if ye >= h:
-        hlines[-1, :] = 0.0
-    if xs == 0:
-        vlines[:, 0] = 0.0
-    if ys == 0:
-        hlines[0, :] = 0.0
-    # Interior: gradients strictly inside the cell. JPEG smears a step over the pixel next to
-    # the line, so for p >= 5 the first interior column/row is left out.
-    skip = 2 if p >= 5 else 1
-    inner_x = cx[:, :, :, skip:].mean(axis=(1, 3))
-    inner_y = cy[:, skip:, :, :].mean(axis=(1, 3))
-    inner = np.maximum(inner_x, inner_y)
-    need = _SIDE_RATIO * inner + _SIDE_MIN
-    sides = ((vlines[:, :-1] >= need).astype(np.int8) + (vlines[:, 1:] >= need)
-             + (hlines[:-1, :] >= need) + (hlines[1:, :] >= need))
-    return (sides >= 2) & (inner <= _FLAT_MAX)
+def _channel_gradients(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Max-over-channels |step| (float32): gx[:, x] between x-1 and x, gy[y] between y-1 and y.
+
+    The max over channels sees any color change (blocks over smooth areas differ by one level
+    in one channel), where luma would blur hue-only steps away.
+    """
+    img = rgb if rgb.ndim == 3 else rgb[:, :, None]
+    gx = np.zeros(img.shape[:2], np.float32)
+    gy = np.zeros(img.shape[:2], np.float32)
+    dx = cv2.absdiff(img[:, 1:], img[:, :-1])
+    dy = cv2.absdiff(img[1:, :], img[:-1, :])
+    gx[:, 1:] = dx.max(axis=2) if dx.ndim == 3 else dx
+    gy[1:, :] = dy.max(axis=2) if dy.ndim == 3 else dy
+    return gx, gy
 
 
-def _clean_cells(cells: np.ndarray) -> np.ndarray:
+class _Grid:
+    """Cells of one grid (period p, phase fx, fy) over a box, on an edge-replicated crop.
+
+    The crop starts one pixel before a grid line so every cell's left/top step is inside it;
+    edge replication turns a block cut by the image border into a whole constant block.
+    """
+
+    def __init__(self, rgb: np.ndarray, p: int, fx: int, fy: int,
+                 box: tuple[int, int, int, int]) -> None:
+        h, w = rgb.shape[:2]
+        bx0, by0, bx1, by1 = box
+        self.p = p
+        self.gx0 = fx + p * ((bx0 - fx) // p)  # grid line at or before the box
+        self.gy0 = fy + p * ((by0 - fy) // p)
+        self.ncx = -(-(bx1 - self.gx0) // p)
+        self.ncy = -(-(by1 - self.gy0) // p)
+        x0, y0 = self.gx0 - 1, self.gy0 - 1
+        x1, y1 = self.gx0 + self.ncx * p + 1, self.gy0 + self.ncy * p + 1
+        src = rgb[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
+        self.crop = cv2.copyMakeBorder(
+            src, max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w), cv2.BORDER_REPLICATE)
+        if self.crop.ndim == 2:
+            self.crop = self.crop[:, :, None]
+        self.gx, self.gy = _channel_gradients(self.crop)
+        # Which cells overlap the image at all.
+        cx = self.gx0 + p * np.arange(self.ncx)
+        cy = self.gy0 + p * np.arange(self.ncy)
+        self.inside = ((cy[:, None] + p > 0) & (cy[:, None] < h)
+                       & (cx[None, :] + p > 0) & (cx[None, :] < w))
+        self.image_size = (h, w)
+
+    def cell_tests(self) -> tuple[np.ndarray, np.ndarray]:
+        """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
+        sides; weak = flat inside with a step on >= 1 side (grown from strong cells only)."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        gx = self.gx[1:1 + ncy * p]
+        gy = self.gy[:, 1:1 + ncx * p]
+        vlines = gx[:, 1 + p * np.arange(ncx + 1)].reshape(ncy, p, ncx + 1).mean(axis=1)
+        hlines = gy[1 + p * np.arange(ncy + 1), :].reshape(ncy + 1, ncx, p).mean(axis=2)
+        cx = gx[:, 1:1 + ncx * p].reshape(ncy, p, ncx, p)
+        cy = self.gy[1:1 + ncy * p, 1:1 + ncx * p].reshape(ncy, p, ncx, p)
+        # Interior: the strongest interior column (row) of mean gradient, so that one
+        # off-grid straight edge (a pixelated area ending inside this cell) makes the cell
+        # not flat even when the rest is. JPEG smears a step into the pixels beside the grid
+        # line, so for p >= 5 those columns (rows) are left out.
+        lo, hi = (2, p - 1) if p >= 5 else (1, p)
+        inner = np.maximum(cx[:, :, :, lo:hi].mean(axis=1).max(axis=2),
+                           cy[:, lo:hi, :, :].mean(axis=3).max(axis=1))
+        need = _SIDE_RATIO * inner + _SIDE_MIN
+        sides = ((vlines[:, :-1] >= need).astype(np.int8) + (vlines[:, 1:] >= need)
+                 + (hlines[:-1, :] >= need) + (hlines[1:, :] >= need))
+        flat = (inner <= _FLAT_MAX) & self.inside
+        self.inner = inner
+        strong = flat & (sides >= 2)
+        # Weak cells must be as flat as this grid's strong cells are (0 for PNG, JPEG noise
+        # otherwise), not merely smooth like a natural background.
+        level = float(np.median(inner[strong])) if strong.any() else 0.0
+        weak = (inner <= 1.5 * level + 0.5) & self.inside & (sides >= 1)
+        return strong, weak
+
+    def partial_blocks(self, cells: np.ndarray) -> np.ndarray:
+        """Pixel mask [ncy*p, ncx*p] of the cells plus the partial blocks around them: where
+        the pixelated area ends between grid lines, the neighbouring cell starts with a
+        constant strip continuing from the shared grid line. A strip filling the whole cell
+        is the surroundings (or an undetectable block), not a partial block: left out."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        blocks = self.crop[1:1 + ncy * p, 1:1 + ncx * p].astype(np.int16)
+        blocks = blocks.reshape(ncy, p, ncx, p, -1).transpose(0, 2, 1, 3, 4)  # [i, j, r, c, ch]
+        noise = float(np.median(self.inner[cells])) if cells.any() else 0.0
+        tol = 3.0 + 3.0 * noise
+        pad = np.pad(cells, 1)
+        left = pad[1:-1, :-2] & ~cells   # cell whose left neighbour is in the region
+        right = pad[1:-1, 2:] & ~cells
+        up = pad[:-2, 1:-1] & ~cells
+        down = pad[2:, 1:-1] & ~cells
+
+        def run(ref_index: tuple, axis: int, reverse: bool) -> np.ndarray:
+            """Median over lines of the constant run length from the cell side (per cell)."""
+            b = blocks
+            if reverse:
+                b = np.flip(b, axis=axis)
+            same = np.abs(b - b[ref_index]).max(axis=-1) <= tol
+            length = np.cumprod(same, axis=axis).sum(axis=axis)  # [i, j, lines]
+            return np.median(length, axis=-1).astype(np.int64)
+
+        # run along columns (axis 3) from column 0 / p-1; along rows (axis 2) from row 0 / p-1
+        w_from_left = np.where(left, run((slice(None), slice(None), slice(None), slice(0, 1)), 3, False), 0)
+        w_from_right = np.where(right, run((slice(None), slice(None), slice(None), slice(0, 1)), 3, True), 0)
+        h_from_top = np.where(up, run((slice(None), slice(None), slice(0, 1)), 2, False), 0)
+        h_from_bottom = np.where(down, run((slice(None), slice(None), slice(0, 1)), 2, True), 0)
+        for arr in (w_from_left, w_from_right, h_from_top, h_from_bottom):
+            arr[arr >= p] = 0
+        out = np.repeat(np.repeat(cells, p, axis=0), p, axis=1)
+        r = np.arange(p)
+        col_left = r[None, None, :] < w_from_left[:, :, None]   # [i, j, c]
+        col_right = r[None, None, ::-1] < w_from_right[:, :, None]
+        row_top = r[None, None, :] < h_from_top[:, :, None]
+        row_bottom = r[None, None, ::-1] < h_from_bottom[:, :, None]
+        side = (col_left | col_right)[:, :, None, :] | (row_top | row_bottom)[:, :, :, None]
+        # Corner cells (diagonal to the region only): the strip widths of their side
+        # neighbours give the corner rectangle.
+        diag = ~cells & ~left & ~right & ~up & ~down
+        wl = np.zeros_like(w_from_left)
+        wl[1:, :] = np.maximum(wl[1:, :], w_from_left[:-1, :])   # from the cell above
+        wl[:-1, :] = np.maximum(wl[:-1, :], w_from_left[1:, :])  # from the cell below
+        wr = np.zeros_like(w_from_right)
+        wr[1:, :] = np.maximum(wr[1:, :], w_from_right[:-1, :])
+        wr[:-1, :] = np.maximum(wr[:-1, :], w_from_right[1:, :])
+        ht = np.zeros_like(h_from_top)
+        ht[:, 1:] = np.maximum(ht[:, 1:], h_from_top[:, :-1])
+        ht[:, :-1] = np.maximum(ht[:, :-1], h_from_top[:, 1:])
+        hb = np.zeros_like(h_from_bottom)
+        hb[:, 1:] = np.maximum(hb[:, 1:], h_from_bottom[:, :-1])
+        hb[:, :-1] = np.maximum(hb[:, :-1], h_from_bottom[:, 1:])
+        cols = (r[None, None, :] < wl[:, :, None]) | (r[None, None, ::-1] < wr[:, :, None])
+        rows = (r[None, None, :] < ht[:, :, None]) | (r[None, None, ::-1] < hb[:, :, None])
+        corner = diag[:, :, None, None] & rows[:, :, :, None] & cols[:, :, None, :]
+        extra = (side | corner).transpose(0, 2, 1, 3).reshape(ncy * p, ncx * p)
+        return out | extra
+
+    def paste(self, result: np.ndarray, pixels: np.ndarray) -> None:
+        h, w = self.image_size
+        x0, y0 = self.gx0, self.gy0
+        sx0, sy0 = max(0, -x0), max(0, -y0)
+        ex = min(pixels.shape[1], w - x0)
+        ey = min(pixels.shape[0], h - y0)
+        if ex <= sx0 or ey <= sy0:
+            return
+        result[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] |= pixels[sy0:ey, sx0:ex]
+
+
+def _clean_cells(cells: np.ndarray, strong: np.ndarray) -> np.ndarray:
     """Close one-cell gaps, fill enclosed holes (blocks equal to their neighbours, strokes
     over the mosaic), drop regions smaller than _MIN_CELLS."""
     if not cells.any():
@@ -181,14 +280,14 @@ def _clean_cells(cells: np.ndarray) -> np.ndarray:
         return filled
     sizes = np.bincount(labels.ravel())
     # Accepted (not just filled) cells per component must also reach the minimum.
-    real = np.bincount(labels.ravel(), weights=cells.ravel(), minlength=n + 1)
+    real = np.bincount(labels.ravel(), weights=strong.ravel(), minlength=n + 1)
     keep = (sizes >= _MIN_CELLS) & (real >= _MIN_CELLS * 0.75)
     keep[0] = False
     return keep[labels]
 
 
-def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int = MAX_BLOCK
-                  ) -> np.ndarray:
+def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int = MAX_BLOCK,
+                  _debug: dict | None = None) -> np.ndarray:
     """Mask (bool [H, W]) of the pixelated regions of an RGB (or grey) uint8 image."""
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim not in (2, 3):
         raise ValueError("detect_mosaic expects a uint8 [H, W, 3] or [H, W] array")
@@ -200,11 +299,12 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     result = np.zeros((h, w), bool)
     if h < 4 * min_block or w < 4 * min_block:
         return result
-    y = _luma(rgb) if rgb.ndim == 3 else rgb.astype(np.float32)
-    gx, gy = _gradients(y)
+    gx, gy = _channel_gradients(rgb)
     sx = _grid_steps(gx, axis=1)
     sy = _grid_steps(gy, axis=0)
-    fold, periods, starts = _fold_matrix(min_block, max_block)
+    # Period 2 is folded too: an image upscaled 2x by pixel repetition is "periodic" at every
+    # even p, and must be recognised as period 2 (below any mosaic block size), not as a mosaic.
+    fold, periods, starts = _fold_matrix(2, max_block)
     px = _tile_profiles(sx, axis=1)
     py = _tile_profiles(sy, axis=0)
     nty, ntx = px.shape[:2]
@@ -217,7 +317,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     near = score >= 0.8 * best[:, None]
     pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
     idx = np.arange(len(best))
-    ok = ((best >= _PERIODIC_SCORE) & (score[idx, pick] >= _PERIODIC_SCORE)
+    ok = ((best >= _PERIODIC_SCORE) & (np.asarray(periods)[pick] >= min_block) & (score[idx, pick] >= _PERIODIC_SCORE)
           & (on_x[idx, pick] >= _MIN_GRID_PIXELS) & (on_y[idx, pick] >= _MIN_GRID_PIXELS))
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     for t in np.nonzero(ok)[0]:
@@ -226,23 +326,23 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         fx = (int(phase_x[t, pick[t]]) + tx * _STRIDE) % p
         fy = (int(phase_y[t, pick[t]]) + ty * _STRIDE) % p
         grids.setdefault((p, fx, fy), []).append((ty, tx))
+    if _debug is not None:
+        _debug["grids"] = {k: len(v) for k, v in grids.items()}
     for (p, fx, fy), tiles in grids.items():
         tys = [t[0] for t in tiles]
         txs = [t[1] for t in tiles]
-        bx0 = max(0, min(txs) * _STRIDE - p)
-        by0 = max(0, min(tys) * _STRIDE - p)
-        bx1 = min(w, max(txs) * _STRIDE + _TILE + p)
-        by1 = min(h, max(tys) * _STRIDE + _TILE + p)
-        # First full cell inside the box (column fx is a grid line: step between fx-1 and fx).
-        x0 = bx0 + (fx - bx0) % p
-        y0 = by0 + (fy - by0) % p
-        ncx = (bx1 - x0) // p
-        ncy = (by1 - y0) // p
-        if ncx < 2 or ncy < 2:
+        box = (max(0, min(txs) * _STRIDE - p), max(0, min(tys) * _STRIDE - p),
+               min(w, max(txs) * _STRIDE + _TILE + p), min(h, max(tys) * _STRIDE + _TILE + p))
+        grid = _Grid(rgb, p, fx, fy, box)
+        strong, weak = grid.cell_tests()
+        if not strong.any():
             continue
-        cells = _clean_cells(_cell_stats(gx, gy, p, x0, y0, ncx, ncy))
+        # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
+        # areas differ from some neighbours by very little).
+        grown = ndimage.binary_propagation(strong, structure=np.ones((3, 3), bool),
+                                           mask=weak | strong)
+        cells = _clean_cells(grown, strong)
         if not cells.any():
             continue
-        pix = np.repeat(np.repeat(cells, p, axis=0), p, axis=1)
-        result[y0:y0 + ncy * p, x0:x0 + ncx * p] |= pix
+        grid.paste(result, grid.partial_blocks(cells))
     return result

@@ -24,7 +24,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ class Sample:
     image: np.ndarray  # uint8 [H, W, 3], mosaic applied (or clean)
     truth: np.ndarray  # bool [H, W]
     blocks: list[int]
+    patches: list[tuple] = field(default_factory=list)
 
 
 def skimage_image(name: str) -> np.ndarray:
@@ -109,12 +110,14 @@ def pixelate(img: np.ndarray, box: tuple[int, int, int, int], block: int,
 
 
 def add_mosaics(img: np.ndarray, rng: np.random.Generator, n: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """1-3 non-overlapping pixelated patches; returns (image, truth mask, block sizes)."""
+                ) -> tuple[np.ndarray, np.ndarray, list[tuple]]:
+    """1-3 non-overlapping pixelated patches; returns (image, truth mask, patches), each patch
+    (block size, grid x offset, grid y offset, (x, y, w, h))."""
     img = img.copy()
     h, w = img.shape[:2]
     truth = np.zeros((h, w), bool)
     blocks: list[int] = []
+    grids: list = []
     n = int(rng.integers(1, 4)) if n is None else n
     for _ in range(50):
         if len(blocks) == n:
@@ -128,10 +131,12 @@ def add_mosaics(img: np.ndarray, rng: np.random.Generator, n: int | None = None
         px, py = int(rng.integers(0, w - pw)), int(rng.integers(0, h - ph))
         if truth[max(0, py - 8):py + ph + 8, max(0, px - 8):px + pw + 8].any():
             continue
-        pixelate(img, (px, py, pw, ph), block, (int(rng.integers(block)), int(rng.integers(block))))
+        offset = (int(rng.integers(block)), int(rng.integers(block)))
+        pixelate(img, (px, py, pw, ph), block, offset)
         truth[py:py + ph, px:px + pw] = True
         blocks.append(block)
-    return img, truth, blocks
+        grids.append((block, offset[0], offset[1], (px, py, pw, ph)))
+    return img, truth, grids
 
 
 def encode(img: np.ndarray, condition: str) -> np.ndarray:
@@ -156,8 +161,8 @@ def make_set(seed: int = 0, per_source: int = 1, line_art_count: int = 8
     for name, base in bases:
         clean.append(Sample(name, base, np.zeros(base.shape[:2], bool), []))
         for k in range(per_source):
-            img, truth, blocks = add_mosaics(base, rng)
-            mosaic.append(Sample(f"{name}#{k}", img, truth, blocks))
+            img, truth, patches = add_mosaics(base, rng)
+            mosaic.append(Sample(f"{name}#{k}", img, truth, [g[0] for g in patches], patches))
     return mosaic, clean
 
 
