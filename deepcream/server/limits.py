@@ -71,6 +71,8 @@ def decode_image(data: bytes, *, field: str, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             # Pillow warns (DecompressionBombWarning) before it errors; our own limit applies.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Decoders warn about short reads before failing; the failure is what we report.
+            warnings.simplefilter("ignore", UserWarning)
             img = Image.open(io.BytesIO(data), formats=[fmt])
             width, height = img.size
             if width <= 0 or height <= 0:
