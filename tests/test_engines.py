@@ -1,0 +1,120 @@
+"""Engines: DCP's exact model-input/output arithmetic, ONNX batching, the classical engine's
+hole-only changes, and engine selection."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from deepcream import engines
+from deepcream.errors import InputError, ModelError
+
+
+def random_crops(n: int, size: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    crops = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    holes = np.zeros((n, size, size), bool)
+    for i in range(n):
+        y, x = rng.integers(0, size // 2, 2)
+        holes[i, y:y + size // 4, x:x + size // 3] = True
+    return crops, holes
+
+
+def test_model_inputs_follow_dcp() -> None:
+    crops, holes = random_crops(2, 16)
+    x, m = engines.dcp_model_inputs(crops, holes, "bar")
+    assert x.dtype == np.float32 and m.shape == (2, 16, 16, 1)
+    assert np.all(x[holes] == -1.0)
+    keep = ~holes
+    assert np.array_equal(x[keep], (crops[keep].astype(np.float32) / np.float32(255)) * 2 - 1)
+    assert np.array_equal(m[..., 0], keep.astype(np.float32))
+    xm, _ = engines.dcp_model_inputs(crops, holes, "mosaic")
+    assert np.array_equal(xm[holes], crops[holes].astype(np.float32) / np.float32(255) * 2 - 1)
+
+
+def test_output_conversion_truncates() -> None:
+    p = np.array([-1.0, 1.0, 0.0, 0.999, -0.999], np.float32)
+    assert engines.dcp_output_to_uint8(p).tolist() == [0, 255, 127, 254, 0]
+
+
+@pytest.fixture(scope="module")
+def bar_engine(converted_models) -> engines.OnnxEngine:
+    return engines.OnnxEngine(converted_models / "bar.onnx", "bar", batch_size=2)
+
+
+def test_onnx_engine_matches_session_and_batches(bar_engine) -> None:
+    crops, holes = random_crops(3, seed=1)
+    out = bar_engine.inpaint(crops, holes)
+    assert out.shape == crops.shape and out.dtype == np.uint8
+    x, m = engines.dcp_model_inputs(crops, holes, "bar")
+    want = engines.dcp_output_to_uint8(bar_engine.session.run(x, m))
+    # Chunks of 2 vs one batch of 3: same math, summation order may differ by float ulps.
+    assert np.abs(out.astype(int) - want).max() <= 1
+    # Kept pixels come back as DCP's truncated round trip of the input: at most 1 lower.
+    keep = ~holes
+    diff = crops[keep].astype(int) - out[keep].astype(int)
+    assert diff.min() >= 0 and diff.max() <= 1
+    assert bar_engine.describe().startswith("onnx bar.onnx")
+
+
+def test_onnx_engine_rejects_wrong_shapes(bar_engine) -> None:
+    crops, holes = random_crops(1, size=64)
+    with pytest.raises(ValueError):
+        bar_engine.inpaint(crops, holes)
+
+
+def test_classical_bar_changes_only_holes_at_native_size() -> None:
+    eng = engines.ClassicalEngine("bar")
+    assert eng.input_size is None
+    rng = np.random.default_rng(2)
+    crops = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(300, 280), (50, 90)]]
+    holes = [np.zeros(c.shape[:2], bool) for c in crops]
+    holes[0][100:120, 30:200] = True
+    holes[1][10:20, 10:20] = True
+    out = eng.inpaint(crops, holes)
+    for c, h, o in zip(crops, holes, out, strict=True):
+        assert o.shape == c.shape
+        assert np.array_equal(o[~h], c[~h])
+    batch, bholes = random_crops(2, 64, seed=3)
+    bout = eng.inpaint(batch, bholes)
+    assert bout.shape == batch.shape and np.array_equal(bout[~bholes], batch[~bholes])
+
+
+def test_classical_bar_fills_smoothly() -> None:
+    yy, xx = np.mgrid[0:128, 0:128]
+    img = np.dstack([xx * 2, yy * 2, (xx + yy)]).astype(np.uint8)
+    holes = np.zeros((128, 128), bool)
+    holes[60:68, 10:118] = True
+    damaged = img.copy()
+    damaged[holes] = (0, 255, 0)
+    out = engines.ClassicalEngine("bar").inpaint(damaged[None], holes[None])[0]
+    err = np.abs(out[holes].astype(int) - img[holes]).mean()
+    assert err < 4  # a linear gradient is recovered almost exactly
+
+
+def test_block_size_estimate_and_mosaic_smoothing() -> None:
+    yy, xx = np.mgrid[0:96, 0:96]
+    clean = np.dstack([xx * 2.5, yy * 2.5, 128 + 0 * xx]).astype(np.uint8)
+    small = cv2.resize(clean, (16, 16), interpolation=cv2.INTER_AREA)
+    mosaic = cv2.resize(small, (96, 96), interpolation=cv2.INTER_NEAREST)
+    holes = np.ones((96, 96), bool)
+    assert 5.0 <= engines.estimate_block_size(mosaic, holes) <= 6.5
+    out = engines.ClassicalEngine("mosaic").inpaint(mosaic[None], holes[None])[0]
+    assert np.abs(out.astype(int) - clean).mean() < np.abs(mosaic.astype(int) - clean).mean()
+
+
+def test_get_engine_selection(tmp_path, converted_models) -> None:
+    assert isinstance(engines.get_engine("bar", "classical"), engines.ClassicalEngine)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert isinstance(engines.get_engine("mosaic", "auto", empty), engines.ClassicalEngine)
+    with pytest.raises(ModelError, match="no bar model"):
+        engines.get_engine("bar", "onnx", empty)
+    eng = engines.get_engine("mosaic", "auto", converted_models)
+    assert isinstance(eng, engines.OnnxEngine) and eng.kind == "mosaic"
+    assert engines.get_engine("mosaic", "onnx", converted_models) is eng  # cached session
+    with pytest.raises(InputError):
+        engines.get_engine("bar", "magic")
+    with pytest.raises(InputError):
+        engines.get_engine("blur", "classical")
