@@ -191,7 +191,9 @@ def convert(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], kind: 
         model = convert_checkpoint(source.prefix, source.kind, attention=attention)
         data = model.SerializeToString()
         built.append((source, data, _model_attention(model)))
-        say(f"converted {source.kind} from {source.prefix} (step "
+        origin = f"{source_label} ({source.kind}/{source.prefix.name})" if source_label \
+            else source.prefix
+        say(f"converted {source.kind} from {origin} (step "
             f"{checkpoint_step(source.prefix)}) in {time.perf_counter() - start:.1f} s")
 
     created = not out_dir.exists()
