@@ -40,8 +40,9 @@ _MIN_GRID_PIXELS = 40
 _SIDE_RATIO = 2.5
 _SIDE_MIN = 1.5
 _FLAT_MAX = 8.0
-# Smallest accepted region, in cells.
+# Smallest accepted region, in seed cells, and the share of its cells that must be seeds.
 _MIN_CELLS = 6
+_SEED_SHARE = 0.4
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -266,9 +267,10 @@ class _Grid:
         result[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] |= pixels[sy0:ey, sx0:ex]
 
 
-def _clean_cells(cells: np.ndarray, strong: np.ndarray) -> np.ndarray:
+def _clean_cells(cells: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     """Close one-cell gaps, fill enclosed holes (blocks equal to their neighbours, strokes
-    over the mosaic), drop regions smaller than _MIN_CELLS."""
+    over the mosaic); keep regions with at least _MIN_CELLS seed cells that make up a good
+    share of the region (a few seeds leaking along an outline are not a mosaic)."""
     if not cells.any():
         return cells
     st = np.ones((3, 3), bool)
@@ -278,10 +280,9 @@ def _clean_cells(cells: np.ndarray, strong: np.ndarray) -> np.ndarray:
     labels, n = ndimage.label(filled, structure=st)
     if n == 0:
         return filled
-    sizes = np.bincount(labels.ravel())
-    # Accepted (not just filled) cells per component must also reach the minimum.
-    real = np.bincount(labels.ravel(), weights=strong.ravel(), minlength=n + 1)
-    keep = (sizes >= _MIN_CELLS) & (real >= _MIN_CELLS * 0.75)
+    found = np.bincount(labels.ravel(), weights=cells.ravel(), minlength=n + 1)
+    seeded = np.bincount(labels.ravel(), weights=seeds.ravel(), minlength=n + 1)
+    keep = (seeded >= _MIN_CELLS) & (seeded >= _SEED_SHARE * found)
     keep[0] = False
     return keep[labels]
 
@@ -337,11 +338,16 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         strong, weak = grid.cell_tests()
         if not strong.any():
             continue
-        # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
-        # areas differ from some neighbours by very little).
-        grown = ndimage.binary_propagation(strong, structure=np.ones((3, 3), bool),
+        # Seeds: strong cells in 2x2 groups. A mosaic is a 2-D grid; the strong cells along
+        # a straight thick outline of flat art form 1-cell-wide strips, which this removes.
+        seeds = ndimage.binary_opening(strong, structure=np.ones((2, 2), bool))
+        if not seeds.any():
+            continue
+        # Hysteresis: weak cells join when connected to seeds (blocks over smooth areas
+        # differ from some neighbours by very little).
+        grown = ndimage.binary_propagation(seeds, structure=np.ones((3, 3), bool),
                                            mask=weak | strong)
-        cells = _clean_cells(grown, strong)
+        cells = _clean_cells(grown, seeds)
         if not cells.any():
             continue
         grid.paste(result, grid.partial_blocks(cells))
