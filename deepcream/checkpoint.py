@@ -349,14 +349,16 @@ def list_variables(path: str | os.PathLike[str]) -> dict[str, tuple[np.dtype, tu
 
 
 def read_checkpoint(path: str | os.PathLike[str], names: Iterable[str] | None = None) -> Checkpoint:
-    """Read tensors (all, or just ``names``) from a checkpoint folder or prefix.
+    """Read tensors from a checkpoint folder or prefix: ``names``, or every tensor of a
+    numeric/bool dtype (string, resource and variant tensors are skipped unless named, and
+    naming one is an error).
 
     Each tensor's bytes are checked against its stored masked CRC32C.
     """
     prefix = resolve_prefix(path)
     num_shards, entries = _read_entries(prefix)
     if names is None:
-        wanted = list(entries)
+        wanted = [n for n, e in entries.items() if e.dtype_enum in _DTYPES]
     else:
         wanted = list(names)
         missing = [n for n in wanted if n not in entries]
