@@ -56,4 +56,7 @@ def checkpoint_prefix(kind_dir: str | os.PathLike[str]) -> Path:
     if not found:
         raise FileNotFoundError(f"no checkpoint named in {kind_dir / 'checkpoint'}")
     prefix = Path(found.group(1))
-    return prefix if prefix.is_absolute() else kind_dir / prefix
+    # Savers record absolute paths; a moved folder still holds the files under the same name.
+    if prefix.is_absolute() and prefix.with_name(prefix.name + ".index").is_file():
+        return prefix
+    return kind_dir / prefix.name
