@@ -1,0 +1,131 @@
+"""ModelSession: backends agree with onnxruntime, warm-up, concurrency, clear load errors."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepcream.errors import ModelError
+from deepcream.session import ModelSession, available_backends, resolve_backend
+
+needs_openvino = pytest.mark.skipif("openvino" not in available_backends(),
+                                    reason="OpenVINO not installed")
+
+
+@pytest.fixture(scope="module")
+def bar_model(converted_models: Path) -> Path:
+    return converted_models / "bar.onnx"
+
+
+@pytest.fixture(scope="module")
+def fixture_batch(dcpv2_release: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Three reference crops with different hole shapes (rectangle, border, corner)."""
+    ref = np.load(dcpv2_release / "bar" / "reference.npz")
+    return ref["x"][:3].astype(np.float32), ref["m"][:3, ..., :1].astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def ort_session(bar_model: Path) -> ModelSession:
+    return ModelSession(bar_model, backend="onnxruntime", threads=2)
+
+
+@pytest.fixture(scope="module")
+def ort_output(ort_session: ModelSession, fixture_batch) -> np.ndarray:
+    return ort_session.run(*fixture_batch)
+
+
+def _psnr_in_holes(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    holes = mask[..., 0] == 0
+    mse = float(np.mean(((a[holes] - b[holes]) * 127.5) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def test_onnxruntime_matches_tensorflow_reference(ort_output, dcpv2_release: Path) -> None:
+    ref = np.load(dcpv2_release / "bar" / "reference.npz")["out"][:3]
+    assert ort_output.shape == (3, 256, 256, 3) and ort_output.dtype == np.float32
+    assert np.abs(ort_output - ref).max() <= 1e-4
+
+
+@needs_openvino
+def test_openvino_fp32_parity_with_onnxruntime(bar_model: Path, fixture_batch, ort_output) -> None:
+    sess = ModelSession(bar_model, backend="openvino", threads=2)
+    assert sess.backend == "openvino" and sess.precision == "fp32"
+    out = sess.run(*fixture_batch)
+    assert np.abs(out - ort_output).max() <= 1e-4
+
+
+@needs_openvino
+def test_bf16_fast_mode_is_close_but_opt_in(bar_model: Path, fixture_batch, ort_output) -> None:
+    sess = ModelSession(bar_model, precision="bf16")
+    assert sess.backend == "openvino"
+    out = sess.run(*fixture_batch)
+    # Reduced precision: close to fp32 inside the holes, never silently exact-labelled.
+    assert _psnr_in_holes(out, ort_output, fixture_batch[1]) >= 40.0
+    assert ModelSession(bar_model).precision == "fp32"
+
+
+def test_batch_equals_single_runs(ort_session: ModelSession, fixture_batch, ort_output) -> None:
+    x, m = fixture_batch
+    singles = np.concatenate([ort_session.run(x[i:i + 1], m[i:i + 1]) for i in range(len(x))])
+    assert np.abs(singles - ort_output).max() <= 1e-5
+
+
+def test_concurrent_runs_are_safe(ort_session: ModelSession, fixture_batch, ort_output) -> None:
+    x, m = fixture_batch
+    with cf.ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: ort_session.run(x[i % 3:i % 3 + 1], m[i % 3:i % 3 + 1]),
+                             range(6)))
+    for i, out in enumerate(outs):
+        assert np.abs(out[0] - ort_output[i % 3]).max() <= 1e-5
+
+
+def test_warmup_marks_ready_and_changes_nothing(bar_model: Path, fixture_batch, ort_output) -> None:
+    sess = ModelSession(bar_model, backend="onnxruntime", threads=1)
+    assert not sess.ready
+    seconds = sess.warmup()
+    assert sess.ready and seconds > 0 and sess.warmup_seconds == seconds
+    assert np.abs(sess.run(*fixture_batch) - ort_output).max() <= 1e-5
+
+
+def test_empty_batch(ort_session: ModelSession) -> None:
+    out = ort_session.run(np.zeros((0, 256, 256, 3), np.float32), np.zeros((0, 256, 256, 1), np.float32))
+    assert out.shape == (0, 256, 256, 3)
+
+
+def test_bad_shapes_are_rejected(ort_session: ModelSession) -> None:
+    with pytest.raises(ValueError, match="image must be"):
+        ort_session.run(np.zeros((1, 128, 128, 3), np.float32), np.ones((1, 128, 128, 1), np.float32))
+    with pytest.raises(ValueError, match="mask must be"):
+        ort_session.run(np.zeros((2, 256, 256, 3), np.float32), np.ones((1, 256, 256, 1), np.float32))
+
+
+def test_missing_and_foreign_models_give_model_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        ModelSession(tmp_path / "nope.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not an onnx file")
+    with pytest.raises(ModelError, match="cannot load"):
+        ModelSession(garbage, backend="onnxruntime")
+    # A valid ONNX file with other inputs is not a deepcream model.
+    from onnx import TensorProto, helper, save
+
+    graph = helper.make_graph([helper.make_node("Identity", ["a"], ["b"])], "g",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("b", TensorProto.FLOAT, [1])])
+    foreign = tmp_path / "foreign.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), foreign)
+    with pytest.raises(ModelError, match="not a deepcream model"):
+        ModelSession(foreign, backend="onnxruntime")
+
+
+def test_backend_and_precision_choices() -> None:
+    assert resolve_backend("auto") == "onnxruntime"
+    with pytest.raises(ModelError, match="unknown backend"):
+        resolve_backend("cuda")
+    with pytest.raises(ModelError, match="unknown precision"):
+        resolve_backend("auto", "fp16")
+    with pytest.raises(ModelError, match="bf16 needs the openvino"):
+        resolve_backend("onnxruntime", "bf16")
