@@ -255,3 +255,14 @@ def test_reader_works_on_a_copied_release_folder(dcpv2_release: Path, tmp_path: 
     ck = read_checkpoint(dst, names=["G_de/Conv_8/biases"])
     assert ck.prefix == dst / "Train_775000"
     assert ck.tensors["G_de/Conv_8/biases"].shape == (3,)
+
+
+def test_state_file_with_a_foreign_absolute_path(tmp_path: Path) -> None:
+    # Releases trained on Windows name e.g. D:\train\bar\model-3 in their `checkpoint` file.
+    prefix, _ = _small_checkpoint(tmp_path)
+    write_bundle(prefix.parent / "model-1", {"w": np.ones(2, np.float32)})  # an older one
+    (prefix.parent / "checkpoint").write_text(
+        'model_checkpoint_path: "D:\\\\train\\\\bar\\\\model-3"\n'
+        'all_model_checkpoint_paths: "D:\\\\train\\\\bar\\\\model-1"\n')
+    assert resolve_prefix(prefix.parent) == prefix
+    assert read_checkpoint(prefix.parent).step == 3
