@@ -29,12 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
     for name in VERBS:
-        try:
-            module = importlib.import_module(f"deepcream.cli.{name}")
-        except ModuleNotFoundError as exc:  # TODO(integration): drop once every verb exists
-            if exc.name != f"deepcream.cli.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"deepcream.cli.{name}")
         module.register(sub)
     return parser
 
