@@ -9,7 +9,7 @@ fills.
   DCP's exact input/output arithmetic (float32, truncating conversion back to uint8).
 * ``classical``: no model needed. Bars: OpenCV inpainting (method chosen by measured PSNR in
   the holes, see scripts/classical_quality.py and docs/decensor.md). Mosaics: a smooth
-  reconstruction from the block colors (Gaussian at the estimated block size).
+  reconstruction from the block colors (bicubic between block centres).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ENGINES = ("auto", "onnx", "classical")
 # Chosen by scripts/classical_quality.py (PSNR/SSIM inside the holes on the shipped
 # benchmark set): see docs/decensor.md for the table.
 CLASSICAL_BAR_METHOD = "telea"
-CLASSICAL_BAR_RADIUS = 5
+CLASSICAL_BAR_RADIUS = 9
 
 Crops = np.ndarray | Sequence[np.ndarray]
 
@@ -123,8 +123,8 @@ class OnnxEngine(Engine):
 
 
 def estimate_block_size(crop: np.ndarray, holes: np.ndarray) -> float:
-    """Mean run length of identical pixels inside the holes (rows and columns): the mosaic's
-    block size. At least 1."""
+    """Mean run length of identical pixels inside the holes (rows and columns): roughly the
+    mosaic's block size. At least 1."""
     sizes = []
     for axis in (0, 1):
         same_hole = np.logical_and(np.take(holes, range(1, holes.shape[axis]), axis=axis),
@@ -134,6 +134,59 @@ def estimate_block_size(crop: np.ndarray, holes: np.ndarray) -> float:
         if pairs:
             sizes.append(pairs / max(int(np.count_nonzero(diff & same_hole)), 1))
     return max(float(np.mean(sizes)) if sizes else 1.0, 1.0)
+
+
+# A block grid is accepted when this share of the color changes inside the holes falls on it.
+_GRID_FIT = 0.9
+_MAX_BLOCK = 64
+
+
+def find_block_grid(crop: np.ndarray, holes: np.ndarray, axis: int) -> tuple[int, int] | None:
+    """The mosaic's block size and phase along ``axis`` (1 = x, 0 = y): the largest period
+    on which at least 90% of the color changes between neighbouring hole pixels lie (smaller
+    divisors of the true size fit too, larger multiples do not). None if nothing fits."""
+    both = np.logical_and(np.take(holes, range(1, holes.shape[axis]), axis=axis),
+                          np.take(holes, range(holes.shape[axis] - 1), axis=axis))
+    change = np.any(np.diff(crop.astype(np.int16), axis=axis) != 0, axis=2) & both
+    # counts[p]: changes between position p and p+1, i.e. a block starting at p+1.
+    counts = change.sum(axis=1 - axis).astype(np.float64)
+    total = counts.sum()
+    if total < 4:
+        return None
+    starts = np.arange(1, counts.size + 1)
+    for size in range(min(_MAX_BLOCK, counts.size // 2), 1, -1):
+        per_phase = np.bincount(starts % size, weights=counts, minlength=size)
+        phase = int(np.argmax(per_phase))
+        if per_phase[phase] >= _GRID_FIT * total:
+            return size, phase
+    return None
+
+
+def smooth_mosaic(crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """Reconstruct a mosaic smoothly from its block colors: each block's color is taken as
+    the value at the block centre and interpolated bicubically between centres (the blocks
+    are averages, so this is the natural upsampling of the block grid). Falls back to a
+    Gaussian about half a block wide when no regular grid is found."""
+    import cv2
+
+    grid_x = find_block_grid(crop, holes, 1)
+    grid_y = find_block_grid(crop, holes, 0)
+    if grid_x is None or grid_y is None:
+        sigma = max(estimate_block_size(crop, holes) / 2.0, 0.8)
+        return cv2.GaussianBlur(crop, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+    h, w = holes.shape
+    (bx, px), (by, py) = grid_x, grid_y
+    # Block centres along each axis (first block may start before the crop), clipped to it.
+    cx = np.arange(px - bx, w, bx) + (bx - 1) / 2.0
+    cy = np.arange(py - by, h, by) + (by - 1) / 2.0
+    sx = np.clip(np.round(cx), 0, w - 1).astype(np.intp)
+    sy = np.clip(np.round(cy), 0, h - 1).astype(np.intp)
+    samples = crop[sy[:, None], sx[None, :]].astype(np.float32)
+    # Fractional index of every pixel in the centre grid, for cv2.remap's bicubic kernel.
+    map_x = ((np.arange(w, dtype=np.float32) - np.float32(cx[0])) / bx)[None, :].repeat(h, 0)
+    map_y = ((np.arange(h, dtype=np.float32) - np.float32(cy[0])) / by)[:, None].repeat(w, 1)
+    out = cv2.remap(samples, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 class ClassicalEngine(Engine):
@@ -153,7 +206,7 @@ class ClassicalEngine(Engine):
     def describe(self) -> str:
         if self.kind == "bar":
             return f"classical opencv-{self.method} r={self.radius}"
-        return "classical mosaic-smoothing"
+        return "classical mosaic-block-bicubic"
 
     def _fill_one(self, crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
         import cv2
@@ -165,10 +218,7 @@ class ClassicalEngine(Engine):
             flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
             filled = cv2.inpaint(np.ascontiguousarray(crop), holes.view(np.uint8), self.radius, flag)
         else:
-            # The mosaic's flat blocks are samples of the hidden image; a Gaussian about half
-            # a block wide interpolates smoothly between them and into the clean border.
-            sigma = max(estimate_block_size(crop, holes) / 2.0, 0.8)
-            filled = cv2.GaussianBlur(crop, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+            filled = smooth_mosaic(crop, holes)
         out[holes] = filled[holes]
         return out
 

@@ -100,6 +100,11 @@ def test_block_size_estimate_and_mosaic_smoothing() -> None:
     mosaic = cv2.resize(small, (96, 96), interpolation=cv2.INTER_NEAREST)
     holes = np.ones((96, 96), bool)
     assert 5.0 <= engines.estimate_block_size(mosaic, holes) <= 6.5
+    assert engines.find_block_grid(mosaic, holes, 1) == (6, 0)
+    shifted = mosaic[2:, 4:]  # blocks now start at x = 2 (mod 6) and y = 4 (mod 6)
+    assert engines.find_block_grid(shifted, holes[2:, 4:], 1) == (6, 2)
+    assert engines.find_block_grid(shifted, holes[2:, 4:], 0) == (6, 4)
+    assert engines.find_block_grid(clean, holes, 1) is None  # a gradient has no grid
     out = engines.ClassicalEngine("mosaic").inpaint(mosaic[None], holes[None])[0]
     assert np.abs(out.astype(int) - clean).mean() < np.abs(mosaic.astype(int) - clean).mean()
 
