@@ -37,9 +37,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="decensor requests admitted at once; more get 503 + Retry-After (default 16)")
     p.add_argument("--batch-window-ms", type=float, default=5.0,
                    help="how long inference waits to merge crops of concurrent requests (default 5)")
-    p.add_argument("--max-batch", type=int, default=8,
-                   help="most crops per inference batch; 1 turns cross-request batching off "
-                   "(default 8)")
+    p.add_argument("--max-batch", type=int, default=1,
+                   help="most crops per inference batch, merging concurrent requests; 1 = off "
+                   "(default: it did not raise throughput on 2 cores, see docs/server.md)")
     p.add_argument("--cpu-workers", type=int, default=2,
                    help="threads for decoding, region finding, paste-back, PNG (default 2)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",

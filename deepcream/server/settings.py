@@ -27,8 +27,10 @@ class Settings:
     """Decensor requests admitted at once (running or waiting); more get 503 + Retry-After."""
     batch_window_ms: float = 5.0
     """How long the inference worker waits for other requests' crops before running a batch."""
-    max_batch: int = 8
-    """Most crops merged into one inference batch (1 turns cross-request batching off)."""
+    max_batch: int = 1
+    """Most crops merged into one inference batch; 1 (default) = no cross-request batching.
+    Measured on the 2-core target with onnxruntime, batching did not raise throughput (per-crop
+    time is flat in batch size, see docs/server.md); turn it on where it measurably helps."""
     cpu_workers: int = 2
     """Threads for decode, region finding, paste-back and PNG encoding."""
     png_compress_level: int = PNG_COMPRESS_LEVEL
