@@ -32,16 +32,19 @@ _STRIDE = 64
 # (luma levels) on three consecutive pixels along the edge.
 _STEP_MIN = 2.0
 # Chance-corrected share of a tile's steps on one phase needed to call the tile periodic.
-_PERIODIC_SCORE = 0.35
+_PERIODIC_SCORE = 0.25
+# A larger period wins over the best-scoring one when it scores at least this share of it.
+_NEAR_BEST = 0.65
 # Minimum number of on-grid step pixels per axis in a tile (a few short lines are not a grid).
 _MIN_GRID_PIXELS = 40
 # Cell tests: a side is a step when its mean gradient is >= _SIDE_RATIO x the cell's mean
 # interior gradient + _SIDE_MIN; a cell is flat when its interior gradient is <= _FLAT_MAX.
-_SIDE_RATIO = 2.5
+_SIDE_RATIO = 2.0
 _SIDE_MIN = 1.5
-_FLAT_MAX = 8.0
+_FLAT_MAX = 20.0
 # Smallest accepted region, in seed cells, and the share of its cells that must be seeds.
 _MIN_CELLS = 6
+_MIN_AREA = 2500
 _SEED_SHARE = 0.4
 
 
@@ -189,11 +192,21 @@ class _Grid:
                  + (hlines[:-1, :] >= need) + (hlines[1:, :] >= need))
         flat = (inner <= _FLAT_MAX) & self.inside
         self.inner = inner
-        strong = flat & (sides >= 2)
+        # A mosaic is a 2-D grid: a strong cell has a step on a vertical and on a horizontal
+        # side. (Cells along a straight thick outline of flat art have steps on the two
+        # sides parallel to it only.)
+        vert = (vlines[:, :-1] >= need) | (vlines[:, 1:] >= need)
+        horiz = (hlines[:-1, :] >= need) | (hlines[1:, :] >= need)
+        strong = flat & vert & horiz & (sides >= 2)
         # Weak cells must be as flat as this grid's strong cells are (0 for PNG, JPEG noise
         # otherwise), not merely smooth like a natural background.
         level = float(np.median(inner[strong])) if strong.any() else 0.0
-        weak = (inner <= 1.5 * level + 0.5) & self.inside & (sides >= 1)
+        # ... with steps on two sides, but small ones: a flat surrounding cell next to the
+        # region has one step side only (the one it shares with the mosaic).
+        need_weak = 1.5 * inner + 0.5
+        weak_sides = ((vlines[:, :-1] >= need_weak).astype(np.int8) + (vlines[:, 1:] >= need_weak)
+                      + (hlines[:-1, :] >= need_weak) + (hlines[1:, :] >= need_weak))
+        weak = (inner <= 1.5 * level + 0.5) & self.inside & (weak_sides >= 2)
         return strong, weak
 
     def partial_blocks(self, cells: np.ndarray) -> np.ndarray:
@@ -267,9 +280,10 @@ class _Grid:
         result[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] |= pixels[sy0:ey, sx0:ex]
 
 
-def _clean_cells(cells: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: int = 2
+                 ) -> np.ndarray:
     """Close one-cell gaps, fill enclosed holes (blocks equal to their neighbours, strokes
-    over the mosaic); keep regions with at least _MIN_CELLS seed cells that make up a good
+    over the mosaic); keep regions with at least ``min_cells`` seed cells that make up a good
     share of the region (a few seeds leaking along an outline are not a mosaic)."""
     if not cells.any():
         return cells
@@ -282,7 +296,11 @@ def _clean_cells(cells: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         return filled
     found = np.bincount(labels.ravel(), weights=cells.ravel(), minlength=n + 1)
     seeded = np.bincount(labels.ravel(), weights=seeds.ravel(), minlength=n + 1)
-    keep = (seeded >= _MIN_CELLS) & (seeded >= _SEED_SHARE * found)
+    # A mosaic region is thick: it holds a k x k square of cells (thin strips of "cells"
+    # follow staircase edges of aliased line art). Small blocks cover little, so ask more.
+    core = ndimage.binary_erosion(filled, structure=np.ones((thick, thick), bool))
+    cored = np.bincount(labels.ravel(), weights=core.ravel(), minlength=n + 1)
+    keep = (seeded >= min_cells) & (seeded >= _SEED_SHARE * found) & (cored > 0)
     keep[0] = False
     return keep[labels]
 
@@ -300,7 +318,10 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     result = np.zeros((h, w), bool)
     if h < 4 * min_block or w < 4 * min_block:
         return result
-    gx, gy = _channel_gradients(rgb)
+    # Luma for finding the grid: JPEG subsamples chroma 2x, whose blur puts color steps on
+    # even columns everywhere; luma keeps full resolution.
+    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    gx, gy = _channel_gradients(luma)
     sx = _grid_steps(gx, axis=1)
     sy = _grid_steps(gy, axis=0)
     # Period 2 is folded too: an image upscaled 2x by pixel repetition is "periodic" at every
@@ -315,7 +336,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     best = score.max(axis=1)
     # Largest period scoring near the best: divisors of the true period score the same after
     # chance correction, multiples score less, so prefer the largest near-best one.
-    near = score >= 0.8 * best[:, None]
+    near = score >= _NEAR_BEST * best[:, None]
     pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
     idx = np.arange(len(best))
     ok = ((best >= _PERIODIC_SCORE) & (np.asarray(periods)[pick] >= min_block) & (score[idx, pick] >= _PERIODIC_SCORE)
@@ -338,16 +359,14 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         strong, weak = grid.cell_tests()
         if not strong.any():
             continue
-        # Seeds: strong cells in 2x2 groups. A mosaic is a 2-D grid; the strong cells along
-        # a straight thick outline of flat art form 1-cell-wide strips, which this removes.
-        seeds = ndimage.binary_opening(strong, structure=np.ones((2, 2), bool))
-        if not seeds.any():
-            continue
+        seeds = strong
         # Hysteresis: weak cells join when connected to seeds (blocks over smooth areas
         # differ from some neighbours by very little).
         grown = ndimage.binary_propagation(seeds, structure=np.ones((3, 3), bool),
                                            mask=weak | strong)
-        cells = _clean_cells(grown, seeds)
+        # Big blocks: few cells already make a large area.
+        min_cells = int(np.clip(np.ceil(_MIN_AREA / (p * p)), 3, _MIN_CELLS))
+        cells = _clean_cells(grown, seeds, min_cells, thick=3 if p <= 12 else 2)
         if not cells.any():
             continue
         grid.paste(result, grid.partial_blocks(cells))
