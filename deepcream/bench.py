@@ -595,13 +595,16 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
               implementations: Sequence[str] | None = None, models: str | os.PathLike[str] | None = None,
               runs: int | None = None, threads: int | None = None, scale: float = 1.0,
               cache_dir: str | os.PathLike[str] | None = None, gemm: bool = True,
+              checkpoints: str | os.PathLike[str] | None = None,
               timeout: float = 3600, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the benchmark and write ``bench-results.{json,md,png}`` into ``out_dir``.
 
     ``implementations``: names from ``IMPLEMENTATIONS`` (default: all; ``quick``: deepcream and
     the baselines). ``models``: a folder with ``bar.onnx``/``mosaic.onnx`` to use instead of
     the fixture conversions. ``runs``: timed runs after the first (default 5, quick 2).
-    ``scale`` < 1 shrinks the workload image (tests). Returns the results dict."""
+    ``scale`` < 1 shrinks the workload image (tests). ``checkpoints``: a folder with the
+    random-weight ``bar/`` and ``mosaic/`` checkpoints (default: generated into the cache).
+    Returns the results dict."""
     names = list(implementations or (QUICK_DEFAULT if quick else IMPLEMENTATIONS))
     unknown = [n for n in names if n not in IMPLEMENTATIONS]
     if unknown:
@@ -620,7 +623,12 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
 
-    checkpoints = fixture_checkpoints(cache, say)
+    # Checkpoints are generated only when something needs them (fixture models, TF baselines).
+    need_tf = any(IMPLEMENTATIONS[n]["kind"] in ("tensorflow", "tf2onnx") for n in names)
+    if checkpoints:
+        checkpoints = Path(checkpoints)
+    elif need_tf or not models:
+        checkpoints = fixture_checkpoints(cache, say)
     if models:
         models_dir = Path(models)
         missing = [k for k in KINDS if not (models_dir / f"{k}.onnx").is_file()]
@@ -807,7 +815,8 @@ def render_chart(report: dict[str, Any], path: Path) -> None:
     ax.set_title(f"deepcream bench: {report['workload']['width']}x{report['workload']['height']}, "
                  f"{report['workload']['regions']} regions")
     ax.set_xlim(0, max(left.max() if len(left) else 1, 1e-3) * 1.18)
-    ax.legend(ncol=5, fontsize=8, loc="lower right")
+    ax.legend(ncol=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.2 / max(len(rows), 1)),
+              frameon=False)
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
