@@ -45,6 +45,8 @@ _FLAT_MAX = 20.0
 # Smallest accepted region, in seed cells, and the share of its cells that must be seeds.
 _MIN_CELLS = 6
 _MIN_AREA = 2500
+# Pixels kept around a grid's crop (the step measure looks two pixels back).
+_MARGIN = 2
 _SEED_SHARE = 0.4
 
 
@@ -155,14 +157,18 @@ class _Grid:
         self.gy0 = fy + p * ((by0 - fy) // p)
         self.ncx = -(-(bx1 - self.gx0) // p)
         self.ncy = -(-(by1 - self.gy0) // p)
-        x0, y0 = self.gx0 - 1, self.gy0 - 1
-        x1, y1 = self.gx0 + self.ncx * p + 1, self.gy0 + self.ncy * p + 1
+        m = _MARGIN
+        x0, y0 = self.gx0 - m, self.gy0 - m
+        x1, y1 = self.gx0 + self.ncx * p + m, self.gy0 + self.ncy * p + m
         src = rgb[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
         self.crop = cv2.copyMakeBorder(
             src, max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w), cv2.BORDER_REPLICATE)
         if self.crop.ndim == 2:
             self.crop = self.crop[:, :, None]
-        self.gx, self.gy = _channel_gradients(self.crop)
+        # Luma: JPEG keeps it at full resolution and with less noise than chroma.
+        gray = cv2.cvtColor(self.crop, cv2.COLOR_RGB2GRAY) if self.crop.shape[2] == 3 else self.crop
+        self.luma = gray.astype(np.float32)
+        self.gx, self.gy = _channel_gradients(gray)
         # Which cells overlap the image at all.
         cx = self.gx0 + p * np.arange(self.ncx)
         cy = self.gy0 + p * np.arange(self.ncy)
@@ -174,12 +180,19 @@ class _Grid:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
         sides; weak = flat inside with a step on >= 1 side (grown from strong cells only)."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
-        gx = self.gx[1:1 + ncy * p]
-        gy = self.gy[:, 1:1 + ncx * p]
-        vlines = gx[:, 1 + p * np.arange(ncx + 1)].reshape(ncy, p, ncx + 1).mean(axis=1)
-        hlines = gy[1 + p * np.arange(ncy + 1), :].reshape(ncy + 1, ncx, p).mean(axis=2)
-        cx = gx[:, 1:1 + ncx * p].reshape(ncy, p, ncx, p)
-        cy = self.gy[1:1 + ncy * p, 1:1 + ncx * p].reshape(ncy, p, ncx, p)
+        m = _MARGIN
+        y = self.luma
+        # Steps across the grid lines. (Measuring across a wider span would see JPEG-smeared
+        # steps better but also accepts straight edges of line art one pixel off the grid.)
+        lines_x = m + p * np.arange(ncx + 1)
+        rows = y[m:m + ncy * p]
+        vlines = np.abs(rows[:, lines_x] - rows[:, lines_x - 1])
+        vlines = vlines.reshape(ncy, p, ncx + 1).mean(axis=1)
+        lines_y = m + p * np.arange(ncy + 1)
+        cols = y[:, m:m + ncx * p]
+        hlines = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p).mean(axis=2)
+        cx = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)
+        cy = self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)
         # Interior: the strongest interior column (row) of mean gradient, so that one
         # off-grid straight edge (a pixelated area ending inside this cell) makes the cell
         # not flat even when the rest is. JPEG smears a step into the pixels beside the grid
@@ -215,7 +228,8 @@ class _Grid:
         constant strip continuing from the shared grid line. A strip filling the whole cell
         is the surroundings (or an undetectable block), not a partial block: left out."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
-        blocks = self.crop[1:1 + ncy * p, 1:1 + ncx * p].astype(np.int16)
+        m = _MARGIN
+        blocks = self.crop[m:m + ncy * p, m:m + ncx * p].astype(np.int16)
         blocks = blocks.reshape(ncy, p, ncx, p, -1).transpose(0, 2, 1, 3, 4)  # [i, j, r, c, ch]
         noise = float(np.median(self.inner[cells])) if cells.any() else 0.0
         tol = 3.0 + 3.0 * noise
