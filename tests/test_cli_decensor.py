@@ -207,3 +207,27 @@ def test_onnx_engine_from_models_folder(tmp_path, capsys, converted_models) -> N
     check_output(tmp_path / "o" / "a.png", rgb)
     assert "engine onnx bar.onnx" in out
     assert Image.open(tmp_path / "o" / "a.png").text["deepcream-engine"].startswith("onnx")
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "deepcream" / "examples"
+
+
+def test_bundled_examples(tmp_path, capsys) -> None:
+    # The README's main-job command (scripts/example.sh) on the bundled example.
+    code, _, _ = run([str(EXAMPLES / "example-bar.png"), "-o", str(tmp_path), "--engine",
+                      "classical"], capsys)
+    assert code == 0
+    colored = np.asarray(Image.open(EXAMPLES / "example-bar.png").convert("RGB"))
+    check_output(tmp_path / "example-bar.png", colored)
+    code, _, _ = run([str(EXAMPLES / "example-mosaic-colored.png"), "--mode", "mosaic",
+                      "--original", str(EXAMPLES / "example-mosaic.png"), "-o", str(tmp_path),
+                      "--engine", "classical"], capsys)
+    assert code == 0
+    out = np.asarray(Image.open(tmp_path / "example-mosaic-colored.png"))
+    mosaic = np.asarray(Image.open(EXAMPLES / "example-mosaic.png").convert("RGB"))
+    holes = np.all(np.asarray(Image.open(EXAMPLES / "example-mosaic-colored.png")
+                              .convert("RGB")) == GREEN, axis=2)
+    assert np.array_equal(out[~holes], mosaic[~holes])
+    code, _, _ = run([str(EXAMPLES / "example-mosaic.png"), "--mode", "mosaic", "--auto-mask",
+                      "-o", str(tmp_path / "auto"), "--engine", "classical"], capsys)
+    assert code == 0 and (tmp_path / "auto" / "example-mosaic.png").is_file()

@@ -250,8 +250,12 @@ def run(args: argparse.Namespace) -> int:
                 region_bar.reset(total=len(job.plans))
                 filled = _infer(engine, job, region_bar)
                 result = finish(job, filled, engine_name)
+                t_save = time.perf_counter()
                 for image, path in zip(result.images, task.outputs, strict=True):
                     save_png(image, path, text=text)
+                result.timings["save"] = time.perf_counter() - t_save
+                log.debug("%s: %s", task.source,
+                          ", ".join(f"{k} {v:.3f} s" for k, v in result.timings.items()))
                 done += 1
                 regions_total += result.regions
                 if not args.quiet:
