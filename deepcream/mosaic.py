@@ -229,7 +229,7 @@ class _Grid:
         is the surroundings (or an undetectable block), not a partial block: left out."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = _MARGIN
-        blocks = self.crop[m:m + ncy * p, m:m + ncx * p].astype(np.int16)
+        blocks = self.crop[m:m + ncy * p, m:m + ncx * p]
         blocks = blocks.reshape(ncy, p, ncx, p, -1).transpose(0, 2, 1, 3, 4)  # [i, j, r, c, ch]
         noise = float(np.median(self.inner[cells])) if cells.any() else 0.0
         tol = 3.0 + 3.0 * noise
@@ -239,20 +239,27 @@ class _Grid:
         up = pad[:-2, 1:-1] & ~cells
         down = pad[2:, 1:-1] & ~cells
 
-        def run(ref_index: tuple, axis: int, reverse: bool) -> np.ndarray:
-            """Median over lines of the constant run length from the cell side (per cell)."""
-            b = blocks
+        def run(which: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+            """Per cell (only where ``which``): the median over lines of the length of the
+            constant run that starts at the cell side (axis 3: along rows from column 0,
+            axis 2: along columns from row 0; ``reverse`` starts from the far side)."""
+            out = np.zeros(which.shape, np.int64)
+            if not which.any():
+                return out
+            b = blocks[which].astype(np.int16)  # [n, r, c, ch]
+            ax = axis - 1
             if reverse:
-                b = np.flip(b, axis=axis)
-            same = np.abs(b - b[ref_index]).max(axis=-1) <= tol
-            length = np.cumprod(same, axis=axis).sum(axis=axis)  # [i, j, lines]
-            return np.median(length, axis=-1).astype(np.int64)
+                b = np.flip(b, axis=ax)
+            ref = b[:, :, :1] if ax == 2 else b[:, :1]
+            same = np.abs(b - ref).max(axis=-1) <= tol
+            length = np.cumprod(same, axis=ax).sum(axis=ax)  # [n, lines]
+            out[which] = np.median(length, axis=-1).astype(np.int64)
+            return out
 
-        # run along columns (axis 3) from column 0 / p-1; along rows (axis 2) from row 0 / p-1
-        w_from_left = np.where(left, run((slice(None), slice(None), slice(None), slice(0, 1)), 3, False), 0)
-        w_from_right = np.where(right, run((slice(None), slice(None), slice(None), slice(0, 1)), 3, True), 0)
-        h_from_top = np.where(up, run((slice(None), slice(None), slice(0, 1)), 2, False), 0)
-        h_from_bottom = np.where(down, run((slice(None), slice(None), slice(0, 1)), 2, True), 0)
+        w_from_left = run(left, 3, False)
+        w_from_right = run(right, 3, True)
+        h_from_top = run(up, 2, False)
+        h_from_bottom = run(down, 2, True)
         for arr in (w_from_left, w_from_right, h_from_top, h_from_bottom):
             arr[arr >= p] = 0
         out = np.repeat(np.repeat(cells, p, axis=0), p, axis=1)
