@@ -32,6 +32,16 @@ def _describe(src: Source) -> str:
     return str(src)
 
 
+def _header_size(head: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG or GIF header: Pillow refuses 0-pixel images as
+    "unidentified", and "zero-size image" is the more useful message."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:4] == b"GIF8" and len(head) >= 10:
+        return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+    return None
+
+
 def load_image(src: Source, *, name: str | None = None) -> Image.Image:
     """Open and fully decode an image from a path, bytes or a PIL image.
 
@@ -65,6 +75,10 @@ def load_image(src: Source, *, name: str | None = None) -> Image.Image:
         except PermissionError:
             raise InputError(f"{what}: permission denied") from None
         except UnidentifiedImageError:
+            head = bytes(src[:32]) if isinstance(src, bytes | bytearray) else _read_head(fp)
+            size = _header_size(head)
+            if size is not None and 0 in size:
+                raise InputError(f"{what}: zero-size image ({size[0]}x{size[1]})") from None
             raise InputError(f"{what}: not an image (or a format Pillow cannot read)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InputError(f"{what}: image too large to decode safely") from None
@@ -75,6 +89,16 @@ def load_image(src: Source, *, name: str | None = None) -> Image.Image:
     if img.width == 0 or img.height == 0:
         raise InputError(f"{what}: zero-size image ({img.width}x{img.height})")
     return img
+
+
+def _read_head(fp: io.BytesIO | Path) -> bytes:
+    try:
+        if isinstance(fp, Path):
+            with fp.open("rb") as fh:
+                return fh.read(32)
+        return fp.getvalue()[:32]
+    except OSError:
+        return b""
 
 
 def to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

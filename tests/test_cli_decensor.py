@@ -4,6 +4,8 @@ giving one clear line, a non-zero exit, the other images still done, no partial 
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,16 @@ def save(path: Path, rgb: np.ndarray, **kw) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path, **kw)
     return path
+
+
+def zero_size_png() -> bytes:
+    """A well-formed PNG header declaring a 0x10 image (Pillow cannot write one)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 10, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -65,6 +77,7 @@ def test_folder_with_good_and_bad_inputs(tmp_path, capsys) -> None:
     Image.fromarray(good).save(buf, "JPEG")
     (src / "trunc.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     save(src / "d.png", picture(seed=2))
+    (src / "zero.png").write_bytes(zero_size_png())
     before = {p.name: p.read_bytes() for p in src.iterdir()}
     out_dir = tmp_path / "out"
     code, out, err = run([str(src), "-o", str(out_dir), "--engine", "classical"], capsys)
@@ -74,10 +87,11 @@ def test_folder_with_good_and_bad_inputs(tmp_path, capsys) -> None:
     lines = err.strip().splitlines()
     assert any("c.png: not an image" in line for line in lines)
     assert any("empty.png: empty file" in line for line in lines)
+    assert any("zero.png: zero-size image (0x10)" in line for line in lines)
     assert any("trunc.png" in line and "truncated" in line for line in lines)
     assert any("trunc.jpg" in line and "truncated" in line for line in lines)
     assert any("b.jpg" in line and "nothing to decensor" in line for line in lines)
-    assert lines[-1].startswith("deepcream: 2 of 7 images done, 4 regions filled, engine classical")
+    assert lines[-1].startswith("deepcream: 2 of 8 images done, 4 regions filled, engine classical")
     assert all(line.startswith("deepcream: ") for line in lines)
     assert no_partial_files(tmp_path)
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before  # inputs untouched
