@@ -55,10 +55,17 @@ def page(browser, url: str):  # type: ignore[no-untyped-def]
     outside: list[str] = []
     # Nothing may be fetched from anywhere but this server (no CDN).
     pg.on("request", lambda r: None if r.url.startswith((url, "blob:", "data:")) else outside.append(r.url))
+    console_errors: list[str] = []
+    pg.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: console_errors.append(str(e)))
     pg.goto(url + "/")
     yield pg
     context.close()
     assert outside == [], f"the page requested outside resources: {outside}"
+    # 4xx answers the page handles show up as "Failed to load resource"; anything else
+    # (script errors, CSP violations) is a bug.
+    unexpected = [m for m in console_errors if "Failed to load resource" not in m]
+    assert unexpected == [], unexpected
 
 
 def _shown_image(pg, selector: str) -> np.ndarray:  # type: ignore[no-untyped-def]

@@ -127,6 +127,7 @@ def test_web_page_and_static_files_are_local(classical_url: str) -> None:
     with client(classical_url) as c:
         page = c.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
         refs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
         assert "/static/app.js" in refs and "/static/style.css" in refs
         # No CDN: every script and stylesheet comes from this server.

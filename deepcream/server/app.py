@@ -219,7 +219,12 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+        # The page may load nothing from elsewhere: the browser enforces "no CDN" too.
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; "
+            "connect-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+            "X-Content-Type-Options": "nosniff",
+        })
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
