@@ -85,8 +85,8 @@ def _shown_image(pg, selector: str) -> np.ndarray:  # type: ignore[no-untyped-de
 def _example(tmp_path: Path) -> Path:
     if EXAMPLE.exists():
         return EXAMPLE
-    # The packaged example is made by `scripts/example.sh`'s generator; until it exists use a
-    # synthetic picture with the same kind of green bars.
+    # The packaged example (deepcream/examples/make_example.py); should a build lack it, a
+    # synthetic picture with the same kind of green bars keeps the page covered.
     yy, xx = np.mgrid[0:300, 0:420]
     img = np.stack([120 + 80 * np.sin(xx / 20), 110 + 60 * np.cos(yy / 15),
                     150 + 40 * np.sin((xx + yy) / 30)], -1).astype(np.uint8)
@@ -135,6 +135,31 @@ def test_page_decensors_the_example(page, tmp_path: Path) -> None:  # type: igno
     saved = tmp_path / "downloaded.png"
     info.value.save_as(saved)
     assert np.array_equal(np.asarray(Image.open(saved).convert("RGB")), result)
+
+
+def test_page_mosaic_with_original(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    colored_path = EXAMPLE.with_name("example-mosaic-colored.png")
+    original_path = EXAMPLE.with_name("example-mosaic.png")
+    if not (colored_path.exists() and original_path.exists()):
+        pytest.skip("the mosaic examples are not in deepcream/examples")
+    colored = np.asarray(Image.open(colored_path).convert("RGB"))
+    original = np.asarray(Image.open(original_path).convert("RGB"))
+    region = np.all(colored == GREEN, axis=-1)
+    page.check("input[name=mode][value=mosaic]")
+    page.set_input_files("#image", str(colored_path))
+    page.set_input_files("#original", str(original_path))
+    page.select_option("#variations", "2")
+    page.click("#submit")
+    page.wait_for_selector("body[data-state=done]", timeout=120_000)
+    # Two variations: one button each, and "before" is the pixelated original.
+    assert page.locator("#variation-buttons button").count() == 2
+    assert np.array_equal(_shown_image(page, "#before-img"), original)
+    for index in range(2):
+        page.locator("#variation-buttons button").nth(index).click()
+        result = _shown_image(page, "#result-img")
+        assert np.array_equal(result[~region], original[~region])
+        assert np.any(result[region] != original[region])
+    page.screenshot(path=str(tmp_path / "page-mosaic.png"), full_page=True)
 
 
 def test_page_mosaic_controls_and_errors(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
