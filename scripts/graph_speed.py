@@ -11,7 +11,8 @@ Weights come from a checkpoint (``--checkpoint`` folder or prefix) or are random
 Masks: ``workload`` = the 256x256 crops ``pipeline.prepare`` cuts from the reference workload
 image (17 thin strokes; the realistic case for the sparse attention), ``stroke``, ``rect``,
 ``none`` (no hole) or ``all`` (all hole). Times are medians over ``--repeat`` runs, so a busy
-machine shows as spread (printed as min..max), not as a shifted median.
+machine shows as spread: compare the min, and the process CPU time per crop, which load
+inflates less than wall time.
 """
 
 from __future__ import annotations
@@ -149,28 +150,34 @@ def main(argv: list[str] | None = None) -> int:
     variants = [parse_variant(v) for v in (args.variant or ["dense", "sparse"])]
     print(f"masks={args.masks} threads={args.threads} backend={args.backend} "
           f"repeat={args.repeat} load={os.getloadavg()[0]:.1f}")
+    # Build every (variant, batch) runner first, then time them round-robin so a change in
+    # machine load hits all of them alike.
+    runners = []
     for label, kwargs in variants:
         model_bytes = build_model(weights, **kwargs).SerializeToString()
         for batch in batches:
             feeds = {"image": image[:batch], "mask": mask[:batch]}
+            session = None
             if args.backend == "openvino":
                 run = ov_runner(model_bytes, args.threads)
-                session = None
             else:
                 session = ort_session(model_bytes, args.threads, args.profile)
 
                 def run(feeds, session=session):
                     return session.run(["output"], feeds)[0]
             run(feeds)  # warm-up
-            times = []
-            for _ in range(args.repeat):
-                t0 = time.perf_counter()
-                run(feeds)
-                times.append((time.perf_counter() - t0) * 1000 / batch)
-            print(f"{label:40s} batch {batch:2d}: {statistics.median(times):7.1f} ms/crop "
-                  f"(min {min(times):.1f} .. max {max(times):.1f})")
-            if session is not None and args.profile:
-                print(profile_summary(session.end_profiling(), args.repeat + 1))
+            runners.append((label, batch, feeds, run, session, [], []))
+    for _ in range(args.repeat):
+        for _label, batch, feeds, run, _session, wall, cpu in runners:
+            t0, c0 = time.perf_counter(), time.process_time()
+            run(feeds)
+            wall.append((time.perf_counter() - t0) * 1000 / batch)
+            cpu.append((time.process_time() - c0) * 1000 / batch)
+    for label, batch, _feeds, _run, session, wall, cpu in runners:
+        print(f"{label:36s} batch {batch:2d}: median {statistics.median(wall):7.1f} ms/crop, "
+              f"min {min(wall):7.1f}; cpu {statistics.median(cpu):7.1f} ms/crop")
+        if session is not None and args.profile:
+            print(profile_summary(session.end_profiling(), args.repeat + 1))
     return 0
 
 
