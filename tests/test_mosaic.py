@@ -1,0 +1,201 @@
+"""Automatic mosaic detection: accuracy floors on a fixed generated set, robustness cases,
+the detect-mosaic CLI and the pipeline's --auto-mask path."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from deepcream.mosaic import detect_mosaic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_eval():
+    spec = importlib.util.spec_from_file_location("eval_mosaic", ROOT / "scripts" / "eval_mosaic.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["eval_mosaic"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ev = _load_eval()
+
+
+def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    return ev.iou(pred, truth)
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    """Fixed seed: 4 photos + 2 line-art images, each with 1-3 patches, and the clean ones."""
+    rng = np.random.default_rng(1234)
+    bases = [(n, ev.skimage_image(n)) for n in ("astronaut", "coffee", "chelsea", "camera")]
+    bases += [(f"lineart{i}", ev.line_art(rng, antialias=i == 0)) for i in range(2)]
+    samples = []
+    for name, base in bases:
+        img, truth, invisible, patches = ev.add_mosaics(base, rng)
+        samples.append((name, base, img, truth, invisible, patches))
+    return samples
+
+
+def test_api_shapes_and_errors() -> None:
+    img = np.zeros((64, 80, 3), np.uint8)
+    mask = detect_mosaic(img)
+    assert mask.dtype == bool and mask.shape == (64, 80) and not mask.any()
+    assert detect_mosaic(np.zeros((64, 80), np.uint8)).shape == (64, 80)
+    assert not detect_mosaic(np.zeros((5, 5, 3), np.uint8)).any()
+    with pytest.raises(ValueError):
+        detect_mosaic(img.astype(np.float32))
+    with pytest.raises(ValueError):
+        detect_mosaic(np.zeros((64, 80, 4), np.uint8))
+
+
+@pytest.mark.parametrize("condition,floor", [("png", 0.8), ("jpeg85", 0.5)])
+def test_iou_floor_on_fixed_set(small_set, condition: str, floor: float) -> None:
+    ious, found = [], 0
+    for _name, _base, img, truth, _invisible, _patches in small_set:
+        pred = detect_mosaic(ev.encode(img, condition))
+        ious.append(_iou(pred, truth))
+        found += int(pred.any())
+        # Never the whole image.
+        assert pred.mean() < 0.9
+    assert np.mean(ious) >= floor, [round(i, 3) for i in ious]
+    assert found >= len(small_set) - 1
+
+
+@pytest.mark.parametrize("condition", ["png", "jpeg85"])
+def test_clean_images_have_almost_no_false_positives(small_set, condition: str) -> None:
+    for name, base, *_ in small_set:
+        pred = detect_mosaic(ev.encode(base, condition))
+        assert pred.mean() < 0.002, (name, pred.mean())
+
+
+def test_flat_areas_gradients_and_noise_are_not_mosaic() -> None:
+    h, w = 300, 360
+    flat = np.zeros((h, w, 3), np.uint8)
+    flat[:] = (200, 120, 90)
+    flat[50:200, 60:260] = (30, 40, 200)  # big flat rectangle with straight edges
+    flat[220:280, 20:340] = (250, 250, 250)
+    yy, xx = np.mgrid[0:h, 0:w]
+    gradient = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 255 // (h + w)], 2)
+    noise = np.random.default_rng(0).integers(0, 256, (h, w, 3))
+    for img in (flat, gradient.astype(np.uint8), noise.astype(np.uint8)):
+        assert detect_mosaic(img).sum() == 0
+
+
+def test_pixel_repetition_upscale_is_not_a_mosaic() -> None:
+    """An image enlarged 2x by repeating pixels is periodic at every even period."""
+    small = ev.skimage_image("astronaut")[::2, ::2]
+    doubled = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+    assert detect_mosaic(doubled).mean() < 0.002
+
+
+def test_several_block_sizes_and_offsets_in_one_image() -> None:
+    img = ev.skimage_image("astronaut").copy()
+    boxes = [((20, 30, 120, 100), 3, (1, 2)), ((300, 40, 180, 200), 40, (17, 5)),
+             ((60, 300, 150, 150), 11, (0, 7))]
+    truths = []
+    for box, block, offset in boxes:
+        ev.pixelate(img, box, block, offset)
+        t = np.zeros(img.shape[:2], bool)
+        x, y, w, h = box
+        t[y:y + h, x:x + w] = True
+        truths.append(t)
+    pred = detect_mosaic(img)
+    for (box, block, _), truth in zip(boxes, truths, strict=True):
+        x, y, w, h = box
+        near = np.zeros_like(truth)
+        near[max(0, y - 50):y + h + 50, max(0, x - 50):x + w + 50] = True
+        assert _iou(pred & near, truth) >= 0.85, (block, _iou(pred & near, truth))
+
+
+def test_strokes_over_the_mosaic_do_not_break_it() -> None:
+    base = ev.skimage_image("coffee").copy()
+    ev.pixelate(base, (150, 80, 240, 200), 16, (3, 9))
+    truth = np.zeros(base.shape[:2], bool)
+    truth[80:280, 150:390] = True
+    pil = Image.fromarray(base)
+    draw = ImageDraw.Draw(pil)
+    draw.line([(140, 100), (400, 260)], fill=(255, 255, 255), width=3)
+    draw.line([(200, 70), (260, 290)], fill=(10, 10, 10), width=2)
+    pred = detect_mosaic(np.asarray(pil))
+    assert _iou(pred, truth) >= 0.8
+
+
+def test_input_not_modified(small_set) -> None:
+    img = small_set[0][2]
+    before = img.copy()
+    detect_mosaic(img)
+    assert np.array_equal(img, before)
+
+
+# ---- CLI -------------------------------------------------------------------------------
+
+def _cli(argv: list[str]) -> int:
+    from deepcream.cli import main
+
+    return main(argv)
+
+
+def test_cli_detect_mosaic_writes_mask_and_painted_layout(tmp_path: Path, small_set, capsys) -> None:
+    _name, _base, img, truth, _inv, _patches = small_set[0]
+    src = tmp_path / "in" / "pic.png"
+    src.parent.mkdir()
+    Image.fromarray(img).save(src)
+    before = src.read_bytes()
+    out = tmp_path / "out"
+    assert _cli(["detect-mosaic", str(src), "-o", str(out), "--painted"]) == 0
+    assert "mosaic on" in capsys.readouterr().out
+    mask = np.asarray(Image.open(out / "pic.mask.png")) > 0
+    assert mask.shape == truth.shape and _iou(mask, truth) >= 0.8
+    painted = np.asarray(Image.open(out / "decensor_input" / "pic.png").convert("RGB"))
+    assert (painted[mask] == (0, 255, 0)).all()
+    assert np.array_equal(painted[~mask], img[~mask])
+    original = np.asarray(Image.open(out / "decensor_input_original" / "pic.png").convert("RGB"))
+    assert np.array_equal(original, img)
+    assert src.read_bytes() == before
+    # No silent overwrite; --force overwrites.
+    assert _cli(["detect-mosaic", str(src), "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert _cli(["detect-mosaic", str(src), "-o", str(out), "--force"]) == 0
+
+
+def test_cli_detect_mosaic_bad_input(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(good)
+    out = tmp_path / "out"
+    assert _cli(["detect-mosaic", str(good), str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("deepcream: error:") and "bad.png" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())  # nothing written for a failed batch
+    assert _cli(["detect-mosaic", str(tmp_path / "missing.png")]) == 2
+
+
+def test_cli_reports_clean_image(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "clean.png"
+    Image.fromarray(ev.skimage_image("coffee")).save(src)
+    assert _cli(["detect-mosaic", str(src), "-o", str(tmp_path)]) == 0
+    assert "no mosaic found" in capsys.readouterr().out
+    assert not (np.asarray(Image.open(tmp_path / "clean.mask.png")) > 0).any()
+
+
+# ---- pipeline --------------------------------------------------------------------------
+
+def test_auto_mask_decensor_changes_only_the_detected_mosaic(small_set) -> None:
+    pipeline = pytest.importorskip("deepcream.pipeline")
+    _name, _base, img, truth, _inv, _patches = small_set[1]
+    result = pipeline.decensor(Image.fromarray(img), mode="mosaic", auto_mask=True,
+                               engine="classical")
+    out = np.asarray(result.images[0].convert("RGB"))
+    changed = (out != img).any(axis=2)
+    assert result.regions >= 1
+    assert changed.sum() > 0.3 * truth.sum()
+    assert not changed[~detect_mosaic(img)].any()
