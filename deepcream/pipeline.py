@@ -77,6 +77,7 @@ class Job:
     plans: list[CropPlan]
     timings: dict[str, float] = field(default_factory=dict)
     notice: str | None = None
+    engine: str = ""  # describe() of the engine the crops were cut for, if given
 
     @property
     def size(self) -> tuple[int, int]:
@@ -100,16 +101,19 @@ def _load(src: Source, what: str) -> Image.Image:
 def prepare(image: Source, mode: str = "bar", original: Source | None = None,
             variations: int = 1, mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
             antialias: bool = False, auto_mask: bool = False,
-            input_size: int | None = rg.MODEL_SIZE) -> Job:
+            input_size: int | None = rg.MODEL_SIZE, engine: Engine | None = None) -> Job:
     """Find the regions of one image and cut the crops for every region and variation.
 
     Bar mode: ``image`` is the image with mask-colored regions. Mosaic mode: ``image`` is the
     colored copy (regions painted in the mask color) and ``original`` the pixelated original
     whose pixels the model sees; with ``auto_mask`` ``image`` is the pixelated original itself
     and the regions come from ``mosaic.detect_mosaic``. ``input_size`` is the engine's
-    (256 for DCPv2, None for native box resolution).
+    (256 for DCPv2, None for native box resolution); passing ``engine`` takes its input size
+    and records its name for ``finish``.
     """
     t0 = time.perf_counter()
+    if engine is not None:
+        input_size = engine.input_size
     if mode not in MODES:
         raise InputError(f"mode must be bar or mosaic, got {mode!r}")
     if variations not in (1, 2, 4):
@@ -189,14 +193,15 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
     else:
         batch, batch_holes = crops, crop_holes
     job = Job(mode, base, alpha, variations, input_size, color, len(found), batch, batch_holes,
-              plans, notice=notice)
+              plans, notice=notice, engine=engine.describe() if engine is not None else "")
     job.timings["prepare"] = time.perf_counter() - t0
     return job
 
 
 def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") -> DecensorResult:
     """Paste the filled crops back: one image per variation. ``filled`` matches
-    ``job.crops`` (same order and shapes); ``engine`` names what filled them."""
+    ``job.crops`` (same order and shapes); ``engine`` names what filled them (default: the
+    engine given to ``prepare``)."""
     t0 = time.perf_counter()
     if len(filled) != len(job.plans):
         raise ValueError(f"expected {len(job.plans)} filled crops, got {len(filled)}")
@@ -222,7 +227,7 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     images = [from_rgb_alpha(out, job.alpha) for out in outputs]
     timings = dict(job.timings)
     timings["finish"] = time.perf_counter() - t0
-    return DecensorResult(images, engine, job.regions, timings, job.notice)
+    return DecensorResult(images, engine or job.engine, job.regions, timings, job.notice)
 
 
 def resolve_engine(engine: str | Engine, mode: str, models=None, *, backend: str = "auto",
@@ -260,9 +265,9 @@ def decensor(image: Source, mode: str = "bar", original: Source | None = None,
                          precision=precision)
     job = prepare(image, mode=mode, original=original, variations=variations,
                   mask_color=mask_color, mask_tolerance=mask_tolerance, antialias=antialias,
-                  auto_mask=auto_mask, input_size=eng.input_size)
+                  auto_mask=auto_mask, engine=eng)
     filled = run_engine(eng, job)
-    result = finish(job, filled, eng.describe())
+    result = finish(job, filled)
     result.timings["total"] = time.perf_counter() - t0
     log.info("decensored %d regions x %d variations with %s in %.2f s", job.regions,
              variations, result.engine, result.timings["total"])

@@ -211,6 +211,11 @@ def test_stages_batch_all_regions_and_variations() -> None:
     result = pipeline.decensor(Image.fromarray(colored), engine=Recorder("bar"), variations=2)
     assert calls == [len(job.plans)]  # one batched call for the whole image
     assert len(result.images) == 2
+    # The server's path: prepare with an engine, fill elsewhere, finish names the engine.
+    staged = pipeline.prepare(Image.fromarray(colored), engine=ClassicalEngine("bar"))
+    assert isinstance(staged.crops, list)
+    done = pipeline.finish(staged, ClassicalEngine("bar").inpaint(staged.crops, staged.holes))
+    assert done.engine.startswith("classical") and done.regions == 4
     native = pipeline.prepare(Image.fromarray(colored), input_size=None)
     assert isinstance(native.crops, list)
     assert all(c.shape[:2] == h.shape for c, h in zip(native.crops, native.holes, strict=True))
