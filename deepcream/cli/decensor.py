@@ -153,6 +153,8 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
     if args.mode == "mosaic" and not args.auto_mask and originals is None:
         raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images) "
                          "or --auto-mask")
+    if args.auto_mask and originals is not None and not dcp:
+        raise InputError("--auto-mask finds the mosaic in the inputs themselves: drop --original")
     if args.mode == "bar" and (args.original or args.auto_mask):
         raise InputError("--original and --auto-mask are for --mode mosaic")
     if originals is not None and originals.is_file() and len(sources) > 1:
