@@ -47,7 +47,7 @@ _MIN_CELLS = 6
 _MIN_AREA = 2500
 # Pixels kept around a grid's crop (the step measure looks two pixels back).
 _MARGIN = 2
-_SEED_SHARE = 0.4
+_SEED_SHARE = 0.25
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
