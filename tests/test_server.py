@@ -295,26 +295,30 @@ def test_not_ready_when_models_fail(tmp_path: Path) -> None:
 
 def test_queue_full_is_503_with_retry_after() -> None:
     """With room for one request, a second one sent while the first runs gets 503."""
-    slow = scene(1600, 1200, seed=5)
-    slow[200:1000, 300:1300] = GREEN  # a big hole: seconds of OpenCV inpainting
+    slow = scene(900, 700, seed=5)
+    slow[150:550, 200:700] = GREEN  # a big hole: a second or so of OpenCV inpainting
     small = png(bar_image()[0])
-    settings = Settings(engine="classical", max_queue=1, max_pixels=5_000_000)
+    settings = Settings(engine="classical", max_queue=1)
     with serve_in_thread(settings) as url:
 
-        async def scenario() -> tuple[int, httpx.Response]:
+        async def attempt() -> tuple[int, httpx.Response]:
             async with httpx.AsyncClient(base_url=url, timeout=300, trust_env=False) as ac:
                 first = asyncio.create_task(ac.post(
-                    "/v1/decensor", files={"image": ("s.png", png(slow))}, data={"variations": "4"}))
-                # Wait until the first request holds the only slot, then knock.
+                    "/v1/decensor", files={"image": ("s.png", png(slow))}, data={"variations": "2"}))
+                # Wait until the first request holds the only slot, then knock. The event loop
+                # answers /metrics meanwhile: inference does not block it.
                 while not first.done():
                     metrics = (await ac.get("/metrics")).text
                     if re.search(r"^deepcream_queue_depth 1\.0$", metrics, re.M):
                         break
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.005)
                 second = await ac.post("/v1/decensor", files={"image": ("a.png", small)})
                 return (await first).status_code, second
 
-        first_status, second = asyncio.run(scenario())
+        for _ in range(3):  # the first request may, rarely, finish before the knock
+            first_status, second = asyncio.run(attempt())
+            if second.status_code == 503:
+                break
     assert first_status == 200
     assert "busy" in assert_json_error(second, 503)["message"]
     assert int(second.headers["retry-after"]) >= 1
@@ -371,7 +375,11 @@ def test_onnx_server_matches_library(onnx_url: str, converted_models: Path) -> N
 def test_concurrent_requests_are_batched_and_exact(converted_models: Path) -> None:
     """Concurrent requests inside a long window share inference batches; each answer equals
     the same request served alone."""
-    images = [bar_image(seed=10 + i)[0] for i in range(4)]
+    images = []
+    for i in range(3):  # one region each: one crop per request
+        img = scene(seed=10 + i)
+        img[50 + 10 * i:70 + 10 * i, 40:200] = GREEN
+        images.append(img)
     alone_settings = Settings(models=converted_models, engine="onnx", max_batch=1)
     with serve_in_thread(alone_settings) as url, client(url) as c:
         alone = [decode(c.post("/v1/decensor", files={"image": ("a.png", png(i))}).content)
@@ -395,8 +403,8 @@ def test_concurrent_requests_are_batched_and_exact(converted_models: Path) -> No
     # Fewer inference batches than requests: crops of different requests were merged.
     count = re.search(r'deepcream_inference_batch_requests_count\{kind="bar"\} (\S+)', metrics)
     total = re.search(r'deepcream_inference_batch_requests_sum\{kind="bar"\} (\S+)', metrics)
-    assert float(total.group(1)) == 4  # every request went through the batcher once
-    assert float(count.group(1)) < 4
+    assert float(total.group(1)) == 3  # every request went through the batcher once
+    assert float(count.group(1)) < 3
 
 
 # --- `deepcream serve` as a process ------------------------------------------------------------
