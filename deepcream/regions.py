@@ -64,10 +64,16 @@ def find_regions(mask: np.ndarray) -> list[Region]:
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
-    # scipy's default structuring element in 2-D is the 4-neighbourhood (a cross).
-    labels, count = ndimage.label(mask)
-    if count == 0:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
         return []
+    cols = np.flatnonzero(mask.any(axis=0))
+    # Label only the bounding rectangle of all holes: on large images with small regions
+    # that is a fraction of the pixels.
+    oy, ox = int(rows[0]), int(cols[0])
+    sub = mask[oy:rows[-1] + 1, ox:cols[-1] + 1]
+    # scipy's default structuring element in 2-D is the 4-neighbourhood (a cross).
+    labels, count = ndimage.label(sub)
     slices = ndimage.find_objects(labels)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     order = np.argsort(-sizes, kind="stable")
@@ -75,7 +81,8 @@ def find_regions(mask: np.ndarray) -> list[Region]:
     for index in order:
         sy, sx = slices[index]
         own = labels[sy, sx] == index + 1
-        regions.append(Region(int(sizes[index]), sx.start, sy.start, sx.stop - 1, sy.stop - 1, own))
+        regions.append(Region(int(sizes[index]), ox + sx.start, oy + sy.start,
+                              ox + sx.stop - 1, oy + sy.stop - 1, own))
     return regions
 
 
