@@ -76,10 +76,23 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from deepcream.errors import DeepcreamError
     from deepcream.server import Settings, create_app
     from deepcream.server.metrics import Metrics
     from deepcream.server.service import DecensorService
 
+    for flag, ok, need in [
+        ("--port", 0 <= args.port <= 65535, "0..65535"),
+        ("--max-upload-mb", args.max_upload_mb > 0, "> 0"),
+        ("--max-megapixels", args.max_megapixels > 0, "> 0"),
+        ("--timeout", args.timeout > 0, "> 0"),
+        ("--queue", args.queue >= 1, ">= 1"),
+        ("--batch-window-ms", args.batch_window_ms >= 0, ">= 0"),
+        ("--max-batch", args.max_batch >= 1, ">= 1"),
+        ("--cpu-workers", args.cpu_workers >= 1, ">= 1"),
+    ]:
+        if not ok:
+            raise DeepcreamError(f"{flag} must be {need}")
     settings = Settings(
         models=Path(args.models).expanduser() if args.models else None,
         engine=args.engine,
