@@ -243,6 +243,8 @@ CASES: list[Case] = [
          files={"image": ("a.png", OTHER_SIZE), "masked": ("b.png", PNG)}),
     Case("mosaic-original-corrupt", 400, data={"mode": "mosaic"},
          files={"image": ("a.png", PNG), "original": ("b.png", PNG[:100])}),
+    Case("mosaic-original-empty", 400, data={"mode": "mosaic"},
+         files={"image": ("a.png", PNG), "original": ("b.png", b"")}),
     Case("mosaic-original-text", 415, data={"mode": "mosaic"},
          files={"image": ("a.png", PNG), "original": ("b.png", b"hello")}),
     # Not a multipart upload -> 415; malformed multipart -> 400.

@@ -228,7 +228,9 @@ class DecensorService:
 
         limit = self.settings.max_pixels
         img = decode_image(image, field="image", max_pixels=limit)
-        orig = decode_image(original, field="original", max_pixels=limit) if original else None
+        orig = None
+        if original is not None:
+            orig = decode_image(original, field="original", max_pixels=limit)
         if orig is not None and orig.size != img.size:
             raise ApiError(
                 422,
