@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -136,30 +137,51 @@ def from_rgb_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
 
 
-def _png_info(text: dict[str, str] | None) -> PngImagePlugin.PngInfo | None:
-    if not text:
-        return None
-    info = PngImagePlugin.PngInfo()
-    for key, value in text.items():
-        info.add_text(key, value)
-    return info
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (len(payload).to_bytes(4, "big") + kind + payload
+            + (zlib.crc32(kind + payload) & 0xFFFFFFFF).to_bytes(4, "big"))
 
 
 def encode_png(img: Image.Image, *, text: dict[str, str] | None = None,
                compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
-    """PNG bytes (for HTTP responses); ``text`` goes into tEXt chunks."""
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=compress_level, pnginfo=_png_info(text))
-    return buf.getvalue()
+    """PNG bytes; ``text`` goes into tEXt chunks (Latin-1).
+
+    RGB/RGBA go through OpenCV's libpng encoder: at the same zlib level it is ~30% faster
+    than Pillow's and the files are slightly smaller (docs/decensor.md). OpenCV cannot write
+    text chunks, so they are inserted right after IHDR (a PNG's first chunk, 33 bytes in).
+    """
+    if img.mode not in ("RGB", "RGBA"):
+        buf = io.BytesIO()
+        info = PngImagePlugin.PngInfo()
+        for key, value in (text or {}).items():
+            info.add_text(key, value)
+        img.save(buf, format="PNG", compress_level=compress_level, pnginfo=info)
+        return buf.getvalue()
+    import cv2
+
+    code = cv2.COLOR_RGB2BGR if img.mode == "RGB" else cv2.COLOR_RGBA2BGRA
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.asarray(img), code),
+                               [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
+    if not ok:
+        raise InputError("cannot encode the result as PNG")
+    data = encoded.tobytes()
+    if text:
+        chunks = b"".join(
+            _png_chunk(b"tEXt", key.encode("latin-1", "replace")[:79] + b"\0"
+                       + value.encode("latin-1", "replace"))
+            for key, value in text.items())
+        data = data[:33] + chunks + data[33:]
+    return data
 
 
 def save_png(img: Image.Image, path: str | os.PathLike[str], *, text: dict[str, str] | None = None,
              compress_level: int = PNG_COMPRESS_LEVEL, overwrite: bool = True) -> Path:
     """Write ``img`` as PNG atomically (no partial file on any failure)."""
     path = Path(path)
+    data = encode_png(img, text=text, compress_level=compress_level)
     try:
         with atomic_path(path, overwrite=overwrite) as tmp:
-            img.save(tmp, format="PNG", compress_level=compress_level, pnginfo=_png_info(text))
+            tmp.write_bytes(data)
     except FileExistsError:
         raise InputError(f"{path}: already exists") from None
     except OSError as exc:

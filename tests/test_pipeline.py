@@ -319,3 +319,18 @@ def test_paths_and_bytes(tmp_path) -> None:
     b = pipeline.decensor(data, engine="classical").images[0]
     assert np.array_equal(np.asarray(a), np.asarray(b))
     assert path.read_bytes() == data
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_png_encoding_round_trips_with_engine_text(mode: str, tmp_path) -> None:
+    from deepcream.imageio import encode_png, save_png
+
+    rng = np.random.default_rng(7)
+    channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+    arr = rng.integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    img = Image.fromarray(arr[..., 0] if mode == "L" else arr, mode)
+    back = Image.open(io.BytesIO(encode_png(img, text={"deepcream-engine": "classical x"})))
+    assert back.mode == mode and back.text == {"deepcream-engine": "classical x"}
+    assert np.array_equal(np.asarray(back), np.asarray(img))
+    path = save_png(img, tmp_path / "o.png", text={"a": "b"})
+    assert Image.open(path).text == {"a": "b"} and list(tmp_path.iterdir()) == [path]
