@@ -255,16 +255,46 @@ def _elu(b: _Builder, x: str, op: str) -> str:
     return b.op(op, [x], "elu", alpha=1.0)
 
 
+def _upsample_conv(b: _Builder, x: str, kernel: np.ndarray, bias: np.ndarray, name: str,
+                   side: int) -> str:
+    """conv3x3(reflect_pad1(nearest_up2x(x))) computed at the low resolution, exactly.
+
+    Output pixel (2i+a, 2j+b) sees upsampled rows 2i+a-1 .. 2i+a+1, i.e. source rows
+    (i-1, i, i) for a = 0 and (i, i, i+1) for a = 1 (likewise columns): each of the 4 phases
+    is a 2x2 conv of the source with summed taps, 4/9 of the multiply-adds. Reflect padding
+    of the upsampled map equals edge padding of the source (row -1 reflects to upsampled row
+    1 = source row 0). The phases are computed as one 2x2 conv with 4x the output channels on
+    the edge-padded source, shifted by their phase and interleaved with DepthToSpace.
+    """
+    cout = kernel.shape[3]
+    merge = [np.array([[1, 0, 0], [0, 1, 1]], np.float32),  # phase 0: taps (i-1), (i, i)
+             np.array([[1, 1, 0], [0, 0, 1]], np.float32)]  # phase 1: taps (i, i), (i+1)
+    phases = [np.einsum("yk,xl,klio->yxio", merge[a], merge[c], kernel)
+              for a in (0, 1) for c in (0, 1)]
+    stacked = np.concatenate(phases, axis=3)  # [2, 2, cin, 4*cout], phase-major channels
+    padded = b.op("Pad", [x, b.ints([0, 0, 1, 1, 0, 0, 1, 1])], "edge_pad", mode="edge")
+    y = b.conv(padded, stacked, np.tile(bias, 4), name)  # [N, 4*cout, H+1, W+1]
+    # phase (a, c) at source position (i, j) is y[(a, c)][i + a, j + c]
+    parts = [b.slice(y, [t * cout, a, c], [(t + 1) * cout, a + side, c + side], [1, 2, 3])
+             for t, (a, c) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)])]
+    phases_nchw = b.op("Concat", parts, "phases", axis=1)
+    return b.op("DepthToSpace", [phases_nchw], "interleave", blocksize=2, mode="DCR")
+
+
 def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "dense",
-                elu: str = "Celu") -> onnx.ModelProto:
+                elu: str = "Celu", upsample: str = "subpixel") -> onnx.ModelProto:
     """Build the generator's inference graph: ``image`` [N,256,256,3] in [-1,1] and ``mask``
     [N,256,256,1] (1 keep, 0 hole) -> ``output`` [N,256,256,3] composed with the known pixels.
 
     ``elu`` is the op used for ELU: ``Celu`` with alpha 1 is the same function, gives
     bit-identical results in onnxruntime and runs ~5x faster there than its ``Elu`` kernel
-    (``scripts/graph_speed.py --variant dense:elu=Elu`` compares them)."""
+    (``scripts/graph_speed.py --variant dense:elu=Elu`` compares them). ``upsample``:
+    ``subpixel`` folds each nearest 2x upsampling into the next conv (see ``_upsample_conv``),
+    ``resize`` is the literal Resize + reflect Pad + Conv."""
     if elu not in ("Celu", "Elu"):
         raise ValueError(f"elu must be Celu or Elu, not {elu!r}")
+    if upsample not in ("subpixel", "resize"):
+        raise ValueError(f"upsample must be subpixel or resize, not {upsample!r}")
     if attention not in ATTENTION_MODES:
         raise ValueError(f"attention must be one of {ATTENTION_MODES}, not {attention!r}")
     w = validate_weights(weights)
@@ -300,14 +330,21 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "dense",
 
     # Decoder: 4 stages of 2x [reflect pad, conv3x3, ELU] then nearest 2x (the last is 256->256,
     # a no-op, so it is left out).
+    upsampled = False
     for stage in range(4):
         for name, _cin, _cout in _DECODER[2 * stage:2 * stage + 2]:
-            h = b.reflect_pad(h, 1)
-            h = b.conv(h, w[f"{name}/weights"], w[f"{name}/biases"], name)
+            kernel, bias = w[f"{name}/weights"], w[f"{name}/biases"]
+            if upsampled and upsample == "subpixel":
+                h = _upsample_conv(b, h, kernel, bias, name, FEAT * 2 ** (stage - 1))
+            else:
+                if upsampled:
+                    h = b.op("Resize", [h, "", b.const([1.0, 1.0, 2.0, 2.0], "up2")], "up",
+                             mode="nearest", coordinate_transformation_mode="asymmetric",
+                             nearest_mode="floor")
+                h = b.conv(b.reflect_pad(h, 1), kernel, bias, name)
             h = _elu(b, h, elu)
-        if stage < 3:
-            h = b.op("Resize", [h, "", b.const([1.0, 1.0, 2.0, 2.0], "up2")], "up", mode="nearest",
-                     coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+            upsampled = False
+        upsampled = stage < 3
     name = _FINAL[0]
     g = b.conv(h, w[f"{name}/weights"], w[f"{name}/biases"], name, pads=[1, 1, 1, 1])
     g = b.op("Clip", [g, b.const(-1.0, "lo"), b.const(1.0, "hi")], "g")

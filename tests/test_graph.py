@@ -117,6 +117,21 @@ def test_dense_matches_tensorflow(kind, batch, session_for, references):
     np.testing.assert_array_equal(out[keep], ref["x"][keep])
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_literal_variant_matches_tensorflow(kind, generators, references):
+    """The most literal graph (Elu op, Resize + reflect Pad + Conv) is a second reference for
+    the rewrites the default graph uses (Celu, upsampling folded into the next conv)."""
+    import onnxruntime as ort
+
+    model = build_model(generators[kind], attention="dense", elu="Elu", upsample="resize")
+    assert {"Elu", "Resize"} <= {n.op_type for n in model.graph.node}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = references[kind]
+    out = _run_batched(session, ref["x"], ref["m"], 8)
+    diff = np.abs(out - ref["out"]).max()
+    assert diff <= TOLERANCE, f"{kind}: max abs diff {diff:.3g}"
+
+
 def test_missing_variable_is_a_model_error(generators):
     weights = dict(generators["bar"])
     del weights["G_de/Conv_3/biases"]
@@ -143,9 +158,11 @@ def test_non_finite_weights_are_rejected(generators):
         build_model(weights)
 
 
-def test_unknown_attention_mode(generators):
-    with pytest.raises(ValueError, match="attention"):
-        build_model(generators["bar"], attention="fast")
+@pytest.mark.parametrize("option", [{"attention": "fast"}, {"elu": "Relu"},
+                                    {"upsample": "bilinear"}])
+def test_unknown_build_option(option, generators):
+    with pytest.raises(ValueError, match=next(iter(option))):
+        build_model(generators["bar"], **option)
 
 
 def test_extra_variables_are_ignored(generators):
