@@ -6,6 +6,7 @@ import argparse
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,48 +234,68 @@ def run(args: argparse.Namespace) -> int:
     engine_name = engine.describe()
     log.info("engine: %s", engine_name)
     quiet = args.quiet or not sys.stderr.isatty()
-    done = regions_total = 0
-    failed = len(errors)
+    tally = {"done": 0, "regions": 0, "failed": len(errors)}
     text = {"Software": f"deepcream {__version__}", "deepcream-engine": engine_name}
-    with tqdm(total=len(tasks), desc="images", unit="img", disable=quiet) as img_bar, \
+
+    def report_error(task: Task, exc: BaseException) -> None:
+        tally["failed"] += 1
+        message = "out of memory" if isinstance(exc, MemoryError) else str(exc)
+        if str(task.source) not in message:
+            message = f"{task.source}: {message}"
+        tqdm.write(f"deepcream: error: {message}", file=sys.stderr)
+
+    def save_all(result, outputs: list[Path]) -> float:
+        t0 = time.perf_counter()
+        for image, path in zip(result.images, outputs, strict=True):
+            save_png(image, path, text=text)
+        return time.perf_counter() - t0
+
+    def collect(pending) -> None:
+        task, result, future = pending
+        try:
+            result.timings["save"] = future.result()
+        except (DeepcreamError, MemoryError) as exc:
+            report_error(task, exc)
+            return
+        log.debug("%s: %s", task.source,
+                  ", ".join(f"{k} {v:.3f} s" for k, v in result.timings.items()))
+        tally["done"] += 1
+        tally["regions"] += result.regions
+        if not args.quiet:
+            names = ", ".join(str(p) for p in task.outputs)
+            tqdm.write(f"{task.source} -> {names} ({result.regions} regions, {engine.name})",
+                       file=sys.stdout)
+
+    # PNG encoding of one image overlaps the decoding and inference of the next (OpenCV's
+    # encoder releases the GIL); at most one finished image waits in memory.
+    pending = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver, \
+            tqdm(total=len(tasks), desc="images", unit="img", disable=quiet) as img_bar, \
             tqdm(desc="regions", unit="crop", disable=quiet, leave=False) as region_bar:
         for task in tasks:
             try:
                 job = prepare(task.source, mode=args.mode, original=task.original,
                               variations=args.variations, mask_color=args.mask_color,
                               mask_tolerance=args.mask_tolerance, antialias=args.antialias,
-                              auto_mask=args.auto_mask, input_size=engine.input_size)
+                              auto_mask=args.auto_mask, engine=engine)
                 if job.regions == 0:
-                    failed += 1
+                    tally["failed"] += 1
                     tqdm.write(f"deepcream: notice: {task.source}: {job.notice}; skipped "
                                "(no output written)", file=sys.stderr)
                     continue
                 region_bar.reset(total=len(job.plans))
                 filled = _infer(engine, job, region_bar)
-                result = finish(job, filled, engine_name)
-                t_save = time.perf_counter()
-                for image, path in zip(result.images, task.outputs, strict=True):
-                    save_png(image, path, text=text)
-                result.timings["save"] = time.perf_counter() - t_save
-                log.debug("%s: %s", task.source,
-                          ", ".join(f"{k} {v:.3f} s" for k, v in result.timings.items()))
-                done += 1
-                regions_total += result.regions
-                if not args.quiet:
-                    names = ", ".join(str(p) for p in task.outputs)
-                    tqdm.write(f"{task.source} -> {names} ({result.regions} regions, "
-                               f"{engine.name})", file=sys.stdout)
-            except DeepcreamError as exc:
-                failed += 1
-                message = str(exc)
-                if str(task.source) not in message:
-                    message = f"{task.source}: {message}"
-                tqdm.write(f"deepcream: error: {message}", file=sys.stderr)
-            except MemoryError:
-                failed += 1
-                tqdm.write(f"deepcream: error: {task.source}: out of memory", file=sys.stderr)
+                result = finish(job, filled)
+                if pending is not None:
+                    collect(pending)
+                pending = (task, result, saver.submit(save_all, result, task.outputs))
+            except (DeepcreamError, MemoryError) as exc:
+                report_error(task, exc)
             finally:
                 img_bar.update(1)
+        if pending is not None:
+            collect(pending)
+    done, regions_total, failed = tally["done"], tally["regions"], tally["failed"]
     seconds = time.perf_counter() - t_start
     total = len(tasks) + len(errors)
     print(f"deepcream: {done} of {total} images done, {regions_total} regions filled, "
