@@ -119,6 +119,8 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
     if variations not in (1, 2, 4):
         raise InputError(f"variations must be 1, 2 or 4, got {variations!r}")
     color = _parse_color(mask_color)
+    if not isinstance(mask_tolerance, int) or not 0 <= mask_tolerance <= 255:
+        raise InputError(f"mask tolerance must be an integer 0..255, got {mask_tolerance!r}")
     from deepcream.masks import find_mask, near_mask_hint
 
     img = _load(image, "image")

@@ -308,6 +308,10 @@ def test_bad_arguments() -> None:
         pipeline.decensor(img, engine=ClassicalEngine("mosaic"))
     with pytest.raises(InputError):
         pipeline.decensor(b"not an image", engine="classical")
+    with pytest.raises(InputError, match="tolerance"):
+        pipeline.decensor(img, engine="classical", mask_tolerance=-1)
+    with pytest.raises(InputError, match="mask color"):
+        pipeline.decensor(img, engine="classical", mask_color=(0, 256, 0))
 
 
 def test_paths_and_bytes(tmp_path) -> None:
