@@ -218,3 +218,20 @@ def test_flip_box_is_an_involution_and_mirrors() -> None:
     assert rg.flip_box(rg.flip_box(box, 300, 400, True, True), 300, 400, True, True) == box
     assert rg.flip_box((0, 0, 10, 20), 100, 50, True, False) == (90, 0, 100, 20)
     assert rg.flip_box((0, 0, 10, 20), 100, 50, False, True) == (0, 30, 10, 50)
+
+
+@pytest.mark.parametrize("width,height", [(800, 600), (300, 300), (260, 1000), (200, 150),
+                                          (40, 300)])
+def test_dcp_box_at_every_edge_and_corner(width: int, height: int) -> None:
+    """Rectangles touching each corner and each edge's middle, small to image-filling."""
+    for rw, rh in [(1, 1), (5, 30), (60, 8), (width // 2, height // 3), (width, 3), (2, height)]:
+        rw, rh = min(rw, width), min(rh, height)
+        for ax in (0, (width - rw) // 2, width - rw):
+            for ay in (0, (height - rh) // 2, height - rh):
+                mask = np.zeros((height, width), bool)
+                mask[ay:ay + rh, ax:ax + rw] = True
+                region = rg.find_regions(mask)[0]
+                want = reference_box([ax, ax + rw - 1], [ay, ay + rh - 1], width, height)
+                assert rg.dcp_box(region, width, height) == want
+                covered = sum(int(sel.sum()) for _, sel in rg.region_boxes(region, width, height))
+                assert covered == rw * rh
