@@ -48,6 +48,7 @@ _MIN_AREA = 2500
 # Pixels kept around a grid's crop (the step measure looks two pixels back).
 _MARGIN = 2
 _SEED_SHARE = 0.25
+_JPEG_GRID_SEED_SHARE = 0.4
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -301,8 +302,8 @@ class _Grid:
         result[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] |= pixels[sy0:ey, sx0:ex]
 
 
-def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: int = 2
-                 ) -> np.ndarray:
+def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: int = 2,
+                 share: float = 0.25) -> np.ndarray:
     """Close one-cell gaps, fill enclosed holes (blocks equal to their neighbours, strokes
     over the mosaic); keep regions with at least ``min_cells`` seed cells that make up a good
     share of the region (a few seeds leaking along an outline are not a mosaic)."""
@@ -319,9 +320,9 @@ def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: in
     seeded = np.bincount(labels.ravel(), weights=seeds.ravel(), minlength=n + 1)
     # A mosaic region is thick: it holds a k x k square of cells (thin strips of "cells"
     # follow staircase edges of aliased line art). Small blocks cover little, so ask more.
-    core = ndimage.binary_erosion(filled, structure=np.ones((thick, thick), bool))
+    core = ndimage.binary_erosion(cells, structure=np.ones((thick, thick), bool))
     cored = np.bincount(labels.ravel(), weights=core.ravel(), minlength=n + 1)
-    keep = (seeded >= min_cells) & (seeded >= _SEED_SHARE * found) & (cored > 0)
+    keep = (seeded >= min_cells) & (seeded >= share * found) & (cored > 0)
     keep[0] = False
     return keep[labels]
 
@@ -387,7 +388,11 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
                                            mask=weak | strong)
         # Big blocks: few cells already make a large area.
         min_cells = int(np.clip(np.ceil(_MIN_AREA / (p * p)), 3, _MIN_CELLS))
-        cells = _clean_cells(grown, seeds, min_cells, thick=3 if p <= 12 else 2)
+        # JPEG's own 8x8 blocks look like a weak mosaic in smooth areas: a grid that lines
+        # up with them must be carried by strong cells.
+        jpeg_aligned = p % 8 == 0 and fx % 8 == 0 and fy % 8 == 0
+        share = _JPEG_GRID_SEED_SHARE if jpeg_aligned else _SEED_SHARE
+        cells = _clean_cells(grown, seeds, min_cells, thick=3 if p <= 12 else 2, share=share)
         if not cells.any():
             continue
         grid.paste(result, grid.partial_blocks(cells))
