@@ -120,17 +120,20 @@ def test_mosaic_outside_identical_to_original(engine_name, alpha, request) -> No
         assert err_out < err_mosaic
 
 
-def dcp_by_hand(colored: np.ndarray, session, variation: int, color=GREEN):
-    """DeepCreamPy's bar-mode loop written out with PIL, one region per model call.
+def dcp_by_hand(colored: np.ndarray, session, variation: int, color=GREEN,
+                original: np.ndarray | None = None):
+    """DeepCreamPy's loop written out with PIL, one region per model call (mosaic mode when
+    ``original`` is given: mask from ``colored``, pixels from ``original``, holes kept).
     Returns the output and the mask of pixels DCP's own boxes fill."""
     flips = [[], [Image.Transpose.FLIP_LEFT_RIGHT], [Image.Transpose.FLIP_TOP_BOTTOM],
              [Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM]][variation]
-    ori = Image.fromarray(colored)
+    ori = Image.fromarray(colored if original is None else original)
+    col = Image.fromarray(colored)
     for f in flips:
-        ori = ori.transpose(f)
+        ori, col = ori.transpose(f), col.transpose(f)
     arr = np.asarray(ori)
     width, height = ori.size
-    hole = mask_of(arr, color)
+    hole = mask_of(np.asarray(col), color)
     mask_img = Image.fromarray(np.repeat((~hole)[..., None], 3, 2).astype(np.uint8) * 255)
     out = arr.copy()
     filled = np.zeros(hole.shape, bool)
@@ -142,7 +145,8 @@ def dcp_by_hand(colored: np.ndarray, session, variation: int, color=GREEN):
                           np.float32) / np.float32(255.0)
         m = np.asarray(mask_img.crop(box).resize((256, 256), Image.Resampling.NEAREST),
                        np.float32) / np.float32(255.0)
-        crop[np.all(m == 0, axis=-1)] = 0.0
+        if original is None:
+            crop[np.all(m == 0, axis=-1)] = 0.0
         x = crop * np.float32(2.0) - np.float32(1.0)
         pred = session.run(x[None], m[None, ..., :1])[0]
         pred = (np.float32(255.0) * ((pred + np.float32(1.0)) / np.float32(2.0))).astype(np.uint8)
@@ -151,7 +155,7 @@ def dcp_by_hand(colored: np.ndarray, session, variation: int, color=GREEN):
         for y, x_ in zip(ys, xs, strict=True):
             if box[0] <= x_ < box[2] and box[1] <= y < box[3]:
                 px = pred[y - box[1], x_ - box[0]].copy()
-                if tuple(px) == color:  # deepcream's documented nudge
+                if original is None and tuple(px) == color:  # deepcream's documented nudge
                     px[0] = color[0] + 1
                 out[y, x_] = px
                 filled[y, x_] = True
@@ -176,6 +180,23 @@ def test_onnx_region_output_equals_dcp_by_hand(onnx_engines, size, variations) -
         # Pixels DCP leaves unfilled are filled by deepcream's extra box.
         missed = holes & ~dcp_filled
         assert not mask_of(out)[missed].any()
+
+
+def test_onnx_mosaic_equals_dcp_by_hand(onnx_engines) -> None:
+    original = scene(300, 220, seed=4)
+    original[60:140, 80:200] = cv2.resize(cv2.resize(original[60:140, 80:200], (15, 10)),
+                                          (120, 80), interpolation=cv2.INTER_NEAREST)
+    colored = original.copy()
+    colored[60:140, 80:200] = GREEN
+    colored[200:220, 280:300] = GREEN  # corner region: DCP's box misses a row and column
+    engine = onnx_engines["mosaic"]
+    result = pipeline.decensor(Image.fromarray(colored), mode="mosaic",
+                               original=Image.fromarray(original), engine=engine, variations=2)
+    for v, out_img in enumerate(result.images):
+        want, dcp_filled = dcp_by_hand(colored, engine.session, v, original=original)
+        out = np.asarray(out_img)
+        assert dcp_filled.sum() > 0
+        assert np.array_equal(out[dcp_filled], want[dcp_filled]), f"variation {v}"
 
 
 def test_onnx_box_outside_image_pads_as_hole(onnx_engines) -> None:
