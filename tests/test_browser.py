@@ -178,3 +178,18 @@ def test_page_mosaic_controls_and_errors(page, tmp_path: Path) -> None:  # type:
     page.wait_for_selector("#status.error", timeout=60_000)
     assert "not a supported image" in page.inner_text("#status-text")
     page.screenshot(path=str(tmp_path / "page-error.png"), full_page=True)
+
+
+def test_docs_render_offline(browser, url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Swagger UI at /docs renders the API from assets this server ships (no CDN)."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    outside: list[str] = []
+    pg.on("request", lambda r: None if r.url.startswith((url, "data:")) else outside.append(r.url))
+    pg.goto(url + "/docs")
+    pg.wait_for_selector(".opblock-summary-path", timeout=60_000)
+    paths = pg.locator(".opblock-summary-path").all_inner_texts()
+    pg.screenshot(path=str(tmp_path / "docs.png"))
+    context.close()
+    assert "/v1/decensor" in " ".join(paths) and "/deepcreampy-mosaic" in " ".join(paths)
+    assert outside == [], outside
