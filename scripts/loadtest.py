@@ -221,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--random-models", action="store_true",
                     help="serve DCPv2-graph ONNX models with random weights (built here, no TF)")
     ap.add_argument("--engine", default="auto", choices=("auto", "onnx", "classical"))
+    ap.add_argument("--workload", choices=("synthetic", "reference"), default="synthetic",
+                    help="synthetic: --width x --height with --regions bars (default); reference: "
+                    "the 2604x2513, 17-region benchmark image of `deepcream bench`")
     ap.add_argument("--width", type=int, default=1024)
     ap.add_argument("--height", type=int, default=768)
     ap.add_argument("--regions", type=int, default=1, help="green bars per image (default 1)")
@@ -239,7 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     common = ["--engine", args.engine, "--queue", str(max(16, 2 * args.clients))]
     if models:
         common += ["--models", models]
-    body = make_workload(args.width, args.height, args.regions)
+    if args.workload == "reference":
+        from deepcream.bench import make_workload_image
+
+        rgb, _ = make_workload_image()
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "PNG")
+        body = buf.getvalue()
+        args.height, args.width = rgb.shape[:2]
+        args.regions = 17
+    else:
+        body = make_workload(args.width, args.height, args.regions)
     configs = {
         "batched": common + ["--max-batch", str(args.max_batch),
                              "--batch-window-ms", str(args.batch_window_ms)],
@@ -250,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [run_config(name, extra, body, args) for name, extra in configs.items()]
     summary: dict = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "workload": {"width": args.width, "height": args.height, "regions": args.regions,
+        "workload": {"kind": args.workload, "width": args.width, "height": args.height, "regions": args.regions,
                      "variations": args.variations, "png_bytes": len(body),
                      "clients": args.clients, "duration_s": args.duration},
         "results": results,
