@@ -1,17 +1,20 @@
 """The DCPv2 generator's inference path as an ONNX graph, built from its 40 weight tensors.
 
-The graph follows ``shared/dcpv2-model.md`` exactly (reflect-pad encoder, contextual attention,
-decoder, composition with the known pixels) and runs NCHW inside: the NHWC inputs are transposed
-once at the start and the result once at the end.
+The graph computes exactly what ``shared/dcpv2-model.md`` describes (reflect-pad encoder,
+contextual attention, decoder, composition with the known pixels), NCHW inside: the NHWC
+inputs are transposed once at the start and the result once at the end. Exact rewrites, each
+tested against the TF1 reference graph:
 
-The contextual attention is written as batched MatMuls plus a fixed 3x3 overlap-add
-(Col2Im-style, done with 9 shifted slices), never as a Conv/ConvTranspose with runtime weights:
-those run an order of magnitude below GEMM speed in ONNX Runtime.
-
-``attention="sparse"`` (exact, same numbers) computes attention rows only for the queries whose
-3x3 neighbourhood touches a hole cell of the 32x32 mask: no other query position contributes to
-the attention output where it is used (at hole cells). ``attention="dense"`` keeps the literal
-computation as the reference.
+- The contextual attention is batched MatMuls plus a fixed 3x3 overlap-add (9 shifted slices),
+  never a Conv/ConvTranspose with runtime weights, which run far below GEMM speed.
+- ``attention="sparse"`` (the default) computes attention rows only for the queries whose 3x3
+  neighbourhood touches a hole cell of the 32x32 mask: no other query reaches the cells where
+  the attention output is used. ``attention="dense"`` is the literal computation.
+- Attention weights that underflow to float32 denormals are flushed to 0 (they would make the
+  reconstruction GEMM ~10x slower); the 3 identical mask channels are folded into 1;
+  each nearest 2x upsampling is folded into the following conv (``_upsample_conv``).
+- Where the crop has no known pixel, DCPv2 divides 0 by 0 (NaN output); here the attention
+  falls back to uniform weights over the (all-zero) keys instead.
 """
 
 from __future__ import annotations
@@ -251,10 +254,6 @@ def _overlap_add(b: _Builder, rows: str) -> str:
     return b.op("Mul", [total, b.const(1.0 / 9.0, "ninth")], "r")
 
 
-def _elu(b: _Builder, x: str, op: str) -> str:
-    return b.op(op, [x], "elu", alpha=1.0)
-
-
 def _upsample_conv(b: _Builder, x: str, kernel: np.ndarray, bias: np.ndarray, name: str,
                    side: int) -> str:
     """conv3x3(reflect_pad1(nearest_up2x(x))) computed at the low resolution, exactly.
@@ -281,18 +280,14 @@ def _upsample_conv(b: _Builder, x: str, kernel: np.ndarray, bias: np.ndarray, na
     return b.op("DepthToSpace", [phases_nchw], "interleave", blocksize=2, mode="DCR")
 
 
-def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "dense",
-                elu: str = "Celu", upsample: str = "subpixel") -> onnx.ModelProto:
+def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
+                upsample: str = "subpixel") -> onnx.ModelProto:
     """Build the generator's inference graph: ``image`` [N,256,256,3] in [-1,1] and ``mask``
     [N,256,256,1] (1 keep, 0 hole) -> ``output`` [N,256,256,3] composed with the known pixels.
 
-    ``elu`` is the op used for ELU: ``Celu`` with alpha 1 is the same function, gives
-    bit-identical results in onnxruntime and runs ~5x faster there than its ``Elu`` kernel
-    (``scripts/graph_speed.py --variant dense:elu=Elu`` compares them). ``upsample``:
+    ``upsample``:
     ``subpixel`` folds each nearest 2x upsampling into the next conv (see ``_upsample_conv``),
     ``resize`` is the literal Resize + reflect Pad + Conv."""
-    if elu not in ("Celu", "Elu"):
-        raise ValueError(f"elu must be Celu or Elu, not {elu!r}")
     if upsample not in ("subpixel", "resize"):
         raise ValueError(f"upsample must be subpixel or resize, not {upsample!r}")
     if attention not in ATTENTION_MODES:
@@ -311,7 +306,7 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "dense",
             kernel = np.concatenate([kernel[:, :, :3], kernel[:, :, 3:].sum(2, keepdims=True)], 2)
         x = b.reflect_pad(x, (k // 2) * dilation)
         x = b.conv(x, kernel, w[f"{name}/biases"], name, stride=stride, dilation=dilation)
-        x = _elu(b, x, elu)
+        x = b.op("Elu", [x], "elu", alpha=1.0)
     f = x  # [N, 256, 32, 32]
 
     # Contextual attention, in NHWC so patches are contiguous rows of 9*256.
@@ -326,7 +321,7 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "dense",
     att = b.op("Transpose", [att], "att", perm=[0, 3, 1, 2])
     h = b.op("Concat", [f, att], "f_att", axis=1)
     h = b.conv(h, w[f"{_ML[0]}/weights"], w[f"{_ML[0]}/biases"], _ML[0])
-    h = _elu(b, h, elu)
+    h = b.op("Elu", [h], "elu", alpha=1.0)
 
     # Decoder: 4 stages of 2x [reflect pad, conv3x3, ELU] then nearest 2x (the last is 256->256,
     # a no-op, so it is left out).
@@ -342,7 +337,7 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "dense",
                              mode="nearest", coordinate_transformation_mode="asymmetric",
                              nearest_mode="floor")
                 h = b.conv(b.reflect_pad(h, 1), kernel, bias, name)
-            h = _elu(b, h, elu)
+            h = b.op("Elu", [h], "elu", alpha=1.0)
             upsampled = False
         upsampled = stage < 3
     name = _FINAL[0]
