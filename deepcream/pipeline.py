@@ -15,6 +15,7 @@ them), and a filled pixel never keeps the exact mask color.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from deepcream.imageio import Source, from_rgb_alpha, load_image, to_rgb_alpha
 log = logging.getLogger(__name__)
 
 Color = tuple[int, int, int]
+PathLike = str | os.PathLike[str]
 DEFAULT_COLOR: Color = (0, 255, 0)
 MODES = ("bar", "mosaic")
 # DCP's variations: none, left-right, top-bottom, both.
@@ -232,7 +234,8 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     return DecensorResult(images, engine or job.engine, job.regions, timings, job.notice)
 
 
-def resolve_engine(engine: str | Engine, mode: str, models=None, *, backend: str = "auto",
+def resolve_engine(engine: str | Engine, mode: str, models: PathLike | None = None, *,
+                   backend: str = "auto",
                    threads: int | None = None, precision: str = "fp32") -> Engine:
     """An ``Engine`` for ``mode`` from a name ("auto", "onnx", "classical") or an instance."""
     if isinstance(engine, Engine):
@@ -252,7 +255,8 @@ def run_engine(engine: Engine, job: Job) -> np.ndarray | list[np.ndarray]:
 
 def decensor(image: Source, mode: str = "bar", original: Source | None = None,
              variations: int = 1, engine: str | Engine = "auto",
-             mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0, models=None, *,
+             mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
+             models: PathLike | None = None, *,
              antialias: bool = False, auto_mask: bool = False, backend: str = "auto",
              threads: int | None = None, precision: str = "fp32") -> DecensorResult:
     """Decensor one image (library entry point): ``prepare`` + ``engine.inpaint`` + ``finish``.
