@@ -47,6 +47,8 @@ _MIN_CELLS = 6
 _MIN_AREA = 2500
 # Pixels kept around a grid's crop (the step measure looks two pixels back).
 _MARGIN = 2
+# Pixels added around the tiles that found a grid before testing its cells.
+_BOX_MARGIN = 128
 _SEED_SHARE = 0.25
 _JPEG_GRID_SEED_SHARE = 0.4
 
@@ -356,9 +358,14 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     score_y, phase_y, on_y = _periodicity(py, fold, periods, starts)
     score = np.minimum(score_x, score_y)
     best = score.max(axis=1)
-    # Largest period scoring near the best: divisors of the true period score the same after
-    # chance correction, multiples score less, so prefer the largest near-best one.
-    near = score >= _NEAR_BEST * best[:, None]
+    # Divisors of the true period score the same as it after chance correction (noise may
+    # even favour them), so the best period may be a divisor: take the largest multiple of it
+    # that scores near the best. Unrelated periods are not considered: with only 2-3 grid
+    # lines in a tile any large period puts them on distinct phases and scores ~1/3.
+    period_arr = np.asarray(periods)
+    best_p = period_arr[score.argmax(axis=1)]
+    near = ((score >= _NEAR_BEST * best[:, None])
+            & (period_arr[None, :] % best_p[:, None] == 0))
     pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
     idx = np.arange(len(best))
     ok = ((best >= _PERIODIC_SCORE) & (np.asarray(periods)[pick] >= min_block) & (score[idx, pick] >= _PERIODIC_SCORE)
@@ -375,8 +382,12 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     for (p, fx, fy), tiles in grids.items():
         tys = [t[0] for t in tiles]
         txs = [t[1] for t in tiles]
-        box = (max(0, min(txs) * _STRIDE - p), max(0, min(tys) * _STRIDE - p),
-               min(w, max(txs) * _STRIDE + _TILE + p), min(h, max(tys) * _STRIDE + _TILE + p))
+        # Test cells well beyond the tiles that found this grid: neighbouring tiles of the
+        # same mosaic may have settled on another phase (a straight patch edge can outvote a
+        # grid line there), and the cell tests decide anyway.
+        grow = int(_BOX_MARGIN) + p
+        box = (max(0, min(txs) * _STRIDE - grow), max(0, min(tys) * _STRIDE - grow),
+               min(w, max(txs) * _STRIDE + _TILE + grow), min(h, max(tys) * _STRIDE + _TILE + grow))
         grid = _Grid(rgb, p, fx, fy, box)
         strong, weak = grid.cell_tests()
         if not strong.any():
