@@ -8,8 +8,8 @@ DCP compatibility (docs/decensor.md): regions, box rule, NEAREST resize to 256, 
 in bar mode, truncating float->uint8, BICUBIC resize back and region-only paste are DCP's;
 variations flip the whole image as DCP does (done here by mirroring boxes and crops).
 Deliberate differences: every region pixel is filled (an extra box where DCP's box misses
-some), pixels outside the regions are never touched (DCP's float round trip could change
-them), and a filled pixel never keeps the exact mask color.
+some) and a filled pixel never keeps the exact mask color. Pixels outside the regions are
+copied, never converted.
 """
 
 from __future__ import annotations
