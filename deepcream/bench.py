@@ -528,10 +528,73 @@ def measure_gemm_gflops(threads: int | None = None, repeats: int = 10) -> dict[s
     return out
 
 
+#: Engine settings measured by ``--experiments``: the workload's crops through the bar model
+#: with both models loaded (unless ``models`` is 1), per-region time and peak RSS.
+EXPERIMENTS: dict[str, dict[str, Any]] = {
+    "batch-1": {"batch": 1},
+    "batch-4": {"batch": 4},
+    "batch-8": {"batch": 8},
+    "batch-all": {"batch": 64},
+    "pool-2x1-thread": {"pool": 2, "threads": 1, "batch": 1},
+    "threads-1": {"threads": 1, "batch": 1},
+    "arena-off-batch-1": {"arena": False, "batch": 1},
+    "arena-off-batch-8": {"arena": False, "batch": 8},
+    "shared-arena-batch-1": {"shared": True, "batch": 1},
+    "one-model-batch-1": {"models": 1, "batch": 1},
+    "openvino-batch-1": {"backend": "openvino", "batch": 1},
+    "openvino-batch-all": {"backend": "openvino", "batch": 64},
+    "openvino-bf16-batch-1": {"backend": "openvino", "precision": "bf16", "batch": 1},
+}
+
+
+def _experiment(opts: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deepcream import pipeline
+    from deepcream.engines import dcp_model_inputs
+    from deepcream.session import ModelSession
+
+    job = pipeline.prepare(Path(cfg["workload"]).read_bytes(), mode="bar")
+    x, m = dcp_model_inputs(np.asarray(job.crops), np.asarray(job.holes), "bar")
+    threads = opts.get("threads", cfg.get("threads"))
+    t0 = time.perf_counter()
+    sessions = [ModelSession(Path(cfg["models"]) / f"{k}.onnx", backend=opts.get("backend", "onnxruntime"),
+                             threads=threads, precision=opts.get("precision", "fp32"),
+                             mem_arena=opts.get("arena", True), shared_arena=opts.get("shared", False),
+                             batch_size=opts.get("batch"))
+                for k in KINDS[:opts.get("models", 2)]]
+    load = time.perf_counter() - t0
+    for sess in sessions:
+        sess.warmup()
+    ready = time.perf_counter() - t0
+    bar = sessions[0]
+    pool = ThreadPoolExecutor(opts["pool"]) if opts.get("pool", 1) > 1 else None
+
+    def once() -> None:
+        if pool is not None:
+            list(pool.map(lambda i: bar.run(x[i:i + 1], m[i:i + 1]), range(len(x))))
+        else:
+            bar.run(x, m)
+
+    t = time.perf_counter()
+    once()
+    first = time.perf_counter() - t
+    times = _measure_steady(once, int(cfg["runs"]))
+    return {"options": opts, "crops": len(x), "load_s": load, "ready_s": ready,
+            "first_s": first, "per_region_s": statistics.median(times) / len(x),
+            "images_s": statistics.median(times), "peak_rss_mb": _peak_rss_mb(),
+            "backend": bar.backend, "threads": bar.threads}
+
+
 def _worker_main(argv: Sequence[str]) -> int:
     name, cfg_path, result_path = argv
     cfg = json.loads(Path(cfg_path).read_text())
-    result = measure_gemm_gflops(cfg.get("threads")) if name == "gemm" else _worker(name, cfg)
+    if name == "gemm":
+        result = measure_gemm_gflops(cfg.get("threads"))
+    elif name.startswith("exp:"):
+        result = _experiment(EXPERIMENTS[name[4:]], cfg)
+    else:
+        result = _worker(name, cfg)
     Path(result_path).write_text(json.dumps(result))
     return 0
 
@@ -596,6 +659,7 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
               runs: int | None = None, threads: int | None = None, scale: float = 1.0,
               cache_dir: str | os.PathLike[str] | None = None, gemm: bool = True,
               checkpoints: str | os.PathLike[str] | None = None,
+              experiments: Sequence[str] = (),
               timeout: float = 3600, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the benchmark and write ``bench-results.{json,md,png}`` into ``out_dir``.
 
@@ -604,9 +668,11 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
     the fixture conversions. ``runs``: timed runs after the first (default 5, quick 2).
     ``scale`` < 1 shrinks the workload image (tests). ``checkpoints``: a folder with the
     random-weight ``bar/`` and ``mosaic/`` checkpoints (default: generated into the cache).
-    Returns the results dict."""
+    ``experiments``: names from ``EXPERIMENTS`` (engine settings, measured on the workload's
+    crops, each in its own subprocess). Returns the results dict."""
     names = list(implementations or (QUICK_DEFAULT if quick else IMPLEMENTATIONS))
     unknown = [n for n in names if n not in IMPLEMENTATIONS]
+    unknown += [n for n in experiments if n not in EXPERIMENTS]
     if unknown:
         raise DeepcreamError(f"unknown implementation(s) {', '.join(unknown)}; choose from "
                              f"{', '.join(IMPLEMENTATIONS)}")
@@ -684,6 +750,19 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
                 say(f"{name}: {res['end_to_end_s']:.3f} s end to end, "
                     f"{res['per_region_batch1_s'] * 1000:.0f} ms/region, "
                     f"{res['peak_rss_mb']:.0f} MB peak RSS")
+        experiment_results: dict[str, dict[str, Any]] = {}
+        for exp in experiments:
+            if EXPERIMENTS[exp].get("backend") == "openvino" and not _have("openvino"):
+                experiment_results[exp] = {"skipped": "OpenVINO not installed"}
+                continue
+            say(f"experiment {exp}: running ...")
+            res = _run_worker("exp:" + exp, cfg_path, work, timeout)
+            experiment_results[exp] = res
+            if "error" in res:
+                say(f"experiment {exp}: failed: {res['error']}")
+            else:
+                say(f"experiment {exp}: {res['per_region_s'] * 1000:.0f} ms/region, "
+                    f"{res['peak_rss_mb']:.0f} MB peak RSS, ready in {res['ready_s']:.2f} s")
         sample = work / "deepcream.png"
         if sample.is_file():  # the fp32 output, to look at
             shutil.copyfile(sample, out_dir / "bench-output.png")
@@ -697,6 +776,7 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
         "floor": floor,
         "implementations": results,
         "ratios_baseline_over_deepcream": _ratios(results),
+        "experiments": experiment_results,
     }
     _write_outputs(report, out_dir)
     say(render_markdown(report))
@@ -779,6 +859,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         for name, r in ratios.items():
             lines.append(f"| {name} | " + " | ".join(
                 _fmt(r.get(m), "x", 2) for m in RATIO_METRICS) + " |")
+    exps = report.get("experiments") or {}
+    if exps:
+        lines += ["", "Engine settings (workload crops through the bar model, both models loaded "
+                      "unless noted):", "",
+                  "| setting | backend | threads | per region ms | first run / steady | load+warm s | peak RSS MB |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for name, res in exps.items():
+            if "per_region_s" not in res:
+                lines.append(f"| {name} | {res.get('skipped') or res.get('error')} | | | | | |")
+                continue
+            lines.append(f"| {name} | {res['backend']} | {res['threads']} | "
+                         f"{res['per_region_s'] * 1000:.0f} | {res['first_s'] / res['images_s']:.2f} | "
+                         f"{res['ready_s']:.2f} | {res['peak_rss_mb']:.0f} |")
     floor = report.get("floor") or {}
     if floor:
         lines += ["", f"Floor: fp32 GEMM {floor['gemm_gflops']:.0f} GFLOPS (onnxruntime, "

@@ -27,6 +27,8 @@ PRECISIONS = ("fp32", "bf16", "int8")
 INPUT_NAMES = ("image", "mask")
 OUTPUT_NAME = "output"
 CROP = 256
+#: Crops per backend call by default (see docs/performance.md for the measurement).
+DEFAULT_BATCH = 1
 
 
 def available_backends() -> list[str]:
@@ -92,6 +94,9 @@ class ModelSession:
         precision: str = "fp32",
         optimized_cache: str | os.PathLike[str] | None = None,
         mem_arena: bool = True,
+        shared_arena: bool = True,
+        mem_pattern: bool = False,
+        batch_size: int | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -106,6 +111,13 @@ class ModelSession:
         self.warmup_seconds = 0.0
         self._optimized_cache = Path(optimized_cache) if optimized_cache else None
         self._mem_arena = mem_arena
+        self._shared_arena = shared_arena
+        self._mem_pattern = mem_pattern
+        # Crops per backend call: activations grow linearly with the batch while per-crop
+        # time barely changes on few cores, so big batches are split (None = no limit).
+        self.batch_size = int(batch_size) if batch_size else DEFAULT_BATCH
+        if self.batch_size < 1:
+            raise ModelError(f"batch_size must be >= 1, got {batch_size}")
         t0 = time.perf_counter()
         if self.backend == "onnxruntime":
             self._runner: _Runner = _OrtRunner(self)
@@ -128,9 +140,16 @@ class ModelSession:
             raise ValueError(f"image must be [N,{CROP},{CROP},3], got {list(image.shape)}")
         if mask.shape != image.shape[:3] + (1,):
             raise ValueError(f"mask must be [N,{CROP},{CROP},1] matching image, got {list(mask.shape)}")
-        if image.shape[0] == 0:
+        n = image.shape[0]
+        if n == 0:
             return np.empty_like(image)
-        return self._runner.run(image, mask)
+        if n <= self.batch_size:
+            return self._runner.run(image, mask)
+        out = np.empty_like(image)
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            out[start:stop] = self._runner.run(image[start:stop], mask[start:stop])
+        return out
 
     def warmup(self, batch: int = 1) -> float:
         """Run one dummy batch (with a hole, so the attention path is exercised) so the first
@@ -168,10 +187,16 @@ class _OrtRunner(_Runner):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.enable_cpu_mem_arena = owner._mem_arena
+        opts.enable_mem_pattern = owner._mem_pattern
         opts.log_severity_level = 3
         # Don't spin idle worker threads between requests: on a shared 2-core box spinning
         # steals the CPU from the Python side of the pipeline.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if owner._shared_arena:
+            # One CPU arena for every session of the process (bar and mosaic): activations
+            # of one model reuse the other's freed blocks instead of growing a second arena.
+            _register_shared_arena(ort)
+            opts.add_session_config_entry("session.use_env_allocators", "1")
         model_path = owner.path
         if owner.precision == "int8":
             model_path = _int8_model(owner.path)
@@ -193,6 +218,24 @@ class _OrtRunner(_Runner):
     def run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         # InferenceSession.run is thread-safe.
         return self._sess.run([OUTPUT_NAME], {"image": image, "mask": mask})[0]
+
+
+_SHARED_ARENA_LOCK = threading.Lock()
+_SHARED_ARENA = False
+
+
+def _register_shared_arena(ort: Any) -> None:
+    global _SHARED_ARENA
+    with _SHARED_ARENA_LOCK:
+        if _SHARED_ARENA:
+            return
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
+                                 ort.OrtMemType.DEFAULT)
+        # kSameAsRequested: no power-of-two rounding of new chunks, so the arena holds what
+        # the models need and not up to twice that.
+        cfg = ort.OrtArenaCfg({"arena_extend_strategy": 1})
+        ort.create_and_register_allocator(info, cfg)
+        _SHARED_ARENA = True
 
 
 class _OpenVinoRunner(_Runner):

@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--cache", metavar="DIR",
                    help="where generated checkpoints and models are kept "
                    "(default ~/.cache/deepcream/bench)")
+    p.add_argument("--experiments", nargs="?", const="all", metavar="NAMES",
+                   help="also measure engine settings (batching, threads, arenas, backends); "
+                   "comma-separated names or 'all'")
     p.add_argument("--no-gemm", action="store_true", help="skip the GEMM speed measurement")
     p.set_defaults(func=run)
     return p
@@ -41,7 +44,7 @@ def _names(text: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deepcream.bench import IMPLEMENTATIONS, QUICK_DEFAULT, run_bench
+    from deepcream.bench import EXPERIMENTS, IMPLEMENTATIONS, QUICK_DEFAULT, run_bench
     from deepcream.errors import DeepcreamError
 
     names = _names(args.only) or list(QUICK_DEFAULT if args.quick else IMPLEMENTATIONS)
@@ -51,6 +54,13 @@ def run(args: argparse.Namespace) -> int:
         raise DeepcreamError(f"unknown implementation(s) {', '.join(unknown)}; choose from "
                              f"{', '.join(IMPLEMENTATIONS)}")
     names = [n for n in names if n not in skip]
+    experiments = _names(args.experiments)
+    if experiments == ["all"]:
+        experiments = list(EXPERIMENTS)
+    bad = sorted(set(experiments) - set(EXPERIMENTS))
+    if bad:
+        raise DeepcreamError(f"unknown experiment(s) {', '.join(bad)}; choose from "
+                             f"{', '.join(EXPERIMENTS)}")
     if not names:
         raise DeepcreamError("nothing to run: --only/--skip leave no implementation")
     if args.runs is not None and args.runs < 1:
@@ -59,5 +69,5 @@ def run(args: argparse.Namespace) -> int:
         raise DeepcreamError("--threads must be at least 1")
     run_bench(args.out, quick=args.quick, implementations=names, models=args.models,
               runs=args.runs, threads=args.threads, scale=args.scale, cache_dir=args.cache,
-              gemm=not args.no_gemm)
+              gemm=not args.no_gemm, experiments=experiments)
     return 0
