@@ -209,6 +209,24 @@ def test_decensor_custom_mask_color_and_no_regions_notice(classical_url: str) ->
             assert not np.all(out[mask] == (255, 0, 255), axis=-1).any()
 
 
+def test_alpha_and_16_bit_images(classical_url: str) -> None:
+    img, mask = bar_image(seed=7)
+    alpha = np.tile(np.linspace(40, 255, img.shape[1]).astype(np.uint8), (img.shape[0], 1))
+    rgba = np.dstack([img, alpha])
+    gray16 = (scene(seed=8)[..., 0].astype(np.uint16) * 257)
+    with client(classical_url) as c:
+        resp = c.post("/v1/decensor", files={"image": ("a.png", png(rgba))})
+        wide = c.post("/v1/decensor", files={"image": ("g.png", png(gray16))})
+    assert resp.status_code == 200, resp.text
+    out = np.asarray(Image.open(io.BytesIO(resp.content)))
+    assert out.shape == rgba.shape, "alpha channel lost"
+    assert np.array_equal(out[..., 3], alpha)
+    assert np.array_equal(out[~mask], rgba[~mask])
+    assert wide.status_code == 200 and wide.headers["x-deepcream-regions"] == "0"
+    # 16-bit grey is scaled to 8 bits, not clipped to white.
+    assert np.array_equal(decode(wide.content)[..., 0], (gray16 >> 8).astype(np.uint8))
+
+
 def test_decensor_mosaic_with_original_and_auto(classical_url: str) -> None:
     original, colored, mask = mosaic_pair()
     with client(classical_url) as c:

@@ -53,7 +53,7 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def decode_image(data: bytes, *, field: str, max_pixels: int) -> Image.Image:
-    """Decode one uploaded image into an RGB or RGBA ``PIL.Image`` (fully loaded).
+    """Decode one uploaded image into a fully loaded ``PIL.Image`` (any mode).
 
     Raises ``ApiError`` 400 (empty, truncated, corrupt), 413 (too many pixels), 415 (not an
     accepted image format) or 422 (animated / multi-frame).
@@ -95,14 +95,7 @@ def decode_image(data: bytes, *, field: str, max_pixels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ApiError(400, f"'{field}' is a corrupt or truncated {fmt} image ({reason})") from None
-    # The pipeline works on RGB, keeping alpha; palette/grey/16-bit images are normalised here.
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-    target = "RGBA" if has_alpha else "RGB"
-    if img.mode != target:
-        try:
-            img = img.convert(target)
-        except (OSError, ValueError) as exc:
-            raise ApiError(400, f"'{field}' cannot be converted to {target}: {exc}") from None
+    # Mode handling (16-bit, palette transparency, CMYK...) is the pipeline's, as for the CLI.
     return img
 
 
