@@ -482,7 +482,50 @@ def _worker(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
             result["workload_psnr_holes_db"] = _psnr(mine[holes], ref[holes])
             result["workload_max_abs_diff"] = int(np.abs(mine.astype(int) - ref.astype(int)).max())
     result["peak_rss_mb"] = _peak_rss_mb()
+    if cfg.get("profile") and kind == "deepcream":
+        # After the RSS reading: profiling allocates on its own.
+        result["profile"] = _profile(image_once, Path(cfg["models"]) / "bar.onnx",
+                                     x1, m1, work / f"{name}.profile.txt", threads)
     return result
+
+
+def _profile(image_once: Callable[[], Any], model: Path, x1: np.ndarray, m1: np.ndarray,
+             text_out: Path, threads: int | None) -> dict[str, Any]:
+    """Where the time goes: pyinstrument over one image (Python side vs model calls) and
+    onnxruntime's per-operator profile of one crop, summed by operator type."""
+    out: dict[str, Any] = {}
+    if _have("pyinstrument"):
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002)
+        profiler.start()
+        image_once()
+        profiler.stop()
+        text_out.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+        out["pyinstrument_text"] = text_out.name
+    import onnxruntime as ort
+
+    from deepcream.session import default_threads
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or default_threads()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(text_out.with_suffix(""))
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    feed = {"image": x1, "mask": m1}
+    for _ in range(4):  # the first run pays allocation; the profile sums all of them
+        sess.run(None, feed)
+    trace = json.loads(Path(sess.end_profiling()).read_text())
+    by_op: dict[str, float] = {}
+    for event in trace:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event.get("args", {}).get("op_name", "?")
+            by_op[op] = by_op.get(op, 0.0) + event["dur"] / 1e6 / 4
+    total = sum(by_op.values())
+    out["ort_ops_s_per_crop"] = dict(sorted(by_op.items(), key=lambda kv: -kv[1]))
+    out["ort_kernel_total_s_per_crop"] = total
+    return out
 
 
 def _version(module: str) -> str:
@@ -659,7 +702,7 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
               runs: int | None = None, threads: int | None = None, scale: float = 1.0,
               cache_dir: str | os.PathLike[str] | None = None, gemm: bool = True,
               checkpoints: str | os.PathLike[str] | None = None,
-              experiments: Sequence[str] = (),
+              experiments: Sequence[str] = (), profile: bool = False,
               timeout: float = 3600, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the benchmark and write ``bench-results.{json,md,png}`` into ``out_dir``.
 
@@ -669,7 +712,9 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
     ``scale`` < 1 shrinks the workload image (tests). ``checkpoints``: a folder with the
     random-weight ``bar/`` and ``mosaic/`` checkpoints (default: generated into the cache).
     ``experiments``: names from ``EXPERIMENTS`` (engine settings, measured on the workload's
-    crops, each in its own subprocess). Returns the results dict."""
+    crops, each in its own subprocess). ``profile``: also profile deepcream (pyinstrument over
+    one image -> ``bench-profile.txt``, onnxruntime per-operator times of one crop).
+    Returns the results dict."""
     names = list(implementations or (QUICK_DEFAULT if quick else IMPLEMENTATIONS))
     unknown = [n for n in names if n not in IMPLEMENTATIONS]
     unknown += [n for n in experiments if n not in EXPERIMENTS]
@@ -721,7 +766,7 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
         work = Path(tmp)
         cfg = {"workload": str(workload_file), "models": str(models_dir), "runs": runs,
                "threads": threads, "work_dir": str(work), "regions": workload["regions"],
-               "checkpoints": str(checkpoints) if checkpoints else None,
+               "checkpoints": str(checkpoints) if checkpoints else None, "profile": profile,
                "tf2onnx": str(tf2onnx_path) if tf2onnx_path else None}
         cfg_path = work / "config.json"
         cfg_path.write_text(json.dumps(cfg))
@@ -763,6 +808,9 @@ def run_bench(out_dir: str | os.PathLike[str], *, quick: bool = False,
             else:
                 say(f"experiment {exp}: {res['per_region_s'] * 1000:.0f} ms/region, "
                     f"{res['peak_rss_mb']:.0f} MB peak RSS, ready in {res['ready_s']:.2f} s")
+        prof = work / "deepcream.profile.txt"
+        if prof.is_file():
+            shutil.copyfile(prof, out_dir / "bench-profile.txt")
         sample = work / "deepcream.png"
         if sample.is_file():  # the fp32 output, to look at
             shutil.copyfile(sample, out_dir / "bench-output.png")
@@ -872,6 +920,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | {res['backend']} | {res['threads']} | "
                          f"{res['per_region_s'] * 1000:.0f} | {res['first_s'] / res['images_s']:.2f} | "
                          f"{res['ready_s']:.2f} | {res['peak_rss_mb']:.0f} |")
+    prof = (report["implementations"].get("deepcream") or {}).get("profile")
+    if prof:
+        total = prof["ort_kernel_total_s_per_crop"]
+        lines += ["", f"onnxruntime operator time for one crop (deepcream, {total * 1000:.0f} ms "
+                      "of kernel time):", "", "| operator | ms | share |", "|---|---:|---:|"]
+        for op, sec in list(prof["ort_ops_s_per_crop"].items())[:10]:
+            lines.append(f"| {op} | {sec * 1000:.1f} | {sec / total:.0%} |")
     floor = report.get("floor") or {}
     if floor:
         lines += ["", f"Floor: fp32 GEMM {floor['gemm_gflops']:.0f} GFLOPS (onnxruntime, "

@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--experiments", nargs="?", const="all", metavar="NAMES",
                    help="also measure engine settings (batching, threads, arenas, backends); "
                    "comma-separated names or 'all'")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile deepcream: pyinstrument over one image "
+                   "(bench-profile.txt) and onnxruntime per-operator times")
     p.add_argument("--no-gemm", action="store_true", help="skip the GEMM speed measurement")
     p.set_defaults(func=run)
     return p
@@ -69,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
         raise DeepcreamError("--threads must be at least 1")
     run_bench(args.out, quick=args.quick, implementations=names, models=args.models,
               runs=args.runs, threads=args.threads, scale=args.scale, cache_dir=args.cache,
-              gemm=not args.no_gemm, experiments=experiments)
+              gemm=not args.no_gemm, experiments=experiments, profile=args.profile)
     return 0
