@@ -57,9 +57,12 @@ PNG_RESPONSE = {200: {"content": {"image/png": {}}, "description": "The decensor
 def create_app(settings: Settings | None = None, *, service: DecensorService | None = None) -> FastAPI:
     """Build the app. Models load and warm up in the background after start; ``/readyz``
     turns 200 when that is done (``service.load()`` may be called before to fail early)."""
-    settings = settings or Settings()
-    metrics = service.metrics if service is not None else Metrics()
-    service = service or DecensorService(settings, metrics)
+    if service is not None:
+        settings, metrics = service.settings, service.metrics
+    else:
+        settings = settings or Settings()
+        metrics = Metrics()
+        service = DecensorService(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
