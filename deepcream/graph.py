@@ -160,20 +160,25 @@ class _Builder:
                        "patch_rows")
 
 
-def _keys_queries(b: _Builder, f_nhwc: str, bg_nhwc: str) -> tuple[str, str]:
-    """Keys: VALID 3x3 patches of bg, [N, 900, 2304]; queries: SAME (zero padded) 3x3 patches
-    of f, [N, 1024, 2304]."""
+PADDED = FEAT + 2  # side of the zero-padded 32x32 grid
+
+
+def _keys(b: _Builder, bg_nhwc: str) -> tuple[str, str]:
+    """Keys: VALID 3x3 patches of bg, [N, 900, 2304], and their squared norms [N, 1, 900]
+    (a 3x3 box sum of the per-cell squared norms: 9x less work than norming the patches)."""
     keys = b.patch_rows(bg_nhwc, FEAT - 2)
-    f_pad = b.op("Pad", [f_nhwc, b.ints([0, 1, 1, 0, 0, 1, 1, 0])], "qpad")
-    return keys, b.patch_rows(f_pad, FEAT)
+    cell_norms = b.op("ReduceSumSquare", [bg_nhwc, b.ints([3])], "cell_norms", keepdims=1)
+    cell_norms = b.op("Transpose", [cell_norms], "cell_norms_nchw", perm=[0, 3, 1, 2])
+    box = b.const(np.ones((1, 1, 3, 3), np.float32), "box3")
+    kk = b.op("Conv", [cell_norms, box], "key_norms", kernel_shape=[3, 3])  # [N, 1, 30, 30]
+    return keys, b.op("Reshape", [kk, b.ints([0, 1, (FEAT - 2) ** 2])], "kk")
 
 
-def _attend(b: _Builder, keys: str, queries: str) -> str:
-    """Attention of queries [N, Q, 2304] over keys [N, 900, 2304] -> reconstruction rows
-    a @ keys, [N, Q, 2304] (what each query position spreads over its 3x3 neighbourhood)."""
+def _attend(b: _Builder, keys: str, kk: str, queries: str) -> str:
+    """Attention of queries [N, Q, 2304] over keys [N, 900, 2304] (squared norms kk) ->
+    reconstruction rows a @ keys, [N, Q, 2304] (what each query position spreads over its
+    3x3 neighbourhood)."""
     qk = b.op("MatMul", [queries, b.op("Transpose", [keys], "keysT", perm=[0, 2, 1])], "qk")
-    kk = b.op("ReduceSumSquare", [keys, b.ints([2])], "kk", keepdims=0)  # [N, 900]
-    kk = b.op("Unsqueeze", [kk, b.ints([1])], "kk_row")  # [N, 1, 900]
     # d = |k|^2 + |q|^2 - 2 q.k. |q|^2 is the same for all keys of a query, so it cancels in
     # (d - mean_j d) and leaves std_j d unchanged: leave it out (exact, and less rounding).
     d = b.op("Add", [b.op("Mul", [qk, b.const(-2.0, "minus_two")]), kk], "d")
@@ -197,21 +202,26 @@ def _attend(b: _Builder, keys: str, queries: str) -> str:
 
 
 def _attention_dense(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) -> str:
-    """Contextual attention for all 1024 query positions; returns rows [N, 1024, 2304]."""
-    keys, queries = _keys_queries(b, f_nhwc, bg_nhwc)
-    return _attend(b, keys, queries)
+    """Contextual attention for all 1024 query positions; returns rows [N, 34*34, 2304] on
+    the zero-padded grid (the 32x32 positions at (y+1, x+1))."""
+    keys, kk = _keys(b, bg_nhwc)
+    f_pad = b.op("Pad", [f_nhwc, b.ints([0, 1, 1, 0, 0, 1, 1, 0])], "qpad")  # SAME, zeros
+    rows = _attend(b, keys, kk, b.patch_rows(f_pad, FEAT))
+    grid = b.op("Reshape", [rows, b.ints([0, FEAT, FEAT, 9 * CHANNELS])], "rows_grid")
+    grid = b.op("Pad", [grid, b.ints([0, 1, 1, 0, 0, 1, 1, 0])], "rows_pad")
+    return b.op("Reshape", [grid, b.ints([0, PADDED * PADDED, 9 * CHANNELS])], "rows_padded")
 
 
 def _attention_sparse(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) -> str:
-    """Same rows as the dense attention wherever they reach a hole cell; other rows are 0.
+    """The dense attention's rows wherever they reach a hole cell; other rows are 0.
 
     The attention output is used only at hole cells of the 32x32 mask, and the value at a cell
     gathers the rows of the queries in its 3x3 neighbourhood. So only queries with a hole cell
     in their own 3x3 neighbourhood matter: take the K = max-over-batch count of them per
     sample (TopK on a 0/1 map picks all of them, plus harmless extras in samples with fewer),
-    attend for those rows only, and scatter the rows back.
+    gather just their patches, attend for those rows only, and scatter the rows back.
     """
-    keys, queries = _keys_queries(b, f_nhwc, bg_nhwc)
+    keys, kk = _keys(b, bg_nhwc)
     near_hole = b.op("MaxPool", [hole32_nchw], "near_hole", kernel_shape=[3, 3],
                      pads=[1, 1, 1, 1])
     near_hole = b.op("Reshape", [near_hole, b.ints([-1, FEAT * FEAT])], "near_hole_flat")
@@ -220,28 +230,45 @@ def _attention_sparse(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) 
     count = b.op("Cast", [count], "count_i", to=TensorProto.INT64)
     k = b.op("Max", [count, b.ints([1])], "k")  # at least one row keeps every shape non-empty
     _, idx = b.op_multi("TopK", [near_hole, k], 2, "topk", axis=1, largest=1, sorted=0)
-    idx3 = b.op("Unsqueeze", [idx, b.ints([2])], "idx3")  # [N, K, 1]
-    picked = b.op("GatherND", [queries, idx3], "queries_near_hole", batch_dims=1)
-    rows = _attend(b, keys, picked)  # [N, K, 2304]
-    # scatter back: ScatterND has no batch_dims, so index (sample, query) pairs
+    # query (y, x) = idx -> its patch's top-left on the padded grid, y * 34 + x
+    corner = b.op("Add", [idx, b.op("Mul", [b.op("Div", [idx, b.ints([FEAT])]),
+                                            b.ints([PADDED - FEAT])])], "corner")  # [N, K]
+    offsets = b.ints([dy * PADDED + dx for dy in range(3) for dx in range(3)])
+    cells = b.op("Add", [b.op("Unsqueeze", [corner, b.ints([2])]), offsets], "patch_cells")
+    cells = b.op("Reshape", [cells, b.ints([0, -1, 1])], "patch_cells_flat")  # [N, K*9, 1]
+    f_pad = b.op("Pad", [f_nhwc, b.ints([0, 1, 1, 0, 0, 1, 1, 0])], "qpad")  # SAME, zeros
+    f_cells = b.op("Reshape", [f_pad, b.ints([0, PADDED * PADDED, CHANNELS])], "f_cells")
+    picked = b.op("GatherND", [f_cells, cells], "query_cells", batch_dims=1)  # [N, K*9, 256]
+    picked = b.op("Reshape", [picked, b.ints([0, -1, 9 * CHANNELS])], "queries_near_hole")
+    rows = _attend(b, keys, kk, picked)  # [N, K, 2304]
+    # scatter back to the padded grid, centre = corner + (1, 1); ScatterND has no batch_dims,
+    # so index (sample, cell) pairs
+    centre = b.op("Unsqueeze", [b.op("Add", [corner, b.ints([PADDED + 1])]), b.ints([2])],
+                  "centre")  # [N, K, 1]
     batch = b.op("Gather", [b.op("Shape", [idx], "idx_shape"), b.ints([0])], "n")
     batch = b.op("Squeeze", [batch, b.ints([0])], "n_scalar")
     samples = b.op("Range", [b.const(0, "zero_i", np.int64), batch, b.const(1, "one_i", np.int64)],
                    "samples")
     samples = b.op("Unsqueeze", [samples, b.ints([1, 2])], "samples3")  # [N, 1, 1]
-    samples = b.op("Expand", [samples, b.op("Shape", [idx3], "idx3_shape")], "samples_k")
-    pairs = b.op("Concat", [samples, idx3], "pairs", axis=2)  # [N, K, 2]
-    zeros = b.op("ConstantOfShape", [b.op("Shape", [queries], "q_shape")], "zero_rows",
+    samples = b.op("Expand", [samples, b.op("Shape", [centre], "centre_shape")], "samples_k")
+    pairs = b.op("Concat", [samples, centre], "pairs", axis=2)  # [N, K, 2]
+    grid_shape = b.op("Concat", [_batch_dim(b, f_nhwc), b.ints([PADDED * PADDED, 9 * CHANNELS])],
+                      "grid_shape", axis=0)
+    zeros = b.op("ConstantOfShape", [grid_shape], "zero_rows",
                  value=numpy_helper.from_array(np.zeros(1, np.float32)))
-    return b.op("ScatterND", [zeros, pairs, rows], "recon_full")
+    return b.op("ScatterND", [zeros, pairs, rows], "rows_padded")
+
+
+def _batch_dim(b: _Builder, x: str) -> str:
+    """The batch size of x as a 1-element int64 tensor."""
+    return b.op("Slice", [b.op("Shape", [x], "shape"), b.ints([0]), b.ints([1])], "batch")
 
 
 def _overlap_add(b: _Builder, rows: str) -> str:
-    """Rows [N, 1024, 2304 = (dy, dx, c)] -> r [N, 32, 32, 256] (NHWC): each query position's
-    row is spread over its 3x3 neighbourhood and summed (TF's conv2d_transpose with SAME
-    padding), divided by 9."""
-    cols = b.op("Reshape", [rows, b.ints([0, FEAT, FEAT, 9, CHANNELS])], "cols")
-    padded = b.op("Pad", [cols, b.ints([0, 1, 1, 0, 0, 0, 1, 1, 0, 0])], "cols_pad")
+    """Rows on the padded grid [N, 34*34, 2304 = (dy, dx, c)] -> r [N, 32, 32, 256] (NHWC):
+    each query position's row is spread over its 3x3 neighbourhood and summed (TF's
+    conv2d_transpose with SAME padding), divided by 9."""
+    padded = b.op("Reshape", [rows, b.ints([0, PADDED, PADDED, 9, CHANNELS])], "cols")
     total = None
     for dy in range(3):
         for dx in range(3):
