@@ -35,6 +35,8 @@ _STEP_MIN = 2.0
 _PERIODIC_SCORE = 0.25
 # A larger period wins over the best-scoring one when it scores at least this share of it.
 _NEAR_BEST = 0.65
+# A period one off the picked one is tested too when it scores this share of it.
+_NEIGHBOUR_SCORE = 0.8
 # Minimum number of on-grid step pixels per axis in a tile (a few short lines are not a grid).
 _MIN_GRID_PIXELS = 40
 # Cell tests: a side is a step when its mean gradient is >= _SIDE_RATIO x the cell's mean
@@ -406,10 +408,18 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     for t in np.nonzero(ok)[0]:
         ty, tx = divmod(int(t), ntx)
-        p = periods[pick[t]]
-        fx = (int(phase_x[t, pick[t]]) + tx * _STRIDE) % p
-        fy = (int(phase_y[t, pick[t]]) + ty * _STRIDE) % p
-        grids.setdefault((p, fx, fy), []).append((ty, tx))
+        # With 2-3 (JPEG-blurred) grid lines per tile a period one off scores about as well;
+        # let the cell tests choose between neighbouring periods.
+        options = [int(pick[t])]
+        for j in (int(pick[t]) - 1, int(pick[t]) + 1):
+            if (0 <= j < len(periods) and periods[j] >= min_block
+                    and score[t, j] >= _NEIGHBOUR_SCORE * score[t, pick[t]]):
+                options.append(j)
+        for j in options:
+            p = periods[j]
+            fx = (int(phase_x[t, j]) + tx * _STRIDE) % p
+            fy = (int(phase_y[t, j]) + ty * _STRIDE) % p
+            grids.setdefault((p, fx, fy), []).append((ty, tx))
     if _debug is not None:
         _debug["grids"] = {k: len(v) for k, v in grids.items()}
     for (p, fx, fy), tiles in grids.items():
