@@ -342,6 +342,39 @@ def test_queue_full_is_503_with_retry_after() -> None:
     assert int(second.headers["retry-after"]) >= 1
 
 
+def test_uploads_in_progress_are_bounded() -> None:
+    """Bodies still arriving count against a bound (2 x queue): the next upload gets 503 before
+    any byte of it is read, and slots come back when those clients go away."""
+    settings = Settings(engine="classical", max_queue=1)
+    small = png(bar_image()[0])
+    with serve_in_thread(settings) as url, client(url) as c:
+        port = int(url.rsplit(":", 1)[1])
+        slow = []
+        for _ in range(2):  # two clients that send headers and a little body, then stall
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"POST /v1/decensor HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b")
+            slow.append(sock)
+        try:
+            for _ in range(200):  # until the server has seen both stalled uploads
+                busy = c.post("/v1/decensor", files={"image": ("a.png", small)})
+                if busy.status_code == 503:
+                    break
+                time.sleep(0.02)
+            assert "uploads in progress" in assert_json_error(busy, 503)["message"]
+            assert int(busy.headers["retry-after"]) >= 1
+        finally:
+            for sock in slow:
+                sock.close()
+        for _ in range(200):
+            again = c.post("/v1/decensor", files={"image": ("a.png", small)})
+            if again.status_code == 200:
+                break
+            time.sleep(0.02)
+        assert again.status_code == 200
+        assert 'deepcream_rejected_total{reason="too_many_uploads"}' in c.get("/metrics").text
+
+
 def test_no_temp_files_left(classical_url: str, tmp_path: Path, monkeypatch) -> None:
     """Uploads over Starlette's 1 MiB spool size would roll to disk: nothing may remain."""
     spool = tmp_path / "spool"

@@ -240,7 +240,15 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
                             "X-Deepcream-Processing-Ms", "X-Deepcream-Variations",
                             "X-Deepcream-Notice"],
         )
-    app.add_middleware(UploadGuard, max_bytes=settings.max_upload_bytes, multipart_paths=UPLOAD_ROUTES)
+    app.add_middleware(
+        UploadGuard,
+        max_bytes=settings.max_upload_bytes,
+        multipart_paths=UPLOAD_ROUTES,
+        # Admitted requests keep their body slot; the rest is room for uploads still arriving.
+        max_bodies=2 * settings.max_queue,
+        retry_after_s=service.retry_after_s(),
+        on_reject=metrics.rejected.labels("too_many_uploads").inc,
+    )
     routes = [getattr(route, "path", "") for route in app.routes]
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
     return app

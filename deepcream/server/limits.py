@@ -122,12 +122,20 @@ class UploadGuard:
 
     The body is read here (at most ``max_bytes`` + one chunk) and replayed to the app, so an
     oversized upload is refused without being stored anywhere, whatever its Content-Length says.
+    At most ``max_bodies`` bodies are held at once (being received or processed): beyond that
+    the answer is 503 before any byte is read, which bounds upload memory.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, multipart_paths: frozenset[str]):
+    def __init__(self, app: ASGIApp, *, max_bytes: int, multipart_paths: frozenset[str],
+                 max_bodies: int, retry_after_s: int = 1,
+                 on_reject: Callable[[], None] | None = None):
         self.app = app
         self.max_bytes = max_bytes
         self.multipart_paths = multipart_paths
+        self.max_bodies = max_bodies
+        self.retry_after_s = retry_after_s
+        self.on_reject = on_reject
+        self.bodies = 0  # only touched on the event loop thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -152,6 +160,19 @@ class UploadGuard:
             if too_big:
                 await _send_error(send, 413, self._too_big_message())
                 return
+        if self.bodies >= self.max_bodies:
+            if self.on_reject is not None:
+                self.on_reject()
+            await _send_error(send, 503, f"server busy: {self.bodies} uploads in progress; "
+                              "retry later", {"retry-after": str(self.retry_after_s)})
+            return
+        self.bodies += 1
+        try:
+            await self._read_and_forward(scope, receive, send)
+        finally:
+            self.bodies -= 1
+
+    async def _read_and_forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -181,17 +202,14 @@ class UploadGuard:
         return f"upload too large: the limit is {self.max_bytes:,} bytes"
 
 
-async def _send_error(send: Send, status: int, message: str) -> None:
+async def _send_error(send: Send, status: int, message: str,
+                      extra_headers: dict[str, str] | None = None) -> None:
     body = json.dumps(error_payload(status, message), separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    headers += [(k.encode(), v.encode()) for k, v in (extra_headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -142,7 +142,7 @@ class DecensorService:
                     503,
                     f"server busy: {self._admitted} requests in progress (limit "
                     f"{self.settings.max_queue}); retry later",
-                    {"Retry-After": str(self._retry_after_s())},
+                    {"Retry-After": str(self.retry_after_s())},
                 )
             self._admitted += 1
             self.metrics.queue_depth.set(self._admitted)
@@ -157,7 +157,7 @@ class DecensorService:
         if not work.cancelled():
             work.exception()  # retrieved: a late failure after a timeout is not "never retrieved"
 
-    def _retry_after_s(self) -> int:
+    def retry_after_s(self) -> int:
         # A hint, not a promise: a full queue drains in seconds on the target CPU.
         return max(1, min(60, self.settings.max_queue // 4))
 
@@ -178,7 +178,7 @@ class DecensorService:
             raise ApiError(
                 503,
                 f"request took longer than {self.settings.request_timeout_s:g} s and was stopped",
-                {"Retry-After": str(self._retry_after_s())},
+                {"Retry-After": str(self.retry_after_s())},
             ) from None
 
     async def _process(
