@@ -375,6 +375,22 @@ def test_uploads_in_progress_are_bounded() -> None:
         assert 'deepcream_rejected_total{reason="too_many_uploads"}' in c.get("/metrics").text
 
 
+def test_stalled_upload_gets_408() -> None:
+    settings = Settings(engine="classical", upload_timeout_s=0.5)
+    with serve_in_thread(settings) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(b"POST /v1/decensor HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"multipart/form-data; boundary=b\r\nContent-Length: 5000\r\n\r\n--b")
+            answer = b""
+            while b"}" not in answer and (chunk := sock.recv(4096)):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert b'"error":"request_timeout"' in answer
+        with client(url) as c:
+            assert c.get("/healthz").status_code == 200
+
+
 def test_no_temp_files_left(classical_url: str, tmp_path: Path, monkeypatch) -> None:
     """Uploads over Starlette's 1 MiB spool size would roll to disk: nothing may remain."""
     spool = tmp_path / "spool"

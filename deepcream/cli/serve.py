@@ -33,6 +33,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="pixel limit per image, width x height (default 40)")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds a decensor request may take before it gets 503 (default 120)")
+    p.add_argument("--upload-timeout", type=float, default=60.0,
+                   help="seconds a client has to send its whole upload; then 408 (default 60)")
     p.add_argument("--queue", type=int, default=16,
                    help="decensor requests admitted at once; more get 503 + Retry-After (default 16)")
     p.add_argument("--batch-window-ms", type=float, default=5.0,
@@ -86,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         ("--max-upload-mb", args.max_upload_mb > 0, "> 0"),
         ("--max-megapixels", args.max_megapixels > 0, "> 0"),
         ("--timeout", args.timeout > 0, "> 0"),
+        ("--upload-timeout", args.upload_timeout > 0, "> 0"),
         ("--queue", args.queue >= 1, ">= 1"),
         ("--batch-window-ms", args.batch_window_ms >= 0, ">= 0"),
         ("--max-batch", args.max_batch >= 1, ">= 1"),
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=int(args.max_megapixels * 1_000_000),
         request_timeout_s=args.timeout,
+        upload_timeout_s=args.upload_timeout,
         max_queue=args.queue,
         batch_window_ms=args.batch_window_ms,
         max_batch=args.max_batch,

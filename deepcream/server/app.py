@@ -246,6 +246,7 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         multipart_paths=UPLOAD_ROUTES,
         # Admitted requests keep their body slot; the rest is room for uploads still arriving.
         max_bodies=2 * settings.max_queue,
+        read_timeout_s=settings.upload_timeout_s,
         retry_after_s=service.retry_after_s(),
         on_reject=metrics.rejected.labels("too_many_uploads").inc,
     )

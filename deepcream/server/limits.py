@@ -10,6 +10,7 @@ Everything a client sends passes through here before any pipeline code sees it:
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import struct
@@ -123,16 +124,18 @@ class UploadGuard:
     The body is read here (at most ``max_bytes`` + one chunk) and replayed to the app, so an
     oversized upload is refused without being stored anywhere, whatever its Content-Length says.
     At most ``max_bodies`` bodies are held at once (being received or processed): beyond that
-    the answer is 503 before any byte is read, which bounds upload memory.
+    the answer is 503 before any byte is read, which bounds upload memory; a body not fully
+    received within ``read_timeout_s`` gets 408, so stalled clients give their slot back.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, multipart_paths: frozenset[str],
-                 max_bodies: int, retry_after_s: int = 1,
+                 max_bodies: int, read_timeout_s: float, retry_after_s: int = 1,
                  on_reject: Callable[[], None] | None = None):
         self.app = app
         self.max_bytes = max_bytes
         self.multipart_paths = multipart_paths
         self.max_bodies = max_bodies
+        self.read_timeout_s = read_timeout_s
         self.retry_after_s = retry_after_s
         self.on_reject = on_reject
         self.bodies = 0  # only touched on the event loop thread
@@ -175,18 +178,24 @@ class UploadGuard:
     async def _read_and_forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body = message.get("body", b"")
-            size += len(body)
-            if size > self.max_bytes:
-                await _send_error(send, 413, self._too_big_message())
-                return
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
+        try:
+            # A client that stalls mid-upload must not hold its body slot forever.
+            async with asyncio.timeout(self.read_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    body = message.get("body", b"")
+                    size += len(body)
+                    if size > self.max_bytes:
+                        await _send_error(send, 413, self._too_big_message())
+                        return
+                    chunks.append(body)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await _send_error(send, 408, f"upload not received within {self.read_timeout_s:g} s")
+            return
         replayed = False
 
         async def replay() -> Message:

@@ -21,6 +21,8 @@ class Settings:
     """Whole request body limit; larger bodies get 413 before they are parsed."""
     max_pixels: int = 40_000_000
     """Declared width x height limit per image (decompression bombs get 413 before decoding)."""
+    upload_timeout_s: float = 60.0
+    """Time a client has to send its whole request body; past it the answer is 408."""
     request_timeout_s: float = 120.0
     """Wall-clock limit per decensor request; past it the client gets 503."""
     max_queue: int = 16
@@ -46,6 +48,7 @@ class Settings:
             "max_upload_bytes": self.max_upload_bytes > 0,
             "max_pixels": self.max_pixels > 0,
             "request_timeout_s": self.request_timeout_s > 0,
+            "upload_timeout_s": self.upload_timeout_s > 0,
             "max_queue": self.max_queue > 0,
             "batch_window_ms": self.batch_window_ms >= 0,
             "max_batch": self.max_batch >= 1,
