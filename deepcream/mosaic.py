@@ -49,6 +49,8 @@ _MIN_CELLS = 6
 _MIN_AREA = 2500
 # Pixels kept around a grid's crop (the step measure looks two pixels back).
 _MARGIN = 2
+# Median interior gradient of the accepted cells up to which the input counts as lossless.
+_CLEAN_NOISE = 0.25
 # Pixels added around the tiles that found a grid before testing its cells.
 _BOX_MARGIN = 128
 _SEED_SHARE = 0.25
@@ -238,7 +240,7 @@ class _Grid:
         blocks = blocks.reshape(ncy, p, ncx, p, -1).transpose(0, 2, 1, 3, 4)  # [i, j, r, c, ch]
         noise = float(np.median(self.inner[cells])) if cells.any() else 0.0
         tol = 3.0 + 3.0 * noise
-        clean = noise <= 1.0  # lossless input: blocks are exactly constant
+        clean = noise <= _CLEAN_NOISE  # lossless input: blocks are exactly constant
         pad = np.pad(cells, 1)
         left_in, right_in = pad[1:-1, :-2], pad[1:-1, 2:]
         up_in, down_in = pad[:-2, 1:-1], pad[2:, 1:-1]
