@@ -342,15 +342,15 @@ class _Grid:
 
 
 def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: int = 2,
-                 share: float = 0.25) -> np.ndarray:
-    """Close one-cell gaps, fill enclosed holes (blocks equal to their neighbours, strokes
+                 share: float = 0.25, close: bool = True) -> np.ndarray:
+    """Close one-cell gaps (if ``close``), fill enclosed holes (blocks equal to their neighbours, strokes
     over the mosaic); keep regions with at least ``min_cells`` seed cells that make up a good
     share of the region (a few seeds leaking along an outline are not a mosaic)."""
     if not cells.any():
         return cells
     st = np.ones((3, 3), bool)
     padded = np.pad(cells, 1)
-    closed = ndimage.binary_closing(padded, structure=st)[1:-1, 1:-1] | cells
+    closed = (ndimage.binary_closing(padded, structure=st)[1:-1, 1:-1] | cells) if close else cells
     filled = ndimage.binary_fill_holes(closed)
     labels, n = ndimage.label(filled, structure=st)
     if n == 0:
@@ -448,7 +448,11 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # up with them must be carried by strong cells.
         jpeg_aligned = p % 8 == 0 and fx % 8 == 0 and fy % 8 == 0
         share = _JPEG_GRID_SEED_SHARE if jpeg_aligned else _SEED_SHARE
-        cells = _clean_cells(grown, seeds, min_cells, thick=3 if p <= 12 else 2, share=share)
+        # Closing one-cell gaps helps after JPEG (cells lost to noise); on lossless input the
+        # cell tests are exact and closing only bridges into flat surroundings.
+        lossless = float(np.median(grid.inner[strong])) <= _CLEAN_NOISE
+        cells = _clean_cells(grown, seeds, min_cells, thick=3 if p <= 12 else 2, share=share,
+                             close=not lossless)
         if not cells.any():
             continue
         grid.paste(result, grid.partial_blocks(cells))
