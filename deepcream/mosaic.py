@@ -55,6 +55,8 @@ _CLEAN_NOISE = 0.25
 _BOX_MARGIN = 128
 _SEED_SHARE = 0.25
 _JPEG_GRID_SEED_SHARE = 0.4
+_SMALL_BLOCK = 6
+_SMALL_SEED_SHARE = 0.05
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -447,7 +449,10 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # JPEG's own 8x8 blocks look like a weak mosaic in smooth areas: a grid that lines
         # up with them must be carried by strong cells.
         jpeg_aligned = p % 8 == 0 and fx % 8 == 0 and fy % 8 == 0
-        share = _JPEG_GRID_SEED_SHARE if jpeg_aligned else _SEED_SHARE
+        # Small blocks: after JPEG few cells pass the strong test (the step smears into the
+        # 1-3 interior pixels), while the weak test stays specific.
+        share = (_JPEG_GRID_SEED_SHARE if jpeg_aligned
+                 else _SMALL_SEED_SHARE if p <= _SMALL_BLOCK else _SEED_SHARE)
         # Closing one-cell gaps helps after JPEG (cells lost to noise); on lossless input the
         # cell tests are exact and closing only bridges into flat surroundings.
         lossless = float(np.median(grid.inner[strong])) <= _CLEAN_NOISE
