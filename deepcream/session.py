@@ -256,6 +256,10 @@ class _OpenVinoRunner(_Runner):
             model = core.read_model(str(owner.path))
             _check_io([p.get_any_name() for p in model.inputs],
                       [n for p in model.outputs for n in p.get_names()], owner.path)
+            if owner.batch_size == 1:
+                # Every call is one crop: a static batch lets OpenVINO plan memory once
+                # instead of keeping buffers for dynamic shapes.
+                model.reshape({"image": [1, CROP, CROP, 3], "mask": [1, CROP, CROP, 1]})
             self._compiled = core.compile_model(model, "CPU", config)
         except ModelError:
             raise
