@@ -3,19 +3,20 @@
 A mosaic is a grid of constant-color p x p blocks: its horizontal gradient is zero except on
 the columns x = phase (mod p), and likewise vertically. Flat areas of an illustration have no
 steps at all, and natural texture has gradients everywhere, so "steps exactly on a periodic
-grid, nothing in between" identifies a mosaic. The detector:
+grid, nothing in between" identifies a mosaic. The detector (docs/mask-help.md):
 
-1. computes luma gradients and keeps *grid-like* steps: local maxima across the step
-   direction that persist along it (a block edge is a straight line at least 3 px long);
-2. estimates, per overlapping 128 px tile, the period and phase of those steps in x and y by
-   folding the tile's column (row) step counts modulo every p in ``min_block..max_block``
-   (chance-corrected, so a divisor of the true period does not win);
-3. for every grid found, checks each p x p cell of the grid: flat inside (relative to its
-   edges; JPEG leaves some noise) and a real color step on at least two of its four sides;
-4. cleans up in cell space (closing, hole filling, minimum size), then extends the regions
-   over the partial blocks where the pixelated area does not end on a grid line.
+1. luma gradients; keep *grid-like* steps: local maxima across the step direction that
+   persist along it (a block edge is a straight line at least 3 px long);
+2. per overlapping 128 px tile, the period and phase of those steps in x and y, by folding
+   the tile's column (row) step counts modulo every p in 2..max_block (one matrix product),
+   chance-corrected so that a divisor of the true period scores like the period itself;
+3. for every grid found, tests each p x p cell: flat inside and a real step on a vertical
+   and a horizontal side (strong), or as flat as the strong cells with small steps on two
+   sides (weak, joins when connected to strong cells);
+4. cleans up in cell space (hole filling, minimum size and thickness), then fits the region
+   border to the pixels: partial blocks where the pixelated area does not end on a grid line.
 
-All steps are vectorised numpy/OpenCV; a 2604x2513 image takes well under a second.
+All steps are vectorised numpy/OpenCV/SciPy; no downsampling.
 """
 
 from __future__ import annotations
@@ -28,35 +29,39 @@ MIN_BLOCK = 3
 MAX_BLOCK = 48
 _TILE = 128
 _STRIDE = 64
-# A gradient counts as a grid-like step when it exceeds its across-neighbours by this much
-# (luma levels) on three consecutive pixels along the edge.
+# Grid-like step: exceeds its across-neighbours by this much (luma levels) on three
+# consecutive pixels along the edge.
 _STEP_MIN = 2.0
-# Chance-corrected share of a tile's steps on one phase needed to call the tile periodic.
+# Tile periodicity: chance-corrected share of the steps on one phase, in x and in y.
 _PERIODIC_SCORE = 0.25
-# A larger period wins over the best-scoring one when it scores at least this share of it.
+# The best-scoring period may be a divisor of the true one: its largest multiple scoring at
+# least this share of the best is taken.
 _NEAR_BEST = 0.65
 # A period one off the picked one is tested too when it scores this share of it.
 _NEIGHBOUR_SCORE = 0.8
 # Minimum number of on-grid step pixels per axis in a tile (a few short lines are not a grid).
 _MIN_GRID_PIXELS = 40
-# Cell tests: a side is a step when its mean gradient is >= _SIDE_RATIO x the cell's mean
+# Cell tests: a side is a step when its mean gradient is >= _SIDE_RATIO x the cell's
 # interior gradient + _SIDE_MIN; a cell is flat when its interior gradient is <= _FLAT_MAX.
 _SIDE_RATIO = 2.0
 _SIDE_MIN = 1.5
 _FLAT_MAX = 20.0
-# Smallest accepted region, in seed cells, and the share of its cells that must be seeds.
+# Regions: at least min(_MIN_CELLS, _MIN_AREA / p^2) (>= 3) strong cells, making up this
+# share of the region's found cells (more for grids aligned with JPEG's own 8x8 blocks, less
+# for small blocks whose steps JPEG smears).
 _MIN_CELLS = 6
 _MIN_AREA = 2500
-# Pixels kept around a grid's crop (the step measure looks two pixels back).
-_MARGIN = 2
-# Median interior gradient of the accepted cells up to which the input counts as lossless.
-_CLEAN_NOISE = 0.25
-# Pixels added around the tiles that found a grid before testing its cells.
-_BOX_MARGIN = 128
 _SEED_SHARE = 0.25
 _JPEG_GRID_SEED_SHARE = 0.4
 _SMALL_BLOCK = 6
 _SMALL_SEED_SHARE = 0.05
+# Pixels kept around a grid's crop.
+_MARGIN = 2
+# Median interior gradient of the accepted cells up to which the input counts as lossless
+# (blocks exactly constant).
+_CLEAN_NOISE = 0.25
+# Pixels added around the tiles that found a grid before testing its cells.
+_BOX_MARGIN = 128
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -368,8 +373,8 @@ def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: in
     return keep[labels]
 
 
-def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int = MAX_BLOCK,
-                  _debug: dict | None = None) -> np.ndarray:
+def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int = MAX_BLOCK
+                  ) -> np.ndarray:
     """Mask (bool [H, W]) of the pixelated regions of an RGB (or grey) uint8 image."""
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim not in (2, 3):
         raise ValueError("detect_mosaic expects a uint8 [H, W, 3] or [H, W] array")
@@ -407,7 +412,8 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
             & (period_arr[None, :] % best_p[:, None] == 0))
     pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
     idx = np.arange(len(best))
-    ok = ((best >= _PERIODIC_SCORE) & (np.asarray(periods)[pick] >= min_block) & (score[idx, pick] >= _PERIODIC_SCORE)
+    ok = ((best >= _PERIODIC_SCORE) & (period_arr[pick] >= min_block)
+          & (score[idx, pick] >= _PERIODIC_SCORE)
           & (on_x[idx, pick] >= _MIN_GRID_PIXELS) & (on_y[idx, pick] >= _MIN_GRID_PIXELS))
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     for t in np.nonzero(ok)[0]:
@@ -424,25 +430,22 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
             fx = (int(phase_x[t, j]) + tx * _STRIDE) % p
             fy = (int(phase_y[t, j]) + ty * _STRIDE) % p
             grids.setdefault((p, fx, fy), []).append((ty, tx))
-    if _debug is not None:
-        _debug["grids"] = {k: len(v) for k, v in grids.items()}
     for (p, fx, fy), tiles in grids.items():
         tys = [t[0] for t in tiles]
         txs = [t[1] for t in tiles]
         # Test cells well beyond the tiles that found this grid: neighbouring tiles of the
         # same mosaic may have settled on another phase (a straight patch edge can outvote a
         # grid line there), and the cell tests decide anyway.
-        grow = int(_BOX_MARGIN) + p
+        grow = _BOX_MARGIN + p
         box = (max(0, min(txs) * _STRIDE - grow), max(0, min(tys) * _STRIDE - grow),
                min(w, max(txs) * _STRIDE + _TILE + grow), min(h, max(tys) * _STRIDE + _TILE + grow))
         grid = _Grid(rgb, p, fx, fy, box)
         strong, weak = grid.cell_tests()
         if not strong.any():
             continue
-        seeds = strong
-        # Hysteresis: weak cells join when connected to seeds (blocks over smooth areas
-        # differ from some neighbours by very little).
-        grown = ndimage.binary_propagation(seeds, structure=np.ones((3, 3), bool),
+        # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
+        # areas differ from some neighbours by very little).
+        grown = ndimage.binary_propagation(strong, structure=np.ones((3, 3), bool),
                                            mask=weak | strong)
         # Big blocks: few cells already make a large area.
         min_cells = int(np.clip(np.ceil(_MIN_AREA / (p * p)), 3, _MIN_CELLS))
@@ -456,7 +459,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # Closing one-cell gaps helps after JPEG (cells lost to noise); on lossless input the
         # cell tests are exact and closing only bridges into flat surroundings.
         lossless = float(np.median(grid.inner[strong])) <= _CLEAN_NOISE
-        cells = _clean_cells(grown, seeds, min_cells, thick=3 if p <= 12 else 2, share=share,
+        cells = _clean_cells(grown, strong, min_cells, thick=3 if p <= 12 else 2, share=share,
                              close=not lossless)
         if not cells.any():
             continue
