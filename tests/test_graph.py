@@ -214,3 +214,35 @@ def test_all_hole_crop_is_filled_not_nan(session_for, references):
     m = np.zeros((1, 256, 256, 1), np.float32)
     out = session_for("bar", "sparse").run(["output"], {"image": x, "mask": m})[0]
     assert np.all(np.isfinite(out)) and out.min() >= -1 and out.max() <= 1
+
+
+def test_sparse_attends_only_queries_next_to_holes(generators, references):
+    """The sparse graph's row count is the batch's largest number of query cells with a hole
+    cell in their 3x3 neighbourhood, not all 1024."""
+    import onnxruntime as ort
+    from scipy import ndimage
+
+    model = build_model(generators["bar"], attention="sparse")
+    topk = next(n for n in model.graph.node if n.op_type == "TopK")
+    k_info = onnx.helper.make_tensor_value_info(topk.input[1], onnx.TensorProto.INT64, None)
+    model.graph.output.append(k_info)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = references["bar"]
+    for sample in (0, 3, 5):
+        holes32 = ref["m"][sample, ::8, ::8, 0] == 0
+        expected = int(ndimage.binary_dilation(holes32, np.ones((3, 3), bool)).sum())
+        _, k = session.run(None, {"image": ref["x"][sample:sample + 1],
+                                  "mask": ref["m"][sample:sample + 1]})
+        assert 0 < int(k[0]) == expected < 1024
+
+
+def test_openvino_runs_the_graph_exactly(generators, references):
+    ov = pytest.importorskip("openvino")
+    core = ov.Core()
+    model = core.read_model(build_model(generators["mosaic"]).SerializeToString(), b"")
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+                                                 "INFERENCE_NUM_THREADS": 2})
+    ref = references["mosaic"]
+    out = compiled({"image": ref["x"][2:5], "mask": ref["m"][2:5]})[compiled.output(0)]
+    diff = np.abs(out - ref["out"][2:5]).max()
+    assert diff <= TOLERANCE, f"openvino f32: max abs diff {diff:.3g}"
