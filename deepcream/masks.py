@@ -29,8 +29,10 @@ _BLEND_RESIDUAL = 14.0
 _MIN_CONTRAST = 40
 # Pixels grown per side; anti-aliasing (and JPEG chroma subsampling) spreads over ~1-2 px.
 _GROW_ITERATIONS = 3
-# Radius (Chebyshev) searched for a background neighbour of a frontier pixel.
-_BG_RADIUS = 2
+# Where a frontier pixel looks for its background color: the 8 directions at 1 and 2 px
+# (the nearest pixel may itself be a blend; 2 px out is past a 1-2 px anti-aliased edge).
+_BG_OFFSETS = [(r * dy, r * dx) for r in (1, 2) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+               if (dy, dx) != (0, 0)]
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -53,7 +55,7 @@ def color_distance(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> np.ndarray:
     rgb = _check_rgb(rgb)
     color = _check_color(color)
     diff = cv2.absdiff(rgb, np.full_like(rgb, color))
-    return diff.max(axis=2)
+    return np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
 
 
 def _tolerant_mask(rgb: np.ndarray, color: Color, tolerance: int) -> np.ndarray:
@@ -89,27 +91,29 @@ def _blend_candidates(
     rgb: np.ndarray, mask: np.ndarray, ys: np.ndarray, xs: np.ndarray, color: Color
 ) -> np.ndarray:
     """For frontier pixels (ys, xs): True where the pixel is a blend of the mask color and
-    some non-mask pixel within ``_BG_RADIUS`` (vectorised over pixels, looped over offsets)."""
+    some nearby non-mask pixel (vectorised over pixels, looped over ``_BG_OFFSETS``)."""
     h, w = mask.shape
-    m = np.array(color, np.float32)
-    p = rgb[ys, xs].astype(np.float32)
+    # Per-channel 1-D arrays: numpy reductions over a length-3 last axis are slow.
+    pix = rgb[ys, xs].astype(np.float32)
+    p_ch = [pix[:, c] for c in range(3)]
     accepted = np.zeros(len(ys), bool)
-    for dy in range(-_BG_RADIUS, _BG_RADIUS + 1):
-        for dx in range(-_BG_RADIUS, _BG_RADIUS + 1):
-            if dy == 0 and dx == 0:
-                continue
-            ny = np.clip(ys + dy, 0, h - 1)
-            nx = np.clip(xs + dx, 0, w - 1)
-            b = rgb[ny, nx].astype(np.float32)
-            valid = ~mask[ny, nx]
-            mb = m - b
-            contrast = np.abs(mb).max(axis=1)
-            valid &= contrast >= _MIN_CONTRAST
-            denom = np.maximum((mb * mb).sum(axis=1), 1.0)
-            alpha = ((p - b) * mb).sum(axis=1) / denom
-            alpha = np.clip(alpha, 0.0, 1.0)
-            residual = np.abs(p - (b + alpha[:, None] * mb)).max(axis=1)
-            accepted |= valid & (alpha >= _ALPHA_MIN) & (residual <= _BLEND_RESIDUAL)
+    for dy, dx in _BG_OFFSETS:
+        ny = np.clip(ys + dy, 0, h - 1)
+        nx = np.clip(xs + dx, 0, w - 1)
+        bg = rgb[ny, nx].astype(np.float32)
+        b_ch = [bg[:, c] for c in range(3)]
+        mb = [float(color[c]) - b_ch[c] for c in range(3)]  # mask - background
+        # The background must be clearly different from the mask color, else the blend
+        # line is too short to tell a blend from noise.
+        contrast = np.maximum(np.maximum(np.abs(mb[0]), np.abs(mb[1])), np.abs(mb[2]))
+        valid = ~mask[ny, nx] & (contrast >= _MIN_CONTRAST)
+        denom = np.maximum(mb[0] * mb[0] + mb[1] * mb[1] + mb[2] * mb[2], 1.0)
+        dot = sum((p_ch[c] - b_ch[c]) * mb[c] for c in range(3))
+        alpha = np.clip(dot / denom, 0.0, 1.0)
+        residual = np.abs(p_ch[0] - b_ch[0] - alpha * mb[0])
+        for c in (1, 2):
+            np.maximum(residual, np.abs(p_ch[c] - b_ch[c] - alpha * mb[c]), out=residual)
+        accepted |= valid & (alpha >= _ALPHA_MIN) & (residual <= _BLEND_RESIDUAL)
     return accepted
 
 
@@ -137,10 +141,12 @@ def grow_antialiased(
     return mask
 
 
-def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> tuple[int, int]:
+def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_COLOR, *,
+                      distance: np.ndarray | None = None) -> tuple[int, int]:
     """(tolerance, pixel count): the smallest multiple of 8 (<= 64) that catches 90% of the
-    pixels within 64 of the mask color, and how many pixels it catches."""
-    dist = color_distance(rgb, color)
+    pixels within 64 of the mask color, and how many pixels it catches. ``distance``: a
+    precomputed ``color_distance(rgb, color)``."""
+    dist = color_distance(rgb, color) if distance is None else distance
     counts = np.cumsum(np.bincount(dist.ravel(), minlength=256))
     near = int(counts[_HINT_MAX_TOLERANCE])
     if near == 0:
@@ -169,8 +175,9 @@ def near_mask_hint(
     color = _check_color(color)
     tolerance = int(tolerance)
     dist = color_distance(rgb, color)
-    found = int(np.count_nonzero(dist <= tolerance))
-    suggested, count = suggest_tolerance(rgb, color)
+    counts = np.cumsum(np.bincount(dist.ravel(), minlength=256))
+    found = int(counts[min(max(tolerance, 0), 255)])
+    suggested, count = suggest_tolerance(rgb, color, distance=dist)
     if count < min_pixels or suggested <= tolerance or found * 2 > count:
         return None
     c = ",".join(str(v) for v in color)
