@@ -281,8 +281,7 @@ def _overlap_add(b: _Builder, rows: str) -> str:
     return b.op("Mul", [total, b.const(1.0 / 9.0, "ninth")], "r")
 
 
-def _upsample_conv(b: _Builder, x: str, kernel: np.ndarray, bias: np.ndarray, name: str,
-                   side: int) -> str:
+def _upsample_conv(b: _Builder, x: str, kernel: np.ndarray, bias: np.ndarray, name: str) -> str:
     """conv3x3(reflect_pad1(nearest_up2x(x))) computed at the low resolution, exactly.
 
     Output pixel (2i+a, 2j+b) sees upsampled rows 2i+a-1 .. 2i+a+1, i.e. source rows
@@ -300,21 +299,63 @@ def _upsample_conv(b: _Builder, x: str, kernel: np.ndarray, bias: np.ndarray, na
     stacked = np.concatenate(phases, axis=3)  # [2, 2, cin, 4*cout], phase-major channels
     padded = b.op("Pad", [x, b.ints([0, 0, 1, 1, 0, 0, 1, 1])], "edge_pad", mode="edge")
     y = b.conv(padded, stacked, np.tile(bias, 4), name)  # [N, 4*cout, H+1, W+1]
-    # phase (a, c) at source position (i, j) is y[(a, c)][i + a, j + c]
-    parts = [b.slice(y, [t * cout, a, c], [(t + 1) * cout, a + side, c + side], [1, 2, 3])
+    # phase (a, c) at source position (i, j) is y[(a, c)][i + a, j + c]: y has one more row
+    # and column than the source, so phase 0 drops the last one and phase 1 the first
+    big = np.iinfo(np.int64).max
+    parts = [b.slice(y, [t * cout, a, c], [(t + 1) * cout, big if a else -1, big if c else -1],
+                     [1, 2, 3])
              for t, (a, c) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)])]
     phases_nchw = b.op("Concat", parts, "phases", axis=1)
     return b.op("DepthToSpace", [phases_nchw], "interleave", blocksize=2, mode="DCR")
 
 
+WINDOW_MARGIN = 4  # cells of the 32x32 grid
+
+
+def _hole_window(b: _Builder, h: str) -> tuple[str, str]:
+    """Cut the decoder input [N, 256, 32, 32] to the cells around the batch's holes.
+
+    The output takes the decoder's result only at hole pixels. A window edge inside the crop
+    pads with the wrong neighbours, and each 3x3 conv carries that error one pixel further in:
+    2 convs at 32x32, 2 at 64, 2 at 128, 3 at 256 make 2*8 + 2*4 + 2*2 + 3 = 31 pixels at
+    256x256, less than the 4-cell (32-pixel) margin. Where the window reaches the crop's edge
+    it pads exactly as the full decoder does. Returns the cut input and the Pad amounts that
+    put the decoder's output back in place (zeros outside the window, where there is no hole).
+    """
+    hole = b.op("Sub", [b.const(1.0, "one"), "mask"], "hole_px")  # [N, 256, 256, 1]
+    step = SIZE // FEAT
+    bounds = []
+    for axis in (1, 2):  # rows, then columns
+        other = [0, 3 - axis, 3]
+        line = b.op("ReduceMax", [hole, b.ints(other)], "hole_line", keepdims=0)  # [256]
+        cells = b.op("ReduceMax", [b.op("Reshape", [line, b.ints([FEAT, step])]), b.ints([1])],
+                     "hole_cells", keepdims=0)  # [32]
+        # first and last cell with a hole (0 and 31 when there is none: the whole grid)
+        first = b.op("ArgMax", [cells], "first", keepdims=1, select_last_index=0)
+        last = b.op("ArgMax", [cells], "last", keepdims=1, select_last_index=1)
+        lo = b.op("Max", [b.op("Sub", [first, b.ints([WINDOW_MARGIN])]), b.ints([0])], "lo")
+        hi = b.op("Min", [b.op("Add", [last, b.ints([WINDOW_MARGIN + 1])]), b.ints([FEAT])],
+                  "hi")
+        bounds.append((lo, hi))
+    (y0, y1), (x0, x1) = bounds
+    starts = b.op("Concat", [y0, x0], "win_starts", axis=0)
+    ends = b.op("Concat", [y1, x1], "win_ends", axis=0)
+    cut = b.op("Slice", [h, starts, ends, b.ints([2, 3])], "h_window")
+    before = b.op("Mul", [starts, b.ints([step])], "pad_before")
+    after = b.op("Mul", [b.op("Sub", [b.ints([FEAT, FEAT]), ends]), b.ints([step])], "pad_after")
+    pads = b.op("Concat", [b.ints([0, 0]), before, b.ints([0, 0]), after], "win_pads", axis=0)
+    return cut, pads
+
+
 def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
-                upsample: str = "subpixel") -> onnx.ModelProto:
+                upsample: str = "subpixel", decoder_window: bool = True) -> onnx.ModelProto:
     """Build the generator's inference graph: ``image`` [N,256,256,3] in [-1,1] and ``mask``
     [N,256,256,1] (1 keep, 0 hole) -> ``output`` [N,256,256,3] composed with the known pixels.
 
     ``upsample``:
     ``subpixel`` folds each nearest 2x upsampling into the next conv (see ``_upsample_conv``),
-    ``resize`` is the literal Resize + reflect Pad + Conv."""
+    ``resize`` is the literal Resize + reflect Pad + Conv. ``decoder_window`` runs the decoder
+    only over the batch's hole bounding box plus a margin (see ``_hole_window``)."""
     if upsample not in ("subpixel", "resize"):
         raise ValueError(f"upsample must be subpixel or resize, not {upsample!r}")
     if attention not in ATTENTION_MODES:
@@ -350,6 +391,9 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     h = b.conv(h, w[f"{_ML[0]}/weights"], w[f"{_ML[0]}/biases"], _ML[0])
     h = b.op("Elu", [h], "elu", alpha=1.0)
 
+    if decoder_window:
+        h, window_pads = _hole_window(b, h)
+
     # Decoder: 4 stages of 2x [reflect pad, conv3x3, ELU] then nearest 2x (the last is 256->256,
     # a no-op, so it is left out).
     upsampled = False
@@ -357,7 +401,7 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
         for name, _cin, _cout in _DECODER[2 * stage:2 * stage + 2]:
             kernel, bias = w[f"{name}/weights"], w[f"{name}/biases"]
             if upsampled and upsample == "subpixel":
-                h = _upsample_conv(b, h, kernel, bias, name, FEAT * 2 ** (stage - 1))
+                h = _upsample_conv(b, h, kernel, bias, name)
             else:
                 if upsampled:
                     h = b.op("Resize", [h, "", b.const([1.0, 1.0, 2.0, 2.0], "up2")], "up",
@@ -370,6 +414,8 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     name = _FINAL[0]
     g = b.conv(h, w[f"{name}/weights"], w[f"{name}/biases"], name, pads=[1, 1, 1, 1])
     g = b.op("Clip", [g, b.const(-1.0, "lo"), b.const(1.0, "hi")], "g")
+    if decoder_window:  # back to 256x256; outside the window there is no hole
+        g = b.op("Pad", [g, window_pads], "g_full")
     g = b.op("Transpose", [g], "g_nhwc", perm=[0, 2, 3, 1])
 
     # output = g * (1 - mask) + image * mask

@@ -246,3 +246,28 @@ def test_openvino_runs_the_graph_exactly(generators, references):
     out = compiled({"image": ref["x"][2:5], "mask": ref["m"][2:5]})[compiled.output(0)]
     diff = np.abs(out - ref["out"][2:5]).max()
     assert diff <= TOLERANCE, f"openvino f32: max abs diff {diff:.3g}"
+
+
+def test_decoder_window_equals_full_decoder(generators, references):
+    """Small holes at cell offsets where the margin is just enough, at the crop's edges and
+    corners, two far-apart holes, and a batch whose union box covers both: the windowed decoder
+    gives the full decoder's output (a short margin would differ by ~1e-2 and more)."""
+    import onnxruntime as ort
+
+    sessions = [ort.InferenceSession(build_model(generators["bar"], decoder_window=flag)
+                                     .SerializeToString(), providers=["CPUExecutionProvider"])
+                for flag in (True, False)]
+    boxes = [(40, 44, 40, 44), (44, 47, 100, 103), (0, 3, 0, 3), (253, 256, 120, 124),
+             (100, 108, 0, 5), (128, 130, 251, 256), (33, 35, 222, 224)]
+    m = np.ones((len(boxes) + 1, 256, 256, 1), np.float32)
+    for i, (y0, y1, x0, x1) in enumerate(boxes):
+        m[i, y0:y1, x0:x1] = 0
+    m[-1, 60:64, 60:64] = 0
+    m[-1, 200:203, 180:190] = 0
+    x = np.repeat(references["bar"]["x"][:1], len(m), axis=0)
+    x = np.where(m == 0, -1.0, x).astype(np.float32)
+    for batch in (1, len(m)):
+        windowed = _run_batched(sessions[0], x, m, batch)
+        full = _run_batched(sessions[1], x, m, batch)
+        diff = np.abs(windowed - full).max()
+        assert diff <= 1e-5, f"batch {batch}: windowed vs full decoder max abs diff {diff:.3g}"
