@@ -62,6 +62,10 @@ _MARGIN = 2
 _CLEAN_NOISE = 0.25
 # Pixels added around the tiles that found a grid before testing its cells.
 _BOX_MARGIN = 128
+# Lossy input: cell tests on a median-filtered luma, 3x3 from this block size, 5x5 from the
+# next (small blocks would lose their corners).
+_MEDIAN_MIN_P = 5
+_MEDIAN5_MIN_P = 10
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -163,7 +167,7 @@ class _Grid:
     """
 
     def __init__(self, rgb: np.ndarray, p: int, fx: int, fy: int,
-                 box: tuple[int, int, int, int]) -> None:
+                 box: tuple[int, int, int, int], denoise: int = 0) -> None:
         h, w = rgb.shape[:2]
         bx0, by0, bx1, by1 = box
         self.p = p
@@ -181,6 +185,9 @@ class _Grid:
             self.crop = self.crop[:, :, None]
         # Luma: JPEG keeps it at full resolution and with less noise than chroma.
         gray = cv2.cvtColor(self.crop, cv2.COLOR_RGB2GRAY) if self.crop.shape[2] == 3 else self.crop
+        if denoise:
+            # A median keeps straight block edges and removes JPEG ringing inside blocks.
+            gray = cv2.medianBlur(np.ascontiguousarray(gray), denoise)
         self.luma = gray.astype(np.float32)
         self.gx, self.gy = _channel_gradients(gray)
         # Which cells overlap the image at all.
@@ -236,16 +243,16 @@ class _Grid:
         weak = (inner <= 1.5 * level + 0.5) & self.inside & (weak_sides >= 2)
         return strong, weak
 
-    def partial_blocks(self, cells: np.ndarray) -> np.ndarray:
+    def partial_blocks(self, cells: np.ndarray, noise: float) -> np.ndarray:
         """Pixel mask [ncy*p, ncx*p] of the cells plus the partial blocks around them: where
         the pixelated area ends between grid lines, the neighbouring cell starts with a
         constant strip continuing from the shared grid line. A strip filling the whole cell
-        is the surroundings (or an undetectable block), not a partial block: left out."""
+        is the surroundings (or an undetectable block), not a partial block: left out.
+        ``noise``: the cells' typical interior gradient on the unfiltered image (0: lossless)."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = _MARGIN
         blocks = self.crop[m:m + ncy * p, m:m + ncx * p]
         blocks = blocks.reshape(ncy, p, ncx, p, -1).transpose(0, 2, 1, 3, 4)  # [i, j, r, c, ch]
-        noise = float(np.median(self.inner[cells])) if cells.any() else 0.0
         tol = 3.0 + 3.0 * noise
         clean = noise <= _CLEAN_NOISE  # lossless input: blocks are exactly constant
         pad = np.pad(cells, 1)
@@ -443,6 +450,13 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         strong, weak = grid.cell_tests()
         if not strong.any():
             continue
+        noise = float(np.median(grid.inner[strong]))
+        lossless = noise <= _CLEAN_NOISE
+        if not lossless and p >= _MEDIAN_MIN_P:
+            grid = _Grid(rgb, p, fx, fy, box, denoise=5 if p >= _MEDIAN5_MIN_P else 3)
+            strong, weak = grid.cell_tests()
+            if not strong.any():
+                continue
         # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
         # areas differ from some neighbours by very little).
         grown = ndimage.binary_propagation(strong, structure=np.ones((3, 3), bool),
@@ -458,10 +472,9 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
                  else _SMALL_SEED_SHARE if p <= _SMALL_BLOCK else _SEED_SHARE)
         # Closing one-cell gaps helps after JPEG (cells lost to noise); on lossless input the
         # cell tests are exact and closing only bridges into flat surroundings.
-        lossless = float(np.median(grid.inner[strong])) <= _CLEAN_NOISE
         cells = _clean_cells(grown, strong, min_cells, thick=3 if p <= 12 else 2, share=share,
                              close=not lossless)
         if not cells.any():
             continue
-        grid.paste(result, grid.partial_blocks(cells))
+        grid.paste(result, grid.partial_blocks(cells, noise))
     return result
