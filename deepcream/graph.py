@@ -222,8 +222,11 @@ def _attention_sparse(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) 
     gather just their patches, attend for those rows only, and scatter the rows back.
     """
     keys, kk = _keys(b, bg_nhwc)
-    near_hole = b.op("MaxPool", [hole32_nchw], "near_hole", kernel_shape=[3, 3],
-                     pads=[1, 1, 1, 1])
+    # a cell's attention output is used wherever its mask is not 1 (so also for masks with
+    # values between 0 and 1): mark those cells 1, then their 3x3 neighbourhoods
+    is_hole = b.op("Cast", [b.op("Greater", [hole32_nchw, b.const(0.0, "zero")])], "is_hole",
+                   to=TensorProto.FLOAT)
+    near_hole = b.op("MaxPool", [is_hole], "near_hole", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     near_hole = b.op("Reshape", [near_hole, b.ints([-1, FEAT * FEAT])], "near_hole_flat")
     count = b.op("ReduceMax", [b.op("ReduceSum", [near_hole, b.ints([1])], "count",
                                     keepdims=0)], "count_max", keepdims=1)
@@ -322,7 +325,9 @@ def _hole_window(b: _Builder, h: str) -> tuple[str, str]:
     it pads exactly as the full decoder does. Returns the cut input and the Pad amounts that
     put the decoder's output back in place (zeros outside the window, where there is no hole).
     """
-    hole = b.op("Sub", [b.const(1.0, "one"), "mask"], "hole_px")  # [N, 256, 256, 1]
+    # g is used wherever the mask is not 1: 1 there, 0 elsewhere, [N, 256, 256, 1]
+    hole = b.op("Cast", [b.op("Less", ["mask", b.const(1.0, "one")])], "hole_px",
+                to=TensorProto.FLOAT)
     step = SIZE // FEAT
     bounds = []
     for axis in (1, 2):  # rows, then columns
@@ -348,18 +353,22 @@ def _hole_window(b: _Builder, h: str) -> tuple[str, str]:
 
 
 def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
-                upsample: str = "subpixel", decoder_window: bool = True) -> onnx.ModelProto:
+                upsample: str = "subpixel", decoder_window: bool | None = None
+                ) -> onnx.ModelProto:
     """Build the generator's inference graph: ``image`` [N,256,256,3] in [-1,1] and ``mask``
     [N,256,256,1] (1 keep, 0 hole) -> ``output`` [N,256,256,3] composed with the known pixels.
 
     ``upsample``:
     ``subpixel`` folds each nearest 2x upsampling into the next conv (see ``_upsample_conv``),
     ``resize`` is the literal Resize + reflect Pad + Conv. ``decoder_window`` runs the decoder
-    only over the batch's hole bounding box plus a margin (see ``_hole_window``)."""
+    only over the batch's hole bounding box plus a margin (see ``_hole_window``); by default
+    it goes with the sparse attention, so the dense graph stays the plain reference."""
     if upsample not in ("subpixel", "resize"):
         raise ValueError(f"upsample must be subpixel or resize, not {upsample!r}")
     if attention not in ATTENTION_MODES:
         raise ValueError(f"attention must be one of {ATTENTION_MODES}, not {attention!r}")
+    if decoder_window is None:
+        decoder_window = attention == "sparse"
     w = validate_weights(weights)
     b = _Builder()
 

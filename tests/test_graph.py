@@ -271,3 +271,17 @@ def test_decoder_window_equals_full_decoder(generators, references):
         full = _run_batched(sessions[1], x, m, batch)
         diff = np.abs(windowed - full).max()
         assert diff <= 1e-5, f"batch {batch}: windowed vs full decoder max abs diff {diff:.3g}"
+
+
+def test_fractional_mask_values_give_the_dense_result(session_for, references):
+    """Masks are 0/1 in DCP, but a value between 0 and 1 still mixes g in: the sparse rows and
+    the decoder window must cover such pixels too (the dense graph is the reference)."""
+    x = references["mosaic"]["x"][:2].copy()
+    m = np.ones((2, 256, 256, 1), np.float32)
+    m[0, 96:104, 40:48] = 0.5  # only a partial-mask cell, far from any hole
+    m[0, 200:220, 200:230] = 0.0
+    m[1, 8:16, 240:248] = 0.25
+    dense = session_for("mosaic", "dense").run(["output"], {"image": x, "mask": m})[0]
+    sparse = session_for("mosaic", "sparse").run(["output"], {"image": x, "mask": m})[0]
+    diff = np.abs(dense - sparse).max()
+    assert diff <= TOLERANCE, f"dense vs sparse max abs diff {diff:.3g}"
