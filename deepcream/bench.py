@@ -281,8 +281,13 @@ def tf2onnx_model(checkpoints: Path, cache: Path, say: Callable[[str], None] = p
 
 
 def _peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident set of this process in MB. VmHWM belongs to the current address space;
+    ru_maxrss would also count the parent's RSS at fork time (Linux keeps it across exec)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float | None:
@@ -584,19 +589,19 @@ def measure_gemm_gflops(threads: int | None = None, repeats: int = 10) -> dict[s
 #: Engine settings measured by ``--experiments``: the workload's crops through the bar model
 #: with both models loaded (unless ``models`` is 1), per-region time and peak RSS.
 EXPERIMENTS: dict[str, dict[str, Any]] = {
-    "batch-1": {"batch": 1},
+    "default": {},  # session defaults: one crop per call, shared arena, no memory pattern
     "batch-4": {"batch": 4},
     "batch-8": {"batch": 8},
     "batch-all": {"batch": 64},
-    "pool-2x1-thread": {"pool": 2, "threads": 1, "batch": 1},
-    "threads-1": {"threads": 1, "batch": 1},
-    "arena-off-batch-1": {"arena": False, "batch": 1},
-    "arena-off-batch-8": {"arena": False, "batch": 8},
-    "shared-arena-batch-1": {"shared": True, "batch": 1},
-    "one-model-batch-1": {"models": 1, "batch": 1},
-    "openvino-batch-1": {"backend": "openvino", "batch": 1},
+    "pool-2x1-thread": {"pool": 2, "threads": 1},
+    "threads-1": {"threads": 1},
+    "own-arenas": {"shared": False},
+    "arena-off": {"arena": False, "shared": False},
+    "mem-pattern": {"mem_pattern": True, "shared": False},
+    "one-model": {"models": 1},
+    "openvino": {"backend": "openvino"},
     "openvino-batch-all": {"backend": "openvino", "batch": 64},
-    "openvino-bf16-batch-1": {"backend": "openvino", "precision": "bf16", "batch": 1},
+    "openvino-bf16": {"backend": "openvino", "precision": "bf16"},
 }
 
 
@@ -611,10 +616,11 @@ def _experiment(opts: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     x, m = dcp_model_inputs(np.asarray(job.crops), np.asarray(job.holes), "bar")
     threads = opts.get("threads", cfg.get("threads"))
     t0 = time.perf_counter()
+    settings = {key: opts[name] for name, key in (("arena", "mem_arena"), ("shared", "shared_arena"),
+                                                   ("mem_pattern", "mem_pattern"), ("batch", "batch_size"))
+                if name in opts}
     sessions = [ModelSession(Path(cfg["models"]) / f"{k}.onnx", backend=opts.get("backend", "onnxruntime"),
-                             threads=threads, precision=opts.get("precision", "fp32"),
-                             mem_arena=opts.get("arena", True), shared_arena=opts.get("shared", False),
-                             batch_size=opts.get("batch"))
+                             threads=threads, precision=opts.get("precision", "fp32"), **settings)
                 for k in KINDS[:opts.get("models", 2)]]
     load = time.perf_counter() - t0
     for sess in sessions:
@@ -632,9 +638,15 @@ def _experiment(opts: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     t = time.perf_counter()
     once()
     first = time.perf_counter() - t
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
     times = _measure_steady(once, int(cfg["runs"]))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU time per crop is steadier than wall time on a shared machine.
+    cpu = (usage.ru_utime + usage.ru_stime - cpu0) / len(times) / len(x)
     return {"options": opts, "crops": len(x), "load_s": load, "ready_s": ready,
             "first_s": first, "per_region_s": statistics.median(times) / len(x),
+            "cpu_per_region_s": cpu,
             "images_s": statistics.median(times), "peak_rss_mb": _peak_rss_mb(),
             "backend": bar.backend, "threads": bar.threads}
 
@@ -921,14 +933,15 @@ def render_markdown(report: dict[str, Any]) -> str:
     if exps:
         lines += ["", "Engine settings (workload crops through the bar model, both models loaded "
                       "unless noted):", "",
-                  "| setting | backend | threads | per region ms | first run / steady | load+warm s | peak RSS MB |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
+                  "| setting | backend | threads | per region ms | CPU per region ms | first run / steady | load+warm s | peak RSS MB |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
         for name, res in exps.items():
             if "per_region_s" not in res:
-                lines.append(f"| {name} | {res.get('skipped') or res.get('error')} | | | | | |")
+                lines.append(f"| {name} | {res.get('skipped') or res.get('error')} | | | | | | |")
                 continue
             lines.append(f"| {name} | {res['backend']} | {res['threads']} | "
-                         f"{res['per_region_s'] * 1000:.0f} | {res['first_s'] / res['images_s']:.2f} | "
+                         f"{res['per_region_s'] * 1000:.0f} | {res['cpu_per_region_s'] * 1000:.0f} | "
+                         f"{res['first_s'] / res['images_s']:.2f} | "
                          f"{res['ready_s']:.2f} | {res['peak_rss_mb']:.0f} |")
     prof = (report["implementations"].get("deepcream") or {}).get("profile")
     if prof:
