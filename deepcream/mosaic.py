@@ -51,7 +51,7 @@ _FLAT_MAX = 20.0
 # for small blocks whose steps JPEG smears).
 _MIN_CELLS = 6
 _MIN_AREA = 2500
-_SEED_SHARE = 0.25
+_SEED_SHARE = 0.1
 _JPEG_GRID_SEED_SHARE = 0.4
 _SMALL_BLOCK = 6
 _SMALL_SEED_SHARE = 0.05
@@ -356,7 +356,7 @@ class _Grid:
 
 
 def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: int = 2,
-                 share: float = 0.25, close: bool = True) -> np.ndarray:
+                 share: float = _SEED_SHARE, close: bool = True) -> np.ndarray:
     """Close one-cell gaps (if ``close``), fill enclosed holes (blocks equal to their neighbours, strokes
     over the mosaic); keep regions with at least ``min_cells`` seed cells that make up a good
     share of the region (a few seeds leaking along an outline are not a mosaic)."""
