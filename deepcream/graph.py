@@ -227,7 +227,7 @@ def _attention_sparse(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) 
     is_hole = b.op("Cast", [b.op("Greater", [hole32_nchw, b.const(0.0, "zero")])], "is_hole",
                    to=TensorProto.FLOAT)
     near_hole = b.op("MaxPool", [is_hole], "near_hole", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
-    near_hole = b.op("Reshape", [near_hole, b.ints([-1, FEAT * FEAT])], "near_hole_flat")
+    near_hole = b.op("Reshape", [near_hole, b.ints([0, FEAT * FEAT])], "near_hole_flat")
     count = b.op("ReduceMax", [b.op("ReduceSum", [near_hole, b.ints([1])], "count",
                                     keepdims=0)], "count_max", keepdims=1)
     count = b.op("Cast", [count], "count_i", to=TensorProto.INT64)
@@ -238,11 +238,14 @@ def _attention_sparse(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) 
                                             b.ints([PADDED - FEAT])])], "corner")  # [N, K]
     offsets = b.ints([dy * PADDED + dx for dy in range(3) for dx in range(3)])
     cells = b.op("Add", [b.op("Unsqueeze", [corner, b.ints([2])]), offsets], "patch_cells")
-    cells = b.op("Reshape", [cells, b.ints([0, -1, 1])], "patch_cells_flat")  # [N, K*9, 1]
+    cells = b.op("Unsqueeze", [cells, b.ints([3])], "patch_cells_nd")  # [N, K, 9, 1]
     f_pad = b.op("Pad", [f_nhwc, b.ints([0, 1, 1, 0, 0, 1, 1, 0])], "qpad")  # SAME, zeros
     f_cells = b.op("Reshape", [f_pad, b.ints([0, PADDED * PADDED, CHANNELS])], "f_cells")
-    picked = b.op("GatherND", [f_cells, cells], "query_cells", batch_dims=1)  # [N, K*9, 256]
-    picked = b.op("Reshape", [picked, b.ints([0, -1, 9 * CHANNELS])], "queries_near_hole")
+    picked = b.op("GatherND", [f_cells, cells], "query_cells", batch_dims=1)  # [N, K, 9, 256]
+    # [N, K, 2304], spelled out rather than with -1, which an empty batch cannot resolve
+    rows_shape = b.op("Concat", [b.op("Shape", [corner], "nk"), b.ints([9 * CHANNELS])],
+                      "rows_shape", axis=0)
+    picked = b.op("Reshape", [picked, rows_shape], "queries_near_hole")
     rows = _attend(b, keys, kk, picked)  # [N, K, 2304]
     # scatter back to the padded grid, centre = corner + (1, 1); ScatterND has no batch_dims,
     # so index (sample, cell) pairs

@@ -285,3 +285,11 @@ def test_fractional_mask_values_give_the_dense_result(session_for, references):
     sparse = session_for("mosaic", "sparse").run(["output"], {"image": x, "mask": m})[0]
     diff = np.abs(dense - sparse).max()
     assert diff <= TOLERANCE, f"dense vs sparse max abs diff {diff:.3g}"
+
+
+@pytest.mark.parametrize("attention", ["sparse", "dense"])
+def test_empty_batch(attention, session_for):
+    out = session_for("bar", attention).run(["output"], {
+        "image": np.zeros((0, 256, 256, 3), np.float32),
+        "mask": np.ones((0, 256, 256, 1), np.float32)})[0]
+    assert out.shape == (0, 256, 256, 3)
