@@ -62,6 +62,7 @@ _MARGIN = 2
 _CLEAN_NOISE = 0.25
 # Pixels added around the tiles that found a grid before testing its cells.
 _BOX_MARGIN = 128
+_LOSSLESS_MIN_CELLS = 12
 # Lossy input: cell tests on a median-filtered luma, 3x3 from this block size, 5x5 from the
 # next (small blocks would lose their corners).
 _MEDIAN_MIN_P = 5
@@ -451,7 +452,9 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         if not strong.any():
             continue
         noise = float(np.median(grid.inner[strong]))
-        lossless = noise <= _CLEAN_NOISE
+        # A few exactly flat strong cells do not prove lossless input (JPEG keeps uniform
+        # dark blocks exact): with few strong cells, assume lossy and try the median pass.
+        lossless = noise <= _CLEAN_NOISE and np.count_nonzero(strong) >= _LOSSLESS_MIN_CELLS
         if not lossless and p >= _MEDIAN_MIN_P:
             grid = _Grid(rgb, p, fx, fy, box, denoise=5 if p >= _MEDIAN5_MIN_P else 3)
             strong, weak = grid.cell_tests()
