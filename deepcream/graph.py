@@ -27,7 +27,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from deepcream.errors import ModelError
 
-# Highest opset both onnxruntime and the OpenVINO ONNX frontend in use accept.
+# onnxruntime 1.31 and OpenVINO 2026.4 (installed here) both run this graph at opsets 21..25
+# (checked); 21 is the newest that onnxruntime 1.18, the oldest pyproject allows, supports,
+# and no op used here changed after it.
 OPSET = 21
 SIZE = 256
 FEAT = 32  # side of the encoder's output grid
