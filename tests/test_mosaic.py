@@ -115,6 +115,17 @@ def test_several_block_sizes_and_offsets_in_one_image() -> None:
         assert _iou(pred & near, truth) >= 0.85, (block, _iou(pred & near, truth))
 
 
+def test_grey_images_are_supported() -> None:
+    img = ev.skimage_image("camera")[:, :, 0].copy()
+    rgb = np.repeat(img[:, :, None], 3, axis=2)
+    ev.pixelate(rgb, (100, 100, 200, 150), 12, (3, 4))
+    grey = rgb[:, :, 0].copy()
+    truth = np.zeros(grey.shape, bool)
+    truth[100:250, 100:300] = True
+    assert _iou(detect_mosaic(grey), truth) >= 0.85
+    assert np.array_equal(detect_mosaic(grey), detect_mosaic(rgb))
+
+
 def test_strokes_over_the_mosaic_do_not_break_it() -> None:
     base = ev.skimage_image("coffee").copy()
     ev.pixelate(base, (150, 80, 240, 200), 16, (3, 9))
