@@ -144,27 +144,22 @@ def _periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
     return score, phase, onp
 
 
-def _channel_gradients(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Max-over-channels |step| (float32): gx[:, x] between x-1 and x, gy[y] between y-1 and y.
-
-    The max over channels sees any color change (blocks over smooth areas differ by one level
-    in one channel), where luma would blur hue-only steps away.
-    """
-    img = rgb if rgb.ndim == 3 else rgb[:, :, None]
-    gx = np.zeros(img.shape[:2], np.float32)
-    gy = np.zeros(img.shape[:2], np.float32)
-    dx = cv2.absdiff(img[:, 1:], img[:, :-1])
-    dy = cv2.absdiff(img[1:, :], img[:-1, :])
-    gx[:, 1:] = dx.max(axis=2) if dx.ndim == 3 else dx
-    gy[1:, :] = dy.max(axis=2) if dy.ndim == 3 else dy
+def _gradients(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|step| as float32: gx[:, x] between x-1 and x, gy[y] between y-1 and y (0 on the
+    first column/row). ``gray``: uint8 [H, W] or [H, W, 1]."""
+    img = gray[:, :, 0] if gray.ndim == 3 else gray
+    gx = np.zeros(img.shape, np.float32)
+    gy = np.zeros(img.shape, np.float32)
+    gx[:, 1:] = cv2.absdiff(img[:, 1:], img[:, :-1])
+    gy[1:, :] = cv2.absdiff(img[1:, :], img[:-1, :])
     return gx, gy
 
 
 class _Grid:
     """Cells of one grid (period p, phase fx, fy) over a box, on an edge-replicated crop.
 
-    The crop starts one pixel before a grid line so every cell's left/top step is inside it;
-    edge replication turns a block cut by the image border into a whole constant block.
+    The crop starts _MARGIN pixels before a grid line so every cell's left/top step is inside
+    it; edge replication turns a block cut by the image border into a whole constant block.
     """
 
     def __init__(self, rgb: np.ndarray, p: int, fx: int, fy: int,
@@ -190,7 +185,7 @@ class _Grid:
             # A median keeps straight block edges and removes JPEG ringing inside blocks.
             gray = cv2.medianBlur(np.ascontiguousarray(gray), denoise)
         self.luma = gray.astype(np.float32)
-        self.gx, self.gy = _channel_gradients(gray)
+        self.gx, self.gy = _gradients(gray)
         # Which cells overlap the image at all.
         cx = self.gx0 + p * np.arange(self.ncx)
         cy = self.gy0 + p * np.arange(self.ncy)
@@ -397,7 +392,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     # Luma for finding the grid: JPEG subsamples chroma 2x, whose blur puts color steps on
     # even columns everywhere; luma keeps full resolution.
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    gx, gy = _channel_gradients(luma)
+    gx, gy = _gradients(luma)
     sx = _grid_steps(gx, axis=1)
     sy = _grid_steps(gy, axis=0)
     # Period 2 is folded too: an image upscaled 2x by pixel repetition is "periodic" at every
