@@ -41,13 +41,15 @@ VARIATION_FLIPS = ((False, False), (True, False), (False, True), (True, True))
 class DecensorResult:
     """``images``: one per variation; ``engine``: which engine filled them (``describe()``);
     ``regions``: regions filled per image; ``timings``: seconds per stage; ``notice``: why
-    nothing was done (no mask pixels), else None."""
+    nothing was done (no mask pixels), else None; ``warning``: why the mask found is probably
+    incomplete (JPEG-speckled or anti-aliased strokes) and the options to rerun with, else None."""
 
     images: list[Image.Image]
     engine: str
     regions: int
     timings: dict[str, float]
     notice: str | None = None
+    warning: str | None = None
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Job:
     plans: list[CropPlan]
     timings: dict[str, float] = field(default_factory=dict)
     notice: str | None = None
+    warning: str | None = None
     engine: str = ""  # describe() of the engine the crops were cut for, if given
 
     @property
@@ -123,7 +126,7 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
     color = _parse_color(mask_color)
     if not isinstance(mask_tolerance, int) or not 0 <= mask_tolerance <= 255:
         raise InputError(f"mask tolerance must be an integer 0..255, got {mask_tolerance!r}")
-    from deepcream.masks import find_mask, near_mask_hint
+    from deepcream.masks import find_mask, mask_warning, near_mask_hint
 
     img = _load(image, "image")
     rgb, alpha = to_rgb_alpha(img)
@@ -183,7 +186,9 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
                     select = select[::-1]
                 plans.append(CropPlan(v, index, box, flip_x, flip_y, np.ascontiguousarray(select)))
 
-    notice = None
+    notice = warning = None
+    if found and not auto_mask:
+        warning = mask_warning(rgb, holes, color, mask_tolerance, antialias)
     if not found:
         hint = near_mask_hint(rgb, color, mask_tolerance) if not auto_mask else None
         what = ("no mosaic found" if auto_mask else
@@ -197,7 +202,8 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
     else:
         batch, batch_holes = crops, crop_holes
     job = Job(mode, base, alpha, variations, input_size, color, len(found), batch, batch_holes,
-              plans, notice=notice, engine=engine.describe() if engine is not None else "")
+              plans, notice=notice, warning=warning,
+              engine=engine.describe() if engine is not None else "")
     job.timings["prepare"] = time.perf_counter() - t0
     return job
 
@@ -231,7 +237,8 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     images = [from_rgb_alpha(out, job.alpha) for out in outputs]
     timings = dict(job.timings)
     timings["finish"] = time.perf_counter() - t0
-    return DecensorResult(images, engine or job.engine, job.regions, timings, job.notice)
+    return DecensorResult(images, engine or job.engine, job.regions, timings, job.notice,
+                          job.warning)
 
 
 def resolve_engine(engine: str | Engine, mode: str, models: PathLike | None = None, *,

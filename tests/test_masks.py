@@ -209,3 +209,33 @@ def test_exact_decensor_of_thin_strokes_reports_the_hint() -> None:
     assert result.regions == 0
     assert result.notice is not None and "--mask-tolerance" in result.notice
     assert np.array_equal(np.asarray(result.images[0].convert("RGB")), rgb)
+
+
+def test_exact_decensor_of_jpeg_strokes_warns_although_specks_are_filled() -> None:
+    # JPEG keeps a few exact-green pixels inside wide strokes: exact mode fills those specks
+    # and must still say the mask is incomplete, with the options to rerun with.
+    pipeline = _pipeline()
+    rgb, _ = _strokes(24)
+    jpeg = _jpeg(rgb, 85)
+    result = pipeline.decensor(Image.fromarray(jpeg), engine="classical")
+    assert result.regions > 0
+    assert result.warning is not None and "--mask-tolerance" in result.warning
+    tolerant = pipeline.decensor(Image.fromarray(jpeg), engine="classical", mask_tolerance=48,
+                                 antialias=True)
+    assert tolerant.warning is None
+
+
+def test_clean_flat_strokes_give_no_warning() -> None:
+    pipeline = _pipeline()
+    rgb = np.asarray(_background()).copy()
+    rgb[40:60, 20:150] = GREEN
+    result = pipeline.decensor(Image.fromarray(rgb), engine="classical")
+    assert result.regions == 1 and result.warning is None
+
+
+def test_antialiased_fringe_without_option_warns() -> None:
+    pipeline = _pipeline()
+    rgb, _ = _strokes(24)
+    result = pipeline.decensor(Image.fromarray(rgb), engine="classical")
+    assert result.regions > 0
+    assert result.warning is not None and "--antialias" in result.warning

@@ -283,6 +283,8 @@ def run(args: argparse.Namespace) -> int:
                     tqdm.write(f"deepcream: notice: {task.source}: {job.notice}; skipped "
                                "(no output written)", file=sys.stderr)
                     continue
+                if job.warning:
+                    tqdm.write(f"deepcream: warning: {task.source}: {job.warning}", file=sys.stderr)
                 region_bar.reset(total=len(job.plans))
                 filled = _infer(engine, job, region_bar)
                 result = finish(job, filled)

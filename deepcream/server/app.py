@@ -100,6 +100,8 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         }
         if out.notice:  # e.g. no mask-colored pixel: the image comes back unchanged
             headers["X-Deepcream-Notice"] = out.notice.encode("ascii", "replace").decode()
+        if out.warning:  # e.g. JPEG-speckled strokes: filled, but the mask is incomplete
+            headers["X-Deepcream-Warning"] = out.warning.encode("ascii", "replace").decode()
         if variations == 1:
             headers["Content-Disposition"] = 'inline; filename="decensored.png"'
             return Response(out.pngs[0], media_type="image/png", headers=headers)

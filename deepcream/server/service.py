@@ -55,6 +55,7 @@ class DecensorOutput:
     regions: int
     processing_ms: float
     notice: str | None = None
+    warning: str | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -217,6 +218,7 @@ class DecensorService:
             engine=result.engine,
             regions=int(result.regions),
             notice=result.notice,
+            warning=result.warning,
             processing_ms=(time.perf_counter() - started) * 1000,
             stages_ms=stages,
         )
