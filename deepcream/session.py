@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
+PARALLEL_MODES = ("crops", "ops")
 INPUT_NAMES = ("image", "mask")
 OUTPUT_NAME = "output"
 CROP = 256
@@ -82,7 +84,10 @@ class ModelSession:
     ``path``: the ONNX file. ``backend``: "onnxruntime", "openvino" or "auto". ``threads``:
     intra-op threads (default: all usable CPUs). ``precision``: "fp32" (exact, the default),
     "bf16" (OpenVINO on AMX/AVX512-BF16 CPUs) or "int8" (dynamic int8 quantization of the
-    weights of MatMul/Conv; onnxruntime), the opt-in fast modes.
+    weights of MatMul/Conv; onnxruntime), the opt-in fast modes. ``batch_size``: crops per
+    backend call (default 1: least memory, same speed). ``parallel``: "crops" (default: each
+    crop single-threaded, ``threads`` crops at once) or "ops" (multi-threaded kernels, one
+    crop at a time).
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class ModelSession:
         shared_arena: bool = True,
         mem_pattern: bool = False,
         batch_size: int | None = None,
+        parallel: str = "crops",
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -106,6 +112,14 @@ class ModelSession:
         self.threads = int(threads) if threads else default_threads()
         if self.threads < 1:
             raise ModelError(f"threads must be >= 1, got {threads}")
+        if parallel not in PARALLEL_MODES:
+            raise ModelError(f"parallel must be one of {', '.join(PARALLEL_MODES)}, got {parallel!r}")
+        # "crops": single-threaded kernels, up to `threads` crops at once (no per-op
+        # synchronisation; measured ~20% faster per crop on multi-crop images, 2 cores).
+        # "ops": all threads inside each kernel, crops one after another (best for 1 crop).
+        self.parallel = parallel if self.threads > 1 else "ops"
+        self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="deepcream-crop")
+                      if self.parallel == "crops" else None)
         self.ready = False
         self.load_seconds = 0.0
         self.warmup_seconds = 0.0
@@ -146,9 +160,18 @@ class ModelSession:
         if n <= self.batch_size:
             return self._runner.run(image, mask)
         out = np.empty_like(image)
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
+        chunks = [(start, min(start + self.batch_size, n)) for start in range(0, n, self.batch_size)]
+
+        def one(chunk: tuple[int, int]) -> None:
+            start, stop = chunk
             out[start:stop] = self._runner.run(image[start:stop], mask[start:stop])
+
+        if self._pool is not None:
+            for future in [self._pool.submit(one, c) for c in chunks]:
+                future.result()
+        else:
+            for chunk in chunks:
+                one(chunk)
         return out
 
     def warmup(self, batch: int = 1) -> float:
@@ -185,7 +208,7 @@ class _OrtRunner(_Runner):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = owner.threads
+        opts.intra_op_num_threads = 1 if owner.parallel == "crops" else owner.threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -252,8 +275,8 @@ class _OpenVinoRunner(_Runner):
             # OpenVINO picks bf16 on AMX CPUs by default; fp32 must be asked for to be exact.
             "INFERENCE_PRECISION_HINT": "bf16" if owner.precision == "bf16" else "f32",
             "INFERENCE_NUM_THREADS": owner.threads,
-            "PERFORMANCE_HINT": "LATENCY",
-            "NUM_STREAMS": 1,
+            # One stream per concurrent crop in "crops" mode (each stream single-threaded).
+            "NUM_STREAMS": owner.threads if owner.parallel == "crops" else 1,
         }
         try:
             model = core.read_model(str(owner.path))

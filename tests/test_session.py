@@ -73,6 +73,16 @@ def test_batch_equals_single_runs(ort_session: ModelSession, fixture_batch, ort_
     assert np.abs(singles - ort_output).max() <= 1e-5
 
 
+def test_parallel_modes_agree(bar_model: Path, fixture_batch, ort_output) -> None:
+    # "crops" (default) runs crops concurrently on single-threaded kernels; "ops" runs them
+    # one by one on multi-threaded kernels: same numbers either way.
+    ops = ModelSession(bar_model, backend="onnxruntime", threads=2, parallel="ops")
+    assert ops.parallel == "ops"
+    assert np.abs(ops.run(*fixture_batch) - ort_output).max() <= 1e-5
+    with pytest.raises(ModelError, match="parallel must be"):
+        ModelSession(bar_model, parallel="gpu")
+
+
 def test_concurrent_runs_are_safe(ort_session: ModelSession, fixture_batch, ort_output) -> None:
     x, m = fixture_batch
     with cf.ThreadPoolExecutor(4) as pool:
