@@ -589,11 +589,11 @@ def measure_gemm_gflops(threads: int | None = None, repeats: int = 10) -> dict[s
 #: Engine settings measured by ``--experiments``: the workload's crops through the bar model
 #: with both models loaded (unless ``models`` is 1), per-region time and peak RSS.
 EXPERIMENTS: dict[str, dict[str, Any]] = {
-    "default": {},  # session defaults: one crop per call, shared arena, no memory pattern
+    "default": {},  # session defaults: crops in parallel, one per call, shared arena, no mem pattern
+    "ops-parallel": {"parallel": "ops"},
     "batch-4": {"batch": 4},
     "batch-8": {"batch": 8},
     "batch-all": {"batch": 64},
-    "pool-2x1-thread": {"pool": 2, "threads": 1},
     "threads-1": {"threads": 1},
     "own-arenas": {"shared": False},
     "arena-off": {"arena": False, "shared": False},
@@ -617,7 +617,8 @@ def _experiment(opts: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     threads = opts.get("threads", cfg.get("threads"))
     t0 = time.perf_counter()
     settings = {key: opts[name] for name, key in (("arena", "mem_arena"), ("shared", "shared_arena"),
-                                                   ("mem_pattern", "mem_pattern"), ("batch", "batch_size"))
+                                                   ("mem_pattern", "mem_pattern"), ("batch", "batch_size"),
+                                                   ("parallel", "parallel"))
                 if name in opts}
     sessions = [ModelSession(Path(cfg["models"]) / f"{k}.onnx", backend=opts.get("backend", "onnxruntime"),
                              threads=threads, precision=opts.get("precision", "fp32"), **settings)
