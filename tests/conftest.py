@@ -1,7 +1,7 @@
 """Shared test fixtures.
 
-The DCPv2-layout checkpoints are generated once by ``tests/fixtures/make_dcpv2_checkpoint.py``
-(TensorFlow 1-style graph code, run in a subprocess) and cached under the pytest cache, keyed
+The DCPv2-layout checkpoints are generated once by ``deepcream/baselines/fixture.py``
+(TensorFlow 1-style graph code, run in a subprocess; ``deepcream bench`` uses the same code) and cached under the pytest cache, keyed
 by the generator's source hash, so later sessions reuse them.
 """
 
@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
-GENERATOR = FIXTURES / "make_dcpv2_checkpoint.py"
+GENERATOR = Path(__file__).parent.parent / "deepcream" / "baselines" / "fixture.py"
 
 
 def _have_tensorflow() -> bool:
@@ -39,7 +38,7 @@ def dcpv2_release(request: pytest.FixtureRequest) -> Path:
     tmp = cache.with_name(digest + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    subprocess.run([sys.executable, str(GENERATOR), str(tmp)], check=True, env=env,
+    subprocess.run([sys.executable, "-m", "deepcream.baselines.fixture", str(tmp)], check=True, env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     (tmp / "done").write_text("ok\n")
     shutil.rmtree(cache, ignore_errors=True)
