@@ -160,15 +160,20 @@ def _cover_box(ux1: int, uy1: int, ux2: int, uy2: int, size: int, width: int, he
 def region_boxes(region: Region, width: int, height: int) -> list[tuple[Box, np.ndarray]]:
     """The boxes whose model output fills ``region``, each with the pixels it pastes.
 
-    The first is always DCP's box (so what DCP fills is filled identically). DCP's box can
-    miss region pixels (a box ending at W-1/H-1, the tight fallback box); those get one more
-    box: DCP's side, centred on the missed pixels and clamped inside the image (narrower than
-    the side only where the image is). Every region pixel is pasted exactly once.
+    The first is DCP's box (so what DCP fills is filled identically) whenever it holds any of
+    the region's pixels. DCP's box can miss region pixels (a box ending at W-1/H-1, the tight
+    fallback box); those get one more box: DCP's side, centred on the missed pixels and
+    clamped inside the image (narrower than the side only where the image is). Every region
+    pixel is pasted exactly once, and every box returned pastes at least one pixel: a DCP box
+    that holds none of them is dropped. That happens with the tight fallback on images
+    smaller than 256 px, which is empty (zero height or width) for a 1-pixel-high or -wide
+    region; the extra box then covers the whole region.
     """
     box = dcp_box(region, width, height)
     sel = _own_in_box(region, box)
-    result = [(box, sel)]
-    missed = region.pixels - int(np.count_nonzero(sel))
+    kept = int(np.count_nonzero(sel))
+    result = [(box, sel)] if kept else []
+    missed = region.pixels - kept
     if missed:
         covered = np.zeros_like(region.own)
         x1, y1, x2, y2 = box

@@ -13,6 +13,7 @@ from scipy import ndimage
 from test_regions import reference_box
 
 from deepcream import pipeline
+from deepcream import regions as rg
 from deepcream.engines import ClassicalEngine, OnnxEngine
 from deepcream.errors import InputError
 
@@ -141,6 +142,8 @@ def dcp_by_hand(colored: np.ndarray, session, variation: int, color=GREEN,
     for label in range(1, n + 1):
         ys, xs = np.nonzero(labels == label)
         box = reference_box(list(xs), list(ys), width, height)
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue  # empty tight fallback box (1-px-high/-wide region): DCP's PIL resize fails
         crop = np.asarray(ori.crop(box).resize((256, 256), Image.Resampling.NEAREST),
                           np.float32) / np.float32(255.0)
         m = np.asarray(mask_img.crop(box).resize((256, 256), Image.Resampling.NEAREST),
@@ -210,6 +213,49 @@ def test_onnx_box_outside_image_pads_as_hole(onnx_engines) -> None:
     want, dcp_filled = dcp_by_hand(rgb, engine.session, 0)
     out = np.asarray(result.images[0])
     assert np.array_equal(out[dcp_filled], want[dcp_filled])
+
+
+def thin_regions(width: int = 100, height: int = 80) -> np.ndarray:
+    """An image smaller than 256 px with 1-px-high and 1-px-wide lines and single pixels at
+    the edges and in the middle (DCP's tight fallback box is empty for all of them), plus a
+    2-px-high bar whose tight box is 1 px high but not empty."""
+    rgb = scene(width, height, seed=5)
+    rgb[0, 10:40] = GREEN            # top edge, 1 px high
+    rgb[height - 1, 50:90] = GREEN   # bottom edge
+    rgb[height // 2, 10:width // 3] = GREEN  # middle
+    rgb[5:30, 0] = GREEN             # left edge, 1 px wide
+    rgb[40:75, width - 1] = GREEN    # right edge
+    rgb[10:60, 2 * width // 3] = GREEN  # middle
+    rgb[0, 0] = rgb[0, width - 1] = rgb[height - 1, 0] = GREEN  # corner pixels
+    rgb[height - 1, width - 1] = GREEN
+    rgb[25, 4 * width // 5] = GREEN  # a lone pixel in the middle
+    rgb[60:62, 10:30] = GREEN        # 2 px high: tight box (10, 60, 29, 61), 1 px high
+    return rgb
+
+
+@pytest.mark.parametrize("engine_name", ["classical", "onnx"])
+@pytest.mark.parametrize("variations", [1, 4])
+@pytest.mark.parametrize("size", [(100, 80), (300, 80), (80, 300)])
+def test_thin_regions_on_small_images(engine_name, variations, size, request) -> None:
+    """Regions 1 px high or wide on an image < 256 px on a side: DCP's tight fallback box is
+    empty there; every region pixel is still filled and nothing else changes."""
+    colored = thin_regions(*size)
+    holes = mask_of(colored)
+    before = colored.copy()
+    engine = engine_for(engine_name, "bar", request)
+    result = pipeline.decensor(Image.fromarray(colored), engine=engine, variations=variations)
+    assert np.array_equal(colored, before)
+    assert result.regions == len(rg.find_regions(holes))
+    for v, out_img in enumerate(result.images):
+        out = np.asarray(out_img)
+        assert np.array_equal(out[~holes], before[~holes])
+        assert not mask_of(out).any()
+        assert (out[holes] != before[holes]).any(axis=1).all()
+        if engine_name == "onnx":
+            # Where DCP's box is not empty, the pixels are exactly DCP's.
+            want, dcp_filled = dcp_by_hand(colored, engine.session, v)
+            assert dcp_filled.sum() > 0
+            assert np.array_equal(out[dcp_filled], want[dcp_filled])
 
 
 def test_stages_batch_all_regions_and_variations() -> None:

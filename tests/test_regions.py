@@ -152,8 +152,14 @@ def test_region_boxes_fill_every_pixel_once(width: int, height: int) -> None:
         mask = random_shape(rng, width, height)
         for region in rg.find_regions(mask):
             boxes = rg.region_boxes(region, width, height)
-            assert boxes[0][0] == rg.dcp_box(region, width, height)
-            assert len(boxes) <= 2
+            dcp = rg.dcp_box(region, width, height)
+            dcp_sel = rg._own_in_box(region, dcp)
+            # DCP's box comes first whenever it holds region pixels, and only then.
+            assert (boxes[0][0] == dcp) == bool(dcp_sel.any())
+            if dcp_sel.any():
+                assert np.array_equal(boxes[0][1], dcp_sel)
+            assert 1 <= len(boxes) <= 2
+            assert all(select.any() for _, select in boxes)
             count = np.zeros((height, width), np.int32)
             for box, select in boxes:
                 x1, y1, x2, y2 = box
@@ -182,6 +188,41 @@ def test_dcp_box_defects_are_the_documented_ones() -> None:
     mask[10:20, 30:50] = True
     region = rg.find_regions(mask)[0]
     assert rg.dcp_box(region, 120, 100) == (30, 10, 49, 19)
+
+
+@pytest.mark.parametrize("width,height", [(100, 80), (300, 80), (80, 300), (255, 255)])
+def test_empty_tight_fallback_box_is_replaced_by_a_cover_box(width: int, height: int) -> None:
+    """On images < 256 px on a side, a 1-px-high or -wide region (or a single pixel) gets
+    DCP's tight fallback box, which is empty: one cover box inside the image fills it all."""
+    shapes = [(0, 0, 30, 1), (10, height - 1, 40, 1), (5, height // 2, 50, 1),
+              (0, 5, 1, 40), (width - 1, 10, 1, 50), (width // 2, 3, 1, 60),
+              (0, 0, 1, 1), (width - 1, height - 1, 1, 1), (width // 2, height // 2, 1, 1)]
+    empty = 0
+    for x, y, w, h in shapes:
+        mask = np.zeros((height, width), bool)
+        mask[y:y + h, x:x + w] = True
+        region = rg.find_regions(mask)[0]
+        x1, y1, x2, y2 = rg.dcp_box(region, width, height)
+        if (x2 - x1) * (y2 - y1) != 0:
+            continue  # the corner/shift rule gave a real box (covered by the tests above)
+        empty += 1
+        boxes = rg.region_boxes(region, width, height)
+        assert len(boxes) == 1
+        (bx1, by1, bx2, by2), select = boxes[0]
+        assert 0 <= bx1 < bx2 <= width and 0 <= by1 < by2 <= height
+        assert (bx2 - bx1, by2 - by1) == (min(width, 256), min(height, 256))
+        filled = np.zeros((height, width), bool)
+        filled[by1:by2, bx1:bx2] = select
+        assert np.array_equal(filled, mask)
+    assert empty >= 5
+    # A 2-px-high region keeps DCP's 1-px-high tight box first, plus a box for its last row
+    # and column.
+    mask = np.zeros((height, width), bool)
+    mask[20:22, 10:30] = True
+    region = rg.find_regions(mask)[0]
+    boxes = rg.region_boxes(region, width, height)
+    assert boxes[0][0] == rg.dcp_box(region, width, height) == (10, 20, 29, 21)
+    assert boxes[0][1].sum() == 19 and boxes[1][1].sum() == 21
 
 
 def test_crop_pads_outside_with_fill() -> None:
