@@ -102,12 +102,38 @@ def _read_head(fp: io.BytesIO | Path) -> bytes:
         return b""
 
 
+# Rows per band when copying between PIL images and numpy arrays: ~1 MB of PIL's 4-byte pixels.
+_BAND_BYTES = 1 << 20
+
+
+def _bands(img: Image.Image):
+    """``(y, band)`` row bands of ``img`` as small PIL copies (``_BAND_BYTES`` each)."""
+    width, height = img.size
+    rows = max(1, _BAND_BYTES // (4 * width))
+    for y in range(0, height, rows):
+        yield y, img.crop((0, y, width, min(y + rows, height)))
+
+
+def pil_to_array(img: Image.Image, rawmode: str, channels: int) -> np.ndarray:
+    """A new writable uint8 [H, W, channels] array of ``img`` packed as ``rawmode`` (e.g.
+    "RGB", "BGR", "BGRA"). Unlike ``np.asarray(img)``, which goes through ``tobytes()`` and
+    briefly holds two full-size copies besides PIL's own, this copies band by band into one
+    array."""
+    width, height = img.size
+    out = np.empty((height, width, channels), np.uint8)
+    for y, band in _bands(img):
+        out[y:y + band.height] = np.frombuffer(band.tobytes("raw", rawmode), np.uint8).reshape(
+            band.height, width, channels)
+    return out
+
+
 def to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """uint8 RGB [H, W, 3] and the alpha channel (uint8 [H, W]) or None.
 
     Palette images keep their transparency as alpha, grayscale becomes RGB, 16-bit and float
     grayscale are scaled to 8 bit (Pillow's own conversion would clip them), CMYK/YCbCr/LAB
-    convert through Pillow.
+    convert through Pillow. The arrays are always new, writable and owned by the caller
+    (never views of ``img`` or of anything the caller holds).
     """
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -123,18 +149,26 @@ def to_rgb_alpha(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         # Palette/gray transparency (tRNS) and premultiplied modes become real alpha.
         img = img.convert("RGBA")
     if img.mode == "RGBA":
-        arr = np.asarray(img)
-        return np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3])
+        width, height = img.size
+        rgb = np.empty((height, width, 3), np.uint8)
+        alpha = np.empty((height, width), np.uint8)
+        for y, band in _bands(img):
+            arr = np.frombuffer(band.tobytes(), np.uint8).reshape(band.height, width, 4)
+            rgb[y:y + band.height] = arr[..., :3]
+            alpha[y:y + band.height] = arr[..., 3]
+        return rgb, alpha
     if img.mode != "RGB":
         img = img.convert("RGB")
-    return np.asarray(img), None
+    return pil_to_array(img, "RGB", 3), None
 
 
 def from_rgb_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
-    """The inverse of ``to_rgb_alpha``: an RGB or RGBA PIL image."""
-    if alpha is None:
-        return Image.fromarray(rgb, "RGB")
-    return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    """The inverse of ``to_rgb_alpha``: an RGB or RGBA PIL image (one copy into PIL, no
+    full-size temporary: alpha is put in place)."""
+    img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    if alpha is not None:
+        img.putalpha(Image.fromarray(np.ascontiguousarray(alpha), "L"))
+    return img
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -142,13 +176,16 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
             + (zlib.crc32(kind + payload) & 0xFFFFFFFF).to_bytes(4, "big"))
 
 
-def encode_png(img: Image.Image, *, text: dict[str, str] | None = None,
-               compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
-    """PNG bytes; ``text`` goes into tEXt chunks (Latin-1).
+def _encode_parts(img: Image.Image, text: dict[str, str] | None,
+                  compress_level: int) -> list[bytes | memoryview]:
+    """The PNG file as consecutive pieces (written or joined by the callers), so the encoded
+    data is never copied whole.
 
     RGB/RGBA go through OpenCV's libpng encoder: at the same zlib level it is ~30% faster
     than Pillow's and the files are slightly smaller (docs/decensor.md). OpenCV cannot write
     text chunks, so they are inserted right after IHDR (a PNG's first chunk, 33 bytes in).
+    The BGR(A) pixels OpenCV wants are packed by Pillow straight into one array (no RGB copy
+    plus a converted copy).
     """
     if img.mode not in ("RGB", "RGBA"):
         buf = io.BytesIO()
@@ -156,32 +193,39 @@ def encode_png(img: Image.Image, *, text: dict[str, str] | None = None,
         for key, value in (text or {}).items():
             info.add_text(key, value)
         img.save(buf, format="PNG", compress_level=compress_level, pnginfo=info)
-        return buf.getvalue()
+        return [buf.getvalue()]
     import cv2
 
-    code = cv2.COLOR_RGB2BGR if img.mode == "RGB" else cv2.COLOR_RGBA2BGRA
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.asarray(img), code),
-                               [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
+    bgr = pil_to_array(img, "BGR", 3) if img.mode == "RGB" else pil_to_array(img, "BGRA", 4)
+    ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
+    del bgr
     if not ok:
         raise InputError("cannot encode the result as PNG")
-    data = encoded.tobytes()
-    if text:
-        chunks = b"".join(
-            _png_chunk(b"tEXt", key.encode("latin-1", "replace")[:79] + b"\0"
-                       + value.encode("latin-1", "replace"))
-            for key, value in text.items())
-        data = data[:33] + chunks + data[33:]
-    return data
+    data = memoryview(encoded).cast("B")
+    if not text:
+        return [data]
+    chunks = b"".join(
+        _png_chunk(b"tEXt", key.encode("latin-1", "replace")[:79] + b"\0"
+                   + value.encode("latin-1", "replace"))
+        for key, value in text.items())
+    return [data[:33], chunks, data[33:]]
+
+
+def encode_png(img: Image.Image, *, text: dict[str, str] | None = None,
+               compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
+    """PNG bytes; ``text`` goes into tEXt chunks (Latin-1)."""
+    return b"".join(_encode_parts(img, text, compress_level))
 
 
 def save_png(img: Image.Image, path: str | os.PathLike[str], *, text: dict[str, str] | None = None,
              compress_level: int = PNG_COMPRESS_LEVEL, overwrite: bool = True) -> Path:
     """Write ``img`` as PNG atomically (no partial file on any failure)."""
     path = Path(path)
-    data = encode_png(img, text=text, compress_level=compress_level)
+    parts = _encode_parts(img, text, compress_level)
     try:
-        with atomic_path(path, overwrite=overwrite) as tmp:
-            tmp.write_bytes(data)
+        with atomic_path(path, overwrite=overwrite) as tmp, tmp.open("wb") as fh:
+            for part in parts:
+                fh.write(part)
     except FileExistsError:
         raise InputError(f"{path}: already exists") from None
     except OSError as exc:

@@ -70,7 +70,10 @@ class Job:
     [N, S, S, 3] / bool [N, S, S] for ``input_size`` S, or lists at native box size."""
 
     mode: str
-    base: np.ndarray  # uint8 [H, W, 3]: the pixels the outputs start from (never modified)
+    # uint8 [H, W, 3]: the pixels the outputs start from. prepare's own decoded copy (never a
+    # caller's array), so finish writes the last output into it in place and then releases it
+    # (None): a job is finished once.
+    base: np.ndarray | None
     alpha: np.ndarray | None
     variations: int
     input_size: int | None
@@ -83,10 +86,17 @@ class Job:
     notice: str | None = None
     warning: str | None = None
     engine: str = ""  # describe() of the engine the crops were cut for, if given
+    owns_base: bool = False  # True when ``base`` is private to the job (finish may write it)
+    width: int = 0
+    height: int = 0
+
+    def __post_init__(self) -> None:
+        if self.base is not None:
+            self.height, self.width = self.base.shape[:2]
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.base.shape[1], self.base.shape[0]
+        return self.width, self.height
 
 
 def _parse_color(color: Color) -> Color:
@@ -150,8 +160,10 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
             raise InputError(f"the colored copy is {img.width}x{img.height} but the original is "
                              f"{orig_img.width}x{orig_img.height}: they must match")
         base, alpha = to_rgb_alpha(orig_img)
+        del orig_img
         source = base
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
+    # The decoded PIL image (PIL keeps 4 bytes per pixel) is not needed past this point.
     del img
 
     found = rg.find_regions(holes)
@@ -203,7 +215,8 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
         batch, batch_holes = crops, crop_holes
     job = Job(mode, base, alpha, variations, input_size, color, len(found), batch, batch_holes,
               plans, notice=notice, warning=warning,
-              engine=engine.describe() if engine is not None else "")
+              engine=engine.describe() if engine is not None else "",
+              owns_base=True)  # to_rgb_alpha's arrays are always new
     job.timings["prepare"] = time.perf_counter() - t0
     return job
 
@@ -211,11 +224,23 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
 def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") -> DecensorResult:
     """Paste the filled crops back: one image per variation. ``filled`` matches
     ``job.crops`` (same order and shapes); ``engine`` names what filled them (default: the
-    engine given to ``prepare``)."""
+    engine given to ``prepare``).
+
+    Memory: the last variation is pasted into ``job.base`` itself (prepare's private copy),
+    the others into copies of it; each output goes into its PIL image and is dropped before the
+    next, and the job's copy of the input is released (``job.base`` becomes None), so nothing
+    full-size but the result images outlives this call. A job can be finished once."""
     t0 = time.perf_counter()
+    if job.base is None:
+        raise ValueError("this job was already finished (its copy of the input is released)")
     if len(filled) != len(job.plans):
         raise ValueError(f"expected {len(job.plans)} filled crops, got {len(filled)}")
-    outputs = [job.base.copy() for _ in range(job.variations)]
+    base, job.base = job.base, None
+    if not job.owns_base or not base.flags.writeable:
+        base = base.copy()
+    # Copies for all but the last variation, taken before the last one is written in place.
+    outputs = [base.copy() for _ in range(job.variations - 1)] + [base]
+    del base
     color = np.array(job.mask_color, np.uint8)
     for plan, pred in zip(job.plans, filled, strict=True):
         x1, y1, x2, y2 = plan.box
@@ -234,7 +259,9 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
                 pred = pred.copy()
                 pred[exact, 0] = color[0] + 1 if color[0] < 255 else 254
         rg.paste(outputs[plan.variation], plan.box, pred, plan.select)
-    images = [from_rgb_alpha(out, job.alpha) for out in outputs]
+    images = []
+    while outputs:
+        images.append(from_rgb_alpha(outputs.pop(0), job.alpha))
     timings = dict(job.timings)
     timings["finish"] = time.perf_counter() - t0
     return DecensorResult(images, engine or job.engine, job.regions, timings, job.notice,

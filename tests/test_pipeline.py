@@ -405,3 +405,54 @@ def test_png_encoding_round_trips_with_engine_text(mode: str, tmp_path) -> None:
     assert np.array_equal(np.asarray(back), np.asarray(img))
     path = save_png(img, tmp_path / "o.png", text={"a": "b"})
     assert Image.open(path).text == {"a": "b"} and list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_image_arrays_banded_copies_are_exact_and_private(mode: str, monkeypatch) -> None:
+    """to_rgb_alpha / encode_png copy PIL pixels band by band (a few rows at a time, not one
+    full-size temporary): exact across band edges, and the arrays never alias the input."""
+    from deepcream import imageio
+
+    monkeypatch.setattr(imageio, "_BAND_BYTES", 4 * 53 * 3)  # 3 rows per band, 37 rows
+    rng = np.random.default_rng(11)
+    arr = rng.integers(0, 256, (37, 53, len(mode)), dtype=np.uint8)
+    img = Image.fromarray(arr, mode)
+    rgb, alpha = imageio.to_rgb_alpha(img)
+    assert np.array_equal(rgb, arr[..., :3])
+    assert (alpha is None) == (mode == "RGB")
+    if alpha is not None:
+        assert np.array_equal(alpha, arr[..., 3])
+    assert rgb.flags.writeable and rgb.flags.c_contiguous
+    rgb[...] = 0  # writing the array must not touch the image
+    assert np.array_equal(np.asarray(img), arr)
+    back = imageio.from_rgb_alpha(arr[..., :3].copy(), None if alpha is None else arr[..., 3])
+    assert back.mode == mode and np.array_equal(np.asarray(back), arr)
+    for text in (None, {"k": "v"}):
+        png = Image.open(io.BytesIO(imageio.encode_png(img, text=text)))
+        assert png.mode == mode and np.array_equal(np.asarray(png), arr)
+        assert png.text == (text or {})
+
+
+@pytest.mark.parametrize("variations", [1, 2, 4])
+def test_finish_writes_into_its_own_copy_and_releases_it(variations: int) -> None:
+    """finish pastes the last variation into prepare's private copy of the input and drops the
+    job's buffers: the caller's image stays as it was, and a job is finished once."""
+    colored = paint_bars(scene())
+    holes = mask_of(colored)
+    img = Image.fromarray(colored)
+    engine = ClassicalEngine("bar")
+    job = pipeline.prepare(img, engine=engine, variations=variations)
+    assert job.owns_base and job.size == (colored.shape[1], colored.shape[0])
+    base = job.base
+    result = pipeline.finish(job, engine.inpaint(job.crops, job.holes))
+    assert job.base is None and job.size == (colored.shape[1], colored.shape[0])
+    assert np.array_equal(np.asarray(img), colored)  # the input image is untouched
+    outs = [np.asarray(i) for i in result.images]
+    assert len(outs) == variations
+    for out in outs:
+        assert np.array_equal(out[~holes], colored[~holes])
+        assert not mask_of(out).any()
+    # The last output was written into the job's own buffer, not into a copy.
+    assert np.array_equal(base, outs[-1])
+    with pytest.raises(ValueError, match="already finished"):
+        pipeline.finish(job, job.crops)
