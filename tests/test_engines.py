@@ -3,6 +3,8 @@ hole-only changes, and engine selection."""
 
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -123,3 +125,26 @@ def test_get_engine_selection(tmp_path, converted_models) -> None:
         engines.get_engine("bar", "magic")
     with pytest.raises(InputError):
         engines.get_engine("blur", "classical")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
+def test_tune_malloc_returns_large_freed_buffers_to_the_os() -> None:
+    """After tune_malloc, a freed buffer of a few MB leaves RSS even after a larger block was
+    freed (glibc's dynamic threshold would otherwise keep such buffers in the heap)."""
+    from deepcream.engines import tune_malloc
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as fh:
+            line = next(row for row in fh if row.startswith("VmRSS"))
+        return int(line.split()[1]) / 1024
+
+    if not tune_malloc():
+        pytest.skip("not glibc")
+    assert tune_malloc() is True  # idempotent
+    big = np.ones(20 << 20, np.uint8)
+    del big  # without the fixed threshold this raises glibc's mmap threshold to 20 MB
+    before = rss_mb()
+    buf = np.ones(8 << 20, np.uint8)
+    assert rss_mb() > before + 6
+    del buf
+    assert rss_mb() < before + 2
