@@ -88,7 +88,11 @@ def find_regions(mask: np.ndarray) -> list[Region]:
 
 def dcp_size(region: Region, width: int, height: int) -> int:
     """Step 1 of DCP's box rule: the square's side."""
-    size = int(max(region.max_x - region.min_x, region.max_y - region.min_y) * EXPAND_FACTOR)
+    return _dcp_side(region.max_x - region.min_x, region.max_y - region.min_y, width, height)
+
+
+def _dcp_side(span_x: int, span_y: int, width: int, height: int) -> int:
+    size = int(max(span_x, span_y) * EXPAND_FACTOR)
     if size > min(width, height):
         size = min(width, height)
     elif size < MIN_BOX:
@@ -98,8 +102,13 @@ def dcp_size(region: Region, width: int, height: int) -> int:
 
 def dcp_box(region: Region, width: int, height: int) -> Box:
     """DeepCreamPy's crop box for ``region``, quirks included (see docs/decensor.md)."""
-    min_x, min_y, max_x, max_y = region.bounds
-    s = dcp_size(region, width, height)
+    return dcp_box_for_bounds(*region.bounds, width, height)
+
+
+def dcp_box_for_bounds(min_x: int, min_y: int, max_x: int, max_y: int,
+                       width: int, height: int) -> Box:
+    """DeepCreamPy's crop box for a region with these inclusive pixel bounds."""
+    s = _dcp_side(max_x - min_x, max_y - min_y, width, height)
     cx, cy = (min_x + max_x) // 2, (min_y + max_y) // 2
     x1, x2 = cx - s // 2, cx + s // 2
     y1, y2 = cy - s // 2, cy + s // 2

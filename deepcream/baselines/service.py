@@ -19,6 +19,8 @@ import time
 import numpy as np
 from PIL import Image
 
+from deepcream.regions import dcp_box_for_bounds
+
 
 def find_regions(image: Image.Image, mask_color: tuple[int, int, int]) -> list[set[tuple[int, int]]]:
     """4-connected regions of exact ``mask_color`` pixels, largest first (DCP's algorithm)."""
@@ -52,40 +54,11 @@ def find_regions(image: Image.Image, mask_color: tuple[int, int, int]) -> list[s
     return regions
 
 
-def expand_bounding(width: int, height: int, region: set[tuple[int, int]],
-                    expand_factor: float = 1.5, min_size: int = 256) -> tuple[int, int, int, int]:
-    """DCP's box rule (see shared/dcpv2-model.md)."""
+def expand_bounding(width: int, height: int, region: set[tuple[int, int]]) -> tuple[int, int, int, int]:
+    """DCP's box rule; the bounds come from Python lists of the region's pixels, as DCP does."""
     xs = [p[0] for p in region]
     ys = [p[1] for p in region]
-    min_x, max_x, min_y, max_y = min(xs), max(xs), min(ys), max(ys)
-    s = int(max(max_x - min_x, max_y - min_y) * expand_factor)
-    if s > min(width, height):
-        s = min(width, height)
-    elif s < min_size:
-        s = min_size
-    cx, cy = (min_x + max_x) // 2, (min_y + max_y) // 2
-    x1, x2, y1, y2 = cx - s // 2, cx + s // 2, cy - s // 2, cy + s // 2
-    if (y1 < 0 or y2 > height - 1) and (x1 < 0 or x2 > width - 1):
-        if x1 < 0 and y1 < 0:
-            x1, y1, x2, y2 = 0, 0, s, s
-        elif x2 > width - 1 and y1 < 0:
-            x1, y1, x2, y2 = width - s - 1, 0, width - 1, s
-        elif x1 < 0 and y2 > height - 1:
-            x1, y1, x2, y2 = 0, height - s - 1, s, height - 1
-        elif x2 > width - 1 and y2 > height - 1:
-            x1, y1, x2, y2 = width - s - 1, height - s - 1, width - 1, height - 1
-    else:
-        if x1 < 0:
-            x1, x2 = 0, x2 - x1
-        if x2 > width - 1:
-            x1, x2 = x1 - (x2 - (width - 1)), width - 1
-        if y1 < 0:
-            y1, y2 = 0, y2 - y1
-        if y2 > height - 1:
-            y1, y2 = y1 - (y2 - (height - 1)), height - 1
-    if x2 > width or y2 > height:
-        return min_x, min_y, max_x, max_y
-    return x1, y1, x2, y2
+    return dcp_box_for_bounds(min(xs), min(ys), max(xs), max(ys), width, height)
 
 
 def decensor_bar(data: bytes, run_model, mask_color=(0, 255, 0)) -> tuple[bytes, dict[str, float]]:
