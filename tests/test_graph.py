@@ -107,13 +107,14 @@ def test_model_contract(generators):
     assert props["attention"] == "sparse"  # the default
 
 
+@pytest.mark.parametrize("attention", ["dense", "sparse"])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("batch", [1, 3, 8])
-def test_dense_matches_tensorflow(kind, batch, session_for, references):
+def test_graph_matches_tensorflow(attention, kind, batch, session_for, references):
     ref = references[kind]
-    out = _run_batched(session_for(kind, "dense"), ref["x"], ref["m"], batch)
+    out = _run_batched(session_for(kind, attention), ref["x"], ref["m"], batch)
     diff = np.abs(out - ref["out"]).max()
-    assert diff <= TOLERANCE, f"{kind} batch {batch}: max abs diff {diff:.3g}"
+    assert diff <= TOLERANCE, f"{attention} {kind} batch {batch}: max abs diff {diff:.3g}"
     # the known pixels are passed through exactly
     keep = np.broadcast_to(ref["m"] == 1, out.shape)
     np.testing.assert_array_equal(out[keep], ref["x"][keep])
@@ -171,15 +172,6 @@ def test_extra_variables_are_ignored(generators):
     weights["disc_red/conv0/w"] = np.zeros((5, 5, 3, 64), np.float32)
     weights["G_en/Conv/weights/Adam"] = np.zeros((5, 5, 6, 32), np.float32)
     assert build_model(weights).graph.node
-
-
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("batch", [1, 3, 8])
-def test_sparse_matches_tensorflow(kind, batch, session_for, references):
-    ref = references[kind]
-    out = _run_batched(session_for(kind, "sparse"), ref["x"], ref["m"], batch)
-    diff = np.abs(out - ref["out"]).max()
-    assert diff <= TOLERANCE, f"{kind} batch {batch}: max abs diff {diff:.3g}"
 
 
 def _edge_case_batch(references) -> tuple[np.ndarray, np.ndarray]:
