@@ -653,6 +653,9 @@ def _experiment(opts: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker_main(argv: Sequence[str]) -> int:
+    from deepcream.engines import tune_malloc
+
+    tune_malloc()  # as the decensor/serve commands do, for every implementation alike
     name, cfg_path, result_path = argv
     cfg = json.loads(Path(cfg_path).read_text())
     if name == "gemm":

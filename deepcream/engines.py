@@ -99,8 +99,9 @@ def tune_malloc() -> bool:
     PNG data, onnxruntime's and OpenCV's work buffers) come from the heap, whose freed space
     is kept and fragments. A fixed 1 MiB threshold returns every large buffer to the OS when
     it is freed: ~25 MB less peak RSS on the reference workload, same wall time (the extra
-    page faults cost ~0.05 s of system CPU). Called before a model session is created and by ``pipeline.prepare``, so the models'
-    load and the image stages both run with it; returns whether it applied.
+    page faults cost ~0.05 s of system CPU). It changes malloc for the whole process, so only
+    the process owners call it, first thing: the ``decensor`` and ``serve`` commands and the
+    bench workers (a library user's process is left alone). Returns whether it applied.
     """
     global _malloc_tuned
     if _malloc_tuned is None:
@@ -128,7 +129,6 @@ class OnnxEngine(Engine):
                  threads: int | None = None, precision: str = "fp32", batch_size: int = 8) -> None:
         from deepcream.session import ModelSession
 
-        tune_malloc()
         self.kind = _check_kind(kind)
         self.path = Path(path)
         self.session = ModelSession(self.path, backend=backend, threads=threads,

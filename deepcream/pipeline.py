@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from deepcream import regions as rg
-from deepcream.engines import Engine, get_engine, tune_malloc
+from deepcream.engines import Engine, get_engine
 from deepcream.errors import InputError
 from deepcream.imageio import Source, from_rgb_alpha, load_image, to_rgb_alpha
 
@@ -127,7 +127,6 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
     and records its name for ``finish``.
     """
     t0 = time.perf_counter()
-    tune_malloc()
     if engine is not None:
         input_size = engine.input_size
     if mode not in MODES:

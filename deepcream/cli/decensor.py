@@ -212,8 +212,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from deepcream import __version__
+    from deepcream.engines import tune_malloc
     from deepcream.imageio import save_png
     from deepcream.pipeline import finish, prepare, resolve_engine
+
+    tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
     log = logging.getLogger("deepcream.decensor")
     t_start = time.perf_counter()

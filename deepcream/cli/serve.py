@@ -78,10 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from deepcream.engines import tune_malloc
     from deepcream.errors import DeepcreamError
     from deepcream.server import Settings, create_app
     from deepcream.server.metrics import Metrics
     from deepcream.server.service import DecensorService
+
+    tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
     for flag, ok, need in [
         ("--port", 0 <= args.port <= 65535, "0..65535"),
