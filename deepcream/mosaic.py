@@ -13,8 +13,10 @@ grid, nothing in between" identifies a mosaic. The detector (docs/mask-help.md):
 3. for every grid found, tests each p x p cell: flat inside and a real step on a vertical
    and a horizontal side (strong), or as flat as the strong cells with small steps on two
    sides (weak, joins when connected to strong cells);
-4. cleans up in cell space (hole filling, minimum size and thickness), then fits the region
-   border to the pixels: partial blocks where the pixelated area does not end on a grid line.
+4. cleans up in cell space (hole filling, minimum size and thickness), completes each solid
+   region with the flat cells of its grid inside its bounding box (blocks over flat fills),
+   then fits the region border to the pixels: partial blocks where the pixelated area does
+   not end on a grid line.
 
 All steps are vectorised numpy/OpenCV/SciPy; no downsampling.
 """
@@ -67,6 +69,8 @@ _LOSSLESS_MIN_CELLS = 12
 # next (small blocks would lose their corners).
 _MEDIAN_MIN_P = 5
 _MEDIAN5_MIN_P = 10
+# Region completion: only regions filling this share of their bounding box (in cells).
+_COMPLETE_DENSITY = 0.2
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -376,6 +380,24 @@ def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: in
     return keep[labels]
 
 
+def _complete_cells(cells: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """Complete each region along its own grid. A censorship patch is one contiguous area on
+    one grid, but its blocks over flat fills (line art) look exactly like the fill, so the cell
+    tests cannot see them. Flat cells (as flat as the grid's found cells, as pixelation leaves
+    them) inside the bounding box of a region join it. Cells outside every region's box are
+    never taken, so flat surroundings next to a mosaic are not swallowed, and an image with no
+    region gets none."""
+    if not cells.any():
+        return cells
+    out = cells.copy()
+    labels, _ = ndimage.label(cells, structure=np.ones((3, 3), bool))
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        # Only solid regions: a few cells along a diagonal outline span a large box.
+        if sl is not None and np.count_nonzero(labels[sl] == k) >= _COMPLETE_DENSITY * labels[sl].size:
+            out[sl] |= flat[sl]
+    return out
+
+
 def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int = MAX_BLOCK
                   ) -> np.ndarray:
     """Mask (bool [H, W]) of the pixelated regions of an RGB (or grey) uint8 image."""
@@ -474,5 +496,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
                              close=not lossless)
         if not cells.any():
             continue
+        level = float(np.median(grid.inner[strong]))
+        cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside)
         grid.paste(result, grid.partial_blocks(cells, noise))
     return result

@@ -139,6 +139,26 @@ def test_strokes_over_the_mosaic_do_not_break_it() -> None:
     assert _iou(pred, truth) >= 0.8
 
 
+@pytest.mark.parametrize("condition,floor", [("png", 0.95), ("jpeg85", 0.9)])
+def test_mosaic_over_flat_fill_is_completed_along_its_grid(condition: str, floor: float) -> None:
+    """Blocks over a flat fill look like the fill; they join the region found on the same
+    grid (inside its bounding box), while the flat fill around the patch is not taken."""
+    pil = Image.new("RGB", (400, 360), (230, 220, 200))
+    ImageDraw.Draw(pil).rectangle([60, 50, 340, 310], fill=(90, 160, 210), outline=(20, 20, 30),
+                                  width=3)
+    img = np.asarray(pil).copy()
+    rng = np.random.default_rng(0)
+    # Detail along the top and left of the patch only: its bottom-right lies over the fill.
+    img[90:150, 100:320] = rng.integers(0, 256, (60, 220, 3))
+    img[150:280, 100:150] = rng.integers(0, 256, (130, 50, 3))
+    ev.pixelate(img, (100, 90, 220, 190), 10, (3, 6))
+    truth = np.zeros(img.shape[:2], bool)
+    truth[90:280, 100:320] = True
+    pred = detect_mosaic(ev.encode(img, condition))
+    assert _iou(pred, truth) >= floor
+    assert np.count_nonzero(pred & ~truth) < 0.01 * truth.sum()
+
+
 def test_input_not_modified(small_set) -> None:
     img = small_set[0][2]
     before = img.copy()
