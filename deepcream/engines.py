@@ -158,17 +158,24 @@ class OnnxEngine(Engine):
         return out
 
 
+def _hole_steps(crop: np.ndarray, holes: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour pairs along ``axis`` that are both holes, and those of them whose colors
+    differ (bool arrays one shorter than the crop along ``axis``)."""
+    both = np.logical_and(np.take(holes, range(1, holes.shape[axis]), axis=axis),
+                          np.take(holes, range(holes.shape[axis] - 1), axis=axis))
+    change = np.any(np.diff(crop.astype(np.int16), axis=axis) != 0, axis=2) & both
+    return both, change
+
+
 def estimate_block_size(crop: np.ndarray, holes: np.ndarray) -> float:
     """Mean run length of identical pixels inside the holes (rows and columns): roughly the
     mosaic's block size. At least 1."""
     sizes = []
     for axis in (0, 1):
-        same_hole = np.logical_and(np.take(holes, range(1, holes.shape[axis]), axis=axis),
-                                   np.take(holes, range(holes.shape[axis] - 1), axis=axis))
-        diff = np.any(np.diff(crop.astype(np.int16), axis=axis) != 0, axis=2)
+        same_hole, change = _hole_steps(crop, holes, axis)
         pairs = int(np.count_nonzero(same_hole))
         if pairs:
-            sizes.append(pairs / max(int(np.count_nonzero(diff & same_hole)), 1))
+            sizes.append(pairs / max(int(np.count_nonzero(change)), 1))
     return max(float(np.mean(sizes)) if sizes else 1.0, 1.0)
 
 
@@ -181,9 +188,7 @@ def find_block_grid(crop: np.ndarray, holes: np.ndarray, axis: int) -> tuple[int
     """The mosaic's block size and phase along ``axis`` (1 = x, 0 = y): the largest period
     on which at least 90% of the color changes between neighbouring hole pixels lie (smaller
     divisors of the true size fit too, larger multiples do not). None if nothing fits."""
-    both = np.logical_and(np.take(holes, range(1, holes.shape[axis]), axis=axis),
-                          np.take(holes, range(holes.shape[axis] - 1), axis=axis))
-    change = np.any(np.diff(crop.astype(np.int16), axis=axis) != 0, axis=2) & both
+    _, change = _hole_steps(crop, holes, axis)
     # counts[p]: changes between position p and p+1, i.e. a block starting at p+1.
     counts = change.sum(axis=1 - axis).astype(np.float64)
     total = counts.sum()
