@@ -23,7 +23,9 @@ from deepcream.fsutil import atomic_path
 PNG_COMPRESS_LEVEL = 1
 # libpng's default adaptive filtering tries all five row filters on every row; on
 # illustrations the fixed SUB filter with zlib's RLE strategy encodes ~1.8x faster and the
-# file is smaller (docs/decensor.md, "PNG compression level").
+# file is smaller (docs/decensor.md, "PNG compression level"). With ISA-L installed (the
+# `isal` package, a core dependency) RGB/RGBA PNGs are deflated by ISA-L instead of zlib:
+# 3.7x faster again for a ~15% larger file; OpenCV's libpng/zlib path is the fallback.
 _CV2_PNG_FILTER = "IMWRITE_PNG_FILTER_SUB"
 _CV2_PNG_STRATEGY = "IMWRITE_PNG_STRATEGY_RLE"
 
@@ -181,12 +183,61 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
             + (zlib.crc32(kind + payload) & 0xFFFFFFFF).to_bytes(4, "big"))
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _text_chunks(text: dict[str, str] | None) -> bytes:
+    return b"".join(
+        _png_chunk(b"tEXt", key.encode("latin-1", "replace")[:79] + b"\0"
+                   + value.encode("latin-1", "replace"))
+        for key, value in (text or {}).items())
+
+
+def _isal_png_parts(img: Image.Image, text: dict[str, str] | None,
+                    compress_level: int) -> list[bytes] | None:
+    """An 8-bit RGB/RGBA PNG deflated by ISA-L, or None when ``isal`` is not installed.
+
+    Why not a library encoder: libpng (OpenCV, imagecodecs) and Pillow spend ~75% of an
+    encode in zlib's deflate, and none of them can use another deflate. ISA-L's level 1 is
+    3.7x faster than zlib's on these images (docs/decensor.md). The PNG around it is
+    three chunk types and one row filter: every row uses the SUB filter (filter byte 1,
+    each byte minus the byte one pixel to the left), computed band by band with numpy and
+    streamed into the compressor, so no full-size filtered copy exists."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return None
+    channels = 3 if img.mode == "RGB" else 4
+    width, height = img.size
+    header = (width.to_bytes(4, "big") + height.to_bytes(4, "big")
+              + bytes([8, 2 if channels == 3 else 6, 0, 0, 0]))  # 8 bit, RGB(A), no interlace
+    parts = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _text_chunks(text)]
+    # ISA-L has levels 0..3; zlib-style levels above 3 map to its best (3).
+    deflate = isal_zlib.compressobj(min(max(int(compress_level), 0), 3))
+    stride = width * channels
+    filtered = np.empty(0, np.uint8)
+    for _y, band in _bands(img):
+        rows = np.frombuffer(band.tobytes("raw", img.mode), np.uint8).reshape(band.height, stride)
+        if filtered.shape != (band.height, stride + 1):
+            filtered = np.empty((band.height, stride + 1), np.uint8)
+            filtered[:, 0] = 1  # SUB
+        filtered[:, 1:1 + channels] = rows[:, :channels]
+        np.subtract(rows[:, channels:], rows[:, :-channels], out=filtered[:, 1 + channels:])
+        data = deflate.compress(filtered)
+        if data:
+            parts.append(_png_chunk(b"IDAT", data))
+    parts.append(_png_chunk(b"IDAT", deflate.flush()))
+    parts.append(_png_chunk(b"IEND", b""))
+    return parts
+
+
 def _encode_parts(img: Image.Image, text: dict[str, str] | None,
                   compress_level: int) -> list[bytes | memoryview]:
     """The PNG file as consecutive pieces (written or joined by the callers), so the encoded
     data is never copied whole.
 
-    RGB/RGBA go through OpenCV's libpng encoder: at the same zlib level it is ~30% faster
+    RGB/RGBA go through ``_isal_png_parts`` when ISA-L is installed, else through OpenCV's
+    libpng encoder: at the same zlib level it is ~30% faster
     than Pillow's and the files are slightly smaller (docs/decensor.md). OpenCV cannot write
     text chunks, so they are inserted right after IHDR (a PNG's first chunk, 33 bytes in).
     The BGR(A) pixels OpenCV wants are packed by Pillow straight into one array (no RGB copy
@@ -199,6 +250,9 @@ def _encode_parts(img: Image.Image, text: dict[str, str] | None,
             info.add_text(key, value)
         img.save(buf, format="PNG", compress_level=compress_level, pnginfo=info)
         return [buf.getvalue()]
+    fast = _isal_png_parts(img, text, compress_level)
+    if fast is not None:
+        return fast
     import cv2
 
     bgr = pil_to_array(img, "BGR", 3) if img.mode == "RGB" else pil_to_array(img, "BGRA", 4)
@@ -213,11 +267,7 @@ def _encode_parts(img: Image.Image, text: dict[str, str] | None,
     data = memoryview(encoded).cast("B")
     if not text:
         return [data]
-    chunks = b"".join(
-        _png_chunk(b"tEXt", key.encode("latin-1", "replace")[:79] + b"\0"
-                   + value.encode("latin-1", "replace"))
-        for key, value in text.items())
-    return [data[:33], chunks, data[33:]]
+    return [data[:33], _text_chunks(text), data[33:]]
 
 
 def encode_png(img: Image.Image, *, text: dict[str, str] | None = None,

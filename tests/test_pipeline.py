@@ -392,13 +392,24 @@ def test_paths_and_bytes(tmp_path) -> None:
     assert path.read_bytes() == data
 
 
+@pytest.mark.parametrize("writer", ["isal", "libpng"])
+@pytest.mark.parametrize("size", [(37, 53), (1, 1), (5, 1)])
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
-def test_png_encoding_round_trips_with_engine_text(mode: str, tmp_path) -> None:
+def test_png_encoding_round_trips_with_engine_text(mode: str, size, writer: str, tmp_path,
+                                                   monkeypatch) -> None:
+    """Both PNG writers (ISA-L deflate with our SUB-filtered rows, and OpenCV's libpng, the
+    fallback without ``isal``) decode back to the exact pixels and text, at any width."""
+    from deepcream import imageio
     from deepcream.imageio import encode_png, save_png
 
+    if writer == "isal":
+        pytest.importorskip("isal")
+        assert imageio._isal_png_parts(Image.new("RGB", (2, 2)), None, 1) is not None
+    else:
+        monkeypatch.setattr(imageio, "_isal_png_parts", lambda *a: None)
     rng = np.random.default_rng(7)
     channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
-    arr = rng.integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    arr = rng.integers(0, 256, size + (channels,), dtype=np.uint8)
     img = Image.fromarray(arr[..., 0] if mode == "L" else arr, mode)
     back = Image.open(io.BytesIO(encode_png(img, text={"deepcream-engine": "classical x"})))
     assert back.mode == mode and back.text == {"deepcream-engine": "classical x"}
