@@ -380,21 +380,71 @@ def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: in
     return keep[labels]
 
 
-def _complete_cells(cells: np.ndarray, flat: np.ndarray) -> np.ndarray:
+def _extend_box(box: list[int], flat: np.ndarray, evidence: np.ndarray, slack: int
+                ) -> list[int]:
+    """Grow a region's cell box [y0, y1, x0, x1) in each direction across bands of flat cells
+    as far as the last band holding evidence (a block-like cell of the same grid). A patch
+    over line art shows its blocks only where a line or a fill edge crosses it, often in
+    pieces separated by blocks over a flat fill; flat cells with no evidence beyond them are
+    surroundings and stop nothing but are not taken."""
+    ncy, ncx = flat.shape
+    y0, y1, x0, x1 = box
+    changed = True
+    while changed:
+        changed = False
+        for direction in range(4):
+            if direction < 2:  # columns right (0) / left (1) of the box, over its rows
+                bands = range(x1, ncx) if direction == 0 else range(x0 - 1, -1, -1)
+                seg = [(flat[y0:y1, k], evidence[y0:y1, k]) for k in bands]
+            else:  # rows below (2) / above (3), over its columns
+                bands = range(y1, ncy) if direction == 2 else range(y0 - 1, -1, -1)
+                seg = [(flat[k, x0:x1], evidence[k, x0:x1]) for k in bands]
+            # At most twice the box's extent that way: far-off block-like cells are more
+            # likely another patch (one whose period is a multiple of this one) than a part.
+            limit = 2 * ((x1 - x0) if direction < 2 else (y1 - y0))
+            reach = 0
+            for i, (f, e) in enumerate(seg[:limit]):
+                # The band must be flat, but for its two end cells (partial blocks where the
+                # patch ends inside a cell) and ``slack`` more (JPEG noise).
+                if np.count_nonzero(~f[1:-1]) > slack:
+                    break
+                if e.any():
+                    reach = i + 1
+            if reach:
+                changed = True
+                if direction == 0:
+                    x1 += reach
+                elif direction == 1:
+                    x0 -= reach
+                elif direction == 2:
+                    y1 += reach
+                else:
+                    y0 -= reach
+    return [y0, y1, x0, x1]
+
+
+def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | None = None,
+                    slack: int = 0) -> np.ndarray:
     """Complete each region along its own grid. A censorship patch is one contiguous area on
     one grid, but its blocks over flat fills (line art) look exactly like the fill, so the cell
     tests cannot see them. Flat cells (as flat as the grid's found cells, as pixelation leaves
-    them) inside the bounding box of a region join it. Cells outside every region's box are
-    never taken, so flat surroundings next to a mosaic are not swallowed, and an image with no
-    region gets none."""
+    them) inside the bounding box of a region join it; the box first grows across flat cells
+    to further block-like cells (``evidence``) of the same grid. Cells outside every region's
+    (grown) box are never taken, so flat surroundings next to a mosaic are not swallowed, and
+    an image with no region gets none."""
     if not cells.any():
         return cells
     out = cells.copy()
     labels, _ = ndimage.label(cells, structure=np.ones((3, 3), bool))
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         # Only solid regions: a few cells along a diagonal outline span a large box.
-        if sl is not None and np.count_nonzero(labels[sl] == k) >= _COMPLETE_DENSITY * labels[sl].size:
-            out[sl] |= flat[sl]
+        if sl is None or np.count_nonzero(labels[sl] == k) < _COMPLETE_DENSITY * labels[sl].size:
+            continue
+        box = [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop]
+        if evidence is not None:
+            box = _extend_box(box, flat, evidence, slack)
+        y0, y1, x0, x1 = box
+        out[y0:y1, x0:x1] |= flat[y0:y1, x0:x1]
     return out
 
 
@@ -497,6 +547,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         if not cells.any():
             continue
         level = float(np.median(grid.inner[strong]))
-        cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside)
+        cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside,
+                                strong, slack=0 if lossless else 1)
         grid.paste(result, grid.partial_blocks(cells, noise))
     return result

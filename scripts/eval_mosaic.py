@@ -10,7 +10,8 @@ Per condition it reports the mean IoU of detected vs true mosaic masks, pixel pr
 recall, and the false-positive area on the clean images; and the detection time on a
 2604x2513 image (median of several runs).
 
-    .venv/bin/python scripts/eval_mosaic.py [--seed 0] [--per-source 2] [--out DIR]
+    .venv/bin/python scripts/eval_mosaic.py [--seed 0 [1 ...]] [--per-source 2] [--out DIR]
+        [--conditions png jpeg85] [--worst N] [--dump DIR] [--no-timing]
 
 writes ``mosaic-eval.json`` and ``mosaic-eval.md`` into ``--out`` (default: the current folder)
 and prints the table.
@@ -186,22 +187,46 @@ def iou(pred: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None) -
     return np.count_nonzero(pred & truth) / union if union else 1.0
 
 
+def overlay(img: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The image, and beside it the image dimmed with missed mosaic pixels red, false
+    detections blue and hits green (tinted, so the blocks stay visible)."""
+    out = img.astype(np.float32) * 0.6
+    for sel, color in ((pred & truth, (0, 160, 0)), (truth & ~pred, (200, 0, 0)),
+                       (pred & ~truth, (0, 0, 220))):
+        out[sel] = 0.5 * out[sel] + np.asarray(color, np.float32)
+    gap = np.full((img.shape[0], 8, 3), 255, np.uint8)
+    return np.concatenate([img, gap, np.clip(out, 0, 255).astype(np.uint8)], axis=1)
+
+
 def evaluate(seed: int = 0, per_source: int = 1, line_art_count: int = 8,
-             conditions: list[str] | None = None) -> dict:
+             conditions: list[str] | None = None, dump: Path | None = None) -> dict:
+    """Scores per condition, with a per-image list (``per_image``) for diagnosis. ``dump``:
+    write an overlay PNG (see ``overlay``) per image and condition there."""
     from deepcream.mosaic import detect_mosaic
 
     mosaic, clean = make_set(seed, per_source, line_art_count)
     results: dict = {"seed": seed, "conditions": {}}
     for cond in conditions or CONDITIONS:
-        ious, vis_ious, tp, fp, fn, worst = [], [], 0, 0, 0, []
+        ious, vis_ious, tp, fp, fn, worst, per_image = [], [], 0, 0, 0, [], []
         for s in mosaic:
-            pred = detect_mosaic(encode(s.image, cond))
+            img = encode(s.image, cond)
+            pred = detect_mosaic(img)
             ious.append(iou(pred, s.truth))
             vis_ious.append(iou(pred, s.truth, s.invisible))
-            tp += int(np.count_nonzero(pred & s.truth))
-            fp += int(np.count_nonzero(pred & ~s.truth))
-            fn += int(np.count_nonzero(~pred & s.truth))
+            i_tp = int(np.count_nonzero(pred & s.truth))
+            i_fp = int(np.count_nonzero(pred & ~s.truth))
+            i_fn = int(np.count_nonzero(~pred & s.truth))
+            tp, fp, fn = tp + i_tp, fp + i_fp, fn + i_fn
             worst.append((round(float(vis_ious[-1]), 3), s.name, s.blocks))
+            per_image.append({"name": s.name, "blocks": s.blocks, "iou": ious[-1],
+                              "visible_iou": vis_ious[-1],
+                              "precision": i_tp / max(i_tp + i_fp, 1),
+                              "recall": i_tp / max(i_tp + i_fn, 1),
+                              "patches": s.patches})
+            if dump is not None:
+                dump.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(overlay(img, pred, s.truth)).save(
+                    dump / f"s{seed}-{cond}-{s.name.replace('#', '_')}.png")
         clean_fp, clean_px, clean_worst = 0, 0, 0.0
         for s in clean:
             pred = detect_mosaic(encode(s.image, cond))
@@ -221,6 +246,7 @@ def evaluate(seed: int = 0, per_source: int = 1, line_art_count: int = 8,
             "clean_fp_fraction": clean_fp / max(clean_px, 1),
             "clean_fp_worst_image": clean_worst,
             "worst": sorted(worst)[:5],
+            "per_image": per_image,
         }
     return results
 
@@ -245,6 +271,12 @@ def time_large(repeats: int = 5) -> dict:
             "min_s": min(times), "max_s": max(times)}
 
 
+def timing_line(timing: dict) -> str:
+    return (f"Detection time on a {timing['size'][0]}x{timing['size'][1]} JPEG q85 image: "
+            f"median {timing['median_s']:.3f} s over {timing['repeats']} runs "
+            f"(min {timing['min_s']:.3f}, max {timing['max_s']:.3f}).")
+
+
 def to_markdown(results: dict, timing: dict | None) -> str:
     lines = [f"# Mosaic detection evaluation (seed {results['seed']})", "",
              "IoU: detected vs the pixelated rectangles. Visible IoU leaves out blocks that "
@@ -260,33 +292,50 @@ def to_markdown(results: dict, timing: dict | None) -> str:
                      f"{r['precision']:.3f} | {r['recall']:.3f} | "
                      f"{100 * r['clean_fp_fraction']:.3f}% | {100 * r['clean_fp_worst_image']:.3f}% |")
     if timing:
-        lines += ["", f"Detection time on a {timing['size'][0]}x{timing['size'][1]} JPEG q85 image: "
-                  f"median {timing['median_s']:.3f} s over {timing['repeats']} runs "
-                  f"(min {timing['min_s']:.3f}, max {timing['max_s']:.3f})."]
+        lines += ["", timing_line(timing)]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0],
+                    help="one or more seeds (one table each)")
     ap.add_argument("--per-source", type=int, default=2, help="mosaic variants per base image")
     ap.add_argument("--line-art", type=int, default=8, help="number of line-art base images")
     ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=CONDITIONS)
+    ap.add_argument("--worst", type=int, default=0, metavar="N",
+                    help="list the N images with the lowest IoU per condition "
+                         "(IoU, visible IoU, precision, recall, block sizes)")
+    ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
+                    help="write an overlay PNG per image and condition (green: found, red: "
+                         "missed, blue: false detection)")
     ap.add_argument("--out", type=Path, default=Path("."))
     args = ap.parse_args()
-    results = evaluate(args.seed, args.per_source, args.line_art)
-    timing = None if args.no_timing else time_large()
-    results["timing"] = timing
-    md = to_markdown(results, timing)
     from deepcream.fsutil import atomic_write_bytes
 
     args.out.mkdir(parents=True, exist_ok=True)
+    all_results = []
+    for seed in args.seed:
+        results = evaluate(seed, args.per_source, args.line_art, args.conditions, args.dump)
+        all_results.append(results)
+        print(to_markdown(results, None))
+        for cond, r in results["conditions"].items():
+            if args.worst:
+                print(f"{cond} (seed {seed}) worst images:")
+                for im in sorted(r["per_image"], key=lambda d: d["iou"])[:args.worst]:
+                    print(f"  {im['name']:<24} IoU {im['iou']:.3f}  visible {im['visible_iou']:.3f}"
+                          f"  P {im['precision']:.3f}  R {im['recall']:.3f}  blocks {im['blocks']}")
+    timing = None if args.no_timing else time_large()
+    if timing:
+        print(timing_line(timing))
+    md = "\n".join(to_markdown(r, timing if i == len(all_results) - 1 else None)
+                    for i, r in enumerate(all_results))
+    payload = all_results[0] if len(all_results) == 1 else {"runs": all_results}
+    payload["timing"] = timing
     atomic_write_bytes(args.out / "mosaic-eval.json",
-                       (json.dumps(results, indent=2, default=str) + "\n").encode())
+                       (json.dumps(payload, indent=2, default=str) + "\n").encode())
     atomic_write_bytes(args.out / "mosaic-eval.md", md.encode())
-    print(md)
-    for cond, r in results["conditions"].items():
-        print(cond, "worst:", r["worst"])
     return 0
 
 
