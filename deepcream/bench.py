@@ -324,7 +324,7 @@ def _pipeline_image(data: bytes, infer: Callable[[np.ndarray, np.ndarray], np.nd
     with timer.stage("paste"):
         result = pipeline.finish(job, filled)
     with timer.stage("encode"):
-        png = imageio.encode_png(result.images[0])
+        png = imageio.encode_png(result.pixels[0])
     return timer.stages, png, int(len(job.crops))
 
 

@@ -9,6 +9,7 @@ import io
 import os
 import warnings
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -193,7 +194,42 @@ def _text_chunks(text: dict[str, str] | None) -> bytes:
         for key, value in (text or {}).items())
 
 
-def _isal_png_parts(img: Image.Image, text: dict[str, str] | None,
+@dataclass(frozen=True)
+class Pixels:
+    """An image as the pipeline holds it: uint8 ``rgb`` [H, W, 3] and ``alpha`` [H, W] or
+    None. Encoding from these skips PIL's 4-byte-per-pixel copy of the whole image."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+    def to_image(self) -> Image.Image:
+        return from_rgb_alpha(self.rgb, self.alpha)
+
+
+def _row_bands(src: Image.Image | Pixels):
+    """uint8 [rows, W * C] bands of an RGB/RGBA image's rows, top to bottom."""
+    if isinstance(src, Pixels):
+        width, height = src.size
+        rows = max(1, _BAND_BYTES // (4 * width))
+        for y in range(0, height, rows):
+            rgb = src.rgb[y:y + rows]
+            if src.alpha is None:
+                yield np.ascontiguousarray(rgb).reshape(len(rgb), -1)
+            else:
+                band = np.empty(rgb.shape[:2] + (4,), np.uint8)
+                band[..., :3] = rgb
+                band[..., 3] = src.alpha[y:y + rows]
+                yield band.reshape(len(rgb), -1)
+        return
+    for _y, band in _bands(src):
+        yield np.frombuffer(band.tobytes("raw", src.mode), np.uint8).reshape(band.height, -1)
+
+
+def _isal_png_parts(src: Image.Image | Pixels, text: dict[str, str] | None,
                     compress_level: int) -> list[bytes] | None:
     """An 8-bit RGB/RGBA PNG deflated by ISA-L, or None when ``isal`` is not installed.
 
@@ -207,8 +243,11 @@ def _isal_png_parts(img: Image.Image, text: dict[str, str] | None,
         from isal import isal_zlib
     except ImportError:
         return None
-    channels = 3 if img.mode == "RGB" else 4
-    width, height = img.size
+    if isinstance(src, Pixels):
+        channels = 3 if src.alpha is None else 4
+    else:
+        channels = 3 if src.mode == "RGB" else 4
+    width, height = src.size
     header = (width.to_bytes(4, "big") + height.to_bytes(4, "big")
               + bytes([8, 2 if channels == 3 else 6, 0, 0, 0]))  # 8 bit, RGB(A), no interlace
     parts = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _text_chunks(text)]
@@ -216,10 +255,9 @@ def _isal_png_parts(img: Image.Image, text: dict[str, str] | None,
     deflate = isal_zlib.compressobj(min(max(int(compress_level), 0), 3))
     stride = width * channels
     filtered = np.empty(0, np.uint8)
-    for _y, band in _bands(img):
-        rows = np.frombuffer(band.tobytes("raw", img.mode), np.uint8).reshape(band.height, stride)
-        if filtered.shape != (band.height, stride + 1):
-            filtered = np.empty((band.height, stride + 1), np.uint8)
+    for rows in _row_bands(src):
+        if filtered.shape != (len(rows), stride + 1):
+            filtered = np.empty((len(rows), stride + 1), np.uint8)
             filtered[:, 0] = 1  # SUB
         filtered[:, 1:1 + channels] = rows[:, :channels]
         np.subtract(rows[:, channels:], rows[:, :-channels], out=filtered[:, 1 + channels:])
@@ -231,7 +269,7 @@ def _isal_png_parts(img: Image.Image, text: dict[str, str] | None,
     return parts
 
 
-def _encode_parts(img: Image.Image, text: dict[str, str] | None,
+def _encode_parts(img: Image.Image | Pixels, text: dict[str, str] | None,
                   compress_level: int) -> list[bytes | memoryview]:
     """The PNG file as consecutive pieces (written or joined by the callers), so the encoded
     data is never copied whole.
@@ -243,6 +281,11 @@ def _encode_parts(img: Image.Image, text: dict[str, str] | None,
     The BGR(A) pixels OpenCV wants are packed by Pillow straight into one array (no RGB copy
     plus a converted copy).
     """
+    if isinstance(img, Pixels):
+        fast = _isal_png_parts(img, text, compress_level)
+        if fast is not None:
+            return fast
+        img = img.to_image()
     if img.mode not in ("RGB", "RGBA"):
         buf = io.BytesIO()
         info = PngImagePlugin.PngInfo()
@@ -270,13 +313,13 @@ def _encode_parts(img: Image.Image, text: dict[str, str] | None,
     return [data[:33], _text_chunks(text), data[33:]]
 
 
-def encode_png(img: Image.Image, *, text: dict[str, str] | None = None,
+def encode_png(img: Image.Image | Pixels, *, text: dict[str, str] | None = None,
                compress_level: int = PNG_COMPRESS_LEVEL) -> bytes:
     """PNG bytes; ``text`` goes into tEXt chunks (Latin-1)."""
     return b"".join(_encode_parts(img, text, compress_level))
 
 
-def save_png(img: Image.Image, path: str | os.PathLike[str], *, text: dict[str, str] | None = None,
+def save_png(img: Image.Image | Pixels, path: str | os.PathLike[str], *, text: dict[str, str] | None = None,
              compress_level: int = PNG_COMPRESS_LEVEL, overwrite: bool = True) -> Path:
     """Write ``img`` as PNG atomically (no partial file on any failure)."""
     path = Path(path)

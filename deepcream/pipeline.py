@@ -19,13 +19,14 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from deepcream import regions as rg
 from deepcream.engines import Engine, get_engine
 from deepcream.errors import InputError
-from deepcream.imageio import Source, from_rgb_alpha, load_image, to_rgb_alpha
+from deepcream.imageio import Pixels, Source, load_image, to_rgb_alpha
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,26 @@ VARIATION_FLIPS = ((False, False), (True, False), (False, True), (True, True))
 
 @dataclass
 class DecensorResult:
-    """``images``: one per variation; ``engine``: which engine filled them (``describe()``);
-    ``regions``: regions filled per image; ``timings``: seconds per stage; ``notice``: why
-    nothing was done (no mask pixels), else None; ``warning``: why the mask found is probably
-    incomplete (JPEG-speckled or anti-aliased strokes) and the options to rerun with, else None."""
+    """``pixels``: one ``imageio.Pixels`` per variation (what ``imageio.encode_png`` and
+    ``save_png`` write fastest); ``images``: the same as PIL images, made on first use;
+    ``engine``: which engine filled them (``describe()``); ``regions``: regions filled per
+    image; ``timings``: seconds per stage; ``notice``: why nothing was done (no mask pixels),
+    else None; ``warning``: why the mask found is probably incomplete (JPEG-speckled or
+    anti-aliased strokes) and the options to rerun with, else None."""
 
-    images: list[Image.Image]
+    pixels: list[Pixels]
     engine: str
     regions: int
     timings: dict[str, float]
     notice: str | None = None
     warning: str | None = None
+    _images: list[Image.Image] | None = field(default=None, repr=False)
+
+    @property
+    def images(self) -> list[Image.Image]:
+        if self._images is None:
+            self._images = [p.to_image() for p in self.pixels]
+        return self._images
 
 
 @dataclass
@@ -227,9 +237,9 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     engine given to ``prepare``).
 
     Memory: the last variation is pasted into ``job.base`` itself (prepare's private copy),
-    the others into copies of it; each output goes into its PIL image and is dropped before the
-    next, and the job's copy of the input is released (``job.base`` becomes None), so nothing
-    full-size but the result images outlives this call. A job can be finished once."""
+    the others into copies of it, and the job's reference is released (``job.base`` becomes
+    None), so nothing full-size but the results outlives this call. A job can be finished
+    once."""
     t0 = time.perf_counter()
     if job.base is None:
         raise ValueError("this job was already finished (its copy of the input is released)")
@@ -241,7 +251,7 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     # Copies for all but the last variation, taken before the last one is written in place.
     outputs = [base.copy() for _ in range(job.variations - 1)] + [base]
     del base
-    color = np.array(job.mask_color, np.uint8)
+    color = tuple(int(c) for c in job.mask_color)
     for plan, pred in zip(job.plans, filled, strict=True):
         x1, y1, x2, y2 = plan.box
         pred = np.asarray(pred, np.uint8)
@@ -254,17 +264,16 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
         if job.mode == "bar":
             # A filled pixel of exactly the mask color would still read as a hole: nudge it
             # one level (only possible with a saturating model; DCP would leave it).
-            exact = np.all(pred == color, axis=2) & plan.select
+            # (cv2.inRange: one pass, ~15x faster than numpy's all-channels compare)
+            exact = (cv2.inRange(np.ascontiguousarray(pred), color, color) != 0) & plan.select
             if exact.any():
                 pred = pred.copy()
                 pred[exact, 0] = color[0] + 1 if color[0] < 255 else 254
         rg.paste(outputs[plan.variation], plan.box, pred, plan.select)
-    images = []
-    while outputs:
-        images.append(from_rgb_alpha(outputs.pop(0), job.alpha))
+    pixels = [Pixels(out, job.alpha) for out in outputs]
     timings = dict(job.timings)
     timings["finish"] = time.perf_counter() - t0
-    return DecensorResult(images, engine or job.engine, job.regions, timings, job.notice,
+    return DecensorResult(pixels, engine or job.engine, job.regions, timings, job.notice,
                           job.warning)
 
 
@@ -297,8 +306,8 @@ def decensor(image: Source, mode: str = "bar", original: Source | None = None,
 
     ``image``/``original``: PIL images, paths or bytes. ``engine``: "auto" (onnx when the
     model is installed in ``models`` or the default models folder, else classical), "onnx",
-    "classical" or an ``Engine``. Returns one PIL image per variation; pixels outside the
-    regions are bit-identical to the input, alpha is kept.
+    "classical" or an ``Engine``. Returns one image per variation (``pixels`` arrays, or PIL
+    ``images``); pixels outside the regions are bit-identical to the input, alpha is kept.
     """
     t0 = time.perf_counter()
     eng = resolve_engine(engine, mode, models, backend=backend, threads=threads,

@@ -438,10 +438,12 @@ def test_image_arrays_banded_copies_are_exact_and_private(mode: str, monkeypatch
     assert np.array_equal(np.asarray(img), arr)
     back = imageio.from_rgb_alpha(arr[..., :3].copy(), None if alpha is None else arr[..., 3])
     assert back.mode == mode and np.array_equal(np.asarray(back), arr)
-    for text in (None, {"k": "v"}):
-        png = Image.open(io.BytesIO(imageio.encode_png(img, text=text)))
-        assert png.mode == mode and np.array_equal(np.asarray(png), arr)
-        assert png.text == (text or {})
+    pixels = imageio.Pixels(arr[..., :3].copy(), None if alpha is None else arr[..., 3].copy())
+    for source in (img, pixels):
+        for text in (None, {"k": "v"}):
+            png = Image.open(io.BytesIO(imageio.encode_png(source, text=text)))
+            assert png.mode == mode and np.array_equal(np.asarray(png), arr)
+            assert png.text == (text or {})
 
 
 @pytest.mark.parametrize("variations", [1, 2, 4])

@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
 
     def save_all(result, outputs: list[Path]) -> float:
         t0 = time.perf_counter()
-        for image, path in zip(result.images, outputs, strict=True):
+        for image, path in zip(result.pixels, outputs, strict=True):
             save_png(image, path, text=text)
         return time.perf_counter() - t0
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from deepcream.imageio import Pixels, encode_png
 from deepcream.server.batcher import Batcher
 from deepcream.server.errors import ApiError
 from deepcream.server.limits import decode_image
@@ -255,12 +255,10 @@ class DecensorService:
         from deepcream import pipeline
 
         result = pipeline.finish(job, filled, engine)
-        return result, [self._png(img) for img in result.images]
+        return result, [self._png(pixels) for pixels in result.pixels]
 
-    def _png(self, img: Image.Image) -> bytes:
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", compress_level=self.settings.png_compress_level)
-        return buf.getvalue()
+    def _png(self, pixels: Pixels) -> bytes:
+        return encode_png(pixels, compress_level=self.settings.png_compress_level)
 
 
 def zip_pngs(pngs: list[bytes], stem: str = "result") -> bytes:
