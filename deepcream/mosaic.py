@@ -69,8 +69,10 @@ _LOSSLESS_MIN_CELLS = 12
 # next (small blocks would lose their corners).
 _MEDIAN_MIN_P = 5
 _MEDIAN5_MIN_P = 10
+# Partial blocks: share of a cell's lines whose constant run ends at the same place.
+_PARTIAL_AGREE = 0.7
 # Region completion: only regions filling this share of their bounding box (in cells).
-_COMPLETE_DENSITY = 0.2
+_COMPLETE_DENSITY = 0.1
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -264,10 +266,11 @@ class _Grid:
         up = pad[:-2, 1:-1] & ~cells
         down = pad[2:, 1:-1] & ~cells
 
-        def run(which: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+        def run(which: np.ndarray, axis: int, reverse: bool, straight: bool = True) -> np.ndarray:
             """Per cell (only where ``which``): the median over lines of the length of the
             constant run that starts at the cell side (axis 3: along rows from column 0,
-            axis 2: along columns from row 0; ``reverse`` starts from the far side)."""
+            axis 2: along columns from row 0; ``reverse`` starts from the far side).
+            ``straight``: 0 unless most lines' runs end at the median (a straight border)."""
             out = np.zeros(which.shape, np.int64)
             if not which.any():
                 return out
@@ -288,7 +291,12 @@ class _Grid:
                 else:
                     same[:, :2] = True
             length = np.cumprod(same, axis=ax).sum(axis=ax)  # [n, lines]
-            out[which] = np.median(length, axis=-1).astype(np.int64)
+            med = np.median(length, axis=-1)
+            # A partial block ends on one straight line (the patch border): most lines must
+            # end there. Smooth surroundings give runs that end wherever texture starts.
+            agree = (np.abs(length - med[:, None]) <= (1 if clean else 2)).mean(axis=-1)
+            ok = agree >= _PARTIAL_AGREE if straight else True
+            out[which] = np.where(ok, med, 0).astype(np.int64)
             return out
 
         w_from_left = run(left, 3, False)
@@ -311,7 +319,7 @@ class _Grid:
                                            (open_bottom, 2, False, keep_rows),
                                            (open_left, 3, True, keep_cols),
                                            (open_right, 3, False, keep_cols)):
-            length = run(which, axis, reverse)
+            length = run(which, axis, reverse, straight=False)
             # Only on clean input: JPEG noise breaks runs early and would cut real blocks.
             cut = which & (length < p - 1) & clean
             idx = r[::-1] if reverse else r
