@@ -255,8 +255,10 @@ class _Grid:
         m = _MARGIN
         blocks = self.crop[m:m + ncy * p, m:m + ncx * p]
         blocks = blocks.reshape(ncy, p, ncx, p, -1).transpose(0, 2, 1, 3, 4)  # [i, j, r, c, ch]
-        tol = 3.0 + 3.0 * noise
         clean = noise <= _CLEAN_NOISE  # lossless input: blocks are exactly constant
+        # Lossless: a partial block is exactly constant, so any change ends it (smooth
+        # surroundings such as a sky change by a level every few pixels).
+        tol = 0.0 if clean else 3.0 + 3.0 * noise
         pad = np.pad(cells, 1)
         left_in, right_in = pad[1:-1, :-2], pad[1:-1, 2:]
         up_in, down_in = pad[:-2, 1:-1], pad[2:, 1:-1]
