@@ -189,10 +189,9 @@ def _keys(b: _Builder, bg_nhwc: str) -> tuple[str, str]:
     return keys, b.op("Reshape", [kk, b.ints([0, 1, (FEAT - 2) ** 2])], "kk")
 
 
-def _attend(b: _Builder, keys: str, kk: str, queries: str) -> str:
-    """Attention of queries [N, Q, 2304] over keys [N, 900, 2304] (squared norms kk) ->
-    reconstruction rows a @ keys, [N, Q, 2304] (what each query position spreads over its
-    3x3 neighbourhood)."""
+def _attention_weights(b: _Builder, keys: str, kk: str, queries: str) -> str:
+    """Attention weights a [N, Q, 900] of queries [N, Q, 2304] over keys [N, 900, 2304]
+    (squared norms kk)."""
     qk = b.op("MatMul", [queries, b.op("Transpose", [keys], "keysT", perm=[0, 2, 1])], "qk")
     # d = |k|^2 + |q|^2 - 2 q.k. |q|^2 is the same for all keys of a query, so it cancels in
     # (d - mean_j d) and leaves std_j d unchanged: leave it out (exact, and less rounding).
@@ -211,30 +210,37 @@ def _attend(b: _Builder, keys: str, kk: str, queries: str) -> str:
     # With lambda = 50 most weights underflow to float32 denormals, which make the next GEMM
     # ~10x slower (microcode assists). Flush weights below 1e-30 to zero, as TF's own
     # flush-to-zero threads do: they change r by < 1e-27.
-    a = b.op("Where", [b.op("Less", [a, b.const(1e-30, "tiny")]), b.const(0.0, "zero"), a],
-             "a_ftz")
-    return b.op("MatMul", [a, keys], "recon")  # [N, Q, 2304]
+    return b.op("Where", [b.op("Less", [a, b.const(1e-30, "tiny")]), b.const(0.0, "zero"), a],
+                "a_ftz")
+
+
+def _attend(b: _Builder, keys: str, kk: str, queries: str) -> str:
+    """Reconstruction rows a @ keys, [N, Q, 2304]: what each query position spreads over its
+    3x3 neighbourhood."""
+    return b.op("MatMul", [_attention_weights(b, keys, kk, queries), keys], "recon")
 
 
 def _attention_dense(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) -> str:
-    """Contextual attention for all 1024 query positions; returns rows [N, 34*34, 2304] on
-    the zero-padded grid (the 32x32 positions at (y+1, x+1))."""
+    """Contextual attention for all 1024 query positions: r [N, 32, 32, 256] (NHWC), the
+    literal transposed convolution (every row spread over its 3x3 neighbourhood)."""
     keys, kk = _keys(b, bg_nhwc)
     f_pad = b.op("Pad", [f_nhwc, b.ints([0, 1, 1, 0, 0, 1, 1, 0])], "qpad")  # SAME, zeros
     rows = _attend(b, keys, kk, b.patch_rows(f_pad, FEAT))
     grid = b.op("Reshape", [rows, b.ints([0, FEAT, FEAT, 9 * CHANNELS])], "rows_grid")
     grid = b.op("Pad", [grid, b.ints([0, 1, 1, 0, 0, 1, 1, 0])], "rows_pad")
-    return b.op("Reshape", [grid, b.ints([0, PADDED * PADDED, 9 * CHANNELS])], "rows_padded")
+    return _overlap_add(b, b.op("Reshape", [grid, b.ints([0, PADDED * PADDED, 9 * CHANNELS])],
+                                "rows_padded"))
 
 
 def _attention_sparse(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) -> str:
-    """The dense attention's rows wherever they reach a hole cell; other rows are 0.
+    """The dense attention's r [N, 32, 32, 256] at every hole cell (0 elsewhere).
 
     The attention output is used only at hole cells of the 32x32 mask, and the value at a cell
     gathers the rows of the queries in its 3x3 neighbourhood. So only queries with a hole cell
     in their own 3x3 neighbourhood matter: take the K = max-over-batch count of them per
     sample (TopK on a 0/1 map picks all of them, plus harmless extras in samples with fewer),
-    gather just their patches, attend for those rows only, and scatter the rows back.
+    gather just their patches, attend for those rows only, and reconstruct r at the hole
+    cells only (``_reconstruct_at_holes``).
     """
     keys, kk = _keys(b, bg_nhwc)
     # a cell's attention output is used wherever its mask is not 1 (so also for masks with
@@ -261,28 +267,76 @@ def _attention_sparse(b: _Builder, f_nhwc: str, bg_nhwc: str, hole32_nchw: str) 
     rows_shape = b.op("Concat", [b.op("Shape", [corner], "nk"), b.ints([9 * CHANNELS])],
                       "rows_shape", axis=0)
     picked = b.op("Reshape", [picked, rows_shape], "queries_near_hole")
-    rows = _attend(b, keys, kk, picked)  # [N, K, 2304]
-    # scatter back to the padded grid, centre = corner + (1, 1); ScatterND has no batch_dims,
-    # so index (sample, cell) pairs
-    centre = b.op("Unsqueeze", [b.op("Add", [corner, b.ints([PADDED + 1])]), b.ints([2])],
-                  "centre")  # [N, K, 1]
-    batch = b.op("Gather", [b.op("Shape", [idx], "idx_shape"), b.ints([0])], "n")
-    batch = b.op("Squeeze", [batch, b.ints([0])], "n_scalar")
-    samples = b.op("Range", [b.const(0, "zero_i", np.int64), batch, b.const(1, "one_i", np.int64)],
-                   "samples")
-    samples = b.op("Unsqueeze", [samples, b.ints([1, 2])], "samples3")  # [N, 1, 1]
-    samples = b.op("Expand", [samples, b.op("Shape", [centre], "centre_shape")], "samples_k")
-    pairs = b.op("Concat", [samples, centre], "pairs", axis=2)  # [N, K, 2]
-    grid_shape = b.op("Concat", [_batch_dim(b, f_nhwc), b.ints([PADDED * PADDED, 9 * CHANNELS])],
-                      "grid_shape", axis=0)
-    zeros = b.op("ConstantOfShape", [grid_shape], "zero_rows",
-                 value=numpy_helper.from_array(np.zeros(1, np.float32)))
-    return b.op("ScatterND", [zeros, pairs, rows], "rows_padded")
+    a = _attention_weights(b, keys, kk, picked)  # [N, K, 900]
+    return _reconstruct_at_holes(b, a, corner, is_hole, bg_nhwc)
 
 
-def _batch_dim(b: _Builder, x: str) -> str:
-    """The batch size of x as a 1-element int64 tensor."""
-    return b.op("Slice", [b.op("Shape", [x], "shape"), b.ints([0]), b.ints([1])], "batch")
+def _reconstruct_at_holes(b: _Builder, a: str, corner: str, is_hole: str, bg_nhwc: str) -> str:
+    """r [N, 32, 32, 256] at the hole cells (0 elsewhere) from the sparse attention weights
+    a [N, K, 900] of the queries whose padded-grid top-left cells are ``corner`` [N, K].
+
+    The transposed convolution gives r[y, x] = 1/9 sum over (dy, dx) of
+    a[query (y - dy + 1, x - dx + 1)] @ bg[key cells shifted by (dy, dx)]. Computing it only
+    at hole cells (half the near-hole queries on thin strokes) as one GEMM per hole cell row,
+    [9 * 900] weights by [9 * 900, 256] shifted bg cells, does half the multiply-adds of
+    spreading every query row and needs no padded 34x34x2304 grid.
+    """
+    # Row of a for each padded-grid cell; K, an appended zero row, where the cell is no query
+    # (off the 32x32 grid, or too far from a hole to matter).
+    k_dim = b.op("Shape", [corner], "k_dim", start=1, end=2)  # [1]
+    n_dim = b.op("Shape", [corner], "n_dim", start=0, end=1)
+    k_scalar = b.op("Squeeze", [k_dim, b.ints([0])], "k_scalar")
+    table = b.op("Expand", [k_dim, b.op("Concat", [n_dim, b.ints([PADDED * PADDED])],
+                                        "table_shape", axis=0)], "row_table_init")
+    rows = b.op("Range", [b.const(0, "zero_i", np.int64), k_scalar,
+                          b.const(1, "one_i", np.int64)], "query_rows")
+    rows = b.op("Expand", [b.op("Unsqueeze", [rows, b.ints([0])], "query_rows_1k"),
+                           b.op("Shape", [corner], "corner_shape")], "query_rows_nk")
+    centre = b.op("Add", [corner, b.ints([PADDED + 1])], "query_centre")
+    table = b.op("ScatterElements", [table, centre, rows], "row_table", axis=1)  # [N, 1156]
+    zero_row = b.op("ConstantOfShape", [b.op("Concat", [n_dim, b.ints([1, (FEAT - 2) ** 2])],
+                                             "zero_row_shape", axis=0)], "zero_row",
+                    value=numpy_helper.from_array(np.zeros(1, np.float32)))
+    a_rows = b.op("Concat", [a, zero_row], "a_rows", axis=1)  # [N, K + 1, 900]
+    # the hole cells: H = the batch's largest count (TopK on the 0/1 map; extras in samples
+    # with fewer holes are non-hole cells, whose r is multiplied by 0 later)
+    hole_flat = b.op("Reshape", [is_hole, b.ints([0, FEAT * FEAT])], "hole_flat")
+    h = b.op("Max", [b.op("Cast", [b.op("ReduceMax", [b.op("ReduceSum", [
+        hole_flat, b.ints([1])], "hole_count", keepdims=0)], "hole_count_max", keepdims=1)],
+        "hole_count_i", to=TensorProto.INT64), b.ints([1])], "h")
+    _, hole_idx = b.op_multi("TopK", [hole_flat, h], 2, "hole_topk", axis=1, largest=1,
+                             sorted=0)  # [N, H]
+    hole_centre = b.op("Add", [b.op("Add", [hole_idx, b.op("Mul", [
+        b.op("Div", [hole_idx, b.ints([FEAT])]), b.ints([PADDED - FEAT])])]),
+        b.ints([PADDED + 1])], "hole_centre")  # padded index of each hole cell
+    # offset t = dy * 3 + dx takes the query at padded index centre + (1 - dy) * 34 + (1 - dx)
+    offsets = b.ints([(1 - dy) * PADDED + (1 - dx) for dy in range(3) for dx in range(3)])
+    cells = b.op("Add", [b.op("Unsqueeze", [hole_centre, b.ints([2])]), offsets],
+                 "hole_queries")  # [N, H, 9]
+    hole_shape = b.op("Shape", [hole_idx], "hole_shape")  # [N, H]
+    # [N, H * 9], spelled out: -1 cannot be resolved for an empty batch
+    h9 = b.op("Mul", [b.op("Shape", [hole_idx], "h_dim", start=1, end=2), b.ints([9])], "h9")
+    cells = b.op("Reshape", [cells, b.op("Concat", [n_dim, h9], "n_h9", axis=0)],
+                 "hole_queries_flat")
+    picked_rows = b.op("GatherElements", [table, cells], "hole_query_rows", axis=1)
+    weights = b.op("GatherND", [a_rows, b.op("Unsqueeze", [picked_rows, b.ints([2])])],
+                   "hole_weights", batch_dims=1)  # [N, H * 9, 900]
+    weights = b.op("Reshape", [weights, b.op("Concat", [hole_shape, b.ints([9 * (FEAT - 2) ** 2])],
+                                             "hole_weights_shape", axis=0)], "hole_weights_rows")
+    # bg cells under key j's component (dy, dx): [N, 9 * 900, 256] in the same t order
+    shifted = [b.op("Reshape", [b.slice(bg_nhwc, [dy, dx], [dy + FEAT - 2, dx + FEAT - 2],
+                                        [1, 2]), b.ints([0, (FEAT - 2) ** 2, CHANNELS])],
+                    "key_part") for dy in range(3) for dx in range(3)]
+    key_parts = b.op("Concat", shifted, "key_parts", axis=1)
+    r_holes = b.op("MatMul", [weights, key_parts], "r_holes")  # [N, H, 256]
+    grid = b.op("ConstantOfShape", [b.op("Concat", [n_dim, b.ints([FEAT * FEAT, CHANNELS])],
+                                         "r_grid_shape", axis=0)], "r_grid_zero",
+                value=numpy_helper.from_array(np.zeros(1, np.float32)))
+    where = b.op("Expand", [b.op("Unsqueeze", [hole_idx, b.ints([2])], "hole_idx3"),
+                            b.op("Shape", [r_holes], "r_holes_shape")], "hole_idx_c")
+    grid = b.op("ScatterElements", [grid, where, r_holes], "r_grid", axis=1)
+    grid = b.op("Reshape", [grid, b.ints([0, FEAT, FEAT, CHANNELS])], "r_sum")
+    return b.op("Mul", [grid, b.const(1.0 / 9.0, "ninth")], "r")
 
 
 def _overlap_add(b: _Builder, rows: str) -> str:
@@ -415,7 +469,7 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     hole32 = b.op("Sub", [b.const(1.0, "one"), m32], "hole32")  # [N, 32, 32, 1]
     hole32_nchw = b.op("Transpose", [hole32], "hole32_nchw", perm=[0, 3, 1, 2])
     attend = _attention_dense if attention == "dense" else _attention_sparse
-    r = _overlap_add(b, attend(b, f_nhwc, bg, hole32_nchw))
+    r = attend(b, f_nhwc, bg, hole32_nchw)  # [N, 32, 32, 256]
     att = b.op("Add", [bg, b.op("Mul", [r, hole32])], "att_nhwc")
     att = b.op("Transpose", [att], "att", perm=[0, 3, 1, 2])
     h = b.op("Concat", [f, att], "f_att", axis=1)
