@@ -18,7 +18,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,10 @@ class Engine:
     kind: str = "bar"
     input_size: int | None = None
 
-    def inpaint(self, crops: Crops, holes: Crops) -> Crops:
+    def inpaint(self, crops: Crops, holes: Crops,
+                progress: Callable[[int], None] | None = None) -> Crops:
+        """Fill the holes of every crop. ``progress(k)`` (optional) is called as crops finish,
+        possibly from worker threads, with how many just did."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -126,14 +129,13 @@ class OnnxEngine(Engine):
     input_size = 256
 
     def __init__(self, path: str | os.PathLike[str], kind: str, *, backend: str = "auto",
-                 threads: int | None = None, precision: str = "fp32", batch_size: int = 8) -> None:
+                 threads: int | None = None, precision: str = "fp32") -> None:
         from deepcream.session import ModelSession
 
         self.kind = _check_kind(kind)
         self.path = Path(path)
         self.session = ModelSession(self.path, backend=backend, threads=threads,
                                     precision=precision)
-        self.batch_size = max(1, int(batch_size))
 
     def describe(self) -> str:
         return (f"onnx {self.path.name} {self.session.backend} "
@@ -142,7 +144,8 @@ class OnnxEngine(Engine):
     def warmup(self) -> None:
         self.session.warmup()
 
-    def inpaint(self, crops: Crops, holes: Crops) -> np.ndarray:
+    def inpaint(self, crops: Crops, holes: Crops,
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
         crops = np.asarray(crops, dtype=np.uint8)
         holes = np.asarray(holes, dtype=bool)
         n = crops.shape[0]
@@ -150,11 +153,18 @@ class OnnxEngine(Engine):
             raise ValueError(f"onnx engine needs [N,256,256,3] crops and [N,256,256] holes, "
                              f"got {crops.shape} and {holes.shape}")
         out = np.empty_like(crops)
-        # Chunks bound the activation memory; batch size barely changes per-crop time.
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
+
+        def fill(start: int, stop: int) -> None:
+            # DCP's float arithmetic runs in the worker too, so the caller's thread never
+            # holds up the crop workers, and only a few crops are float at any time.
             x, m = dcp_model_inputs(crops[start:stop], holes[start:stop], self.kind)
             out[start:stop] = dcp_output_to_uint8(self.session.run(x, m))
+            if progress is not None:
+                progress(stop - start)
+
+        step = self.session.batch_size  # crops per backend call (1 by default)
+        self.session.run_each([functools.partial(fill, start, min(start + step, n))
+                               for start in range(0, n, step)])
         return out
 
 
@@ -263,12 +273,16 @@ class ClassicalEngine(Engine):
         out[holes] = filled[holes]
         return out
 
-    def inpaint(self, crops: Crops, holes: Crops) -> Crops:
+    def inpaint(self, crops: Crops, holes: Crops,
+                progress: Callable[[int], None] | None = None) -> Crops:
+        filled = []
+        for c, h in zip(crops, holes, strict=True):
+            filled.append(self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool)))
+            if progress is not None:
+                progress(1)
         if isinstance(crops, np.ndarray) and crops.ndim == 4:
-            return np.stack([self._fill_one(c, h) for c, h in zip(crops, holes, strict=True)]) \
-                if len(crops) else crops.copy()
-        return [self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool))
-                for c, h in zip(crops, holes, strict=True)]
+            return np.stack(filled) if filled else crops.copy()
+        return filled
 
 
 @functools.lru_cache(maxsize=8)

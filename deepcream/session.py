@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -173,6 +173,17 @@ class ModelSession:
             for chunk in chunks:
                 one(chunk)
         return out
+
+    def run_each(self, tasks: Sequence[Callable[[], None]]) -> None:
+        """Run independent tasks, each of which calls ``run`` on its own few crops, on the
+        crop workers ("crops" mode; all queued at once, so no worker waits at a batch
+        boundary) or one after another ("ops" mode). Re-raises the first task's error."""
+        if self._pool is None or len(tasks) <= 1:
+            for task in tasks:
+                task()
+            return
+        for future in [self._pool.submit(task) for task in tasks]:
+            future.result()
 
     def warmup(self, batch: int = 1) -> float:
         """Run dummy batches so the first real request does not pay for lazy allocation and

@@ -42,16 +42,19 @@ def test_output_conversion_truncates() -> None:
 
 @pytest.fixture(scope="module")
 def bar_engine(converted_models) -> engines.OnnxEngine:
-    return engines.OnnxEngine(converted_models / "bar.onnx", "bar", batch_size=2)
+    return engines.OnnxEngine(converted_models / "bar.onnx", "bar")
 
 
 def test_onnx_engine_matches_session_and_batches(bar_engine) -> None:
     crops, holes = random_crops(3, seed=1)
-    out = bar_engine.inpaint(crops, holes)
+    done = []
+    out = bar_engine.inpaint(crops, holes, progress=done.append)
     assert out.shape == crops.shape and out.dtype == np.uint8
+    assert sum(done) == 3  # every crop reported once, as it finished
     x, m = engines.dcp_model_inputs(crops, holes, "bar")
     want = engines.dcp_output_to_uint8(bar_engine.session.run(x, m))
-    # Chunks of 2 vs one batch of 3: same math, summation order may differ by float ulps.
+    # One crop per worker call vs one batch of 3: same math, summation order may differ by
+    # float ulps.
     assert np.abs(out.astype(int) - want).max() <= 1
     # Kept pixels come back as DCP's truncated round trip of the input: at most 1 lower.
     keep = ~holes

@@ -190,20 +190,12 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
 
 
 def _infer(engine, job, bar) -> object:
-    """The engine over a job's crops in batches, advancing the region progress bar."""
-    import numpy as np
-
-    n = len(job.plans)
-    step = max(1, getattr(engine, "batch_size", 4))
+    """The engine over all of a job's crops in one call, advancing the region progress bar
+    as crops finish."""
     t0 = time.perf_counter()
-    parts = []
-    for start in range(0, n, step):
-        parts.append(engine.inpaint(job.crops[start:start + step], job.holes[start:start + step]))
-        bar.update(min(step, n - start))
+    filled = engine.inpaint(job.crops, job.holes, progress=bar.update) if job.plans else job.crops
     job.timings["inpaint"] = time.perf_counter() - t0
-    if isinstance(job.crops, np.ndarray):
-        return np.concatenate(parts) if parts else job.crops
-    return [crop for part in parts for crop in part]
+    return filled
 
 
 def run(args: argparse.Namespace) -> int:
