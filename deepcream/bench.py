@@ -316,7 +316,7 @@ def _pipeline_image(data: bytes, infer: Callable[[np.ndarray, np.ndarray], np.nd
 
     timer = _Timer()
     with timer.stage("decode"):
-        img = imageio.load_image(data)
+        img = imageio.load_pixels(data)
     with timer.stage("regions"):
         job = pipeline.prepare(img, mode="bar")
     with timer.stage("inference"):

@@ -100,6 +100,69 @@ def load_image(src: Source, *, name: str | None = None) -> Image.Image:
     return img
 
 
+def _spng_decodable(data: bytes) -> bool:
+    """An 8-bit RGB/RGBA, non-interlaced PNG (IHDR: bit depth 8, colour type 2 or 6,
+    interlace 0) with no tRNS chunk before the image data: exactly the PNGs whose pixels
+    Pillow would give as plain RGB/RGBA."""
+    if len(data) < 33 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return False
+    if data[24] != 8 or data[25] not in (2, 6) or data[28] != 0:
+        return False
+    pos = 33
+    while pos + 8 <= len(data):
+        length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+        if kind == b"tRNS":
+            return False
+        if kind == b"IDAT":
+            return True
+        pos += 12 + length
+    return False
+
+
+def load_pixels(src: Source | Pixels, *, name: str | None = None) -> Pixels:
+    """Decode an image straight to ``Pixels`` (new arrays the caller owns).
+
+    8-bit RGB/RGBA PNGs (what paint tools and deepcream write) are decoded by libspng
+    (``pyspng``) into one array: on the 2604x2513 benchmark image 40% less time than Pillow's
+    decoder plus the copy out of Pillow's 4-byte pixels. Everything else, and any file
+    libspng rejects, goes through ``load_image`` and ``to_rgb_alpha`` (same checks and the
+    same one-line errors)."""
+    if isinstance(src, Pixels):
+        return Pixels(src.rgb.copy(), None if src.alpha is None else src.alpha.copy())
+    data: bytes | None = None
+    if isinstance(src, bytes | bytearray):
+        data = bytes(src)
+    elif not isinstance(src, Image.Image):
+        try:
+            path = Path(src)
+            if path.is_file():
+                data = path.read_bytes()
+        except OSError:
+            data = None  # load_image reports it
+    if data is not None and _spng_decodable(data):
+        try:
+            import pyspng
+
+            # Pillow's header checks first: size limits (decompression bombs), corrupt IHDR
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                head = Image.open(io.BytesIO(data))
+            if head.mode in ("RGB", "RGBA"):
+                pixels = pyspng.load(data)
+                if pixels.dtype == np.uint8 and pixels.shape == (head.height, head.width,
+                                                                  len(head.mode)):
+                    if pixels.shape[2] == 3:
+                        return Pixels(pixels)
+                    return Pixels(np.ascontiguousarray(pixels[..., :3]), pixels[..., 3].copy())
+        except ImportError:
+            pass
+        except Exception:  # noqa: BLE001 - any decoder complaint: let Pillow decode and report
+            pass
+    # (a path is decoded from the path again, so errors name the file)
+    rgb, alpha = to_rgb_alpha(load_image(src, name=name))
+    return Pixels(rgb, alpha)
+
+
 def _read_head(fp: io.BytesIO | Path) -> bytes:
     try:
         if isinstance(fp, Path):

@@ -26,7 +26,7 @@ from PIL import Image
 from deepcream import regions as rg
 from deepcream.engines import Engine, get_engine
 from deepcream.errors import InputError
-from deepcream.imageio import Pixels, Source, load_image, to_rgb_alpha
+from deepcream.imageio import Pixels, Source, load_pixels
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,11 @@ def _parse_color(color: Color) -> Color:
     return c  # type: ignore[return-value]
 
 
-def _load(src: Source, what: str) -> Image.Image:
-    return load_image(src, name=None if not isinstance(src, bytes | bytearray) else what)
+def _load(src: Source | Pixels, what: str) -> Pixels:
+    return load_pixels(src, name=None if not isinstance(src, bytes | bytearray) else what)
 
 
-def prepare(image: Source, mode: str = "bar", original: Source | None = None,
+def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels | None = None,
             variations: int = 1, mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
             antialias: bool = False, auto_mask: bool = False,
             input_size: int | None = rg.MODEL_SIZE, engine: Engine | None = None) -> Job:
@@ -148,8 +148,8 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
         raise InputError(f"mask tolerance must be an integer 0..255, got {mask_tolerance!r}")
     from deepcream.masks import find_mask, mask_warning, near_mask_hint
 
-    img = _load(image, "image")
-    rgb, alpha = to_rgb_alpha(img)
+    loaded = _load(image, "image")
+    rgb, alpha = loaded.rgb, loaded.alpha
     if mode == "bar":
         base, source = rgb, rgb
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
@@ -165,16 +165,15 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
         if original is None:
             raise InputError("mosaic mode needs the original (unpainted) image besides the "
                              "colored copy, or auto mask detection")
-        orig_img = _load(original, "original")
-        if orig_img.size != img.size:
-            raise InputError(f"the colored copy is {img.width}x{img.height} but the original is "
-                             f"{orig_img.width}x{orig_img.height}: they must match")
-        base, alpha = to_rgb_alpha(orig_img)
-        del orig_img
+        orig = _load(original, "original")
+        if orig.size != loaded.size:
+            raise InputError(f"the colored copy is {loaded.size[0]}x{loaded.size[1]} but the "
+                             f"original is {orig.size[0]}x{orig.size[1]}: they must match")
+        base, alpha = orig.rgb, orig.alpha
+        del orig
         source = base
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
-    # The decoded PIL image (PIL keeps 4 bytes per pixel) is not needed past this point.
-    del img
+    del loaded
 
     found = rg.find_regions(holes)
     height, width = holes.shape
@@ -226,7 +225,7 @@ def prepare(image: Source, mode: str = "bar", original: Source | None = None,
     job = Job(mode, base, alpha, variations, input_size, color, len(found), batch, batch_holes,
               plans, notice=notice, warning=warning,
               engine=engine.describe() if engine is not None else "",
-              owns_base=True)  # to_rgb_alpha's arrays are always new
+              owns_base=True)  # load_pixels' arrays are always new
     job.timings["prepare"] = time.perf_counter() - t0
     return job
 

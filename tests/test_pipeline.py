@@ -469,3 +469,89 @@ def test_finish_writes_into_its_own_copy_and_releases_it(variations: int) -> Non
     assert np.array_equal(base, outs[-1])
     with pytest.raises(ValueError, match="already finished"):
         pipeline.finish(job, job.crops)
+
+
+def _png_bytes(img: Image.Image, **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG", **params)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("variant", ["rgb", "rgba", "rgb-trns", "palette", "gray", "rgb16",
+                                     "jpeg"])
+def test_load_pixels_equals_pillow_decode(variant: str, monkeypatch) -> None:
+    """load_pixels decodes plain 8-bit RGB/RGBA PNGs with libspng and everything else with
+    Pillow; either way the arrays equal Pillow's decode through to_rgb_alpha."""
+    pyspng = pytest.importorskip("pyspng")
+    from deepcream import imageio
+
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 256, (23, 31, 4), dtype=np.uint8)
+    rgb = Image.fromarray(arr[..., :3], "RGB")
+    data = {
+        "rgb": lambda: _png_bytes(rgb),
+        "rgba": lambda: _png_bytes(Image.fromarray(arr, "RGBA")),
+        "rgb-trns": lambda: _png_bytes(rgb, transparency=tuple(int(v) for v in arr[0, 0, :3])),
+        "palette": lambda: _png_bytes(rgb.quantize(16)),
+        "gray": lambda: _png_bytes(rgb.convert("L")),
+        "rgb16": lambda: _rgb16_png(arr[..., :3]),
+        "jpeg": lambda: _jpeg_bytes(rgb),
+    }[variant]()
+    calls = []
+    real = pyspng.load
+    monkeypatch.setattr(pyspng, "load", lambda d, *a, **k: calls.append(1) or real(d, *a, **k))
+    got = imageio.load_pixels(data)
+    want_rgb, want_alpha = imageio.to_rgb_alpha(imageio.load_image(data))
+    assert np.array_equal(got.rgb, want_rgb)
+    assert (got.alpha is None) == (want_alpha is None)
+    if want_alpha is not None:
+        assert np.array_equal(got.alpha, want_alpha)
+    assert bool(calls) == (variant in ("rgb", "rgba"))
+    assert got.rgb.flags.writeable and got.rgb.flags.c_contiguous
+
+
+def test_spng_path_only_for_plain_8bit_rgb_png() -> None:
+    """The header test behind load_pixels' fast path: interlaced (Adam7), 16-bit, grey,
+    palette and tRNS-carrying PNGs go to Pillow."""
+    from deepcream import imageio
+
+    def png(depth: int, colour: int, interlace: int, chunks: bytes = b"") -> bytes:
+        ihdr = (5).to_bytes(4, "big") * 2 + bytes([depth, colour, 0, 0, interlace])
+        return (imageio._PNG_SIGNATURE + imageio._png_chunk(b"IHDR", ihdr) + chunks
+                + imageio._png_chunk(b"IDAT", b"") + imageio._png_chunk(b"IEND", b""))
+
+    assert imageio._spng_decodable(png(8, 2, 0)) and imageio._spng_decodable(png(8, 6, 0))
+    assert not imageio._spng_decodable(png(8, 2, 1))
+    assert not imageio._spng_decodable(png(16, 2, 0))
+    assert not imageio._spng_decodable(png(8, 0, 0)) and not imageio._spng_decodable(png(8, 3, 0))
+    assert not imageio._spng_decodable(png(8, 2, 0, imageio._png_chunk(b"tRNS", b"\0" * 6)))
+    assert not imageio._spng_decodable(b"GIF89a" + b"\0" * 40)
+
+
+def _rgb16_png(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    ok, enc = cv2.imencode(".png", (rgb[..., ::-1].astype(np.uint16) * 257))
+    assert ok and enc.tobytes()[24] == 16
+    return enc.tobytes()
+
+
+def _jpeg_bytes(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_load_pixels_reports_bad_png_like_load_image(tmp_path) -> None:
+    from deepcream import imageio
+
+    img = Image.fromarray(np.zeros((40, 40, 3), np.uint8))
+    data = _png_bytes(img)
+    for bad in (data[:-30], data[:60]):
+        path = tmp_path / "bad.png"
+        path.write_bytes(bad)
+        with pytest.raises(InputError) as got:
+            imageio.load_pixels(path)
+        with pytest.raises(InputError) as want:
+            imageio.load_image(path)
+        assert str(got.value) == str(want.value) and str(path) in str(got.value)
