@@ -317,13 +317,62 @@ class _Grid:
         open_right = cells & right_out & left_in
         keep_rows = np.ones((ncy, ncx, p), bool)
         keep_cols = np.ones((ncy, ncx, p), bool)
+        luma = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
+
+        def step_run(which: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+            """Lossy input: per border cell, the length from the region side to a straight
+            step inside the cell (the patch border), -1 where there is none."""
+            out = np.full(which.shape, -1, np.int64)
+            if not which.any() or p < 6:
+                return out
+            b = luma[which]  # [n, r, c]
+            ax = axis - 1
+            if reverse:
+                b = np.flip(b, axis=ax)
+            d = np.abs(np.diff(b, axis=ax)).mean(axis=3 - ax)  # [n, p-1]: step after i
+            # JPEG smears the steps on the cell's own grid lines into its first and last two
+            # pixels: a border step is looked for between them.
+            cand = d.copy()
+            cand[:, :2] = -1.0
+            cand[:, p - 3:] = -1.0
+            i = cand.argmax(axis=1)
+            top = d[np.arange(len(i)), i]
+            pos = np.arange(p - 1)[None, :]
+            # The region side must be flat up to the step (JPEG smears it by a pixel).
+            before = np.where(pos < i[:, None] - 1, d, 0).max(axis=1)
+            ok = (top >= 2.0 * np.median(d, axis=1) + _SIDE_MIN) & (before <= 0.5 * top)
+            out[which] = np.where(ok, i + 1, -1)
+            return out
+
+        def consensus(out: np.ndarray, which: np.ndarray, axis: int) -> np.ndarray:
+            """Border cells with no length of their own (-1) take the median length of the
+            other border cells on the same grid line (column for left/right borders, row for
+            top/bottom): a patch border is straight, and over flat or smooth surroundings it
+            is invisible in places."""
+            line_axis = 0 if axis == 3 else 1
+            n_found = np.count_nonzero(out >= 0, axis=line_axis)
+            if not n_found.any():
+                return out
+            med = np.zeros(n_found.shape, np.int64)
+            for k in np.nonzero(n_found)[0]:
+                vals = out[:, k] if line_axis == 0 else out[k, :]
+                med[k] = int(np.median(vals[vals >= 0]))
+            fill = med[None, :] if line_axis == 0 else med[:, None]
+            has = (n_found > 0)[None, :] if line_axis == 0 else (n_found > 0)[:, None]
+            return np.where(which & (out < 0) & has, fill, out)
+
         for which, axis, reverse, keep in ((open_top, 2, True, keep_rows),
                                            (open_bottom, 2, False, keep_rows),
                                            (open_left, 3, True, keep_cols),
                                            (open_right, 3, False, keep_cols)):
-            length = run(which, axis, reverse, straight=False)
-            # Only on clean input: JPEG noise breaks runs early and would cut real blocks.
-            cut = which & (length < p - 1) & clean
+            if clean:
+                length = run(which, axis, reverse, straight=False)
+                length = np.where(which & (length < p - 1), length, -1)
+            else:
+                # JPEG noise breaks constant runs early: look for the border's step instead.
+                length = step_run(which, axis, reverse)
+            length = consensus(length, which, axis)
+            cut = which & (length >= 0 if clean else length >= 1)
             idx = r[::-1] if reverse else r
             keep &= ~cut[:, :, None] | (idx[None, None, :] < length[:, :, None])
         trimmed = cells[:, :, None, None] & keep_rows[:, :, :, None] & keep_cols[:, :, None, :]
