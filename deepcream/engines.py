@@ -47,9 +47,10 @@ class Engine:
     input_size: int | None = None
 
     def inpaint(self, crops: Crops, holes: Crops,
-                progress: Callable[[int], None] | None = None) -> Crops:
-        """Fill the holes of every crop. ``progress(k)`` (optional) is called as crops finish,
-        possibly from worker threads, with how many just did."""
+                on_filled: Callable[[int, Crops], None] | None = None) -> Crops:
+        """Fill the holes of every crop. ``on_filled(start, filled)`` (optional) is called as
+        soon as crops ``start .. start + len(filled)`` are done, possibly from worker threads
+        and out of order; ``filled`` are those crops of the result."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -145,7 +146,7 @@ class OnnxEngine(Engine):
         self.session.warmup()
 
     def inpaint(self, crops: Crops, holes: Crops,
-                progress: Callable[[int], None] | None = None) -> np.ndarray:
+                on_filled: Callable[[int, Crops], None] | None = None) -> np.ndarray:
         crops = np.asarray(crops, dtype=np.uint8)
         holes = np.asarray(holes, dtype=bool)
         n = crops.shape[0]
@@ -159,8 +160,8 @@ class OnnxEngine(Engine):
             # holds up the crop workers, and only a few crops are float at any time.
             x, m = dcp_model_inputs(crops[start:stop], holes[start:stop], self.kind)
             out[start:stop] = dcp_output_to_uint8(self.session.run(x, m))
-            if progress is not None:
-                progress(stop - start)
+            if on_filled is not None:
+                on_filled(start, out[start:stop])
 
         step = self.session.batch_size  # crops per backend call (1 by default)
         self.session.run_each([functools.partial(fill, start, min(start + step, n))
@@ -274,12 +275,12 @@ class ClassicalEngine(Engine):
         return out
 
     def inpaint(self, crops: Crops, holes: Crops,
-                progress: Callable[[int], None] | None = None) -> Crops:
+                on_filled: Callable[[int, Crops], None] | None = None) -> Crops:
         filled = []
         for c, h in zip(crops, holes, strict=True):
             filled.append(self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool)))
-            if progress is not None:
-                progress(1)
+            if on_filled is not None:
+                on_filled(len(filled) - 1, filled[-1:])
         if isinstance(crops, np.ndarray) and crops.ndim == 4:
             return np.stack(filled) if filled else crops.copy()
         return filled

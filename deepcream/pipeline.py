@@ -14,9 +14,12 @@ copied, never converted.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -24,9 +27,16 @@ import numpy as np
 from PIL import Image
 
 from deepcream import regions as rg
-from deepcream.engines import Engine, get_engine
+from deepcream.engines import Crops, Engine, get_engine
 from deepcream.errors import InputError
-from deepcream.imageio import Pixels, Source, load_pixels
+from deepcream.imageio import (
+    PNG_COMPRESS_LEVEL,
+    Pixels,
+    PngRowWriter,
+    Source,
+    encode_png,
+    load_pixels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -240,40 +250,159 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     None), so nothing full-size but the results outlives this call. A job can be finished
     once."""
     t0 = time.perf_counter()
-    if job.base is None:
-        raise ValueError("this job was already finished (its copy of the input is released)")
     if len(filled) != len(job.plans):
         raise ValueError(f"expected {len(job.plans)} filled crops, got {len(filled)}")
-    base, job.base = job.base, None
-    if not job.owns_base or not base.flags.writeable:
-        base = base.copy()
-    # Copies for all but the last variation, taken before the last one is written in place.
-    outputs = [base.copy() for _ in range(job.variations - 1)] + [base]
-    del base
-    color = tuple(int(c) for c in job.mask_color)
+    outputs = _take_outputs(job)
     for plan, pred in zip(job.plans, filled, strict=True):
-        x1, y1, x2, y2 = plan.box
-        pred = np.asarray(pred, np.uint8)
-        if job.input_size is not None:
-            pred = rg.resize_bicubic(pred, x2 - x1, y2 - y1)
-        if plan.flip_x:
-            pred = pred[:, ::-1]
-        if plan.flip_y:
-            pred = pred[::-1]
-        if job.mode == "bar":
-            # A filled pixel of exactly the mask color would still read as a hole: nudge it
-            # one level (only possible with a saturating model; DCP would leave it).
-            # (cv2.inRange: one pass, ~15x faster than numpy's all-channels compare)
-            exact = (cv2.inRange(np.ascontiguousarray(pred), color, color) != 0) & plan.select
-            if exact.any():
-                pred = pred.copy()
-                pred[exact, 0] = color[0] + 1 if color[0] < 255 else 254
-        rg.paste(outputs[plan.variation], plan.box, pred, plan.select)
+        _paste_plan(job, outputs, plan, pred)
     pixels = [Pixels(out, job.alpha) for out in outputs]
     timings = dict(job.timings)
     timings["finish"] = time.perf_counter() - t0
     return DecensorResult(pixels, engine or job.engine, job.regions, timings, job.notice,
                           job.warning)
+
+
+def _take_outputs(job: Job) -> list[np.ndarray]:
+    """One array per variation to paste into; releases the job's copy of the input."""
+    if job.base is None:
+        raise ValueError("this job was already finished (its copy of the input is released)")
+    base, job.base = job.base, None
+    if not job.owns_base or not base.flags.writeable:
+        base = base.copy()
+    # Copies for all but the last variation, taken before the last one is written in place.
+    return [base.copy() for _ in range(job.variations - 1)] + [base]
+
+
+def _paste_plan(job: Job, outputs: list[np.ndarray], plan: CropPlan, pred: np.ndarray) -> None:
+    """One filled crop back into its variation's output: the region's own pixels only."""
+    x1, y1, x2, y2 = plan.box
+    pred = np.asarray(pred, np.uint8)
+    if job.input_size is not None:
+        pred = rg.resize_bicubic(pred, x2 - x1, y2 - y1)
+    if plan.flip_x:
+        pred = pred[:, ::-1]
+    if plan.flip_y:
+        pred = pred[::-1]
+    if job.mode == "bar":
+        # A filled pixel of exactly the mask color would still read as a hole: nudge it one
+        # level (only possible with a saturating model; DCP would leave it).
+        # (cv2.inRange: one pass, ~15x faster than numpy's all-channels compare)
+        color = tuple(int(c) for c in job.mask_color)
+        exact = (cv2.inRange(np.ascontiguousarray(pred), color, color) != 0) & plan.select
+        if exact.any():
+            pred = pred.copy()
+            pred[exact, 0] = color[0] + 1 if color[0] < 255 else 254
+    rg.paste(outputs[plan.variation], plan.box, pred, plan.select)
+
+
+def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str] | None = None,
+            compress_level: int = PNG_COMPRESS_LEVEL,
+            on_filled: Callable[[int], None] | None = None
+            ) -> tuple[DecensorResult, list[bytes] | None]:
+    """Fill a prepared job and paste each crop as soon as the engine returns it; with ``png``
+    also return each variation as PNG bytes (``text`` in tEXt chunks).
+
+    This overlaps the stages ``run_engine`` + ``finish`` + ``encode_png`` run one after
+    another: crops go to the engine top to bottom, each is pasted by the worker that filled
+    it, and a background thread PNG-encodes every output row as soon as no unfilled crop's
+    box reaches it (rows above the topmost pending box are final). So most of the paste and
+    encode work runs while the model still computes, largely on a core the last crops leave
+    idle. The result is identical to the staged path. ``on_filled(k)`` reports progress.
+    """
+    t0 = time.perf_counter()
+    n = len(job.plans)
+    if png and not PngRowWriter.available():  # no ISA-L: encode after the fact
+        filled = run_engine(engine, job)
+        result = finish(job, filled, engine.describe())
+        t1 = time.perf_counter()
+        pngs = [encode_png(p, text=text, compress_level=compress_level) for p in result.pixels]
+        result.timings["encode"] = time.perf_counter() - t1
+        return result, pngs
+    outputs = _take_outputs(job)
+    height, width = outputs[0].shape[:2]
+    # top to bottom, so the rows above the pending crops grow steadily
+    order = sorted(range(n), key=lambda i: (job.plans[i].box[1], i))
+    pending = [sorted(max(job.plans[i].box[1], 0) for i in order
+                      if job.plans[i].variation == v) for v in range(job.variations)]
+    ready = threading.Condition()
+    failed: list[BaseException] = []
+
+    reported: set[int] = set()
+
+    def filled_some(start: int, crops: Crops) -> None:
+        for k, pred in enumerate(crops):
+            plan = job.plans[order[start + k]]
+            _paste_plan(job, outputs, plan, pred)
+            with ready:
+                reported.add(start + k)
+                pending[plan.variation].remove(max(plan.box[1], 0))
+                ready.notify_all()
+        if on_filled is not None:
+            on_filled(len(crops))
+
+    def final_rows(v: int) -> int:
+        return pending[v][0] if pending[v] else height
+
+    pngs: list[bytes] | None = [b""] * job.variations if png else None
+    encode_seconds = [0.0]
+
+    def encode_all() -> None:
+        try:
+            for v in range(job.variations):
+                writer = PngRowWriter(width, height, job.alpha is not None, text=text,
+                                      compress_level=compress_level)
+                pixels = Pixels(outputs[v], job.alpha)
+                while writer.rows_written < height:
+                    with ready:
+                        while final_rows(v) <= writer.rows_written and not failed:
+                            ready.wait()
+                        if failed:
+                            return
+                        stop = final_rows(v)
+                    t = time.perf_counter()
+                    writer.write_pixels(pixels, stop)
+                    encode_seconds[0] += time.perf_counter() - t
+                assert pngs is not None
+                pngs[v] = b"".join(writer.close())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failed.append(exc)
+
+    encoder = threading.Thread(target=encode_all, name="deepcream-png", daemon=True) if png else None
+    if encoder is not None:
+        encoder.start()
+    try:
+        if n:
+            index = np.asarray(order, np.intp)
+            crops = job.crops[index] if isinstance(job.crops, np.ndarray) else [job.crops[i] for i in order]
+            holes = job.holes[index] if isinstance(job.holes, np.ndarray) else [job.holes[i] for i in order]
+            if "on_filled" in inspect.signature(engine.inpaint).parameters:
+                filled = engine.inpaint(crops, holes, on_filled=filled_some)
+            else:  # an engine without the callback: paste everything after it returns
+                filled = engine.inpaint(crops, holes)
+            if len(filled) != n:
+                raise ValueError(f"the engine returned {len(filled)} crops for {n}")
+            for k in range(n):
+                if k not in reported:
+                    filled_some(k, filled[k:k + 1])
+        inpaint_done = time.perf_counter()
+    except BaseException as exc:
+        with ready:
+            failed.append(exc)
+            ready.notify_all()
+        raise
+    finally:
+        if encoder is not None:
+            encoder.join()
+    if failed:
+        raise failed[0]
+    timings = dict(job.timings)
+    timings["inpaint"] = inpaint_done - t0
+    timings["finish"] = time.perf_counter() - inpaint_done  # what was left after the model
+    if png:
+        timings["encode"] = encode_seconds[0]  # CPU time spent, mostly overlapped
+    result = DecensorResult([Pixels(out, job.alpha) for out in outputs], engine.describe(),
+                            job.regions, timings, job.notice, job.warning)
+    return result, pngs
 
 
 def resolve_engine(engine: str | Engine, mode: str, models: PathLike | None = None, *,
@@ -301,7 +430,8 @@ def decensor(image: Source, mode: str = "bar", original: Source | None = None,
              models: PathLike | None = None, *,
              antialias: bool = False, auto_mask: bool = False, backend: str = "auto",
              threads: int | None = None, precision: str = "fp32") -> DecensorResult:
-    """Decensor one image (library entry point): ``prepare`` + ``engine.inpaint`` + ``finish``.
+    """Decensor one image (library entry point): ``prepare`` + ``run_job`` (the engine, with
+    each crop pasted as it is filled).
 
     ``image``/``original``: PIL images, paths or bytes. ``engine``: "auto" (onnx when the
     model is installed in ``models`` or the default models folder, else classical), "onnx",
@@ -314,8 +444,7 @@ def decensor(image: Source, mode: str = "bar", original: Source | None = None,
     job = prepare(image, mode=mode, original=original, variations=variations,
                   mask_color=mask_color, mask_tolerance=mask_tolerance, antialias=antialias,
                   auto_mask=auto_mask, engine=eng)
-    filled = run_engine(eng, job)
-    result = finish(job, filled)
+    result, _ = run_job(eng, job)
     result.timings["total"] = time.perf_counter() - t0
     log.info("decensored %d regions x %d variations with %s in %.2f s", job.regions,
              variations, result.engine, result.timings["total"])

@@ -48,9 +48,13 @@ def bar_engine(converted_models) -> engines.OnnxEngine:
 def test_onnx_engine_matches_session_and_batches(bar_engine) -> None:
     crops, holes = random_crops(3, seed=1)
     done = []
-    out = bar_engine.inpaint(crops, holes, progress=done.append)
+    out = bar_engine.inpaint(crops, holes,
+                             on_filled=lambda start, filled: done.append((start, filled.copy())))
     assert out.shape == crops.shape and out.dtype == np.uint8
-    assert sum(done) == 3  # every crop reported once, as it finished
+    # every crop reported once, as it finished, with its result
+    assert sorted(start for start, _ in done) == [0, 1, 2]
+    for start, filled in done:
+        assert np.array_equal(filled, out[start:start + len(filled)])
     x, m = engines.dcp_model_inputs(crops, holes, "bar")
     want = engines.dcp_output_to_uint8(bar_engine.session.run(x, m))
     # One crop per worker call vs one batch of 3: same math, summation order may differ by

@@ -555,3 +555,63 @@ def test_load_pixels_reports_bad_png_like_load_image(tmp_path) -> None:
         with pytest.raises(InputError) as want:
             imageio.load_image(path)
         assert str(got.value) == str(want.value) and str(path) in str(got.value)
+
+
+@pytest.mark.parametrize("engine_name", ["onnx", "classical"])
+@pytest.mark.parametrize("variations,alpha", [(1, False), (2, True), (4, False)])
+def test_run_job_equals_the_staged_path(engine_name: str, variations: int, alpha: bool,
+                                        request, monkeypatch) -> None:
+    """run_job (crops top to bottom, pasted as they finish, rows PNG-encoded in a background
+    thread as soon as they are final) gives exactly the staged prepare/inpaint/finish/encode
+    result, pixels and PNG bytes, for every variation, with and without alpha; a small band
+    size makes the encoder stream many bands while crops are still pending."""
+    from deepcream import imageio
+
+    monkeypatch.setattr(imageio, "_BAND_BYTES", 4 * 320 * 7)  # 7-row bands
+    engine = engine_for(engine_name, "bar", request)
+    colored = paint_bars(scene(320, 280, seed=5))
+    img = Image.fromarray(colored)
+    if alpha:
+        img.putalpha(Image.fromarray(np.arange(320 * 280, dtype=np.uint32).reshape(280, 320)
+                                     .astype(np.uint8)))
+    text = {"deepcream-engine": engine.describe()}
+    staged = pipeline.finish(pipeline.prepare(img, variations=variations, engine=engine),
+                             engine.inpaint(*_crops_of(img, variations, engine)))
+    job = pipeline.prepare(img, variations=variations, engine=engine)
+    filled = []
+    result, pngs = pipeline.run_job(engine, job, png=True, text=text, on_filled=filled.append)
+    assert sum(filled) == len(job.plans) > 1 and job.base is None
+    assert len(result.pixels) == len(pngs) == variations
+    for got, want, png in zip(result.pixels, staged.pixels, pngs, strict=True):
+        assert np.array_equal(got.rgb, want.rgb)
+        assert (got.alpha is None) == (not alpha)
+        # (the deflate stream's bytes depend on how rows were fed in; the image may not)
+        back = Image.open(io.BytesIO(png))
+        assert back.text == text and back.mode == ("RGBA" if alpha else "RGB")
+        assert np.array_equal(np.asarray(back)[..., :3], want.rgb)
+        if alpha:
+            assert np.array_equal(np.asarray(back)[..., 3], want.alpha)
+    plain, none = pipeline.run_job(engine, pipeline.prepare(img, variations=variations,
+                                                            engine=engine))
+    assert none is None and np.array_equal(plain.pixels[-1].rgb, staged.pixels[-1].rgb)
+
+
+def _crops_of(img: Image.Image, variations: int, engine) -> tuple:
+    job = pipeline.prepare(img, variations=variations, engine=engine)
+    return job.crops, job.holes
+
+
+def test_run_job_reports_engine_errors_and_empty_jobs() -> None:
+    class Broken(ClassicalEngine):
+        def inpaint(self, crops, holes, on_filled=None):
+            raise InputError("engine broke")
+
+    colored = paint_bars(scene())
+    with pytest.raises(InputError, match="engine broke"):
+        pipeline.run_job(Broken("bar"), pipeline.prepare(Image.fromarray(colored),
+                                                          engine=ClassicalEngine("bar")), png=True)
+    clean = scene()
+    job = pipeline.prepare(Image.fromarray(clean), engine=ClassicalEngine("bar"))
+    result, pngs = pipeline.run_job(ClassicalEngine("bar"), job, png=True)
+    assert job.regions == 0 and result.notice
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(pngs[0]))), clean)

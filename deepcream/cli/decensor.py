@@ -189,15 +189,6 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
     return tasks, out_dir
 
 
-def _infer(engine, job, bar) -> object:
-    """The engine over all of a job's crops in one call, advancing the region progress bar
-    as crops finish."""
-    t0 = time.perf_counter()
-    filled = engine.inpaint(job.crops, job.holes, progress=bar.update) if job.plans else job.crops
-    job.timings["inpaint"] = time.perf_counter() - t0
-    return filled
-
-
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -205,8 +196,8 @@ def run(args: argparse.Namespace) -> int:
 
     from deepcream import __version__
     from deepcream.engines import tune_malloc
-    from deepcream.imageio import save_png
-    from deepcream.pipeline import finish, prepare, resolve_engine
+    from deepcream.imageio import write_file
+    from deepcream.pipeline import prepare, resolve_engine, run_job
 
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
@@ -239,10 +230,10 @@ def run(args: argparse.Namespace) -> int:
             message = f"{task.source}: {message}"
         tqdm.write(f"deepcream: error: {message}", file=sys.stderr)
 
-    def save_all(result, outputs: list[Path]) -> float:
+    def save_all(pngs: list[bytes], outputs: list[Path]) -> float:
         t0 = time.perf_counter()
-        for image, path in zip(result.pixels, outputs, strict=True):
-            save_png(image, path, text=text)
+        for png, path in zip(pngs, outputs, strict=True):
+            write_file(png, path)
         return time.perf_counter() - t0
 
     def collect(pending) -> None:
@@ -261,8 +252,8 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"{task.source} -> {names} ({result.regions} regions, {engine.name})",
                        file=sys.stdout)
 
-    # PNG encoding of one image overlaps the decoding and inference of the next (OpenCV's
-    # encoder releases the GIL); at most one finished image waits in memory.
+    # Writing one image's files overlaps the decoding and inference of the next; at most one
+    # finished image waits in memory.
     pending = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver, \
             tqdm(total=len(tasks), desc="images", unit="img", disable=quiet) as img_bar, \
@@ -281,11 +272,12 @@ def run(args: argparse.Namespace) -> int:
                 if job.warning:
                     tqdm.write(f"deepcream: warning: {task.source}: {job.warning}", file=sys.stderr)
                 region_bar.reset(total=len(job.plans))
-                filled = _infer(engine, job, region_bar)
-                result = finish(job, filled)
+                # fills, pastes and PNG-encodes in one overlapped pass (pipeline.run_job)
+                result, pngs = run_job(engine, job, png=True, text=text,
+                                       on_filled=region_bar.update)
                 if pending is not None:
                     collect(pending)
-                pending = (task, result, saver.submit(save_all, result, task.outputs))
+                pending = (task, result, saver.submit(save_all, pngs, task.outputs))
             except (DeepcreamError, MemoryError) as exc:
                 report_error(task, exc)
             finally:
