@@ -72,7 +72,7 @@ _MEDIAN5_MIN_P = 10
 # Partial blocks: share of a cell's lines whose constant run ends at the same place.
 _PARTIAL_AGREE = 0.7
 # Region completion: only regions filling this share of their bounding box (in cells).
-_COMPLETE_DENSITY = 0.1
+_COMPLETE_DENSITY = 0.2
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -599,10 +599,11 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # 1-3 interior pixels), while the weak test stays specific.
         share = (_JPEG_GRID_SEED_SHARE if jpeg_aligned
                  else _SMALL_SEED_SHARE if p <= _SMALL_BLOCK else _SEED_SHARE)
-        # Closing one-cell gaps helps after JPEG (cells lost to noise); on lossless input the
-        # cell tests are exact and closing only bridges into flat surroundings.
+        # No closing of one-cell gaps: completion along the grid fills cells lost to JPEG
+        # noise inside a region, while closing bridged regions to clusters of smooth
+        # surroundings (sky, dark clothes) whose bounding box completion then filled.
         cells = _clean_cells(grown, strong, min_cells, thick=3 if p <= 12 else 2, share=share,
-                             close=not lossless)
+                             close=False)
         if not cells.any():
             continue
         level = float(np.median(grid.inner[strong]))
