@@ -606,7 +606,9 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
                              close=False)
         if not cells.any():
             continue
-        level = float(np.median(grid.inner[strong]))
+        # "As flat as the region's cells": most of them, not the median strong cell (after
+        # JPEG the flattest strong cells are a few exact dark blocks).
+        level = float(np.percentile(grid.inner[cells], 80))
         cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside,
                                 strong, slack=0 if lossless else 1)
         grid.paste(result, grid.partial_blocks(cells, noise))
