@@ -163,9 +163,13 @@ class OnnxEngine(Engine):
             if on_filled is not None:
                 on_filled(start, out[start:stop])
 
+        from deepcream.session import crop_cost
+
         step = self.session.batch_size  # crops per backend call (1 by default)
+        starts = range(0, n, step)
+        costs = [sum(crop_cost(h) for h in holes[start:start + step]) for start in starts]
         self.session.run_each([functools.partial(fill, start, min(start + step, n))
-                               for start in range(0, n, step)])
+                               for start in starts], costs)
         return out
 
 

@@ -139,3 +139,55 @@ def test_backend_and_precision_choices() -> None:
         resolve_backend("auto", "fp16")
     with pytest.raises(ModelError, match="bf16 needs the openvino"):
         resolve_backend("onnxruntime", "bf16")
+
+
+def test_balanced_lanes_split_costs_evenly_in_order() -> None:
+    from deepcream.session import balanced_lanes
+
+    rng = np.random.default_rng(4)
+    for n in (2, 3, 7, 17, 40):
+        costs = list(rng.uniform(0.08, 0.15, n))
+        lanes = balanced_lanes(costs, 2)
+        assert sorted(i for lane in lanes for i in lane) == list(range(n))
+        assert all(lane == sorted(lane) for lane in lanes)  # each lane keeps the given order
+        sums = [sum(costs[i] for i in lane) for lane in lanes]
+        # the exact subset-sum split is never worse than largest-first
+        greedy = [0.0, 0.0]
+        for c in sorted(costs, reverse=True):
+            greedy[greedy.index(min(greedy))] += c
+        assert abs(sums[0] - sums[1]) <= abs(greedy[0] - greedy[1]) + 2e-4
+    three = balanced_lanes([3.0, 1.0, 1.0, 1.0, 2.0], 3)
+    assert sorted(map(len, three)) == [1, 2, 2] and sorted(i for lane in three for i in lane) == [0, 1, 2, 3, 4]
+
+
+def test_crop_cost_grows_with_the_hole() -> None:
+    from deepcream.session import crop_cost
+
+    hole = np.zeros((256, 256), bool)
+    costs = [crop_cost(hole)]
+    for side in (8, 40, 120, 256):
+        hole = np.zeros((256, 256), bool)
+        hole[:side, :side] = True
+        costs.append(crop_cost(hole))
+    assert costs == sorted(costs) and costs[0] > 0 and costs[-1] < 3 * costs[0]
+
+
+def test_run_each_with_costs_runs_every_task_once_and_reraises(bar_model: Path) -> None:
+    import threading
+
+    session = ModelSession(bar_model, threads=2)
+    done, lock = [], threading.Lock()
+
+    def task(i: int) -> None:
+        with lock:
+            done.append(i)
+
+    # skewed estimates: one lane runs dry early and steals from the other
+    session.run_each([lambda i=i: task(i) for i in range(9)], [1.0] + [0.01] * 8)
+    assert sorted(done) == list(range(9))
+
+    def broken() -> None:
+        raise ValueError("task failed")
+
+    with pytest.raises(ValueError, match="task failed"):
+        session.run_each([broken, lambda: None, lambda: None], [0.1, 0.1, 0.1])
