@@ -332,13 +332,12 @@ def _pipeline_streamed(data: bytes, engine: Any) -> tuple[dict[str, float], byte
     """One image through deepcream's own path (``pipeline.run_job``): paste and PNG encoding
     overlap the inference, so "inference" is the wall time until the engine returns (pastes
     and most of the encoding inside it), "paste" is 0 and "encode" is what is left after."""
-    from deepcream import imageio, pipeline
+    from deepcream import pipeline
 
     timer = _Timer()
-    with timer.stage("decode"):
-        pixels = imageio.load_pixels(data)
-    with timer.stage("regions"):
-        job = pipeline.prepare(pixels, mode="bar", engine=engine)
+    job = pipeline.prepare(data, mode="bar", engine=engine)  # decodes, as the CLI does
+    timer.stages["decode"] = job.timings["decode"]
+    timer.stages["regions"] = job.timings["prepare"] - job.timings["decode"]
     t = time.perf_counter()
     result, pngs = pipeline.run_job(engine, job, png=True)
     total = time.perf_counter() - t

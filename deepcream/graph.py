@@ -394,8 +394,9 @@ def _hole_window(b: _Builder, h: str) -> tuple[str, str]:
     pads with the wrong neighbours, and each 3x3 conv carries that error one pixel further in:
     2 convs at 32x32, 2 at 64, 2 at 128, 3 at 256 make 2*8 + 2*4 + 2*2 + 3 = 31 pixels at
     256x256, less than the 4-cell (32-pixel) margin. Where the window reaches the crop's edge
-    it pads exactly as the full decoder does. Returns the cut input and the Pad amounts that
-    put the decoder's output back in place (zeros outside the window, where there is no hole).
+    it pads exactly as the full decoder does. Returns the cut input and, in pixels, the
+    window's (y, x) start and end and the NHWC Pad amounts that put a window-sized result
+    back in place.
     """
     # g is used wherever the mask is not 1: 1 there, 0 elsewhere, [N, 256, 256, 1]
     hole = b.op("Cast", [b.op("Less", ["mask", b.const(1.0, "one")])], "hole_px",
@@ -419,9 +420,13 @@ def _hole_window(b: _Builder, h: str) -> tuple[str, str]:
     ends = b.op("Concat", [y1, x1], "win_ends", axis=0)
     cut = b.op("Slice", [h, starts, ends, b.ints([2, 3])], "h_window")
     before = b.op("Mul", [starts, b.ints([step])], "pad_before")
-    after = b.op("Mul", [b.op("Sub", [b.ints([FEAT, FEAT]), ends]), b.ints([step])], "pad_after")
-    pads = b.op("Concat", [b.ints([0, 0]), before, b.ints([0, 0]), after], "win_pads", axis=0)
-    return cut, pads
+    end_px = b.op("Mul", [ends, b.ints([step])], "win_end_px")
+    after = b.op("Sub", [b.ints([SIZE, SIZE]), end_px], "pad_after")
+    # the window in pixels, for NHWC tensors [N, 256, 256, C]: Slice starts/ends (axes 1, 2)
+    # and the Pad amounts that put a window-sized result back in place
+    pads = b.op("Concat", [b.ints([0]), before, b.ints([0, 0]), after, b.ints([0])],
+                "win_pads_nhwc", axis=0)
+    return cut, (before, end_px, pads)
 
 
 def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
@@ -499,13 +504,19 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     name = _FINAL[0]
     g = b.conv(h, w[f"{name}/weights"], w[f"{name}/biases"], name, pads=[1, 1, 1, 1])
     g = b.op("Clip", [g, b.const(-1.0, "lo"), b.const(1.0, "hi")], "g")
-    if decoder_window:  # back to 256x256; outside the window there is no hole
-        g = b.op("Pad", [g, window_pads], "g_full")
     g = b.op("Transpose", [g], "g_nhwc", perm=[0, 2, 3, 1])
 
-    # output = g * (1 - mask) + image * mask
+    # output = g * (1 - mask) + image * mask. With the window, g * (1 - mask) is formed on the
+    # window only and padded with zeros: outside it the mask is 1, so the term is 0 there
+    # anyway (the same values, with two full-size passes fewer).
     hole = b.op("Sub", [b.const(1.0, "one"), "mask"], "hole")
-    b.nodes.append(helper.make_node("Add", [b.op("Mul", [g, hole]), b.op("Mul", ["image", "mask"])],
+    if decoder_window:
+        win_start, win_end, win_pads = window_pads
+        hole = b.op("Slice", [hole, win_start, win_end, b.ints([1, 2])], "hole_window")
+        g_term = b.op("Pad", [b.op("Mul", [g, hole]), win_pads], "g_term")
+    else:
+        g_term = b.op("Mul", [g, hole])
+    b.nodes.append(helper.make_node("Add", [g_term, b.op("Mul", ["image", "mask"])],
                                     ["output"], name="output"))
 
     batch = "N"

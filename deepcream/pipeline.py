@@ -158,7 +158,9 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
         raise InputError(f"mask tolerance must be an integer 0..255, got {mask_tolerance!r}")
     from deepcream.masks import find_mask, mask_warning, near_mask_hint
 
+    t_decode = time.perf_counter()
     loaded = _load(image, "image")
+    decode_seconds = time.perf_counter() - t_decode
     rgb, alpha = loaded.rgb, loaded.alpha
     if mode == "bar":
         base, source = rgb, rgb
@@ -175,7 +177,9 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
         if original is None:
             raise InputError("mosaic mode needs the original (unpainted) image besides the "
                              "colored copy, or auto mask detection")
+        t_decode = time.perf_counter()
         orig = _load(original, "original")
+        decode_seconds += time.perf_counter() - t_decode
         if orig.size != loaded.size:
             raise InputError(f"the colored copy is {loaded.size[0]}x{loaded.size[1]} but the "
                              f"original is {orig.size[0]}x{orig.size[1]}: they must match")
@@ -237,6 +241,7 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
               engine=engine.describe() if engine is not None else "",
               owns_base=True)  # load_pixels' arrays are always new
     job.timings["prepare"] = time.perf_counter() - t0
+    job.timings["decode"] = decode_seconds  # (part of "prepare")
     return job
 
 
