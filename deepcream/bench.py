@@ -392,6 +392,9 @@ def _worker(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     if kind == "deepcream":
+        # what `deepcream decensor`/`serve` import before they load a model: counted in the
+        # load time, not in the first request
+        from deepcream import imageio, pipeline  # noqa: F401
         from deepcream.engines import OnnxEngine
 
         engines = {k: OnnxEngine(Path(cfg["models"]) / f"{k}.onnx", k, backend=spec["backend"],
