@@ -245,17 +245,18 @@ class _Grid:
         weak = (inner <= 1.5 * level + 0.5) & self.inside & (weak_sides >= 2)
         return strong, weak
 
-    def partial_blocks(self, cells: np.ndarray, noise: float) -> np.ndarray:
+    def partial_blocks(self, cells: np.ndarray, noise: float, lossless: bool) -> np.ndarray:
         """Pixel mask [ncy*p, ncx*p] of the cells plus the partial blocks around them: where
         the pixelated area ends between grid lines, the neighbouring cell starts with a
         constant strip continuing from the shared grid line. A strip filling the whole cell
         is the surroundings (or an undetectable block), not a partial block: left out.
-        ``noise``: the cells' typical interior gradient on the unfiltered image (0: lossless)."""
+        ``noise``: the cells' typical interior gradient on the unfiltered image; ``lossless``:
+        the blocks are exactly constant (a few exact dark blocks after JPEG are not enough)."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = _MARGIN
         blocks = self.crop[m:m + ncy * p, m:m + ncx * p]
         blocks = blocks.reshape(ncy, p, ncx, p, -1).transpose(0, 2, 1, 3, 4)  # [i, j, r, c, ch]
-        clean = noise <= _CLEAN_NOISE  # lossless input: blocks are exactly constant
+        clean = lossless
         # Lossless: a partial block is exactly constant, so any change ends it (smooth
         # surroundings such as a sky change by a level every few pixels).
         tol = 0.0 if clean else 3.0 + 3.0 * noise
@@ -581,6 +582,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # A few exactly flat strong cells do not prove lossless input (JPEG keeps uniform
         # dark blocks exact): with few strong cells, assume lossy and try the median pass.
         lossless = noise <= _CLEAN_NOISE and np.count_nonzero(strong) >= _LOSSLESS_MIN_CELLS
+        raw_inner = grid.inner
         if not lossless and p >= _MEDIAN_MIN_P:
             grid = _Grid(rgb, p, fx, fy, box, denoise=5 if p >= _MEDIAN5_MIN_P else 3)
             strong, weak = grid.cell_tests()
@@ -611,5 +613,13 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         level = float(np.percentile(grid.inner[cells], 80))
         cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside,
                                 strong, slack=0 if lossless else 1)
-        grid.paste(result, grid.partial_blocks(cells, noise))
+        # Partial blocks are exact runs when the region's cells are exactly flat on the
+        # unfiltered image (lossless input, even with few strong cells, e.g. big blocks);
+        # JPEG keeps only some blocks exact (dark ones, q95). Judged on the cells inside the
+        # region, as border cells hold the patch border (a step) when the block is partial.
+        pad = np.pad(cells, 1)
+        interior = cells & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+        judged = raw_inner[interior] if np.count_nonzero(interior) >= 3 else raw_inner[cells]
+        exact = float(np.percentile(judged, 75)) <= _CLEAN_NOISE
+        grid.paste(result, grid.partial_blocks(cells, noise, exact))
     return result
