@@ -341,10 +341,10 @@ def _reconstruct_at_holes(b: _Builder, a: str, corner: str, is_hole: str, bg_nhw
     a [N, K, 900] of the queries whose padded-grid top-left cells are ``corner`` [N, K].
 
     The transposed convolution gives r[y, x] = 1/9 sum over (dy, dx) of
-    a[query (y - dy + 1, x - dx + 1)] @ bg[key cells shifted by (dy, dx)]. Computing it only
-    at hole cells (half the near-hole queries on thin strokes) as one GEMM per hole cell row,
-    [9 * 900] weights by [9 * 900, 256] shifted bg cells, does half the multiply-adds of
-    spreading every query row and needs no padded 34x34x2304 grid.
+    a[query (y - dy + 1, x - dx + 1)] @ bg[key cells shifted by (dy, dx)]. It is computed
+    only at hole cells (half the near-hole queries on thin strokes), with the 9 weight rows
+    of a hole cell first merged into one weight per bg cell, so no patch matrix and no
+    padded 34x34x2304 grid are formed.
     """
     # Row of a for each padded-grid cell; K, an appended zero row, where the cell is no query
     # (off the 32x32 grid, or too far from a hole to matter).
@@ -386,14 +386,23 @@ def _reconstruct_at_holes(b: _Builder, a: str, corner: str, is_hole: str, bg_nhw
     picked_rows = b.op("GatherElements", [table, cells], "hole_query_rows", axis=1)
     weights = b.op("GatherND", [a_rows, b.op("Unsqueeze", [picked_rows, b.ints([2])])],
                    "hole_weights", batch_dims=1)  # [N, H * 9, 900]
-    weights = b.op("Reshape", [weights, b.op("Concat", [hole_shape, b.ints([9 * (FEAT - 2) ** 2])],
-                                             "hole_weights_shape", axis=0)], "hole_weights_rows")
-    # bg cells under key j's component (dy, dx): [N, 9 * 900, 256] in the same t order
-    shifted = [b.op("Reshape", [b.slice(bg_nhwc, [dy, dx], [dy + FEAT - 2, dx + FEAT - 2],
-                                        [1, 2]), b.ints([0, (FEAT - 2) ** 2, CHANNELS])],
-                    "key_part") for dy in range(3) for dx in range(3)]
-    key_parts = b.op("Concat", shifted, "key_parts", axis=1)
-    r_holes = b.op("MatMul", [weights, key_parts], "r_holes")  # [N, H, 256]
+    # Offset t = (dy, dx) of key j = (y, x) is bg cell (y + dy, x + dx), so
+    # r[h] = sum_t sum_j a[q(h, t), j] bg[j + t] = sum_c bg[c] * sum_t a[q(h, t), c - t]:
+    # shift each of the 9 weight maps (30x30) to its place on the 32x32 grid and add them
+    # up, then one [H, 1024] x [1024, 256] GEMM (1/8 of the multiply-adds of weighting the
+    # 9 shifted copies of the keys).
+    side = FEAT - 2
+    weights = b.op("Reshape", [weights, b.op("Concat", [hole_shape, b.ints([9, side, side])],
+                                             "hole_weights_shape", axis=0)], "hole_weight_maps")
+    placed = [b.op("Pad", [b.slice(weights, [t], [t + 1], [2]),
+                           b.ints([0, 0, 0, dy, dx, 0, 0, 0, 2 - dy, 2 - dx])], "hole_weight_at")
+              for t, (dy, dx) in enumerate((dy, dx) for dy in range(3) for dx in range(3))]
+    cell_weights = b.op("Reshape", [b.op("Sum", placed, "hole_cell_weights"),
+                                    b.op("Concat", [hole_shape, b.ints([FEAT * FEAT])],
+                                         "hole_cells_shape", axis=0)],
+                        "hole_cell_weights_flat")  # [N, H, 1024]
+    bg_cells = b.op("Reshape", [bg_nhwc, b.ints([0, FEAT * FEAT, CHANNELS])], "bg_cells")
+    r_holes = b.op("MatMul", [cell_weights, bg_cells], "r_holes")  # [N, H, 256]
     grid = b.op("ConstantOfShape", [b.op("Concat", [n_dim, b.ints([FEAT * FEAT, CHANNELS])],
                                          "r_grid_shape", axis=0)], "r_grid_zero",
                 value=numpy_helper.from_array(np.zeros(1, np.float32)))
