@@ -583,13 +583,14 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     # output = g * (1 - mask) + image * mask. With the window, g * (1 - mask) is formed on the
     # window only and padded with zeros: outside it the mask is 1, so the term is 0 there
     # anyway (the same values, with two full-size passes fewer).
-    hole = b.op("Sub", [b.const(1.0, "one"), "mask"], "hole")
     if decoder_window:
         win_start, win_end, win_pads = window_pads
-        hole = b.op("Slice", [hole, win_start, win_end, b.ints([1, 2])], "hole_window")
+        hole = b.op("Sub", [b.const(1.0, "one"), b.op("Slice", ["mask", win_start, win_end,
+                                                                b.ints([1, 2])], "mask_window")],
+                    "hole_window")
         g_term = b.op("Pad", [b.op("Mul", [g, hole]), win_pads], "g_term")
     else:
-        g_term = b.op("Mul", [g, hole])
+        g_term = b.op("Mul", [g, b.op("Sub", [b.const(1.0, "one"), "mask"], "hole")])
     b.nodes.append(helper.make_node("Add", [g_term, b.op("Mul", ["image", "mask"])],
                                     ["output"], name="output"))
 
