@@ -273,34 +273,89 @@ class Pixels:
         return from_rgb_alpha(self.rgb, self.alpha)
 
 
+_ZLIB_HEADER = b"\x78\x01"  # RFC 1950: deflate, 32 KiB window, no preset dictionary
+
+
+def adler32_combine(adler1: int, adler2: int, length2: int) -> int:
+    """Adler-32 of A + B from adler32(A), adler32(B) and len(B) (zlib's adler32_combine,
+    which Python's zlib does not expose)."""
+    base = 65521
+    rem = length2 % base
+    sum1 = adler1 & 0xFFFF
+    sum2 = (rem * sum1) % base
+    sum1 += (adler2 & 0xFFFF) + base - 1
+    sum2 += ((adler1 >> 16) & 0xFFFF) + ((adler2 >> 16) & 0xFFFF) + base - rem
+    sum1 %= base
+    sum2 %= base
+    return (sum2 << 16) | sum1
+
+
+class _DeflatedRows:
+    """SUB-filtered PNG rows through one raw ISA-L deflate stream, with their Adler-32."""
+
+    def __init__(self, width: int, channels: int, level: int) -> None:
+        from isal import isal_zlib
+
+        self._zlib = isal_zlib
+        # ISA-L has levels 0..3; zlib-style levels above 3 map to its best (3).
+        self._deflate = isal_zlib.compressobj(min(max(level, 0), 3), isal_zlib.DEFLATED, -15)
+        self.stride, self.channels = width * channels, channels
+        self.adler, self.length = 1, 0
+        self.pieces: list[bytes] = []
+        self._filtered = np.empty(0, np.uint8)
+
+    def write(self, rows: np.ndarray) -> None:
+        c = self.channels
+        if self._filtered.shape != (len(rows), self.stride + 1):
+            self._filtered = np.empty((len(rows), self.stride + 1), np.uint8)
+            self._filtered[:, 0] = 1  # SUB
+        filtered = self._filtered
+        filtered[:, 1:1 + c] = rows[:, :c]
+        np.subtract(rows[:, c:], rows[:, :-c], out=filtered[:, 1 + c:])
+        self.adler = self._zlib.adler32(filtered, self.adler)
+        self.length += filtered.size
+        data = self._deflate.compress(filtered)
+        if data:
+            self.pieces.append(data)
+
+    def end(self, last: bool) -> list[bytes]:
+        """The compressed pieces; ``last`` ends the deflate stream, else it is byte-aligned
+        (sync flush) so another raw stream can follow."""
+        flush = self._zlib.Z_FINISH if last else self._zlib.Z_SYNC_FLUSH
+        return self.pieces + [self._deflate.flush(flush)]
+
+
 class PngRowWriter:
-    """Writes an 8-bit RGB/RGBA PNG row band by row band (top to bottom), deflated by ISA-L.
+    """Writes an 8-bit RGB/RGBA PNG row band by row band, deflated by ISA-L.
 
     Why not a library encoder: libpng (OpenCV, imagecodecs) and Pillow spend ~75% of an
     encode in zlib's deflate, and none of them can use another deflate. ISA-L's level 1 is
     3.7x faster than zlib's on these images (docs/decensor.md). The PNG around it is
     three chunk types and one row filter: every row uses the SUB filter (filter byte 1,
     each byte minus the byte one pixel to the left), computed per band with numpy and
-    streamed into the compressor, so no full-size filtered copy exists, and a caller can
-    encode the rows that are final while others are still being computed.
+    streamed into the compressor, so no full-size filtered copy exists.
 
-    ``available()`` tells whether ``isal`` is installed; without it use ``encode_png``.
+    Rows are written top to bottom (``write``/``write_pixels``), so a caller can encode the
+    rows that are final while others are still being computed. With ``tail_from`` the rows
+    from there to the bottom go into a second, independent deflate stream that may be
+    written first (``write_tail``: e.g. rows below every region, final from the start);
+    the streams are joined as pigz does (sync flush, then the second raw stream, then the
+    Adler-32 of all rows). ``available()`` tells whether ``isal`` is installed.
     """
 
     def __init__(self, width: int, height: int, alpha: bool, *,
                  text: dict[str, str] | None = None,
-                 compress_level: int = PNG_COMPRESS_LEVEL) -> None:
-        from isal import isal_zlib
-
+                 compress_level: int = PNG_COMPRESS_LEVEL, tail_from: int | None = None) -> None:
         self.width, self.height, self.channels = width, height, 4 if alpha else 3
         self.rows_written = 0
         header = (width.to_bytes(4, "big") + height.to_bytes(4, "big")
                   + bytes([8, 6 if alpha else 2, 0, 0, 0]))  # 8 bit, RGB(A), no interlace
-        self.parts: list[bytes] = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header),
-                                   _text_chunks(text)]
-        # ISA-L has levels 0..3; zlib-style levels above 3 map to its best (3).
-        self._deflate = isal_zlib.compressobj(min(max(int(compress_level), 0), 3))
-        self._filtered = np.empty(0, np.uint8)
+        self._start = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _text_chunks(text)]
+        self._head = _DeflatedRows(width, self.channels, int(compress_level))
+        self.tail_from = height if tail_from is None else min(max(int(tail_from), 0), height)
+        self._tail = (_DeflatedRows(width, self.channels, int(compress_level))
+                      if self.tail_from < height else None)
+        self._tail_done = self._tail is None
 
     @staticmethod
     def available() -> bool:
@@ -311,42 +366,51 @@ class PngRowWriter:
         return True
 
     def write(self, rows: np.ndarray) -> None:
-        """The next rows: uint8 [n, width * channels], RGB(A) interleaved."""
-        stride = self.width * self.channels
-        c = self.channels
-        if self._filtered.shape != (len(rows), stride + 1):
-            self._filtered = np.empty((len(rows), stride + 1), np.uint8)
-            self._filtered[:, 0] = 1  # SUB
-        filtered = self._filtered
-        filtered[:, 1:1 + c] = rows[:, :c]
-        np.subtract(rows[:, c:], rows[:, :-c], out=filtered[:, 1 + c:])
-        data = self._deflate.compress(filtered)
-        if data:
-            self.parts.append(_png_chunk(b"IDAT", data))
+        """The next rows above ``tail_from``: uint8 [n, width * channels], RGB(A)."""
+        if self.rows_written + len(rows) > self.tail_from:
+            raise ValueError("rows past tail_from go through write_tail")
+        self._head.write(rows)
         self.rows_written += len(rows)
 
-    def write_pixels(self, pixels: Pixels, stop: int) -> None:
-        """Rows ``rows_written`` .. ``stop`` of ``pixels``, in ~1 MB bands."""
+    def _bands(self, pixels: Pixels, start: int, stop: int):
         band = max(1, _BAND_BYTES // (4 * self.width))
-        while self.rows_written < stop:
-            y = self.rows_written
+        for y in range(start, stop, band):
             y2 = min(y + band, stop)
             rgb = pixels.rgb[y:y2]
             if pixels.alpha is None:
-                self.write(np.ascontiguousarray(rgb).reshape(y2 - y, -1))
+                yield np.ascontiguousarray(rgb).reshape(y2 - y, -1)
             else:
                 rows = np.empty(rgb.shape[:2] + (4,), np.uint8)
                 rows[..., :3] = rgb
                 rows[..., 3] = pixels.alpha[y:y2]
-                self.write(rows.reshape(y2 - y, -1))
+                yield rows.reshape(y2 - y, -1)
+
+    def write_pixels(self, pixels: Pixels, stop: int) -> None:
+        """Rows ``rows_written`` .. ``stop`` (at most ``tail_from``) of ``pixels``, in ~1 MB
+        bands."""
+        for rows in self._bands(pixels, self.rows_written, min(stop, self.tail_from)):
+            self.write(rows)
+
+    def write_tail(self, pixels: Pixels) -> None:
+        """Rows ``tail_from`` .. the bottom of ``pixels``, into the second stream."""
+        if self._tail is None or self._tail_done:
+            return
+        for rows in self._bands(pixels, self.tail_from, self.height):
+            self._tail.write(rows)
+        self._tail_done = True
 
     def close(self) -> list[bytes]:
         """The whole file as consecutive pieces."""
-        if self.rows_written != self.height:
-            raise ValueError(f"PNG has {self.height} rows, {self.rows_written} written")
-        self.parts.append(_png_chunk(b"IDAT", self._deflate.flush()))
-        self.parts.append(_png_chunk(b"IEND", b""))
-        return self.parts
+        if self.rows_written != self.tail_from or not self._tail_done:
+            raise ValueError(f"PNG has {self.height} rows, not all written")
+        pieces = [_ZLIB_HEADER] + self._head.end(last=self._tail is None)
+        adler = self._head.adler
+        if self._tail is not None:
+            pieces += self._tail.end(last=True)
+            adler = adler32_combine(adler, self._tail.adler, self._tail.length)
+        pieces.append(adler.to_bytes(4, "big"))
+        idat = [_png_chunk(b"IDAT", piece) for piece in pieces if piece]
+        return self._start + idat + [_png_chunk(b"IEND", b"")]
 
 
 def _isal_png_parts(src: Image.Image | Pixels, text: dict[str, str] | None,

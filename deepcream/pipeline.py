@@ -354,10 +354,17 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     def encode_all() -> None:
         try:
             for v in range(job.variations):
+                # rows below every box of this variation are final from the start: they
+                # go into a second deflate stream, written first (see PngRowWriter)
+                below = max((min(p.box[3], height) for p in job.plans if p.variation == v),
+                            default=0)
                 writer = PngRowWriter(width, height, job.alpha is not None, text=text,
-                                      compress_level=compress_level)
+                                      compress_level=compress_level, tail_from=below)
                 pixels = Pixels(outputs[v], job.alpha)
-                while writer.rows_written < height:
+                t = time.perf_counter()
+                writer.write_tail(pixels)
+                encode_seconds[0] += time.perf_counter() - t
+                while writer.rows_written < writer.tail_from:
                     with ready:
                         while final_rows(v) <= writer.rows_written and not failed:
                             ready.wait()
@@ -380,7 +387,8 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
             index = np.asarray(order, np.intp)
             crops = job.crops[index] if isinstance(job.crops, np.ndarray) else [job.crops[i] for i in order]
             holes = job.holes[index] if isinstance(job.holes, np.ndarray) else [job.holes[i] for i in order]
-            if "on_filled" in inspect.signature(engine.inpaint).parameters:
+            params = inspect.signature(engine.inpaint).parameters
+            if "on_filled" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
                 filled = engine.inpaint(crops, holes, on_filled=filled_some)
             else:  # an engine without the callback: paste everything after it returns
                 filled = engine.inpaint(crops, holes)

@@ -615,3 +615,33 @@ def test_run_job_reports_engine_errors_and_empty_jobs() -> None:
     result, pngs = pipeline.run_job(ClassicalEngine("bar"), job, png=True)
     assert job.regions == 0 and result.notice
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(pngs[0]))), clean)
+
+
+def test_png_row_writer_joins_an_independent_tail_stream() -> None:
+    """Rows from tail_from down are deflated as a second stream, written first, and joined
+    (sync flush + raw stream + combined Adler-32): any decoder reads back the exact pixels."""
+    pytest.importorskip("isal")
+    import zlib
+
+    from deepcream import imageio
+
+    rng = np.random.default_rng(9)
+    for alpha in (False, True):
+        rgb = rng.integers(0, 256, (61, 37, 3), dtype=np.uint8)
+        rgb[20:40] = 7  # compressible rows too
+        a = rng.integers(0, 256, (61, 37), dtype=np.uint8) if alpha else None
+        pixels = imageio.Pixels(rgb, a)
+        for tail_from in (0, 1, 30, 60, 61, None):
+            writer = imageio.PngRowWriter(37, 61, alpha, text={"k": "v"}, tail_from=tail_from)
+            writer.write_tail(pixels)
+            writer.write_pixels(pixels, 13)
+            writer.write_pixels(pixels, 61)
+            back = Image.open(io.BytesIO(b"".join(writer.close())))
+            back.load()
+            assert back.text == {"k": "v"}
+            assert np.array_equal(np.asarray(back)[..., :3], rgb)
+            if alpha:
+                assert np.array_equal(np.asarray(back)[..., 3], a)
+    for n1, n2 in ((0, 5), (5, 0), (1000, 70000), (65521, 65521)):
+        x, y = rng.bytes(n1), rng.bytes(n2)
+        assert imageio.adler32_combine(zlib.adler32(x), zlib.adler32(y), n2) == zlib.adler32(x + y)
