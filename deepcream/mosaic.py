@@ -13,10 +13,11 @@ grid, nothing in between" identifies a mosaic. The detector (docs/mask-help.md):
 3. for every grid found, tests each p x p cell: flat inside and a real step on a vertical
    and a horizontal side (strong), or as flat as the strong cells with small steps on two
    sides (weak, joins when connected to strong cells);
-4. cleans up in cell space (hole filling, minimum size and thickness), completes each solid
-   region with the flat cells of its grid inside its bounding box (blocks over flat fills),
-   then fits the region border to the pixels: partial blocks where the pixelated area does
-   not end on a grid line.
+4. cleans up in cell space (hole filling, minimum size and thickness), grows each solid
+   region's bounding box across flat cells to further blocks of its grid and completes it
+   with the flat cells inside (blocks over flat fills), then fits the region border to the
+   pixels: partial blocks where the pixelated area does not end on a grid line, border
+   cells trimmed where the patch border crosses them (or at their grid line's median).
 
 All steps are vectorised numpy/OpenCV/SciPy; no downsampling.
 """
