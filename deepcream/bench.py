@@ -897,7 +897,8 @@ def _meta(quick: bool, runs: int, threads: int | None, model_source: str) -> dic
         "versions": {m: _version(m) for m in ("onnxruntime", "openvino", "tensorflow", "tf2onnx", "numpy")},
         "models": model_source,
         "method": "each implementation in its own subprocess; end-to-end = decode + regions + "
-                  "inference + paste + PNG encode; first request right after load; steady "
+                  "inference + paste + PNG encode (deepcream overlaps paste and encode with "
+                  "the inference: pipeline.run_job); first request right after load; steady "
                   "state = median of the timed runs after it",
     }
 
