@@ -74,6 +74,10 @@ _MEDIAN5_MIN_P = 10
 _PARTIAL_AGREE = 0.7
 # Region completion: only regions filling this share of their bounding box (in cells).
 _COMPLETE_DENSITY = 0.2
+# Lossless input: a region with at least this many *exclusive* blocks (exactly constant
+# cells whose color occurs nowhere else around them: the mixed color of a line and a fill
+# that pixelation averaged) is a mosaic even when thin (a one-cell staircase along an edge).
+_CERT_MIN = 4
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -245,6 +249,39 @@ class _Grid:
                       + (hlines[:-1, :] >= need_weak) + (hlines[1:, :] >= need_weak))
         weak = (inner <= 1.5 * level + 0.5) & self.inside & (weak_sides >= 2)
         return strong, weak
+
+    def exclusive_blocks(self, cand: np.ndarray) -> np.ndarray:
+        """Cells of ``cand`` that are exactly constant (all channels, whole cell) in a color
+        found nowhere else in the crop but in such cells: a pixelated cell over an edge of
+        flat art has the *average* of the line and the fill, constant over exactly its cell.
+        Clean flat art has its palette colors in shapes that do not end on one grid, and
+        anti-aliased colors 1-2 px wide that vary along the edge."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = _MARGIN
+        out = np.zeros(cand.shape, bool)
+        cand = cand & self.inside
+        if not cand.any():
+            return out
+        c = self.crop.astype(np.int32)
+        keys = c[:, :, 0] if c.shape[2] == 1 else (c[:, :, 0] << 16) | (c[:, :, 1] << 8) | c[:, :, 2]
+        cellk = keys[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
+        sel = cellk[cand]  # [n, p, p]
+        const = (sel == sel[:, :1, :1]).all(axis=(1, 2))
+        if not const.any():
+            return out
+        idx = np.argwhere(cand)[const]
+        colors = sel[const, 0, 0]
+        exact = np.zeros(cand.shape, bool)
+        exact[idx[:, 0], idx[:, 1]] = True
+        in_cells = np.zeros(keys.shape, bool)
+        in_cells[m:m + ncy * p, m:m + ncx * p] = np.repeat(np.repeat(exact, p, 0), p, 1)
+        uniq = np.unique(colors)
+        pos = np.clip(np.searchsorted(uniq, keys), 0, len(uniq) - 1)
+        hit = uniq[pos] == keys
+        bad = np.unique(keys[hit & ~in_cells])
+        good = ~np.isin(colors, bad)
+        out[idx[good, 0], idx[good, 1]] = True
+        return out
 
     def partial_blocks(self, cells: np.ndarray, noise: float, lossless: bool) -> np.ndarray:
         """Pixel mask [ncy*p, ncx*p] of the cells plus the partial blocks around them: where
@@ -485,7 +522,7 @@ def _extend_box(box: list[int], flat: np.ndarray, evidence: np.ndarray, slack: i
 
 
 def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | None = None,
-                    slack: int = 0) -> np.ndarray:
+                    slack: int = 0, certain: np.ndarray | None = None) -> np.ndarray:
     """Complete each region along its own grid. A censorship patch is one contiguous area on
     one grid, but its blocks over flat fills (line art) look exactly like the fill, so the cell
     tests cannot see them. Flat cells (as flat as the grid's found cells, as pixelation leaves
@@ -499,7 +536,12 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
     labels, _ = ndimage.label(cells, structure=np.ones((3, 3), bool))
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         # Only solid regions: a few cells along a diagonal outline span a large box.
-        if sl is None or np.count_nonzero(labels[sl] == k) < _COMPLETE_DENSITY * labels[sl].size:
+        # (``certain``: cells that prove a mosaic by themselves, e.g. a staircase of
+        # exclusive blocks along a diagonal edge of line art; their box is the patch's.)
+        if sl is None:
+            continue
+        sure = certain is not None and certain[sl][labels[sl] == k].any()
+        if not sure and np.count_nonzero(labels[sl] == k) < _COMPLETE_DENSITY * labels[sl].size:
             continue
         box = [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop]
         if evidence is not None:
@@ -607,13 +649,25 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # surroundings (sky, dark clothes) whose bounding box completion then filled.
         cells = _clean_cells(grown, strong, min_cells, thick=3 if p <= 12 else 2, share=share,
                              close=False)
+        # Lossless line art: a staircase of exclusive blocks along an edge is a mosaic even
+        # when it is one cell thin (its cells' mixed colors exist nowhere else).
+        certain = None
+        if np.count_nonzero(strong) >= _CERT_MIN:
+            excl = grid.exclusive_blocks(strong)
+            if np.count_nonzero(excl) >= _CERT_MIN:
+                comp, _ = ndimage.label(grown | excl, structure=np.ones((3, 3), bool))
+                n_excl = np.bincount(comp.ravel(), weights=excl.ravel())
+                ok_comp = n_excl >= _CERT_MIN
+                ok_comp[0] = False
+                certain = ok_comp[comp] & excl
+                cells = cells | ok_comp[comp]
         if not cells.any():
             continue
         # "As flat as the region's cells": most of them, not the median strong cell (after
         # JPEG the flattest strong cells are a few exact dark blocks).
         level = float(np.percentile(grid.inner[cells], 80))
         cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside,
-                                strong, slack=0 if lossless else 1)
+                                strong, slack=0 if lossless else 1, certain=certain)
         # Partial blocks are exact runs when the region's cells are exactly flat on the
         # unfiltered image (lossless input, even with few strong cells, e.g. big blocks);
         # JPEG keeps only some blocks exact (dark ones, q95). Judged on the cells inside the

@@ -181,6 +181,29 @@ def test_patch_seen_in_separate_pieces_is_one_region(condition: str, floor: floa
     assert not detect_mosaic(ev.encode(clean, condition)).any()
 
 
+def test_staircase_of_mixed_color_blocks_on_lossless_line_art() -> None:
+    """A patch over a diagonal edge of flat art shows only a one-cell staircase of blocks of
+    the edge's mixed color (exactly constant, a color found nowhere else): on lossless input
+    that alone is a mosaic, and its box is completed; the clean edge is never one."""
+    pil = Image.new("RGB", (420, 360), (225, 215, 190))
+    ImageDraw.Draw(pil).polygon([(0, 360), (420, 0), (420, 360)], fill=(170, 60, 180))
+    clean = np.asarray(pil).copy()
+    img = clean.copy()
+    ev.pixelate(img, (150, 90, 120, 120), 10, (3, 7))
+    truth = np.zeros(img.shape[:2], bool)
+    truth[90:210, 150:270] = True
+    pred = detect_mosaic(img)
+    assert _iou(pred, truth) >= 0.5
+    assert np.count_nonzero(pred & ~truth) < 0.1 * truth.sum()
+    for condition in ("png", "jpeg95", "jpeg85"):
+        assert not detect_mosaic(ev.encode(clean, condition)).any()
+    # Anti-aliased edges are not blocks either.
+    big = Image.new("RGB", (840, 720), (225, 215, 190))
+    ImageDraw.Draw(big).polygon([(0, 720), (840, 0), (840, 720)], fill=(170, 60, 180))
+    smooth = np.asarray(big.resize((420, 360), Image.LANCZOS)).copy()
+    assert not detect_mosaic(smooth).any()
+
+
 @pytest.mark.parametrize("condition,floor", [("png", 0.95), ("jpeg85", 0.9)])
 def test_partial_blocks_over_smooth_surroundings(condition: str, floor: float) -> None:
     """The patch ends between grid lines over a smooth gradient (a sky): the partial blocks
