@@ -645,3 +645,22 @@ def test_png_row_writer_joins_an_independent_tail_stream() -> None:
     for n1, n2 in ((0, 5), (5, 0), (1000, 70000), (65521, 65521)):
         x, y = rng.bytes(n1), rng.bytes(n2)
         assert imageio.adler32_combine(zlib.adler32(x), zlib.adler32(y), n2) == zlib.adler32(x + y)
+
+
+def test_run_job_without_isal_encodes_after_the_model(monkeypatch) -> None:
+    """Without ISA-L, run_job falls back to fill, finish, then OpenCV's PNG writer: same
+    pixels."""
+    from deepcream import imageio
+
+    colored = paint_bars(scene())
+    engine = ClassicalEngine("bar")
+    want, pngs = pipeline.run_job(engine, pipeline.prepare(Image.fromarray(colored), engine=engine),
+                                  png=True)
+    monkeypatch.setattr(imageio.PngRowWriter, "available", staticmethod(lambda: False))
+    monkeypatch.setattr(imageio, "_isal_png_parts", lambda *a: None)
+    got, fallback = pipeline.run_job(engine, pipeline.prepare(Image.fromarray(colored),
+                                                               engine=engine), png=True)
+    assert np.array_equal(got.pixels[0].rgb, want.pixels[0].rgb)
+    for png in (pngs[0], fallback[0]):
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), want.pixels[0].rgb)
+    assert fallback[0] != pngs[0]  # really the other writer
