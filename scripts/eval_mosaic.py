@@ -227,17 +227,21 @@ def evaluate(seed: int = 0, per_source: int = 1, line_art_count: int = 8,
                 dump.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(overlay(img, pred, s.truth)).save(
                     dump / f"s{seed}-{cond}-{s.name.replace('#', '_')}.png")
-        clean_fp, clean_px, clean_worst = 0, 0, 0.0
+        clean_fp, clean_px, clean_worst, clean_worst_name = 0, 0, 0.0, "-"
         for s in clean:
             pred = detect_mosaic(encode(s.image, cond))
             clean_fp += int(np.count_nonzero(pred))
             clean_px += pred.size
-            clean_worst = max(clean_worst, float(np.count_nonzero(pred)) / pred.size)
+            share = float(np.count_nonzero(pred)) / pred.size
+            if share > clean_worst:
+                clean_worst, clean_worst_name = share, s.name
         results["conditions"][cond] = {
             "images": len(mosaic),
             "mean_iou": float(np.mean(ious)),
             "mean_iou_photos": float(np.mean([v for v, s in zip(ious, mosaic, strict=True)
                                               if not s.name.startswith("lineart")])),
+            "mean_iou_lineart": float(np.mean([v for v, s in zip(ious, mosaic, strict=True)
+                                               if s.name.startswith("lineart")] or [np.nan])),
             "mean_iou_visible": float(np.mean(vis_ious)),
             "min_iou_visible": float(np.min(vis_ious)),
             "precision": tp / max(tp + fp, 1),
@@ -245,6 +249,7 @@ def evaluate(seed: int = 0, per_source: int = 1, line_art_count: int = 8,
             "clean_images": len(clean),
             "clean_fp_fraction": clean_fp / max(clean_px, 1),
             "clean_fp_worst_image": clean_worst,
+            "clean_fp_worst_name": clean_worst_name,
             "worst": sorted(worst)[:5],
             "per_image": per_image,
         }
@@ -283,14 +288,16 @@ def to_markdown(results: dict, timing: dict | None) -> str:
              "pixelation did not change (already flat, e.g. over a flat fill of line art), "
              "where no detector can see a mosaic. Precision/recall: pixels vs the rectangles. "
              "Clean FP: detected area on the images without mosaic.", "",
-             "| condition | images | mean IoU | mean IoU (photos) | mean visible IoU | "
-             "min visible IoU | precision | recall | clean FP area | worst clean image |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| condition | images | mean IoU | mean IoU (photos) | mean IoU (line art) | "
+             "mean visible IoU | min visible IoU | precision | recall | clean FP area | "
+             "worst clean image |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for cond, r in results["conditions"].items():
         lines.append(f"| {cond} | {r['images']} | {r['mean_iou']:.3f} | {r['mean_iou_photos']:.3f} | "
-                     f"{r['mean_iou_visible']:.3f} | {r['min_iou_visible']:.3f} | "
+                     f"{r['mean_iou_lineart']:.3f} | {r['mean_iou_visible']:.3f} | {r['min_iou_visible']:.3f} | "
                      f"{r['precision']:.3f} | {r['recall']:.3f} | "
-                     f"{100 * r['clean_fp_fraction']:.3f}% | {100 * r['clean_fp_worst_image']:.3f}% |")
+                     f"{100 * r['clean_fp_fraction']:.3f}% | {100 * r['clean_fp_worst_image']:.3f}% "
+                     f"({r['clean_fp_worst_name']}) |")
     if timing:
         lines += ["", timing_line(timing)]
     return "\n".join(lines) + "\n"
