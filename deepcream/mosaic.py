@@ -68,6 +68,9 @@ _CLEAN_NOISE = 0.25
 # Pixels added around the tiles that found a grid before testing its cells.
 _BOX_MARGIN = 128
 _LOSSLESS_MIN_CELLS = 12
+# Share of the strong cells that must be exactly constant (all channels) for weak cells to
+# have to be exactly constant as well.
+_EXACT_SHARE = 0.5
 # Lossy input: cell tests on a median-filtered luma, 3x3 from this block size, 5x5 from the
 # next (small blocks would lose their corners).
 _MEDIAN_MIN_P = 5
@@ -251,6 +254,13 @@ class _Grid:
                       + (hlines[:-1, :] >= need_weak) + (hlines[1:, :] >= need_weak))
         weak = (inner <= 1.5 * level + 0.5) & self.inside & (weak_sides >= 2)
         return strong, weak
+
+    def constant_cells(self) -> np.ndarray:
+        """bool [ncy, ncx]: the whole cell has exactly one color (all channels)."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = _MARGIN
+        b = self.crop[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p, -1)
+        return (b.max(axis=(1, 3)) == b.min(axis=(1, 3))).all(axis=-1) & self.inside
 
     def exclusive_blocks(self, cand: np.ndarray) -> np.ndarray:
         """Cells of ``cand`` that are exactly constant (all channels, whole cell) in a color
@@ -633,6 +643,14 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
             strong, weak = grid.cell_tests()
             if not strong.any():
                 continue
+        elif lossless:
+            # Truly lossless input (most strong cells exactly constant in all channels; JPEG
+            # q95 keeps luma flat but not chroma): a weak cell must be an exactly constant
+            # block too (smooth surroundings and anti-aliased edges of flat art pass the
+            # luma tests). Strong cells stay: a border cell holds the patch border.
+            const = grid.constant_cells()
+            if np.count_nonzero(const & strong) >= _EXACT_SHARE * np.count_nonzero(strong):
+                weak = weak & const
         # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
         # areas differ from some neighbours by very little).
         grown = ndimage.binary_propagation(strong, structure=np.ones((3, 3), bool),

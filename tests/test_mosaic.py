@@ -204,6 +204,21 @@ def test_staircase_of_mixed_color_blocks_on_lossless_line_art() -> None:
     assert not detect_mosaic(smooth).any()
 
 
+def test_lossless_weak_cells_are_exact_blocks() -> None:
+    """On lossless input the weak cells that join a region must be exactly constant blocks:
+    anti-aliased edges of flat shapes around the patch pass the luma tests but are not
+    blocks, and used to add a halo of cells around it."""
+    base = ev.line_art(np.random.default_rng(1), antialias=True)
+    img = base.copy()
+    ev.pixelate(img, (250, 120, 140, 200), 20, (1, 10))
+    truth = np.zeros(img.shape[:2], bool)
+    truth[120:320, 250:390] = True
+    pred = detect_mosaic(img)
+    assert _iou(pred, truth) >= 0.85
+    assert np.count_nonzero(pred & ~truth) < 0.01 * truth.sum()
+    assert not detect_mosaic(base).any()
+
+
 @pytest.mark.parametrize("condition,floor", [("png", 0.95), ("jpeg85", 0.9)])
 def test_partial_blocks_over_smooth_surroundings(condition: str, floor: float) -> None:
     """The patch ends between grid lines over a smooth gradient (a sky): the partial blocks
