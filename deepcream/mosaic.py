@@ -255,12 +255,20 @@ class _Grid:
         weak = (inner <= 1.5 * level + 0.5) & self.inside & (weak_sides >= 2)
         return strong, weak
 
-    def constant_cells(self) -> np.ndarray:
-        """bool [ncy, ncx]: the whole cell has exactly one color (all channels)."""
+    def constant_cells(self, which: np.ndarray) -> np.ndarray:
+        """bool [ncy, ncx]: cells of ``which`` whose whole cell has exactly one color (all
+        channels)."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = _MARGIN
+        out = np.zeros(which.shape, bool)
+        which = which & self.inside
+        if not which.any():
+            return out
         b = self.crop[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p, -1)
-        return (b.max(axis=(1, 3)) == b.min(axis=(1, 3))).all(axis=-1) & self.inside
+        iy, ix = np.nonzero(which)
+        sel = b[iy, :, ix]  # [n, p, p, ch]
+        out[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
+        return out
 
     def exclusive_blocks(self, cand: np.ndarray) -> np.ndarray:
         """Cells of ``cand`` that are exactly constant (all channels, whole cell) in a color
@@ -271,20 +279,13 @@ class _Grid:
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = _MARGIN
         out = np.zeros(cand.shape, bool)
-        cand = cand & self.inside
-        if not cand.any():
+        exact = self.constant_cells(cand)
+        if np.count_nonzero(exact) < _CERT_MIN:
             return out
         c = self.crop.astype(np.int32)
         keys = c[:, :, 0] if c.shape[2] == 1 else (c[:, :, 0] << 16) | (c[:, :, 1] << 8) | c[:, :, 2]
-        cellk = keys[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
-        sel = cellk[cand]  # [n, p, p]
-        const = (sel == sel[:, :1, :1]).all(axis=(1, 2))
-        if not const.any():
-            return out
-        idx = np.argwhere(cand)[const]
-        colors = sel[const, 0, 0]
-        exact = np.zeros(cand.shape, bool)
-        exact[idx[:, 0], idx[:, 1]] = True
+        idx = np.argwhere(exact)
+        colors = keys[m + p * idx[:, 0], m + p * idx[:, 1]]
         in_cells = np.zeros(keys.shape, bool)
         in_cells[m:m + ncy * p, m:m + ncx * p] = np.repeat(np.repeat(exact, p, 0), p, 1)
         uniq = np.unique(colors)
@@ -648,7 +649,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
             # q95 keeps luma flat but not chroma): a weak cell must be an exactly constant
             # block too (smooth surroundings and anti-aliased edges of flat art pass the
             # luma tests). Strong cells stay: a border cell holds the patch border.
-            const = grid.constant_cells()
+            const = grid.constant_cells(strong | weak)
             if np.count_nonzero(const & strong) >= _EXACT_SHARE * np.count_nonzero(strong):
                 weak = weak & const
         # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
