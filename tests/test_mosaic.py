@@ -219,6 +219,22 @@ def test_lossless_weak_cells_are_exact_blocks() -> None:
     assert not detect_mosaic(base).any()
 
 
+def test_lossless_partial_blocks_end_on_one_straight_border() -> None:
+    """Lossless: where a flat fill continues past the patch border, the partial block's
+    constant run goes on to the fill's end; the border is straight, so the run two border
+    cells agree on is taken. One-pixel runs (any pixel is one) add nothing."""
+    rng = np.random.default_rng(0)
+    img = np.full((300, 400, 3), (230, 220, 200), np.uint8)
+    img[40:260, 40:340] = rng.integers(0, 256, (220, 300, 3))
+    img[120:170, 60:303] = (40, 120, 200)  # flat band ending 7 px past the patch border
+    ev.pixelate(img, (60, 60, 236, 180), 16, (4, 12))
+    truth = np.zeros(img.shape[:2], bool)
+    truth[60:240, 60:296] = True
+    pred = detect_mosaic(img)
+    assert _iou(pred, truth) >= 0.98
+    assert np.count_nonzero(pred & ~truth) < 50
+
+
 @pytest.mark.parametrize("condition,floor", [("png", 0.95), ("jpeg85", 0.9)])
 def test_partial_blocks_over_smooth_surroundings(condition: str, floor: float) -> None:
     """The patch ends between grid lines over a smooth gradient (a sky): the partial blocks
