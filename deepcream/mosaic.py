@@ -362,22 +362,22 @@ class _Grid:
             if clean:
                 # Every pixel is a run of one: a 1 px strip is no evidence of a block.
                 arr[arr < 2] = 0
-        if clean:
-            # Lossless: a partial block's run is never shorter than the block (it may be
-            # longer where the surroundings have the same color, e.g. a flat fill beyond
-            # the patch border), and a patch border is straight: on each grid line the
-            # shortest run that two cells agree on is the border.
-            for arr, line_axis in ((w_from_left, 0), (w_from_right, 0), (h_from_top, 1),
-                                   (h_from_bottom, 1)):
-                lines = arr if line_axis == 1 else arr.T  # view: one grid line per row
-                for line in lines:
-                    vals = line[line > 0]
-                    if len(vals) < 2:
-                        continue
-                    v, n = np.unique(vals, return_counts=True)
-                    if (n >= 2).any():
-                        border = v[np.argmax(n >= 2)]
-                        np.minimum(line, border, out=line)
+        # A partial block's run is never shorter than the block (it may be longer where the
+        # surroundings have the same color, e.g. a flat fill beyond the patch border), and a
+        # patch border is straight: on each grid line the shortest run that two cells agree
+        # on is the border. Lossy input too (there exact agreement measured better than
+        # agreement within 1-2 px).
+        for arr, line_axis in ((w_from_left, 0), (w_from_right, 0), (h_from_top, 1),
+                               (h_from_bottom, 1)):
+            lines = arr if line_axis == 1 else arr.T  # view: one grid line per row
+            for line in lines:
+                vals = line[line > 0]
+                if len(vals) < 2:
+                    continue
+                v, n = np.unique(vals, return_counts=True)
+                if (n >= 2).any():
+                    border = v[np.argmax(n >= 2)]
+                    np.minimum(line, border, out=line)
         r = np.arange(p)
         # Border cells (region on one side, outside on the opposite side) may be a partial
         # block plus surroundings that happen to be smooth enough to pass the cell tests:

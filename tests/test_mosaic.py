@@ -235,6 +235,25 @@ def test_lossless_partial_blocks_end_on_one_straight_border() -> None:
     assert np.count_nonzero(pred & ~truth) < 50
 
 
+@pytest.mark.parametrize("name,box,block,offset,floor,spill", [
+    ("chelsea", (286, 113, 134, 120), 27, (9, 6), 0.98, 0.015),
+    ("brick", (269, 190, 192, 224), 18, (5, 7), 0.93, 0.06),
+])
+def test_jpeg_partial_blocks_end_on_one_straight_border(name, box, block, offset, floor,
+                                                        spill) -> None:
+    """After JPEG too, a partial block's strip can run on past the patch border where the
+    surroundings continue its color; the strips of one grid line are cut to the shortest
+    width two of them agree on (before: 537 and 3101 px outside the patch)."""
+    img = ev.skimage_image(name).copy()
+    ev.pixelate(img, box, block, offset)
+    x, y, w, h = box
+    truth = np.zeros(img.shape[:2], bool)
+    truth[y:y + h, x:x + w] = True
+    pred = detect_mosaic(ev.encode(img, "jpeg85"))
+    assert _iou(pred, truth) >= floor
+    assert np.count_nonzero(pred & ~truth) < spill * truth.sum()
+
+
 @pytest.mark.parametrize("condition,floor", [("png", 0.95), ("jpeg85", 0.9)])
 def test_partial_blocks_over_smooth_surroundings(condition: str, floor: float) -> None:
     """The patch ends between grid lines over a smooth gradient (a sky): the partial blocks
