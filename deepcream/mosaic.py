@@ -83,6 +83,15 @@ _COMPLETE_DENSITY = 0.2
 # cells whose color occurs nowhere else around them: the mixed color of a line and a fill
 # that pixelation averaged) is a mosaic even when thin (a one-cell staircase along an edge).
 _CERT_MIN = 4
+# Lossy border cells with no step inside: the part from the region side whose roughness
+# across the lines is <= _TEX_RATIO x that of its first two lines + _TEX_MIN is the partial
+# block, when the rest of the cell is at least _TEX_OUTER x rougher (a textured background
+# whose mean the block matches).
+_TEX_RATIO = 2.0
+_TEX_MIN = 0.5
+_TEX_OUTER = 2.0
+_V1 = 0
+_V2 = -1
 
 
 def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
@@ -415,6 +424,31 @@ class _Grid:
             out[which] = np.where(ok, i + 1, -1)
             return out
 
+        def texture_run(which: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+            """Lossy input, border cells with no step: the length from the region side over
+            which the cell is as smooth as a block (across the lines), when the rest of the
+            cell is clearly rougher (a partial block beside a textured background whose mean
+            it matches), -1 otherwise."""
+            out = np.full(which.shape, -1, np.int64)
+            if not which.any() or p < 6:
+                return out
+            b = luma[which]  # [n, r, c]
+            if axis == 3:  # trimmed along c: roughness of each column, down the rows
+                rough = np.abs(np.diff(b, axis=1))[:, 1:p - 2].mean(axis=1)
+            else:
+                rough = np.abs(np.diff(b, axis=2))[:, :, 1:p - 2].mean(axis=2)
+            if reverse:
+                rough = rough[:, ::-1]
+            thr = _TEX_RATIO * rough[:, :2].mean(axis=1) + _TEX_MIN
+            smooth = rough <= thr[:, None]
+            length = np.cumprod(smooth, axis=1).sum(axis=1)
+            pos = np.arange(p)[None, :]
+            rest = pos >= (length + 1)[:, None]
+            outer = (rough * rest).sum(axis=1) / np.maximum(rest.sum(axis=1), 1)
+            ok = (length >= 2) & (length <= p - 3) & (outer >= _TEX_OUTER * thr)
+            out[which] = np.where(ok, length, -1)
+            return out
+
         def consensus(out: np.ndarray, which: np.ndarray, axis: int) -> np.ndarray:
             """Border cells with no length of their own (-1) take the median length of the
             other border cells on the same grid line (column for left/right borders, row for
@@ -442,6 +476,7 @@ class _Grid:
             else:
                 # JPEG noise breaks constant runs early: look for the border's step instead.
                 length = step_run(which, axis, reverse)
+                length = np.where(length < 0, texture_run(which, axis, reverse), length)
             length = consensus(length, which, axis)
             cut = which & (length >= 0 if clean else length >= 1)
             idx = r[::-1] if reverse else r

@@ -254,6 +254,25 @@ def test_jpeg_partial_blocks_end_on_one_straight_border(name, box, block, offset
     assert np.count_nonzero(pred & ~truth) < spill * truth.sum()
 
 
+@pytest.mark.parametrize("name,box,block,offset,floor,spill", [
+    ("immunohistochemistry", (279, 28, 137, 125), 24, (3, 22), 0.99, 0.01),
+    ("chelsea", (127, 150, 141, 124), 31, (27, 11), 0.915, 0.07),
+])
+def test_jpeg_border_cell_trimmed_where_texture_starts(name, box, block, offset, floor,
+                                                       spill) -> None:
+    """After JPEG, a border cell whose partial block matches the mean of the textured
+    background beside it shows no step: it is trimmed where the block's smoothness ends
+    (before: 408 and 1531 px outside the patch)."""
+    img = ev.skimage_image(name).copy()
+    ev.pixelate(img, box, block, offset)
+    x, y, w, h = box
+    truth = np.zeros(img.shape[:2], bool)
+    truth[y:y + h, x:x + w] = True
+    pred = detect_mosaic(ev.encode(img, "jpeg85"))
+    assert _iou(pred, truth) >= floor
+    assert np.count_nonzero(pred & ~truth) < spill * truth.sum()
+
+
 @pytest.mark.parametrize("condition,floor", [("png", 0.95), ("jpeg85", 0.9)])
 def test_partial_blocks_over_smooth_surroundings(condition: str, floor: float) -> None:
     """The patch ends between grid lines over a smooth gradient (a sky): the partial blocks
