@@ -79,6 +79,9 @@ _MEDIAN5_MIN_P = 10
 _PARTIAL_AGREE = 0.7
 # Region completion: only regions filling this share of their bounding box (in cells).
 _COMPLETE_DENSITY = 0.2
+# ... or this share when at least _SPARSE_STRONG of the region's cells are strong.
+_SPARSE_DENSITY = 0.15
+_SPARSE_STRONG = 0.3
 # Lossless input: a region with at least this many *exclusive* blocks (exactly constant
 # cells whose color occurs nowhere else around them: the mixed color of a line and a fill
 # that pixelation averaged) is a mosaic even when thin (a one-cell staircase along an edge).
@@ -608,7 +611,14 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
         if sl is None:
             continue
         sure = certain is not None and certain[sl][labels[sl] == k].any()
-        if not sure and np.count_nonzero(labels[sl] == k) < _COMPLETE_DENSITY * labels[sl].size:
+        mine = labels[sl] == k
+        n = np.count_nonzero(mine)
+        # Sparser regions (a patch over line art seen mostly along edges crossing it) when
+        # most of their cells are strong (clean flat art with a few strong cells along its
+        # outlines, plus weak ones, does not have that).
+        sparse_ok = (evidence is not None and n >= _SPARSE_DENSITY * mine.size
+                     and np.count_nonzero(evidence[sl][mine]) >= _SPARSE_STRONG * n)
+        if not sure and not sparse_ok and n < _COMPLETE_DENSITY * mine.size:
             continue
         box = [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop]
         if evidence is not None:
