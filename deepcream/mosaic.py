@@ -80,7 +80,7 @@ _PARTIAL_AGREE = 0.7
 # Region completion: only regions filling this share of their bounding box (in cells).
 _COMPLETE_DENSITY = 0.2
 # ... or this share when at least _SPARSE_STRONG of the region's cells are strong.
-_SPARSE_DENSITY = 0.15
+_SPARSE_DENSITY = 0.1
 _SPARSE_STRONG = 0.3
 # Lossless input: a region with at least this many *exclusive* blocks (exactly constant
 # cells whose color occurs nowhere else around them: the mixed color of a line and a fill

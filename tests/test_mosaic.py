@@ -280,7 +280,7 @@ def test_jpeg_border_cell_trimmed_where_texture_starts(name, box, block, offset,
 def test_jpeg_sparse_region_of_strong_cells_is_completed(index, box, block, offset,
                                                          floor) -> None:
     """Small blocks over line art after JPEG: the patch shows as strong cells along the
-    edges crossing it, filling 15-20% of their box. Such a region is completed when most
+    edges crossing it, filling 10-20% of their box. Such a region is completed when most
     of its cells are strong (before: IoU 0.15 and 0.05); the clean image stays clean."""
     rng = np.random.default_rng(0)
     arts = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(index + 1)]
@@ -296,7 +296,7 @@ def test_jpeg_sparse_region_of_strong_cells_is_completed(index, box, block, offs
 @pytest.mark.parametrize("condition", ["jpeg95", "jpeg85"])
 def test_clean_jpeg_line_art_sparse_outline_cells_are_not_completed(condition: str) -> None:
     """Clean flat art after JPEG: a few strong cells along outlines with weak ones around
-    them fill 15-20% of a box, but few of the cells are strong: not completed (the eval's
+    them fill 10-20% of a box, but few of the cells are strong: not completed (the eval's
     seed 2 line art, where a looser rule took 1.5% of one image)."""
     rng = np.random.default_rng(2)
     for i in range(8):
