@@ -15,7 +15,8 @@ grid, nothing in between" identifies a mosaic. The detector (docs/mask-help.md):
    sides (weak, joins when connected to strong cells);
 4. cleans up in cell space (hole filling, minimum size and thickness; on lossless input a
    thin staircase of 4+ exclusive blocks, exactly constant cells in a color found nowhere
-   else around them, is kept too), grows each solid region's bounding box across flat
+   else around them, is kept too), grows each solid region's (or sparse region of mostly
+   strong cells') bounding box across flat
    cells to further blocks of its grid and completes it
    with the flat cells inside (blocks over flat fills), then fits the region border to the
    pixels: partial blocks where the pixelated area does not end on a grid line, border
