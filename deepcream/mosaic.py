@@ -733,7 +733,11 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # No closing of one-cell gaps: completion along the grid fills cells lost to JPEG
         # noise inside a region, while closing bridged regions to clusters of smooth
         # surroundings (sky, dark clothes) whose bounding box completion then filled.
-        cells = _clean_cells(grown, strong, min_cells, thick=3 if p <= 12 else 2, share=share,
+        # Thickness: 3 x 3 cells for blocks up to _SMALL_BLOCK px (their staircases along
+        # aliased outlines are 2 cells thick), 2 x 2 from 7 px (3 x 3 lost whole 7-12 px
+        # patches over line art after JPEG, seen only as 2-cell-wide bands along edges).
+        cells = _clean_cells(grown, strong, min_cells, thick=3 if p <= _SMALL_BLOCK else 2,
+                             share=share,
                              close=False)
         # Lossless line art: a staircase of exclusive blocks along an edge is a mosaic even
         # when it is one cell thin (its cells' mixed colors exist nowhere else).
