@@ -161,6 +161,8 @@ class UploadGuard:
                 await _send_error(send, 400, "invalid Content-Length header")
                 return
             if too_big:
+                if int(declared) <= self._drain_cap():
+                    await self._drain(receive)
                 await _send_error(send, 413, self._too_big_message())
                 return
         if self.bodies >= self.max_bodies:
@@ -188,6 +190,8 @@ class UploadGuard:
                     body = message.get("body", b"")
                     size += len(body)
                     if size > self.max_bytes:
+                        if message.get("more_body", False):
+                            await self._drain(receive, size)
                         await _send_error(send, 413, self._too_big_message())
                         return
                     chunks.append(body)
@@ -206,6 +210,25 @@ class UploadGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _drain_cap(self) -> int:
+        """Over-limit bodies up to this size are read (and dropped) before the 413: a server
+        that answers and closes while the client is still sending resets the connection, and
+        the client may never see the answer. Larger ones are answered at once."""
+        return max(4 * self.max_bytes, 16 << 20)
+
+    async def _drain(self, receive: Receive, seen: int = 0) -> None:
+        try:
+            async with asyncio.timeout(self.read_timeout_s):
+                while seen <= self._drain_cap():
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    seen += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        return
+        except TimeoutError:
+            return
 
     def _too_big_message(self) -> str:
         return f"upload too large: the limit is {self.max_bytes:,} bytes"
