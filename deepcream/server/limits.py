@@ -161,9 +161,9 @@ class UploadGuard:
                 await _send_error(send, 400, "invalid Content-Length header")
                 return
             if too_big:
+                await _send_error(send, 413, self._too_big_message())
                 if int(declared) <= self._drain_cap():
                     await self._drain(receive)
-                await _send_error(send, 413, self._too_big_message())
                 return
         if self.bodies >= self.max_bodies:
             if self.on_reject is not None:
@@ -190,9 +190,9 @@ class UploadGuard:
                     body = message.get("body", b"")
                     size += len(body)
                     if size > self.max_bytes:
+                        await _send_error(send, 413, self._too_big_message())
                         if message.get("more_body", False):
                             await self._drain(receive, size)
-                        await _send_error(send, 413, self._too_big_message())
                         return
                     chunks.append(body)
                     if not message.get("more_body", False):
@@ -212,9 +212,9 @@ class UploadGuard:
         await self.app(scope, replay, send)
 
     def _drain_cap(self) -> int:
-        """Over-limit bodies up to this size are read (and dropped) before the 413: a server
-        that answers and closes while the client is still sending resets the connection, and
-        the client may never see the answer. Larger ones are answered at once."""
+        """Over-limit bodies up to this size are read (and dropped) after the 413 is sent: a
+        server that answers and closes while the client is still sending resets the
+        connection, and the client may never see the answer. Larger ones are not read."""
         return max(4 * self.max_bytes, 16 << 20)
 
     async def _drain(self, receive: Receive, seen: int = 0) -> None:
