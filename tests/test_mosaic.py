@@ -244,7 +244,14 @@ def test_jpeg_partial_blocks_end_on_one_straight_border(name, box, block, offset
     """After JPEG too, a partial block's strip can run on past the patch border where the
     surroundings continue its color; the strips of one grid line are cut to the shortest
     width two of them agree on (before: 537 and 3101 px outside the patch)."""
-    img = ev.skimage_image(name).copy()
+    _assert_jpeg_patch_found(ev.skimage_image(name), box, block, offset, floor, spill)
+
+
+def _assert_jpeg_patch_found(source: np.ndarray, box: tuple[int, int, int, int], block: int,
+                             offset: tuple[int, int], floor: float, spill: float) -> None:
+    """Pixelate ``box`` (x, y, w, h) of ``source``, save as JPEG q85: the detected mask
+    reaches IoU ``floor`` with the box and spills over less than ``spill`` of its area."""
+    img = source.copy()
     ev.pixelate(img, box, block, offset)
     x, y, w, h = box
     truth = np.zeros(img.shape[:2], bool)
@@ -263,14 +270,7 @@ def test_jpeg_border_cell_trimmed_where_texture_starts(name, box, block, offset,
     """After JPEG, a border cell whose partial block matches the mean of the textured
     background beside it shows no step: it is trimmed where the block's smoothness ends
     (before: 408 and 1531 px outside the patch)."""
-    img = ev.skimage_image(name).copy()
-    ev.pixelate(img, box, block, offset)
-    x, y, w, h = box
-    truth = np.zeros(img.shape[:2], bool)
-    truth[y:y + h, x:x + w] = True
-    pred = detect_mosaic(ev.encode(img, "jpeg85"))
-    assert _iou(pred, truth) >= floor
-    assert np.count_nonzero(pred & ~truth) < spill * truth.sum()
+    _assert_jpeg_patch_found(ev.skimage_image(name), box, block, offset, floor, spill)
 
 
 @pytest.mark.parametrize("index,box,block,offset,floor", [
