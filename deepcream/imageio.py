@@ -158,8 +158,12 @@ def load_pixels(src: Source | Pixels, *, name: str | None = None) -> Pixels:
             pass
         except Exception:  # noqa: BLE001 - any decoder complaint: let Pillow decode and report
             pass
-    # (a path is decoded from the path again, so errors name the file)
-    rgb, alpha = to_rgb_alpha(load_image(src, name=name))
+    if data is not None and not isinstance(src, bytes | bytearray):
+        # a file already read: decode those bytes, errors still naming the file
+        img = load_image(data, name=name or str(src))
+    else:
+        img = load_image(src, name=name)
+    rgb, alpha = to_rgb_alpha(img)
     return Pixels(rgb, alpha)
 
 
