@@ -283,6 +283,36 @@ class _Grid:
         out[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
         return out
 
+    def block_pairs(self) -> np.ndarray:
+        """bool [ncy, ncx]: cells holding a block edge on one of their grid lines: across the
+        line, at least half a block's worth of lines (rows for a vertical grid line) run
+        constant over the whole cell on both sides, in two different colors, each side in one
+        color. Whole blocks meet like that, and so do partial blocks where the patch border
+        crosses cells; clean flat art puts an edge exactly on a grid line only by chance."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = _MARGIN
+        c = self.crop[m:m + ncy * p, m:m + ncx * p].astype(np.int32)
+        key = c[..., 0] if c.shape[-1] == 1 else (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+        b = key.reshape(ncy, p, ncx, p)
+        need = max(2, p // 2)
+        out = np.zeros((ncy, ncx), bool)
+        for rows in (b, b.transpose(2, 3, 0, 1)):  # [i, r, j, c]: lines r of cell (i, j)
+            const = (rows == rows[:, :, :, :1]).all(axis=3)  # [i, r, j]
+            color = rows[:, :, :, 0]
+            both = const[:, :, 1:] & const[:, :, :-1] & (color[:, :, 1:] != color[:, :, :-1])
+            # Each side one color over the counted lines: compare with the first counted line.
+            first = np.argmax(both, axis=1)  # [i, j-1]
+            ii, jj = np.indices(first.shape)
+            ca = color[:, :, :-1][ii, first, jj][:, None, :]
+            cb = color[:, :, 1:][ii, first, jj][:, None, :]
+            ok = both & (color[:, :, :-1] == ca) & (color[:, :, 1:] == cb)
+            pair = ok.sum(axis=1) >= need  # [i, j-1]
+            hit = np.zeros(out.shape if rows is b else out.T.shape, bool)
+            hit[:, 1:] |= pair
+            hit[:, :-1] |= pair
+            out |= hit if rows is b else hit.T
+        return out & self.inside
+
     def exclusive_blocks(self, cand: np.ndarray) -> np.ndarray:
         """Cells of ``cand`` that are exactly constant (all channels, whole cell) in a color
         found nowhere else in the crop but in such cells: a pixelated cell over an edge of
@@ -592,6 +622,27 @@ def _extend_box(box: list[int], flat: np.ndarray, evidence: np.ndarray, slack: i
     return [y0, y1, x0, x1]
 
 
+def _clip_to_evidence(cells: np.ndarray, evidence: np.ndarray) -> np.ndarray:
+    """Lossless input: each region is cut to the bounding box of its block pairs (cells that
+    prove blocks by themselves). Flat cells beyond them are surroundings as much as blocks over
+    a flat fill; the partial blocks around the box are added from the pixels later."""
+    out = np.zeros_like(cells)
+    labels, _ = ndimage.label(cells, structure=np.ones((3, 3), bool))
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        mine = labels[sl] == k
+        ev = evidence[sl] & mine
+        if not ev.any():
+            out[sl] |= mine
+            continue
+        ys, xs = np.nonzero(ev)
+        keep = np.zeros_like(mine)
+        keep[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+        out[sl] |= mine & keep
+    return out
+
+
 def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | None = None,
                     slack: int = 0, certain: np.ndarray | None = None) -> np.ndarray:
     """Complete each region along its own grid. A censorship patch is one contiguous area on
@@ -703,6 +754,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # A few exactly flat strong cells do not prove lossless input (JPEG keeps uniform
         # dark blocks exact): with few strong cells, assume lossy and try the median pass.
         lossless = noise <= _CLEAN_NOISE and np.count_nonzero(strong) >= _LOSSLESS_MIN_CELLS
+        exact_rgb = False
         raw_inner = grid.inner
         if not lossless and p >= _MEDIAN_MIN_P:
             grid = _Grid(rgb, p, fx, fy, box, denoise=5 if p >= _MEDIAN5_MIN_P else 3)
@@ -715,7 +767,8 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
             # block too (smooth surroundings and anti-aliased edges of flat art pass the
             # luma tests). Strong cells stay: a border cell holds the patch border.
             const = grid.constant_cells(strong | weak)
-            if np.count_nonzero(const & strong) >= _EXACT_SHARE * np.count_nonzero(strong):
+            exact_rgb = np.count_nonzero(const & strong) >= _EXACT_SHARE * np.count_nonzero(strong)
+            if exact_rgb:
                 weak = weak & const
         # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
         # areas differ from some neighbours by very little).
@@ -766,5 +819,9 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         interior = cells & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
         judged = raw_inner[interior] if np.count_nonzero(interior) >= 3 else raw_inner[cells]
         exact = float(np.percentile(judged, 75)) <= _CLEAN_NOISE
+        # Truly lossless: cut each region to the box of its block edges; completion and box
+        # growth took flat cells and cells that thin lines clip on every side of it.
+        if exact and exact_rgb:
+            cells = _clip_to_evidence(cells, grid.block_pairs())
         grid.paste(result, grid.partial_blocks(cells, noise, exact))
     return result

@@ -219,6 +219,23 @@ def test_lossless_weak_cells_are_exact_blocks() -> None:
     assert not detect_mosaic(base).any()
 
 
+def test_lossless_region_is_cut_to_its_block_edges() -> None:
+    """Lossless line art: a region's cells are cut to the box of its block edges (two cells,
+    each one color over half a block or more, meeting on a grid line in different colors).
+    Flat cells beyond them, and cells that thin lines only clip, used to widen the region by
+    a cell or more on every side (before: IoU 0.62, spill 62% of the patch)."""
+    rng = np.random.default_rng(4)
+    base = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(4)][3]
+    img = base.copy()
+    ev.pixelate(img, (497, 118, 95, 121), 13, (7, 6))
+    truth = np.zeros(img.shape[:2], bool)
+    truth[118:239, 497:592] = True
+    pred = detect_mosaic(img)
+    assert _iou(pred, truth) >= 0.8
+    assert np.count_nonzero(pred & ~truth) < 0.25 * truth.sum()
+    assert not detect_mosaic(base).any()
+
+
 def test_lossless_partial_blocks_end_on_one_straight_border() -> None:
     """Lossless: where a flat fill continues past the patch border, the partial block's
     constant run goes on to the fill's end; the border is straight, so the run two border
