@@ -47,6 +47,10 @@ _NEAR_BEST = 0.65
 _NEIGHBOUR_SCORE = 0.8
 # Minimum number of on-grid step pixels per axis in a tile (a few short lines are not a grid).
 _MIN_GRID_PIXELS = 40
+# Runner-up phase of a tile: tested too when it has this share of the best phase's steps
+# (periods from _RUNNER_UP_MIN_P: few grid lines per tile).
+_RUNNER_UP = 0.4
+_RUNNER_UP_MIN_P = 16
 # Cell tests: a side is a step when its mean gradient is >= _SIDE_RATIO x the cell's
 # interior gradient + _SIDE_MIN; a cell is flat when its interior gradient is <= _FLAT_MAX.
 _SIDE_RATIO = 2.0
@@ -151,9 +155,10 @@ def _tile_profiles(steps: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
-                 starts: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per tile and period: chance-corrected score [n, P], best local phase [n, P] and the
-    step count on that phase [n, P]."""
+                 starts: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per tile and period: chance-corrected score [n, P], best local phase [n, P], the
+    step count on that phase [n, P], and the runner-up phase [n, P] (-1 unless it has at
+    least _RUNNER_UP of the best phase's steps)."""
     flat = profiles.reshape(-1, _TILE)
     folded = flat @ fold
     total = flat.sum(axis=1, keepdims=True)
@@ -161,6 +166,7 @@ def _periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
     score = np.zeros((n, len(periods)), np.float32)
     phase = np.zeros((n, len(periods)), np.int64)
     onp = np.zeros((n, len(periods)), np.float32)
+    second = np.full((n, len(periods)), -1, np.int64)
     safe = np.maximum(total[:, 0], 1.0)
     for i, (p, s) in enumerate(zip(periods, starts, strict=True)):
         block = folded[:, s:s + p]
@@ -170,7 +176,12 @@ def _periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
         score[:, i] = (share - 1.0 / p) / (1.0 - 1.0 / p)
         phase[:, i] = ph
         onp[:, i] = best
-    return score, phase, onp
+        if p >= _RUNNER_UP_MIN_P:
+            rest = block.copy()
+            rest[np.arange(n), ph] = -1.0
+            ph2 = rest.argmax(axis=1)
+            second[:, i] = np.where(rest[np.arange(n), ph2] >= _RUNNER_UP * best, ph2, -1)
+    return score, phase, onp, second
 
 
 def _gradients(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -705,8 +716,8 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     px = _tile_profiles(sx, axis=1)
     py = _tile_profiles(sy, axis=0)
     nty, ntx = px.shape[:2]
-    score_x, phase_x, on_x = _periodicity(px, fold, periods, starts)
-    score_y, phase_y, on_y = _periodicity(py, fold, periods, starts)
+    score_x, phase_x, on_x, second_x = _periodicity(px, fold, periods, starts)
+    score_y, phase_y, on_y, second_y = _periodicity(py, fold, periods, starts)
     score = np.minimum(score_x, score_y)
     best = score.max(axis=1)
     # Divisors of the true period score the same as it after chance correction (noise may
@@ -723,6 +734,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
           & (score[idx, pick] >= _PERIODIC_SCORE)
           & (on_x[idx, pick] >= _MIN_GRID_PIXELS) & (on_y[idx, pick] >= _MIN_GRID_PIXELS))
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     for t in np.nonzero(ok)[0]:
         ty, tx = divmod(int(t), ntx)
         # With 2-3 (JPEG-blurred) grid lines per tile a period one off scores about as well;
@@ -734,10 +746,22 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
                 options.append(j)
         for j in options:
             p = periods[j]
-            fx = (int(phase_x[t, j]) + tx * _STRIDE) % p
-            fy = (int(phase_y[t, j]) + ty * _STRIDE) % p
-            grids.setdefault((p, fx, fy), []).append((ty, tx))
-    for (p, fx, fy), tiles in grids.items():
+            # A straight patch border (as long as the tile) can outvote a grid line of big
+            # blocks: the runner-up phase is a candidate too.
+            for ph_x in (int(phase_x[t, j]), int(second_x[t, j])):
+                for ph_y in (int(phase_y[t, j]), int(second_y[t, j])):
+                    if ph_x < 0 or ph_y < 0:
+                        continue
+                    fx = (ph_x + tx * _STRIDE) % p
+                    fy = (ph_y + ty * _STRIDE) % p
+                    runner = ph_x != int(phase_x[t, j]) or ph_y != int(phase_y[t, j])
+                    (runners if runner else grids).setdefault((p, fx, fy), []).append((ty, tx))
+    # Grids that are only some tile's runner-up (not also another tile's best) are tested
+    # after the others and are not completed over flat cells: next to a patch found on its
+    # true grid, the one its border suggests took the flat fills beside it.
+    order = [(key, tiles, False) for key, tiles in grids.items()]
+    order += [(key, tiles, True) for key, tiles in runners.items() if key not in grids]
+    for (p, fx, fy), tiles, runner in order:
         tys = [t[0] for t in tiles]
         txs = [t[1] for t in tiles]
         # Test cells well beyond the tiles that found this grid: neighbouring tiles of the
@@ -809,8 +833,9 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # "As flat as the region's cells": most of them, not the median strong cell (after
         # JPEG the flattest strong cells are a few exact dark blocks).
         level = float(np.percentile(grid.inner[cells], 80))
-        cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside,
-                                strong, slack=0 if lossless else 1, certain=certain)
+        if not runner:  # see ``order``
+            cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside,
+                                    strong, slack=0 if lossless else 1, certain=certain)
         # Partial blocks are exact runs when the region's cells are exactly flat on the
         # unfiltered image (lossless input, even with few strong cells, e.g. big blocks);
         # JPEG keeps only some blocks exact (dark ones, q95). Judged on the cells inside the

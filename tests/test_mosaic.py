@@ -236,6 +236,19 @@ def test_lossless_region_is_cut_to_its_block_edges() -> None:
     assert not detect_mosaic(base).any()
 
 
+def test_big_blocks_whose_grid_line_loses_to_the_patch_border() -> None:
+    """38 px blocks after JPEG q85: in the tiles that hold the patch's left border, that long
+    straight edge gets more steps than any grid line, so the tile's best x phase is the
+    border. The runner-up phase is tested as well (before: nothing found)."""
+    base = ev.skimage_image("brick")
+    img = base.copy()
+    ev.pixelate(img, (129, 236, 157, 241), 38, (4, 12))
+    truth = np.zeros(img.shape[:2], bool)
+    truth[236:477, 129:286] = True
+    assert _iou(detect_mosaic(ev.encode(img, "jpeg85")), truth) >= 0.45
+    assert not detect_mosaic(ev.encode(base, "jpeg85")).any()
+
+
 def test_lossless_partial_blocks_end_on_one_straight_border() -> None:
     """Lossless: where a flat fill continues past the patch border, the partial block's
     constant run goes on to the fill's end; the border is straight, so the run two border
