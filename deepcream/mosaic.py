@@ -9,7 +9,9 @@ grid, nothing in between" identifies a mosaic. The detector (docs/mask-help.md):
    persist along it (a block edge is a straight line at least 3 px long);
 2. per overlapping 128 px tile, the period and phase of those steps in x and y, by folding
    the tile's column (row) step counts modulo every p in 2..max_block (one matrix product),
-   chance-corrected so that a divisor of the true period scores like the period itself;
+   chance-corrected so that a divisor of the true period scores like the period itself
+   (on an image upscaled by pixel repetition, found first, steps are judged at the source
+   resolution and the chance level counts the phases its texture can fall on);
 3. for every grid found, tests each p x p cell: flat inside and a real step on a vertical
    and a horizontal side (strong), or as flat as the strong cells with small steps on two
    sides (weak, joins when connected to strong cells);
@@ -101,13 +103,16 @@ _V2 = -1
 # Pixel repetition (an image upscaled k x by repeating pixels): the factors tried; luma
 # differences up to _REP_NOISE are JPEG noise; the off phases carry at most _REP_RATIO of the
 # on phase's steps over the image and in _REP_TILES of the _REP_TILE px tiles whose on phase
-# has a mean step of _REP_TEXTURE or more.
+# has a mean step of _REP_TEXTURE or more, where _REP_SPREAD of the on-phase columns (rows)
+# carry _REP_COLUMN of their mean.
 _REP_FACTORS = (2, 3, 4)
 _REP_NOISE = 1.0
 _REP_RATIO = 0.55
 _REP_TILE = 64
 _REP_TEXTURE = 0.5
 _REP_TILES = 0.75
+_REP_SPREAD = 0.5
+_REP_COLUMN = 0.25
 
 
 def _grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1) -> np.ndarray:
@@ -140,8 +145,9 @@ def _repetition(g: np.ndarray, axis: int) -> int:
     it (``gx`` for axis 1): upscaled k x by repeating pixels, only one column (row) phase mod
     k has steps, exactly 0 elsewhere on lossless input and small after JPEG. Differences up
     to _REP_NOISE levels are discounted (JPEG noise), and the off phases must be that flat
-    over the image and in most textured tiles: a mosaic, whose grid lines are also on one
-    phase when its period is a multiple of k, covers a part of the image only."""
+    over the image and in most textured tiles, with steps on most on-phase columns there: a
+    mosaic, whose grid lines are also on one phase when its period is a multiple of k, covers
+    a part of the image only and leaves the on-phase columns between its lines empty."""
     t = _REP_TILE
     d = cv2.subtract(g, _REP_NOISE)
     np.maximum(d, 0.0, out=d)
@@ -168,12 +174,18 @@ def _repetition(g: np.ndarray, axis: int) -> int:
         if tot[on] <= 0 or off > _REP_RATIO * tot[on]:
             continue
         nx = nk // tw
-        tiles = bands[:, :nx * tw * k].reshape(nb, nx, tw, k).sum(axis=2)  # [nb, nx, k]
+        groups = bands[:, :nx * tw * k].reshape(nb, nx, tw, k)
+        tiles = groups.sum(axis=2)  # [nb, nx, k]
         t_on = tiles[..., on]
         t_off = np.delete(tiles, on, axis=2).max(axis=2)
         textured = t_on >= _REP_TEXTURE * t * tw
+        # Texture has steps on (nearly) every on-phase column; a mosaic's grid lines on one
+        # phase mod k (its period a multiple of k) leave most of them empty.
+        cols = groups[..., on]
+        spread = (cols >= _REP_COLUMN * (t_on / tw)[..., None]).mean(axis=2)
+        rep = textured & (t_off <= _REP_RATIO * t_on) & (spread >= _REP_SPREAD)
         n_tex = np.count_nonzero(textured)
-        if n_tex and np.count_nonzero(textured & (t_off <= _REP_RATIO * t_on)) >= _REP_TILES * n_tex:
+        if n_tex and np.count_nonzero(rep) >= _REP_TILES * n_tex:
             best = k
     return best
 

@@ -7,11 +7,12 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from deepcream.mosaic import detect_mosaic
+from deepcream.mosaic import _gradients, _repetition, detect_mosaic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,6 +122,19 @@ def test_mosaic_on_pixel_repetition_upscale(name, box, block, offset, floor_png,
     pred = detect_mosaic(ev.encode(img, condition))
     assert _iou(pred, truth) >= (floor_png if condition == "png" else floor_jpeg)
     assert detect_mosaic(ev.encode(base, condition)).mean() < 0.002
+
+
+def test_mosaic_dominating_a_smooth_image_is_not_an_upscale() -> None:
+    """A 12 px mosaic over most of the color wheel has its steps on one phase mod 2, 3 and 4
+    only (and the smooth rest has none): still not a pixel-repetition upscale, as the on-phase
+    columns between its grid lines are empty."""
+    img = ev.skimage_image("colorwheel").copy()
+    ev.pixelate(img, (40, 30, 300, 180), 12, (0, 0))
+    truth = np.zeros(img.shape[:2], bool)
+    truth[30:210, 40:340] = True
+    gx, gy = _gradients(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    assert (_repetition(gx, axis=1), _repetition(gy, axis=0)) == (1, 1)
+    assert _iou(detect_mosaic(img), truth) >= 0.95
 
 
 def test_several_block_sizes_and_offsets_in_one_image() -> None:
