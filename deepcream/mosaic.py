@@ -9,7 +9,9 @@ grid, nothing in between" identifies a mosaic. The detector (docs/mask-help.md):
    persist along it (a block edge is a straight line at least 3 px long);
 2. per overlapping 128 px tile, the period and phase of those steps in x and y, by folding
    the tile's column (row) step counts modulo every p in 2..max_block (one matrix product),
-   chance-corrected so that a divisor of the true period scores like the period itself;
+   chance-corrected so that a divisor of the true period scores like the period itself
+   (on an image upscaled by pixel repetition, found first, steps are judged at the source
+   resolution and the chance level counts the phases its texture can fall on);
 3. for every grid found, tests each p x p cell: flat inside and a real step on a vertical
    and a horizontal side (strong), or as flat as the strong cells with small steps on two
    sides (weak, joins when connected to strong cells);
@@ -26,6 +28,8 @@ All steps are vectorised numpy/OpenCV/SciPy; no downsampling.
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -100,21 +104,94 @@ _TEX_MIN = 0.5
 _TEX_OUTER = 2.0
 _V1 = 0
 _V2 = -1
+# Pixel repetition (an image upscaled k x by repeating pixels): the factors tried; luma
+# differences up to _REP_NOISE are JPEG noise; the off phases carry at most _REP_RATIO of the
+# on phase's steps over the image and in _REP_TILES of the _REP_TILE px tiles whose on phase
+# has a mean step of _REP_TEXTURE or more, where _REP_SPREAD of the on-phase columns (rows)
+# carry _REP_COLUMN of their mean.
+_REP_FACTORS = (2, 3, 4)
+_REP_NOISE = 1.0
+_REP_RATIO = 0.55
+_REP_TILE = 64
+_REP_TEXTURE = 0.5
+_REP_TILES = 0.75
+_REP_SPREAD = 0.5
+_REP_COLUMN = 0.25
 
 
-def _grid_steps(g: np.ndarray, axis: int) -> np.ndarray:
-    """Binary map of isolated steps across ``axis`` (1: x) that persist 3 px along the edge."""
+def _grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1) -> np.ndarray:
+    """Binary map of isolated steps across ``axis`` (1: x) that persist 3 px along the edge.
+
+    ``across``/``along``: pixel-repetition factors of the image across and along the steps
+    (1: none). On an image upscaled k x by repeating pixels every step is trivially isolated
+    from its 1 px neighbours (the repeated pixels' differences are 0) and persists k px: there
+    a step must exceed every step within ``across`` px (its neighbours on the original image)
+    and persist ``along`` + 2 px (two source pixels and more; 2 ``along`` + 1, three source
+    pixels, lost more of the weak block edges that JPEG leaves)."""
+    r, n = across, along + 2
     if axis == 1:
         nb = np.zeros_like(g)
-        nb[:, 1:-1] = np.maximum(g[:, :-2], g[:, 2:])
+        for d in range(1, r + 1):
+            nb[:, d:-d] = np.maximum(nb[:, d:-d], np.maximum(g[:, :-2 * d], g[:, 2 * d:]))
         iso = g - nb
-        persist = cv2.erode(iso, np.ones((3, 1), np.uint8))
+        persist = cv2.erode(iso, np.ones((n, 1), np.uint8))
     else:
         nb = np.zeros_like(g)
-        nb[1:-1, :] = np.maximum(g[:-2, :], g[2:, :])
+        for d in range(1, r + 1):
+            nb[d:-d, :] = np.maximum(nb[d:-d, :], np.maximum(g[:-2 * d, :], g[2 * d:, :]))
         iso = g - nb
-        persist = cv2.erode(iso, np.ones((1, 3), np.uint8))
+        persist = cv2.erode(iso, np.ones((1, n), np.uint8))
     return persist > _STEP_MIN
+
+
+def _repetition(g: np.ndarray, axis: int) -> int:
+    """Pixel-repetition factor k (1: none) of an image along ``axis`` from its gradient across
+    it (``gx`` for axis 1): upscaled k x by repeating pixels, only one column (row) phase mod
+    k has steps, exactly 0 elsewhere on lossless input and small after JPEG. Differences up
+    to _REP_NOISE levels are discounted (JPEG noise), and the off phases must be that flat
+    over the image and in most textured tiles, with steps on most on-phase columns there: a
+    mosaic, whose grid lines are also on one phase when its period is a multiple of k, covers
+    a part of the image only and leaves the on-phase columns between its lines empty."""
+    t = _REP_TILE
+    d = cv2.subtract(g, _REP_NOISE)
+    np.maximum(d, 0.0, out=d)
+    h, w = d.shape
+    if axis == 1:  # bands of t rows: [nb, w] step sums per column
+        nb = h // t
+        bands = d[:nb * t].reshape(nb, t, w).sum(axis=1)
+    else:  # bands of t columns: [nb, h] step sums per row
+        nb = w // t
+        bands = d[:, :nb * t].reshape(h, nb, t).sum(axis=2).T
+    if nb < 1:
+        return 1
+    total = bands.sum(axis=0)
+    n = total.shape[0]
+    best = 1
+    for k in _REP_FACTORS:
+        tw = t // k  # tile width in groups of k columns (rows)
+        nk = n // k
+        if nk < tw:
+            continue
+        tot = total[:nk * k].reshape(nk, k).sum(axis=0)
+        on = int(tot.argmax())
+        off = np.delete(tot, on).max()
+        if tot[on] <= 0 or off > _REP_RATIO * tot[on]:
+            continue
+        nx = nk // tw
+        groups = bands[:, :nx * tw * k].reshape(nb, nx, tw, k)
+        tiles = groups.sum(axis=2)  # [nb, nx, k]
+        t_on = tiles[..., on]
+        t_off = np.delete(tiles, on, axis=2).max(axis=2)
+        textured = t_on >= _REP_TEXTURE * t * tw
+        # Texture has steps on (nearly) every on-phase column; a mosaic's grid lines on one
+        # phase mod k (its period a multiple of k) leave most of them empty.
+        cols = groups[..., on]
+        spread = (cols >= _REP_COLUMN * (t_on / tw)[..., None]).mean(axis=2)
+        rep = textured & (t_off <= _REP_RATIO * t_on) & (spread >= _REP_SPREAD)
+        n_tex = np.count_nonzero(textured)
+        if n_tex and np.count_nonzero(rep) >= _REP_TILES * n_tex:
+            best = k
+    return best
 
 
 def _fold_matrix(min_block: int, max_block: int) -> tuple[np.ndarray, list[int], list[int]]:
@@ -155,10 +232,13 @@ def _tile_profiles(steps: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
-                 starts: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 starts: list[int], rep: int = 1
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per tile and period: chance-corrected score [n, P], best local phase [n, P], the
     step count on that phase [n, P], and the runner-up phase [n, P] (-1 unless it has at
-    least _RUNNER_UP of the best phase's steps)."""
+    least _RUNNER_UP of the best phase's steps). ``rep``: the image's pixel-repetition factor
+    k across the steps: texture steps then fall on one phase mod k only, i.e. on
+    p / gcd(p, k) of the p phases by chance (none to tell apart when p divides k: score 0)."""
     flat = profiles.reshape(-1, _TILE)
     folded = flat @ fold
     total = flat.sum(axis=1, keepdims=True)
@@ -173,7 +253,8 @@ def _periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
         ph = block.argmax(axis=1)
         best = block[np.arange(n), ph]
         share = best / safe
-        score[:, i] = (share - 1.0 / p) / (1.0 - 1.0 / p)
+        chance = math.gcd(p, rep) / p
+        score[:, i] = (share - chance) / (1.0 - chance) if chance < 1.0 else 0.0
         phase[:, i] = ph
         onp[:, i] = best
         if p >= _RUNNER_UP_MIN_P:
@@ -708,16 +789,27 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     # even columns everywhere; luma keeps full resolution.
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     gx, gy = _gradients(luma)
-    sx = _grid_steps(gx, axis=1)
-    sy = _grid_steps(gy, axis=0)
-    # Period 2 is folded too: an image upscaled 2x by pixel repetition is "periodic" at every
-    # even p, and must be recognised as period 2 (below any mosaic block size), not as a mosaic.
+    # Pixel repetition (an image upscaled by repeating pixels, e.g. skimage's moon): its
+    # texture is itself "constant k x k blocks", every step isolated and on one phase mod k,
+    # so that tiles folded as period k and drowned a mosaic's own period. Steps are then
+    # judged at the source resolution and the folding's chance level counts the phases such
+    # steps can fall on; a grid needs 1/k of the step pixels (the stricter step tests leave
+    # fewer of JPEG's weak block edges). Both axes must show it (a mosaic whose grid lines
+    # dominate one axis is not an upscale); without repetition (k = 1) nothing changes.
+    kx, ky = _repetition(gx, axis=1), _repetition(gy, axis=0)
+    if kx == 1 or ky == 1:
+        kx = ky = 1
+    sx = _grid_steps(gx, axis=1, across=kx, along=ky)
+    sy = _grid_steps(gy, axis=0, across=ky, along=kx)
+    # Period 2 is folded too: an image upscaled 2x by pixel repetition that is not recognised
+    # as one (too flat, or too lossy) is "periodic" at every even p, and must be recognised as
+    # period 2 (below any mosaic block size), not as a mosaic.
     fold, periods, starts = _fold_matrix(2, max_block)
     px = _tile_profiles(sx, axis=1)
     py = _tile_profiles(sy, axis=0)
     nty, ntx = px.shape[:2]
-    score_x, phase_x, on_x, second_x = _periodicity(px, fold, periods, starts)
-    score_y, phase_y, on_y, second_y = _periodicity(py, fold, periods, starts)
+    score_x, phase_x, on_x, second_x = _periodicity(px, fold, periods, starts, kx)
+    score_y, phase_y, on_y, second_y = _periodicity(py, fold, periods, starts, ky)
     score = np.minimum(score_x, score_y)
     best = score.max(axis=1)
     # Divisors of the true period score the same as it after chance correction (noise may
@@ -732,7 +824,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
     idx = np.arange(len(best))
     ok = ((best >= _PERIODIC_SCORE) & (period_arr[pick] >= min_block)
           & (score[idx, pick] >= _PERIODIC_SCORE)
-          & (on_x[idx, pick] >= _MIN_GRID_PIXELS) & (on_y[idx, pick] >= _MIN_GRID_PIXELS))
+          & (on_x[idx, pick] >= _MIN_GRID_PIXELS // kx) & (on_y[idx, pick] >= _MIN_GRID_PIXELS // ky))
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     for t in np.nonzero(ok)[0]:

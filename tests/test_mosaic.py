@@ -7,11 +7,12 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from deepcream.mosaic import detect_mosaic
+from deepcream.mosaic import _gradients, _repetition, detect_mosaic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,6 +95,46 @@ def test_pixel_repetition_upscale_is_not_a_mosaic() -> None:
     small = ev.skimage_image("astronaut")[::2, ::2]
     doubled = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
     assert detect_mosaic(doubled).mean() < 0.002
+
+
+def _doubled_astronaut() -> np.ndarray:
+    small = ev.skimage_image("astronaut")[::2, ::2]
+    return np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+
+
+@pytest.mark.parametrize("name,box,block,offset,floor_png,floor_jpeg", [
+    # skimage's moon is itself a 2x pixel-repetition upscale.
+    ("moon", (330, 90, 96, 64), 5, (0, 1), 0.85, 0.55),
+    ("astronaut2x", (100, 380, 60, 70), 11, (3, 7), 0.9, 0.7),
+])
+@pytest.mark.parametrize("condition", ["png", "jpeg85"])
+def test_mosaic_on_pixel_repetition_upscale(name, box, block, offset, floor_png, floor_jpeg,
+                                            condition: str) -> None:
+    """The texture of an upscaled image is itself constant 2x2 blocks, on one phase mod 2:
+    a patch on it must still be found (it folded as period 2 and was missed), and the clean
+    upscale stays clean."""
+    base = ev.skimage_image("moon") if name == "moon" else _doubled_astronaut()
+    img = base.copy()
+    ev.pixelate(img, box, block, offset)
+    truth = np.zeros(img.shape[:2], bool)
+    x, y, w, h = box
+    truth[y:y + h, x:x + w] = True
+    pred = detect_mosaic(ev.encode(img, condition))
+    assert _iou(pred, truth) >= (floor_png if condition == "png" else floor_jpeg)
+    assert detect_mosaic(ev.encode(base, condition)).mean() < 0.002
+
+
+def test_mosaic_dominating_a_smooth_image_is_not_an_upscale() -> None:
+    """A 12 px mosaic over most of the color wheel has its steps on one phase mod 2, 3 and 4
+    only (and the smooth rest has none): still not a pixel-repetition upscale, as the on-phase
+    columns between its grid lines are empty."""
+    img = ev.skimage_image("colorwheel").copy()
+    ev.pixelate(img, (40, 30, 300, 180), 12, (0, 0))
+    truth = np.zeros(img.shape[:2], bool)
+    truth[30:210, 40:340] = True
+    gx, gy = _gradients(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    assert (_repetition(gx, axis=1), _repetition(gy, axis=0)) == (1, 1)
+    assert _iou(detect_mosaic(img), truth) >= 0.95
 
 
 def test_several_block_sizes_and_offsets_in_one_image() -> None:
