@@ -375,7 +375,7 @@ class _Grid:
         out[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
         return out
 
-    def block_pairs(self) -> np.ndarray:
+    def block_pairs(self, edges: bool = False):
         """bool [ncy, ncx]: cells holding a block edge on one of their grid lines: across the
         line, at least half a block's worth of lines (rows for a vertical grid line) run
         constant over the whole cell on both sides, in two different colors, each side in one
@@ -388,6 +388,7 @@ class _Grid:
         b = key.reshape(ncy, p, ncx, p)
         need = max(2, p // 2)
         out = np.zeros((ncy, ncx), bool)
+        found = []
         for rows in (b, b.transpose(2, 3, 0, 1)):  # [i, r, j, c]: lines r of cell (i, j)
             const = (rows == rows[:, :, :, :1]).all(axis=3)  # [i, r, j]
             color = rows[:, :, :, 0]
@@ -399,10 +400,14 @@ class _Grid:
             cb = color[:, :, 1:][ii, first, jj][:, None, :]
             ok = both & (color[:, :, :-1] == ca) & (color[:, :, 1:] == cb)
             pair = ok.sum(axis=1) >= need  # [i, j-1]
+            found.append(pair if rows is b else pair.T)
             hit = np.zeros(out.shape if rows is b else out.T.shape, bool)
             hit[:, 1:] |= pair
             hit[:, :-1] |= pair
             out |= hit if rows is b else hit.T
+        if edges:
+            # Pairs across vertical grid lines [ncy, ncx-1] and horizontal ones [ncy-1, ncx].
+            return out & self.inside, found[0], found[1]
         return out & self.inside
 
     def exclusive_blocks(self, cand: np.ndarray) -> np.ndarray:
@@ -735,6 +740,69 @@ def _clip_to_evidence(cells: np.ndarray, evidence: np.ndarray) -> np.ndarray:
     return out
 
 
+def _join_block_groups(cells: np.ndarray, pairs: np.ndarray, across_v: np.ndarray,
+                       across_h: np.ndarray, const: np.ndarray) -> np.ndarray:
+    """Lossless input: one patch over line art shows its blocks in separate places, with
+    blocks over a flat fill (exactly like the fill) between them. A region takes in a group of
+    block-pair cells of its grid (two or more, outside every region, with a block edge of
+    their own) when every cell strictly inside the joint bounding box of the region and the
+    group's whole blocks away from the region is an exactly constant cell (the box's outer
+    ring may hold partial blocks, so it is not judged); the box's constant cells join it."""
+    out = cells.copy()
+    st = np.ones((3, 3), bool)
+    for _ in range(4):
+        # A group must hold a block edge of its own (both cells outside the regions): cells
+        # of a flat fill along a region's side pair with its blocks only.
+        free = np.zeros_like(out)
+        e = across_v & ~out[:, 1:] & ~out[:, :-1]
+        free[:, 1:] |= e
+        free[:, :-1] |= e
+        e = across_h & ~out[1:, :] & ~out[:-1, :]
+        free[1:, :] |= e
+        free[:-1, :] |= e
+        groups, ng = ndimage.label(pairs & ~out, structure=st)
+        if ng == 0:
+            break
+        has_free = np.bincount(groups.ravel(), weights=free.ravel(), minlength=ng + 1) > 0
+        # Cells touching a region: a flat cell there pairs with the region's border block
+        # whether it is a block over a flat fill or the fill beyond the patch border.
+        beside = ndimage.binary_dilation(out, structure=st) & ~out
+        regions, _ = ndimage.label(out, structure=st)
+        gsl = ndimage.find_objects(groups)
+        rsl = ndimage.find_objects(regions)
+        changed = False
+        for gi, g in enumerate(gsl, start=1):
+            if g is None or not has_free[gi] or np.count_nonzero(groups[g] == gi) < 2:
+                continue
+            # The box reaches the group's whole blocks away from the region only: its partial
+            # ones (cells the patch border crosses) would take the flat cells beyond the border
+            # along them, and cells beside the region prove nothing (see ``beside``).
+            whole = np.argwhere((groups[g] == gi) & const[g] & ~beside[g])
+            if not len(whole):
+                continue
+            gy0, gx0 = whole.min(axis=0) + (g[0].start, g[1].start)
+            gy1, gx1 = whole.max(axis=0) + (g[0].start + 1, g[1].start + 1)
+            for r in rsl:
+                if r is None:
+                    continue
+                y0, y1 = min(gy0, r[0].start), max(gy1, r[0].stop)
+                x0, x1 = min(gx0, r[1].start), max(gx1, r[1].stop)
+                # Near each other: the joint box at most twice the region's extent.
+                if (y1 - y0 > 2 * (r[0].stop - r[0].start) + 2
+                        or x1 - x0 > 2 * (r[1].stop - r[1].start) + 2):
+                    continue
+                if not const[y0 + 1:y1 - 1, x0 + 1:x1 - 1].all():
+                    continue
+                before = np.count_nonzero(out)
+                out[y0:y1, x0:x1] |= const[y0:y1, x0:x1]
+                out |= (groups == gi) & const
+                changed = changed or np.count_nonzero(out) > before
+                break
+        if not changed:
+            break
+    return out
+
+
 def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | None = None,
                     slack: int = 0, certain: np.ndarray | None = None) -> np.ndarray:
     """Complete each region along its own grid. A censorship patch is one contiguous area on
@@ -939,6 +1007,9 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # Truly lossless: cut each region to the box of its block edges; completion and box
         # growth took flat cells and cells that thin lines clip on every side of it.
         if exact and exact_rgb:
-            cells = _clip_to_evidence(cells, grid.block_pairs())
+            pairs, across_v, across_h = grid.block_pairs(edges=True)
+            cells = _clip_to_evidence(cells, pairs)
+            cells = _join_block_groups(cells, pairs, across_v, across_h,
+                                       grid.constant_cells(grid.inside))
         grid.paste(result, grid.partial_blocks(cells, noise, exact))
     return result
