@@ -375,40 +375,42 @@ class _Grid:
         out[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
         return out
 
-    def block_pairs(self, edges: bool = False):
-        """bool [ncy, ncx]: cells holding a block edge on one of their grid lines: across the
-        line, at least half a block's worth of lines (rows for a vertical grid line) run
-        constant over the whole cell on both sides, in two different colors, each side in one
-        color. Whole blocks meet like that, and so do partial blocks where the patch border
-        crosses cells; clean flat art puts an edge exactly on a grid line only by chance."""
+    def block_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Block edges on grid lines: across the line, at least half a block's worth of lines
+        (rows for a vertical grid line) run constant over the whole cell on both sides, in two
+        different colors, each side in one color. Whole blocks meet like that, and so do
+        partial blocks where the patch border crosses cells; clean flat art puts an edge
+        exactly on a grid line only by chance. Returns (cells holding such an edge [ncy, ncx],
+        edges across vertical grid lines [ncy, ncx-1], across horizontal ones [ncy-1, ncx])."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = _MARGIN
         c = self.crop[m:m + ncy * p, m:m + ncx * p].astype(np.int32)
         key = c[..., 0] if c.shape[-1] == 1 else (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
-        b = key.reshape(ncy, p, ncx, p)
+        by_rows = key.reshape(ncy, p, ncx, p)  # [i, r, j, c]: row r of cell (i, j)
+        by_cols = by_rows.transpose(2, 3, 0, 1)  # [j, c, i, r]: column c of cell (i, j)
         need = max(2, p // 2)
-        out = np.zeros((ncy, ncx), bool)
-        found = []
-        for rows in (b, b.transpose(2, 3, 0, 1)):  # [i, r, j, c]: lines r of cell (i, j)
-            const = (rows == rows[:, :, :, :1]).all(axis=3)  # [i, r, j]
-            color = rows[:, :, :, 0]
+
+        def edges(lines: np.ndarray) -> np.ndarray:
+            """[a, n-1]: an edge between cells (a, k) and (a, k+1) of ``lines`` [a, line, n, px]."""
+            const = (lines == lines[..., :1]).all(axis=3)  # [a, line, n]
+            color = lines[..., 0]
             both = const[:, :, 1:] & const[:, :, :-1] & (color[:, :, 1:] != color[:, :, :-1])
-            # Each side one color over the counted lines: compare with the first counted line.
-            first = np.argmax(both, axis=1)  # [i, j-1]
-            ii, jj = np.indices(first.shape)
-            ca = color[:, :, :-1][ii, first, jj][:, None, :]
-            cb = color[:, :, 1:][ii, first, jj][:, None, :]
+            # Each side one color over the counted lines: as on the first counted line.
+            first = np.argmax(both, axis=1)  # [a, n-1]
+            ia, ik = np.indices(first.shape)
+            ca = color[:, :, :-1][ia, first, ik][:, None, :]
+            cb = color[:, :, 1:][ia, first, ik][:, None, :]
             ok = both & (color[:, :, :-1] == ca) & (color[:, :, 1:] == cb)
-            pair = ok.sum(axis=1) >= need  # [i, j-1]
-            found.append(pair if rows is b else pair.T)
-            hit = np.zeros(out.shape if rows is b else out.T.shape, bool)
-            hit[:, 1:] |= pair
-            hit[:, :-1] |= pair
-            out |= hit if rows is b else hit.T
-        if edges:
-            # Pairs across vertical grid lines [ncy, ncx-1] and horizontal ones [ncy-1, ncx].
-            return out & self.inside, found[0], found[1]
-        return out & self.inside
+            return ok.sum(axis=1) >= need
+
+        across_v = edges(by_rows)
+        across_h = edges(by_cols).T
+        out = np.zeros((ncy, ncx), bool)
+        out[:, 1:] |= across_v
+        out[:, :-1] |= across_v
+        out[1:, :] |= across_h
+        out[:-1, :] |= across_h
+        return out & self.inside, across_v, across_h
 
     def exclusive_blocks(self, cand: np.ndarray) -> np.ndarray:
         """Cells of ``cand`` that are exactly constant (all channels, whole cell) in a color
@@ -1007,7 +1009,7 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # Truly lossless: cut each region to the box of its block edges; completion and box
         # growth took flat cells and cells that thin lines clip on every side of it.
         if exact and exact_rgb:
-            pairs, across_v, across_h = grid.block_pairs(edges=True)
+            pairs, across_v, across_h = grid.block_pairs()
             cells = _clip_to_evidence(cells, pairs)
             cells = _join_block_groups(cells, pairs, across_v, across_h,
                                        grid.constant_cells(grid.inside))
