@@ -763,7 +763,8 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
     to further block-like cells (``evidence``) of the same grid. Cells outside every region's
     (grown) box are never taken, so flat surroundings next to a mosaic are not swallowed, and
     an image with no region gets none. ``edged`` (lossy flat art): the strong cells with block
-    edges; the box starts from the region's other cells (see ``_Grid.cell_tests``)."""
+    edges; the box starts from the region's other cells (see ``_Grid.cell_tests``), and
+    strong cells without block edges outside the grown box are dropped."""
     if not cells.any():
         return cells
     out = cells.copy()
@@ -787,8 +788,8 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
         box = [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop]
         if edged is not None and evidence is not None:
             # Lossy flat art: a strong cell whose steps are an edge of the art crossing its
-            # corner (no block edge) joins the region beside a patch but does not widen the
-            # box that flat cells are completed over (they would be the fill beside the patch).
+            # corner (no block edge) does not widen the box that flat cells are completed over
+            # (they would be the fill beside the patch).
             core = mine & ~(evidence[sl] & ~edged[sl])
             if core.any():
                 ys, xs = np.nonzero(core)
@@ -798,6 +799,13 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
             box = _extend_box(box, flat, evidence, slack)
         y0, y1, x0, x1 = box
         out[y0:y1, x0:x1] |= flat[y0:y1, x0:x1]
+        if edged is not None and evidence is not None:
+            # ... and such cells left outside the (grown) box leave the region: flat fill
+            # beside the patch whose only steps are the art's edges and the patch's side.
+            outside = np.zeros_like(out)
+            outside[sl] = mine
+            outside[y0:y1, x0:x1] = False
+            out &= ~outside
     return out
 
 
