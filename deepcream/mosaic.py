@@ -104,6 +104,12 @@ _TEX_MIN = 0.5
 _TEX_OUTER = 2.0
 _V1 = 0
 _V2 = -1
+# Lossy flat art: a strong cell has *block edges* when the step exceeds its side threshold on
+# at least this share of a vertical and of a horizontal side's pixels; a grid counts as over
+# flat art when at least _FILL_SHARE of its cells are exactly flat on the unfiltered luma
+# (JPEG decodes a flat fill exactly constant away from edges; photos: 0-15%).
+_EDGE_COVER = 0.5
+_FILL_SHARE = 0.25
 # Pixel repetition (an image upscaled k x by repeating pixels): the factors tried; luma
 # differences up to _REP_NOISE are JPEG noise; the off phases carry at most _REP_RATIO of the
 # on phase's steps over the image and in _REP_TILES of the _REP_TILE px tiles whose on phase
@@ -349,6 +355,18 @@ class _Grid:
         vert = (vlines[:, :-1] >= need) | (vlines[:, 1:] >= need)
         horiz = (hlines[:-1, :] >= need) | (hlines[1:, :] >= need)
         strong = flat & vert & horiz & (sides >= 2)
+        # Block edges: between two constant blocks the step runs along the whole side (a
+        # partial block at a patch corner covers part of it), while an edge of the art that
+        # crosses a grid line near a cell corner steps on a few of its pixels only, yet
+        # lifts the side's mean over the threshold.
+        vstep = np.abs(rows[:, lines_x] - rows[:, lines_x - 1]).reshape(ncy, p, ncx + 1)
+        hstep = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p)
+        need_v, need_h = need[:, None, :], need[:, :, None]
+        vert_e = (((vstep[:, :, :-1] >= need_v).mean(axis=1) >= _EDGE_COVER)
+                  | ((vstep[:, :, 1:] >= need_v).mean(axis=1) >= _EDGE_COVER))
+        horiz_e = (((hstep[:-1] >= need_h).mean(axis=2) >= _EDGE_COVER)
+                   | ((hstep[1:] >= need_h).mean(axis=2) >= _EDGE_COVER))
+        self.edged = strong & vert_e & horiz_e
         # Weak cells must be as flat as this grid's strong cells are (0 for PNG, JPEG noise
         # otherwise), not merely smooth like a natural background.
         level = float(np.median(inner[strong])) if strong.any() else 0.0
@@ -806,14 +824,17 @@ def _join_block_groups(cells: np.ndarray, pairs: np.ndarray, across_v: np.ndarra
 
 
 def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | None = None,
-                    slack: int = 0, certain: np.ndarray | None = None) -> np.ndarray:
+                    slack: int = 0, certain: np.ndarray | None = None,
+                    edged: np.ndarray | None = None) -> np.ndarray:
     """Complete each region along its own grid. A censorship patch is one contiguous area on
     one grid, but its blocks over flat fills (line art) look exactly like the fill, so the cell
     tests cannot see them. Flat cells (as flat as the grid's found cells, as pixelation leaves
     them) inside the bounding box of a region join it; the box first grows across flat cells
     to further block-like cells (``evidence``) of the same grid. Cells outside every region's
     (grown) box are never taken, so flat surroundings next to a mosaic are not swallowed, and
-    an image with no region gets none."""
+    an image with no region gets none. ``edged`` (lossy flat art): the strong cells with block
+    edges; the box starts from the region's other cells (see ``_Grid.cell_tests``), and
+    strong cells without block edges outside the grown box are dropped."""
     if not cells.any():
         return cells
     out = cells.copy()
@@ -835,10 +856,26 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
         if not sure and not sparse_ok and n < _COMPLETE_DENSITY * mine.size:
             continue
         box = [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop]
+        if edged is not None and evidence is not None:
+            # Lossy flat art: a strong cell whose steps are an edge of the art crossing its
+            # corner (no block edge) does not widen the box that flat cells are completed over
+            # (they would be the fill beside the patch).
+            core = mine & ~(evidence[sl] & ~edged[sl])
+            if core.any():
+                ys, xs = np.nonzero(core)
+                box = [sl[0].start + ys.min(), sl[0].start + ys.max() + 1,
+                       sl[1].start + xs.min(), sl[1].start + xs.max() + 1]
         if evidence is not None:
             box = _extend_box(box, flat, evidence, slack)
         y0, y1, x0, x1 = box
         out[y0:y1, x0:x1] |= flat[y0:y1, x0:x1]
+        if edged is not None and evidence is not None:
+            # ... and such cells left outside the (grown) box leave the region: flat fill
+            # beside the patch whose only steps are the art's edges and the patch's side.
+            outside = np.zeros_like(out)
+            outside[sl] = mine
+            outside[y0:y1, x0:x1] = False
+            out &= ~outside
     return out
 
 
@@ -996,8 +1033,14 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         # JPEG the flattest strong cells are a few exact dark blocks).
         level = float(np.percentile(grid.inner[cells], 80))
         if not runner:  # see ``order``
+            # Lossy flat art (the region's cells not exactly flat, and many cells of the grid
+            # an exactly flat fill): completion boxes leave out strong cells with no block edge.
+            fill_share = float(np.mean(raw_inner[grid.inside] == 0)) if grid.inside.any() else 0.0
+            flat_art = (not lossless and fill_share >= _FILL_SHARE
+                        and float(np.percentile(raw_inner[cells], 75)) > _CLEAN_NOISE)
             cells = _complete_cells(cells, (grid.inner <= 1.5 * level + 0.5) & grid.inside,
-                                    strong, slack=0 if lossless else 1, certain=certain)
+                                    strong, slack=0 if lossless else 1, certain=certain,
+                                    edged=grid.edged if flat_art else None)
         # Partial blocks are exact runs when the region's cells are exactly flat on the
         # unfiltered image (lossless input, even with few strong cells, e.g. big blocks);
         # JPEG keeps only some blocks exact (dark ones, q95). Judged on the cells inside the
