@@ -96,9 +96,9 @@ _SPARSE_STRONG = 0.3
 # that pixelation averaged) is a mosaic even when thin (a one-cell staircase along an edge).
 _CERT_MIN = 4
 # Lossy border cells with no step inside: the part from the region side whose roughness
-# across the lines is <= _TEX_RATIO x that of its first two lines + _TEX_MIN is the partial
-# block, when the rest of the cell is at least _TEX_OUTER x rougher (a textured background
-# whose mean the block matches).
+# (spread along each line) is <= _TEX_RATIO x that of its first two lines + _TEX_MIN is the
+# partial block, when the rest of the cell is at least _TEX_OUTER x rougher (a textured or
+# smoothly shaded background whose mean the block matches).
 _TEX_RATIO = 2.0
 _TEX_MIN = 0.5
 _TEX_OUTER = 2.0
@@ -552,17 +552,19 @@ class _Grid:
 
         def texture_run(which: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
             """Lossy input, border cells with no step: the length from the region side over
-            which the cell is as smooth as a block (across the lines), when the rest of the
-            cell is clearly rougher (a partial block beside a textured background whose mean
-            it matches), -1 otherwise."""
+            which the cell is as constant as a block along its lines, when the rest of the
+            cell is clearly rougher (a partial block beside a textured or shaded background
+            whose mean it matches), -1 otherwise."""
             out = np.full(which.shape, -1, np.int64)
             if not which.any() or p < 6:
                 return out
             b = luma[which]  # [n, r, c]
-            if axis == 3:  # trimmed along c: roughness of each column, down the rows
-                rough = np.abs(np.diff(b, axis=1))[:, 1:p - 2].mean(axis=1)
-            else:
-                rough = np.abs(np.diff(b, axis=2))[:, :, 1:p - 2].mean(axis=2)
+            # Roughness of a line: the spread (standard deviation) of its pixels over the
+            # cell, its first and last two (JPEG-smeared grid lines) left out. A block's part
+            # is constant along it; a smooth background (a sky) changes too slowly for
+            # neighbouring pixels to differ after JPEG, but over a block's length it does.
+            # (Trimmed along c, axis 3: each column's spread down the rows.)
+            rough = b[:, 2:p - 2].std(axis=1) if axis == 3 else b[:, :, 2:p - 2].std(axis=2)
             if reverse:
                 rough = rough[:, ::-1]
             thr = _TEX_RATIO * rough[:, :2].mean(axis=1) + _TEX_MIN

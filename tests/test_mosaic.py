@@ -344,6 +344,22 @@ def test_jpeg_border_cell_trimmed_where_texture_starts(name, box, block, offset,
     _assert_jpeg_patch_found(ev.skimage_image(name), box, block, offset, floor, spill)
 
 
+@pytest.mark.parametrize("name,box,block,offset,floor,spill", [
+    ("rocket", (155, 133, 204, 209), 38, (21, 2), 0.86, 0.15),
+    ("rocket", (237, 53, 191, 210), 39, (24, 35), 0.71, 0.11),
+    ("camera", (25, 75, 200, 180), 30, (7, 11), 0.94, 0.02),
+])
+def test_jpeg_border_cell_trimmed_where_smooth_shading_starts(name, box, block, offset, floor,
+                                                              spill) -> None:
+    """After JPEG, a border cell over a smoothly shaded background (a sky) shows no step
+    and no roughness between neighbouring pixels, but the background changes over a
+    block's length where the partial block does not: the cell is trimmed where its lines
+    stop being constant (before: IoU 0.815 / 0.683 / 0.918, spill 22% / 15% / 4.6% of the
+    patch); the clean image stays clean."""
+    _assert_jpeg_patch_found(ev.skimage_image(name), box, block, offset, floor, spill)
+    assert not detect_mosaic(ev.encode(ev.skimage_image(name), "jpeg85")).any()
+
+
 @pytest.mark.parametrize("index,box,block,offset,floor", [
     (5, (22, 2, 222, 211), 3, (0, 1), 0.75),
     (6, (48, 221, 169, 218), 4, (3, 0), 0.45),
