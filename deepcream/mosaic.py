@@ -86,6 +86,11 @@ _MEDIAN_MIN_P = 5
 _MEDIAN5_MIN_P = 10
 # Partial blocks: share of a cell's lines whose constant run ends at the same place.
 _PARTIAL_AGREE = 0.7
+# Lossy partial blocks from this block size: a cell beside the region with no straight run
+# of its own takes its grid line's border width when most of its lines run at least that far
+# (the surroundings continue the block's color; smaller blocks are too short to tell a
+# partial block from smooth surroundings).
+_STRIP_FILL_MIN_P = 10
 # Region completion: only regions filling this share of their bounding box (in cells).
 _COMPLETE_DENSITY = 0.2
 # ... or this share when at least _SPARSE_STRONG of the region's cells are strong.
@@ -462,6 +467,8 @@ class _Grid:
             ``straight``: 0 unless most lines' runs end at the median (a straight border)."""
             out = np.zeros(which.shape, np.int64)
             if not which.any():
+                if straight:
+                    runs.append((which, None))
                 return out
             b = blocks[which].astype(np.int16)  # [n, r, c, ch]
             ax = axis - 1
@@ -486,7 +493,11 @@ class _Grid:
             agree = (np.abs(length - med[:, None]) <= (1 if clean else 2)).mean(axis=-1)
             ok = agree >= _PARTIAL_AGREE if straight else True
             out[which] = np.where(ok, med, 0).astype(np.int64)
+            if straight:
+                runs.append((which, length))
             return out
+
+        runs: list = []  # (cells, per-line run lengths) of the straight runs, in call order
 
         w_from_left = run(left, 3, False)
         w_from_right = run(right, 3, True)
@@ -513,6 +524,30 @@ class _Grid:
                 if (n >= 2).any():
                     border = v[np.argmax(n >= 2)]
                     np.minimum(line, border, out=line)
+        # Lossy: a cell on such a grid line with no straight run of its own (its run went on
+        # past the cell, or ended unevenly: surroundings of about the block's color beyond
+        # the patch border) takes the border width when most of its lines run that far.
+        if not clean and p >= _STRIP_FILL_MIN_P:
+            for (which, length), arr, line_axis in zip(
+                    runs, (w_from_left, w_from_right, h_from_top, h_from_bottom), (0, 0, 1, 1),
+                    strict=True):
+                if length is None:
+                    continue
+                full = np.zeros(which.shape + (p,), np.int64)
+                full[which] = length
+                lines = arr if line_axis == 1 else arr.T
+                cand = which if line_axis == 1 else which.T
+                per_line = full if line_axis == 1 else full.transpose(1, 0, 2)
+                for k, line in enumerate(lines):
+                    vals = line[line > 0]
+                    if len(vals) < 2:
+                        continue
+                    v, n = np.unique(vals, return_counts=True)
+                    if not (n >= 2).any():
+                        continue
+                    border = v[np.argmax(n >= 2)]
+                    reach = (per_line[k] >= border).mean(axis=-1) >= _PARTIAL_AGREE
+                    line[cand[k] & (line == 0) & reach] = border
         r = np.arange(p)
         # Border cells (region on one side, outside on the opposite side) may be a partial
         # block plus surroundings that happen to be smooth enough to pass the cell tests:
