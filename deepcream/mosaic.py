@@ -86,6 +86,11 @@ _MEDIAN_MIN_P = 5
 _MEDIAN5_MIN_P = 10
 # Partial blocks: share of a cell's lines whose constant run ends at the same place.
 _PARTIAL_AGREE = 0.7
+# Lossy partial blocks from this block size: a cell beside the region with no straight run
+# of its own takes its grid line's border width when most of its lines run at least that far
+# (the surroundings continue the block's color; smaller blocks are too short to tell a
+# partial block from smooth surroundings).
+_STRIP_FILL_MIN_P = 10
 # Region completion: only regions filling this share of their bounding box (in cells).
 _COMPLETE_DENSITY = 0.2
 # ... or this share when at least _SPARSE_STRONG of the region's cells are strong.
@@ -96,9 +101,9 @@ _SPARSE_STRONG = 0.3
 # that pixelation averaged) is a mosaic even when thin (a one-cell staircase along an edge).
 _CERT_MIN = 4
 # Lossy border cells with no step inside: the part from the region side whose roughness
-# across the lines is <= _TEX_RATIO x that of its first two lines + _TEX_MIN is the partial
-# block, when the rest of the cell is at least _TEX_OUTER x rougher (a textured background
-# whose mean the block matches).
+# (spread along each line) is <= _TEX_RATIO x that of its first two lines + _TEX_MIN is the
+# partial block, when the rest of the cell is at least _TEX_OUTER x rougher (a textured or
+# smoothly shaded background whose mean the block matches).
 _TEX_RATIO = 2.0
 _TEX_MIN = 0.5
 _TEX_OUTER = 2.0
@@ -487,6 +492,8 @@ class _Grid:
             ``straight``: 0 unless most lines' runs end at the median (a straight border)."""
             out = np.zeros(which.shape, np.int64)
             if not which.any():
+                if straight:
+                    runs.append((which, None))
                 return out
             b = blocks[which].astype(np.int16)  # [n, r, c, ch]
             ax = axis - 1
@@ -511,7 +518,11 @@ class _Grid:
             agree = (np.abs(length - med[:, None]) <= (1 if clean else 2)).mean(axis=-1)
             ok = agree >= _PARTIAL_AGREE if straight else True
             out[which] = np.where(ok, med, 0).astype(np.int64)
+            if straight:
+                runs.append((which, length))
             return out
+
+        runs: list = []  # (cells, per-line run lengths) of the straight runs, in call order
 
         w_from_left = run(left, 3, False)
         w_from_right = run(right, 3, True)
@@ -538,6 +549,30 @@ class _Grid:
                 if (n >= 2).any():
                     border = v[np.argmax(n >= 2)]
                     np.minimum(line, border, out=line)
+        # Lossy: a cell on such a grid line with no straight run of its own (its run went on
+        # past the cell, or ended unevenly: surroundings of about the block's color beyond
+        # the patch border) takes the border width when most of its lines run that far.
+        if not clean and p >= _STRIP_FILL_MIN_P:
+            for (which, length), arr, line_axis in zip(
+                    runs, (w_from_left, w_from_right, h_from_top, h_from_bottom), (0, 0, 1, 1),
+                    strict=True):
+                if length is None:
+                    continue
+                full = np.zeros(which.shape + (p,), np.int64)
+                full[which] = length
+                lines = arr if line_axis == 1 else arr.T
+                cand = which if line_axis == 1 else which.T
+                per_line = full if line_axis == 1 else full.transpose(1, 0, 2)
+                for k, line in enumerate(lines):
+                    vals = line[line > 0]
+                    if len(vals) < 2:
+                        continue
+                    v, n = np.unique(vals, return_counts=True)
+                    if not (n >= 2).any():
+                        continue
+                    border = v[np.argmax(n >= 2)]
+                    reach = (per_line[k] >= border).mean(axis=-1) >= _PARTIAL_AGREE
+                    line[cand[k] & (line == 0) & reach] = border
         r = np.arange(p)
         # Border cells (region on one side, outside on the opposite side) may be a partial
         # block plus surroundings that happen to be smooth enough to pass the cell tests:
@@ -577,17 +612,19 @@ class _Grid:
 
         def texture_run(which: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
             """Lossy input, border cells with no step: the length from the region side over
-            which the cell is as smooth as a block (across the lines), when the rest of the
-            cell is clearly rougher (a partial block beside a textured background whose mean
-            it matches), -1 otherwise."""
+            which the cell is as constant as a block along its lines, when the rest of the
+            cell is clearly rougher (a partial block beside a textured or shaded background
+            whose mean it matches), -1 otherwise."""
             out = np.full(which.shape, -1, np.int64)
             if not which.any() or p < 6:
                 return out
             b = luma[which]  # [n, r, c]
-            if axis == 3:  # trimmed along c: roughness of each column, down the rows
-                rough = np.abs(np.diff(b, axis=1))[:, 1:p - 2].mean(axis=1)
-            else:
-                rough = np.abs(np.diff(b, axis=2))[:, :, 1:p - 2].mean(axis=2)
+            # Roughness of a line: the spread (standard deviation) of its pixels over the
+            # cell, its first and last two (JPEG-smeared grid lines) left out. A block's part
+            # is constant along it; a smooth background (a sky) changes too slowly for
+            # neighbouring pixels to differ after JPEG, but over a block's length it does.
+            # (Trimmed along c, axis 3: each column's spread down the rows.)
+            rough = b[:, 2:p - 2].std(axis=1) if axis == 3 else b[:, :, 2:p - 2].std(axis=2)
             if reverse:
                 rough = rough[:, ::-1]
             thr = _TEX_RATIO * rough[:, :2].mean(axis=1) + _TEX_MIN
