@@ -120,6 +120,15 @@ _FILL_SHARE = 0.25
 # on phase's steps over the image and in _REP_TILES of the _REP_TILE px tiles whose on phase
 # has a mean step of _REP_TEXTURE or more, where _REP_SPREAD of the on-phase columns (rows)
 # carry _REP_COLUMN of their mean.
+# Faint small blocks (p <= _SMALL_BLOCK, e.g. over a smooth gradient): JPEG leaves steps of
+# 1-2 levels on the grid lines, below the per-cell side threshold, yet larger than the mean
+# step inside the cells. A cell is faint when the mean step of its vertical sides exceeds
+# _FAINT_RATIO x its interior mean x-step + _FAINT_MIN (likewise horizontally), and most
+# (_FAINT_VOTE) of its 3 x 3 neighbourhood is faint too.
+_FAINT_RATIO = 1.5
+_FAINT_MIN = 0.3
+_FAINT_VOTE = 0.75
+
 _REP_FACTORS = (2, 3, 4)
 _REP_NOISE = 1.0
 _REP_RATIO = 0.55
@@ -382,6 +391,25 @@ class _Grid:
                       + (hlines[:-1, :] >= need_weak) + (hlines[1:, :] >= need_weak))
         weak = (inner <= 1.5 * level + 0.5) & self.inside & (weak_sides >= 2)
         return strong, weak
+
+    def faint_cells(self) -> np.ndarray:
+        """bool [ncy, ncx]: cells of a faint mosaic (see _FAINT_RATIO): mean steps on the
+        grid lines above the mean step inside, on both axes, over most of a 3 x 3 window."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = _MARGIN
+        y = self.luma
+        lines_x = m + p * np.arange(ncx + 1)
+        rows = y[m:m + ncy * p]
+        vl = np.abs(rows[:, lines_x] - rows[:, lines_x - 1]).reshape(ncy, p, ncx + 1).mean(axis=1)
+        lines_y = m + p * np.arange(ncy + 1)
+        cols = y[:, m:m + ncx * p]
+        hl = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p).mean(axis=2)
+        ix = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, :, :, 1:]
+        iy = self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, 1:]
+        cell = (((vl[:, :-1] + vl[:, 1:]) / 2 >= _FAINT_RATIO * ix.mean(axis=(1, 3)) + _FAINT_MIN)
+                & ((hl[:-1] + hl[1:]) / 2 >= _FAINT_RATIO * iy.mean(axis=(1, 3)) + _FAINT_MIN))
+        vote = ndimage.uniform_filter(cell.astype(np.float32), 3, mode="constant")
+        return cell & (vote >= _FAINT_VOTE) & self.inside
 
     def constant_cells(self, which: np.ndarray) -> np.ndarray:
         """bool [ncy, ncx]: cells of ``which`` whose whole cell has exactly one color (all
@@ -1008,6 +1036,11 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
                min(w, max(txs) * _STRIDE + _TILE + grow), min(h, max(tys) * _STRIDE + _TILE + grow))
         grid = _Grid(rgb, p, fx, fy, box)
         strong, weak = grid.cell_tests()
+        # (Not on a pixel-repetition upscale: its texture steps fall on grid lines of every
+        # even period and none between.)
+        faint = grid.faint_cells() if p <= _SMALL_BLOCK and kx == 1 else None
+        if faint is not None:
+            strong = strong | faint
         if not strong.any():
             continue
         noise = float(np.median(grid.inner[strong]))
@@ -1019,6 +1052,8 @@ def detect_mosaic(rgb: np.ndarray, *, min_block: int = MIN_BLOCK, max_block: int
         if not lossless and p >= _MEDIAN_MIN_P:
             grid = _Grid(rgb, p, fx, fy, box, denoise=5 if p >= _MEDIAN5_MIN_P else 3)
             strong, weak = grid.cell_tests()
+            if faint is not None:
+                strong = strong | faint
             if not strong.any():
                 continue
         elif lossless:
