@@ -870,8 +870,9 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
     to further block-like cells (``evidence``) of the same grid. Cells outside every region's
     (grown) box are never taken, so flat surroundings next to a mosaic are not swallowed, and
     an image with no region gets none. ``edged`` (lossy flat art): the strong cells with block
-    edges; the box starts from the region's other cells (see ``_Grid.cell_tests``), and
-    strong cells without block edges outside the grown box are dropped."""
+    edges; the box starts from the region's other cells (see ``_Grid.cell_tests``), grows to
+    edged cells (to any strong cell only when no edged one is in reach), and strong cells
+    without block edges outside the grown box are dropped."""
     if not cells.any():
         return cells
     out = cells.copy()
@@ -902,7 +903,14 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
                 ys, xs = np.nonzero(core)
                 box = [sl[0].start + ys.min(), sl[0].start + ys.max() + 1,
                        sl[1].start + xs.min(), sl[1].start + xs.max() + 1]
-        if evidence is not None:
+        if evidence is not None and edged is not None:
+            # Lossy flat art: the box grows to cells with block edges (a strong cell that an
+            # edge of the art crossing its corner steps pulled it over the fill beside the
+            # patch); only when none is in reach, to any strong cell (a patch over a flat fill
+            # may show no more than partial blocks along its border, stepped on one axis).
+            grown = _extend_box(box, flat, evidence & edged, slack)
+            box = grown if grown != box else _extend_box(box, flat, evidence, slack)
+        elif evidence is not None:
             box = _extend_box(box, flat, evidence, slack)
         y0, y1, x0, x1 = box
         out[y0:y1, x0:x1] |= flat[y0:y1, x0:x1]
