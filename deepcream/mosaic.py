@@ -761,8 +761,8 @@ def _clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: in
     return keep[labels]
 
 
-def _extend_box(box: list[int], flat: np.ndarray, evidence: np.ndarray, slack: int
-                ) -> list[int]:
+def _extend_box(box: list[int], flat: np.ndarray, evidence: np.ndarray, slack: int,
+                far: float = 2.0) -> list[int]:
     """Grow a region's cell box [y0, y1, x0, x1) in each direction across bands of flat cells
     as far as the last band holding evidence (a block-like cell of the same grid). A patch
     over line art shows its blocks only where a line or a fill edge crosses it, often in
@@ -780,9 +780,9 @@ def _extend_box(box: list[int], flat: np.ndarray, evidence: np.ndarray, slack: i
             else:  # rows below (2) / above (3), over its columns
                 bands = range(y1, ncy) if direction == 2 else range(y0 - 1, -1, -1)
                 seg = [(flat[k, x0:x1], evidence[k, x0:x1]) for k in bands]
-            # At most twice the box's extent that way: far-off block-like cells are more
+            # At most ``far`` times the box's extent that way: far-off block-like cells are more
             # likely another patch (one whose period is a multiple of this one) than a part.
-            limit = 2 * ((x1 - x0) if direction < 2 else (y1 - y0))
+            limit = int(far * ((x1 - x0) if direction < 2 else (y1 - y0)))
             reach = 0
             for i, (f, e) in enumerate(seg[:limit]):
                 # The band must be flat, but for its two end cells (partial blocks where the
@@ -898,8 +898,9 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
     to further block-like cells (``evidence``) of the same grid. Cells outside every region's
     (grown) box are never taken, so flat surroundings next to a mosaic are not swallowed, and
     an image with no region gets none. ``edged`` (lossy flat art): the strong cells with block
-    edges; the box starts from the region's other cells (see ``_Grid.cell_tests``), and
-    strong cells without block edges outside the grown box are dropped."""
+    edges; the box starts from the region's other cells (see ``_Grid.cell_tests``), grows to
+    edged cells (to any strong cell only when no edged one is in reach), and strong cells
+    without block edges outside the grown box are dropped."""
     if not cells.any():
         return cells
     out = cells.copy()
@@ -930,7 +931,15 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
                 ys, xs = np.nonzero(core)
                 box = [sl[0].start + ys.min(), sl[0].start + ys.max() + 1,
                        sl[1].start + xs.min(), sl[1].start + xs.max() + 1]
-        if evidence is not None:
+        if evidence is not None and edged is not None:
+            # Lossy flat art: the box grows to cells with block edges (a strong cell that an
+            # edge of the art crossing its corner steps pulled it over the fill beside the
+            # patch); only when none is in reach, to any strong cell (a patch over a flat fill
+            # may show no more than partial blocks along its border), but by at most the box's
+            # own extent (not twice): such a cell far out is more likely an art edge again.
+            grown = _extend_box(box, flat, evidence & edged, slack)
+            box = grown if grown != box else _extend_box(box, flat, evidence, slack, far=1.0)
+        elif evidence is not None:
             box = _extend_box(box, flat, evidence, slack)
         y0, y1, x0, x1 = box
         out[y0:y1, x0:x1] |= flat[y0:y1, x0:x1]
