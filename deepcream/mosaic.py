@@ -18,11 +18,14 @@ grid, nothing in between" identifies a mosaic. The detector (docs/mask-help.md):
 4. cleans up in cell space (hole filling, minimum size and thickness; on lossless input a
    thin staircase of 4+ exclusive blocks, exactly constant cells in a color found nowhere
    else around them, is kept too), grows each solid region's (or sparse region of mostly
-   strong cells') bounding box across flat
-   cells to further blocks of its grid and completes it
-   with the flat cells inside (blocks over flat fills), then fits the region border to the
-   pixels: partial blocks where the pixelated area does not end on a grid line, border
-   cells trimmed where the patch border crosses them (or at their grid line's median).
+   strong cells') bounding box across flat cells to further blocks of its grid (first to
+   cells with whole block edges on lossy flat art) and completes it with the flat cells
+   inside (blocks over flat fills); on truly lossless input cuts each region to the box of
+   its block pairs (two one-color cells meeting on a grid line) and joins separate groups of
+   them across one-color cells (a patch over line art seen in pieces); then fits the region
+   border to the pixels: partial blocks where the pixelated area does not end on a grid
+   line, border cells trimmed where the patch border crosses them (or at their grid line's
+   median).
 
 All steps are vectorised numpy/OpenCV/SciPy; no downsampling.
 """
