@@ -123,15 +123,6 @@ _FILL_SHARE = 0.25
 # on phase's steps over the image and in _REP_TILES of the _REP_TILE px tiles whose on phase
 # has a mean step of _REP_TEXTURE or more, where _REP_SPREAD of the on-phase columns (rows)
 # carry _REP_COLUMN of their mean.
-# Faint small blocks (p <= _SMALL_BLOCK, e.g. over a smooth gradient): JPEG leaves steps of
-# 1-2 levels on the grid lines, below the per-cell side threshold, yet larger than the mean
-# step inside the cells. A cell is faint when the mean step of its vertical sides exceeds
-# _FAINT_RATIO x its interior mean x-step + _FAINT_MIN (likewise horizontally), and most
-# (_FAINT_VOTE) of its 3 x 3 neighbourhood is faint too.
-_FAINT_RATIO = 1.5
-_FAINT_MIN = 0.3
-_FAINT_VOTE = 0.75
-
 _REP_FACTORS = (2, 3, 4)
 _REP_NOISE = 1.0
 _REP_RATIO = 0.55
@@ -140,6 +131,14 @@ _REP_TEXTURE = 0.5
 _REP_TILES = 0.75
 _REP_SPREAD = 0.5
 _REP_COLUMN = 0.25
+# Faint small blocks (p <= _SMALL_BLOCK, e.g. over a smooth gradient): JPEG leaves steps of
+# 1-2 levels on the grid lines, below the per-cell side threshold, yet larger than the mean
+# step inside the cells. A cell is faint when the mean step of its vertical sides exceeds
+# _FAINT_RATIO x its interior mean x-step + _FAINT_MIN (likewise horizontally), and most
+# (_FAINT_VOTE) of its 3 x 3 neighbourhood is faint too.
+_FAINT_RATIO = 1.5
+_FAINT_MIN = 0.3
+_FAINT_VOTE = 0.75
 
 
 def _grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1) -> np.ndarray:
