@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import struct
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -316,6 +317,27 @@ def test_hostile(url: str, http: httpx.Client, case: Case) -> None:
     message = body["message"]
     assert isinstance(message, str) and 0 < len(message) < 400
     assert "\n" not in message and "Traceback" not in message
+
+
+def test_oversize_upload_sent_in_full_then_answered(url: str) -> None:
+    """A client that sends its whole over-limit upload before reading (as httpx does on a busy
+    machine) still gets the 413: the server reads and drops the body (up to its drain cap)
+    and keeps the connection open. With "connection: close" on that 413 the socket closed as
+    soon as the answer was out, the rest of the upload hit a closed socket, and the client
+    got a reset instead (every time, in this test, before the fix)."""
+    host, port = url.removeprefix("http://").split(":")
+    body = (b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+            + b"\0" * (3 * LIMIT_BYTES) + b"\r\n--xyz--\r\n")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"POST /v1/decensor HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                     b"boundary=xyz\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        for start in range(0, len(body), 65536):
+            sock.sendall(body[start:start + 65536])
+            time.sleep(0.002)
+        answer = b""
+        while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
 
 
 def test_healthy_after_hostile(http: httpx.Client) -> None:

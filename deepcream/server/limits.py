@@ -161,8 +161,13 @@ class UploadGuard:
                 await _send_error(send, 400, "invalid Content-Length header")
                 return
             if too_big:
-                await _send_error(send, 413, self._too_big_message())
-                if int(declared) <= self._drain_cap():
+                # A body that will be read to its end keeps the connection open: with
+                # "connection: close" the server closed the socket as soon as the answer was
+                # out, with the upload still arriving, and the client could get a reset
+                # instead of the answer.
+                drain = int(declared) <= self._drain_cap()
+                await _send_error(send, 413, self._too_big_message(), close=not drain)
+                if drain:
                     await self._drain(receive)
                 return
         if self.bodies >= self.max_bodies:
@@ -190,8 +195,9 @@ class UploadGuard:
                     body = message.get("body", b"")
                     size += len(body)
                     if size > self.max_bytes:
-                        await _send_error(send, 413, self._too_big_message())
-                        if message.get("more_body", False):
+                        more = message.get("more_body", False)
+                        await _send_error(send, 413, self._too_big_message(), close=not more)
+                        if more:
                             await self._drain(receive, size)
                         return
                     chunks.append(body)
@@ -235,13 +241,16 @@ class UploadGuard:
 
 
 async def _send_error(send: Send, status: int, message: str,
-                      extra_headers: dict[str, str] | None = None) -> None:
+                      extra_headers: dict[str, str] | None = None, close: bool = True) -> None:
+    """A JSON error answer; ``close``: the connection closes once it is sent (the request's
+    body is not read)."""
     body = json.dumps(error_payload(status, message), separators=(",", ":")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
     ]
+    if close:
+        headers.append((b"connection", b"close"))
     headers += [(k.encode(), v.encode()) for k, v in (extra_headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
