@@ -32,6 +32,44 @@ def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return ev.iou(pred, truth)
 
 
+def _pixelated(base: np.ndarray, box: tuple[int, int, int, int], block: int,
+               offset: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(a copy of ``base`` with ``box`` (x, y, w, h) pixelated, the box's mask)."""
+    img = base.copy()
+    ev.pixelate(img, box, block, offset)
+    x, y, w, h = box
+    truth = np.zeros(img.shape[:2], bool)
+    truth[y:y + h, x:x + w] = True
+    return img, truth
+
+
+def _assert_jpeg_patch_found(source: np.ndarray, box: tuple[int, int, int, int], block: int,
+                             offset: tuple[int, int], floor: float, spill: float) -> None:
+    """Pixelate ``box`` (x, y, w, h) of ``source``, save as JPEG q85: the detected mask
+    reaches IoU ``floor`` with the box and spills over less than ``spill`` of its area."""
+    img, truth = _pixelated(source, box, block, offset)
+    pred = detect_mosaic(ev.encode(img, "jpeg85"))
+    assert _iou(pred, truth) >= floor
+    assert np.count_nonzero(pred & ~truth) < spill * truth.sum()
+
+
+def _assert_line_art_patch_found(seed: int, index: int, box: tuple[int, int, int, int],
+                                 block: int, offset: tuple[int, int], condition: str,
+                                 floor: float, spill: float | None = None) -> None:
+    """The ``index``-th line-art image drawn from ``default_rng(seed)`` (as the eval draws
+    them) with ``box`` pixelated, saved as ``condition``: the detected mask reaches IoU
+    ``floor`` (and spills over less than ``spill`` of the box, if given); the clean image
+    stays clean."""
+    rng = np.random.default_rng(seed)
+    base = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(index + 1)][index]
+    img, truth = _pixelated(base, box, block, offset)
+    pred = detect_mosaic(ev.encode(img, condition))
+    assert _iou(pred, truth) >= floor
+    if spill is not None:
+        assert np.count_nonzero(pred & ~truth) < spill * truth.sum()
+    assert not detect_mosaic(ev.encode(base, condition)).any()
+
+
 @pytest.fixture(scope="module")
 def small_set():
     """Fixed seed: 4 photos + 2 line-art images, each with 1-3 patches, and the clean ones."""
@@ -265,16 +303,7 @@ def test_lossless_region_is_cut_to_its_block_edges() -> None:
     each one color over half a block or more, meeting on a grid line in different colors).
     Flat cells beyond them, and cells that thin lines only clip, used to widen the region by
     a cell or more on every side (before: IoU 0.62, spill 62% of the patch)."""
-    rng = np.random.default_rng(4)
-    base = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(4)][3]
-    img = base.copy()
-    ev.pixelate(img, (497, 118, 95, 121), 13, (7, 6))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[118:239, 497:592] = True
-    pred = detect_mosaic(img)
-    assert _iou(pred, truth) >= 0.8
-    assert np.count_nonzero(pred & ~truth) < 0.25 * truth.sum()
-    assert not detect_mosaic(base).any()
+    _assert_line_art_patch_found(4, 3, (497, 118, 95, 121), 13, (7, 6), "png", 0.8, spill=0.25)
 
 
 def test_big_blocks_whose_grid_line_loses_to_the_patch_border() -> None:
@@ -282,10 +311,7 @@ def test_big_blocks_whose_grid_line_loses_to_the_patch_border() -> None:
     straight edge gets more steps than any grid line, so the tile's best x phase is the
     border. The runner-up phase is tested as well (before: nothing found)."""
     base = ev.skimage_image("brick")
-    img = base.copy()
-    ev.pixelate(img, (129, 236, 157, 241), 38, (4, 12))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[236:477, 129:286] = True
+    img, truth = _pixelated(base, (129, 236, 157, 241), 38, (4, 12))
     assert _iou(detect_mosaic(ev.encode(img, "jpeg85")), truth) >= 0.45
     assert not detect_mosaic(ev.encode(base, "jpeg85")).any()
 
@@ -295,16 +321,8 @@ def test_lossless_blocks_seen_in_separate_places_join_one_region() -> None:
     bottom-right corner, with blocks over a flat fill between them. The corner's blocks (two
     whole one-color cells meeting on a grid line, away from the region) join the region when
     every cell between them is a one-color cell (before: IoU 0.34)."""
-    rng = np.random.default_rng(4)
-    base = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(2)][1]
-    img = base.copy()
-    ev.pixelate(img, (345, 159, 168, 114), 21, (10, 0))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[159:273, 345:513] = True
-    pred = detect_mosaic(img)
-    assert _iou(pred, truth) >= 0.85
-    assert np.count_nonzero(pred & ~truth) < 0.05 * truth.sum()
-    assert not detect_mosaic(base).any()
+    _assert_line_art_patch_found(4, 1, (345, 159, 168, 114), 21, (10, 0), "png", 0.85,
+                                 spill=0.05)
 
 
 def test_lossless_partial_blocks_end_on_one_straight_border() -> None:
@@ -334,20 +352,6 @@ def test_jpeg_partial_blocks_end_on_one_straight_border(name, box, block, offset
     width two of them agree on (before: 537 and 3101 px outside the patch; chelsea: 268 px
     since a cell with no straight run of its own takes that width too, the 27 px it missed)."""
     _assert_jpeg_patch_found(ev.skimage_image(name), box, block, offset, floor, spill)
-
-
-def _assert_jpeg_patch_found(source: np.ndarray, box: tuple[int, int, int, int], block: int,
-                             offset: tuple[int, int], floor: float, spill: float) -> None:
-    """Pixelate ``box`` (x, y, w, h) of ``source``, save as JPEG q85: the detected mask
-    reaches IoU ``floor`` with the box and spills over less than ``spill`` of its area."""
-    img = source.copy()
-    ev.pixelate(img, box, block, offset)
-    x, y, w, h = box
-    truth = np.zeros(img.shape[:2], bool)
-    truth[y:y + h, x:x + w] = True
-    pred = detect_mosaic(ev.encode(img, "jpeg85"))
-    assert _iou(pred, truth) >= floor
-    assert np.count_nonzero(pred & ~truth) < spill * truth.sum()
 
 
 @pytest.mark.parametrize("name,box,block,offset,floor,spill", [
@@ -402,15 +406,7 @@ def test_jpeg_sparse_region_of_strong_cells_is_completed(index, box, block, offs
     """Small blocks over line art after JPEG: the patch shows as strong cells along the
     edges crossing it, filling 10-20% of their box. Such a region is completed when most
     of its cells are strong (before: IoU 0.15 and 0.05); the clean image stays clean."""
-    rng = np.random.default_rng(0)
-    arts = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(index + 1)]
-    img = arts[index].copy()
-    ev.pixelate(img, box, block, offset)
-    x, y, w, h = box
-    truth = np.zeros(img.shape[:2], bool)
-    truth[y:y + h, x:x + w] = True
-    assert _iou(detect_mosaic(ev.encode(img, "jpeg85")), truth) >= floor
-    assert not detect_mosaic(ev.encode(arts[index], "jpeg85")).any()
+    _assert_line_art_patch_found(0, index, box, block, offset, "jpeg85", floor)
 
 
 @pytest.mark.parametrize("index,box,block,offset,condition,floor", [
@@ -423,15 +419,7 @@ def test_jpeg_line_art_patch_of_7_to_12_px_blocks_two_cells_thick(index, box, bl
     """A 10-12 px patch over line art after JPEG is seen as bands two cells wide along the
     edges crossing it: a 2 x 2 core is enough from 7 px blocks (before: IoU 0, the 3 x 3
     core asked up to 12 px); the clean image stays clean."""
-    rng = np.random.default_rng(0)
-    arts = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(index + 1)]
-    img = arts[index].copy()
-    ev.pixelate(img, box, block, offset)
-    x, y, w, h = box
-    truth = np.zeros(img.shape[:2], bool)
-    truth[y:y + h, x:x + w] = True
-    assert _iou(detect_mosaic(ev.encode(img, condition)), truth) >= floor
-    assert not detect_mosaic(ev.encode(arts[index], condition)).any()
+    _assert_line_art_patch_found(0, index, box, block, offset, condition, floor)
 
 
 @pytest.mark.parametrize("condition", ["jpeg95", "jpeg85"])
@@ -546,15 +534,7 @@ def test_jpeg_line_art_box_not_widened_by_corner_crossings(seed, index, box, blo
     corner passes as strong (the side means exceed the threshold) but has no block edge;
     it no longer widens the box that flat fill cells are completed over (before: IoU 0.684
     and 0.878, the eval's seed 3 lineart1#0 and lineart7#0); the clean image stays clean."""
-    rng = np.random.default_rng(seed)
-    arts = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(index + 1)]
-    img = arts[index].copy()
-    ev.pixelate(img, box, block, offset)
-    x, y, w, h = box
-    truth = np.zeros(img.shape[:2], bool)
-    truth[y:y + h, x:x + w] = True
-    assert _iou(detect_mosaic(ev.encode(img, "jpeg85")), truth) >= floor
-    assert not detect_mosaic(ev.encode(arts[index], "jpeg85")).any()
+    _assert_line_art_patch_found(seed, index, box, block, offset, "jpeg85", floor)
 
 
 @pytest.mark.parametrize("seed,index,box,block,offset,floor", [
@@ -567,15 +547,7 @@ def test_jpeg_line_art_corner_crossing_cells_outside_the_box_leave(seed, index, 
     reach (flat fill beside the patch, stepped only by art edges and the patch side) leave
     the region (before: IoU 0.778 and 0.818, the eval's seed 3 lineart1#0 and seed 0
     lineart4#1); the clean image stays clean."""
-    rng = np.random.default_rng(seed)
-    arts = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(index + 1)]
-    img = arts[index].copy()
-    ev.pixelate(img, box, block, offset)
-    x, y, w, h = box
-    truth = np.zeros(img.shape[:2], bool)
-    truth[y:y + h, x:x + w] = True
-    assert _iou(detect_mosaic(ev.encode(img, "jpeg85")), truth) >= floor
-    assert not detect_mosaic(ev.encode(arts[index], "jpeg85")).any()
+    _assert_line_art_patch_found(seed, index, box, block, offset, "jpeg85", floor)
 
 
 @pytest.mark.parametrize("condition,floor", [("jpeg85", 0.7), ("jpeg75", 0.6)])
@@ -585,10 +557,7 @@ def test_faint_small_blocks_over_a_smooth_gradient(condition: str, floor: float)
     on both axes over whole neighbourhoods of cells (before: IoU 0 at q85 and q75, the eval's
     seed 1 colorwheel#1); the clean image stays clean."""
     base = ev.skimage_image("colorwheel")
-    img = base.copy()
-    ev.pixelate(img, (57, 16, 182, 159), 4, (1, 1))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[16:175, 57:239] = True
+    img, truth = _pixelated(base, (57, 16, 182, 159), 4, (1, 1))
     assert _iou(detect_mosaic(ev.encode(img, condition)), truth) >= floor
     for clean in ("png", "jpeg95", condition):
         assert not detect_mosaic(ev.encode(base, clean)).any()
@@ -606,15 +575,7 @@ def test_jpeg_line_art_box_grows_to_block_edged_cells(seed, index, box, block, o
     seed 3 lineart5#1 and seed 2 lineart3#1); when no such cell is in reach it still grows to
     any strong cell (seed 1 lineart6#1: a partial-block border row is its only evidence, 0.555
     without that fallback). The clean image stays clean."""
-    rng = np.random.default_rng(seed)
-    arts = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(index + 1)]
-    img = arts[index].copy()
-    ev.pixelate(img, box, block, offset)
-    x, y, w, h = box
-    truth = np.zeros(img.shape[:2], bool)
-    truth[y:y + h, x:x + w] = True
-    assert _iou(detect_mosaic(ev.encode(img, "jpeg85")), truth) >= floor
-    assert not detect_mosaic(ev.encode(arts[index], "jpeg85")).any()
+    _assert_line_art_patch_found(seed, index, box, block, offset, "jpeg85", floor)
 
 
 def test_jpeg_line_art_fallback_box_growth_stays_near() -> None:
@@ -622,13 +583,4 @@ def test_jpeg_line_art_fallback_box_growth_stays_near() -> None:
     cells by at most its own extent (before, twice: up to an art edge crossing the fill well
     beyond the patch; IoU 0.272, the 11 px patch of the eval's seed 3 lineart6#0); the clean
     image stays clean."""
-    rng = np.random.default_rng(3)
-    arts = [ev.line_art(rng, antialias=i % 2 == 0) for i in range(7)]
-    img = arts[6].copy()
-    box = (53, 104, 69, 90)
-    ev.pixelate(img, box, 11, (9, 5))
-    x, y, w, h = box
-    truth = np.zeros(img.shape[:2], bool)
-    truth[y:y + h, x:x + w] = True
-    assert _iou(detect_mosaic(ev.encode(img, "jpeg85")), truth) >= 0.45
-    assert not detect_mosaic(ev.encode(arts[6], "jpeg85")).any()
+    _assert_line_art_patch_found(3, 6, (53, 104, 69, 90), 11, (9, 5), "jpeg85", 0.45)
