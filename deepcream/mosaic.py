@@ -924,7 +924,7 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
         if not sure and not sparse_ok and n < _COMPLETE_DENSITY * mine.size:
             continue
         box = [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop]
-        if edged is not None and evidence is not None:
+        if evidence is not None and edged is not None:
             # Lossy flat art: a strong cell whose steps are an edge of the art crossing its
             # corner (no block edge) does not widen the box that flat cells are completed over
             # (they would be the fill beside the patch).
@@ -933,8 +933,7 @@ def _complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | 
                 ys, xs = np.nonzero(core)
                 box = [sl[0].start + ys.min(), sl[0].start + ys.max() + 1,
                        sl[1].start + xs.min(), sl[1].start + xs.max() + 1]
-        if evidence is not None and edged is not None:
-            # Lossy flat art: the box grows to cells with block edges (a strong cell that an
+            # The box grows to cells with block edges (a strong cell that an
             # edge of the art crossing its corner steps pulled it over the fill beside the
             # patch); only when none is in reach, to any strong cell (a patch over a flat fill
             # may show no more than partial blocks along its border), but by at most the box's
