@@ -187,6 +187,17 @@ def iou(pred: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None) -
     return np.count_nonzero(pred & truth) / union if union else 1.0
 
 
+def visible_box_oracle(s: Sample) -> np.ndarray:
+    """The best any detector can do from the pixels alone: per patch, the bounding box of the
+    pixels its pixelation changed (blocks over a flat fill, identical to it, left out)."""
+    pred = np.zeros(s.truth.shape, bool)
+    for _block, _ox, _oy, (x, y, w, h) in s.patches:
+        ys, xs = np.nonzero(~s.invisible[y:y + h, x:x + w])
+        if len(ys):
+            pred[y + ys.min():y + ys.max() + 1, x + xs.min():x + xs.max() + 1] = True
+    return pred
+
+
 def overlay(img: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """The image, and beside it the image dimmed with missed mosaic pixels red, false
     detections blue and hits green (tinted, so the blocks stay visible)."""
@@ -205,7 +216,13 @@ def evaluate(seed: int = 0, per_source: int = 1, line_art_count: int = 8,
     from deepcream.mosaic import detect_mosaic
 
     mosaic, clean = make_set(seed, per_source, line_art_count)
-    results: dict = {"seed": seed, "conditions": {}}
+    oracle = [iou(visible_box_oracle(s), s.truth) for s in mosaic]
+    is_line = [s.name.startswith("lineart") for s in mosaic]
+    results: dict = {"seed": seed, "conditions": {},
+                     "oracle_iou": float(np.mean(oracle)),
+                     "oracle_iou_lineart": float(np.mean([v for v, ln in zip(oracle, is_line,
+                                                                             strict=True) if ln]
+                                                         or [np.nan]))}
     for cond in conditions or CONDITIONS:
         ious, vis_ious, tp, fp, fn, worst, per_image = [], [], 0, 0, 0, [], []
         for s in mosaic:
@@ -298,6 +315,9 @@ def to_markdown(results: dict, timing: dict | None) -> str:
                      f"{r['precision']:.3f} | {r['recall']:.3f} | "
                      f"{100 * r['clean_fp_fraction']:.3f}% | {100 * r['clean_fp_worst_image']:.3f}% "
                      f"({r['clean_fp_worst_name']}) |")
+    lines += ["", f"Visible-box oracle (per patch, the box around the pixels its pixelation "
+              f"changed, i.e. all that the pixels show): mean IoU {results['oracle_iou']:.3f}, "
+              f"line art {results['oracle_iou_lineart']:.3f}."]
     if timing:
         lines += ["", timing_line(timing)]
     return "\n".join(lines) + "\n"
