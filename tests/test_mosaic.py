@@ -152,11 +152,7 @@ def test_mosaic_on_pixel_repetition_upscale(name, box, block, offset, floor_png,
     a patch on it must still be found (it folded as period 2 and was missed), and the clean
     upscale stays clean."""
     base = ev.skimage_image("moon") if name == "moon" else _doubled_astronaut()
-    img = base.copy()
-    ev.pixelate(img, box, block, offset)
-    truth = np.zeros(img.shape[:2], bool)
-    x, y, w, h = box
-    truth[y:y + h, x:x + w] = True
+    img, truth = _pixelated(base, box, block, offset)
     pred = detect_mosaic(ev.encode(img, condition))
     assert _iou(pred, truth) >= (floor_png if condition == "png" else floor_jpeg)
     assert detect_mosaic(ev.encode(base, condition)).mean() < 0.002
@@ -166,10 +162,7 @@ def test_mosaic_dominating_a_smooth_image_is_not_an_upscale() -> None:
     """A 12 px mosaic over most of the color wheel has its steps on one phase mod 2, 3 and 4
     only (and the smooth rest has none): still not a pixel-repetition upscale, as the on-phase
     columns between its grid lines are empty."""
-    img = ev.skimage_image("colorwheel").copy()
-    ev.pixelate(img, (40, 30, 300, 180), 12, (0, 0))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[30:210, 40:340] = True
+    img, truth = _pixelated(ev.skimage_image("colorwheel"), (40, 30, 300, 180), 12, (0, 0))
     gx, gy = _gradients(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
     assert (_repetition(gx, axis=1), _repetition(gy, axis=0)) == (1, 1)
     assert _iou(detect_mosaic(img), truth) >= 0.95
@@ -230,9 +223,7 @@ def test_mosaic_over_flat_fill_is_completed_along_its_grid(condition: str, floor
     # Detail along the top and left of the patch only: its bottom-right lies over the fill.
     img[90:150, 100:320] = rng.integers(0, 256, (60, 220, 3))
     img[150:280, 100:150] = rng.integers(0, 256, (130, 50, 3))
-    ev.pixelate(img, (100, 90, 220, 190), 10, (3, 6))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[90:280, 100:320] = True
+    img, truth = _pixelated(img, (100, 90, 220, 190), 10, (3, 6))
     pred = detect_mosaic(ev.encode(img, condition))
     assert _iou(pred, truth) >= floor
     assert np.count_nonzero(pred & ~truth) < 0.01 * truth.sum()
@@ -249,10 +240,7 @@ def test_patch_seen_in_separate_pieces_is_one_region(condition: str, floor: floa
     draw.ellipse([20, 100, 140, 220], fill=(200, 60, 60), outline=(20, 20, 20), width=3)
     draw.ellipse([250, 150, 380, 290], fill=(60, 60, 200), outline=(20, 20, 20), width=3)
     clean = np.asarray(pil).copy()
-    img = clean.copy()
-    ev.pixelate(img, (80, 70, 230, 200), 14, (5, 3))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[70:270, 80:310] = True
+    img, truth = _pixelated(clean, (80, 70, 230, 200), 14, (5, 3))
     pred = detect_mosaic(ev.encode(img, condition))
     assert _iou(pred, truth) >= floor
     assert np.count_nonzero(pred & ~truth) < 0.03 * truth.sum()
@@ -267,10 +255,7 @@ def test_staircase_of_mixed_color_blocks_on_lossless_line_art() -> None:
     pil = Image.new("RGB", (420, 360), (225, 215, 190))
     ImageDraw.Draw(pil).polygon([(0, 360), (420, 0), (420, 360)], fill=(170, 60, 180))
     clean = np.asarray(pil).copy()
-    img = clean.copy()
-    ev.pixelate(img, (150, 90, 120, 120), 10, (3, 7))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[90:210, 150:270] = True
+    img, truth = _pixelated(clean, (150, 90, 120, 120), 10, (3, 7))
     pred = detect_mosaic(img)
     assert _iou(pred, truth) >= 0.5
     assert np.count_nonzero(pred & ~truth) < 0.1 * truth.sum()
@@ -288,10 +273,7 @@ def test_lossless_weak_cells_are_exact_blocks() -> None:
     anti-aliased edges of flat shapes around the patch pass the luma tests but are not
     blocks, and used to add a halo of cells around it."""
     base = ev.line_art(np.random.default_rng(1), antialias=True)
-    img = base.copy()
-    ev.pixelate(img, (250, 120, 140, 200), 20, (1, 10))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[120:320, 250:390] = True
+    img, truth = _pixelated(base, (250, 120, 140, 200), 20, (1, 10))
     pred = detect_mosaic(img)
     assert _iou(pred, truth) >= 0.85
     assert np.count_nonzero(pred & ~truth) < 0.01 * truth.sum()
@@ -333,9 +315,7 @@ def test_lossless_partial_blocks_end_on_one_straight_border() -> None:
     img = np.full((300, 400, 3), (230, 220, 200), np.uint8)
     img[40:260, 40:340] = rng.integers(0, 256, (220, 300, 3))
     img[120:170, 60:303] = (40, 120, 200)  # flat band ending 7 px past the patch border
-    ev.pixelate(img, (60, 60, 236, 180), 16, (4, 12))
-    truth = np.zeros(img.shape[:2], bool)
-    truth[60:240, 60:296] = True
+    img, truth = _pixelated(img, (60, 60, 236, 180), 16, (4, 12))
     pred = detect_mosaic(img)
     assert _iou(pred, truth) >= 0.98
     assert np.count_nonzero(pred & ~truth) < 50
