@@ -318,11 +318,11 @@ def _pipeline_image(data: bytes, infer: Callable[[np.ndarray, np.ndarray], np.nd
     with timer.stage("decode"):
         img = imageio.load_pixels(data)
     with timer.stage("regions"):
-        job = pipeline.prepare(img, mode="bar")
+        job = pipeline.prepare(img)
     with timer.stage("inference"):
         filled = infer(job.crops, job.holes)
     with timer.stage("paste"):
-        result = pipeline.finish(job, filled)
+        result = pipeline.finish(job, filled, "baseline")
     with timer.stage("encode"):
         png = imageio.encode_png(result.pixels[0])
     return timer.stages, png, int(len(job.crops))
@@ -335,7 +335,7 @@ def _pipeline_streamed(data: bytes, engine: Any) -> tuple[dict[str, float], byte
     from deepcream import pipeline
 
     timer = _Timer()
-    job = pipeline.prepare(data, mode="bar", engine=engine)  # decodes, as the CLI does
+    job = pipeline.prepare(data, input_size=engine.input_size)  # decodes, as the CLI does
     timer.stages["decode"] = job.timings["decode"]
     timer.stages["regions"] = job.timings["prepare"] - job.timings["decode"]
     t = time.perf_counter()
@@ -396,9 +396,11 @@ def _worker(name: str, cfg: dict[str, Any]) -> dict[str, Any]:
         # load time, not in the first request
         from deepcream import imageio, pipeline  # noqa: F401
         from deepcream.engines import OnnxEngine
+        from deepcream.session import SessionOptions
 
-        engines = {k: OnnxEngine(Path(cfg["models"]) / f"{k}.onnx", k, backend=spec["backend"],
-                                 threads=threads, precision=spec["precision"]) for k in KINDS}
+        session = SessionOptions(backend=spec["backend"], threads=threads,
+                                 precision=spec["precision"])
+        engines = {k: OnnxEngine(Path(cfg["models"]) / f"{k}.onnx", k, session) for k in KINDS}
         result["load_s"] = time.perf_counter() - t0
         for engine in engines.values():
             engine.warmup()
@@ -633,7 +635,7 @@ def _experiment(opts: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     from deepcream.engines import dcp_model_inputs
     from deepcream.session import ModelSession
 
-    job = pipeline.prepare(Path(cfg["workload"]).read_bytes(), mode="bar")
+    job = pipeline.prepare(Path(cfg["workload"]).read_bytes())
     x, m = dcp_model_inputs(np.asarray(job.crops), np.asarray(job.holes), "bar")
     threads = opts.get("threads", cfg.get("threads"))
     t0 = time.perf_counter()
@@ -674,7 +676,7 @@ def _experiment(opts: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker_main(argv: Sequence[str]) -> int:
-    from deepcream.engines import tune_malloc
+    from deepcream.malloc import tune_malloc
 
     tune_malloc()  # as the decensor/serve commands do, for every implementation alike
     name, cfg_path, result_path = argv

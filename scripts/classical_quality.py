@@ -25,7 +25,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcream import engines, pipeline  # noqa: E402
+import deepcream  # noqa: E402
+from deepcream import engines  # noqa: E402
 from deepcream.examples.make_example import (  # noqa: E402
     draw_line_art,
     draw_scene,
@@ -69,7 +70,7 @@ def run_bars(images: dict[str, np.ndarray], candidates: list[tuple[str, int]]) -
             colored = paint_bars(truth, seed=100 + index, count=6)
             holes = np.all(colored == GREEN, axis=2)
             t0 = time.perf_counter()
-            out = pipeline.decensor(Image.fromarray(colored), engine=engine).images[0]
+            out = deepcream.decensor(Image.fromarray(colored), engine=engine).images[0]
             seconds += time.perf_counter() - t0
             scores.append((name, *hole_scores(np.asarray(out), truth, holes)))
         table[f"{method} r={radius}"] = {"per_image": scores, "seconds": seconds}
@@ -96,7 +97,7 @@ def run_mosaics(images: dict[str, np.ndarray], factors: list[float | str | None]
             else:
                 engine = (engines.ClassicalEngine("mosaic") if factor == "engine"
                           else _MosaicFactor("mosaic", float(factor)))
-                out = np.asarray(pipeline.decensor(Image.fromarray(colored), mode="mosaic",
+                out = np.asarray(deepcream.decensor(Image.fromarray(colored), mode="mosaic",
                                                    original=Image.fromarray(mosaic),
                                                    engine=engine).images[0])
             scores.append((name, *hole_scores(out, truth, holes)))

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepcream.errors import DeepcreamError, InputError
+from deepcream.errors import DeepcreamError, InputError, ModelError
 
 # Files a folder input contributes; DCP's --dcp-folders layout reads only PNGs, like DCP.
 INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -25,14 +25,12 @@ class Task:
 
 
 def _color(text: str) -> tuple[int, int, int]:
-    parts = text.replace(" ", "").split(",")
+    from deepcream.options import parse_color
+
     try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise argparse.ArgumentTypeError(f"expected R,G,B with values 0..255, got {text!r}")
-    return values  # type: ignore[return-value]
+        return parse_color(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,8 +52,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, metavar="FILE|DIR",
                    help="mosaic mode: the unpainted original (one input) or a folder of "
                    "originals matched by base name (.png/.jpg/.jpeg/.webp)")
-    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="R,G,B",
-                   help="the color the regions are painted in (default 0,255,0)")
+    p.add_argument("--mask-color", type=_color, default="#00ff00", metavar="COLOR",
+                   help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a CSS "
+                   "color name (default #00ff00)")
     p.add_argument("--mask-tolerance", type=int, default=0, metavar="N",
                    help="also accept pixels within N per channel of the mask color (default 0)")
     p.add_argument("--antialias", action="store_true",
@@ -64,8 +63,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="mosaic mode without a colored copy: detect the mosaic automatically")
     p.add_argument("--variations", type=int, choices=(1, 2, 4), default=1,
                    help="outputs per image, from flipped inputs (default 1)")
-    p.add_argument("--engine", choices=("auto", "onnx", "classical"), default="auto",
-                   help="auto = onnx when the model is installed, else classical")
+    p.add_argument("--engine", default="auto", metavar="NAME",
+                   help="auto (default: onnx when the model is installed, else classical), "
+                   "onnx or classical")
     p.add_argument("--models", type=Path, metavar="DIR", help="models folder")
     p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"), default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
@@ -195,9 +195,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from deepcream import __version__
-    from deepcream.engines import tune_malloc
+    from deepcream.decensorer import Decensorer
     from deepcream.imageio import write_file
-    from deepcream.pipeline import prepare, resolve_engine, run_job
+    from deepcream.malloc import tune_malloc
+    from deepcream.options import DecensorOptions
+    from deepcream.session import SessionOptions
 
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
@@ -205,6 +207,13 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.mask_tolerance < 0 or args.mask_tolerance > 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
+    options = DecensorOptions(mode=args.mode, variations=args.variations,
+                              mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
+                              antialias=args.antialias, auto_mask=args.auto_mask)
+    decensorer = Decensorer(engine=args.engine, models=args.models,
+                            session=SessionOptions(backend=args.backend, threads=args.threads,
+                                                   precision=args.precision))
+    engine_class = decensorer.engine_class(args.mode)  # a bad engine name fails here
     errors: list[str] = []
     tasks, out_dir = _plan(args, errors)
     for message in errors:
@@ -215,13 +224,12 @@ def run(args: argparse.Namespace) -> int:
         print("deepcream: nothing to decensor", file=sys.stderr)
         return 1 if errors else 2
 
-    engine = resolve_engine(args.engine, args.mode, args.models, backend=args.backend,
-                            threads=args.threads, precision=args.precision)
-    engine_name = engine.describe()
-    log.info("engine: %s", engine_name)
+    # The model loads in the background while the first image is decoded and its regions
+    # found; a one-shot run needs no warm-up (its first crop is its warm-up).
+    decensorer.preload(args.mode)
     quiet = args.quiet or not sys.stderr.isatty()
     tally = {"done": 0, "regions": 0, "failed": len(errors)}
-    text = {"Software": f"deepcream {__version__}", "deepcream-engine": engine_name}
+    engine_name = engine_class.name
 
     def report_error(task: Task, exc: BaseException) -> None:
         tally["failed"] += 1
@@ -249,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         tally["regions"] += result.regions
         if not args.quiet:
             names = ", ".join(str(p) for p in task.outputs)
-            tqdm.write(f"{task.source} -> {names} ({result.regions} regions, {engine.name})",
+            tqdm.write(f"{task.source} -> {names} ({result.regions} regions, {engine_class.name})",
                        file=sys.stdout)
 
     # Writing one image's files overlaps the decoding and inference of the next; at most one
@@ -260,10 +268,7 @@ def run(args: argparse.Namespace) -> int:
             tqdm(desc="regions", unit="crop", disable=quiet, leave=False) as region_bar:
         for task in tasks:
             try:
-                job = prepare(task.source, mode=args.mode, original=task.original,
-                              variations=args.variations, mask_color=args.mask_color,
-                              mask_tolerance=args.mask_tolerance, antialias=args.antialias,
-                              auto_mask=args.auto_mask, engine=engine)
+                job = decensorer.prepare(task.source, options, original=task.original)
                 if job.regions == 0:
                     tally["failed"] += 1
                     tqdm.write(f"deepcream: notice: {task.source}: {job.notice}; skipped "
@@ -273,11 +278,15 @@ def run(args: argparse.Namespace) -> int:
                     tqdm.write(f"deepcream: warning: {task.source}: {job.warning}", file=sys.stderr)
                 region_bar.reset(total=len(job.plans))
                 # fills, pastes and PNG-encodes in one overlapped pass (pipeline.run_job)
-                result, pngs = run_job(engine, job, png=True, text=text,
-                                       on_filled=region_bar.update)
+                engine_name = decensorer.engine(args.mode).describe()
+                text = {"Software": f"deepcream {__version__}", "deepcream-engine": engine_name}
+                result, pngs = decensorer.run(job, png=True, text=text,
+                                              on_filled=region_bar.update)
                 if pending is not None:
                     collect(pending)
                 pending = (task, result, saver.submit(save_all, pngs, task.outputs))
+            except ModelError:
+                raise  # the model cannot load: no image can be done
             except (DeepcreamError, MemoryError) as exc:
                 report_error(task, exc)
             finally:

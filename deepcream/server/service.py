@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from deepcream.imageio import Pixels, encode_png
+from deepcream.options import MODES, DecensorOptions
 from deepcream.server.batcher import Batcher
 from deepcream.server.errors import ApiError
 from deepcream.server.limits import decode_image
@@ -29,21 +30,6 @@ from deepcream.server.metrics import Metrics
 from deepcream.server.settings import Settings
 
 log = logging.getLogger(__name__)
-
-KINDS = ("bar", "mosaic")
-VARIATIONS = (1, 2, 4)
-
-
-@dataclass(frozen=True)
-class DecensorParams:
-    """Validated request options (the route parses the form into this)."""
-
-    mode: str = "bar"
-    variations: int = 1
-    mask_color: tuple[int, int, int] = (0, 255, 0)
-    mask_tolerance: int = 0
-    antialias: bool = False
-    auto_mask: bool = False
 
 
 @dataclass
@@ -94,13 +80,16 @@ class DecensorService:
         """Create one engine per model kind (raises ``ModelError`` for a bad model setup)."""
         if self.engines:
             return
-        from deepcream.engines import get_engine
+        from deepcream.decensorer import Decensorer
 
-        for kind in KINDS:
-            engine = get_engine(kind, engine=self.settings.engine, models=self.settings.models)
-            self.engines[kind] = engine
-            self.metrics.engine.labels(kind, engine.name).set(1)
-            log.info("%s model: engine %s", kind, engine.name)
+        decensorer = Decensorer(engine=self.settings.engine, models=self.settings.models)
+        for mode in MODES:
+            decensorer.preload(mode)  # both models load at once
+        for mode in MODES:
+            engine = decensorer.engine(mode)
+            self.engines[mode] = engine
+            self.metrics.engine.labels(mode, engine.name).set(1)
+            log.info("%s model: engine %s", mode, engine.name)
 
     def warm_up(self) -> None:
         """Load if needed, run one dummy inference per engine, start the batchers, mark ready."""
@@ -109,7 +98,7 @@ class DecensorService:
             for kind, engine in self.engines.items():
                 if self.settings.warmup:
                     started = time.perf_counter()
-                    _warm(engine)
+                    engine.warmup()
                     log.info("%s engine warmed up in %.2f s", kind, time.perf_counter() - started)
                 self.batchers[kind] = Batcher(
                     engine,
@@ -177,7 +166,7 @@ class DecensorService:
 
     # --- one request ----------------------------------------------------------------------
     async def decensor(
-        self, image: bytes, original: bytes | None, params: DecensorParams
+        self, image: bytes, original: bytes | None, params: DecensorOptions
     ) -> DecensorOutput:
         """Run one request through decode -> prepare -> batched inpaint -> finish -> PNG."""
         self._admit()
@@ -229,7 +218,7 @@ class DecensorService:
                                pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
 
     async def _process(
-        self, image: bytes, original: bytes | None, params: DecensorParams
+        self, image: bytes, original: bytes | None, params: DecensorOptions
     ) -> DecensorOutput:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
@@ -270,7 +259,7 @@ class DecensorService:
         )
 
     def _prepare(
-        self, image: bytes, original: bytes | None, params: DecensorParams, engine: Any
+        self, image: bytes, original: bytes | None, params: DecensorOptions, engine: Any
     ) -> Any:
         from deepcream import pipeline
 
@@ -285,17 +274,7 @@ class DecensorService:
                 f"'original' is {orig.size[0]}x{orig.size[1]} but 'image' is "
                 f"{img.size[0]}x{img.size[1]}; the mosaic pair must have the same size",
             )
-        return pipeline.prepare(
-            img,
-            mode=params.mode,
-            original=orig,
-            variations=params.variations,
-            mask_color=params.mask_color,
-            mask_tolerance=params.mask_tolerance,
-            antialias=params.antialias,
-            auto_mask=params.auto_mask,
-            input_size=engine.input_size,
-        )
+        return pipeline.prepare(img, params, original=orig, input_size=engine.input_size)
 
     def _finish(self, job: Any, filled: Any, engine: str) -> tuple[Any, list[bytes]]:
         from deepcream import pipeline
@@ -316,15 +295,3 @@ def zip_pngs(pngs: list[bytes], stem: str = "result") -> bytes:
             info.external_attr = 0o644 << 16
             zf.writestr(info, png)
     return buf.getvalue()
-
-
-def _warm(engine: Any) -> None:
-    """One dummy inference so the first real request does not pay the start-up cost."""
-    if hasattr(engine, "warmup"):
-        engine.warmup()
-        return
-    size = engine.input_size or 64
-    crops = np.full((1, size, size, 3), 128, dtype=np.uint8)
-    holes = np.zeros((1, size, size), dtype=bool)
-    holes[0, size // 4 : size // 2, size // 4 : size // 2] = True
-    engine.inpaint(crops, holes)
