@@ -24,7 +24,7 @@ import numpy as np
 from deepcream.imageio import Pixels, encode_png
 from deepcream.server.batcher import Batcher
 from deepcream.server.errors import ApiError
-from deepcream.server.limits import decode_image
+from deepcream.server.limits import decode_pixels
 from deepcream.server.metrics import Metrics
 from deepcream.server.settings import Settings
 
@@ -229,10 +229,10 @@ class DecensorService:
         from deepcream import pipeline
 
         limit = self.settings.max_pixels
-        img = decode_image(image, field="image", max_pixels=limit)
+        img = decode_pixels(image, field="image", max_pixels=limit)
         orig = None
         if original is not None:
-            orig = decode_image(original, field="original", max_pixels=limit)
+            orig = decode_pixels(original, field="original", max_pixels=limit)
         if orig is not None and orig.size != img.size:
             raise ApiError(
                 422,
