@@ -216,13 +216,11 @@ class DecensorService:
     def _detect(self, image: bytes) -> MosaicDetection:
         from PIL import Image
 
-        from deepcream.imageio import to_rgb_alpha
         from deepcream.mosaic import detect_mosaic
         from deepcream.regions import find_regions
 
-        img = decode_image(image, field="image", max_pixels=self.settings.max_pixels)
-        rgb, _ = to_rgb_alpha(img)
-        mask = detect_mosaic(np.ascontiguousarray(rgb))
+        rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
+        mask = detect_mosaic(rgb)
         png = encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
                          compress_level=self.settings.png_compress_level)
         return MosaicDetection(png=png, regions=len(find_regions(mask)),
