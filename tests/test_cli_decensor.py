@@ -91,7 +91,7 @@ def test_folder_with_good_and_bad_inputs(tmp_path, capsys) -> None:
     assert images(out_dir) == ["a.png", "d.png"]
     check_output(out_dir / "a.png", good)
     lines = err.strip().splitlines()
-    assert any("c.png: not an image" in line for line in lines)
+    assert any("c.png: not a supported image" in line for line in lines)
     assert any("empty.png: empty file" in line for line in lines)
     assert any("zero.png: zero-size image (0x10)" in line for line in lines)
     assert any("trunc.png" in line and "truncated" in line for line in lines)
