@@ -216,15 +216,15 @@ class DecensorService:
     def _detect(self, image: bytes) -> MosaicDetection:
         from PIL import Image
 
-        from deepcream.mosaic import detect_mosaic
-        from deepcream.regions import find_regions
+        from deepcream.mosaic import find_mosaic_regions
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
-        mask = detect_mosaic(rgb)
+        mask, regions = find_mosaic_regions(rgb)
         png = encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
                          compress_level=self.settings.png_compress_level)
-        return MosaicDetection(png=png, regions=len(find_regions(mask)),
-                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
+        return MosaicDetection(png=png, regions=len(regions),
+                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0,
+                               block_sizes=[r.block for r in regions])
 
     async def _process(
         self, image: bytes, original: bytes | None, params: DecensorParams
