@@ -29,6 +29,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GREEN = (0, 255, 0)
+EXAMPLE = Path(__file__).resolve().parents[1] / "deepcream" / "examples" / "example-clean.png"
 MAX_PIXELS = 1_500_000  # small, so a real over-limit upload is a real server error
 EDGE = 2  # px: the painted mask may differ from the ideal stroke shape this close to its edge
 
@@ -55,10 +56,15 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture()
-def shots(tmp_path: Path) -> Path:
+def shots(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """shots("name", page) saves a JPEG screenshot (small enough to keep in docs/)."""
     folder = Path(os.environ.get("DEEPCREAM_PAGE_SHOTS", tmp_path))
     folder.mkdir(parents=True, exist_ok=True)
-    return folder
+
+    def shoot(name: str, pg, full_page: bool = False) -> None:  # type: ignore[no-untyped-def]
+        pg.screenshot(path=str(folder / f"{name}.jpg"), type="jpeg", quality=80, full_page=full_page)
+
+    return shoot
 
 
 def _open_page(browser, url: str, **context_args):  # type: ignore[no-untyped-def]
@@ -94,7 +100,12 @@ def page(browser, url: str):  # type: ignore[no-untyped-def]
 
 # --- pictures ----------------------------------------------------------------------------------
 def scene(width: int = 480, height: int = 360, seed: int = 0) -> np.ndarray:
-    """A smooth, textured RGB picture with no green-paint-like pixel."""
+    """The packaged example illustration (no green paint), resized and mirrored per seed;
+    a smooth textured picture should a build lack it."""
+    if EXAMPLE.exists():
+        img = Image.open(EXAMPLE).convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
+        arr = np.asarray(img)
+        return np.array(arr[:, ::-1] if seed % 2 else arr)  # writable copy
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     img = np.stack([120 + 80 * np.sin(xx / 23.0 + seed), 100 + 50 * np.cos(yy / 17.0),
@@ -216,7 +227,7 @@ def decensor(pg) -> None:  # type: ignore[no-untyped-def]
 
 
 # --- tests -----------------------------------------------------------------------------------------
-def test_paint_erase_undo_decensor_download(page, tmp_path: Path, shots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_paint_erase_undo_decensor_download(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
     source = scene(seed=1)
     load_files(page, save(source, tmp_path / "portrait.png"))
     assert page.is_visible("#view") and page.inner_text("#queue li .badge") == "not painted"
@@ -234,7 +245,7 @@ def test_paint_erase_undo_decensor_download(page, tmp_path: Path, shots: Path) -
     assert painted_count(page) == erased
     page.keyboard.press("b")
     page.mouse.move(*to_client(page, 200, 250))
-    page.screenshot(path=str(shots / "1-painted.png"))
+    shots("1-painted", page)
 
     shape = source.shape[:2]
     expected = (capsule(shape, *stroke1, 10) | capsule(shape, *stroke2, 10)) & ~capsule(shape, *eraser, 10)
@@ -259,15 +270,15 @@ def test_paint_erase_undo_decensor_download(page, tmp_path: Path, shots: Path) -
     assert not changed[~ndimage.binary_dilation(expected, iterations=EDGE)].any()
     assert changed[ndimage.binary_erosion(expected, iterations=EDGE)].mean() > 0.9
     page.fill("#split", "35")
-    page.screenshot(path=str(shots / "2-result-slider.png"))
+    shots("2-result-slider", page)
     page.click("#view-side")
     assert page.get_attribute("#compare", "class") == "compare side"
-    page.screenshot(path=str(shots / "3-result-side-by-side.png"))
+    shots("3-result-side-by-side", page)
     saved = download(page, "#download", tmp_path)
     assert np.array_equal(saved, result)
 
 
-def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
     clean = scene(seed=3)
     box = (160, 96, 288, 224)
     pixelated = pixelate(clean, box)
@@ -281,7 +292,7 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots: Path) -> None:
     truth = np.zeros(clean.shape[:2], bool)
     truth[box[1]:box[3], box[0]:box[2]] = True
     assert (detected & truth).sum() / (detected | truth).sum() > 0.9
-    page.screenshot(path=str(shots / "4-mosaic-detected.png"))
+    shots("4-mosaic-detected", page)
     # Edit: erase a corner of the detection, add a strip beside it.
     set_size(page, 16)
     page.keyboard.press("e")
@@ -292,12 +303,12 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots: Path) -> None:
     edited = download(page, "#download-mask", tmp_path)[..., 0] == 255
     shape = clean.shape[:2]
     assert_mask_matches(edited, (detected & ~capsule(shape, *corner, 8)) | _rect(shape, box[2], 140, 20, 40))
-    page.screenshot(path=str(shots / "5-mosaic-edited.png"))
+    shots("5-mosaic-edited", page)
     decensor(page)
     result = shown_image(page, "#result-img")
     assert np.array_equal(result[~edited], pixelated[~edited])
     assert np.any(result[edited] != pixelated[edited])
-    page.screenshot(path=str(shots / "6-mosaic-result.png"))
+    shots("6-mosaic-result", page)
 
 
 def _rect(shape: tuple[int, int], x: int, y: int, w: int, h: int) -> np.ndarray:
@@ -306,7 +317,7 @@ def _rect(shape: tuple[int, int], x: int, y: int, w: int, h: int) -> np.ndarray:
     return out
 
 
-def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
     images, bars = [], []
     for seed in range(3):
         img = scene(320, 240, seed=10 + seed)
@@ -332,7 +343,7 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
     assert page.inner_text("#queue-text") == "3 of 3 decensored."
     assert page.evaluate("document.getElementById('queue-progress').value") == 3
     assert page.locator("#queue li[data-state=done]").count() == 3
-    page.screenshot(path=str(shots / "7-queue-done.png"))
+    shots("7-queue-done", page)
     for index in range(3):
         page.locator("#queue li .pick").nth(index).click()
         result = shown_image(page, "#result-img")
@@ -340,7 +351,7 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
         assert not np.any(np.all(result[bars[index]] == GREEN, axis=-1)), "green left in the result"
 
 
-def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path: Path, shots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
     small = scene(seed=4)
     load_files(page, save(small, tmp_path / "small.png"))
     set_size(page, 24)
@@ -369,10 +380,10 @@ def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path:
     assert painted_count(page) == before
     assert page.is_hidden("#result") and page.is_disabled("#tab-result")
     assert page.locator("#queue li[data-state=error]").count() == 1
-    page.screenshot(path=str(shots / "8-server-error.png"))
+    shots("8-server-error", page)
 
 
-def test_notice_for_image_without_regions(page, tmp_path: Path, shots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
     load_files(page, save(scene(seed=6), tmp_path / "clean.png"))
     decensor(page)
     text = page.inner_text("#message")
@@ -381,14 +392,14 @@ def test_notice_for_image_without_regions(page, tmp_path: Path, shots: Path) -> 
     assert "Server: no pixel of the mask color" in text
     assert page.get_attribute("#message", "class") == "message warn"
     assert page.locator("#queue li[data-state=notice]").count() == 1
-    page.screenshot(path=str(shots / "9-no-regions-notice.png"))
+    shots("9-no-regions-notice", page)
     page.check("input[name=mode][value=mosaic]")
     page.click("#detect")
     page.wait_for_selector("body[data-state=done]")
     assert "No pixelated area found" in page.inner_text("#message")
 
 
-def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
     context, pg = _open_page(browser, url, viewport={"width": 375, "height": 740},
                              has_touch=True, is_mobile=True, device_scale_factor=2)
     load_files(pg, save(scene(seed=7), tmp_path / "phone.png"))
@@ -406,7 +417,7 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots: Path) -> 
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     assert painted_count(pg) > 300 * 10
     assert not pg.is_disabled("#undo")
-    pg.screenshot(path=str(shots / "10-phone-375px.png"), full_page=True)
+    shots("10-phone-375px", pg, full_page=True)
     _close(context, pg)
 
 

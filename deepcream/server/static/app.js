@@ -891,7 +891,7 @@ async function loadInfo() {
     const info = await (await fetch("/v1/info")).json();
     const engines = Object.entries(info.engines || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
     $("engine-line").textContent = info.ready
-      ? `Engines — ${engines}. Limits: ${(info.limits.max_upload_bytes / 1048576).toFixed(0)} MB upload, ${(info.limits.max_pixels / 1e6).toFixed(0)} megapixels.`
+      ? `Engines — ${engines}. Limits: ${(info.limits.max_upload_bytes / 1048576).toFixed(0)} MB upload, ${(info.limits.max_pixels / 1e6).toFixed(info.limits.max_pixels < 1e7 ? 1 : 0)} megapixels.`
       : "Models are still loading; requests will be accepted in a moment.";
     $("engine-banner").hidden = !Object.values(info.engines || {}).some((name) => String(name).startsWith("classical"));
     if (!info.ready) setTimeout(loadInfo, 2000);
