@@ -24,7 +24,7 @@ import numpy as np
 from deepcream.imageio import Pixels, encode_png
 from deepcream.server.batcher import Batcher
 from deepcream.server.errors import ApiError
-from deepcream.server.limits import decode_image
+from deepcream.server.limits import decode_pixels
 from deepcream.server.metrics import Metrics
 from deepcream.server.settings import Settings
 
@@ -216,13 +216,11 @@ class DecensorService:
     def _detect(self, image: bytes) -> MosaicDetection:
         from PIL import Image
 
-        from deepcream.imageio import to_rgb_alpha
         from deepcream.mosaic import detect_mosaic
         from deepcream.regions import find_regions
 
-        img = decode_image(image, field="image", max_pixels=self.settings.max_pixels)
-        rgb, _ = to_rgb_alpha(img)
-        mask = detect_mosaic(np.ascontiguousarray(rgb))
+        rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
+        mask = detect_mosaic(rgb)
         png = encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
                          compress_level=self.settings.png_compress_level)
         return MosaicDetection(png=png, regions=len(find_regions(mask)),
@@ -275,10 +273,10 @@ class DecensorService:
         from deepcream import pipeline
 
         limit = self.settings.max_pixels
-        img = decode_image(image, field="image", max_pixels=limit)
+        img = decode_pixels(image, field="image", max_pixels=limit)
         orig = None
         if original is not None:
-            orig = decode_image(original, field="original", max_pixels=limit)
+            orig = decode_pixels(original, field="original", max_pixels=limit)
         if orig is not None and orig.size != img.size:
             raise ApiError(
                 422,
