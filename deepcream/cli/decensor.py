@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from deepcream.errors import DeepcreamError, InputError
 
@@ -22,17 +23,17 @@ class Task:
     source: Path
     original: Path | None
     outputs: list[Path] = field(default_factory=list)
+    # a separate mask file, or (one --mask FILE, read while planning) its fill pixels
+    mask: Path | Any | None = None
 
 
 def _color(text: str) -> tuple[int, int, int]:
-    parts = text.replace(" ", "").split(",")
+    from deepcream.colors import parse_color
+
     try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise argparse.ArgumentTypeError(f"expected R,G,B with values 0..255, got {text!r}")
-    return values  # type: ignore[return-value]
+        return parse_color(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,8 +55,13 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, metavar="FILE|DIR",
                    help="mosaic mode: the unpainted original (one input) or a folder of "
                    "originals matched by base name (.png/.jpg/.jpeg/.webp)")
-    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="R,G,B",
-                   help="the color the regions are painted in (default 0,255,0)")
+    p.add_argument("--mask", type=Path, metavar="FILE|DIR",
+                   help="a separate mask image instead of painted strokes (white or any "
+                   "non-black = fill, same size as the image), or a folder of masks matched "
+                   "by base name (NAME.mask.png or NAME.png); the mask color is then not used")
+    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="COLOR",
+                   help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a "
+                   "CSS color name (default #00ff00)")
     p.add_argument("--mask-tolerance", type=int, default=0, metavar="N",
                    help="also accept pixels within N per channel of the mask color (default 0)")
     p.add_argument("--antialias", action="store_true",
@@ -89,6 +95,31 @@ def _find_original(source: Path, originals: Path) -> Path | None:
         if candidate.stem == source.stem:
             return candidate
     return None
+
+
+def _find_mask(source: Path, masks: Path) -> Path | None:
+    """``NAME.mask.EXT`` (what ``detect-mosaic`` writes) first, then ``NAME.EXT``; never the
+    input itself (masks may sit beside the images)."""
+    candidates = [c for c in _images_in(masks, INPUT_SUFFIXES) if c.resolve() != source.resolve()]
+    for stem in (f"{source.stem}.mask", source.stem):
+        for candidate in candidates:
+            if candidate.stem == stem:
+                return candidate
+    return None
+
+
+def _read_mask_file(mask: Path, source: Path) -> Any:
+    """One ``--mask FILE`` read up front, so a bad mask stops the run before any work."""
+    from PIL import Image
+
+    from deepcream.masks import load_mask_file
+
+    try:
+        with Image.open(source) as img:  # header only: the image's size
+            size = img.size
+    except (OSError, ValueError):
+        return mask  # the image's own error is reported when it is decoded
+    return load_mask_file(mask, size, name=f"--mask {mask}")
 
 
 def _prepare_output_dir(folder: Path) -> None:
@@ -151,9 +182,24 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
                 sources.append(item)
             else:
                 errors.append(f"{item}: no such file or folder")
-    if args.mode == "mosaic" and not args.auto_mask and originals is None:
-        raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images) "
-                         "or --auto-mask")
+    masks = getattr(args, "mask", None)
+    if masks is not None:
+        if args.original or args.auto_mask or dcp:
+            raise InputError("--mask says where to fill: drop --original, --auto-mask and "
+                             "--dcp-folders")
+        if not masks.exists():
+            raise InputError(f"--mask {masks}: no such file or folder")
+        if masks.is_file() and len(sources) > 1:
+            raise InputError("--mask FILE works with one input; give a folder of masks "
+                             "matched by base name")
+        if masks.is_dir():
+            # masks kept beside the images are not inputs themselves
+            taken_masks = {m.resolve() for s in sources
+                           if (m := _find_mask(s, masks)) is not None}
+            sources = [s for s in sources if s.resolve() not in taken_masks]
+    if args.mode == "mosaic" and not args.auto_mask and originals is None and masks is None:
+        raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images), "
+                         "--mask FILE|DIR or --auto-mask")
     if args.auto_mask and originals is not None and not dcp:
         raise InputError("--auto-mask finds the mosaic in the inputs themselves: drop --original")
     if args.mode == "bar" and (args.original or args.auto_mask):
@@ -164,6 +210,9 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
         raise InputError(f"{originals}: no such file or folder")
 
     inputs = {s.resolve() for s in sources}
+    if masks is not None:  # never overwrite a mask either
+        inputs |= {m.resolve() for m in ([masks] if masks.is_file()
+                                         else _images_in(masks, INPUT_SUFFIXES))}
     if originals is not None:
         inputs |= {o.resolve() for o in ([originals] if originals.is_file()
                                          else _images_in(originals, ORIGINAL_SUFFIXES))}
@@ -177,6 +226,16 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
                 errors.append(f"{source}: no original named {source.stem}.png/.jpg/.jpeg/.webp "
                               f"in {originals}")
                 continue
+        mask: Path | Any | None = None
+        if masks is not None:
+            if masks.is_file():
+                mask = _read_mask_file(masks, source)
+            else:
+                mask = _find_mask(source, masks)
+                if mask is None:
+                    errors.append(f"{source}: no mask named {source.stem}.mask.png or "
+                                  f"{source.stem}.png (any image type) in {masks}")
+                    continue
         names = _output_names(source, out_dir, args.variations, dcp)
         # Never overwrite an input, and never let two inputs of this run share an output.
         base, counter = names, 1
@@ -185,7 +244,7 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
             names = [n.with_name(f"{n.stem}{tag}{n.suffix}") for n in base]
             counter += 1
         taken |= {n.resolve() for n in names}
-        tasks.append(Task(source, original, names))
+        tasks.append(Task(source, original, names, mask))
     return tasks, out_dir
 
 
@@ -263,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
                 job = prepare(task.source, mode=args.mode, original=task.original,
                               variations=args.variations, mask_color=args.mask_color,
                               mask_tolerance=args.mask_tolerance, antialias=args.antialias,
-                              auto_mask=args.auto_mask, engine=engine)
+                              auto_mask=args.auto_mask, engine=engine, mask=task.mask)
                 if job.regions == 0:
                     tally["failed"] += 1
                     tqdm.write(f"deepcream: notice: {task.source}: {job.notice}; skipped "
