@@ -34,6 +34,9 @@ ENGINES = ("auto", "onnx", "classical")
 # benchmark set): see docs/decensor.md for the table.
 CLASSICAL_BAR_METHOD = "telea"
 CLASSICAL_BAR_RADIUS = 9
+CLASSICAL_BAR_METHODS = ("telea", "ns")
+CLASSICAL_MOSAIC_METHOD = "bicubic"
+CLASSICAL_MOSAIC_METHODS = ("bicubic",)
 
 Crops = np.ndarray | Sequence[np.ndarray]
 
@@ -182,21 +185,35 @@ def _hole_steps(crop: np.ndarray, holes: np.ndarray, axis: int) -> tuple[np.ndar
     return both, change
 
 
+# The largest mosaic block size looked for (and the bound of every block-size estimate).
+_MAX_BLOCK = 64
+
+
+def _hole_extent(holes: np.ndarray) -> int:
+    """The larger side of the holes' bounding box (0 when there is no hole)."""
+    rows = np.flatnonzero(holes.any(axis=1))
+    cols = np.flatnonzero(holes.any(axis=0))
+    if rows.size == 0:
+        return 0
+    return int(max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1))
+
+
 def estimate_block_size(crop: np.ndarray, holes: np.ndarray) -> float:
     """Mean run length of identical pixels inside the holes (rows and columns): roughly the
-    mosaic's block size. At least 1."""
+    mosaic's block size. At least 1, at most the holes' extent and ``_MAX_BLOCK``: a flat
+    hole has no color change at all, and its pair count is no block size."""
     sizes = []
     for axis in (0, 1):
         same_hole, change = _hole_steps(crop, holes, axis)
         pairs = int(np.count_nonzero(same_hole))
         if pairs:
             sizes.append(pairs / max(int(np.count_nonzero(change)), 1))
-    return max(float(np.mean(sizes)) if sizes else 1.0, 1.0)
+    size = float(np.mean(sizes)) if sizes else 1.0
+    return max(min(size, float(_hole_extent(holes)), float(_MAX_BLOCK)), 1.0)
 
 
 # A block grid is accepted when this share of the color changes inside the holes falls on it.
 _GRID_FIT = 0.9
-_MAX_BLOCK = 64
 
 
 def find_block_grid(crop: np.ndarray, holes: np.ndarray, axis: int) -> tuple[int, int] | None:
@@ -228,8 +245,9 @@ def smooth_mosaic(crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
     grid_x = find_block_grid(crop, holes, 1)
     grid_y = find_block_grid(crop, holes, 0)
     if grid_x is None or grid_y is None:
-        sigma = max(estimate_block_size(crop, holes) / 2.0, 0.8)
-        return cv2.GaussianBlur(crop, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+        # Stack blur: cost per pixel independent of the radius (a Gaussian's grows with it).
+        radius = max(int(round(estimate_block_size(crop, holes) / 2.0)), 1)
+        return cv2.stackBlur(np.ascontiguousarray(crop), (2 * radius + 1, 2 * radius + 1))
     h, w = holes.shape
     (bx, px), (by, py) = grid_x, grid_y
     # Block centres along each axis (first block may start before the crop), clipped to it.
@@ -252,17 +270,23 @@ class ClassicalEngine(Engine):
     input_size = None
 
     def __init__(self, kind: str, *, method: str = CLASSICAL_BAR_METHOD,
-                 radius: int = CLASSICAL_BAR_RADIUS) -> None:
+                 radius: int = CLASSICAL_BAR_RADIUS,
+                 mosaic_method: str = CLASSICAL_MOSAIC_METHOD) -> None:
         self.kind = _check_kind(kind)
-        if method not in ("telea", "ns"):
-            raise ValueError(f"classical bar method must be telea or ns, got {method!r}")
+        if method not in CLASSICAL_BAR_METHODS:
+            raise ValueError(f"classical bar method must be one of "
+                             f"{', '.join(CLASSICAL_BAR_METHODS)}, got {method!r}")
+        if mosaic_method not in CLASSICAL_MOSAIC_METHODS:
+            raise ValueError(f"classical mosaic method must be one of "
+                             f"{', '.join(CLASSICAL_MOSAIC_METHODS)}, got {mosaic_method!r}")
         self.method = method
         self.radius = int(radius)
+        self.mosaic_method = mosaic_method
 
     def describe(self) -> str:
         if self.kind == "bar":
             return f"classical opencv-{self.method} r={self.radius}"
-        return "classical mosaic-block-bicubic"
+        return f"classical mosaic-block-{self.mosaic_method}"
 
     def _fill_one(self, crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
         import cv2

@@ -266,16 +266,24 @@ def mask_from_pixels(rgb: np.ndarray, alpha: np.ndarray | None = None, *,
     return fill
 
 
-def load_mask_file(src: str | os.PathLike[str] | bytes | Image.Image | np.ndarray,
-                   size: tuple[int, int], *, name: str | None = None) -> np.ndarray:
+def is_lossy_image(data: bytes) -> bool:
+    """True for JPEG or lossy-WebP bytes (their masks get the mid-grey fill rule)."""
+    return _lossy_head(bytes(data[:16]))
+
+
+def load_mask_file(src: str | os.PathLike[str] | bytes | Image.Image | np.ndarray | object,
+                   size: tuple[int, int], *, name: str | None = None,
+                   lossy: bool | None = None) -> np.ndarray:
     """A separate mask (IOPaint's convention) as bool [H, W] for an image of ``size``
     (width, height): white or any non-black pixel = fill, black or transparent = keep.
 
-    ``src``: a path, encoded bytes, a PIL image, or an array (bool [H, W] taken as is;
-    uint8 [H, W] or [H, W, 3] through the non-black rule). Raises ``InputError`` with one
-    line for a non-image, a size that differs from the image's, or a mask with no fill pixel.
+    ``src``: a path, encoded bytes, a PIL image, decoded ``imageio.Pixels``, or an array
+    (bool [H, W] taken as is; uint8 [H, W] or [H, W, 3|4] through the non-black rule).
+    ``lossy`` (default: from the file's format) applies the JPEG rule (brighter than 127).
+    Raises ``InputError`` with one line for a non-image, a size that differs from the
+    image's, or a mask with no fill pixel.
     """
-    from deepcream.imageio import load_pixels
+    from deepcream.imageio import Pixels, load_pixels
 
     what = name or ("the mask" if not isinstance(src, str | os.PathLike) else f"mask {src}")
     if isinstance(src, np.ndarray):
@@ -283,28 +291,28 @@ def load_mask_file(src: str | os.PathLike[str] | bytes | Image.Image | np.ndarra
             fill = src.copy()
         elif src.dtype == np.uint8 and src.ndim in (2, 3):
             rgb = np.repeat(src[:, :, None], 3, axis=2) if src.ndim == 2 else src[:, :, :3]
-            fill = mask_from_pixels(rgb, src[:, :, 3] if src.ndim == 3 and src.shape[2] == 4 else None)
+            alpha = src[:, :, 3] if src.ndim == 3 and src.shape[2] == 4 else None
+            fill = mask_from_pixels(rgb, alpha, lossy=bool(lossy))
         else:
             raise InputError(f"{what}: expected a bool [H, W] or uint8 image array, got "
                              f"{src.dtype} {src.shape}")
     else:
-        lossy = False
-        if isinstance(src, Image.Image):
-            lossy = src.format == "JPEG" or (src.format == "WEBP" and
-                                             src.info.get("lossless") is False)
-            data: str | os.PathLike[str] | bytes | Image.Image = src
-        elif isinstance(src, bytes | bytearray):
-            data = bytes(src)
-            lossy = _lossy_head(data[:16])
+        if isinstance(src, Pixels):
+            pixels = src
         else:
-            data = src
-            try:
-                with open(Path(src), "rb") as fp:
-                    lossy = _lossy_head(fp.read(16))
-            except OSError:
-                pass  # load_pixels reports it
-        pixels = load_pixels(data, name=what)
-        fill = mask_from_pixels(pixels.rgb, pixels.alpha, lossy=lossy)
+            if lossy is None:
+                if isinstance(src, Image.Image):
+                    lossy = src.format == "JPEG"
+                elif isinstance(src, bytes | bytearray):
+                    lossy = is_lossy_image(src)
+                else:
+                    try:
+                        with open(Path(src), "rb") as fp:  # type: ignore[arg-type]
+                            lossy = is_lossy_image(fp.read(16))
+                    except OSError:
+                        pass  # load_pixels reports it
+            pixels = load_pixels(src, name=what)  # type: ignore[arg-type]
+        fill = mask_from_pixels(pixels.rgb, pixels.alpha, lossy=bool(lossy))
     height, width = fill.shape
     if (width, height) != tuple(size):
         raise InputError(f"{what} is {width}x{height} but the image is {size[0]}x{size[1]}: "

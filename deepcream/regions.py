@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 Box = tuple[int, int, int, int]
 
@@ -72,17 +72,18 @@ def find_regions(mask: np.ndarray) -> list[Region]:
     # that is a fraction of the pixels.
     oy, ox = int(rows[0]), int(cols[0])
     sub = mask[oy:rows[-1] + 1, ox:cols[-1] + 1]
-    # scipy's default structuring element in 2-D is the 4-neighbourhood (a cross).
-    labels, count = ndimage.label(sub)
-    slices = ndimage.find_objects(labels)
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    # cv2 labels 4-connected components in raster order of their first pixel, as
+    # scipy.ndimage.label does, without importing scipy (a third of the CLI's start-up).
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(
+        np.ascontiguousarray(sub).view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    sizes = stats[1:, cv2.CC_STAT_AREA]
     order = np.argsort(-sizes, kind="stable")
     regions = []
     for index in order:
-        sy, sx = slices[index]
-        own = labels[sy, sx] == index + 1
-        regions.append(Region(int(sizes[index]), ox + sx.start, oy + sy.start,
-                              ox + sx.stop - 1, oy + sy.stop - 1, own))
+        x, y, w, h = (int(v) for v in stats[index + 1, :4])
+        own = labels[y:y + h, x:x + w] == index + 1
+        regions.append(Region(int(sizes[index]), ox + x, oy + y, ox + x + w - 1, oy + y + h - 1,
+                              own))
     return regions
 
 

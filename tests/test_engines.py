@@ -168,3 +168,20 @@ def test_tune_malloc_returns_large_freed_buffers_to_the_os() -> None:
     grown, left = float(out[1]), float(out[2])
     assert grown > 6  # the buffer was really resident
     assert left < 2  # and went back to the OS when freed
+
+
+@pytest.mark.parametrize("side", [40, 120, 600])
+def test_mosaic_fill_of_a_flat_hole_is_bounded_and_exact(side: int) -> None:
+    """Issue 11 item 2: a flat hole has no color change, so the run-length estimate used to be
+    its pair count (sigma 7,140 for 120x120, minutes of blur). It is bounded by the hole's
+    extent and the largest block looked for, and the flat color comes back unchanged."""
+    crop = np.full((side + 80, side + 80, 3), (250, 240, 230), np.uint8)
+    holes = np.zeros(crop.shape[:2], bool)
+    holes[40:40 + side, 40:40 + side] = True
+    size = engines.estimate_block_size(crop, holes)
+    assert 1.0 <= size <= min(side, engines._MAX_BLOCK)
+    small = np.zeros_like(holes)
+    small[5:8, 5:7] = True  # a 3x2 hole: the estimate cannot exceed its extent
+    assert engines.estimate_block_size(crop, small) <= 3
+    out = engines.ClassicalEngine("mosaic").inpaint([crop], [holes])[0]
+    assert np.array_equal(out, crop)

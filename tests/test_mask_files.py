@@ -183,7 +183,7 @@ def test_cli_masks_beside_the_images_are_not_inputs(tmp_path: Path, capsys) -> N
     code, out, err = run([str(tmp_path), "--mask", str(tmp_path), "-o", str(tmp_path / "out"),
                           "--engine", "classical"], capsys)
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png"]
 
 
 @pytest.mark.parametrize("problem", ["size", "empty", "not-an-image"])
@@ -254,7 +254,7 @@ def test_server_mask_part(server_url: str, mode: str) -> None:
 @pytest.mark.parametrize(("mask", "status", "words"), [
     (png_bytes(mask_image(box_mask((280, 299)))), 422, "is 299x280 but the image is 300x280"),
     (png_bytes(np.zeros((280, 300, 3), np.uint8)), 422, "marks nothing to fill"),
-    (b"plain text, not an image", 415, "'mask' is not a supported image"),
+    (b"plain text, not an image", 415, "'mask': not a supported image"),
 ])
 def test_server_bad_mask(server_url: str, mask: bytes, status: int, words: str) -> None:
     resp = post(server_url, {"image": ("p.png", png_bytes(picture())), "mask": ("m.png", mask)})

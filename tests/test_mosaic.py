@@ -3,6 +3,7 @@ the detect-mosaic CLI and the pipeline's --auto-mask path."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from deepcream.mosaic import _gradients, _repetition, detect_mosaic
+from deepcream.mosaic import DEFAULT_PARAMS, MosaicParams, detect_mosaic
+from deepcream.mosaic.period import gradients as _gradients
+from deepcream.mosaic.period import repetition as _repetition
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,6 +96,20 @@ def test_api_shapes_and_errors() -> None:
         detect_mosaic(img.astype(np.float32))
     with pytest.raises(ValueError):
         detect_mosaic(np.zeros((64, 80, 4), np.uint8))
+
+
+def test_params_are_frozen_and_change_the_detection(small_set) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_PARAMS.step_min = 1.0  # type: ignore[misc]
+    name, _base, img, truth, _inv, patches = small_set[0]
+    found = detect_mosaic(img)
+    assert found.any()
+    # Only blocks larger than every patch's: nothing is found.
+    big = dataclasses.replace(DEFAULT_PARAMS, min_block=max(p[0] for p in patches) + 2)
+    assert not detect_mosaic(img, params=big).any()
+    assert np.array_equal(detect_mosaic(img, params=MosaicParams()), found)
+    with pytest.raises(ValueError):
+        detect_mosaic(img, params=dataclasses.replace(DEFAULT_PARAMS, max_block=200))
 
 
 @pytest.mark.parametrize("condition,floor", [("png", 0.8), ("jpeg85", 0.7)])

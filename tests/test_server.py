@@ -242,6 +242,34 @@ def test_decensor_mosaic_with_original_and_auto(classical_url: str) -> None:
         assert decode(auto.content).shape == original.shape
 
 
+def test_detect_mosaic_route(classical_url: str) -> None:
+    """The page's "Detect mosaic": the library's mask as a white-on-black PNG, plus counts."""
+    from deepcream.mosaic import detect_mosaic
+
+    original, _, truth = mosaic_pair()
+    expected = detect_mosaic(original)
+    assert expected.any()
+    with client(classical_url) as c:
+        resp = c.post("/v1/detect-mosaic", files={"image": ("o.png", png(original))})
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["content-type"] == "image/png"
+        mask = Image.open(io.BytesIO(resp.content))
+        assert mask.mode == "L" and mask.size == (original.shape[1], original.shape[0])
+        values = np.asarray(mask)
+        assert set(np.unique(values)) <= {0, 255}
+        assert np.array_equal(values == 255, expected)
+        assert int(resp.headers["x-deepcream-regions"]) == 1
+        assert int(resp.headers["x-deepcream-mask-pixels"]) == int(expected.sum())
+        clean = c.post("/v1/detect-mosaic", files={"image": ("c.png", png(scene(seed=5)))})
+        assert clean.status_code == 200
+        assert not np.asarray(Image.open(io.BytesIO(clean.content))).any()
+        assert clean.headers["x-deepcream-regions"] == "0"
+        assert_json_error(c.post("/v1/detect-mosaic", files={"image": ("t.png", b"text")}), 415)
+        assert_json_error(c.post("/v1/detect-mosaic", files={"picture": ("o.png", png(original))}), 422)
+        big = np.zeros((2000, 1600, 3), np.uint8)
+        assert_json_error(c.post("/v1/detect-mosaic", files={"image": ("b.png", png(big))}), 413)
+
+
 # --- drop-in routes ------------------------------------------------------------------------------
 def test_dropin_bar_matches_v1(classical_url: str) -> None:
     img, mask = bar_image(seed=4)

@@ -3,6 +3,8 @@
 Routes
 - ``POST /v1/decensor``: multipart ``image`` (+ ``original`` for mosaic), options as form
   fields; answers ``image/png`` (one result) or ``application/zip`` (several variations).
+- ``POST /v1/detect-mosaic``: multipart ``image``; answers the mosaic mask as a white-on-black
+  PNG (the web page's "Detect mosaic"), with the region count and block sizes in headers.
 - ``POST /deepcreampy-bar`` / ``POST /deepcreampy-mosaic``: drop-in routes of the older
   DeepCreamPy web service (same field names, one PNG back).
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /v1/info``,
@@ -39,7 +41,7 @@ from deepcream.server.service import (
 from deepcream.server.settings import Settings
 
 STATIC_DIR = Path(str(files("deepcream.server") / "static"))
-UPLOAD_ROUTES = frozenset({"/v1/decensor", "/deepcreampy-bar", "/deepcreampy-mosaic"})
+UPLOAD_ROUTES = frozenset({"/v1/decensor", "/v1/detect-mosaic", "/deepcreampy-bar", "/deepcreampy-mosaic"})
 ERROR_RESPONSES = {
     status: {"description": text, "content": {"application/json": {"example": {
         "status": status, "error": slug, "message": "one line saying what is wrong"}}}}
@@ -174,6 +176,36 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         out = await service.decensor(data, orig, params, mask=mask_data)
         return await respond(out, variations)
 
+    @app.post(
+        "/v1/detect-mosaic",
+        summary="Find mosaic (pixelated) regions",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The mask: a grey-level PNG of the image's size, white (255) = "
+                "mosaic, black (0) = keep. Headers: `X-Deepcream-Regions` (regions found), "
+                "`X-Deepcream-Mask-Pixels` (white pixels), `X-Deepcream-Block-Sizes` (block "
+                "size in px per region, largest region first, comma-separated; absent when "
+                "the detector does not report them), `X-Deepcream-Processing-Ms`.",
+                "content": {"image/png": {}},
+            },
+            **ERROR_RESPONSES,
+        },
+    )
+    async def detect_mosaic_v1(
+        image: Annotated[UploadFile, File(description="the pixelated image")],
+    ) -> Response:
+        found = await service.detect_mosaic(await image.read())
+        headers = {
+            "X-Deepcream-Regions": str(found.regions),
+            "X-Deepcream-Mask-Pixels": str(found.pixels),
+            "X-Deepcream-Processing-Ms": f"{found.processing_ms:.1f}",
+            "Content-Disposition": 'inline; filename="mosaic-mask.png"',
+        }
+        if found.block_sizes:
+            headers["X-Deepcream-Block-Sizes"] = ",".join(str(b) for b in found.block_sizes)
+        return Response(found.png, media_type="image/png", headers=headers)
+
     @app.post("/deepcreampy-bar", summary="Drop-in: decensor bars (field image)",
               response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
     async def deepcreampy_bar(
@@ -248,7 +280,8 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             allow_methods=["GET", "POST"],
             expose_headers=["X-Deepcream-Engine", "X-Deepcream-Regions",
                             "X-Deepcream-Processing-Ms", "X-Deepcream-Variations",
-                            "X-Deepcream-Notice"],
+                            "X-Deepcream-Notice", "X-Deepcream-Warning",
+                            "X-Deepcream-Mask-Pixels", "X-Deepcream-Block-Sizes"],
         )
     app.add_middleware(
         UploadGuard,

@@ -24,7 +24,7 @@ import numpy as np
 from deepcream.imageio import Pixels, encode_png
 from deepcream.server.batcher import Batcher
 from deepcream.server.errors import ApiError
-from deepcream.server.limits import decode_image
+from deepcream.server.limits import decode_pixels
 from deepcream.server.metrics import Metrics
 from deepcream.server.settings import Settings
 
@@ -57,6 +57,19 @@ class DecensorOutput:
     notice: str | None = None
     warning: str | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class MosaicDetection:
+    """What ``POST /v1/detect-mosaic`` answers: the mask as a PNG plus the facts for headers."""
+
+    png: bytes
+    """White (255) = mosaic, black (0) = keep; grey-level PNG at the image's size."""
+    regions: int
+    pixels: int
+    processing_ms: float
+    block_sizes: list[int] = field(default_factory=list)
+    """Block size (px) per region, largest region first, when the detector reports them."""
 
 
 class DecensorService:
@@ -185,6 +198,37 @@ class DecensorService:
                 {"Retry-After": str(self.retry_after_s())},
             ) from None
 
+    async def detect_mosaic(self, image: bytes) -> MosaicDetection:
+        """Find the pixelated regions of one image (admitted and timed like a decensor)."""
+        self._admit()
+        started = time.perf_counter()
+        work = asyncio.get_running_loop().run_in_executor(self.executor, self._detect, image)
+        work.add_done_callback(self._work_done)
+        try:
+            found = await asyncio.wait_for(asyncio.shield(work), self.settings.request_timeout_s)
+        except TimeoutError:
+            self.metrics.rejected.labels("timeout").inc()
+            raise ApiError(
+                503,
+                f"mosaic detection took longer than {self.settings.request_timeout_s:g} s",
+                {"Retry-After": str(self.retry_after_s())},
+            ) from None
+        found.processing_ms = (time.perf_counter() - started) * 1000
+        return found
+
+    def _detect(self, image: bytes) -> MosaicDetection:
+        from PIL import Image
+
+        from deepcream.mosaic import detect_mosaic
+        from deepcream.regions import find_regions
+
+        rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
+        mask = detect_mosaic(rgb)
+        png = encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
+                         compress_level=self.settings.png_compress_level)
+        return MosaicDetection(png=png, regions=len(find_regions(mask)),
+                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
+
     async def _process(
         self, image: bytes, original: bytes | None, params: DecensorParams,
         mask: bytes | None = None,
@@ -233,13 +277,13 @@ class DecensorService:
         mask: bytes | None = None,
     ) -> Any:
         from deepcream import pipeline
-        from deepcream.masks import load_mask_file
+        from deepcream.masks import is_lossy_image, load_mask_file
 
         limit = self.settings.max_pixels
-        img = decode_image(image, field="image", max_pixels=limit)
+        img = decode_pixels(image, field="image", max_pixels=limit)
         orig = None
         if original is not None:
-            orig = decode_image(original, field="original", max_pixels=limit)
+            orig = decode_pixels(original, field="original", max_pixels=limit)
         if orig is not None and orig.size != img.size:
             raise ApiError(
                 422,
@@ -248,8 +292,9 @@ class DecensorService:
             )
         holes = None
         if mask is not None:
-            holes = load_mask_file(decode_image(mask, field="mask", max_pixels=limit), img.size,
-                                   name="form field 'mask'")
+            holes = load_mask_file(decode_pixels(mask, field="mask", max_pixels=limit),
+                                   img.size, name="form field 'mask'",
+                                   lossy=is_lossy_image(mask))
         return pipeline.prepare(
             img,
             mode=params.mode,
