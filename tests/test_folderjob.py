@@ -120,7 +120,7 @@ def test_journal_records_done_and_failed_with_reasons(tmp_path, capsys) -> None:
     assert records["good.png"]["engine"].startswith("classical")
     assert records["junk.png"]["status"] == "failed"
     assert records["junk.png"]["reason"] == "bad input"
-    assert "not an image" in records["junk.png"]["message"]
+    assert records["junk.png"]["message"].startswith(f"{src / 'junk.png'}: not a")
     assert records["plain.png"]["reason"] == "nothing to decensor"
     # The bad file is fixed: the re-run retries the failures only, the journal says so.
     save(src / "junk.png", picture(seed=7))
