@@ -17,9 +17,9 @@ from pathlib import Path
 
 from deepcream.engines import Engine, engine_class, get_engine
 from deepcream.errors import InputError
-from deepcream.imageio import Pixels, Source
+from deepcream.imageio import ENGINE_TEXT_KEY, Pixels, Source
 from deepcream.options import Color, DecensorOptions
-from deepcream.pipeline import DecensorResult, Job, prepare, run_job
+from deepcream.pipeline import DecensorResult, Job, MaskSource, prepare, run_job
 from deepcream.session import SessionOptions
 
 log = logging.getLogger(__name__)
@@ -104,27 +104,34 @@ class Decensorer:
         return self._engines[mode]
 
     def prepare(self, image: Source | Pixels, options: DecensorOptions, *,
-                original: Source | Pixels | None = None) -> Job:
-        """Decode ``image`` (and ``original``), find the regions, cut the crops for the
-        engine of ``options.mode`` (which need not be loaded yet)."""
-        return prepare(image, options, original=original,
+                original: Source | Pixels | None = None, mask: MaskSource | None = None) -> Job:
+        """Decode ``image`` (and ``original`` or ``mask``), find the regions, cut the crops
+        for the engine of ``options.mode`` (which need not be loaded yet); see
+        ``pipeline.prepare``."""
+        return prepare(image, options, original=original, mask=mask,
                        input_size=self.input_size(options.mode))
 
     def run(self, job: Job, *, png: bool = False, text: dict[str, str] | None = None,
             on_filled: Callable[[int], None] | None = None
             ) -> tuple[DecensorResult, list[bytes] | None]:
-        """Fill a prepared job (``pipeline.run_job``); with ``png`` also the PNG bytes."""
-        return run_job(self.engine(job.mode), job, png=png, text=text, on_filled=on_filled)
+        """Fill a prepared job (``pipeline.run_job``); with ``png`` also the PNG bytes, whose
+        text chunks are ``text`` plus ``deepcream-engine``: what filled the image."""
+        engine = self.engine(job.mode)
+        if png:
+            text = {**(text or {}), ENGINE_TEXT_KEY: engine.describe()}
+        return run_job(engine, job, png=png, text=text, on_filled=on_filled)
 
     def decensor(self, image: Source | Pixels, options: DecensorOptions | None = None, *,
-                 original: Source | Pixels | None = None) -> DecensorResult:
+                 original: Source | Pixels | None = None,
+                 mask: MaskSource | None = None) -> DecensorResult:
         """Decensor one image: one output per variation, pixels outside the regions
-        bit-identical to the input, alpha kept."""
+        bit-identical to the input, alpha kept. ``mask``: a separate mask image (non-black =
+        fill) instead of painted strokes."""
         t0 = time.perf_counter()
         options = options or DecensorOptions()
         self.engine_class(options.mode)  # a wrong engine/mode pairing fails before decoding
         self.preload(options.mode)  # the model loads while the image is decoded
-        job = self.prepare(image, options, original=original)
+        job = self.prepare(image, options, original=original, mask=mask)
         result, _ = self.run(job)
         result.timings["total"] = time.perf_counter() - t0
         log.info("decensored %d regions x %d variations with %s in %.2f s", job.regions,
@@ -137,17 +144,18 @@ def decensor(image: Source | Pixels, mode: str = "bar", original: Source | Pixel
              mask_color: Color | str = (0, 255, 0), mask_tolerance: int = 0,
              models: PathLike | None = None, *, antialias: bool = False,
              auto_mask: bool = False, backend: str = "auto", threads: int | None = None,
-             precision: str = "fp32") -> DecensorResult:
+             precision: str = "fp32", mask: MaskSource | None = None) -> DecensorResult:
     """Decensor one image in one call (library convenience for ``Decensorer``).
 
     ``image``/``original``: PIL images, paths or bytes. ``engine``: "auto" (onnx when the
     model is installed in ``models`` or the default models folder, else classical), "onnx",
-    "classical" or an ``Engine``. Loaded models are cached across calls. Returns one image
-    per variation (``pixels`` arrays, or PIL ``images``).
+    "classical" or an ``Engine``. ``mask``: a separate mask image (white or any non-black =
+    fill) instead of painted strokes. Loaded models are cached across calls. Returns one
+    image per variation (``pixels`` arrays, or PIL ``images``).
     """
     options = DecensorOptions(mode=mode, variations=variations, mask_color=mask_color,
                               mask_tolerance=mask_tolerance, antialias=antialias,
                               auto_mask=auto_mask)
     session = SessionOptions(backend=backend, threads=threads, precision=precision)
     return Decensorer(engine=engine, models=models, session=session).decensor(
-        image, options, original=original)
+        image, options, original=original, mask=mask)

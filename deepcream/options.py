@@ -24,22 +24,15 @@ VARIATION_FLIPS = ((False, False), (True, False), (False, True), (True, True))
 
 
 def parse_color(value: str | Sequence[int]) -> Color:
-    """A color from ``#00ff00``, ``00ff00``, ``0,255,0``, ``rgb(0,255,0)``, a CSS name such as
-    ``lime``, or a sequence of three integers 0..255. Raises ``InputError``."""
+    """A color from any spelling ``colors.parse_color`` reads (``#00ff00``, ``0,255,0``,
+    ``lime``, ...) or a sequence of three integers 0..255. Raises ``InputError``."""
     if isinstance(value, str):
-        from PIL import ImageColor
+        from deepcream.colors import parse_color as parse_text
 
-        text = value.strip()
-        if "," in text and not text.lower().startswith(("rgb", "hsl")):
-            text = f"rgb({text})"
-        elif len(text) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in text):
-            text = "#" + text
         try:
-            rgb = ImageColor.getrgb(text)
-        except ValueError:
-            raise InputError(f"cannot read {value!r} as a color (e.g. #00ff00, 0,255,0 or "
-                             "lime)") from None
-        value = rgb[:3]
+            return parse_text(value)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     try:
         color = tuple(int(v) for v in value)
     except (TypeError, ValueError):

@@ -41,6 +41,8 @@ from deepcream.options import VARIATION_FLIPS, Color, DecensorOptions
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
+# A separate mask: a file, its bytes, a PIL image, or bool [H, W] (masks.load_mask_file).
+MaskSource = Source | np.ndarray
 
 
 @dataclass
@@ -118,7 +120,7 @@ def _load(src: Source | Pixels, what: str) -> Pixels:
 
 
 def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
-            original: Source | Pixels | None = None,
+            original: Source | Pixels | None = None, mask: MaskSource | None = None,
             input_size: int | None = rg.MODEL_SIZE) -> Job:
     """Find the regions of one image and cut the crops for every region and variation.
 
@@ -127,23 +129,36 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
     whose pixels the model sees; with ``options.auto_mask`` ``image`` is the pixelated
     original itself and the regions come from ``mosaic.detect_mosaic``. ``input_size`` is the
     engine's (256 for DCPv2, None for native box resolution).
+
+    ``mask``: a separate mask image (path, bytes, PIL image, or bool [H, W]; white or any
+    non-black = fill, the same size as ``image``) instead of painted strokes. ``image`` is
+    then the picture itself (bar mode) or the pixelated original (mosaic mode), and the mask
+    color is not looked for.
     """
     t0 = time.perf_counter()
     options = options or DecensorOptions()
     mode, variations, auto_mask = options.mode, options.variations, options.auto_mask
     color, mask_tolerance, antialias = options.mask_color, options.mask_tolerance, options.antialias
-    from deepcream.masks import find_mask, mask_warning, near_mask_hint
+    from deepcream.masks import find_mask, load_mask_file, mask_warning, near_mask_hint
 
+    if mask is not None and (original is not None or auto_mask):
+        raise InputError("a mask file says where to fill: give no original (colored copy) "
+                         "and no auto mask with it")
     t_decode = time.perf_counter()
     loaded = _load(image, "image")
     decode_seconds = time.perf_counter() - t_decode
     rgb, alpha = loaded.rgb, loaded.alpha
-    if mode == "bar":
+    if mask is not None:
+        base, source = rgb, rgb
+        t_decode = time.perf_counter()
+        holes = load_mask_file(mask, loaded.size)
+        decode_seconds += time.perf_counter() - t_decode
+    elif mode == "bar":
         base, source = rgb, rgb
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
     elif auto_mask:
         if original is not None:
-            raise InputError("--auto-mask finds the mosaic itself: give the pixelated image, "
+            raise InputError("auto mask finds the mosaic itself: give the pixelated image, "
                              "not a colored copy plus original")
         from deepcream.mosaic import detect_mosaic
 
@@ -198,10 +213,11 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
                 plans.append(CropPlan(v, index, box, flip_x, flip_y, np.ascontiguousarray(select)))
 
     notice = warning = None
-    if found and not auto_mask:
+    color_mask = mask is None and not auto_mask
+    if found and color_mask:
         warning = mask_warning(rgb, holes, color, mask_tolerance, antialias)
     if not found:
-        hint = near_mask_hint(rgb, color, mask_tolerance) if not auto_mask else None
+        hint = near_mask_hint(rgb, color, mask_tolerance) if color_mask else None
         what = ("no mosaic found" if auto_mask else
                 f"no pixel of the mask color ({','.join(map(str, color))})")
         notice = f"{what}: nothing to decensor" + (f"; {hint}" if hint else "")
