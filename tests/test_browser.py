@@ -321,7 +321,7 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
     images, bars = [], []
     for seed in range(3):
         img = scene(320, 240, seed=10 + seed)
-        bar = _rect(img.shape[:2], 40 + 30 * seed, 60, 160, 18)
+        bar = _rect(img.shape[:2], 50 + 30 * seed, 60, 160, 18)
         img[bar] = GREEN  # painted elsewhere: the page finds the paint and shows it as the mask
         images.append(img)
         bars.append(bar)
@@ -348,7 +348,8 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
         page.locator("#queue li .pick").nth(index).click()
         result = shown_image(page, "#result-img")
         assert np.array_equal(result[~bars[index]], images[index][~bars[index]])
-        assert not np.any(np.all(result[bars[index]] == GREEN, axis=-1)), "green left in the result"
+        rgb = result[bars[index]].astype(int)
+        assert not np.any(rgb[:, 1] - np.maximum(rgb[:, 0], rgb[:, 2]) > 100), "green left"
 
 
 def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
