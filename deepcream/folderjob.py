@@ -127,6 +127,8 @@ class Task:
     original: Path | None
     outputs: list[Path]
     write: list[Path] = field(default_factory=list)
+    # a separate mask (``--mask``): its path, or its fill pixels when read while planning
+    mask: Any = None
 
 
 @dataclass
@@ -366,7 +368,7 @@ def process_task(engine: Any, task: Task, options: ImageOptions, *,
     from deepcream.pipeline import prepare, run_job
 
     try:
-        job = prepare(task.source, original=task.original, engine=engine,
+        job = prepare(task.source, original=task.original, mask=task.mask, engine=engine,
                       **options.prepare_kwargs())
     except (DeepcreamError, MemoryError, OSError) as exc:
         return failure(task, BAD_INPUT, exc)
@@ -422,7 +424,7 @@ def run_tasks(engine: Any, tasks: Sequence[Task], options: ImageOptions, *,
 
     def prepared(task: Task) -> Any:
         try:
-            return prepare(task.source, original=task.original, engine=engine,
+            return prepare(task.source, original=task.original, mask=task.mask, engine=engine,
                            **options.prepare_kwargs())
         except (DeepcreamError, MemoryError, OSError) as exc:
             return failure(task, BAD_INPUT, exc)

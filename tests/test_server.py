@@ -260,6 +260,7 @@ def test_detect_mosaic_route(classical_url: str) -> None:
         assert np.array_equal(values == 255, expected)
         assert int(resp.headers["x-deepcream-regions"]) == 1
         assert int(resp.headers["x-deepcream-mask-pixels"]) == int(expected.sum())
+        assert resp.headers["x-deepcream-block-sizes"] == "8"  # mosaic_pair's blocks
         clean = c.post("/v1/detect-mosaic", files={"image": ("c.png", png(scene(seed=5)))})
         assert clean.status_code == 200
         assert not np.asarray(Image.open(io.BytesIO(clean.content))).any()

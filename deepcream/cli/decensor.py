@@ -20,16 +20,16 @@ from deepcream.folderjob import (
     plan_tasks,
 )
 
+NO_MASK = "no mask"
+
 
 def _color(text: str) -> tuple[int, int, int]:
-    parts = text.replace(" ", "").split(",")
+    from deepcream.colors import parse_color
+
     try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise argparse.ArgumentTypeError(f"expected R,G,B with values 0..255, got {text!r}")
-    return values  # type: ignore[return-value]
+        return parse_color(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -56,8 +56,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, metavar="FILE|DIR",
                    help="mosaic mode: the unpainted original (one input) or a folder of "
                    "originals matched by base name (.png/.jpg/.jpeg/.webp)")
-    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="R,G,B",
-                   help="the color the regions are painted in (default 0,255,0)")
+    p.add_argument("--mask", type=Path, metavar="FILE|DIR",
+                   help="a separate mask image instead of painted strokes (white or any "
+                   "non-black = fill, same size as the image), or a folder of masks matched "
+                   "by relative path and base name (NAME.mask.png or NAME.png); the mask "
+                   "color is then not used")
+    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="COLOR",
+                   help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a "
+                   "CSS color name (default #00ff00)")
     p.add_argument("--mask-tolerance", type=int, default=0, metavar="N",
                    help="also accept pixels within N per channel of the mask color (default 0)")
     p.add_argument("--antialias", action="store_true",
@@ -92,6 +98,69 @@ def _prepare_output_dir(folder: Path) -> None:
     except OSError as exc:
         raise DeepcreamError(f"output folder {folder} is not writable "
                              f"({exc.strerror or exc})") from None
+
+
+def _find_mask(source: Path, root: Path | None, masks: Path) -> Path | None:
+    """``NAME.mask.EXT`` (what ``detect-mosaic`` writes) first, then ``NAME.EXT``, at the
+    source's path relative to its input folder; never the input itself (masks may sit beside
+    the images)."""
+    rel = source.relative_to(root) if root is not None else Path(source.name)
+    folder = masks / rel.parent
+    for stem in (f"{rel.stem}.mask", rel.stem):
+        for suffix in INPUT_SUFFIXES:
+            for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
+                if candidate.is_file() and candidate.resolve() != source.resolve():
+                    return candidate
+    return None
+
+
+def _read_mask_file(mask: Path, source: Path) -> object:
+    """One ``--mask FILE``, read up front: a bad mask stops the run (exit 2) before any work."""
+    from PIL import Image
+
+    from deepcream.masks import load_mask_file
+
+    try:
+        with Image.open(source) as img:  # header only: the image's size
+            size = img.size
+    except (OSError, ValueError):
+        return mask  # the image's own error is reported when it is decoded
+    return load_mask_file(mask, size, name=f"--mask {mask}")
+
+
+def _pair_masks(args: argparse.Namespace, sources: list[tuple[Path, Path | None]],
+                errors: list[tuple[Path, str, str]]) -> dict[Path, object]:
+    """Each input's mask (``--mask FILE|DIR``); inputs without one go to ``errors`` and out
+    of ``sources``, masks found among the inputs are not inputs themselves."""
+    masks: Path = args.mask
+    if args.original or args.auto_mask or args.dcp_folders is not None:
+        raise InputError("--mask says where to fill: drop --original, --auto-mask and "
+                         "--dcp-folders")
+    if not masks.exists():
+        raise InputError(f"--mask {masks}: no such file or folder")
+    if args.output is not None and masks.is_dir() and args.output.resolve() == masks.resolve():
+        raise InputError("-o must not be the --mask folder (outputs would replace masks)")
+    if masks.is_file():
+        if len(sources) != 1:
+            raise InputError("--mask FILE works with one input; give a folder of masks "
+                             "matched by base name")
+        return {sources[0][0]: _read_mask_file(masks, sources[0][0])}
+    found = {source: _find_mask(source, root, masks) for source, root in sources}
+    used = {m.resolve() for m in found.values() if m is not None}
+    paired: dict[Path, object] = {}
+    kept = []
+    for source, root in sources:
+        if source.resolve() in used:
+            continue  # a mask beside its image
+        mask = found[source]
+        if mask is None:
+            errors.append((source, NO_MASK, f"{source}: no mask named {source.stem}.mask.png "
+                           f"or {source.stem}.png (any image type) in {masks}"))
+            continue
+        paired[source] = mask
+        kept.append((source, root))
+    sources[:] = kept
+    return paired
 
 
 def _dcp_mode(args: argparse.Namespace, sources: list[Path], originals: Path) -> str:
@@ -152,9 +221,10 @@ def _plan(args: argparse.Namespace) -> tuple[Plan, Path | None]:
                 sources.append((item, None))
             else:
                 errors.append((item, NOT_FOUND, f"{item}: no such file or folder"))
-    if args.mode == "mosaic" and not args.auto_mask and originals is None:
-        raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images) "
-                         "or --auto-mask")
+    masks = _pair_masks(args, sources, errors) if args.mask is not None else {}
+    if args.mode == "mosaic" and not args.auto_mask and originals is None and not masks:
+        raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images), "
+                         "--mask FILE|DIR or --auto-mask")
     if args.auto_mask and originals is not None and not dcp:
         raise InputError("--auto-mask finds the mosaic in the inputs themselves: drop --original")
     if args.mode == "bar" and (args.original or args.auto_mask):
@@ -166,6 +236,8 @@ def _plan(args: argparse.Namespace) -> tuple[Plan, Path | None]:
     plan = plan_tasks(sources, out_dir=out_dir, originals=originals,
                       variations=args.variations, dcp=dcp, overwrite=args.overwrite)
     plan.errors[:0] = errors
+    for task in plan.tasks + plan.skipped:
+        task.mask = masks.get(task.source)
     return plan, out_dir
 
 

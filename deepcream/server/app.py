@@ -131,6 +131,10 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
                                          "the mosaic image itself with auto_mask).")],
         original: Annotated[UploadFile | None, File(description="Mosaic mode: the original "
                                                     "pixelated image (same size)")] = None,
+        mask: Annotated[UploadFile | None, File(description="Optional separate mask image, "
+                                                "same size as 'image': white or any non-black "
+                                                "pixel = fill (then no mask color is looked "
+                                                "for, and 'original' is not needed)")] = None,
         mode: Annotated[str, Form(description="bar or mosaic")] = "bar",
         mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
         variations: Annotated[int, Form(description="1, 2 or 4 (flipped inputs)")] = 1,
@@ -150,10 +154,13 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             raise ApiError(422, "auto_mask (automatic mosaic detection) needs mode=mosaic")
         if auto_mask and original is not None:
             raise ApiError(422, "auto_mask finds the mosaic in 'image' itself: send no 'original'")
-        if mode == "mosaic" and original is None and not auto_mask:
+        if mask is not None and (original is not None or auto_mask):
+            raise ApiError(422, "form field 'mask' says where to fill: send no 'original' "
+                           "and no auto_mask with it")
+        if mode == "mosaic" and original is None and not auto_mask and mask is None:
             raise ApiError(
                 422, "mosaic mode needs form field 'original' (the pixelated image), "
-                "or auto_mask=true to detect the mosaic in 'image'",
+                "a 'mask' file, or auto_mask=true to detect the mosaic in 'image'",
             )
         params = DecensorParams(
             mode=mode,
@@ -165,7 +172,8 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         )
         data = await image.read()
         orig = await original.read() if original is not None else None
-        out = await service.decensor(data, orig, params)
+        mask_data = await mask.read() if mask is not None else None
+        out = await service.decensor(data, orig, params, mask=mask_data)
         return await respond(out, variations)
 
     @app.post(

@@ -177,11 +177,14 @@ class DecensorService:
 
     # --- one request ----------------------------------------------------------------------
     async def decensor(
-        self, image: bytes, original: bytes | None, params: DecensorParams
+        self, image: bytes, original: bytes | None, params: DecensorParams,
+        mask: bytes | None = None,
     ) -> DecensorOutput:
-        """Run one request through decode -> prepare -> batched inpaint -> finish -> PNG."""
+        """Run one request through decode -> prepare -> batched inpaint -> finish -> PNG.
+        ``mask``: an optional separate mask image (non-black = fill) instead of painted
+        strokes."""
         self._admit()
-        work = asyncio.ensure_future(self._process(image, original, params))
+        work = asyncio.ensure_future(self._process(image, original, params, mask))
         # The slot is freed when the work really ends, even after a timeout answered early.
         work.add_done_callback(self._work_done)
         try:
@@ -216,18 +219,19 @@ class DecensorService:
     def _detect(self, image: bytes) -> MosaicDetection:
         from PIL import Image
 
-        from deepcream.mosaic import detect_mosaic
-        from deepcream.regions import find_regions
+        from deepcream.mosaic import find_mosaic_regions
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
-        mask = detect_mosaic(rgb)
+        mask, regions = find_mosaic_regions(rgb)
         png = encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
                          compress_level=self.settings.png_compress_level)
-        return MosaicDetection(png=png, regions=len(find_regions(mask)),
-                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
+        return MosaicDetection(png=png, regions=len(regions),
+                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0,
+                               block_sizes=[r.block for r in regions])
 
     async def _process(
-        self, image: bytes, original: bytes | None, params: DecensorParams
+        self, image: bytes, original: bytes | None, params: DecensorParams,
+        mask: bytes | None = None,
     ) -> DecensorOutput:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
@@ -236,7 +240,8 @@ class DecensorService:
         engine = self.engines[kind]
 
         t = time.perf_counter()
-        job = await loop.run_in_executor(self.executor, self._prepare, image, original, params, engine)
+        job = await loop.run_in_executor(self.executor, self._prepare, image, original, params,
+                                         engine, mask)
         stages["prepare"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
@@ -268,9 +273,11 @@ class DecensorService:
         )
 
     def _prepare(
-        self, image: bytes, original: bytes | None, params: DecensorParams, engine: Any
+        self, image: bytes, original: bytes | None, params: DecensorParams, engine: Any,
+        mask: bytes | None = None,
     ) -> Any:
         from deepcream import pipeline
+        from deepcream.masks import is_lossy_image, load_mask_file
 
         limit = self.settings.max_pixels
         img = decode_pixels(image, field="image", max_pixels=limit)
@@ -283,6 +290,11 @@ class DecensorService:
                 f"'original' is {orig.size[0]}x{orig.size[1]} but 'image' is "
                 f"{img.size[0]}x{img.size[1]}; the mosaic pair must have the same size",
             )
+        holes = None
+        if mask is not None:
+            holes = load_mask_file(decode_pixels(mask, field="mask", max_pixels=limit),
+                                   img.size, name="form field 'mask'",
+                                   lossy=is_lossy_image(mask))
         return pipeline.prepare(
             img,
             mode=params.mode,
@@ -293,6 +305,7 @@ class DecensorService:
             antialias=params.antialias,
             auto_mask=params.auto_mask,
             input_size=engine.input_size,
+            mask=holes,
         )
 
     def _finish(self, job: Any, filled: Any, engine: str) -> tuple[Any, list[bytes]]:
