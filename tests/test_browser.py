@@ -78,7 +78,7 @@ def _open_page(browser, url: str, **context_args):  # type: ignore[no-untyped-de
     pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     pg.goto(url + "/")
-    pg.wait_for_function("() => document.body.dataset.maskApi !== undefined")
+    pg.wait_for_function("() => document.body.dataset.ready === 'true'")
     return context, pg
 
 
@@ -257,7 +257,14 @@ def test_paint_erase_undo_decensor_download(page, tmp_path: Path, shots) -> None
     green = download(page, "#download-green", tmp_path)
     assert np.all(green[painted] == GREEN) and np.array_equal(green[~painted], source[~painted])
 
+    page.evaluate("""() => { const send = XMLHttpRequest.prototype.send;
+        XMLHttpRequest.prototype.send = function (body) {
+            window.sentParts = [...body.entries()].map(([k, v]) => [k, v.name || v]);
+            return send.call(this, body); }; }""")
     decensor(page)
+    # The mask travels as its own file part next to the untouched image file.
+    parts = dict(page.evaluate("window.sentParts"))
+    assert parts["image"] == "portrait.png" and parts["mask"] == "mask.png", parts
     assert page.is_visible("#result-img") and page.is_visible("#before-img")
     assert "Done: 3 regions filled" in page.inner_text("#message")  # the eraser cut stroke 2 in two
     result = shown_image(page, "#result-img")
