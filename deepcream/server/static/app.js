@@ -13,7 +13,6 @@ const PAINT = "#ff1f5a"; // mask color on screen only; what is sent is white-on-
 const UNDO_BYTES = 256 * 1024 * 1024; // undo history budget per image
 const S = {
   items: [], cur: null, tool: "brush", size: 24, hidden: false, space: false,
-  maskApi: false, // the server takes a separate `mask` part (else: paint it into the image)
   busy: false, lastMode: "bar", nextId: 1,
 };
 
@@ -663,17 +662,12 @@ async function buildForm(item, bits, count) {
   const form = new FormData();
   form.append("mode", item.mode);
   form.append("variations", $("variations").value);
-  if (count === 0) {
-    // Nothing painted: let the server look for paint in the image itself (it says so if none).
-    form.append("image", item.file, item.name);
-    if (item.mode === "mosaic") form.append("original", item.file, item.name);
-  } else if (S.maskApi) {
-    form.append("image", item.file, item.name);
+  form.append("image", item.file, item.name);
+  if (count > 0) {
     form.append("mask", await maskPng(item, bits), "mask.png");
   } else {
-    // Server without the `mask` part: paint the mask into the image in exact #00ff00.
-    form.append("image", await greenPng(item, bits), "painted.png");
-    form.append("mask_color", "#00ff00");
+    // Nothing painted: the server looks for paint in the image itself (and says if none).
+    form.append("mask_color", $("mask_color").value);
     if (item.mode === "mosaic") form.append("original", item.file, item.name);
   }
   return form;
@@ -898,15 +892,7 @@ async function loadInfo() {
   } catch (_) {
     $("engine-line").textContent = "Cannot reach the server.";
   }
-  try { // does /v1/decensor take a separate `mask` file part?
-    const api = await (await fetch("/openapi.json")).json();
-    const ref = api.paths["/v1/decensor"].post.requestBody.content["multipart/form-data"].schema.$ref;
-    const schema = api.components.schemas[ref.split("/").pop()];
-    S.maskApi = Boolean(schema.properties && schema.properties.mask);
-  } catch (_) {
-    S.maskApi = false;
-  }
-  document.body.dataset.maskApi = String(S.maskApi);
+  document.body.dataset.ready = "true";
 }
 
 // ---------------------------------------------------------------- wiring ---------------------
