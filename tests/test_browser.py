@@ -331,7 +331,7 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
     assert page.is_visible("#detect")
     page.click("#detect")
     page.wait_for_selector("body[data-state=done]")
-    assert "Found 1 pixelated area" in page.inner_text("#message")
+    assert "Found 1 pixelated area (block size 8 px)" in page.inner_text("#message")
     detected = download(page, "#download-mask", tmp_path)[..., 0] == 255
     truth = np.zeros(clean.shape[:2], bool)
     truth[box[1]:box[3], box[0]:box[2]] = True
@@ -457,6 +457,20 @@ def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None: 
     page.click("#detect")
     page.wait_for_selector("body[data-state=done]")
     assert "No pixelated area found" in page.inner_text("#message")
+
+
+def test_paint_of_another_color(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    img = scene(seed=8)
+    bar = _rect(img.shape[:2], 100, 200, 220, 14)
+    img[bar] = (255, 0, 255)
+    load_files(page, save(img, tmp_path / "magenta.png"))
+    assert painted_count(page) == 0  # no green paint in it
+    page.fill("#mask_color", "#ff00ff")  # the Paint color: the server finds that paint
+    page.wait_for_function("() => window.deepcream.state.cur.undo.length === 1")
+    assert painted_count(page) == int(bar.sum())
+    assert "#ff00ff paint in this image is shown as the mask" in page.inner_text("#message")
+    page.keyboard.press("Control+z")
+    assert painted_count(page) == 0
 
 
 def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
