@@ -301,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.mask_tolerance < 0 or args.mask_tolerance > 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
+    plan, out_dir = _plan(args)  # also settles the mode (--dcp-folders infers it)
     options = DecensorOptions(mode=args.mode, variations=args.variations,
                               mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
                               antialias=args.antialias, auto_mask=args.auto_mask)
@@ -308,7 +309,6 @@ def run(args: argparse.Namespace) -> int:
                             session=SessionOptions(backend=args.backend, threads=args.threads,
                                                    precision=args.precision))
     engine_class = decensorer.engine_class(args.mode)  # a bad engine name fails here
-    plan, out_dir = _plan(args)
     tasks = plan.tasks
     summary = Summary()
     for _path, reason, message in plan.errors:
