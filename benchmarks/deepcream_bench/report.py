@@ -77,22 +77,27 @@ def _fmt(value: Any, unit: str = "", digits: int = 3) -> str:
     return f"{value}{unit}"
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """The results as Markdown tables (implementations, stage breakdown, ratios, floor)."""
+def _header(report: dict[str, Any]) -> list[str]:
     meta, wl = report["meta"], report["workload"]
-    lines = [
+    return [
         "# deepcream bench results", "",
         f"{meta['date']} · {meta['cpu']} · {meta['cpus_usable']} CPUs · threads {meta['threads']} · "
         f"load average {', '.join(f'{x:.1f}' for x in meta['load_average'] or [])} · "
         f"{'quick' if meta['quick'] else 'full'} run, median of {meta['runs']} runs after the first", "",
         f"Workload: {wl['width']}x{wl['height']} image, {wl['regions']} regions "
         f"({wl['mask_pixels']} mask pixels). Models: {meta['models']}.", "",
+    ]
+
+
+def _implementation_tables(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The main table (one row per implementation) and the stage breakdown."""
+    lines = [
         "| implementation | backend | end-to-end s | first request s | per region (batch 1) ms | "
         "per region (in image) ms | load+warm s | peak RSS MB | model MB | PSNR in holes vs fp32 dB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     stage_rows = []
-    for name, res in report["implementations"].items():
+    for name, res in results.items():
         if "skipped" in res or "error" in res:
             lines.append(f"| {name} | {res.get('skipped') or 'error: ' + res['error']} "
                          "| - | - | - | - | - | - | - | - |")
@@ -111,50 +116,73 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(psnr, digits=1)} |")
         stages = res["stages_s"]
         stage_rows.append(f"| {name} | " + " | ".join(_fmt(stages[s]) for s in STAGES) + " |")
-    lines += ["", "Stage breakdown (median seconds per image):", "",
-              "| implementation | " + " | ".join(STAGES) + " |",
-              "|---|" + "---:|" * len(STAGES)] + stage_rows
-    ratios = report.get("ratios_baseline_over_deepcream") or {}
-    if ratios:
-        lines += ["", "Ratios baseline / deepcream (> 1: deepcream is faster or smaller):", "",
-                  "| baseline | " + " | ".join(RATIO_METRICS.values()) + " |",
-                  "|---|" + "---:|" * len(RATIO_METRICS)]
-        for name, r in ratios.items():
-            lines.append(f"| {name} | " + " | ".join(
-                _fmt(r.get(m), "x", 2) for m in RATIO_METRICS) + " |")
-    exps = report.get("experiments") or {}
-    if exps:
-        lines += ["", "Engine settings (workload crops through the bar model, both models loaded "
-                      "unless noted):", "",
-                  "| setting | backend | threads | per region ms | CPU per region ms | first run / steady | load+warm s | peak RSS MB |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]
-        for name, res in exps.items():
-            if "per_region_s" not in res:
-                lines.append(f"| {name} | {res.get('skipped') or res.get('error')} | | | | | | |")
-                continue
-            lines.append(f"| {name} | {res['backend']} | {res['threads']} | "
-                         f"{res['per_region_s'] * 1000:.0f} | {res['cpu_per_region_s'] * 1000:.0f} | "
-                         f"{res['first_s'] / res['images_s']:.2f} | "
-                         f"{res['ready_s']:.2f} | {res['peak_rss_mb']:.0f} |")
+    return lines + ["", "Stage breakdown (median seconds per image):", "",
+                    "| implementation | " + " | ".join(STAGES) + " |",
+                    "|---|" + "---:|" * len(STAGES)] + stage_rows
+
+
+def _ratio_table(ratios_: dict[str, dict[str, float]]) -> list[str]:
+    lines = ["", "Ratios baseline / deepcream (> 1: deepcream is faster or smaller):", "",
+             "| baseline | " + " | ".join(RATIO_METRICS.values()) + " |",
+             "|---|" + "---:|" * len(RATIO_METRICS)]
+    for name, r in ratios_.items():
+        lines.append(f"| {name} | " + " | ".join(
+            _fmt(r.get(m), "x", 2) for m in RATIO_METRICS) + " |")
+    return lines
+
+
+def _experiment_table(exps: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["", "Engine settings (workload crops through the bar model, both models loaded "
+                 "unless noted):", "",
+             "| setting | backend | threads | per region ms | CPU per region ms | first run / steady | load+warm s | peak RSS MB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, res in exps.items():
+        if "per_region_s" not in res:
+            lines.append(f"| {name} | {res.get('skipped') or res.get('error')} | | | | | | |")
+            continue
+        lines.append(f"| {name} | {res['backend']} | {res['threads']} | "
+                     f"{res['per_region_s'] * 1000:.0f} | {res['cpu_per_region_s'] * 1000:.0f} | "
+                     f"{res['first_s'] / res['images_s']:.2f} | "
+                     f"{res['ready_s']:.2f} | {res['peak_rss_mb']:.0f} |")
+    return lines
+
+
+def _operator_table(prof: dict[str, Any]) -> list[str]:
+    total = prof["ort_kernel_total_s_per_crop"]
+    lines = ["", f"onnxruntime operator time for one crop (deepcream, {total * 1000:.0f} ms "
+                 "of kernel time):", "", "| operator | ms | share |", "|---|---:|---:|"]
+    for op, sec in list(prof["ort_ops_s_per_crop"].items())[:10]:
+        lines.append(f"| {op} | {sec * 1000:.1f} | {sec / total:.0%} |")
+    return lines
+
+
+def _floor_lines(floor: dict[str, Any]) -> list[str]:
+    lines = ["", f"Floor: fp32 GEMM {floor['gemm_gflops']:.0f} GFLOPS (onnxruntime, "
+                 f"{floor['gemm']['threads']} threads); one crop is "
+                 f"{floor['crop_gflop_dense']:.1f} GFLOP dense -> "
+                 f"{floor['floor_dense_s'] * 1000:.0f} ms/region "
+                 f"({floor['floor_without_attention_s'] * 1000:.0f} ms without attention)."]
+    if "deepcream_per_region_vs_dense_floor" in floor:
+        lines.append(f"deepcream per region = {floor['deepcream_per_region_vs_dense_floor']:.2f}x "
+                     f"the dense floor in the image, {floor['deepcream_batch1_vs_dense_floor']:.2f}x "
+                     "for a lone crop (sparse attention and the windowed decoder do less than "
+                     "the dense FLOPs).")
+    return lines
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The results as Markdown: implementations, stage breakdown, then (when present) ratios,
+    engine settings, onnxruntime operator times and the floor."""
+    lines = _header(report) + _implementation_tables(report["implementations"])
+    if report.get("ratios_baseline_over_deepcream"):
+        lines += _ratio_table(report["ratios_baseline_over_deepcream"])
+    if report.get("experiments"):
+        lines += _experiment_table(report["experiments"])
     prof = (report["implementations"].get("deepcream") or {}).get("profile")
     if prof:
-        total = prof["ort_kernel_total_s_per_crop"]
-        lines += ["", f"onnxruntime operator time for one crop (deepcream, {total * 1000:.0f} ms "
-                      "of kernel time):", "", "| operator | ms | share |", "|---|---:|---:|"]
-        for op, sec in list(prof["ort_ops_s_per_crop"].items())[:10]:
-            lines.append(f"| {op} | {sec * 1000:.1f} | {sec / total:.0%} |")
-    floor = report.get("floor") or {}
-    if floor:
-        lines += ["", f"Floor: fp32 GEMM {floor['gemm_gflops']:.0f} GFLOPS (onnxruntime, "
-                      f"{floor['gemm']['threads']} threads); one crop is "
-                      f"{floor['crop_gflop_dense']:.1f} GFLOP dense -> "
-                      f"{floor['floor_dense_s'] * 1000:.0f} ms/region "
-                      f"({floor['floor_without_attention_s'] * 1000:.0f} ms without attention)."]
-        if "deepcream_per_region_vs_dense_floor" in floor:
-            lines.append(f"deepcream per region = {floor['deepcream_per_region_vs_dense_floor']:.2f}x "
-                         f"the dense floor in the image, {floor['deepcream_batch1_vs_dense_floor']:.2f}x "
-                         "for a lone crop (sparse attention and the windowed decoder do less than "
-                         "the dense FLOPs).")
+        lines += _operator_table(prof)
+    if report.get("floor"):
+        lines += _floor_lines(report["floor"])
     return "\n".join(lines) + "\n"
 
 
