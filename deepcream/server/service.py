@@ -60,16 +60,19 @@ class DecensorOutput:
 
 
 @dataclass
-class MosaicDetection:
-    """What ``POST /v1/detect-mosaic`` answers: the mask as a PNG plus the facts for headers."""
+class FoundMask:
+    """What ``POST /v1/detect-mosaic`` and ``/v1/find-mask`` answer: the mask as a PNG plus
+    the facts for headers."""
 
     png: bytes
-    """White (255) = mosaic, black (0) = keep; grey-level PNG at the image's size."""
+    """White (255) = fill, black (0) = keep; grey-level PNG at the image's size."""
     regions: int
     pixels: int
     processing_ms: float
     block_sizes: list[int] = field(default_factory=list)
-    """Block size (px) per region, largest region first, when the detector reports them."""
+    """Block size (px) per mosaic region, largest region first (detect-mosaic only)."""
+    notice: str | None = None
+    warning: str | None = None
 
 
 class DecensorService:
@@ -198,11 +201,19 @@ class DecensorService:
                 {"Retry-After": str(self.retry_after_s())},
             ) from None
 
-    async def detect_mosaic(self, image: bytes) -> MosaicDetection:
+    async def detect_mosaic(self, image: bytes) -> FoundMask:
         """Find the pixelated regions of one image (admitted and timed like a decensor)."""
+        return await self._run_admitted("mosaic detection", self._detect, image)
+
+    async def find_paint(self, image: bytes, params: DecensorParams) -> FoundMask:
+        """The mask a bar-mode decensor of ``image`` with ``params`` would fill, without
+        filling it: the web page shows it as the editable mask."""
+        return await self._run_admitted("finding the painted mask", self._find_paint, image, params)
+
+    async def _run_admitted(self, what: str, work_fn: Any, *args: Any) -> FoundMask:
         self._admit()
         started = time.perf_counter()
-        work = asyncio.get_running_loop().run_in_executor(self.executor, self._detect, image)
+        work = asyncio.get_running_loop().run_in_executor(self.executor, work_fn, *args)
         work.add_done_callback(self._work_done)
         try:
             found = await asyncio.wait_for(asyncio.shield(work), self.settings.request_timeout_s)
@@ -210,24 +221,44 @@ class DecensorService:
             self.metrics.rejected.labels("timeout").inc()
             raise ApiError(
                 503,
-                f"mosaic detection took longer than {self.settings.request_timeout_s:g} s",
+                f"{what} took longer than {self.settings.request_timeout_s:g} s",
                 {"Retry-After": str(self.retry_after_s())},
             ) from None
         found.processing_ms = (time.perf_counter() - started) * 1000
         return found
 
-    def _detect(self, image: bytes) -> MosaicDetection:
+    def _mask_png(self, mask: np.ndarray) -> bytes:
         from PIL import Image
 
-        from deepcream.mosaic import detect_mosaic
+        return encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
+                          compress_level=self.settings.png_compress_level)
+
+    def _find_paint(self, image: bytes, params: DecensorParams) -> FoundMask:
+        from deepcream.masks import find_mask, mask_warning, near_mask_hint
         from deepcream.regions import find_regions
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
-        mask = detect_mosaic(rgb)
-        png = encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
-                         compress_level=self.settings.png_compress_level)
-        return MosaicDetection(png=png, regions=len(find_regions(mask)),
-                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
+        # The same search as a bar-mode decensor of this image with these options.
+        mask = find_mask(rgb, params.mask_color, tolerance=params.mask_tolerance,
+                         grow_antialias=params.antialias)
+        regions = len(find_regions(mask))
+        found = FoundMask(png=self._mask_png(mask), regions=regions,
+                          pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
+        if regions:
+            found.warning = mask_warning(rgb, mask, params.mask_color, params.mask_tolerance,
+                                         params.antialias)
+        else:
+            found.notice = near_mask_hint(rgb, params.mask_color, params.mask_tolerance)
+        return found
+
+    def _detect(self, image: bytes) -> FoundMask:
+        from deepcream.mosaic import find_mosaic_regions
+
+        rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
+        mask, regions = find_mosaic_regions(rgb)
+        return FoundMask(png=self._mask_png(mask), regions=len(regions),
+                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0,
+                               block_sizes=[r.block for r in regions])
 
     async def _process(
         self, image: bytes, original: bytes | None, params: DecensorParams,

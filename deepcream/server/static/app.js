@@ -13,7 +13,6 @@ const PAINT = "#ff1f5a"; // mask color on screen only; what is sent is white-on-
 const UNDO_BYTES = 256 * 1024 * 1024; // undo history budget per image
 const S = {
   items: [], cur: null, tool: "brush", size: 24, hidden: false, space: false,
-  maskApi: false, // the server takes a separate `mask` part (else: paint it into the image)
   busy: false, lastMode: "bar", nextId: 1,
 };
 
@@ -22,39 +21,6 @@ function newCanvas(w, h) {
   const c = document.createElement("canvas");
   c.width = w; c.height = h;
   return c;
-}
-
-function hexColor(hex) {
-  const v = parseInt(hex.slice(1), 16);
-  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
-}
-
-// Paint already in the image becomes the editable mask: pixels near the paint color, grown
-// over the anti-aliased/JPEG-blurred fringe next to them (a blend of paint and background).
-function paintFromPixels(data, w, h, color) {
-  const [r0, g0, b0] = color;
-  const n = w * h;
-  const dist = new Uint8Array(n);
-  const on = new Uint8Array(n);
-  let any = false;
-  for (let i = 0, p = 0; i < n; i++, p += 4) {
-    const d = Math.max(Math.abs(data[p] - r0), Math.abs(data[p + 1] - g0), Math.abs(data[p + 2] - b0));
-    dist[i] = d;
-    if (d <= 24) { on[i] = 1; any = true; }
-  }
-  if (!any) return null;
-  for (let pass = 0; pass < 2; pass++) { // fringe: up to 2 px of blended colors
-    const grow = [];
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        if (on[i] || dist[i] > 110) continue;
-        if ((x > 0 && on[i - 1]) || (x < w - 1 && on[i + 1]) || (y > 0 && on[i - w]) || (y < h - 1 && on[i + w])) grow.push(i);
-      }
-    }
-    for (const i of grow) on[i] = 1;
-  }
-  return on;
 }
 
 function maskFromBits(item, bits) {
@@ -98,16 +64,7 @@ async function makeItem(file) {
   };
   item.maskCtx = item.mask.getContext("2d", { willReadFrequently: true });
   item.committedCtx = item.committed.getContext("2d", { willReadFrequently: true });
-  const scratch = newCanvas(w, h).getContext("2d", { willReadFrequently: true });
-  scratch.drawImage(bmp, 0, 0);
-  const bits = paintFromPixels(scratch.getImageData(0, 0, w, h).data, w, h, hexColor($("mask_color").value));
-  if (bits) {
-    const img = maskFromBits(item, bits);
-    item.maskCtx.putImageData(img, 0, 0);
-    item.committedCtx.putImageData(img, 0, 0);
-    item.state = "painted";
-    item.message = { kind: "info", text: "The paint already in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor." };
-  }
+  await findPaint(item, false);
   return item;
 }
 
@@ -663,17 +620,12 @@ async function buildForm(item, bits, count) {
   const form = new FormData();
   form.append("mode", item.mode);
   form.append("variations", $("variations").value);
-  if (count === 0) {
-    // Nothing painted: let the server look for paint in the image itself (it says so if none).
-    form.append("image", item.file, item.name);
-    if (item.mode === "mosaic") form.append("original", item.file, item.name);
-  } else if (S.maskApi) {
-    form.append("image", item.file, item.name);
+  form.append("image", item.file, item.name);
+  if (count > 0) {
     form.append("mask", await maskPng(item, bits), "mask.png");
   } else {
-    // Server without the `mask` part: paint the mask into the image in exact #00ff00.
-    form.append("image", await greenPng(item, bits), "painted.png");
-    form.append("mask_color", "#00ff00");
+    // Nothing painted: the server looks for paint in the image itself (and says if none).
+    form.append("mask_color", $("mask_color").value);
     if (item.mode === "mosaic") form.append("original", item.file, item.name);
   }
   return form;
@@ -772,6 +724,48 @@ async function decensorAll() {
     : "Every image already has a current result.";
 }
 
+// White-on-black mask PNG from the server -> mask bits at the image's size.
+async function bitsFromPng(item, blob) {
+  const bmp = await createImageBitmap(blob, { imageOrientation: "none" });
+  const c = newCanvas(item.w, item.h).getContext("2d", { willReadFrequently: true });
+  c.drawImage(bmp, 0, 0);
+  const d = c.getImageData(0, 0, item.w, item.h).data;
+  const bits = new Uint8Array(item.w * item.h);
+  for (let i = 0, p = 0; i < bits.length; i++, p += 4) bits[i] = d[p] >= 128 ? 1 : 0;
+  return bits;
+}
+
+// Paint already in the image (the *Paint color*) becomes the editable mask, found by the
+// server exactly as a decensor without a mask would find it.
+async function findPaint(item, undoable) {
+  const form = new FormData();
+  form.append("image", item.file, item.name);
+  form.append("mask_color", $("mask_color").value);
+  const res = await post("/v1/find-mask", form);
+  if (res.network || res.xhr.status !== 200) {
+    setItemMessage(item, "error", `Could not look for paint in ${item.name}: ${await errorText(res)}`);
+    return;
+  }
+  const xhr = res.xhr;
+  const regions = Number(xhr.getResponseHeader("X-Deepcream-Regions") || 0);
+  const warning = xhr.getResponseHeader("X-Deepcream-Warning");
+  const color = $("mask_color").value;
+  if (!regions) { // nothing painted in that color: the mask stays as it is
+    if (undoable) setItemMessage(item, "warn", `No paint of the color ${color} found in this image: paint the areas to fill with the Brush, or pick the color used under Paint color already in images.`, xhr.getResponseHeader("X-Deepcream-Notice") || "");
+    return;
+  }
+  const img = maskFromBits(item, await bitsFromPng(item, xhr.response));
+  if (undoable) {
+    replaceMask(item, img);
+  } else {
+    item.maskCtx.putImageData(img, 0, 0);
+    item.committedCtx.putImageData(img, 0, 0);
+    item.state = "painted";
+  }
+  if (warning) setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing: check the edges of the strokes (hold H to compare) and paint over what is left with the Brush.`, warning);
+  else setItemMessage(item, "info", `The ${color} paint in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor.`);
+}
+
 async function detectMosaic(item) {
   showMessage("info", "Looking for pixelated areas…", "", { progress: "busy" });
   const form = new FormData();
@@ -784,13 +778,7 @@ async function detectMosaic(item) {
   const xhr = res.xhr;
   const regions = Number(xhr.getResponseHeader("X-Deepcream-Regions") || 0);
   const blocks = xhr.getResponseHeader("X-Deepcream-Block-Sizes");
-  const bmp = await createImageBitmap(xhr.response, { imageOrientation: "none" });
-  const c = newCanvas(item.w, item.h).getContext("2d", { willReadFrequently: true });
-  c.drawImage(bmp, 0, 0);
-  const d = c.getImageData(0, 0, item.w, item.h).data;
-  const bits = new Uint8Array(item.w * item.h);
-  for (let i = 0, p = 0; i < bits.length; i++, p += 4) bits[i] = d[p] >= 128 ? 1 : 0;
-  replaceMask(item, maskFromBits(item, bits));
+  replaceMask(item, maskFromBits(item, await bitsFromPng(item, xhr.response)));
   item.detectInfo = regions
     ? `Found ${regions} pixelated area${regions === 1 ? "" : "s"}${blocks ? ` (block size ${blocks.split(",").join(", ")} px)` : ""}.`
     : "No pixelated area found.";
@@ -898,15 +886,7 @@ async function loadInfo() {
   } catch (_) {
     $("engine-line").textContent = "Cannot reach the server.";
   }
-  try { // does /v1/decensor take a separate `mask` file part?
-    const api = await (await fetch("/openapi.json")).json();
-    const ref = api.paths["/v1/decensor"].post.requestBody.content["multipart/form-data"].schema.$ref;
-    const schema = api.components.schemas[ref.split("/").pop()];
-    S.maskApi = Boolean(schema.properties && schema.properties.mask);
-  } catch (_) {
-    S.maskApi = false;
-  }
-  document.body.dataset.maskApi = String(S.maskApi);
+  document.body.dataset.ready = "true";
 }
 
 // ---------------------------------------------------------------- wiring ---------------------
@@ -962,6 +942,7 @@ $("hide-mask").addEventListener("pointerdown", () => setHidden(true));
 for (const ev of ["pointerup", "pointerleave", "pointercancel"]) $("hide-mask").addEventListener(ev, () => setHidden(false));
 
 $("files").addEventListener("change", async (e) => { await addFiles(e.target.files); e.target.value = ""; });
+$("mask_color").addEventListener("change", () => S.cur && !S.busy && run(() => findPaint(S.cur, true)));
 $("original").addEventListener("change", async (e) => {
   if (S.cur && e.target.files[0]) await attachOriginal(S.cur, e.target.files[0]);
   e.target.value = "";
