@@ -489,8 +489,22 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
         cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
             {"x": x, "y": y} for x, y in pts]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    assert painted_count(pg) > 300 * 10
+    painted = painted_count(pg)
+    assert painted > 300 * 10
     assert not pg.is_disabled("#undo")
+    # A second finger turns the touch into move/zoom: the first finger's dot is taken back
+    # and spreading the fingers zooms in.
+    scale = pg.evaluate("window.deepcream.state.cur.view.s")
+    (ax, ay), (bx, by) = to_client(pg, 200, 100), to_client(pg, 280, 100)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": ax, "y": ay, "id": 1}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [
+        {"x": ax, "y": ay, "id": 1}, {"x": bx, "y": by, "id": 2}]})
+    for step in range(1, 6):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
+            {"x": ax - 8 * step, "y": ay, "id": 1}, {"x": bx + 8 * step, "y": by, "id": 2}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert painted_count(pg) == painted
+    assert pg.evaluate("window.deepcream.state.cur.view.s") > 1.3 * scale
     shots("10-phone-375px", pg, full_page=True)
     _close(context, pg)
 
