@@ -60,6 +60,8 @@ def png_text(path: str | os.PathLike[str], *, limit: int = 64) -> dict[str, str]
     most writers put them); {} for anything else. Reads only chunk headers and small text
     payloads, never the pixels."""
     found: dict[str, str] = {}
+    if not os.path.isfile(path):  # a FIFO or device: opening it could block forever
+        return found
     try:
         with open(path, "rb") as fh:
             if fh.read(8) != _PNG_SIGNATURE:
@@ -260,7 +262,9 @@ class Journal:
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / JOURNAL_NAME
         self._lock = threading.Lock()
-        self._fh = self.path.open("a", encoding="utf-8")
+        # A file name that is not UTF-8 (a lone surrogate in Python) is written as a JSON
+        # \udcXX escape, which json.loads turns back into the same name.
+        self._fh = self.path.open("a", encoding="utf-8", errors="backslashreplace")
 
     @staticmethod
     def read(folder: Path) -> dict[str, dict[str, Any]]:
@@ -306,7 +310,7 @@ class Journal:
             records = self.read(self.path.parent)
             data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records.values())
             try:
-                atomic_write_bytes(self.path, data.encode("utf-8"))
+                atomic_write_bytes(self.path, data.encode("utf-8", "backslashreplace"))
             except OSError as exc:  # the appended lines are still there
                 log.warning("could not compact %s: %s", self.path, exc)
 
