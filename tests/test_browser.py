@@ -29,7 +29,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GREEN = (0, 255, 0)
-EXAMPLE = Path(__file__).resolve().parents[1] / "deepcream" / "examples" / "example-clean.png"
+EXAMPLES = Path(__file__).resolve().parents[1] / "deepcream" / "examples"
+EXAMPLE = EXAMPLES / "example-clean.png"
 MAX_PIXELS = 1_500_000  # small, so a real over-limit upload is a real server error
 EDGE = 2  # px: the painted mask may differ from the ideal stroke shape this close to its edge
 
@@ -357,6 +358,25 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
         assert np.array_equal(result[~edited], pixelated[~edited])
         assert np.any(result[edited] != pixelated[edited])
     shots("6-mosaic-result", page)
+
+
+def test_mosaic_green_copy_with_original(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """DeepCreamPy's mosaic input: a green-painted copy, then its pixelated original."""
+    colored = np.asarray(Image.open(EXAMPLES / "example-mosaic-colored.png").convert("RGB"))
+    original = np.asarray(Image.open(EXAMPLES / "example-mosaic.png").convert("RGB"))
+    region = np.all(colored == GREEN, axis=-1)
+    load_files(page, EXAMPLES / "example-mosaic-colored.png")
+    assert painted_count(page) == int(region.sum())
+    page.check("input[name=mode][value=mosaic]")
+    decensor(page)
+    assert "paint over the mosaic" in page.inner_text("#message") and page.is_hidden("#result")
+    page.set_input_files("#original", str(EXAMPLES / "example-mosaic.png"))
+    page.wait_for_function("() => !window.deepcream.state.cur.paintedCopy")
+    decensor(page)
+    result = shown_image(page, "#result-img")
+    assert np.array_equal(shown_image(page, "#before-img"), original)
+    assert np.array_equal(result[~region], original[~region])
+    assert np.any(result[region] != original[region])
 
 
 def _rect(shape: tuple[int, int], x: int, y: int, w: int, h: int) -> np.ndarray:

@@ -535,7 +535,10 @@ function onPointerUp(e) {
 
 function setTool(tool) {
   S.tool = tool;
-  document.querySelectorAll("[data-tool]").forEach((b) => b.classList.toggle("on", b.dataset.tool === tool));
+  document.querySelectorAll("[data-tool]").forEach((b) => {
+    b.classList.toggle("on", b.dataset.tool === tool);
+    b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
+  });
   layers.top.dataset.tool = tool;
   requestOverlay();
 }
@@ -550,6 +553,7 @@ function setSize(size) {
 function setHidden(hidden) {
   S.hidden = hidden;
   $("hide-mask").classList.toggle("on", hidden);
+  $("hide-mask").setAttribute("aria-pressed", String(hidden));
   layers.mask.style.visibility = hidden ? "hidden" : "visible";
 }
 
@@ -665,6 +669,13 @@ const FILL_HINT = {
 
 async function decensor(item, { queue = null } = {}) {
   const key = itemKey(item);
+  if (item.mode === "mosaic" && item.paintedCopy) {
+    // The mosaic model reads the pixels under the mask: paint there would be its input.
+    item.state = "error";
+    setItemMessage(item, "warn", "This image has paint over the mosaic: add the pixelated original with Pixelated original (under Mode), or use Bar mode.");
+    renderQueue();
+    return false;
+  }
   const { bits, count } = maskBits(item);
   item.state = "working";
   renderQueue();
@@ -788,6 +799,7 @@ async function findPaint(item, undoable) {
     item.maskCtx.putImageData(img, 0, 0);
     item.state = "painted";
   }
+  item.paintedCopy = true; // its pixels under the mask are paint, not picture
   if (warning) setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing: check the edges of the strokes (hold H to compare) and paint over what is left with the Brush.`, warning);
   else setItemMessage(item, "info", `The ${color} paint in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor.`);
 }
@@ -829,7 +841,7 @@ async function attachOriginal(item, file) {
     return;
   }
   URL.revokeObjectURL(item.srcUrl);
-  Object.assign(item, { file, bmp, srcUrl: URL.createObjectURL(file) });
+  Object.assign(item, { file, bmp, srcUrl: URL.createObjectURL(file), paintedCopy: false });
   maskChanged(item);
   setItemMessage(item, "info", "The pixelated original is loaded under the mask. Correct the mask if needed, then press Decensor.");
   redrawAll();
@@ -941,7 +953,7 @@ document.addEventListener("keydown", (e) => {
 document.addEventListener("keyup", (e) => {
   const k = e.key.toLowerCase();
   if (k === "h") setHidden(false);
-  if (k === " ") { S.space = false; requestOverlay(); }
+  if (k === " " && S.space) { S.space = false; e.preventDefault(); requestOverlay(); } // no button click
 });
 
 layers.top.addEventListener("pointerdown", onPointerDown);
