@@ -454,6 +454,12 @@ def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path:
 
 
 def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is text, not a picture")
+    page.set_input_files("#files", str(not_image))
+    page.wait_for_selector("#open-message")
+    assert "notes.png: this browser cannot open it as an image" in page.inner_text("#open-message")
+    assert page.locator("#queue li").count() == 0
     load_files(page, save(scene(seed=6), tmp_path / "clean.png"))
     decensor(page)
     text = page.inner_text("#message")
