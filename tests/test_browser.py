@@ -337,6 +337,7 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
     truth = np.zeros(clean.shape[:2], bool)
     truth[box[1]:box[3], box[0]:box[2]] = True
     assert (detected & truth).sum() / (detected | truth).sum() > 0.9
+    page.evaluate("() => document.getElementById('editor').scrollIntoView({ block: 'end' })")
     shots("4-mosaic-detected", page)
     # Edit: erase a corner of the detection, add a strip beside it.
     set_size(page, 16)
@@ -357,6 +358,9 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
         result = shown_image(page, "#result-img")
         assert np.array_equal(result[~edited], pixelated[~edited])
         assert np.any(result[edited] != pixelated[edited])
+    page.locator("#variation-buttons button").nth(0).click()
+    page.fill("#split", "30")
+    page.evaluate("() => document.getElementById('compare').scrollIntoView({ block: 'end' })")
     shots("6-mosaic-result", page)
 
 
