@@ -33,6 +33,7 @@ function maskFromBits(item, bits) {
 }
 
 async function addFiles(files) {
+  $("open-message").hidden = true;
   const list = [...files].filter((f) => f && f.size !== undefined);
   let first = null;
   for (const file of list) {
@@ -51,7 +52,8 @@ async function makeItem(file) {
     // The server reads pixels as stored (no EXIF rotation): the mask must match that grid.
     bmp = await createImageBitmap(file, { imageOrientation: "none" });
   } catch (_) {
-    showMessage("error", `${file.name || "pasted image"}: this browser cannot open it as an image (PNG, JPEG, WebP, BMP or GIF work).`);
+    $("open-message").textContent = `${file.name || "pasted image"}: this browser cannot open it as an image (PNG, JPEG, WebP, BMP or GIF work).`;
+    $("open-message").hidden = false;
     return null;
   }
   const w = bmp.width, h = bmp.height;
