@@ -483,6 +483,13 @@ def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None: 
         page.mouse.move(*to_client(page, *point), steps=8)
     page.mouse.up()
     assert abs(painted_count(page) - 0.5 * 200 * 150) < 0.03 * 200 * 150
+    # Shift + rectangle erases: the triangle's top 50 rows (200 px wide there) go.
+    page.keyboard.press("r")
+    page.keyboard.down("Shift")
+    drag(page, (90, 90), (310, 150))
+    page.keyboard.up("Shift")
+    remaining = 0.5 * 100 * (200 * 100 / 150)  # the triangle below y = 150
+    assert abs(painted_count(page) - remaining) < 0.05 * remaining
     page.check("input[name=mode][value=mosaic]")
     page.click("#detect")
     page.wait_for_selector("body[data-state=done]")
