@@ -71,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                    help="fp32 is exact; bf16/int8 are faster approximations")
     p.add_argument("--threads", type=int, metavar="N", help="inference threads")
+    p.add_argument("--max-regions", type=int, default=None, metavar="N",
+                   help="refuse images with more than N separate regions (default 100000; "
+                   "images with many small regions fill them in shared crops)")
     p.add_argument("--dcp-folders", type=Path, metavar="ROOT",
                    help="read ROOT/decensor_input (and decensor_input_original) and write "
                    "ROOT/decensor_output/'NAME VARIATION.png', as DeepCreamPy does")
@@ -205,6 +208,11 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.mask_tolerance < 0 or args.mask_tolerance > 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
+    from deepcream.regions import DEFAULT_MAX_REGIONS
+
+    max_regions = DEFAULT_MAX_REGIONS if args.max_regions is None else args.max_regions
+    if max_regions < 1:
+        raise InputError(f"--max-regions must be >= 1, got {max_regions}")
     errors: list[str] = []
     tasks, out_dir = _plan(args, errors)
     for message in errors:
@@ -263,7 +271,8 @@ def run(args: argparse.Namespace) -> int:
                 job = prepare(task.source, mode=args.mode, original=task.original,
                               variations=args.variations, mask_color=args.mask_color,
                               mask_tolerance=args.mask_tolerance, antialias=args.antialias,
-                              auto_mask=args.auto_mask, engine=engine)
+                              auto_mask=args.auto_mask, engine=engine,
+                              max_regions=max_regions)
                 if job.regions == 0:
                     tally["failed"] += 1
                     tqdm.write(f"deepcream: notice: {task.source}: {job.notice}; skipped "
