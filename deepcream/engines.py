@@ -34,6 +34,9 @@ ENGINES = ("auto", "onnx", "classical")
 # benchmark set): see docs/decensor.md for the table.
 CLASSICAL_BAR_METHOD = "telea"
 CLASSICAL_BAR_RADIUS = 9
+CLASSICAL_BAR_METHODS = ("telea", "ns")
+CLASSICAL_MOSAIC_METHOD = "bicubic"
+CLASSICAL_MOSAIC_METHODS = ("bicubic",)
 
 Crops = np.ndarray | Sequence[np.ndarray]
 
@@ -267,17 +270,23 @@ class ClassicalEngine(Engine):
     input_size = None
 
     def __init__(self, kind: str, *, method: str = CLASSICAL_BAR_METHOD,
-                 radius: int = CLASSICAL_BAR_RADIUS) -> None:
+                 radius: int = CLASSICAL_BAR_RADIUS,
+                 mosaic_method: str = CLASSICAL_MOSAIC_METHOD) -> None:
         self.kind = _check_kind(kind)
-        if method not in ("telea", "ns"):
-            raise ValueError(f"classical bar method must be telea or ns, got {method!r}")
+        if method not in CLASSICAL_BAR_METHODS:
+            raise ValueError(f"classical bar method must be one of "
+                             f"{', '.join(CLASSICAL_BAR_METHODS)}, got {method!r}")
+        if mosaic_method not in CLASSICAL_MOSAIC_METHODS:
+            raise ValueError(f"classical mosaic method must be one of "
+                             f"{', '.join(CLASSICAL_MOSAIC_METHODS)}, got {mosaic_method!r}")
         self.method = method
         self.radius = int(radius)
+        self.mosaic_method = mosaic_method
 
     def describe(self) -> str:
         if self.kind == "bar":
             return f"classical opencv-{self.method} r={self.radius}"
-        return "classical mosaic-block-bicubic"
+        return f"classical mosaic-block-{self.mosaic_method}"
 
     def _fill_one(self, crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
         import cv2

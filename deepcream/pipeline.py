@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 Color = tuple[int, int, int]
 PathLike = str | os.PathLike[str]
+# A separate mask: a file, its bytes, a PIL image, or bool [H, W] (masks.load_mask_file).
+MaskSource = Source | np.ndarray
 DEFAULT_COLOR: Color = (0, 255, 0)
 MODES = ("bar", "mosaic")
 # DCP's variations: none, left-right, top-bottom, both.
@@ -173,7 +175,14 @@ class Job:
         return self.width, self.height
 
 
-def _parse_color(color: Color) -> Color:
+def _parse_color(color: Color | str) -> Color:
+    from deepcream.colors import parse_color
+
+    if isinstance(color, str):
+        try:
+            return parse_color(color)
+        except ValueError as exc:
+            raise InputError(f"mask color: {exc}") from None
     try:
         c = tuple(int(v) for v in color)
     except (TypeError, ValueError):
@@ -209,6 +218,7 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
             variations: int = 1, mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
             antialias: bool = False, auto_mask: bool = False,
             input_size: int | None = rg.MODEL_SIZE, engine: Engine | None = None,
+            mask: MaskSource | None = None,
             max_regions: int = rg.DEFAULT_MAX_REGIONS) -> Job:
     """Find the regions of one image and cut the crops for every region and variation.
 
@@ -219,6 +229,11 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
     (256 for DCPv2, None for native box resolution); passing ``engine`` takes its input size
     and records its name for ``finish``. More than ``max_regions`` separate regions is an
     ``InputError`` (checked before any crop is planned).
+
+    ``mask``: a separate mask image (path, bytes, PIL image, or bool [H, W]; white or any
+    non-black = fill, the same size as ``image``) instead of painted strokes. ``image`` is
+    then the picture itself (bar mode) or the pixelated original (mosaic mode), and the mask
+    color is not looked for.
     """
     t0 = time.perf_counter()
     if engine is not None:
@@ -230,13 +245,21 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
     color = _parse_color(mask_color)
     if not isinstance(mask_tolerance, int) or not 0 <= mask_tolerance <= 255:
         raise InputError(f"mask tolerance must be an integer 0..255, got {mask_tolerance!r}")
-    from deepcream.masks import find_mask, mask_warning, near_mask_hint
+    from deepcream.masks import find_mask, load_mask_file, mask_warning, near_mask_hint
 
+    if mask is not None and (original is not None or auto_mask):
+        raise InputError("a mask file says where to fill: give no original (colored copy) "
+                         "and no auto mask with it")
     t_decode = time.perf_counter()
     loaded = _load(image, "image")
     decode_seconds = time.perf_counter() - t_decode
     rgb, alpha = loaded.rgb, loaded.alpha
-    if mode == "bar":
+    if mask is not None:
+        base, source = rgb, rgb
+        t_decode = time.perf_counter()
+        holes = load_mask_file(mask, loaded.size)
+        decode_seconds += time.perf_counter() - t_decode
+    elif mode == "bar":
         base, source = rgb, rgb
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
     elif auto_mask:
@@ -305,10 +328,11 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
             crop_holes.append(hole)
 
     notice = warning = None
-    if labels.count and not auto_mask:
+    color_mask = mask is None and not auto_mask
+    if labels.count and color_mask:
         warning = mask_warning(rgb, holes, color, mask_tolerance, antialias)
     if not labels.count:
-        hint = near_mask_hint(rgb, color, mask_tolerance) if not auto_mask else None
+        hint = near_mask_hint(rgb, color, mask_tolerance) if color_mask else None
         what = ("no mosaic found" if auto_mask else
                 f"no pixel of the mask color ({','.join(map(str, color))})")
         notice = f"{what}: nothing to decensor" + (f"; {hint}" if hint else "")
@@ -586,11 +610,13 @@ def decensor(image: Source, mode: str = "bar", original: Source | None = None,
              mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
              models: PathLike | None = None, *,
              antialias: bool = False, auto_mask: bool = False, backend: str = "auto",
-             threads: int | None = None, precision: str = "fp32") -> DecensorResult:
+             threads: int | None = None, precision: str = "fp32",
+             mask: MaskSource | None = None) -> DecensorResult:
     """Decensor one image (library entry point): ``prepare`` + ``run_job`` (the engine, with
     each crop pasted as it is filled).
 
-    ``image``/``original``: PIL images, paths or bytes. ``engine``: "auto" (onnx when the
+    ``image``/``original``: PIL images, paths or bytes. ``mask``: a separate mask image
+    (white or any non-black = fill; see ``prepare``) instead of painted strokes. ``engine``: "auto" (onnx when the
     model is installed in ``models`` or the default models folder, else classical), "onnx",
     "classical" or an ``Engine``. Returns one image per variation (``pixels`` arrays, or PIL
     ``images``); pixels outside the regions are bit-identical to the input, alpha is kept.
@@ -600,7 +626,7 @@ def decensor(image: Source, mode: str = "bar", original: Source | None = None,
                          precision=precision)
     job = prepare(image, mode=mode, original=original, variations=variations,
                   mask_color=mask_color, mask_tolerance=mask_tolerance, antialias=antialias,
-                  auto_mask=auto_mask, engine=eng)
+                  auto_mask=auto_mask, engine=eng, mask=mask)
     result, _ = run_job(eng, job)
     result.timings["total"] = time.perf_counter() - t0
     log.info("decensored %d regions x %d variations with %s in %.2f s", job.regions,

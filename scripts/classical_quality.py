@@ -1,14 +1,24 @@
-"""Measure the classical engine's fill quality and pick its method.
+"""Measure the classical engine's fill quality on drawn art and photos, per condition.
 
-    .venv/bin/python scripts/classical_quality.py [--json OUT.json]
+    PYTHONPATH=. .venv/bin/python scripts/classical_quality.py [--seeds heldout|tune]
+        [--bar-methods telea,engine] [--mosaic-methods mosaic,bicubic,engine] [--json OUT]
 
-Benchmark set (all shipped, non-explicit): scikit-image sample photos (astronaut, chelsea,
-coffee, rocket, camera) and procedurally drawn cel-shaded line art
-(deepcream.examples.make_example), each with deterministic green censor-bar strokes; for
-mosaics the same images with 8 px and 12 px block mosaics. Every candidate runs through the
-real pipeline (DCP boxes, crops, paste-back) and is scored against the uncensored original
-inside the holes only: PSNR over the hole pixels, and SSIM (scikit-image, 7x7 window)
-averaged over the hole pixels. Needs the test extra (scikit-image).
+Images: procedurally drawn illustrations of four styles (``deepcream/examples/drawn_art.py``:
+cel = flat fills with outlines and hatching, ink = black-ink strokes and cross-hatching,
+hair = long curved strands, eyes = anime eyes with lashes), 512x384, one per style and seed;
+plus scikit-image's astronaut, chelsea and coffee photos (reported apart). Seeds: ``tune``
+(0-2) for choosing parameters, ``heldout`` (100-104, the default) for the figures in the docs.
+
+Bars: for every width in 4, 8, 16, 24, 40 px, three straight green strokes per image, each
+centred on an outline pixel of the clean picture (so every bar crosses outlines), random
+angle and length. Mosaics: for every block size in 6, 8, 12, 16, 24 px, one grid-aligned
+mosaic box (5-12 blocks a side) centred on an outline pixel, with DCP's colored copy.
+
+Every method runs through the real pipeline (DCP boxes, crops, paste-back). Scores against
+the clean picture, inside the holes only: PSNR over the hole pixels; SSIM (scikit-image, 7x7)
+averaged over the hole pixels; outline continuity = share of the clean picture's outline
+pixels (``drawn_art.outline_mask``: thin dark strokes) inside the holes that the result has
+within 1 px. Needs the test extra (scikit-image).
 """
 
 from __future__ import annotations
@@ -17,143 +27,221 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deepcream import engines, pipeline  # noqa: E402
-from deepcream.examples.make_example import (  # noqa: E402
-    draw_line_art,
-    draw_scene,
-    paint_bars,
-    pixelate,
-)
+from deepcream.examples.drawn_art import STYLES, outline_mask  # noqa: E402
+from deepcream.examples.make_example import pixelate  # noqa: E402
+from deepcream.imageio import Pixels  # noqa: E402
 
 GREEN = (0, 255, 0)
+SEEDS = {"tune": (0, 1, 2), "heldout": (100, 101, 102, 103, 104)}
+BAR_WIDTHS = (4, 8, 16, 24, 40)
+BLOCK_SIZES = (6, 8, 12, 16, 24)
+PHOTOS = ("astronaut", "chelsea", "coffee")
+SIZE = (512, 384)
 
 
-def benchmark_images() -> dict[str, np.ndarray]:
+def benchmark_images(seeds: tuple[int, ...]) -> dict[str, tuple[str, np.ndarray]]:
+    """name -> (set, clean RGB); set is "drawn" or "photo"."""
     import skimage.data as data
 
-    images = {name: getattr(data, name)() for name in ("astronaut", "chelsea", "coffee", "rocket")}
-    images["camera"] = np.repeat(data.camera()[..., None], 3, axis=2)
-    images["lineart-scene"] = draw_scene()
-    for seed in range(3):
-        images[f"lineart-{seed}"] = draw_line_art(512, 384, seed)
+    images = {}
+    for seed in seeds:
+        for style, draw in STYLES.items():
+            images[f"{style}-{seed}"] = ("drawn", draw(*SIZE, seed))
+    for name in PHOTOS:
+        images[name] = ("photo", getattr(data, name)())
     # A censor color must not occur naturally: nudge any exact mask-colored pixels.
-    for img in images.values():
+    for _, img in images.values():
         img[np.all(img == GREEN, axis=2)] = (0, 254, 0)
     return images
 
 
-def hole_scores(result: np.ndarray, truth: np.ndarray, holes: np.ndarray) -> tuple[float, float]:
+def _outline_points(truth: np.ndarray, margin: int, rng: np.random.Generator,
+                    count: int) -> list[tuple[int, int]]:
+    h, w = truth.shape[:2]
+    ys, xs = np.nonzero(outline_mask(truth))
+    keep = (xs >= margin) & (xs < w - margin) & (ys >= margin) & (ys < h - margin)
+    ys, xs = ys[keep], xs[keep]
+    if ys.size == 0:  # no outline: anywhere
+        return [(int(rng.integers(margin, w - margin)), int(rng.integers(margin, h - margin)))
+                for _ in range(count)]
+    pick = rng.choice(ys.size, count, replace=False)
+    return [(int(xs[i]), int(ys[i])) for i in pick]
+
+
+def bar_holes(truth: np.ndarray, width: int, seed: int, count: int = 3) -> np.ndarray:
+    """bool [H,W]: ``count`` straight strokes ``width`` px thick, each crossing an outline."""
+    rng = np.random.default_rng([seed, width])
+    holes = np.zeros(truth.shape[:2], np.uint8)
+    for x, y in _outline_points(truth, 48, rng, count):
+        length = int(rng.integers(60, 160))
+        angle = rng.uniform(0, np.pi)
+        dx, dy = int(length * np.cos(angle) / 2), int(length * np.sin(angle) / 2)
+        cv2.line(holes, (x - dx, y - dy), (x + dx, y + dy), 1, width)
+    return holes.astype(bool)
+
+
+def mosaic_case(truth: np.ndarray, block: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pixelated image, bool holes): one grid-aligned box of 5-12 blocks a side."""
+    rng = np.random.default_rng([seed, block, 7])
+    h, w = truth.shape[:2]
+    nx, ny = (int(rng.integers(5, max(6, min(12, 200 // block)) + 1)) for _ in range(2))
+    nx, ny = min(nx, w // block - 1), min(ny, h // block - 1)
+    (cx, cy), = _outline_points(truth, 8, rng, 1)
+    x1 = int(np.clip(cx - nx * block // 2, 0, w - nx * block)) // block * block
+    y1 = int(np.clip(cy - ny * block // 2, 0, h - ny * block)) // block * block
+    box = (x1, y1, x1 + nx * block, y1 + ny * block)
+    holes = np.zeros((h, w), bool)
+    holes[box[1]:box[3], box[0]:box[2]] = True
+    return pixelate(truth, box, block), holes
+
+
+def hole_scores(result: np.ndarray, truth: np.ndarray, holes: np.ndarray
+                ) -> tuple[float, float, float]:
+    """(PSNR, SSIM, outline continuity) inside ``holes``; continuity is NaN without outline
+    pixels in the holes."""
     from skimage.metrics import structural_similarity
 
     diff = result[holes].astype(np.float64) - truth[holes]
     mse = float(np.mean(diff**2))
-    psnr = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    psnr = 100.0 if mse == 0 else float(10 * np.log10(255.0**2 / mse))
     _, ssim_map = structural_similarity(truth, result, channel_axis=2, full=True, data_range=255)
-    return psnr, float(ssim_map.mean(axis=2)[holes].mean())
+    want = outline_mask(truth) & holes
+    got = cv2.dilate(outline_mask(result).view(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    cont = float(np.count_nonzero(got & want) / np.count_nonzero(want)) if want.any() else np.nan
+    return psnr, float(ssim_map.mean(axis=2)[holes].mean()), cont
 
 
-def run_bars(images: dict[str, np.ndarray], candidates: list[tuple[str, int]]) -> dict:
-    table: dict = {}
-    for method, radius in candidates:
-        engine = engines.ClassicalEngine("bar", method=method, radius=radius)
-        scores, seconds = [], 0.0
-        for index, (name, truth) in enumerate(images.items()):
-            colored = paint_bars(truth, seed=100 + index, count=6)
-            holes = np.all(colored == GREEN, axis=2)
-            t0 = time.perf_counter()
-            out = pipeline.decensor(Image.fromarray(colored), engine=engine).images[0]
-            seconds += time.perf_counter() - t0
-            scores.append((name, *hole_scores(np.asarray(out), truth, holes)))
-        table[f"{method} r={radius}"] = {"per_image": scores, "seconds": seconds}
-    return table
+Method = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def run_mosaics(images: dict[str, np.ndarray], factors: list[float | str | None]) -> dict:
-    """``factors``: None = the mosaic as is, a number = Gaussian sigma/block ratio, "engine"
-    = the classical engine's block-centre bicubic reconstruction."""
-    table: dict = {}
-    for factor in factors:
-        scores = []
-        for index, (name, truth) in enumerate(images.items()):
-            h, w = truth.shape[:2]
-            block = (8, 12)[index % 2]
-            x1, y1 = (w // 4) // block * block, (h // 4) // block * block
-            box = (x1, y1, x1 + (w // 3) // block * block, y1 + (h // 3) // block * block)
-            mosaic = pixelate(truth, box, block)
-            colored = mosaic.copy()
-            colored[box[1]:box[3], box[0]:box[2]] = GREEN
-            holes = np.all(colored == GREEN, axis=2)
-            if factor is None:  # baseline: the mosaic itself
-                out = mosaic
-            else:
-                engine = (engines.ClassicalEngine("mosaic") if factor == "engine"
-                          else _MosaicFactor("mosaic", float(factor)))
-                out = np.asarray(pipeline.decensor(Image.fromarray(colored), mode="mosaic",
-                                                   original=Image.fromarray(mosaic),
-                                                   engine=engine).images[0])
-            scores.append((name, *hole_scores(out, truth, holes)))
-        label = {None: "mosaic as is", "engine": "block-centre bicubic (engine)"}.get(
-            factor, f"gaussian sigma={factor}*block")
-        table[label] = {
-            "per_image": scores}
-    return table
+def bar_method(name: str) -> Method:
+    """``engine`` (the classical engine's default) or any ``ClassicalEngine`` bar method
+    name (``telea`` = OpenCV Telea r=9, the old default)."""
+    engine = engines.ClassicalEngine(
+        "bar", method=engines.CLASSICAL_BAR_METHOD if name == "engine" else name)
+
+    def run(colored: np.ndarray, original: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        return pipeline.decensor(Pixels(colored, None), engine=engine).pixels[0].rgb
+    return run
 
 
-class _MosaicFactor(engines.ClassicalEngine):
-    """A Gaussian mosaic smoother (sigma = factor x block size), for comparison only."""
+def mosaic_method(name: str) -> Method:
+    """``mosaic`` (leave it), ``bicubic`` (the block-centre bicubic fill), ``engine`` (the
+    classical engine's default), or any ``ClassicalEngine`` mosaic method name."""
+    if name == "mosaic":
+        return lambda colored, original, holes: original
+    engine = engines.ClassicalEngine(
+        "mosaic", mosaic_method=engines.CLASSICAL_MOSAIC_METHOD if name == "engine" else name)
 
-    def __init__(self, kind: str, factor: float) -> None:
-        super().__init__(kind)
-        self.factor = factor
-
-    def _fill_one(self, crop, holes):
-        import cv2
-
-        out = crop.copy()
-        sigma = max(engines.estimate_block_size(crop, holes) * self.factor, 0.8)
-        filled = cv2.GaussianBlur(crop, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
-        out[holes] = filled[holes]
-        return out
+    def run(colored: np.ndarray, original: np.ndarray, holes: np.ndarray) -> np.ndarray:
+        return pipeline.decensor(Pixels(colored, None), mode="mosaic",
+                                 original=Pixels(original, None), engine=engine).pixels[0].rgb
+    return run
 
 
-def summarize(table: dict) -> list[str]:
-    names = [n for n, *_ in next(iter(table.values()))["per_image"]]
-    lines = ["| method | mean PSNR (dB) | mean SSIM | " + " | ".join(names) + " |",
-             "|---" * (3 + len(names)) + "|"]
-    for method, entry in table.items():
-        psnr = [p for _, p, _ in entry["per_image"]]
-        ssim = [s for _, _, s in entry["per_image"]]
-        cells = [f"{p:.1f}/{s:.3f}" for _, p, s in entry["per_image"]]
-        lines.append(f"| {method} | {np.mean(psnr):.2f} | {np.mean(ssim):.3f} | "
-                     + " | ".join(cells) + " |")
+def run_condition(images: dict, methods: dict[str, Method], make_case, conditions,
+                  seed_of: Callable[[str], int]) -> dict:
+    """scores[method][condition] = list of (image, set, psnr, ssim, continuity, seconds)."""
+    scores: dict = {m: {} for m in methods}
+    for cond in conditions:
+        for name, (kind, truth) in images.items():
+            colored, original, holes = make_case(truth, cond, seed_of(name))
+            for method, fill in methods.items():
+                t0 = time.perf_counter()
+                out = fill(colored, original, holes)
+                seconds = time.perf_counter() - t0
+                psnr, ssim, cont = hole_scores(out, truth, holes)
+                scores[method].setdefault(str(cond), []).append(
+                    (name, kind, psnr, ssim, cont, seconds))
+    return scores
+
+
+def _bar_case(truth, width, seed):
+    holes = bar_holes(truth, width, seed)
+    colored = truth.copy()
+    colored[holes] = GREEN
+    return colored, colored, holes
+
+
+def _mosaic_case(truth, block, seed):
+    mosaic, holes = mosaic_case(truth, block, seed)
+    colored = mosaic.copy()
+    colored[holes] = GREEN
+    return colored, mosaic, holes
+
+
+def table(scores: dict, kind: str, label: str) -> list[str]:
+    methods = list(scores)
+    conds = list(next(iter(scores.values())))
+    head = f"| {label} | " + " | ".join(f"{m} PSNR / SSIM / cont." for m in methods) + " |"
+    lines = [head, "|---" * (1 + len(methods)) + "|"]
+
+    def agg(rows):
+        rows = [r for r in rows if r[1] == kind]
+        cont = [r[4] for r in rows if not np.isnan(r[4])]
+        return (np.mean([r[2] for r in rows]), np.mean([r[3] for r in rows]),
+                np.mean(cont) if cont else np.nan, sum(r[5] for r in rows))
+
+    for cond in conds + ["all"]:
+        cells = []
+        for m in methods:
+            rows = (scores[m][cond] if cond != "all" else
+                    [r for c in conds for r in scores[m][c]])
+            p, s, c, _ = agg(rows)
+            cells.append(f"{p:.2f} / {s:.3f} / {c:.2f}")
+        lines.append(f"| {cond} | " + " | ".join(cells) + " |")
+    secs = [agg([r for c in conds for r in scores[m][c]])[3] for m in methods]
+    lines.append("| seconds (all) | " + " | ".join(f"{s:.1f}" for s in secs) + " |")
     return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", choices=tuple(SEEDS), default="heldout")
+    parser.add_argument("--bar-methods", default="telea,engine",
+                        help="comma-separated; '' skips bars")
+    parser.add_argument("--mosaic-methods", default="mosaic,bicubic,engine",
+                        help="comma-separated; '' skips mosaics")
+    parser.add_argument("--styles", default=",".join(STYLES) + ",photo",
+                        help="which styles (and 'photo') to include")
     parser.add_argument("--json", type=Path, help="also write the raw scores here")
     args = parser.parse_args()
-    images = benchmark_images()
-    bars = run_bars(images, [("telea", 3), ("telea", 5), ("telea", 9), ("telea", 13), ("ns", 3), ("ns", 5),
-                             ("ns", 9)])
-    mosaics = run_mosaics(images, [None, 0.35, 0.5, "engine"])
-    print("Bar holes (PSNR dB / SSIM in the holes, per image):")
-    print("\n".join(summarize(bars)))
-    print("\nMosaic holes:")
-    print("\n".join(summarize(mosaics)))
-    best = max(bars, key=lambda k: np.mean([p for _, p, _ in bars[k]["per_image"]]))
-    print(f"\nbest bar method by mean PSNR: {best} "
-          f"(engine default: {engines.CLASSICAL_BAR_METHOD} r={engines.CLASSICAL_BAR_RADIUS})")
+    wanted = set(args.styles.split(","))
+    images = {k: v for k, v in benchmark_images(SEEDS[args.seeds]).items()
+              if k.split("-")[0] in wanted or (v[0] == "photo" and "photo" in wanted)}
+
+    def seed_of(name: str) -> int:
+        return int(name.rsplit("-", 1)[1]) if "-" in name else sum(map(ord, name))
+
+    result = {}
+    if args.bar_methods:
+        methods = {m: bar_method(m) for m in args.bar_methods.split(",")}
+        result["bars"] = run_condition(images, methods, _bar_case, BAR_WIDTHS, seed_of)
+    if args.mosaic_methods:
+        methods = {m: mosaic_method(m) for m in args.mosaic_methods.split(",")}
+        result["mosaics"] = run_condition(images, methods, _mosaic_case, BLOCK_SIZES, seed_of)
+    print(f"seeds: {args.seeds} {SEEDS[args.seeds]}; cells: mean PSNR (dB) / mean SSIM / "
+          f"mean outline continuity, inside the holes")
+    for what, label in (("bars", "bar width"), ("mosaics", "block size")):
+        if what not in result:
+            continue
+        for kind in ("drawn", "photo"):
+            if any(r[1] == kind for rows in next(iter(result[what].values())).values()
+                   for r in rows):
+                print(f"\n{what}, {kind} images:")
+                print("\n".join(table(result[what], kind, label)))
     if args.json:
-        args.json.write_text(json.dumps({"bars": bars, "mosaics": mosaics}, indent=1))
+        args.json.write_text(json.dumps(result, indent=1))
     return 0
 
 

@@ -3,7 +3,9 @@ the detect-mosaic CLI and the pipeline's --auto-mask path."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from deepcream.mosaic import _gradients, _repetition, detect_mosaic
+from deepcream.mosaic import DEFAULT_PARAMS, MosaicParams, detect_mosaic, find_mosaic_regions
+from deepcream.mosaic.period import gradients as _gradients
+from deepcream.mosaic.period import repetition as _repetition
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,6 +97,20 @@ def test_api_shapes_and_errors() -> None:
         detect_mosaic(img.astype(np.float32))
     with pytest.raises(ValueError):
         detect_mosaic(np.zeros((64, 80, 4), np.uint8))
+
+
+def test_params_are_frozen_and_change_the_detection(small_set) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_PARAMS.step_min = 1.0  # type: ignore[misc]
+    name, _base, img, truth, _inv, patches = small_set[0]
+    found = detect_mosaic(img)
+    assert found.any()
+    # Only blocks larger than every patch's: nothing is found.
+    big = dataclasses.replace(DEFAULT_PARAMS, min_block=max(p[0] for p in patches) + 2)
+    assert not detect_mosaic(img, params=big).any()
+    assert np.array_equal(detect_mosaic(img, params=MosaicParams()), found)
+    with pytest.raises(ValueError):
+        detect_mosaic(img, params=dataclasses.replace(DEFAULT_PARAMS, max_block=200))
 
 
 @pytest.mark.parametrize("condition,floor", [("png", 0.8), ("jpeg85", 0.7)])
@@ -438,6 +456,22 @@ def test_input_not_modified(small_set) -> None:
     assert np.array_equal(img, before)
 
 
+def test_regions_report_block_size_phase_and_box() -> None:
+    base = ev.skimage_image("astronaut")
+    img = base.copy()
+    ev.pixelate(img, (40, 60, 220, 160), 12, (4, 0))
+    ev.pixelate(img, (300, 300, 150, 140), 7, (0, 3))
+    mask, regions = find_mosaic_regions(img)
+    assert np.array_equal(mask, detect_mosaic(img))
+    assert [r.block for r in regions] == [12, 7]  # largest first
+    big, small = regions
+    assert (big.phase_x, big.phase_y) == (4, 0) and (small.phase_x, small.phase_y) == (0, 3)
+    x0, y0, x1, y1 = big.box
+    assert abs(x0 - 40) <= 12 and abs(y0 - 60) <= 12 and abs(x1 - 260) <= 12 and abs(y1 - 220) <= 12
+    assert sum(r.pixels for r in regions) == np.count_nonzero(mask)
+    assert find_mosaic_regions(base)[1] == []
+
+
 # ---- CLI -------------------------------------------------------------------------------
 
 def _cli(argv: list[str]) -> int:
@@ -463,10 +497,27 @@ def test_cli_detect_mosaic_writes_mask_and_painted_layout(tmp_path: Path, small_
     original = np.asarray(Image.open(out / "decensor_input_original" / "pic.png").convert("RGB"))
     assert np.array_equal(original, img)
     assert src.read_bytes() == before
+    assert not (out / "pic.mask.json").exists()
     # No silent overwrite; --force overwrites.
     assert _cli(["detect-mosaic", str(src), "-o", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert _cli(["detect-mosaic", str(src), "-o", str(out), "--force"]) == 0
+
+
+def test_cli_detect_mosaic_json_sidecar_and_block_sizes(tmp_path: Path, capsys) -> None:
+    img = ev.skimage_image("coffee")
+    ev.pixelate(img, (100, 80, 200, 160), 10, (0, 0))
+    src = tmp_path / "pic.png"
+    Image.fromarray(img).save(src)
+    assert _cli(["detect-mosaic", str(src), "-o", str(tmp_path / "out"), "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 region (block 10 px at (" in printed
+    doc = json.loads((tmp_path / "out" / "pic.mask.json").read_text())
+    mask = np.asarray(Image.open(tmp_path / "out" / "pic.mask.png")) > 0
+    assert doc["mask_pixels"] == np.count_nonzero(mask)
+    assert [r["block"] for r in doc["regions"]] == [10]
+    assert doc["regions"][0]["phase"] == [0, 0]
+    assert doc["regions"][0]["pixels"] == np.count_nonzero(mask)
 
 
 def test_cli_detect_mosaic_bad_input(tmp_path: Path, capsys) -> None:

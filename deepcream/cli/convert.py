@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+def _checkpoint_file(path: Path) -> bool:
+    """A checkpoint's own file (``.index``, ``.meta``, ``.data-NNNNN-of-NNNNN``), which
+    ``convert`` takes as naming its checkpoint."""
+    return path.suffix in (".index", ".meta") or ".data-" in path.name
+
+
 def run(args: argparse.Namespace) -> int:
     from deepcream.convert import convert, read_manifest
     from deepcream.errors import DeepcreamError
@@ -43,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     out_dir = models_dir(args.output)
     start = time.perf_counter()
-    if Path(args.src).is_file() and zipfile.is_zipfile(args.src):
-        # The release zip as downloaded: unpack to a temp folder first.
+    src = Path(args.src)
+    if src.is_file() and (zipfile.is_zipfile(src) or src.suffix.lower() == ".zip"
+                          or not _checkpoint_file(src)):
+        # A zip (or what should be one: install_zip says what the file really is).
         from deepcream.fetch import install_zip
 
         if args.kind or args.attention or args.tolerance != 1e-4:

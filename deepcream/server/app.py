@@ -3,6 +3,10 @@
 Routes
 - ``POST /v1/decensor``: multipart ``image`` (+ ``original`` for mosaic), options as form
   fields; answers ``image/png`` (one result) or ``application/zip`` (several variations).
+- ``POST /v1/detect-mosaic``: multipart ``image``; answers the mosaic mask as a white-on-black
+  PNG (the web page's "Detect mosaic"), with the region count and block sizes in headers.
+- ``POST /v1/find-mask``: multipart ``image`` + the mask options; answers the mask a bar-mode
+  decensor would fill, as a white-on-black PNG (the page shows it as the editable mask).
 - ``POST /deepcreampy-bar`` / ``POST /deepcreampy-mosaic``: drop-in routes of the older
   DeepCreamPy web service (same field names, one PNG back).
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /v1/info``,
@@ -34,12 +38,13 @@ from deepcream.server.service import (
     DecensorOutput,
     DecensorParams,
     DecensorService,
+    FoundMask,
     zip_pngs,
 )
 from deepcream.server.settings import Settings
 
 STATIC_DIR = Path(str(files("deepcream.server") / "static"))
-UPLOAD_ROUTES = frozenset({"/v1/decensor", "/deepcreampy-bar", "/deepcreampy-mosaic"})
+UPLOAD_ROUTES = frozenset({"/v1/decensor", "/v1/detect-mosaic", "/v1/find-mask", "/deepcreampy-bar", "/deepcreampy-mosaic"})
 ERROR_RESPONSES = {
     status: {"description": text, "content": {"application/json": {"example": {
         "status": status, "error": slug, "message": "one line saying what is wrong"}}}}
@@ -129,6 +134,10 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
                                          "the mosaic image itself with auto_mask).")],
         original: Annotated[UploadFile | None, File(description="Mosaic mode: the original "
                                                     "pixelated image (same size)")] = None,
+        mask: Annotated[UploadFile | None, File(description="Optional separate mask image, "
+                                                "same size as 'image': white or any non-black "
+                                                "pixel = fill (then no mask color is looked "
+                                                "for, and 'original' is not needed)")] = None,
         mode: Annotated[str, Form(description="bar or mosaic")] = "bar",
         mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
         variations: Annotated[int, Form(description="1, 2 or 4 (flipped inputs)")] = 1,
@@ -148,10 +157,13 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             raise ApiError(422, "auto_mask (automatic mosaic detection) needs mode=mosaic")
         if auto_mask and original is not None:
             raise ApiError(422, "auto_mask finds the mosaic in 'image' itself: send no 'original'")
-        if mode == "mosaic" and original is None and not auto_mask:
+        if mask is not None and (original is not None or auto_mask):
+            raise ApiError(422, "form field 'mask' says where to fill: send no 'original' "
+                           "and no auto_mask with it")
+        if mode == "mosaic" and original is None and not auto_mask and mask is None:
             raise ApiError(
                 422, "mosaic mode needs form field 'original' (the pixelated image), "
-                "or auto_mask=true to detect the mosaic in 'image'",
+                "a 'mask' file, or auto_mask=true to detect the mosaic in 'image'",
             )
         params = DecensorParams(
             mode=mode,
@@ -163,8 +175,75 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         )
         data = await image.read()
         orig = await original.read() if original is not None else None
-        out = await service.decensor(data, orig, params)
+        mask_data = await mask.read() if mask is not None else None
+        out = await service.decensor(data, orig, params, mask=mask_data)
         return await respond(out, variations)
+
+    def mask_response(found: FoundMask, filename: str) -> Response:
+        headers = {
+            "X-Deepcream-Regions": str(found.regions),
+            "X-Deepcream-Mask-Pixels": str(found.pixels),
+            "X-Deepcream-Processing-Ms": f"{found.processing_ms:.1f}",
+            "Content-Disposition": f'inline; filename="{filename}"',
+        }
+        if found.block_sizes:
+            headers["X-Deepcream-Block-Sizes"] = ",".join(str(b) for b in found.block_sizes)
+        if found.notice:
+            headers["X-Deepcream-Notice"] = found.notice.encode("ascii", "replace").decode()
+        if found.warning:
+            headers["X-Deepcream-Warning"] = found.warning.encode("ascii", "replace").decode()
+        return Response(found.png, media_type="image/png", headers=headers)
+
+    @app.post(
+        "/v1/detect-mosaic",
+        summary="Find mosaic (pixelated) regions",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The mask: a grey-level PNG of the image's size, white (255) = "
+                "mosaic, black (0) = keep. Headers: `X-Deepcream-Regions` (regions found), "
+                "`X-Deepcream-Mask-Pixels` (white pixels), `X-Deepcream-Block-Sizes` (block "
+                "size in px per region, largest region first, comma-separated; absent when "
+                "the detector does not report them), `X-Deepcream-Processing-Ms`.",
+                "content": {"image/png": {}},
+            },
+            **ERROR_RESPONSES,
+        },
+    )
+    async def detect_mosaic_v1(
+        image: Annotated[UploadFile, File(description="the pixelated image")],
+    ) -> Response:
+        found = await service.detect_mosaic(await image.read())
+        return mask_response(found, "mosaic-mask.png")
+
+    @app.post(
+        "/v1/find-mask",
+        summary="Find the painted mask (no fill)",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The pixels a bar-mode `/v1/decensor` of this image with these "
+                "options would fill, as a grey-level PNG of the image's size (white = fill). "
+                "Headers: `X-Deepcream-Regions`, `X-Deepcream-Mask-Pixels`, "
+                "`X-Deepcream-Processing-Ms`, and `X-Deepcream-Notice` / `X-Deepcream-Warning` "
+                "as `/v1/decensor` would send them.",
+                "content": {"image/png": {}},
+            },
+            **ERROR_RESPONSES,
+        },
+    )
+    async def find_mask_v1(
+        image: Annotated[UploadFile, File(description="the image with regions painted in "
+                                         "the mask color")],
+        mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
+        mask_tolerance: Annotated[int, Form(ge=0, le=255, description="per-channel color "
+                                           "tolerance for JPEG-damaged masks")] = 0,
+        antialias: Annotated[bool, Form(description="grow the mask over anti-aliased edges")] = False,
+    ) -> Response:
+        params = DecensorParams(mask_color=parse_mask_color(mask_color),
+                                mask_tolerance=mask_tolerance, antialias=antialias)
+        found = await service.find_paint(await image.read(), params)
+        return mask_response(found, "mask.png")
 
     @app.post("/deepcreampy-bar", summary="Drop-in: decensor bars (field image)",
               response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
@@ -240,7 +319,8 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             allow_methods=["GET", "POST"],
             expose_headers=["X-Deepcream-Engine", "X-Deepcream-Regions",
                             "X-Deepcream-Processing-Ms", "X-Deepcream-Variations",
-                            "X-Deepcream-Notice"],
+                            "X-Deepcream-Notice", "X-Deepcream-Warning",
+                            "X-Deepcream-Mask-Pixels", "X-Deepcream-Block-Sizes"],
         )
     app.add_middleware(
         UploadGuard,

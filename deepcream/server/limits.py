@@ -3,23 +3,21 @@
 Everything a client sends passes through here before any pipeline code sees it:
 - ``UploadGuard`` (ASGI middleware) answers 413 for bodies over the limit before they are
   parsed and 415 for POSTs that are not ``multipart/form-data``.
-- ``decode_image`` detects the format from the first bytes (never the file name), refuses
-  declared sizes over the pixel limit before decoding (decompression bombs), multi-frame
-  images, and truncated or corrupt data, each with its own status and a one-line message.
+- ``decode_image``/``decode_pixels`` run the CLI's decoder (``imageio``: format from the
+  first bytes, pixel limit from the header before decoding, no multi-frame images, no
+  truncated or short data) and give each kind of failure its HTTP status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import struct
-import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from PIL import Image, ImageColor, ImageFile
+from PIL import Image
 
+from deepcream.imageio import FORMATS, DecodeError, Pixels, load_image, load_pixels
 from deepcream.server.errors import ApiError, error_payload
 
 Scope = MutableMapping[str, Any]
@@ -28,94 +26,48 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Truncated files must fail, not decode half an image silently.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+SUPPORTED_FORMATS = FORMATS
 
-# Magic bytes -> Pillow format name. Only these formats are accepted.
-_SIGNATURES: list[tuple[bytes, int, str]] = [
-    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
-    (b"\xff\xd8\xff", 0, "JPEG"),
-    (b"WEBP", 8, "WEBP"),  # after "RIFF" + 4-byte size
-    (b"GIF87a", 0, "GIF"),
-    (b"GIF89a", 0, "GIF"),
-    (b"BM", 0, "BMP"),
-    (b"II*\x00", 0, "TIFF"),
-    (b"MM\x00*", 0, "TIFF"),
-]
-SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+# What each kind of decode failure is in HTTP: the decoder is the CLI's, only this mapping is
+# the server's.
+_DECODE_STATUS = {"empty": 400, "corrupt": 400, "unreadable": 400, "unsupported": 415,
+                  "too_large": 413, "frames": 422}
 
 
-def sniff_format(data: bytes) -> str | None:
-    """The image format named by the data's first bytes, or None when it is none we accept."""
-    for magic, offset, name in _SIGNATURES:
-        if data[offset : offset + len(magic)] == magic and (name != "WEBP" or data[:4] == b"RIFF"):
-            return name
-    return None
+def _api_error(exc: DecodeError) -> ApiError:
+    return ApiError(_DECODE_STATUS.get(exc.reason, 400), str(exc))
 
 
 def decode_image(data: bytes, *, field: str, max_pixels: int) -> Image.Image:
-    """Decode one uploaded image into a fully loaded ``PIL.Image`` (any mode).
+    """One uploaded image, fully decoded (any mode, upright), by ``imageio``'s decoder.
 
     Raises ``ApiError`` 400 (empty, truncated, corrupt), 413 (too many pixels), 415 (not an
-    accepted image format) or 422 (animated / multi-frame).
+    accepted image format) or 422 (animated / multi-page).
     """
-    if not data:
-        raise ApiError(400, f"'{field}' is empty (0 bytes)")
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise ApiError(
-            415,
-            f"'{field}' is not a supported image (accepted: {', '.join(SUPPORTED_FORMATS)}; "
-            "the format is detected from the content, not the file name)",
-        )
     try:
-        with warnings.catch_warnings():
-            # Pillow warns (DecompressionBombWarning) before it errors; our own limit applies.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            # Decoders warn about short reads before failing; the failure is what we report.
-            warnings.simplefilter("ignore", UserWarning)
-            img = Image.open(io.BytesIO(data), formats=[fmt])
-            width, height = img.size
-            if width <= 0 or height <= 0:
-                raise ApiError(400, f"'{field}' declares an empty size {width}x{height}")
-            if width * height > max_pixels:
-                raise ApiError(
-                    413,
-                    f"'{field}' is {width}x{height} = {width * height:,} pixels; "
-                    f"the limit is {max_pixels:,}",
-                )
-            if getattr(img, "n_frames", 1) > 1:
-                raise ApiError(
-                    422, f"'{field}' has {img.n_frames} frames; send a single still image"
-                )
-            img.load()
-    except ApiError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise ApiError(413, f"'{field}' is too large to decode safely: {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ApiError(400, f"'{field}' is a corrupt or truncated {fmt} image ({reason})") from None
-    # Mode handling (16-bit, palette transparency, CMYK...) is the pipeline's, as for the CLI.
-    return img
+        return load_image(data, name=f"'{field}'", max_pixels=max_pixels, max_bytes=None)
+    except DecodeError as exc:
+        raise _api_error(exc) from None
+
+
+def decode_pixels(data: bytes, *, field: str, max_pixels: int) -> Pixels:
+    """``decode_image`` straight to ``Pixels`` (libspng for plain 8-bit PNGs), as the
+    pipeline holds images."""
+    try:
+        return load_pixels(data, name=f"'{field}'", max_pixels=max_pixels, max_bytes=None)
+    except DecodeError as exc:
+        raise _api_error(exc) from None
 
 
 def parse_mask_color(text: str) -> tuple[int, int, int]:
-    """``#00ff00``, ``00ff00``, ``0,255,0``, ``rgb(0,255,0)`` or a CSS name -> an RGB triple."""
-    value = text.strip()
-    if not value:
-        raise ApiError(422, "form field 'mask_color' is empty")
-    if "," in value and not value.lower().startswith(("rgb", "hsl")):
-        value = f"rgb({value})"
-    elif len(value) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in value):
-        value = "#" + value
+    """``#00ff00``, ``00ff00``, ``0,255,0``, ``rgb(0,255,0)`` or a CSS name -> an RGB triple
+    (the CLI's parser, ``colors.parse_color``; errors name the form field)."""
+    from deepcream.colors import parse_color
+
     try:
-        rgb = ImageColor.getrgb(value)
-    except ValueError:
-        raise ApiError(
-            422, f"form field 'mask_color': cannot read {text!r} as a color (e.g. #00ff00)"
-        ) from None
-    return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+        return parse_color(text)
+    except ValueError as exc:
+        raise ApiError(422, f"form field 'mask_color': {exc}") from None
 
 
 class UploadGuard:

@@ -25,7 +25,7 @@ import numpy as np
 from deepcream.imageio import Pixels, encode_png
 from deepcream.server.batcher import Batcher
 from deepcream.server.errors import ApiError
-from deepcream.server.limits import decode_image
+from deepcream.server.limits import decode_pixels
 from deepcream.server.metrics import Metrics
 from deepcream.server.settings import Settings
 
@@ -58,6 +58,22 @@ class DecensorOutput:
     notice: str | None = None
     warning: str | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class FoundMask:
+    """What ``POST /v1/detect-mosaic`` and ``/v1/find-mask`` answer: the mask as a PNG plus
+    the facts for headers."""
+
+    png: bytes
+    """White (255) = fill, black (0) = keep; grey-level PNG at the image's size."""
+    regions: int
+    pixels: int
+    processing_ms: float
+    block_sizes: list[int] = field(default_factory=list)
+    """Block size (px) per mosaic region, largest region first (detect-mosaic only)."""
+    notice: str | None = None
+    warning: str | None = None
 
 
 class DecensorService:
@@ -165,12 +181,15 @@ class DecensorService:
 
     # --- one request ----------------------------------------------------------------------
     async def decensor(
-        self, image: bytes, original: bytes | None, params: DecensorParams
+        self, image: bytes, original: bytes | None, params: DecensorParams,
+        mask: bytes | None = None,
     ) -> DecensorOutput:
-        """Run one request through decode -> prepare -> batched inpaint -> finish -> PNG."""
+        """Run one request through decode -> prepare -> batched inpaint -> finish -> PNG.
+        ``mask``: an optional separate mask image (non-black = fill) instead of painted
+        strokes."""
         self._admit()
         cancel = threading.Event()
-        work = asyncio.ensure_future(self._process(image, original, params, cancel))
+        work = asyncio.ensure_future(self._process(image, original, params, mask, cancel))
         # The slot is freed when the work really ends, even after a timeout answered early;
         # ``cancel`` makes it end within one crop (the batcher and the chunk loop check it).
         work.add_done_callback(self._work_done)
@@ -186,9 +205,68 @@ class DecensorService:
                 {"Retry-After": str(self.retry_after_s())},
             ) from None
 
+    async def detect_mosaic(self, image: bytes) -> FoundMask:
+        """Find the pixelated regions of one image (admitted and timed like a decensor)."""
+        return await self._run_admitted("mosaic detection", self._detect, image)
+
+    async def find_paint(self, image: bytes, params: DecensorParams) -> FoundMask:
+        """The mask a bar-mode decensor of ``image`` with ``params`` would fill, without
+        filling it: the web page shows it as the editable mask."""
+        return await self._run_admitted("finding the painted mask", self._find_paint, image, params)
+
+    async def _run_admitted(self, what: str, work_fn: Any, *args: Any) -> FoundMask:
+        self._admit()
+        started = time.perf_counter()
+        work = asyncio.get_running_loop().run_in_executor(self.executor, work_fn, *args)
+        work.add_done_callback(self._work_done)
+        try:
+            found = await asyncio.wait_for(asyncio.shield(work), self.settings.request_timeout_s)
+        except TimeoutError:
+            self.metrics.rejected.labels("timeout").inc()
+            raise ApiError(
+                503,
+                f"{what} took longer than {self.settings.request_timeout_s:g} s",
+                {"Retry-After": str(self.retry_after_s())},
+            ) from None
+        found.processing_ms = (time.perf_counter() - started) * 1000
+        return found
+
+    def _mask_png(self, mask: np.ndarray) -> bytes:
+        from PIL import Image
+
+        return encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
+                          compress_level=self.settings.png_compress_level)
+
+    def _find_paint(self, image: bytes, params: DecensorParams) -> FoundMask:
+        from deepcream.masks import find_mask, mask_warning, near_mask_hint
+        from deepcream.regions import label_holes
+
+        rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
+        # The same search as a bar-mode decensor of this image with these options.
+        mask = find_mask(rgb, params.mask_color, tolerance=params.mask_tolerance,
+                         grow_antialias=params.antialias)
+        regions = label_holes(mask).count  # (no per-region objects: may be thousands)
+        found = FoundMask(png=self._mask_png(mask), regions=regions,
+                          pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
+        if regions:
+            found.warning = mask_warning(rgb, mask, params.mask_color, params.mask_tolerance,
+                                         params.antialias)
+        else:
+            found.notice = near_mask_hint(rgb, params.mask_color, params.mask_tolerance)
+        return found
+
+    def _detect(self, image: bytes) -> FoundMask:
+        from deepcream.mosaic import find_mosaic_regions
+
+        rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
+        mask, regions = find_mosaic_regions(rgb)
+        return FoundMask(png=self._mask_png(mask), regions=len(regions),
+                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0,
+                               block_sizes=[r.block for r in regions])
+
     async def _process(
         self, image: bytes, original: bytes | None, params: DecensorParams,
-        cancel: threading.Event | None = None,
+        mask: bytes | None = None, cancel: threading.Event | None = None,
     ) -> DecensorOutput:
         from deepcream import pipeline
 
@@ -200,7 +278,8 @@ class DecensorService:
         engine = self.engines[kind]
 
         t = time.perf_counter()
-        job = await loop.run_in_executor(self.executor, self._prepare, image, original, params, engine)
+        job = await loop.run_in_executor(self.executor, self._prepare, image, original, params,
+                                         engine, mask)
         stages["prepare"] = (time.perf_counter() - t) * 1000
 
         def check(*_: Any) -> None:
@@ -246,21 +325,28 @@ class DecensorService:
         )
 
     def _prepare(
-        self, image: bytes, original: bytes | None, params: DecensorParams, engine: Any
+        self, image: bytes, original: bytes | None, params: DecensorParams, engine: Any,
+        mask: bytes | None = None,
     ) -> Any:
         from deepcream import pipeline
+        from deepcream.masks import is_lossy_image, load_mask_file
 
         limit = self.settings.max_pixels
-        img = decode_image(image, field="image", max_pixels=limit)
+        img = decode_pixels(image, field="image", max_pixels=limit)
         orig = None
         if original is not None:
-            orig = decode_image(original, field="original", max_pixels=limit)
+            orig = decode_pixels(original, field="original", max_pixels=limit)
         if orig is not None and orig.size != img.size:
             raise ApiError(
                 422,
                 f"'original' is {orig.size[0]}x{orig.size[1]} but 'image' is "
                 f"{img.size[0]}x{img.size[1]}; the mosaic pair must have the same size",
             )
+        holes = None
+        if mask is not None:
+            holes = load_mask_file(decode_pixels(mask, field="mask", max_pixels=limit),
+                                   img.size, name="form field 'mask'",
+                                   lossy=is_lossy_image(mask))
         return pipeline.prepare(
             img,
             mode=params.mode,
@@ -271,6 +357,7 @@ class DecensorService:
             antialias=params.antialias,
             auto_mask=params.auto_mask,
             input_size=engine.input_size,
+            mask=holes,
             max_regions=self.settings.max_regions,
         )
 
