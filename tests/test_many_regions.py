@@ -72,14 +72,15 @@ def test_grouping_covers_every_region_once_inside_its_box() -> None:
     assert (groups >= 0).sum() == lab.count - 1 == 1500 - np.count_nonzero(
         mask_of(dots(900, 700, 1500, seed=1))[298:308, 98:262])
     assert len(grouping.boxes) <= (900 // 192 + 1) * (700 // 192 + 1)
-    for label, (sy, sx) in enumerate(rg.ndimage.find_objects(lab.labels), start=1):
+    for label in range(1, lab.count + 1):
+        bx, by, bw, bh = (int(v) for v in lab.stats[label, :4])
         g = grouping.group_of[label]
         if g < 0:
             continue
         x1, y1, x2, y2 = grouping.boxes[g]
         assert x2 - x1 == y2 - y1 == 256
-        assert x1 <= lab.ox + sx.start and lab.ox + sx.stop <= x2
-        assert y1 <= lab.oy + sy.start and lab.oy + sy.stop <= y2
+        assert x1 <= lab.ox + bx and lab.ox + bx + bw <= x2
+        assert y1 <= lab.oy + by and lab.oy + by + bh <= y2
     # the pasted selections partition the small regions' pixels
     paste_count = np.zeros(holes.shape, np.int32)
     for g, box in enumerate(grouping.boxes):
