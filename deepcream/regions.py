@@ -280,8 +280,6 @@ def flip_box(box: Box, width: int, height: int, flip_x: bool, flip_y: bool) -> B
 # --- Images with many regions (docs/decensor.md, "Many regions: grouped crops") -------------
 #: Up to this many regions, every region gets DCP's own box(es), exactly as DCP does.
 EXACT_REGIONS = 200
-#: Default cap on the regions of one image (CLI --max-regions, server setting max_regions).
-DEFAULT_MAX_REGIONS = 100_000
 #: Tile grids for grouped crops: margins in px. A tile's box is ``side`` px square
 #: (``MODEL_SIZE`` at native scale), its grid stride ``side - 2 * margin``. A region whose extent
 #: (DCP's ``max(max_x - min_x, max_y - min_y)``) is at most ``2 * margin`` goes to the tile

@@ -7,7 +7,7 @@ process's peak RSS (ru_maxrss from wait4). It also decensors the ordinary inputs
 examples and the reference workload) and records the SHA-256 of every output, so two
 checkouts can be compared byte for byte, and times the reference workload in-process.
 
-    PYTHONPATH=$PWD python scripts/region_stress.py --models DIR --out region-stress
+    PYTHONPATH=$PWD:$PWD/benchmarks python scripts/region_stress.py --models DIR --out region-stress
     # DIR: a models folder with bar.onnx/mosaic.onnx (e.g. converted from the test fixture)
 
 Writes ``OUT/region-stress.json`` and ``OUT/region-stress.md``.
@@ -75,7 +75,7 @@ def isolated_dots(width: int, height: int, count: int, seed: int) -> np.ndarray:
 
 def _run_cli(args: list[str], timeout: float) -> tuple[float, float, int, str]:
     """Run the CLI in a child; (wall seconds, peak RSS MB, exit code, stderr tail)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'benchmarks'}")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "deepcream", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -115,9 +115,9 @@ def _sha(path: Path) -> str:
 
 def ordinary_hashes(models: Path | None, work: Path) -> dict[str, str]:
     """SHA-256 of every output of the ordinary inputs, per engine (deterministic runs)."""
-    from deepcream.bench import workload_png
+    from deepcream.decensorer import decensor
     from deepcream.imageio import encode_png
-    from deepcream.pipeline import decensor
+    from deepcream_bench.workload import workload_png
 
     workload = work / "workload.png"
     if not workload.exists():
@@ -143,18 +143,19 @@ def ordinary_hashes(models: Path | None, work: Path) -> dict[str, str]:
 
 def workload_seconds(models: Path | None, work: Path, runs: int) -> dict[str, object]:
     """In-process time of the reference workload (decode to PNG bytes), median of ``runs``."""
-    from deepcream.pipeline import prepare, resolve_engine, run_job
+    from deepcream.decensorer import Decensorer
+    from deepcream.options import DecensorOptions
 
     data = (work / "workload.png").read_bytes()
     out: dict[str, object] = {}
     for engine_name in ["onnx"] if models else []:
-        engine = resolve_engine(engine_name, "bar", models)
-        engine.warmup()
+        decensorer = Decensorer(engine=engine_name, models=models)
+        decensorer.engine("bar").warmup()
         times = []
         for _ in range(runs + 1):
             t0 = time.perf_counter()
-            job = prepare(data, mode="bar", engine=engine)
-            run_job(engine, job, png=True)
+            job = decensorer.prepare(data, DecensorOptions())
+            decensorer.run(job, png=True)
             times.append(time.perf_counter() - t0)
         times = times[1:]
         out[engine_name] = {"median_s": statistics.median(times), "runs": times}

@@ -29,7 +29,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GREEN = (0, 255, 0)
-EXAMPLE = Path(__file__).resolve().parents[1] / "deepcream" / "examples" / "example-clean.png"
+EXAMPLES = Path(__file__).resolve().parents[1] / "deepcream" / "examples"
+EXAMPLE = EXAMPLES / "example-clean.png"
 MAX_PIXELS = 1_500_000  # small, so a real over-limit upload is a real server error
 EDGE = 2  # px: the painted mask may differ from the ideal stroke shape this close to its edge
 
@@ -359,6 +360,25 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
     shots("6-mosaic-result", page)
 
 
+def test_mosaic_green_copy_with_original(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """DeepCreamPy's mosaic input: a green-painted copy, then its pixelated original."""
+    colored = np.asarray(Image.open(EXAMPLES / "example-mosaic-colored.png").convert("RGB"))
+    original = np.asarray(Image.open(EXAMPLES / "example-mosaic.png").convert("RGB"))
+    region = np.all(colored == GREEN, axis=-1)
+    load_files(page, EXAMPLES / "example-mosaic-colored.png")
+    assert painted_count(page) == int(region.sum())
+    page.check("input[name=mode][value=mosaic]")
+    decensor(page)
+    assert "paint over the mosaic" in page.inner_text("#message") and page.is_hidden("#result")
+    page.set_input_files("#original", str(EXAMPLES / "example-mosaic.png"))
+    page.wait_for_function("() => !window.deepcream.state.cur.paintedCopy")
+    decensor(page)
+    result = shown_image(page, "#result-img")
+    assert np.array_equal(shown_image(page, "#before-img"), original)
+    assert np.array_equal(result[~region], original[~region])
+    assert np.any(result[region] != original[region])
+
+
 def _rect(shape: tuple[int, int], x: int, y: int, w: int, h: int) -> np.ndarray:
     out = np.zeros(shape, bool)
     out[y:y + h, x:x + w] = True
@@ -489,8 +509,22 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
         cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
             {"x": x, "y": y} for x, y in pts]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    assert painted_count(pg) > 300 * 10
+    painted = painted_count(pg)
+    assert painted > 300 * 10
     assert not pg.is_disabled("#undo")
+    # A second finger turns the touch into move/zoom: the first finger's dot is taken back
+    # and spreading the fingers zooms in.
+    scale = pg.evaluate("window.deepcream.state.cur.view.s")
+    (ax, ay), (bx, by) = to_client(pg, 200, 100), to_client(pg, 280, 100)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": ax, "y": ay, "id": 1}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [
+        {"x": ax, "y": ay, "id": 1}, {"x": bx, "y": by, "id": 2}]})
+    for step in range(1, 6):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
+            {"x": ax - 8 * step, "y": ay, "id": 1}, {"x": bx + 8 * step, "y": by, "id": 2}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert painted_count(pg) == painted
+    assert pg.evaluate("window.deepcream.state.cur.view.s") > 1.3 * scale
     shots("10-phone-375px", pg, full_page=True)
     _close(context, pg)
 

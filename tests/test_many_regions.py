@@ -19,6 +19,7 @@ from deepcream import pipeline
 from deepcream import regions as rg
 from deepcream.engines import ClassicalEngine, OnnxEngine
 from deepcream.errors import InputError
+from deepcream.options import DecensorOptions
 
 GREEN = np.array([0, 255, 0], np.uint8)
 
@@ -44,6 +45,13 @@ def dots(width: int, height: int, count: int, seed: int = 0) -> np.ndarray:
         img[y, x] = GREEN
         placed += 1
     return img
+
+
+def prep(img: np.ndarray, engine=None, *, original: np.ndarray | None = None,
+         input_size: int | None = 256, **options) -> pipeline.Job:
+    return pipeline.prepare(Image.fromarray(img), DecensorOptions(**options),
+                            original=None if original is None else Image.fromarray(original),
+                            input_size=engine.input_size if engine is not None else input_size)
 
 
 def assert_filled(before: np.ndarray, after: np.ndarray) -> None:
@@ -92,7 +100,7 @@ def test_grouping_covers_every_region_once_inside_its_box() -> None:
 
 def test_up_to_exact_limit_every_region_keeps_dcp_boxes() -> None:
     img = dots(1200, 900, rg.EXACT_REGIONS, seed=2)
-    job = pipeline.prepare(Image.fromarray(img), input_size=256)
+    job = prep(img)
     holes = mask_of(img)
     expected = [box for region in rg.find_regions(holes)
                 for box, _ in rg.region_boxes(region, 1200, 900)]
@@ -102,7 +110,7 @@ def test_up_to_exact_limit_every_region_keeps_dcp_boxes() -> None:
 
 def test_checkerboard_is_a_few_shared_crops(onnx_bar: OnnxEngine) -> None:
     img = checkerboard(96)  # 4,608 one-pixel regions on a 96x96 image
-    job = pipeline.prepare(Image.fromarray(img), engine=onnx_bar)
+    job = prep(img, onnx_bar)
     assert job.regions == 96 * 96 // 2
     assert len(job.plans) == 1 and job.plans[0].box == (0, 0, 96, 96)
     result, _ = pipeline.run_job(onnx_bar, job)
@@ -114,13 +122,14 @@ def test_dot_field_classical_streamed_equals_staged(variations: int, monkeypatch
     monkeypatch.setattr(pipeline, "STREAM_CROPS", 5)
     img = dots(700, 500, 1000, seed=4)
     engine = ClassicalEngine("bar")
-    job = pipeline.prepare(Image.fromarray(img), variations=variations, engine=engine)
+    job = prep(img, engine, variations=variations)
     assert job.regions == 1000
     assert len(job.plans) <= variations * 4 * 3
     assert job.streamed and job.crops is None
     result, pngs = pipeline.run_job(engine, job, png=True)
-    staged_job = pipeline.prepare(Image.fromarray(img), variations=variations, engine=engine)
-    staged = pipeline.finish(staged_job, pipeline.run_engine(engine, staged_job))
+    staged_job = prep(img, engine, variations=variations)
+    staged = pipeline.finish(staged_job, pipeline.run_engine(engine, staged_job),
+                             engine.describe())
     for got, want in zip(result.pixels, staged.pixels, strict=True):
         assert np.array_equal(got.rgb, want.rgb)
         assert_filled(img, got.rgb)
@@ -137,11 +146,12 @@ def test_streamed_mosaic_crops_come_from_the_unfilled_original(monkeypatch) -> N
         y, x = int(rng.integers(0, 596)), int(rng.integers(0, 796))
         colored[y:y + 3, x:x + 3] = GREEN
     engine = ClassicalEngine("mosaic")
-    job = pipeline.prepare(Image.fromarray(colored), mode="mosaic", original=Image.fromarray(original), engine=engine)
+    job = prep(colored, engine, mode="mosaic", original=original)
     assert job.streamed and len(job.plans) > 4
     result, _ = pipeline.run_job(engine, job)
-    staged_job = pipeline.prepare(Image.fromarray(colored), mode="mosaic", original=Image.fromarray(original), engine=engine)
-    staged = pipeline.finish(staged_job, pipeline.run_engine(engine, staged_job))
+    staged_job = prep(colored, engine, mode="mosaic", original=original)
+    staged = pipeline.finish(staged_job, pipeline.run_engine(engine, staged_job),
+                             engine.describe())
     assert np.array_equal(result.pixels[0].rgb, staged.pixels[0].rgb)
     holes = mask_of(colored)
     assert np.array_equal(result.pixels[0].rgb[~holes], original[~holes])
@@ -150,7 +160,7 @@ def test_streamed_mosaic_crops_come_from_the_unfilled_original(monkeypatch) -> N
 def test_larger_tiles_when_native_ones_exceed_the_budget(monkeypatch, onnx_bar) -> None:
     monkeypatch.setattr(rg, "TILE_BUDGET", 12)
     img = dots(1000, 700, 400, seed=8)  # ~24 native tiles: too many, 2x tiles: 6
-    job = pipeline.prepare(Image.fromarray(img), engine=onnx_bar)
+    job = prep(img, onnx_bar)
     sides = {p.box[2] - p.box[0] for p in job.plans}
     assert len(job.plans) <= 12 and sides == {512}
     # the 512 px tile shrinks to 256 without losing a dot from the model's hole mask
@@ -165,8 +175,8 @@ def test_larger_tiles_when_native_ones_exceed_the_budget(monkeypatch, onnx_bar) 
 def test_region_cap_is_a_clear_error(tmp_path: Path) -> None:
     img = dots(400, 300, 250, seed=9)
     with pytest.raises(InputError, match=r"250 separate regions to fill, more than the limit of 100"):
-        pipeline.prepare(Image.fromarray(img), max_regions=100)
-    assert len(pipeline.prepare(Image.fromarray(img), max_regions=250).plans) > 0
+        prep(img, max_regions=100)
+    assert len(prep(img, max_regions=250).plans) > 0
     path = tmp_path / "dots.png"
     Image.fromarray(img).save(path)
     out = subprocess.run([sys.executable, "-m", "deepcream", "decensor", str(path), "-o",
@@ -182,7 +192,7 @@ def test_region_cap_is_a_clear_error(tmp_path: Path) -> None:
 def test_cancelled_job_stops_between_crops() -> None:
     img = dots(1024, 768, 3072, seed=10)
     engine = ClassicalEngine("bar")
-    job = pipeline.prepare(Image.fromarray(img), variations=4, engine=engine)
+    job = prep(img, engine, variations=4)
     filled = []
     with pytest.raises(pipeline.JobCancelled):
         pipeline.run_job(engine, job, png=True, on_filled=filled.append,
@@ -192,7 +202,7 @@ def test_cancelled_job_stops_between_crops() -> None:
 
 def test_cancelled_onnx_job_stops_both_workers(onnx_bar: OnnxEngine) -> None:
     img = dots(1024, 768, 3072, seed=11)
-    job = pipeline.prepare(Image.fromarray(img), engine=onnx_bar)
+    job = prep(img, onnx_bar)
     filled = []
     with pytest.raises(pipeline.JobCancelled):
         pipeline.run_job(onnx_bar, job, on_filled=filled.append,
@@ -206,7 +216,7 @@ def test_server_timeout_frees_the_worker(converted_models: Path) -> None:
     back long before its work would have ended, and the next request is served."""
     from deepcream.server.errors import ApiError
     from deepcream.server.metrics import Metrics
-    from deepcream.server.service import DecensorParams, DecensorService
+    from deepcream.server.service import DecensorService
     from deepcream.server.settings import Settings
 
     settings = Settings(engine="onnx", models=converted_models, request_timeout_s=1.0,
@@ -233,12 +243,12 @@ def test_server_timeout_frees_the_worker(converted_models: Path) -> None:
 
     async def scenario() -> int:
         with pytest.raises(ApiError) as err:
-            await service.decensor(big, None, DecensorParams(variations=4))
+            await service.decensor(big, None, DecensorOptions(variations=4))
         assert err.value.status == 503
         service.settings = dataclasses.replace(settings, request_timeout_s=300.0)
         # one inference thread per model: the next request is served only once the timed-out
         # one has left it
-        after = await service.decensor(small.getvalue(), None, DecensorParams())
+        after = await service.decensor(small.getvalue(), None, DecensorOptions())
         assert after.regions == 3
         return sum(filled) - 3  # the big request's crops that were filled
 

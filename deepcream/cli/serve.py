@@ -7,6 +7,8 @@ import socket
 import sys
 from typing import Any
 
+from deepcream.options import DEFAULT_MAX_REGIONS
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -42,8 +44,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=1,
                    help="most crops per inference batch, merging concurrent requests; 1 = off "
                    "(default: it did not raise throughput on 2 cores, see docs/server.md)")
-    p.add_argument("--max-regions", type=int, default=100_000, metavar="N",
-                   help="separate regions allowed per image; more get 422 (default 100000)")
+    p.add_argument("--max-regions", type=int, default=DEFAULT_MAX_REGIONS, metavar="N",
+                   help=f"separate regions allowed per image; more get 422 (default "
+                   f"{DEFAULT_MAX_REGIONS})")
     p.add_argument("--cpu-workers", type=int, default=2,
                    help="threads for decoding, region finding, paste-back, PNG (default 2)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -80,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from deepcream.engines import tune_malloc
     from deepcream.errors import DeepcreamError
+    from deepcream.malloc import tune_malloc
     from deepcream.server import Settings, create_app
     from deepcream.server.metrics import Metrics
     from deepcream.server.service import DecensorService

@@ -11,7 +11,6 @@ arrival order.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import queue
 import threading
@@ -55,7 +54,7 @@ class Batcher:
         self.on_batch = on_batch  # (crops, requests, seconds) for metrics
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread = threading.Thread(
-            target=self._loop, name=f"deepcream-infer-{getattr(engine, 'kind', '?')}", daemon=True
+            target=self._loop, name=f"deepcream-infer-{getattr(engine, 'mode', '?')}", daemon=True
         )
         self._thread.start()
 
@@ -74,10 +73,7 @@ class Batcher:
 
     def _inpaint(self, crops: np.ndarray, holes: np.ndarray, check: Callable[..., None]
                  ) -> np.ndarray:
-        params = inspect.signature(self.engine.inpaint).parameters
-        if "on_filled" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return self.engine.inpaint(crops, holes, on_filled=check)
-        return self.engine.inpaint(crops, holes)
+        return self.engine.inpaint(crops, holes, on_filled=check)
 
     def _loop(self) -> None:
         carry: _Item | None = None  # an item that did not fit the previous batch

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from deepcream.errors import DeepcreamError
 from deepcream.imageio import PNG_COMPRESS_LEVEL
+from deepcream.options import DEFAULT_MAX_REGIONS
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Settings:
     """Most crops merged into one inference batch; 1 (default) = no cross-request batching.
     Measured on the 2-core target with onnxruntime, batching did not raise throughput (per-crop
     time is flat in batch size, see docs/server.md); turn it on where it measurably helps."""
-    max_regions: int = 100_000
+    max_regions: int = DEFAULT_MAX_REGIONS
     """Separate regions allowed per image; more get 422 (many small regions share crops, so
     work grows with the image area, but labelling them still costs per region)."""
     cpu_workers: int = 2
