@@ -337,6 +337,7 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
     truth = np.zeros(clean.shape[:2], bool)
     truth[box[1]:box[3], box[0]:box[2]] = True
     assert (detected & truth).sum() / (detected | truth).sum() > 0.9
+    page.evaluate("() => document.getElementById('editor').scrollIntoView({ block: 'end' })")
     shots("4-mosaic-detected", page)
     # Edit: erase a corner of the detection, add a strip beside it.
     set_size(page, 16)
@@ -357,6 +358,9 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
         result = shown_image(page, "#result-img")
         assert np.array_equal(result[~edited], pixelated[~edited])
         assert np.any(result[edited] != pixelated[edited])
+    page.locator("#variation-buttons button").nth(0).click()
+    page.fill("#split", "30")
+    page.evaluate("() => document.getElementById('compare').scrollIntoView({ block: 'end' })")
     shots("6-mosaic-result", page)
 
 
@@ -454,6 +458,12 @@ def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path:
 
 
 def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is text, not a picture")
+    page.set_input_files("#files", str(not_image))
+    page.wait_for_selector("#open-message")
+    assert "notes.png: this browser cannot open it as an image" in page.inner_text("#open-message")
+    assert page.locator("#queue li").count() == 0
     load_files(page, save(scene(seed=6), tmp_path / "clean.png"))
     decensor(page)
     text = page.inner_text("#message")
@@ -473,6 +483,13 @@ def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None: 
         page.mouse.move(*to_client(page, *point), steps=8)
     page.mouse.up()
     assert abs(painted_count(page) - 0.5 * 200 * 150) < 0.03 * 200 * 150
+    # Shift + rectangle erases: the triangle's top 50 rows (200 px wide there) go.
+    page.keyboard.press("r")
+    page.keyboard.down("Shift")
+    drag(page, (90, 90), (310, 150))
+    page.keyboard.up("Shift")
+    remaining = 0.5 * 100 * (200 * 100 / 150)  # the triangle below y = 150
+    assert abs(painted_count(page) - remaining) < 0.05 * remaining
     page.check("input[name=mode][value=mosaic]")
     page.click("#detect")
     page.wait_for_selector("body[data-state=done]")

@@ -33,6 +33,7 @@ function maskFromBits(item, bits) {
 }
 
 async function addFiles(files) {
+  $("open-message").hidden = true;
   const list = [...files].filter((f) => f && f.size !== undefined);
   let first = null;
   for (const file of list) {
@@ -51,7 +52,8 @@ async function makeItem(file) {
     // The server reads pixels as stored (no EXIF rotation): the mask must match that grid.
     bmp = await createImageBitmap(file, { imageOrientation: "none" });
   } catch (_) {
-    showMessage("error", `${file.name || "pasted image"}: this browser cannot open it as an image (PNG, JPEG, WebP, BMP or GIF work).`);
+    $("open-message").textContent = `${file.name || "pasted image"}: this browser cannot open it as an image (PNG, JPEG, WebP, BMP or GIF work).`;
+    $("open-message").hidden = false;
     return null;
   }
   const w = bmp.width, h = bmp.height;
@@ -249,7 +251,7 @@ function drawOverlay() {
       op.points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
       ctx.closePath();
     }
-    ctx.fillStyle = "rgba(255,31,90,0.35)";
+    ctx.fillStyle = op.erase ? "rgba(120,220,255,0.35)" : "rgba(255,31,90,0.35)";
     ctx.fill();
     ctx.lineWidth = 1.5 / v.s;
     ctx.strokeStyle = "#fff";
@@ -447,10 +449,10 @@ function onPointerDown(e) {
     op = { kind: "stroke", erase: S.tool === "eraser", last: xy, edit: beginEdit(S.cur) };
     touchSegment(op.edit, xy, xy, S.size / 2);
     strokeSegment(xy, xy, op.erase);
-  } else if (S.tool === "rect") {
-    op = { kind: "rect", start: xy, end: xy };
+  } else if (S.tool === "rect") { // with Shift held: the shape erases
+    op = { kind: "rect", start: xy, end: xy, erase: e.shiftKey };
   } else if (S.tool === "lasso") {
-    op = { kind: "lasso", points: [xy] };
+    op = { kind: "lasso", points: [xy], erase: e.shiftKey };
   }
 }
 
@@ -510,8 +512,10 @@ function onPointerUp(e) {
     if (r.w > 0 && r.h > 0) {
       const edit = beginEdit(item);
       touch(edit, r.x - 1, r.y - 1, r.x + r.w + 1, r.y + r.h + 1);
-      item.maskCtx.fillStyle = PAINT;
+      item.maskCtx.save();
+      strokeStyle(item.maskCtx, op.erase);
       item.maskCtx.fillRect(r.x, r.y, r.w, r.h);
+      item.maskCtx.restore();
       finishEdit(edit);
       redrawMask();
     }
@@ -520,11 +524,13 @@ function onPointerUp(e) {
     const xs = op.points.map((p) => p[0]), ys = op.points.map((p) => p[1]);
     const edit = beginEdit(item);
     touch(edit, Math.min(...xs) - 2, Math.min(...ys) - 2, Math.max(...xs) + 2, Math.max(...ys) + 2);
+    ctx.save();
+    strokeStyle(ctx, op.erase);
     ctx.beginPath();
     op.points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
     ctx.closePath();
-    ctx.fillStyle = PAINT;
     ctx.fill();
+    ctx.restore();
     finishEdit(edit);
     redrawMask();
   }
