@@ -17,8 +17,8 @@ from pathlib import Path
 
 from deepcream.engines import Engine, engine_class, get_engine
 from deepcream.errors import InputError
-from deepcream.imageio import ENGINE_TEXT_KEY, Pixels, Source
-from deepcream.options import Color, DecensorOptions
+from deepcream.imageio import Pixels, Source
+from deepcream.options import ENGINE_TEXT_KEY, Color, DecensorOptions
 from deepcream.pipeline import DecensorResult, Job, MaskSource, prepare, run_job
 from deepcream.session import SessionOptions
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepcream.errors import DeepcreamError, ModelError
-from deepcream.imageio import ENGINE_TEXT_KEY
+from deepcream.options import ENGINE_TEXT_KEY
 
 if TYPE_CHECKING:
     from deepcream.decensorer import Decensorer

@@ -257,21 +257,21 @@ class ModelSession:
         tasks are split into one lane per worker with equal estimated totals, each lane runs
         in the given order, and a worker whose lane runs dry takes the other lanes' last
         tasks. Without costs (or with a wrong estimate) the last crop of an image often runs
-        alone while the other worker idles, ~half a crop on 2 workers.
+        alone while the other worker idles, ~half a crop on 2 workers. Once a task raises, the
+        workers take no further tasks (a cancelled job stops within one task per worker).
         """
         if self._pool is None or len(tasks) <= 1:
             for task in tasks:
                 task()
             return
         if costs is None:
-            for future in [self._pool.submit(task) for task in tasks]:
-                future.result()
-            return
+            costs = [1.0] * len(tasks)
         lanes = [collections.deque(lane) for lane in balanced_lanes(costs, self.threads)]
         lock = threading.Lock()
+        stop = threading.Event()  # a task failed (or cancelled its job): take no more
 
         def worker(own: int) -> None:
-            while True:
+            while not stop.is_set():
                 with lock:
                     if lanes[own]:
                         index = lanes[own].popleft()
@@ -280,7 +280,11 @@ class ModelSession:
                         if not lanes[other]:
                             return
                         index = lanes[other].pop()
-                tasks[index]()
+                try:
+                    tasks[index]()
+                except BaseException:
+                    stop.set()
+                    raise
 
         futures = [self._pool.submit(worker, own) for own in range(len(lanes))]
         errors = [f.exception() for f in futures]

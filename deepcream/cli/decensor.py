@@ -19,6 +19,7 @@ from deepcream.folderjob import (
     originals_index,
     plan_tasks,
 )
+from deepcream.options import DEFAULT_MAX_REGIONS
 
 NO_MASK = "no mask"
 
@@ -79,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                    help="fp32 is exact; bf16/int8 are faster approximations")
     p.add_argument("--threads", type=int, metavar="N", help="inference threads")
+    p.add_argument("--max-regions", type=int, default=DEFAULT_MAX_REGIONS, metavar="N",
+                   help=f"refuse images with more than N separate regions (default "
+                   f"{DEFAULT_MAX_REGIONS}; images with many small regions fill them in shared crops)")
     p.add_argument("--dcp-folders", type=Path, metavar="ROOT",
                    help="read ROOT/decensor_input (and decensor_input_original) and write "
                    "ROOT/decensor_output/'NAME VARIATION.png', as DeepCreamPy does")
@@ -304,7 +308,8 @@ def run(args: argparse.Namespace) -> int:
     plan, out_dir = _plan(args)  # also settles the mode (--dcp-folders infers it)
     options = DecensorOptions(mode=args.mode, variations=args.variations,
                               mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
-                              antialias=args.antialias, auto_mask=args.auto_mask)
+                              antialias=args.antialias, auto_mask=args.auto_mask,
+                              max_regions=args.max_regions)
     decensorer = Decensorer(engine=args.engine, models=args.models,
                             session=SessionOptions(backend=args.backend, threads=args.threads,
                                                    precision=args.precision))

@@ -10,6 +10,8 @@ At most ``max_queue`` requests are admitted at once; beyond that the answer is 5
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import io
 import logging
 import threading
@@ -176,12 +178,15 @@ class DecensorService:
         ``mask``: an optional separate mask image (non-black = fill) instead of painted
         strokes."""
         self._admit()
-        work = asyncio.ensure_future(self._process(image, original, params, mask))
-        # The slot is freed when the work really ends, even after a timeout answered early.
+        cancel = threading.Event()
+        work = asyncio.ensure_future(self._process(image, original, params, mask, cancel))
+        # The slot is freed when the work really ends, even after a timeout answered early;
+        # ``cancel`` makes it end within one crop (the batcher and the chunk loop check it).
         work.add_done_callback(self._work_done)
         try:
             return await asyncio.wait_for(asyncio.shield(work), self.settings.request_timeout_s)
         except TimeoutError:
+            cancel.set()
             work.cancel()
             self.metrics.rejected.labels("timeout").inc()
             raise ApiError(
@@ -224,13 +229,13 @@ class DecensorService:
 
     def _find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
         from deepcream.masks import find_mask, mask_warning, near_mask_hint
-        from deepcream.regions import find_regions
+        from deepcream.regions import label_holes
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
         # The same search as a bar-mode decensor of this image with these options.
         mask = find_mask(rgb, params.mask_color, tolerance=params.mask_tolerance,
                          grow_antialias=params.antialias)
-        regions = len(find_regions(mask))
+        regions = label_holes(mask).count  # (no per-region objects: may be thousands)
         found = FoundMask(png=self._mask_png(mask), regions=regions,
                           pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
         if regions:
@@ -251,9 +256,12 @@ class DecensorService:
 
     async def _process(
         self, image: bytes, original: bytes | None, params: DecensorOptions,
-        mask: bytes | None = None,
+        mask: bytes | None = None, cancel: threading.Event | None = None,
     ) -> DecensorOutput:
+        from deepcream import pipeline
+
         loop = asyncio.get_running_loop()
+        cancel = cancel or threading.Event()
         started = time.perf_counter()
         stages: dict[str, float] = {}
         kind = params.mode
@@ -264,19 +272,33 @@ class DecensorService:
                                          engine, mask)
         stages["prepare"] = (time.perf_counter() - t) * 1000
 
+        def check(*_: Any) -> None:
+            if cancel.is_set():
+                raise pipeline.JobCancelled("the request was cancelled")
+
         t = time.perf_counter()
-        crops, holes = job.crops, job.holes
-        if not job.plans:  # no regions: nothing for the engine
-            filled = crops
-        elif isinstance(crops, np.ndarray):
-            filled = await asyncio.wrap_future(self.batchers[kind].submit(crops, holes))
-        else:  # crops of differing sizes (native-resolution engines): one call, no merging
-            filled = await loop.run_in_executor(self.executor, engine.inpaint, crops, holes)
+        outputs = await loop.run_in_executor(self.executor, pipeline.begin_paste, job)
+        n = len(job.plans)
+        # A streamed job (many crops) is cut, filled and pasted a chunk at a time.
+        step = pipeline.STREAM_CROPS if job.streamed else max(n, 1)
+        for first in range(0, n, step):
+            check()
+            part = range(first, min(first + step, n))
+            crops, holes = await loop.run_in_executor(self.executor, job.cut, part)
+            if isinstance(crops, np.ndarray):
+                filled = await asyncio.wrap_future(self.batchers[kind].submit(crops, holes, cancel))
+            else:  # crops of differing sizes (native-resolution engines): one call, no merging
+                filled = await loop.run_in_executor(
+                    self.executor, functools.partial(engine.inpaint, crops, holes, on_filled=check))
+            del crops, holes
+            await loop.run_in_executor(self.executor, pipeline.paste_filled, job, outputs, part,
+                                       filled)
         stages["inpaint"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
+        check()
         result, pngs = await loop.run_in_executor(
-            self.executor, self._finish, job, filled, engine.describe()
+            self.executor, self._finish, job, outputs, engine.describe()
         )
         stages["finish"] = (time.perf_counter() - t) * 1000
 
@@ -315,13 +337,15 @@ class DecensorService:
             holes = load_mask_file(decode_pixels(mask, field="mask", max_pixels=limit),
                                    img.size, name="form field 'mask'",
                                    lossy=is_lossy_image(mask))
+        # the server's region cap applies whatever the request asks
+        params = dataclasses.replace(params, max_regions=self.settings.max_regions)
         return pipeline.prepare(img, params, original=orig, mask=holes,
                                 input_size=engine.input_size)
 
-    def _finish(self, job: Any, filled: Any, engine: str) -> tuple[Any, list[bytes]]:
+    def _finish(self, job: Any, outputs: list[np.ndarray], engine: str) -> tuple[Any, list[bytes]]:
         from deepcream import pipeline
 
-        result = pipeline.finish(job, filled, engine)
+        result = pipeline.end_paste(job, outputs, engine)
         return result, [self._png(pixels) for pixels in result.pixels]
 
     def _png(self, pixels: Pixels) -> bytes:
