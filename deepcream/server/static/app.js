@@ -815,9 +815,10 @@ async function findPaint(item, undoable) {
   }
   item.paintedCopy = true; // its pixels under the mask are paint, not picture
   if (warning) {
-    // The server's text may suggest a tolerance ("within 56 of it"): offer it in page terms.
-    const near = /within (\d+) of it/.exec(warning);
-    const raise = near ? `raise Tolerance to ${near[1]}` : "raise Tolerance";
+    // The server's text may suggest a tolerance ("within 56 of it", "mask_tolerance=56"):
+    // offer it in the page's terms.
+    const near = /within (\d+) of it|tolerance\D{0,3}(\d+)/i.exec(warning);
+    const raise = near ? `raise Tolerance to ${near[1] || near[2]}` : "raise Tolerance";
     setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing (a JPEG or soft brush edges?): ${raise} and tick Soft edges next to Paint color, or paint over what is left with the Brush (hold H to compare).`, warning);
   }
   else setItemMessage(item, "info", `The ${color} paint in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor.`);
