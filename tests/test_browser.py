@@ -521,7 +521,7 @@ def test_jpeg_paint_tolerance_and_soft_edges(page, tmp_path: Path, shots) -> Non
     load_files(page, path)
     if page.get_attribute("#message", "class") == "message warn":  # today's exact-color finder
         text = page.inner_text("#message")
-        assert "Tolerance" in text and "Soft edges" in text and "Server: " in text
+        assert "raise Tolerance" in text and "Soft edges" in text and "Server: " in text
         shots("11-jpeg-warning", page)
     page.fill("#mask_tolerance", "64")
     page.dispatch_event("#mask_tolerance", "change")
