@@ -510,6 +510,29 @@ def test_paint_of_another_color(page, tmp_path: Path) -> None:  # type: ignore[n
     assert painted_count(page) == 0
 
 
+def test_jpeg_paint_tolerance_and_soft_edges(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
+    """Green strokes saved as JPEG: any server warning is shown in the page's words, and
+    Tolerance + Soft edges (the page's controls) bring the whole stroke into the mask."""
+    img = scene(seed=9)
+    stroke = _rect(img.shape[:2], 50, 100, 350, 14)
+    img[stroke] = GREEN
+    path = tmp_path / "painted.jpg"
+    Image.fromarray(img).save(path, "JPEG", quality=85)
+    load_files(page, path)
+    if page.get_attribute("#message", "class") == "message warn":  # today's exact-color finder
+        text = page.inner_text("#message")
+        assert "raise Tolerance" in text and "Soft edges" in text and "Server: " in text
+        shots("11-jpeg-warning", page)
+    page.fill("#mask_tolerance", "64")
+    page.dispatch_event("#mask_tolerance", "change")
+    page.wait_for_function("() => window.deepcream.state.cur.undo.length === 1 && !window.deepcream.state.busy")
+    page.check("#antialias")
+    page.wait_for_function("() => window.deepcream.state.cur.undo.length === 2")
+    mask = download(page, "#download-mask", tmp_path)[..., 0] == 255
+    assert mask[stroke].mean() > 0.99, "stroke pixels left out of the mask"
+    assert not mask[~ndimage.binary_dilation(stroke, iterations=4)].any(), "mask beyond the stroke"
+
+
 def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
     context, pg = _open_page(browser, url, viewport={"width": 375, "height": 740},
                              has_touch=True, is_mobile=True, device_scale_factor=2)

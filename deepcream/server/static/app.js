@@ -165,6 +165,14 @@ function showItemMessage() {
   else showMessage("info", "");
 }
 
+// The paint-finding options (Paint color, Tolerance, Soft edges) as form fields.
+function appendPaintOptions(form) {
+  form.append("mask_color", $("mask_color").value);
+  const tolerance = Math.max(0, Math.min(255, Math.round(Number($("mask_tolerance").value) || 0)));
+  form.append("mask_tolerance", String(tolerance));
+  if ($("antialias").checked) form.append("antialias", "true");
+}
+
 function setItemMessage(item, kind, text, server = "") {
   item.message = { kind, text, server };
   if (item === S.cur) showItemMessage();
@@ -662,7 +670,7 @@ async function buildForm(item, bits, count) {
     form.append("mask", await maskPng(item, bits), "mask.png");
   } else {
     // Nothing painted: the server looks for paint in the image itself (and says if none).
-    form.append("mask_color", $("mask_color").value);
+    appendPaintOptions(form);
     if (item.mode === "mosaic") form.append("original", item.file, item.name);
   }
   return form;
@@ -784,7 +792,7 @@ async function bitsFromPng(item, blob) {
 async function findPaint(item, undoable) {
   const form = new FormData();
   form.append("image", item.file, item.name);
-  form.append("mask_color", $("mask_color").value);
+  appendPaintOptions(form);
   const res = await post("/v1/find-mask", form);
   if (res.network || res.xhr.status !== 200) {
     setItemMessage(item, "error", `Could not look for paint in ${item.name}: ${await errorText(res)}`);
@@ -806,7 +814,13 @@ async function findPaint(item, undoable) {
     item.state = "painted";
   }
   item.paintedCopy = true; // its pixels under the mask are paint, not picture
-  if (warning) setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing: check the edges of the strokes (hold H to compare) and paint over what is left with the Brush.`, warning);
+  if (warning) {
+    // The server's text may suggest a tolerance ("within 56 of it", "mask_tolerance=56"):
+    // offer it in the page's terms.
+    const near = /within (\d+) of it|tolerance\D{0,3}(\d+)/i.exec(warning);
+    const raise = near ? `raise Tolerance to ${near[1] || near[2]}` : "raise Tolerance";
+    setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing (a JPEG or soft brush edges?): ${raise} and tick Soft edges next to Paint color, or paint over what is left with the Brush (hold H to compare).`, warning);
+  }
   else setItemMessage(item, "info", `The ${color} paint in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor.`);
 }
 
@@ -986,7 +1000,9 @@ $("hide-mask").addEventListener("pointerdown", () => setHidden(true));
 for (const ev of ["pointerup", "pointerleave", "pointercancel"]) $("hide-mask").addEventListener(ev, () => setHidden(false));
 
 $("files").addEventListener("change", async (e) => { await addFiles(e.target.files); e.target.value = ""; });
-$("mask_color").addEventListener("change", () => S.cur && !S.busy && run(() => findPaint(S.cur, true)));
+for (const id of ["mask_color", "mask_tolerance", "antialias"]) {
+  $(id).addEventListener("change", () => S.cur && !S.busy && run(() => findPaint(S.cur, true)));
+}
 $("original").addEventListener("change", async (e) => {
   if (S.cur && e.target.files[0]) await attachOriginal(S.cur, e.target.files[0]);
   e.target.value = "";
