@@ -423,6 +423,14 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
         assert np.array_equal(result[~bars[index]], images[index][~bars[index]])
         rgb = result[bars[index]].astype(int)
         assert not np.any(rgb[:, 1] - np.maximum(rgb[:, 0], rgb[:, 2]) > 100), "green left"
+    # Back to the mask of the last one: the editor shows it at its fitted size.
+    page.set_viewport_size({"width": 1000, "height": 800})  # resized while the result shows
+    page.click("#tab-edit")
+    box = page.locator("#editor").bounding_box()
+    assert page.is_visible("#view") and box
+    view = page.evaluate("window.deepcream.state.cur.view")
+    assert abs(view["s"] - min(box["width"] / 320, box["height"] / 240)) < 0.02  # fitted again
+    assert painted_count(page) == int(bars[2].sum())
 
 
 def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
