@@ -136,22 +136,37 @@ class DecensorService:
         return {mode: engine.name for mode, engine in self.engines.items()}
 
     # --- admission ------------------------------------------------------------------------
-    def _admit(self) -> None:
+    def refusal(self) -> ApiError | None:
+        """The 503 a new request gets right now (models not ready, queue full), counted in
+        the metrics, or None. The upload guard asks before reading a body, so an overloaded
+        server refuses without reading or parsing uploads it cannot serve."""
+        error = self._refusal()
+        if error is not None:
+            self.metrics.rejected.labels(error[0]).inc()
+            return error[1]
+        return None
+
+    def _refusal(self) -> tuple[str, ApiError] | None:
         if not self.ready.is_set():
-            self.metrics.rejected.labels("not_ready").inc()
             message = "models are still loading; try again shortly"
             if self.startup_error:
                 message = f"models failed to load: {self.startup_error}"
-            raise ApiError(503, message, {"Retry-After": "5"})
+            return "not_ready", ApiError(503, message, {"Retry-After": "5"})
+        if self._admitted >= self.settings.max_queue:
+            return "queue_full", ApiError(
+                503,
+                f"server busy: {self._admitted} requests in progress (limit "
+                f"{self.settings.max_queue}); retry later",
+                {"Retry-After": str(self.retry_after_s())},
+            )
+        return None
+
+    def _admit(self) -> None:
         with self._lock:
-            if self._admitted >= self.settings.max_queue:
-                self.metrics.rejected.labels("queue_full").inc()
-                raise ApiError(
-                    503,
-                    f"server busy: {self._admitted} requests in progress (limit "
-                    f"{self.settings.max_queue}); retry later",
-                    {"Retry-After": str(self.retry_after_s())},
-                )
+            error = self._refusal()
+            if error is not None:
+                self.metrics.rejected.labels(error[0]).inc()
+                raise error[1]
             self._admitted += 1
             self.metrics.queue_depth.set(self._admitted)
 
