@@ -461,7 +461,7 @@ def _upsample_conv(b: _Builder, x: str, kernel: np.ndarray, bias: np.ndarray, na
 WINDOW_MARGIN = 4  # cells of the 32x32 grid
 
 
-def _hole_window(b: _Builder, h: str) -> tuple[str, str]:
+def _hole_window(b: _Builder, h: str) -> tuple[str, tuple[str, str, str]]:
     """Cut the decoder input [N, 256, 32, 32] to the cells around the batch's holes.
 
     The output takes the decoder's result only at hole pixels. A window edge inside the crop
