@@ -19,7 +19,7 @@ from deepcream.folderjob import (
     originals_index,
     plan_tasks,
 )
-from deepcream.options import DEFAULT_MAX_REGIONS
+from deepcream.options import DEFAULT_MASK_COLOR, DEFAULT_MAX_REGIONS
 
 NO_MASK = "no mask"
 
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "non-black = fill, same size as the image), or a folder of masks matched "
                    "by relative path and base name (NAME.mask.png or NAME.png); the mask "
                    "color is then not used")
-    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="COLOR",
+    p.add_argument("--mask-color", type=_color, default=DEFAULT_MASK_COLOR, metavar="COLOR",
                    help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a "
                    "CSS color name (default #00ff00)")
     p.add_argument("--mask-tolerance", type=int, default=0, metavar="N",
