@@ -232,6 +232,7 @@ class Outcome:
     message: str = ""
     regions: int = 0
     warning: str | None = None
+    engine: str = ""  # describe() of the engine that filled it
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -284,7 +285,7 @@ class Journal:
         if outcome.status == "done":
             entry["outputs"] = [str(p.resolve()) for p in outcome.task.write]
             entry["regions"] = outcome.regions
-            entry["engine"] = engine
+            entry["engine"] = outcome.engine or engine
         else:
             entry["reason"] = outcome.reason
             entry["message"] = outcome.message
@@ -384,7 +385,7 @@ def process_task(engine: Any, task: Task, options: ImageOptions, *,
     except (DeepcreamError, MemoryError, OSError) as exc:
         return failure(task, WRITE_FAILED, exc)
     return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                   timings=result.timings)
+                   engine=result.engine, timings=result.timings)
 
 
 _END = object()
@@ -478,7 +479,7 @@ def run_tasks(engine: Any, tasks: Sequence[Task], options: ImageOptions, *,
         except (DeepcreamError, MemoryError, OSError) as exc:
             return failure(task, WRITE_FAILED, exc)
         return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                       timings=result.timings)
+                       engine=result.engine, timings=result.timings)
 
     pending = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver:
