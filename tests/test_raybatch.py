@@ -17,6 +17,10 @@ from deepcream.cli import main
 from tests.test_cli_decensor import images, no_partial_files, picture, save
 from tests.test_folderjob import journal
 
+# Ray replaces 127.0.0.1 in addresses by the machine's IP (for multi-machine clusters); this
+# Ray setting, read when ray is first imported, keeps the cluster and the driver on loopback.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 ray = pytest.importorskip("ray", reason="the Ray tests need the ray extra")
 pytest.importorskip("ray.data")
 
@@ -25,19 +29,12 @@ pytest.importorskip("ray.data")
 def cluster():
     from ray.cluster_utils import Cluster
 
-    saved = dict(os.environ)
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    # Ray replaces 127.0.0.1 in addresses by the machine's IP (for multi-machine clusters);
-    # this Ray setting keeps the whole cluster, and the driver, on loopback.
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     started = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 2, "node_ip_address": "127.0.0.1", "include_dashboard": False})
     started.add_node(num_cpus=1, node_ip_address="127.0.0.1")
     started.wait_for_nodes()
     yield started
     started.shutdown()
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def folder_of(root: Path, count: int, size: tuple[int, int] = (320, 240)) -> Path:
