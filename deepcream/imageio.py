@@ -280,11 +280,12 @@ def _decode(data: bytes, what: str, max_pixels: int | None, *,
             decoded = _spng_pixels(data, img)
             if decoded is not None:
                 return decoded
-        img.load()
         if fmt == "PNG":
+            # Before Pillow allocates the image: a header-only "bomb" costs nothing.
             missing = _png_rows_missing(data)
             if missing is not None:
                 raise DecodeError(f"{what}: corrupt or truncated PNG image ({missing})", "corrupt")
+        img.load()
         img = _upright(img)
     except DecodeError:
         raise

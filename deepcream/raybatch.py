@@ -25,10 +25,14 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepcream.errors import DeepcreamError
-from deepcream.folderjob import ENGINE_FAILED, ImageOptions, Outcome, Task
+from deepcream.folderjob import ENGINE_FAILED, Outcome, Task
+from deepcream.options import DecensorOptions
+
+if TYPE_CHECKING:
+    from deepcream.session import SessionOptions
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +55,20 @@ def _require_ray() -> Any:
 class DecensorActor:
     """One engine per actor, loaded and warmed up once; decensors a batch of tasks."""
 
-    def __init__(self, engine: str, mode: str, models: str | None, backend: str,
-                 threads: int, precision: str, options: dict[str, Any],
-                 software: str) -> None:
-        from deepcream.engines import tune_malloc
-        from deepcream.pipeline import resolve_engine
+    def __init__(self, engine: str, models: str | None, session: dict[str, Any],
+                 options: dict[str, Any], software: str) -> None:
+        from deepcream.decensorer import Decensorer
+        from deepcream.malloc import tune_malloc
+        from deepcream.session import SessionOptions
 
         tune_malloc()
-        self.engine = resolve_engine(engine, mode, models, backend=backend, threads=threads,
-                                     precision=precision)
-        self.engine.warmup()
-        self.options = ImageOptions(**options)
-        self.name = self.engine.describe()
-        self.text = {"Software": software, "deepcream-engine": self.name}
+        self.options = DecensorOptions(**options)
+        self.decensorer = Decensorer(engine=engine, models=models,
+                                     session=SessionOptions(**session))
+        loaded = self.decensorer.engine(self.options.mode)
+        loaded.warmup()
+        self.name = loaded.describe()
+        self.text = {"Software": software}
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         from deepcream.folderjob import process_task
@@ -73,11 +78,13 @@ class DecensorActor:
                                      "engine": []}
         for i, index in enumerate(batch["index"]):
             original = batch["original"][i]
+            mask = batch["mask"][i]
             task = Task(Path(batch["source"][i]), Path(original) if original else None,
                         [Path(p) for p in batch["outputs"][i]],
-                        [Path(p) for p in batch["write"][i]])
+                        [Path(p) for p in batch["write"][i]],
+                        mask=Path(mask) if isinstance(mask, str) and mask else None)
             try:
-                outcome = process_task(self.engine, task, self.options, text=self.text)
+                outcome = process_task(self.decensorer, task, self.options, text=self.text)
             except Exception as exc:  # reported as this file's failure; the job goes on
                 outcome = Outcome(task, "failed", ENGINE_FAILED, f"{task.source}: {exc}")
             out["index"].append(int(index))
@@ -111,24 +118,34 @@ def connect(address: str) -> Any:
     return ray
 
 
-def run_ray(tasks: Sequence[Task], options: ImageOptions, *, address: str, engine: str,
-            mode: str, models: str | None, backend: str = "auto", threads: int | None = None,
-            precision: str = "fp32", software: str = "deepcream",
+def run_ray(tasks: Sequence[Task], options: DecensorOptions, *, address: str,
+            engine: str = "auto", models: str | None = None,
+            session: SessionOptions | None = None, software: str = "deepcream",
             on_outcome: Callable[[Outcome], None], actors: int | None = None,
             progress: bool = True) -> None:
     """Run ``tasks`` on the cluster at ``address`` (see ``connect``); ``on_outcome`` is
-    called on the driver as images finish (completion order). ``threads``: engine threads
-    per actor (default 1); ``actors``: most actors (default: the cluster's CPUs divided by
-    ``threads``). An image whose worker died more than ``MAX_RETRIES`` times is reported
-    as failed (``worker lost``); the other images still run."""
-    connected_here = not (_require_ray().is_initialized())
+    called on the driver as images finish (completion order). ``session.threads``: engine
+    threads per actor (default 1); ``actors``: most actors (default: the cluster's CPUs
+    divided by the threads; with ``--backend cuda``, its GPUs, one per actor). An image
+    whose worker died more than ``MAX_RETRIES`` times is reported as failed (``worker
+    lost``); the other images still run."""
+    from deepcream.session import SessionOptions
+
+    session = session or SessionOptions()
+    if any(t.mask is not None and not isinstance(t.mask, Path | str) for t in tasks):
+        raise DeepcreamError("--ray takes a folder of masks (--mask DIR), not one mask file")
+    connected_here = not _require_ray().is_initialized()
     ray = connect(address)
     try:
         from ray.data import ActorPoolStrategy, DataContext
 
-        threads = int(threads or 1)
-        cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        most = actors or max(1, int(cpus // threads))
+        threads = int(session.threads or 1)
+        resources = ray.cluster_resources()
+        gpu = session.backend == "cuda"
+        if gpu:
+            most = actors or max(1, int(resources.get("GPU", 1)))
+        else:
+            most = actors or max(1, int(float(resources.get("CPU", 1.0)) // threads))
         context = DataContext.get_current()
         context.enable_progress_bars = progress
         # A block whose tasks kept failing is left out instead of failing the whole job;
@@ -136,7 +153,8 @@ def run_ray(tasks: Sequence[Task], options: ImageOptions, *, address: str, engin
         context.max_errored_blocks = len(tasks)
         rows = [{"index": i, "source": str(t.source),
                  "original": str(t.original) if t.original is not None else "",
-                 "outputs": [str(p) for p in t.outputs], "write": [str(p) for p in t.write]}
+                 "outputs": [str(p) for p in t.outputs], "write": [str(p) for p in t.write],
+                 "mask": str(t.mask) if t.mask is not None else ""}
                 for i, t in enumerate(tasks)]
         dataset = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
         with warnings.catch_warnings():
@@ -145,10 +163,11 @@ def run_ray(tasks: Sequence[Task], options: ImageOptions, *, address: str, engin
             dataset = dataset.map_batches(
                 DecensorActor, batch_size=1,
                 compute=ActorPoolStrategy(min_size=1, max_size=most),
-                num_cpus=CPU_PER_THREAD * threads,
+                num_cpus=CPU_PER_THREAD * threads, num_gpus=1 if gpu else None,
                 fn_constructor_kwargs={
-                    "engine": engine, "mode": mode, "models": models, "backend": backend,
-                    "threads": threads, "precision": precision,
+                    "engine": engine, "models": models,
+                    "session": {"backend": session.backend, "threads": threads,
+                                "precision": session.precision},
                     "options": dataclasses.asdict(options), "software": software},
                 max_restarts=-1, max_task_retries=MAX_RETRIES)
         seen: set[int] = set()

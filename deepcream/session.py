@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,25 @@ OUTPUT_NAME = "output"
 CROP = 256
 #: Crops per backend call by default (see docs/performance.md for the measurement).
 DEFAULT_BATCH = 1
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How to run a model: ``backend`` (``BACKENDS``), intra-op ``threads`` (None = all usable
+    CPUs), ``precision`` ("fp32" exact; "bf16"/"int8" faster approximations)."""
+
+    backend: str = "auto"
+    threads: int | None = None
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ModelError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ModelError(f"threads must be >= 1, got {self.threads}")
 
 
 def available_backends() -> list[str]:
@@ -196,7 +216,6 @@ class ModelSession:
         backend: str = "auto",
         threads: int | None = None,
         precision: str = "fp32",
-        optimized_cache: str | os.PathLike[str] | None = None,
         mem_arena: bool = True,
         shared_arena: bool = True,
         mem_pattern: bool = False,
@@ -227,7 +246,6 @@ class ModelSession:
         self.ready = False
         self.load_seconds = 0.0
         self.warmup_seconds = 0.0
-        self._optimized_cache = Path(optimized_cache) if optimized_cache else None
         self._mem_arena = mem_arena
         self._shared_arena = shared_arena
         self._mem_pattern = mem_pattern
@@ -289,21 +307,21 @@ class ModelSession:
         tasks are split into one lane per worker with equal estimated totals, each lane runs
         in the given order, and a worker whose lane runs dry takes the other lanes' last
         tasks. Without costs (or with a wrong estimate) the last crop of an image often runs
-        alone while the other worker idles, ~half a crop on 2 workers.
+        alone while the other worker idles, ~half a crop on 2 workers. Once a task raises, the
+        workers take no further tasks (a cancelled job stops within one task per worker).
         """
         if self._pool is None or len(tasks) <= 1:
             for task in tasks:
                 task()
             return
         if costs is None:
-            for future in [self._pool.submit(task) for task in tasks]:
-                future.result()
-            return
+            costs = [1.0] * len(tasks)
         lanes = [collections.deque(lane) for lane in balanced_lanes(costs, self.threads)]
         lock = threading.Lock()
+        stop = threading.Event()  # a task failed (or cancelled its job): take no more
 
         def worker(own: int) -> None:
-            while True:
+            while not stop.is_set():
                 with lock:
                     if lanes[own]:
                         index = lanes[own].popleft()
@@ -312,7 +330,11 @@ class ModelSession:
                         if not lanes[other]:
                             return
                         index = lanes[other].pop()
-                tasks[index]()
+                try:
+                    tasks[index]()
+                except BaseException:
+                    stop.set()
+                    raise
 
         futures = [self._pool.submit(worker, own) for own in range(len(lanes))]
         errors = [f.exception() for f in futures]
@@ -372,13 +394,6 @@ class _OrtRunner(_Runner):
         model_path = owner.path
         if owner.precision == "int8":
             model_path = _int8_model(owner.path)
-        cache = owner._optimized_cache
-        if cache is not None and cache.is_file() and cache.stat().st_mtime >= model_path.stat().st_mtime:
-            # Already optimized at convert time: skip the graph rewrites on load.
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-            model_path = cache
-        elif cache is not None:
-            opts.optimized_model_filepath = str(cache)
         providers = ["CPUExecutionProvider"]
         if owner.gpu:
             # Nodes the GPU provider cannot run fall back to the CPU within the same graph.

@@ -1,10 +1,10 @@
 """Folder-job throughput on one machine: wall time per image vs model time per image, peak RSS.
 
-    PYTHONPATH=$PWD .venv/bin/python scripts/folder_bench.py [--images 20] [--runs 3]
+    PYTHONPATH=$PWD:$PWD/benchmarks .venv/bin/python scripts/folder_bench.py [--images 20] [--runs 3]
         [--baseline-tree DIR] [--ray] [--out docs/bench/folder]
 
 Builds a folder of ``--images`` copies of the reference workload image (2604x2513, 17 bar
-regions; ``deepcream.bench.workload_png``) and the random-weight DCPv2 models converted by
+regions; ``deepcream_bench.workload.workload_png``) and the random-weight DCPv2 models converted by
 deepcream (the tests' fixture checkpoints; compute does not depend on weight values), then
 measures, each in a fresh process:
 
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 
 def peak_rss_mb() -> float:
@@ -64,7 +65,7 @@ def fixture_checkpoints(cache: Path) -> Path:
     """The tests' random-weight checkpoints when pytest made them, else generated here."""
     for done in sorted(REPO.glob(".pytest_cache/d/dcpv2-fixture/*/done")):
         return done.parent
-    from deepcream.bench import fixture_checkpoints as make
+    from deepcream_bench.fixtures import fixture_checkpoints as make
 
     found = make(cache)
     if found is None:
@@ -86,7 +87,7 @@ def models(cache: Path) -> Path:
 
 
 def folder(cache: Path, images: int) -> Path:
-    from deepcream.bench import workload_png
+    from deepcream_bench.workload import workload_png
 
     one = cache / "workload.png"
     workload_png(one)
@@ -105,11 +106,12 @@ def folder(cache: Path, images: int) -> Path:
 
 def worker_model(cfg: dict[str, Any]) -> dict[str, Any]:
     from deepcream.engines import OnnxEngine
+    from deepcream.options import DecensorOptions
     from deepcream.pipeline import prepare
 
     engine = OnnxEngine(Path(cfg["models"]) / "bar.onnx", "bar")
     engine.warmup()
-    job = prepare(cfg["image"], engine=engine)
+    job = prepare(cfg["image"], DecensorOptions(), input_size=engine.input_size)
     engine.inpaint(job.crops, job.holes)
     times = []
     for _ in range(cfg["runs"]):
@@ -120,20 +122,22 @@ def worker_model(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker_folder(cfg: dict[str, Any]) -> dict[str, Any]:
-    from deepcream.engines import OnnxEngine, tune_malloc
-    from deepcream.folderjob import ImageOptions, plan_tasks, run_tasks
+    from deepcream.decensorer import Decensorer
+    from deepcream.folderjob import plan_tasks, run_tasks
+    from deepcream.malloc import tune_malloc
+    from deepcream.options import DecensorOptions
 
     tune_malloc()  # as the CLI does
     src, out = Path(cfg["folder"]), Path(cfg["out"])
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    engine = OnnxEngine(Path(cfg["models"]) / "bar.onnx", "bar")
-    engine.warmup()
+    decensorer = Decensorer(engine="onnx", models=cfg["models"])
+    decensorer.engine("bar").warmup()
     plan = plan_tasks([(p, src) for p in sorted(src.glob("*.png"))], out_dir=out)
     outcomes = []
     t = time.perf_counter()
-    run_tasks(engine, plan.tasks, ImageOptions(), on_outcome=outcomes.append,
-              text={"deepcream-engine": engine.describe()}, prefetch=cfg["prefetch"])
+    run_tasks(decensorer, plan.tasks, DecensorOptions(), on_outcome=outcomes.append,
+              prefetch=cfg["prefetch"])
     wall = time.perf_counter() - t
     assert all(o.status == "done" for o in outcomes), [o.message for o in outcomes]
     return {"images": len(outcomes), "wall_s": wall, "per_image_s": wall / len(outcomes),
@@ -169,7 +173,7 @@ WORKERS = {"model": worker_model, "folder": worker_folder, "single": worker_sing
 
 
 def spawn(kind: str, cfg: dict[str, Any], tree: Path = REPO) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'benchmarks'}")
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", kind,
                            json.dumps(cfg)], env=env, capture_output=True, text=True,
                           cwd=tree)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from deepcream.mosaic import DEFAULT_PARAMS, MosaicParams, detect_mosaic
+from deepcream.mosaic import DEFAULT_PARAMS, MosaicParams, detect_mosaic, find_mosaic_regions
 from deepcream.mosaic.period import gradients as _gradients
 from deepcream.mosaic.period import repetition as _repetition
 
@@ -455,6 +456,22 @@ def test_input_not_modified(small_set) -> None:
     assert np.array_equal(img, before)
 
 
+def test_regions_report_block_size_phase_and_box() -> None:
+    base = ev.skimage_image("astronaut")
+    img = base.copy()
+    ev.pixelate(img, (40, 60, 220, 160), 12, (4, 0))
+    ev.pixelate(img, (300, 300, 150, 140), 7, (0, 3))
+    mask, regions = find_mosaic_regions(img)
+    assert np.array_equal(mask, detect_mosaic(img))
+    assert [r.block for r in regions] == [12, 7]  # largest first
+    big, small = regions
+    assert (big.phase_x, big.phase_y) == (4, 0) and (small.phase_x, small.phase_y) == (0, 3)
+    x0, y0, x1, y1 = big.box
+    assert abs(x0 - 40) <= 12 and abs(y0 - 60) <= 12 and abs(x1 - 260) <= 12 and abs(y1 - 220) <= 12
+    assert sum(r.pixels for r in regions) == np.count_nonzero(mask)
+    assert find_mosaic_regions(base)[1] == []
+
+
 # ---- CLI -------------------------------------------------------------------------------
 
 def _cli(argv: list[str]) -> int:
@@ -480,10 +497,27 @@ def test_cli_detect_mosaic_writes_mask_and_painted_layout(tmp_path: Path, small_
     original = np.asarray(Image.open(out / "decensor_input_original" / "pic.png").convert("RGB"))
     assert np.array_equal(original, img)
     assert src.read_bytes() == before
+    assert not (out / "pic.mask.json").exists()
     # No silent overwrite; --force overwrites.
     assert _cli(["detect-mosaic", str(src), "-o", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert _cli(["detect-mosaic", str(src), "-o", str(out), "--force"]) == 0
+
+
+def test_cli_detect_mosaic_json_sidecar_and_block_sizes(tmp_path: Path, capsys) -> None:
+    img = ev.skimage_image("coffee")
+    ev.pixelate(img, (100, 80, 200, 160), 10, (0, 0))
+    src = tmp_path / "pic.png"
+    Image.fromarray(img).save(src)
+    assert _cli(["detect-mosaic", str(src), "-o", str(tmp_path / "out"), "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 region (block 10 px at (" in printed
+    doc = json.loads((tmp_path / "out" / "pic.mask.json").read_text())
+    mask = np.asarray(Image.open(tmp_path / "out" / "pic.mask.png")) > 0
+    assert doc["mask_pixels"] == np.count_nonzero(mask)
+    assert [r["block"] for r in doc["regions"]] == [10]
+    assert doc["regions"][0]["phase"] == [0, 0]
+    assert doc["regions"][0]["pixels"] == np.count_nonzero(mask)
 
 
 def test_cli_detect_mosaic_bad_input(tmp_path: Path, capsys) -> None:
@@ -510,9 +544,9 @@ def test_cli_reports_clean_image(tmp_path: Path, capsys) -> None:
 # ---- pipeline --------------------------------------------------------------------------
 
 def test_auto_mask_decensor_changes_only_the_detected_mosaic(small_set) -> None:
-    pipeline = pytest.importorskip("deepcream.pipeline")
+    api = pytest.importorskip("deepcream.decensorer")
     _name, _base, img, truth, _inv, _patches = small_set[1]
-    result = pipeline.decensor(Image.fromarray(img), mode="mosaic", auto_mask=True,
+    result = api.decensor(Image.fromarray(img), mode="mosaic", auto_mask=True,
                                engine="classical")
     out = np.asarray(result.images[0].convert("RGB"))
     changed = (out != img).any(axis=2)

@@ -19,17 +19,18 @@ from deepcream.folderjob import (
     originals_index,
     plan_tasks,
 )
+from deepcream.options import DEFAULT_MAX_REGIONS
+
+NO_MASK = "no mask"
 
 
 def _color(text: str) -> tuple[int, int, int]:
-    parts = text.replace(" ", "").split(",")
+    from deepcream.colors import parse_color
+
     try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise argparse.ArgumentTypeError(f"expected R,G,B with values 0..255, got {text!r}")
-    return values  # type: ignore[return-value]
+        return parse_color(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -56,8 +57,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--original", type=Path, metavar="FILE|DIR",
                    help="mosaic mode: the unpainted original (one input) or a folder of "
                    "originals matched by base name (.png/.jpg/.jpeg/.webp)")
-    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="R,G,B",
-                   help="the color the regions are painted in (default 0,255,0)")
+    p.add_argument("--mask", type=Path, metavar="FILE|DIR",
+                   help="a separate mask image instead of painted strokes (white or any "
+                   "non-black = fill, same size as the image), or a folder of masks matched "
+                   "by relative path and base name (NAME.mask.png or NAME.png); the mask "
+                   "color is then not used")
+    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="COLOR",
+                   help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a "
+                   "CSS color name (default #00ff00)")
     p.add_argument("--mask-tolerance", type=int, default=0, metavar="N",
                    help="also accept pixels within N per channel of the mask color (default 0)")
     p.add_argument("--antialias", action="store_true",
@@ -77,6 +84,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                    help="fp32 is exact; bf16/int8 are faster approximations")
     p.add_argument("--threads", type=int, metavar="N", help="inference threads")
+    p.add_argument("--max-regions", type=int, default=DEFAULT_MAX_REGIONS, metavar="N",
+                   help=f"refuse images with more than N separate regions (default "
+                   f"{DEFAULT_MAX_REGIONS}; images with many small regions fill them in shared crops)")
     p.add_argument("--dcp-folders", type=Path, metavar="ROOT",
                    help="read ROOT/decensor_input (and decensor_input_original) and write "
                    "ROOT/decensor_output/'NAME VARIATION.png', as DeepCreamPy does")
@@ -101,6 +111,69 @@ def _prepare_output_dir(folder: Path) -> None:
     except OSError as exc:
         raise DeepcreamError(f"output folder {folder} is not writable "
                              f"({exc.strerror or exc})") from None
+
+
+def _find_mask(source: Path, root: Path | None, masks: Path) -> Path | None:
+    """``NAME.mask.EXT`` (what ``detect-mosaic`` writes) first, then ``NAME.EXT``, at the
+    source's path relative to its input folder; never the input itself (masks may sit beside
+    the images)."""
+    rel = source.relative_to(root) if root is not None else Path(source.name)
+    folder = masks / rel.parent
+    for stem in (f"{rel.stem}.mask", rel.stem):
+        for suffix in INPUT_SUFFIXES:
+            for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
+                if candidate.is_file() and candidate.resolve() != source.resolve():
+                    return candidate
+    return None
+
+
+def _read_mask_file(mask: Path, source: Path) -> object:
+    """One ``--mask FILE``, read up front: a bad mask stops the run (exit 2) before any work."""
+    from PIL import Image
+
+    from deepcream.masks import load_mask_file
+
+    try:
+        with Image.open(source) as img:  # header only: the image's size
+            size = img.size
+    except (OSError, ValueError):
+        return mask  # the image's own error is reported when it is decoded
+    return load_mask_file(mask, size, name=f"--mask {mask}")
+
+
+def _pair_masks(args: argparse.Namespace, sources: list[tuple[Path, Path | None]],
+                errors: list[tuple[Path, str, str]]) -> dict[Path, object]:
+    """Each input's mask (``--mask FILE|DIR``); inputs without one go to ``errors`` and out
+    of ``sources``, masks found among the inputs are not inputs themselves."""
+    masks: Path = args.mask
+    if args.original or args.auto_mask or args.dcp_folders is not None:
+        raise InputError("--mask says where to fill: drop --original, --auto-mask and "
+                         "--dcp-folders")
+    if not masks.exists():
+        raise InputError(f"--mask {masks}: no such file or folder")
+    if args.output is not None and masks.is_dir() and args.output.resolve() == masks.resolve():
+        raise InputError("-o must not be the --mask folder (outputs would replace masks)")
+    if masks.is_file():
+        if len(sources) != 1:
+            raise InputError("--mask FILE works with one input; give a folder of masks "
+                             "matched by base name")
+        return {sources[0][0]: _read_mask_file(masks, sources[0][0])}
+    found = {source: _find_mask(source, root, masks) for source, root in sources}
+    used = {m.resolve() for m in found.values() if m is not None}
+    paired: dict[Path, object] = {}
+    kept = []
+    for source, root in sources:
+        if source.resolve() in used:
+            continue  # a mask beside its image
+        mask = found[source]
+        if mask is None:
+            errors.append((source, NO_MASK, f"{source}: no mask named {source.stem}.mask.png "
+                           f"or {source.stem}.png (any image type) in {masks}"))
+            continue
+        paired[source] = mask
+        kept.append((source, root))
+    sources[:] = kept
+    return paired
 
 
 def _dcp_mode(args: argparse.Namespace, sources: list[Path], originals: Path) -> str:
@@ -161,9 +234,10 @@ def _plan(args: argparse.Namespace) -> tuple[Plan, Path | None]:
                 sources.append((item, None))
             else:
                 errors.append((item, NOT_FOUND, f"{item}: no such file or folder"))
-    if args.mode == "mosaic" and not args.auto_mask and originals is None:
-        raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images) "
-                         "or --auto-mask")
+    masks = _pair_masks(args, sources, errors) if args.mask is not None else {}
+    if args.mode == "mosaic" and not args.auto_mask and originals is None and not masks:
+        raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images), "
+                         "--mask FILE|DIR or --auto-mask")
     if args.auto_mask and originals is not None and not dcp:
         raise InputError("--auto-mask finds the mosaic in the inputs themselves: drop --original")
     if args.mode == "bar" and (args.original or args.auto_mask):
@@ -175,6 +249,8 @@ def _plan(args: argparse.Namespace) -> tuple[Plan, Path | None]:
     plan = plan_tasks(sources, out_dir=out_dir, originals=originals,
                       variations=args.variations, dcp=dcp, overwrite=args.overwrite)
     plan.errors[:0] = errors
+    for task in plan.tasks + plan.skipped:
+        task.mask = masks.get(task.source)
     return plan, out_dir
 
 
@@ -238,9 +314,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from deepcream import __version__
-    from deepcream.engines import tune_malloc
-    from deepcream.folderjob import ImageOptions, Journal, Outcome, Summary, run_tasks
-    from deepcream.pipeline import resolve_engine
+    from deepcream.decensorer import Decensorer
+    from deepcream.folderjob import Journal, Outcome, Summary, run_tasks
+    from deepcream.malloc import tune_malloc
+    from deepcream.options import DecensorOptions
+    from deepcream.session import SessionOptions
 
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
@@ -248,7 +326,15 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.mask_tolerance < 0 or args.mask_tolerance > 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
-    plan, out_dir = _plan(args)
+    plan, out_dir = _plan(args)  # also settles the mode (--dcp-folders infers it)
+    options = DecensorOptions(mode=args.mode, variations=args.variations,
+                              mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
+                              antialias=args.antialias, auto_mask=args.auto_mask,
+                              max_regions=args.max_regions)
+    decensorer = Decensorer(engine=args.engine, models=args.models,
+                            session=SessionOptions(backend=args.backend, threads=args.threads,
+                                                   precision=args.precision))
+    engine_class = decensorer.engine_class(args.mode)  # a bad engine name fails here
     tasks = plan.tasks
     summary = Summary()
     for _path, reason, message in plan.errors:
@@ -274,21 +360,25 @@ def run(args: argparse.Namespace) -> int:
         print("deepcream: nothing to decensor", file=sys.stderr)
         return 1 if plan.errors else 2
 
-    quiet = args.quiet or not sys.stderr.isatty()
-    software = f"deepcream {__version__}"
-    options = ImageOptions(mode=args.mode, variations=args.variations,
-                           mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
-                           antialias=args.antialias, auto_mask=args.auto_mask)
+    # The model loads in the background while the first image is decoded and its regions
+    # found; a one-shot run needs no warm-up (its first crop is its warm-up).
     if args.ray:
-        engine = None
-        engine_name = ""
         _check_models(args)
     else:
-        engine = resolve_engine(args.engine, args.mode, args.models, backend=args.backend,
-                                threads=args.threads, precision=args.precision)
-        engine_name = engine.describe()
-        log.info("engine: %s", engine_name)
-    text = {"Software": software, "deepcream-engine": engine_name}
+        decensorer.preload(args.mode)
+    quiet = args.quiet or not sys.stderr.isatty()
+    text = {"Software": f"deepcream {__version__}"}  # the engine's name is added per output
+
+    ray_engine: list[str] = []  # with --ray the workers load the engine
+
+    def engine_name() -> str:
+        if args.ray:
+            return next((e for e in ray_engine if e), engine_class.name)
+        try:
+            return decensorer.engine(args.mode).describe()
+        except DeepcreamError:  # did not load: the error was reported
+            return engine_class.name
+
     folder = _journal_folder(args, out_dir)
     journal = Journal(folder) if folder is not None else None
     stop = threading.Event()
@@ -301,12 +391,11 @@ def run(args: argparse.Namespace) -> int:
             region_bar.reset(total=crops)
 
         def finished(outcome: Outcome) -> None:
-            nonlocal engine_name
             task = outcome.task
             summary.add(outcome)
-            engine_name = engine_name or outcome.engine
+            ray_engine.append(outcome.engine)
             if journal is not None:
-                journal.record(outcome, engine_name)
+                journal.record(outcome, engine_name())
             img_bar.update(1)
             if outcome.status != "done":
                 kind = "notice" if outcome.reason == "nothing to decensor" else "error"
@@ -320,29 +409,27 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 names = ", ".join(str(p) for p in task.write)
                 tqdm.write(f"{task.source} -> {names} ({outcome.regions} regions, "
-                           f"{(outcome.engine or engine_name).split()[0]})", file=sys.stdout)
+                           f"{engine_class.name})", file=sys.stdout)
 
         try:
             if args.ray:
                 from deepcream.raybatch import run_ray
 
                 models = str(args.models.resolve()) if args.models else None
-                run_ray(tasks, options, address=args.ray, engine=args.engine, mode=args.mode,
-                        models=models, backend=args.backend, threads=args.threads,
-                        precision=args.precision, software=software, on_outcome=finished,
-                        progress=not quiet)
+                run_ray(tasks, options, address=args.ray, engine=args.engine, models=models,
+                        session=decensorer.session, software=text["Software"],
+                        on_outcome=finished, progress=not quiet)
             else:
                 with _StopOnInterrupt(stop):
-                    run_tasks(engine, tasks, options, on_outcome=finished, text=text,
+                    run_tasks(decensorer, tasks, options, on_outcome=finished, text=text,
                               stop=stop, on_start=started, on_filled=region_bar.update)
         finally:
             if journal is not None:
                 journal.close()
-    engine_name = engine_name or "none"
     summary.interrupted = stop.is_set() and summary.done + summary.total_failed - len(
         plan.errors) < len(tasks)
     seconds = time.perf_counter() - t_start
-    print(f"deepcream: {summary.line(total, engine_name, seconds)}",
+    print(f"deepcream: {summary.line(total, engine_name(), seconds)}",
           file=sys.stderr if args.quiet else sys.stdout)
     if summary.interrupted:
         return 130

@@ -7,6 +7,8 @@ import socket
 import sys
 from typing import Any
 
+from deepcream.options import DEFAULT_MAX_REGIONS
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -42,6 +44,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=1,
                    help="most crops per inference batch, merging concurrent requests; 1 = off "
                    "(default: it did not raise throughput on 2 cores, see docs/server.md)")
+    p.add_argument("--max-regions", type=int, default=DEFAULT_MAX_REGIONS, metavar="N",
+                   help=f"separate regions allowed per image; more get 422 (default "
+                   f"{DEFAULT_MAX_REGIONS})")
     p.add_argument("--cpu-workers", type=int, default=2,
                    help="threads for decoding, region finding, paste-back, PNG (default 2)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -78,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from deepcream.engines import tune_malloc
     from deepcream.errors import DeepcreamError
+    from deepcream.malloc import tune_malloc
     from deepcream.server import Settings, create_app
     from deepcream.server.metrics import Metrics
     from deepcream.server.service import DecensorService
@@ -96,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         ("--batch-window-ms", args.batch_window_ms >= 0, ">= 0"),
         ("--max-batch", args.max_batch >= 1, ">= 1"),
         ("--cpu-workers", args.cpu_workers >= 1, ">= 1"),
+        ("--max-regions", args.max_regions >= 1, ">= 1"),
     ]:
         if not ok:
             raise DeepcreamError(f"{flag} must be {need}")
@@ -110,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         batch_window_ms=args.batch_window_ms,
         max_batch=args.max_batch,
         cpu_workers=args.cpu_workers,
+        max_regions=args.max_regions,
         warmup=not args.no_warmup,
         cors_origins=tuple(args.cors_origin),
     )

@@ -212,13 +212,20 @@ class Grid:
         out[idx[good, 0], idx[good, 1]] = True
         return out
 
-    def paste(self, result: np.ndarray, pixels: np.ndarray) -> None:
+    def window(self, pixels: np.ndarray) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+        """(image slices, slices of ``pixels``) where a crop-sized pixel mask lands in the
+        image, or None when it lies outside."""
         h, w = self.image_size
         x0, y0 = self.gx0, self.gy0
         sx0, sy0 = max(0, -x0), max(0, -y0)
         ex = min(pixels.shape[1], w - x0)
         ey = min(pixels.shape[0], h - y0)
         if ex <= sx0 or ey <= sy0:
-            return
-        result[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] |= pixels[sy0:ey, sx0:ex]
+            return None
+        return ((slice(y0 + sy0, y0 + ey), slice(x0 + sx0, x0 + ex)),
+                (slice(sy0, ey), slice(sx0, ex)))
 
+    def paste(self, result: np.ndarray, pixels: np.ndarray) -> None:
+        win = self.window(pixels)
+        if win is not None:
+            result[win[0]] |= pixels[win[1]]

@@ -15,7 +15,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from PIL import Image, ImageColor
+from PIL import Image
 
 from deepcream.imageio import FORMATS, DecodeError, Pixels, load_image, load_pixels
 from deepcream.server.errors import ApiError, error_payload
@@ -60,21 +60,14 @@ def decode_pixels(data: bytes, *, field: str, max_pixels: int) -> Pixels:
 
 
 def parse_mask_color(text: str) -> tuple[int, int, int]:
-    """``#00ff00``, ``00ff00``, ``0,255,0``, ``rgb(0,255,0)`` or a CSS name -> an RGB triple."""
-    value = text.strip()
-    if not value:
-        raise ApiError(422, "form field 'mask_color' is empty")
-    if "," in value and not value.lower().startswith(("rgb", "hsl")):
-        value = f"rgb({value})"
-    elif len(value) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in value):
-        value = "#" + value
+    """``#00ff00``, ``00ff00``, ``0,255,0``, ``rgb(0,255,0)`` or a CSS name -> an RGB triple
+    (the CLI's parser, ``colors.parse_color``; errors name the form field)."""
+    from deepcream.colors import parse_color
+
     try:
-        rgb = ImageColor.getrgb(value)
-    except ValueError:
-        raise ApiError(
-            422, f"form field 'mask_color': cannot read {text!r} as a color (e.g. #00ff00)"
-        ) from None
-    return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+        return parse_color(text)
+    except ValueError as exc:
+        raise ApiError(422, f"form field 'mask_color': {exc}") from None
 
 
 class UploadGuard:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from deepcream.errors import DeepcreamError
 from deepcream.imageio import PNG_COMPRESS_LEVEL
+from deepcream.options import DEFAULT_MAX_REGIONS
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class Settings:
     """Most crops merged into one inference batch; 1 (default) = no cross-request batching.
     Measured on the 2-core target with onnxruntime, batching did not raise throughput (per-crop
     time is flat in batch size, see docs/server.md); turn it on where it measurably helps."""
+    max_regions: int = DEFAULT_MAX_REGIONS
+    """Separate regions allowed per image; more get 422 (many small regions share crops, so
+    work grows with the image area, but labelling them still costs per region)."""
     cpu_workers: int = 2
     """Threads for decode, region finding, paste-back and PNG encoding."""
     png_compress_level: int = PNG_COMPRESS_LEVEL
@@ -53,6 +57,7 @@ class Settings:
             "batch_window_ms": self.batch_window_ms >= 0,
             "max_batch": self.max_batch >= 1,
             "cpu_workers": self.cpu_workers >= 1,
+            "max_regions": self.max_regions >= 1,
             "png_compress_level": 0 <= self.png_compress_level <= 9,
         }
         bad = [name for name, ok in checks.items() if not ok]
