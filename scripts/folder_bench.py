@@ -226,6 +226,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "bench" / "folder")
     parser.add_argument("--baseline-tree", type=Path,
                         help="another checkout to time the single-image CLI against")
+    parser.add_argument("--tree", type=Path, default=REPO,
+                        help="the checkout whose single-image CLI is timed (default: this one)")
     parser.add_argument("--ray", metavar="ADDRESS", help="also time --ray ADDRESS (e.g. local)")
     parser.add_argument("--skip", nargs="*", default=[], help="measurements to leave out")
     args = parser.parse_args()
@@ -258,7 +260,7 @@ def main() -> int:
                         "all_per_image_s": [r["per_image_s"] for r in runs]}
         print(key, results[key], flush=True)
     if "single" not in args.skip:
-        trees = [("single", REPO)]
+        trees = [("single", args.tree.resolve())]
         if args.baseline_tree:
             trees.append(("single_baseline", args.baseline_tree.resolve()))
             report["baseline"] = str(args.baseline_tree)
