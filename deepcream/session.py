@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from deepcream.errors import ModelError
+from deepcream.options import MODEL_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ PRECISIONS = ("fp32", "bf16", "int8")
 PARALLEL_MODES = ("crops", "ops")
 INPUT_NAMES = ("image", "mask")
 OUTPUT_NAME = "output"
-CROP = 256
+CROP = MODEL_SIZE
 #: Crops per backend call by default (see docs/performance.md for the measurement).
 DEFAULT_BATCH = 1
 

@@ -423,6 +423,14 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
         assert np.array_equal(result[~bars[index]], images[index][~bars[index]])
         rgb = result[bars[index]].astype(int)
         assert not np.any(rgb[:, 1] - np.maximum(rgb[:, 0], rgb[:, 2]) > 100), "green left"
+    # Back to the mask of the last one: the editor shows it at its fitted size.
+    page.set_viewport_size({"width": 1000, "height": 800})  # resized while the result shows
+    page.click("#tab-edit")
+    box = page.locator("#editor").bounding_box()
+    assert page.is_visible("#view") and box
+    view = page.evaluate("window.deepcream.state.cur.view")
+    assert abs(view["s"] - min(box["width"] / 320, box["height"] / 240)) < 0.02  # fitted again
+    assert painted_count(page) == int(bars[2].sum())
 
 
 def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
@@ -552,6 +560,7 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
     painted = painted_count(pg)
     assert painted > 300 * 10
     assert not pg.is_disabled("#undo")
+    shots("10-phone-375px", pg, full_page=True)
     # A second finger turns the touch into move/zoom: the first finger's dot is taken back
     # and spreading the fingers zooms in.
     scale = pg.evaluate("window.deepcream.state.cur.view.s")
@@ -565,7 +574,6 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     assert painted_count(pg) == painted
     assert pg.evaluate("window.deepcream.state.cur.view.s") > 1.3 * scale
-    shots("10-phone-375px", pg, full_page=True)
     _close(context, pg)
 
 

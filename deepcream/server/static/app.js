@@ -201,8 +201,13 @@ function fit() {
   const item = S.cur;
   if (!item) return;
   const box = resizeLayers();
+  if (box.width < 2 || box.height < 2) { // editor hidden (result shown): fit when it shows
+    item.view = null;
+    return;
+  }
   const s = Math.min(box.width / item.w, box.height / item.h);
-  item.view = { s, x: (box.width - item.w * s) / 2, y: (box.height - item.h * s) / 2 };
+  // fitted: a window resize fits again (until the user zooms or moves the view)
+  item.view = { s, x: (box.width - item.w * s) / 2, y: (box.height - item.h * s) / 2, fitted: true };
   redrawAll();
 }
 
@@ -215,7 +220,7 @@ function redrawImage() {
   const item = S.cur, ctx = ctxs.image;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.image.width, layers.image.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   setViewTransform(ctx, item.view);
   ctx.imageSmoothingEnabled = item.view.s < 2; // zoomed in: show real pixels
   ctx.imageSmoothingQuality = "medium";
@@ -226,7 +231,7 @@ function redrawMask() {
   const item = S.cur, ctx = ctxs.mask;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.mask.width, layers.mask.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   setViewTransform(ctx, item.view);
   ctx.imageSmoothingEnabled = item.view.s < 2;
   ctx.drawImage(item.mask, 0, 0);
@@ -234,6 +239,7 @@ function redrawMask() {
 
 function redrawAll() {
   if (!S.cur) return;
+  if (!S.cur.view) { fit(); return; }
   resizeLayers();
   redrawImage();
   redrawMask();
@@ -247,7 +253,7 @@ function drawOverlay() {
   const ctx = ctxs.top, item = S.cur;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.top.width, layers.top.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   const v = item.view;
   if (op && (op.kind === "rect" || op.kind === "lasso")) {
     setViewTransform(ctx, v);
@@ -300,6 +306,7 @@ function zoomAt(cx, cy, factor) {
   v.x = cx - ((cx - v.x) * s) / v.s;
   v.y = cy - ((cy - v.y) * s) / v.s;
   v.s = s;
+  v.fitted = false;
   requestRedraw();
 }
 
@@ -436,7 +443,7 @@ function cancelOp() {
 }
 
 function onPointerDown(e) {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   e.preventDefault();
   layers.top.setPointerCapture(e.pointerId);
   const box = layers.top.getBoundingClientRect();
@@ -465,7 +472,7 @@ function onPointerDown(e) {
 }
 
 function onPointerMove(e) {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   const box = layers.top.getBoundingClientRect();
   const at = { x: e.clientX - box.left, y: e.clientY - box.top };
   pointerAt = e.pointerType === "mouse" ? at : null;
@@ -483,6 +490,7 @@ function onPointerMove(e) {
   } else if (op.kind === "pan") {
     const v = S.cur.view;
     v.x += at.x - op.last.x; v.y += at.y - op.last.y;
+    v.fitted = false;
     op.last = at;
     requestRedraw();
   } else if (op.kind === "stroke") {
@@ -983,12 +991,16 @@ layers.top.addEventListener("pointercancel", (e) => { pointers.delete(e.pointerI
 layers.top.addEventListener("pointerleave", () => { pointerAt = null; requestOverlay(); });
 layers.top.addEventListener("contextmenu", (e) => e.preventDefault());
 layers.top.addEventListener("wheel", (e) => {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   e.preventDefault();
   const box = layers.top.getBoundingClientRect();
   zoomAt(e.clientX - box.left, e.clientY - box.top, Math.pow(1.0015, -e.deltaY));
 }, { passive: false });
-window.addEventListener("resize", () => S.cur && requestRedraw());
+window.addEventListener("resize", () => {
+  if (!S.cur) return;
+  if (S.cur.view && S.cur.view.fitted) fit();
+  else requestRedraw();
+});
 
 document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
 $("brush-size").addEventListener("input", (e) => setSize(Number(e.target.value)));
