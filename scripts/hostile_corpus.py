@@ -667,44 +667,42 @@ def http_outcome(case: Case, status: int, headers: dict[str, str], body: bytes) 
 # --- the full run (a script, not the test suite) -------------------------------------------
 
 
-def _popen_rusage(args: list[str], env: dict, timeout: float) -> tuple[int, bytes, float, float]:
-    """Run ``args``; (exit code, stderr, wall seconds, peak RSS MB) with the child's own
-    rusage from wait4."""
+# Runs the command as its own child and reports that child's peak RSS: a child forked straight
+# from this (large) process would count the pages it shared with it before exec.
+_LAUNCH = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[2:]).returncode; "
+           "open(sys.argv[1], 'w').write(f'{code} "
+           "{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}')")
+
+
+def _run_measured(args: list[str], env: dict, timeout: float, work: Path) -> tuple[int, str, float, float]:
+    """Run ``args``: (exit code, stderr, wall seconds, peak RSS MB of that process)."""
+    report = work / "rusage.txt"
     start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = start + timeout
-    chunks = []
-    os.set_blocking(proc.stderr.fileno(), False)
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        try:
-            piece = proc.stderr.read()
-            if piece:
-                chunks.append(piece)
-        except BlockingIOError:
-            pass
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            chunks.append(b"\n(killed: timeout)")
-        time.sleep(0.01)
-    rest = proc.stderr.read()
-    if rest:
-        chunks.append(rest)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return (proc.returncode, b"".join(chunks), time.perf_counter() - start,
-            usage.ru_maxrss / 1024)
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, str(report), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        err = proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the launcher's own process group: it and the command
+        err = proc.communicate()[1] + b"\n(killed: timeout)"
+    seconds = time.perf_counter() - start
+    try:
+        code_text, rss_kb = report.read_text().split()
+        code, rss_mb = int(code_text), int(rss_kb) / 1024
+    except (OSError, ValueError):
+        code, rss_mb = -9, float("nan")
+    return code, err.decode(errors="replace"), seconds, rss_mb
 
 
 def run_cli(case: Case, work: Path) -> dict:
     folder = materialize(case, work / "in")
     out = work / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    code, err, seconds, rss = _popen_rusage(
+    code, err, seconds, rss = _run_measured(
         [sys.executable, "-m", "deepcream", *case.cli_args(folder, out)], env,
-        max(case.max_s * 6, 120))
-    outcome, problem = cli_outcome(case, code, err.decode(errors="replace"), out)
+        max(case.max_s * 6, 120), work)
+    outcome, problem = cli_outcome(case, code, err, out)
     if problem is None and seconds > case.max_s:
         problem = f"took {seconds:.1f} s > {case.max_s:g} s"
     if problem is None and rss > case.max_rss_mb:
