@@ -14,7 +14,6 @@ copied, never converted.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import threading
@@ -27,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from deepcream import regions as rg
-from deepcream.engines import Crops, Engine, get_engine
+from deepcream.engines import Crops, Engine
 from deepcream.errors import InputError
 from deepcream.imageio import (
     PNG_COMPRESS_LEVEL,
@@ -37,17 +36,13 @@ from deepcream.imageio import (
     encode_png,
     load_pixels,
 )
+from deepcream.options import VARIATION_FLIPS, Color, DecensorOptions
 
 log = logging.getLogger(__name__)
 
-Color = tuple[int, int, int]
 PathLike = str | os.PathLike[str]
 # A separate mask: a file, its bytes, a PIL image, or bool [H, W] (masks.load_mask_file).
 MaskSource = Source | np.ndarray
-DEFAULT_COLOR: Color = (0, 255, 0)
-MODES = ("bar", "mosaic")
-# DCP's variations: none, left-right, top-bottom, both.
-VARIATION_FLIPS = ((False, False), (True, False), (False, True), (True, True))
 
 
 @dataclass
@@ -107,7 +102,6 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
     notice: str | None = None
     warning: str | None = None
-    engine: str = ""  # describe() of the engine the crops were cut for, if given
     owns_base: bool = False  # True when ``base`` is private to the job (finish may write it)
     width: int = 0
     height: int = 0
@@ -121,40 +115,20 @@ class Job:
         return self.width, self.height
 
 
-def _parse_color(color: Color | str) -> Color:
-    from deepcream.colors import parse_color
-
-    if isinstance(color, str):
-        try:
-            return parse_color(color)
-        except ValueError as exc:
-            raise InputError(f"mask color: {exc}") from None
-    try:
-        c = tuple(int(v) for v in color)
-    except (TypeError, ValueError):
-        raise InputError(f"mask color must be three integers 0..255, got {color!r}") from None
-    if len(c) != 3 or not all(0 <= v <= 255 for v in c):
-        raise InputError(f"mask color must be three integers 0..255, got {color!r}")
-    return c  # type: ignore[return-value]
-
-
 def _load(src: Source | Pixels, what: str) -> Pixels:
     return load_pixels(src, name=None if not isinstance(src, bytes | bytearray) else what)
 
 
-def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels | None = None,
-            variations: int = 1, mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
-            antialias: bool = False, auto_mask: bool = False,
-            input_size: int | None = rg.MODEL_SIZE, engine: Engine | None = None,
-            mask: MaskSource | None = None) -> Job:
+def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
+            original: Source | Pixels | None = None, mask: MaskSource | None = None,
+            input_size: int | None = rg.MODEL_SIZE) -> Job:
     """Find the regions of one image and cut the crops for every region and variation.
 
     Bar mode: ``image`` is the image with mask-colored regions. Mosaic mode: ``image`` is the
     colored copy (regions painted in the mask color) and ``original`` the pixelated original
-    whose pixels the model sees; with ``auto_mask`` ``image`` is the pixelated original itself
-    and the regions come from ``mosaic.detect_mosaic``. ``input_size`` is the engine's
-    (256 for DCPv2, None for native box resolution); passing ``engine`` takes its input size
-    and records its name for ``finish``.
+    whose pixels the model sees; with ``options.auto_mask`` ``image`` is the pixelated
+    original itself and the regions come from ``mosaic.detect_mosaic``. ``input_size`` is the
+    engine's (256 for DCPv2, None for native box resolution).
 
     ``mask``: a separate mask image (path, bytes, PIL image, or bool [H, W]; white or any
     non-black = fill, the same size as ``image``) instead of painted strokes. ``image`` is
@@ -162,15 +136,9 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
     color is not looked for.
     """
     t0 = time.perf_counter()
-    if engine is not None:
-        input_size = engine.input_size
-    if mode not in MODES:
-        raise InputError(f"mode must be bar or mosaic, got {mode!r}")
-    if variations not in (1, 2, 4):
-        raise InputError(f"variations must be 1, 2 or 4, got {variations!r}")
-    color = _parse_color(mask_color)
-    if not isinstance(mask_tolerance, int) or not 0 <= mask_tolerance <= 255:
-        raise InputError(f"mask tolerance must be an integer 0..255, got {mask_tolerance!r}")
+    options = options or DecensorOptions()
+    mode, variations, auto_mask = options.mode, options.variations, options.auto_mask
+    color, mask_tolerance, antialias = options.mask_color, options.mask_tolerance, options.antialias
     from deepcream.masks import find_mask, load_mask_file, mask_warning, near_mask_hint
 
     if mask is not None and (original is not None or auto_mask):
@@ -190,7 +158,7 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
     elif auto_mask:
         if original is not None:
-            raise InputError("--auto-mask finds the mosaic itself: give the pixelated image, "
+            raise InputError("auto mask finds the mosaic itself: give the pixelated image, "
                              "not a colored copy plus original")
         from deepcream.mosaic import detect_mosaic
 
@@ -262,17 +230,16 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
         batch, batch_holes = crops, crop_holes
     job = Job(mode, base, alpha, variations, input_size, color, len(found), batch, batch_holes,
               plans, notice=notice, warning=warning,
-              engine=engine.describe() if engine is not None else "",
               owns_base=True)  # load_pixels' arrays are always new
     job.timings["prepare"] = time.perf_counter() - t0
     job.timings["decode"] = decode_seconds  # (part of "prepare")
     return job
 
 
-def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") -> DecensorResult:
+def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str) -> DecensorResult:
     """Paste the filled crops back: one image per variation. ``filled`` matches
-    ``job.crops`` (same order and shapes); ``engine`` names what filled them (default: the
-    engine given to ``prepare``).
+    ``job.crops`` (same order and shapes); ``engine`` names what filled them (its
+    ``describe()``).
 
     Memory: the last variation is pasted into ``job.base`` itself (prepare's private copy),
     the others into copies of it, and the job's reference is released (``job.base`` becomes
@@ -287,7 +254,7 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     pixels = [Pixels(out, job.alpha) for out in outputs]
     timings = dict(job.timings)
     timings["finish"] = time.perf_counter() - t0
-    return DecensorResult(pixels, engine or job.engine, job.regions, timings, job.notice,
+    return DecensorResult(pixels, engine, job.regions, timings, job.notice,
                           job.warning)
 
 
@@ -411,11 +378,7 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
             index = np.asarray(order, np.intp)
             crops = job.crops[index] if isinstance(job.crops, np.ndarray) else [job.crops[i] for i in order]
             holes = job.holes[index] if isinstance(job.holes, np.ndarray) else [job.holes[i] for i in order]
-            params = inspect.signature(engine.inpaint).parameters
-            if "on_filled" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-                filled = engine.inpaint(crops, holes, on_filled=filled_some)
-            else:  # an engine without the callback: paste everything after it returns
-                filled = engine.inpaint(crops, holes)
+            filled = engine.inpaint(crops, holes, on_filled=filled_some)
             if len(filled) != n:
                 raise ValueError(f"the engine returned {len(filled)} crops for {n}")
             for k in range(n):
@@ -442,49 +405,9 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     return result, pngs
 
 
-def resolve_engine(engine: str | Engine, mode: str, models: PathLike | None = None, *,
-                   backend: str = "auto",
-                   threads: int | None = None, precision: str = "fp32") -> Engine:
-    """An ``Engine`` for ``mode`` from a name ("auto", "onnx", "classical") or an instance."""
-    if isinstance(engine, Engine):
-        if engine.kind != mode:
-            raise InputError(f"the {engine.name} engine is for {engine.kind} mode, not {mode}")
-        return engine
-    return get_engine(mode, engine, models, backend=backend, threads=threads, precision=precision)
-
-
 def run_engine(engine: Engine, job: Job) -> np.ndarray | list[np.ndarray]:
     """Fill all of a job's crops in one batched engine call (timed in ``job.timings``)."""
     t0 = time.perf_counter()
     filled = engine.inpaint(job.crops, job.holes) if job.plans else job.crops
     job.timings["inpaint"] = time.perf_counter() - t0
     return filled
-
-
-def decensor(image: Source, mode: str = "bar", original: Source | None = None,
-             variations: int = 1, engine: str | Engine = "auto",
-             mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
-             models: PathLike | None = None, *,
-             antialias: bool = False, auto_mask: bool = False, backend: str = "auto",
-             threads: int | None = None, precision: str = "fp32",
-             mask: MaskSource | None = None) -> DecensorResult:
-    """Decensor one image (library entry point): ``prepare`` + ``run_job`` (the engine, with
-    each crop pasted as it is filled).
-
-    ``image``/``original``: PIL images, paths or bytes. ``mask``: a separate mask image
-    (white or any non-black = fill; see ``prepare``) instead of painted strokes. ``engine``: "auto" (onnx when the
-    model is installed in ``models`` or the default models folder, else classical), "onnx",
-    "classical" or an ``Engine``. Returns one image per variation (``pixels`` arrays, or PIL
-    ``images``); pixels outside the regions are bit-identical to the input, alpha is kept.
-    """
-    t0 = time.perf_counter()
-    eng = resolve_engine(engine, mode, models, backend=backend, threads=threads,
-                         precision=precision)
-    job = prepare(image, mode=mode, original=original, variations=variations,
-                  mask_color=mask_color, mask_tolerance=mask_tolerance, antialias=antialias,
-                  auto_mask=auto_mask, engine=eng, mask=mask)
-    result, _ = run_job(eng, job)
-    result.timings["total"] = time.perf_counter() - t0
-    log.info("decensored %d regions x %d variations with %s in %.2f s", job.regions,
-             variations, result.engine, result.timings["total"])
-    return result

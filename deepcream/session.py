@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,25 @@ OUTPUT_NAME = "output"
 CROP = 256
 #: Crops per backend call by default (see docs/performance.md for the measurement).
 DEFAULT_BATCH = 1
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How to run a model: ``backend`` (``BACKENDS``), intra-op ``threads`` (None = all usable
+    CPUs), ``precision`` ("fp32" exact; "bf16"/"int8" faster approximations)."""
+
+    backend: str = "auto"
+    threads: int | None = None
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ModelError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ModelError(f"threads must be >= 1, got {self.threads}")
 
 
 def available_backends() -> list[str]:
@@ -152,7 +172,6 @@ class ModelSession:
         backend: str = "auto",
         threads: int | None = None,
         precision: str = "fp32",
-        optimized_cache: str | os.PathLike[str] | None = None,
         mem_arena: bool = True,
         shared_arena: bool = True,
         mem_pattern: bool = False,
@@ -178,7 +197,6 @@ class ModelSession:
         self.ready = False
         self.load_seconds = 0.0
         self.warmup_seconds = 0.0
-        self._optimized_cache = Path(optimized_cache) if optimized_cache else None
         self._mem_arena = mem_arena
         self._shared_arena = shared_arena
         self._mem_pattern = mem_pattern
@@ -322,13 +340,6 @@ class _OrtRunner(_Runner):
         model_path = owner.path
         if owner.precision == "int8":
             model_path = _int8_model(owner.path)
-        cache = owner._optimized_cache
-        if cache is not None and cache.is_file() and cache.stat().st_mtime >= model_path.stat().st_mtime:
-            # Already optimized at convert time: skip the graph rewrites on load.
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-            model_path = cache
-        elif cache is not None:
-            opts.optimized_model_filepath = str(cache)
         try:
             self._sess = ort.InferenceSession(str(model_path), sess_options=opts,
                                               providers=["CPUExecutionProvider"])

@@ -60,7 +60,7 @@ def make_inputs(kind: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarra
         from deepcream_bench.workload import make_workload_image
 
         rgb, _ = make_workload_image()
-        job = prepare(Image.fromarray(rgb), mode="bar")
+        job = prepare(Image.fromarray(rgb))
         crops, holes = job.crops, job.holes
         reps = -(-count // len(crops))
         crops, holes = np.tile(crops, (reps, 1, 1, 1))[:count], np.tile(holes, (reps, 1, 1))[:count]

@@ -29,7 +29,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GREEN = (0, 255, 0)
-EXAMPLE = Path(__file__).resolve().parents[1] / "deepcream" / "examples" / "example-clean.png"
+EXAMPLES = Path(__file__).resolve().parents[1] / "deepcream" / "examples"
+EXAMPLE = EXAMPLES / "example-clean.png"
 MAX_PIXELS = 1_500_000  # small, so a real over-limit upload is a real server error
 EDGE = 2  # px: the painted mask may differ from the ideal stroke shape this close to its edge
 
@@ -336,6 +337,7 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
     truth = np.zeros(clean.shape[:2], bool)
     truth[box[1]:box[3], box[0]:box[2]] = True
     assert (detected & truth).sum() / (detected | truth).sum() > 0.9
+    page.evaluate("() => document.getElementById('editor').scrollIntoView({ block: 'end' })")
     shots("4-mosaic-detected", page)
     # Edit: erase a corner of the detection, add a strip beside it.
     set_size(page, 16)
@@ -356,7 +358,29 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
         result = shown_image(page, "#result-img")
         assert np.array_equal(result[~edited], pixelated[~edited])
         assert np.any(result[edited] != pixelated[edited])
+    page.locator("#variation-buttons button").nth(0).click()
+    page.fill("#split", "30")
+    page.evaluate("() => document.getElementById('compare').scrollIntoView({ block: 'end' })")
     shots("6-mosaic-result", page)
+
+
+def test_mosaic_green_copy_with_original(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """DeepCreamPy's mosaic input: a green-painted copy, then its pixelated original."""
+    colored = np.asarray(Image.open(EXAMPLES / "example-mosaic-colored.png").convert("RGB"))
+    original = np.asarray(Image.open(EXAMPLES / "example-mosaic.png").convert("RGB"))
+    region = np.all(colored == GREEN, axis=-1)
+    load_files(page, EXAMPLES / "example-mosaic-colored.png")
+    assert painted_count(page) == int(region.sum())
+    page.check("input[name=mode][value=mosaic]")
+    decensor(page)
+    assert "paint over the mosaic" in page.inner_text("#message") and page.is_hidden("#result")
+    page.set_input_files("#original", str(EXAMPLES / "example-mosaic.png"))
+    page.wait_for_function("() => !window.deepcream.state.cur.paintedCopy")
+    decensor(page)
+    result = shown_image(page, "#result-img")
+    assert np.array_equal(shown_image(page, "#before-img"), original)
+    assert np.array_equal(result[~region], original[~region])
+    assert np.any(result[region] != original[region])
 
 
 def _rect(shape: tuple[int, int], x: int, y: int, w: int, h: int) -> np.ndarray:
@@ -434,6 +458,12 @@ def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path:
 
 
 def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is text, not a picture")
+    page.set_input_files("#files", str(not_image))
+    page.wait_for_selector("#open-message")
+    assert "notes.png: this browser cannot open it as an image" in page.inner_text("#open-message")
+    assert page.locator("#queue li").count() == 0
     load_files(page, save(scene(seed=6), tmp_path / "clean.png"))
     decensor(page)
     text = page.inner_text("#message")
@@ -453,6 +483,13 @@ def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None: 
         page.mouse.move(*to_client(page, *point), steps=8)
     page.mouse.up()
     assert abs(painted_count(page) - 0.5 * 200 * 150) < 0.03 * 200 * 150
+    # Shift + rectangle erases: the triangle's top 50 rows (200 px wide there) go.
+    page.keyboard.press("r")
+    page.keyboard.down("Shift")
+    drag(page, (90, 90), (310, 150))
+    page.keyboard.up("Shift")
+    remaining = 0.5 * 100 * (200 * 100 / 150)  # the triangle below y = 150
+    assert abs(painted_count(page) - remaining) < 0.05 * remaining
     page.check("input[name=mode][value=mosaic]")
     page.click("#detect")
     page.wait_for_selector("body[data-state=done]")
@@ -489,8 +526,22 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
         cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
             {"x": x, "y": y} for x, y in pts]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    assert painted_count(pg) > 300 * 10
+    painted = painted_count(pg)
+    assert painted > 300 * 10
     assert not pg.is_disabled("#undo")
+    # A second finger turns the touch into move/zoom: the first finger's dot is taken back
+    # and spreading the fingers zooms in.
+    scale = pg.evaluate("window.deepcream.state.cur.view.s")
+    (ax, ay), (bx, by) = to_client(pg, 200, 100), to_client(pg, 280, 100)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": ax, "y": ay, "id": 1}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [
+        {"x": ax, "y": ay, "id": 1}, {"x": bx, "y": by, "id": 2}]})
+    for step in range(1, 6):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
+            {"x": ax - 8 * step, "y": ay, "id": 1}, {"x": bx + 8 * step, "y": by, "id": 2}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert painted_count(pg) == painted
+    assert pg.evaluate("window.deepcream.state.cur.view.s") > 1.3 * scale
     shots("10-phone-375px", pg, full_page=True)
     _close(context, pg)
 

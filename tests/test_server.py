@@ -484,7 +484,7 @@ def test_metrics_prometheus(classical_url: str) -> None:
 
 # --- onnx engine and batching ----------------------------------------------------------------
 def test_onnx_server_matches_library(onnx_url: str, converted_models: Path) -> None:
-    from deepcream.pipeline import decensor
+    from deepcream import decensor
 
     img, mask = bar_image(seed=6)
     with client(onnx_url) as c:

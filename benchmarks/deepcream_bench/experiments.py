@@ -40,16 +40,17 @@ def run_experiment(opts: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     """Measure one ``EXPERIMENTS`` setting in this process (``cfg``: the run's worker config)."""
     from deepcream import pipeline
     from deepcream.engines import dcp_model_inputs
+    from deepcream.options import MODES
     from deepcream.session import ModelSession
 
-    job = pipeline.prepare(Path(cfg["workload"]).read_bytes(), mode="bar")
+    job = pipeline.prepare(Path(cfg["workload"]).read_bytes())
     x, m = dcp_model_inputs(np.asarray(job.crops), np.asarray(job.holes), "bar")
     threads = opts.get("threads", cfg.get("threads"))
     t0 = time.perf_counter()
     settings = {key: opts[name] for name, key in _SESSION_SETTINGS.items() if name in opts}
     sessions = [ModelSession(Path(cfg["models"]) / f"{k}.onnx", backend=opts.get("backend", "onnxruntime"),
                              threads=threads, precision=opts.get("precision", "fp32"), **settings)
-                for k in pipeline.MODES[:opts.get("models", 2)]]
+                for k in MODES[:opts.get("models", 2)]]
     load = time.perf_counter() - t0
     for sess in sessions:
         sess.warmup()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deepcream.errors import DeepcreamError
-from deepcream.pipeline import MODES
+from deepcream.options import MODES
 
 from . import python_command
 from .measure import have, tf_available

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from deepcream.errors import DeepcreamError
-from deepcream.pipeline import MODES
+from deepcream.options import MODES
 
 from . import python_command
 from . import report as reporting

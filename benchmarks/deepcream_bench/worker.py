@@ -66,11 +66,11 @@ def _pipeline_image(data: bytes, infer: Callable[[np.ndarray, np.ndarray], np.nd
     with timer.stage("decode"):
         img = imageio.load_pixels(data)
     with timer.stage("regions"):
-        job = pipeline.prepare(img, mode="bar")
+        job = pipeline.prepare(img)
     with timer.stage("inference"):
         filled = infer(job.crops, job.holes)
     with timer.stage("paste"):
-        result = pipeline.finish(job, filled)
+        result = pipeline.finish(job, filled, "baseline")
     with timer.stage("encode"):
         png = imageio.encode_png(result.pixels[0])
     return timer.stages, png, int(len(job.crops))
@@ -83,7 +83,7 @@ def _pipeline_streamed(data: bytes, engine: Any) -> tuple[Stages, bytes, int]:
     from deepcream import pipeline
 
     timer = _Timer()
-    job = pipeline.prepare(data, mode="bar", engine=engine)  # decodes, as the CLI does
+    job = pipeline.prepare(data, input_size=engine.input_size)  # decodes, as the CLI does
     timer.stages["decode"] = job.timings["decode"]
     timer.stages["regions"] = job.timings["prepare"] - job.timings["decode"]
     t = time.perf_counter()
@@ -129,11 +129,13 @@ def _load_deepcream(spec: dict[str, Any], cfg: dict[str, Any], data: bytes,
     # load time, not in the first request.
     from deepcream import imageio, pipeline  # noqa: F401
     from deepcream.engines import OnnxEngine
+    from deepcream.options import MODES
+    from deepcream.session import SessionOptions
 
     models = Path(cfg["models"])
-    engines = {k: OnnxEngine(models / f"{k}.onnx", k, backend=spec["backend"],
-                             threads=cfg.get("threads"), precision=spec["precision"])
-               for k in pipeline.MODES}
+    session_options = SessionOptions(backend=spec["backend"], threads=cfg.get("threads"),
+                                     precision=spec["precision"])
+    engines = {m: OnnxEngine(models / f"{m}.onnx", m, session_options) for m in MODES}
     result["load_s"] = time.perf_counter() - t0
     for engine in engines.values():
         engine.warmup()
@@ -142,7 +144,7 @@ def _load_deepcream(spec: dict[str, Any], cfg: dict[str, Any], data: bytes,
     result["precision"] = session.precision
     result["threads"] = session.threads
     result["models_loaded"] = len(engines)
-    result["model_bytes"] = sum((models / f"{k}.onnx").stat().st_size for k in pipeline.MODES)
+    result["model_bytes"] = sum((models / f"{k}.onnx").stat().st_size for k in MODES)
     return session.run, lambda: _pipeline_streamed(data, engines["bar"])
 
 
@@ -292,7 +294,7 @@ def main(argv: Sequence[str]) -> int:
         print("usage: python -m deepcream_bench.worker NAME CONFIG RESULT "
               "(started by deepcream bench)", file=sys.stderr)
         return 2
-    from deepcream.engines import tune_malloc
+    from deepcream.malloc import tune_malloc
 
     tune_malloc()  # as the decensor/serve commands do, for every implementation alike
     name, cfg_path, result_path = argv

@@ -289,9 +289,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from deepcream import __version__
-    from deepcream.engines import tune_malloc
-    from deepcream.folderjob import ImageOptions, Journal, Outcome, Summary, run_tasks
-    from deepcream.pipeline import resolve_engine
+    from deepcream.decensorer import Decensorer
+    from deepcream.folderjob import Journal, Outcome, Summary, run_tasks
+    from deepcream.malloc import tune_malloc
+    from deepcream.options import DecensorOptions
+    from deepcream.session import SessionOptions
 
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
@@ -299,7 +301,14 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.mask_tolerance < 0 or args.mask_tolerance > 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
-    plan, out_dir = _plan(args)
+    plan, out_dir = _plan(args)  # also settles the mode (--dcp-folders infers it)
+    options = DecensorOptions(mode=args.mode, variations=args.variations,
+                              mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
+                              antialias=args.antialias, auto_mask=args.auto_mask)
+    decensorer = Decensorer(engine=args.engine, models=args.models,
+                            session=SessionOptions(backend=args.backend, threads=args.threads,
+                                                   precision=args.precision))
+    engine_class = decensorer.engine_class(args.mode)  # a bad engine name fails here
     tasks = plan.tasks
     summary = Summary()
     for _path, reason, message in plan.errors:
@@ -325,15 +334,18 @@ def run(args: argparse.Namespace) -> int:
         print("deepcream: nothing to decensor", file=sys.stderr)
         return 1 if plan.errors else 2
 
-    engine = resolve_engine(args.engine, args.mode, args.models, backend=args.backend,
-                            threads=args.threads, precision=args.precision)
-    engine_name = engine.describe()
-    log.info("engine: %s", engine_name)
+    # The model loads in the background while the first image is decoded and its regions
+    # found; a one-shot run needs no warm-up (its first crop is its warm-up).
+    decensorer.preload(args.mode)
     quiet = args.quiet or not sys.stderr.isatty()
-    text = {"Software": f"deepcream {__version__}", "deepcream-engine": engine_name}
-    options = ImageOptions(mode=args.mode, variations=args.variations,
-                           mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
-                           antialias=args.antialias, auto_mask=args.auto_mask)
+    text = {"Software": f"deepcream {__version__}"}  # the engine's name is added per output
+
+    def engine_name() -> str:
+        try:
+            return decensorer.engine(args.mode).describe()
+        except DeepcreamError:  # did not load: the error was reported
+            return engine_class.name
+
     folder = _journal_folder(args, out_dir)
     journal = Journal(folder) if folder is not None else None
     stop = threading.Event()
@@ -348,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
             task = outcome.task
             summary.add(outcome)
             if journal is not None:
-                journal.record(outcome, engine_name)
+                journal.record(outcome, engine_name())
             img_bar.update(1)
             if outcome.status != "done":
                 kind = "notice" if outcome.reason == "nothing to decensor" else "error"
@@ -362,11 +374,11 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 names = ", ".join(str(p) for p in task.write)
                 tqdm.write(f"{task.source} -> {names} ({outcome.regions} regions, "
-                           f"{engine.name})", file=sys.stdout)
+                           f"{engine_class.name})", file=sys.stdout)
 
         try:
             with _StopOnInterrupt(stop):
-                run_tasks(engine, tasks, options, on_outcome=finished, text=text, stop=stop,
+                run_tasks(decensorer, tasks, options, on_outcome=finished, text=text, stop=stop,
                           on_start=started, on_filled=region_bar.update)
         finally:
             if journal is not None:
@@ -374,7 +386,7 @@ def run(args: argparse.Namespace) -> int:
     summary.interrupted = stop.is_set() and summary.done + summary.total_failed - len(
         plan.errors) < len(tasks)
     seconds = time.perf_counter() - t_start
-    print(f"deepcream: {summary.line(total, engine_name, seconds)}",
+    print(f"deepcream: {summary.line(total, engine_name(), seconds)}",
           file=sys.stderr if args.quiet else sys.stdout)
     if summary.interrupted:
         return 130

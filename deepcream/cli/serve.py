@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from deepcream.engines import tune_malloc
     from deepcream.errors import DeepcreamError
+    from deepcream.malloc import tune_malloc
     from deepcream.server import Settings, create_app
     from deepcream.server.metrics import Metrics
     from deepcream.server.service import DecensorService

@@ -30,13 +30,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 
 from deepcream import __version__
+from deepcream.options import VARIATIONS, DecensorOptions
 from deepcream.server.errors import ApiError, install_error_handlers
 from deepcream.server.limits import SUPPORTED_FORMATS, UploadGuard, parse_mask_color
 from deepcream.server.metrics import Metrics, MetricsMiddleware
 from deepcream.server.service import (
-    VARIATIONS,
     DecensorOutput,
-    DecensorParams,
     DecensorService,
     FoundMask,
     zip_pngs,
@@ -165,7 +164,7 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
                 422, "mosaic mode needs form field 'original' (the pixelated image), "
                 "a 'mask' file, or auto_mask=true to detect the mosaic in 'image'",
             )
-        params = DecensorParams(
+        params = DecensorOptions(
             mode=mode,
             variations=variations,
             mask_color=parse_mask_color(mask_color),
@@ -240,7 +239,7 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
                                            "tolerance for JPEG-damaged masks")] = 0,
         antialias: Annotated[bool, Form(description="grow the mask over anti-aliased edges")] = False,
     ) -> Response:
-        params = DecensorParams(mask_color=parse_mask_color(mask_color),
+        params = DecensorOptions(mask_color=parse_mask_color(mask_color),
                                 mask_tolerance=mask_tolerance, antialias=antialias)
         found = await service.find_paint(await image.read(), params)
         return mask_response(found, "mask.png")
@@ -250,7 +249,7 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
     async def deepcreampy_bar(
         image: Annotated[UploadFile, File(description="image with bars in (0,255,0)")],
     ) -> Response:
-        out = await service.decensor(await image.read(), None, DecensorParams(mode="bar"))
+        out = await service.decensor(await image.read(), None, DecensorOptions(mode="bar"))
         return await respond(out, 1)
 
     @app.post("/deepcreampy-mosaic", summary="Drop-in: decensor mosaics (fields image, masked)",
@@ -261,7 +260,7 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
     ) -> Response:
         # The older service's fields: `image` = original, `masked` = colored copy.
         out = await service.decensor(
-            await masked.read(), await image.read(), DecensorParams(mode="mosaic")
+            await masked.read(), await image.read(), DecensorOptions(mode="mosaic")
         )
         return await respond(out, 1)
 

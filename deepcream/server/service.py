@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from deepcream.imageio import Pixels, encode_png
+from deepcream.options import MODES, DecensorOptions
 from deepcream.server.batcher import Batcher
 from deepcream.server.errors import ApiError
 from deepcream.server.limits import decode_pixels
@@ -29,21 +30,6 @@ from deepcream.server.metrics import Metrics
 from deepcream.server.settings import Settings
 
 log = logging.getLogger(__name__)
-
-KINDS = ("bar", "mosaic")
-VARIATIONS = (1, 2, 4)
-
-
-@dataclass(frozen=True)
-class DecensorParams:
-    """Validated request options (the route parses the form into this)."""
-
-    mode: str = "bar"
-    variations: int = 1
-    mask_color: tuple[int, int, int] = (0, 255, 0)
-    mask_tolerance: int = 0
-    antialias: bool = False
-    auto_mask: bool = False
 
 
 @dataclass
@@ -97,13 +83,16 @@ class DecensorService:
         """Create one engine per model kind (raises ``ModelError`` for a bad model setup)."""
         if self.engines:
             return
-        from deepcream.engines import get_engine
+        from deepcream.decensorer import Decensorer
 
-        for kind in KINDS:
-            engine = get_engine(kind, engine=self.settings.engine, models=self.settings.models)
-            self.engines[kind] = engine
-            self.metrics.engine.labels(kind, engine.name).set(1)
-            log.info("%s model: engine %s", kind, engine.name)
+        decensorer = Decensorer(engine=self.settings.engine, models=self.settings.models)
+        for mode in MODES:
+            decensorer.preload(mode)  # both models load at once
+        for mode in MODES:
+            engine = decensorer.engine(mode)
+            self.engines[mode] = engine
+            self.metrics.engine.labels(mode, engine.name).set(1)
+            log.info("%s model: engine %s", mode, engine.name)
 
     def warm_up(self) -> None:
         """Load if needed, run one dummy inference per engine, start the batchers, mark ready."""
@@ -112,7 +101,7 @@ class DecensorService:
             for kind, engine in self.engines.items():
                 if self.settings.warmup:
                     started = time.perf_counter()
-                    _warm(engine)
+                    engine.warmup()
                     log.info("%s engine warmed up in %.2f s", kind, time.perf_counter() - started)
                 self.batchers[kind] = Batcher(
                     engine,
@@ -180,7 +169,7 @@ class DecensorService:
 
     # --- one request ----------------------------------------------------------------------
     async def decensor(
-        self, image: bytes, original: bytes | None, params: DecensorParams,
+        self, image: bytes, original: bytes | None, params: DecensorOptions,
         mask: bytes | None = None,
     ) -> DecensorOutput:
         """Run one request through decode -> prepare -> batched inpaint -> finish -> PNG.
@@ -205,7 +194,7 @@ class DecensorService:
         """Find the pixelated regions of one image (admitted and timed like a decensor)."""
         return await self._run_admitted("mosaic detection", self._detect, image)
 
-    async def find_paint(self, image: bytes, params: DecensorParams) -> FoundMask:
+    async def find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
         """The mask a bar-mode decensor of ``image`` with ``params`` would fill, without
         filling it: the web page shows it as the editable mask."""
         return await self._run_admitted("finding the painted mask", self._find_paint, image, params)
@@ -233,7 +222,7 @@ class DecensorService:
         return encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
                           compress_level=self.settings.png_compress_level)
 
-    def _find_paint(self, image: bytes, params: DecensorParams) -> FoundMask:
+    def _find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
         from deepcream.masks import find_mask, mask_warning, near_mask_hint
         from deepcream.regions import find_regions
 
@@ -261,7 +250,7 @@ class DecensorService:
                                block_sizes=[r.block for r in regions])
 
     async def _process(
-        self, image: bytes, original: bytes | None, params: DecensorParams,
+        self, image: bytes, original: bytes | None, params: DecensorOptions,
         mask: bytes | None = None,
     ) -> DecensorOutput:
         loop = asyncio.get_running_loop()
@@ -304,7 +293,7 @@ class DecensorService:
         )
 
     def _prepare(
-        self, image: bytes, original: bytes | None, params: DecensorParams, engine: Any,
+        self, image: bytes, original: bytes | None, params: DecensorOptions, engine: Any,
         mask: bytes | None = None,
     ) -> Any:
         from deepcream import pipeline
@@ -326,18 +315,8 @@ class DecensorService:
             holes = load_mask_file(decode_pixels(mask, field="mask", max_pixels=limit),
                                    img.size, name="form field 'mask'",
                                    lossy=is_lossy_image(mask))
-        return pipeline.prepare(
-            img,
-            mode=params.mode,
-            original=orig,
-            variations=params.variations,
-            mask_color=params.mask_color,
-            mask_tolerance=params.mask_tolerance,
-            antialias=params.antialias,
-            auto_mask=params.auto_mask,
-            input_size=engine.input_size,
-            mask=holes,
-        )
+        return pipeline.prepare(img, params, original=orig, mask=holes,
+                                input_size=engine.input_size)
 
     def _finish(self, job: Any, filled: Any, engine: str) -> tuple[Any, list[bytes]]:
         from deepcream import pipeline
@@ -358,15 +337,3 @@ def zip_pngs(pngs: list[bytes], stem: str = "result") -> bytes:
             info.external_attr = 0o644 << 16
             zf.writestr(info, png)
     return buf.getvalue()
-
-
-def _warm(engine: Any) -> None:
-    """One dummy inference so the first real request does not pay the start-up cost."""
-    if hasattr(engine, "warmup"):
-        engine.warmup()
-        return
-    size = engine.input_size or 64
-    crops = np.full((1, size, size, 3), 128, dtype=np.uint8)
-    holes = np.zeros((1, size, size), dtype=bool)
-    holes[0, size // 4 : size // 2, size // 4 : size // 2] = True
-    engine.inpaint(crops, holes)

@@ -33,6 +33,7 @@ function maskFromBits(item, bits) {
 }
 
 async function addFiles(files) {
+  $("open-message").hidden = true;
   const list = [...files].filter((f) => f && f.size !== undefined);
   let first = null;
   for (const file of list) {
@@ -51,19 +52,19 @@ async function makeItem(file) {
     // The server reads pixels as stored (no EXIF rotation): the mask must match that grid.
     bmp = await createImageBitmap(file, { imageOrientation: "none" });
   } catch (_) {
-    showMessage("error", `${file.name || "pasted image"}: this browser cannot open it as an image (PNG, JPEG, WebP, BMP or GIF work).`);
+    $("open-message").textContent = `${file.name || "pasted image"}: this browser cannot open it as an image (PNG, JPEG, WebP, BMP or GIF work).`;
+    $("open-message").hidden = false;
     return null;
   }
   const w = bmp.width, h = bmp.height;
   const name = file.name || `pasted-${S.nextId}.png`;
   const item = {
     id: S.nextId++, name, stem: name.replace(/\.[^.]*$/, "") || "image", file, bmp, w, h,
-    mask: newCanvas(w, h), committed: newCanvas(w, h), undo: [], redo: [], undoBytes: 0,
+    mask: newCanvas(w, h), undo: [], redo: [], undoBytes: 0,
     version: 0, mode: S.lastMode, state: "new", results: [], resultKey: null, resultInfo: "",
     message: null, srcUrl: URL.createObjectURL(file), view: null, detectInfo: "",
   };
   item.maskCtx = item.mask.getContext("2d", { willReadFrequently: true });
-  item.committedCtx = item.committed.getContext("2d", { willReadFrequently: true });
   await findPaint(item, false);
   return item;
 }
@@ -250,7 +251,7 @@ function drawOverlay() {
       op.points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
       ctx.closePath();
     }
-    ctx.fillStyle = "rgba(255,31,90,0.35)";
+    ctx.fillStyle = op.erase ? "rgba(120,220,255,0.35)" : "rgba(255,31,90,0.35)";
     ctx.fill();
     ctx.lineWidth = 1.5 / v.s;
     ctx.strokeStyle = "#fff";
@@ -328,28 +329,56 @@ function strokeSegment(a, b, erase) {
   }
 }
 
-function grow(bbox, x, y, r) {
-  bbox[0] = Math.min(bbox[0], x - r); bbox[1] = Math.min(bbox[1], y - r);
-  bbox[2] = Math.max(bbox[2], x + r); bbox[3] = Math.max(bbox[3], y + r);
+// Undo records tiles: an edit saves each 256 px tile of the mask just before it first draws
+// on it, and reads the tiles back when it ends. A stroke's cost and memory follow the tiles
+// it crosses, not the image size or the stroke's bounding box.
+const TILE = 256;
+
+function beginEdit(item) {
+  return { item, tiles: new Map() };
 }
 
-// Record the change inside bbox (image px) as one undo step: before = the committed copy,
-// after = the mask; then bring the committed copy up to date.
-function commit(item, bbox) {
-  const x0 = Math.max(0, Math.floor(bbox[0]) - 2), y0 = Math.max(0, Math.floor(bbox[1]) - 2);
-  const x1 = Math.min(item.w, Math.ceil(bbox[2]) + 2), y1 = Math.min(item.h, Math.ceil(bbox[3]) + 2);
-  if (x1 <= x0 || y1 <= y0) return;
-  const before = item.committedCtx.getImageData(x0, y0, x1 - x0, y1 - y0);
-  const after = item.maskCtx.getImageData(x0, y0, x1 - x0, y1 - y0);
-  item.committedCtx.putImageData(after, x0, y0);
-  item.undo.push({ x: x0, y: y0, before, after });
-  item.undoBytes += 2 * before.data.length;
-  while (item.undoBytes > UNDO_BYTES && item.undo.length > 1) {
-    const old = item.undo.shift();
-    item.undoBytes -= 2 * old.before.data.length;
+// Save the tiles under the box x0..x1, y0..y1 (image px) that this edit has not saved yet.
+function touch(edit, x0, y0, x1, y1) {
+  const item = edit.item;
+  const tx0 = Math.max(0, Math.floor(x0 / TILE)), ty0 = Math.max(0, Math.floor(y0 / TILE));
+  const tx1 = Math.min(Math.ceil(item.w / TILE) - 1, Math.floor(x1 / TILE));
+  const ty1 = Math.min(Math.ceil(item.h / TILE) - 1, Math.floor(y1 / TILE));
+  for (let ty = ty0; ty <= ty1; ty++) {
+    for (let tx = tx0; tx <= tx1; tx++) {
+      const key = ty * 65536 + tx;
+      if (edit.tiles.has(key)) continue;
+      const x = tx * TILE, y = ty * TILE;
+      const before = item.maskCtx.getImageData(x, y, Math.min(TILE, item.w - x), Math.min(TILE, item.h - y));
+      edit.tiles.set(key, { x, y, before, after: null });
+    }
   }
+}
+
+function touchSegment(edit, a, b, radius) {
+  const r = radius + 2; // + the anti-aliased rim
+  touch(edit, Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r);
+}
+
+// The edit becomes one undo step.
+function finishEdit(edit) {
+  const item = edit.item;
+  if (!edit.tiles.size) return;
+  const tiles = [...edit.tiles.values()];
+  let bytes = 0;
+  for (const t of tiles) {
+    t.after = item.maskCtx.getImageData(t.x, t.y, t.before.width, t.before.height);
+    bytes += 2 * t.before.data.length;
+  }
+  item.undo.push({ tiles, bytes });
+  item.undoBytes += bytes;
+  while (item.undoBytes > UNDO_BYTES && item.undo.length > 1) item.undoBytes -= item.undo.shift().bytes;
   item.redo = [];
   maskChanged(item);
+}
+
+function cancelEdit(edit) {
+  for (const t of edit.tiles.values()) edit.item.maskCtx.putImageData(t.before, t.x, t.y);
 }
 
 function maskChanged(item) {
@@ -366,9 +395,7 @@ function undoRedo(redo) {
   const from = redo ? item.redo : item.undo, to = redo ? item.undo : item.redo;
   const step = from.pop();
   if (!step) return;
-  const img = redo ? step.after : step.before;
-  item.maskCtx.putImageData(img, step.x, step.y);
-  item.committedCtx.putImageData(img, step.x, step.y);
+  for (const t of step.tiles) item.maskCtx.putImageData(redo ? t.after : t.before, t.x, t.y);
   to.push(step);
   maskChanged(item);
   redrawMask();
@@ -382,20 +409,18 @@ function updateUndoButtons() {
 
 // Replace the whole mask (detection, clear) as one undoable step.
 function replaceMask(item, imageData) {
+  const edit = beginEdit(item);
+  touch(edit, 0, 0, item.w, item.h);
   if (imageData) item.maskCtx.putImageData(imageData, 0, 0);
   else item.maskCtx.clearRect(0, 0, item.w, item.h);
-  commit(item, [0, 0, item.w, item.h]);
+  finishEdit(edit);
   if (item === S.cur) redrawMask();
 }
 
 function cancelOp() {
   if (!op) return;
   if (op.kind === "stroke") { // restore what the unfinished stroke painted
-    const item = S.cur;
-    item.maskCtx.save();
-    item.maskCtx.globalCompositeOperation = "copy";
-    item.maskCtx.drawImage(item.committed, 0, 0);
-    item.maskCtx.restore();
+    cancelEdit(op.edit);
     redrawMask();
   }
   op = null;
@@ -421,13 +446,13 @@ function onPointerDown(e) {
     op = { kind: "pan", last: at };
     layers.top.classList.add("panning");
   } else if (S.tool === "brush" || S.tool === "eraser") {
-    op = { kind: "stroke", erase: S.tool === "eraser", last: xy, bbox: [xy[0], xy[1], xy[0], xy[1]] };
+    op = { kind: "stroke", erase: S.tool === "eraser", last: xy, edit: beginEdit(S.cur) };
+    touchSegment(op.edit, xy, xy, S.size / 2);
     strokeSegment(xy, xy, op.erase);
-    grow(op.bbox, xy[0], xy[1], S.size / 2 + 1);
-  } else if (S.tool === "rect") {
-    op = { kind: "rect", start: xy, end: xy };
+  } else if (S.tool === "rect") { // with Shift held: the shape erases
+    op = { kind: "rect", start: xy, end: xy, erase: e.shiftKey };
   } else if (S.tool === "lasso") {
-    op = { kind: "lasso", points: [xy] };
+    op = { kind: "lasso", points: [xy], erase: e.shiftKey };
   }
 }
 
@@ -458,8 +483,8 @@ function onPointerMove(e) {
     const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
     for (const ev of events.length ? events : [e]) {
       const xy = toImage(ev);
+      touchSegment(op.edit, op.last, xy, S.size / 2);
       strokeSegment(op.last, xy, op.erase);
-      grow(op.bbox, xy[0], xy[1], S.size / 2 + 1);
       op.last = xy;
     }
     requestOverlay();
@@ -481,24 +506,32 @@ function onPointerUp(e) {
     return;
   }
   if (op.kind === "stroke") {
-    commit(item, op.bbox);
+    finishEdit(op.edit);
   } else if (op.kind === "rect") {
     const r = rectOf(op.start, op.end);
     if (r.w > 0 && r.h > 0) {
-      item.maskCtx.fillStyle = PAINT;
+      const edit = beginEdit(item);
+      touch(edit, r.x - 1, r.y - 1, r.x + r.w + 1, r.y + r.h + 1);
+      item.maskCtx.save();
+      strokeStyle(item.maskCtx, op.erase);
       item.maskCtx.fillRect(r.x, r.y, r.w, r.h);
-      commit(item, [r.x, r.y, r.x + r.w, r.y + r.h]);
+      item.maskCtx.restore();
+      finishEdit(edit);
       redrawMask();
     }
   } else if (op.kind === "lasso" && op.points.length > 2) {
     const ctx = item.maskCtx;
-    const bbox = [Infinity, Infinity, -Infinity, -Infinity];
+    const xs = op.points.map((p) => p[0]), ys = op.points.map((p) => p[1]);
+    const edit = beginEdit(item);
+    touch(edit, Math.min(...xs) - 2, Math.min(...ys) - 2, Math.max(...xs) + 2, Math.max(...ys) + 2);
+    ctx.save();
+    strokeStyle(ctx, op.erase);
     ctx.beginPath();
-    op.points.forEach(([x, y], i) => { (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)); grow(bbox, x, y, 1); });
+    op.points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
     ctx.closePath();
-    ctx.fillStyle = PAINT;
     ctx.fill();
-    commit(item, bbox);
+    ctx.restore();
+    finishEdit(edit);
     redrawMask();
   }
   layers.top.classList.remove("panning");
@@ -508,7 +541,10 @@ function onPointerUp(e) {
 
 function setTool(tool) {
   S.tool = tool;
-  document.querySelectorAll("[data-tool]").forEach((b) => b.classList.toggle("on", b.dataset.tool === tool));
+  document.querySelectorAll("[data-tool]").forEach((b) => {
+    b.classList.toggle("on", b.dataset.tool === tool);
+    b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
+  });
   layers.top.dataset.tool = tool;
   requestOverlay();
 }
@@ -523,6 +559,7 @@ function setSize(size) {
 function setHidden(hidden) {
   S.hidden = hidden;
   $("hide-mask").classList.toggle("on", hidden);
+  $("hide-mask").setAttribute("aria-pressed", String(hidden));
   layers.mask.style.visibility = hidden ? "hidden" : "visible";
 }
 
@@ -638,6 +675,13 @@ const FILL_HINT = {
 
 async function decensor(item, { queue = null } = {}) {
   const key = itemKey(item);
+  if (item.mode === "mosaic" && item.paintedCopy) {
+    // The mosaic model reads the pixels under the mask: paint there would be its input.
+    item.state = "error";
+    setItemMessage(item, "warn", "This image has paint over the mosaic: add the pixelated original with Pixelated original (under Mode), or use Bar mode.");
+    renderQueue();
+    return false;
+  }
   const { bits, count } = maskBits(item);
   item.state = "working";
   renderQueue();
@@ -759,9 +803,9 @@ async function findPaint(item, undoable) {
     replaceMask(item, img);
   } else {
     item.maskCtx.putImageData(img, 0, 0);
-    item.committedCtx.putImageData(img, 0, 0);
     item.state = "painted";
   }
+  item.paintedCopy = true; // its pixels under the mask are paint, not picture
   if (warning) setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing: check the edges of the strokes (hold H to compare) and paint over what is left with the Brush.`, warning);
   else setItemMessage(item, "info", `The ${color} paint in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor.`);
 }
@@ -803,7 +847,7 @@ async function attachOriginal(item, file) {
     return;
   }
   URL.revokeObjectURL(item.srcUrl);
-  Object.assign(item, { file, bmp, srcUrl: URL.createObjectURL(file) });
+  Object.assign(item, { file, bmp, srcUrl: URL.createObjectURL(file), paintedCopy: false });
   maskChanged(item);
   setItemMessage(item, "info", "The pixelated original is loaded under the mask. Correct the mask if needed, then press Decensor.");
   redrawAll();
@@ -915,7 +959,7 @@ document.addEventListener("keydown", (e) => {
 document.addEventListener("keyup", (e) => {
   const k = e.key.toLowerCase();
   if (k === "h") setHidden(false);
-  if (k === " ") { S.space = false; requestOverlay(); }
+  if (k === " " && S.space) { S.space = false; e.preventDefault(); requestOverlay(); } // no button click
 });
 
 layers.top.addEventListener("pointerdown", onPointerDown);
