@@ -274,6 +274,9 @@ def _truncation_sources() -> dict[str, tuple[bytes, str]]:
     }
 
 
+# Bytes that identify each format (PNG signature, JPEG SOI + marker, "RIFF....WEBP", GIF87a,
+# BM, the TIFF byte-order mark and 42).
+SIGNATURE_BYTES = {"png": 8, "jpg": 3, "webp": 12, "gif": 6, "bmp": 2, "tif": 4}
 # Cut points: fractions of the file, plus a few absolute byte counts (inside headers).
 CUT_FRACTIONS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CUT_BYTES = (1, 8, 16, 30, 60)
@@ -284,9 +287,11 @@ def _truncated_cases() -> list[Case]:
     for name, (data, ext) in _truncation_sources().items():
         cuts = sorted({int(len(data) * f) for f in CUT_FRACTIONS} | set(CUT_BYTES))
         for i, cut in enumerate(cuts):
-            # One-byte files are neither a known signature (415) nor a truncated one (400).
+            # Cut inside the format's signature, a file is no known format (415), after it a
+            # truncated one (400).
+            status = 400 if cut >= SIGNATURE_BYTES[ext] else 415
             cases.append(Case(f"truncated-{name}-at-{cut}", "truncated", {f"t.{ext}": data[:cut]},
-                              f"t.{ext}", "error", 415 if cut < 3 else 400, ci=i % 4 == 0))
+                              f"t.{ext}", "error", status, ci=i % 4 == 0))
     return cases
 
 
