@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from deepcream.errors import InputError, ModelError
-from deepcream.options import MODES
+from deepcream.options import MODEL_SIZE, MODES
 from deepcream.session import SessionOptions
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class OnnxEngine(Engine):
     """A converted DCPv2 model (bar.onnx or mosaic.onnx) run through ``ModelSession``."""
 
     name = "onnx"
-    input_size = 256
+    input_size = MODEL_SIZE
 
     def __init__(self, path: str | os.PathLike[str], mode: str,
                  session: SessionOptions | None = None) -> None:
@@ -158,8 +158,9 @@ class OnnxEngine(Engine):
         crops = np.asarray(crops, dtype=np.uint8)
         holes = np.asarray(holes, dtype=bool)
         n = crops.shape[0]
-        if crops.shape[1:] != (256, 256, 3) or holes.shape != crops.shape[:3]:
-            raise ValueError(f"onnx engine needs [N,256,256,3] crops and [N,256,256] holes, "
+        size = self.input_size
+        if crops.shape[1:] != (size, size, 3) or holes.shape != crops.shape[:3]:
+            raise ValueError(f"onnx engine needs [N,{size},{size},3] crops and [N,{size},{size}] holes, "
                              f"got {crops.shape} and {holes.shape}")
         out = np.empty_like(crops)
 

@@ -25,8 +25,6 @@ from deepcream.fsutil import atomic_path
 # docs/decensor.md): level 1 encodes several times faster than Pillow's default 6 for a
 # file only slightly larger, and the save is a visible share of a decensor run.
 PNG_COMPRESS_LEVEL = 1
-# PNG text key naming the engine that filled an output (folder jobs read it back).
-ENGINE_TEXT_KEY = "deepcream-engine"
 # libpng's default adaptive filtering tries all five row filters on every row; on
 # illustrations the fixed SUB filter with zlib's RLE strategy encodes ~1.8x faster and the
 # file is smaller (docs/decensor.md, "PNG compression level"). With ISA-L installed (the

@@ -19,8 +19,15 @@ MODES = ("bar", "mosaic")
 VARIATIONS = (1, 2, 4)
 # DeepCreamPy's mask color: pure green.
 DEFAULT_MASK_COLOR: Color = (0, 255, 0)
+# DCPv2's input: square crops of this many pixels (also DCP's smallest box).
+MODEL_SIZE = 256
+# PNG text key naming the engine that filled an output (folder jobs read it back).
+ENGINE_TEXT_KEY = "deepcream-engine"
 # DCP's variations: none, left-right, top-bottom, both (index = variation number).
 VARIATION_FLIPS = ((False, False), (True, False), (False, True), (True, True))
+# Separate regions allowed per image (CLI --max-regions, server max_regions): images with
+# many small regions share crops, but counting and grouping them still costs per region.
+DEFAULT_MAX_REGIONS = 100_000
 
 
 def parse_color(value: str | Sequence[int]) -> Color:
@@ -60,6 +67,9 @@ class DecensorOptions:
     mask_tolerance: int = 0
     antialias: bool = False
     auto_mask: bool = False
+    max_regions: int = DEFAULT_MAX_REGIONS
+    """Separate regions allowed in one image; more is an ``InputError`` (images with many
+    small regions fill them in shared crops, docs/decensor.md)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -74,5 +84,8 @@ class DecensorOptions:
         tolerance = self.mask_tolerance
         if isinstance(tolerance, bool) or not isinstance(tolerance, int) or not 0 <= tolerance <= 255:
             raise InputError(f"mask tolerance must be an integer 0..255, got {tolerance!r}")
+        regions = self.max_regions
+        if isinstance(regions, bool) or not isinstance(regions, int) or regions < 1:
+            raise InputError(f"max regions must be an integer >= 1, got {regions!r}")
         if self.auto_mask and self.mode != "mosaic":
             raise InputError("automatic mask detection (auto mask) is for mosaic mode")

@@ -423,6 +423,14 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
         assert np.array_equal(result[~bars[index]], images[index][~bars[index]])
         rgb = result[bars[index]].astype(int)
         assert not np.any(rgb[:, 1] - np.maximum(rgb[:, 0], rgb[:, 2]) > 100), "green left"
+    # Back to the mask of the last one: the editor shows it at its fitted size.
+    page.set_viewport_size({"width": 1000, "height": 800})  # resized while the result shows
+    page.click("#tab-edit")
+    box = page.locator("#editor").bounding_box()
+    assert page.is_visible("#view") and box
+    view = page.evaluate("window.deepcream.state.cur.view")
+    assert abs(view["s"] - min(box["width"] / 320, box["height"] / 240)) < 0.02  # fitted again
+    assert painted_count(page) == int(bars[2].sum())
 
 
 def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
@@ -510,6 +518,29 @@ def test_paint_of_another_color(page, tmp_path: Path) -> None:  # type: ignore[n
     assert painted_count(page) == 0
 
 
+def test_jpeg_paint_tolerance_and_soft_edges(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
+    """Green strokes saved as JPEG: any server warning is shown in the page's words, and
+    Tolerance + Soft edges (the page's controls) bring the whole stroke into the mask."""
+    img = scene(seed=9)
+    stroke = _rect(img.shape[:2], 50, 100, 350, 14)
+    img[stroke] = GREEN
+    path = tmp_path / "painted.jpg"
+    Image.fromarray(img).save(path, "JPEG", quality=85)
+    load_files(page, path)
+    if page.get_attribute("#message", "class") == "message warn":  # today's exact-color finder
+        text = page.inner_text("#message")
+        assert "raise Tolerance" in text and "Soft edges" in text and "Server: " in text
+        shots("11-jpeg-warning", page)
+    page.fill("#mask_tolerance", "64")
+    page.dispatch_event("#mask_tolerance", "change")
+    page.wait_for_function("() => window.deepcream.state.cur.undo.length === 1 && !window.deepcream.state.busy")
+    page.check("#antialias")
+    page.wait_for_function("() => window.deepcream.state.cur.undo.length === 2")
+    mask = download(page, "#download-mask", tmp_path)[..., 0] == 255
+    assert mask[stroke].mean() > 0.99, "stroke pixels left out of the mask"
+    assert not mask[~ndimage.binary_dilation(stroke, iterations=4)].any(), "mask beyond the stroke"
+
+
 def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
     context, pg = _open_page(browser, url, viewport={"width": 375, "height": 740},
                              has_touch=True, is_mobile=True, device_scale_factor=2)
@@ -529,6 +560,7 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
     painted = painted_count(pg)
     assert painted > 300 * 10
     assert not pg.is_disabled("#undo")
+    shots("10-phone-375px", pg, full_page=True)
     # A second finger turns the touch into move/zoom: the first finger's dot is taken back
     # and spreading the fingers zooms in.
     scale = pg.evaluate("window.deepcream.state.cur.view.s")
@@ -542,7 +574,6 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     assert painted_count(pg) == painted
     assert pg.evaluate("window.deepcream.state.cur.view.s") > 1.3 * scale
-    shots("10-phone-375px", pg, full_page=True)
     _close(context, pg)
 
 

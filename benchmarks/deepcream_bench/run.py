@@ -57,7 +57,7 @@ def _skip_reason(name: str, have_checkpoints: bool, tf2onnx_path: Path | None) -
         return "OpenVINO not installed (pip install 'deepcream[openvino]')"
     if spec["kind"] == "tensorflow" and not (have_checkpoints and tf_available()):
         return "TensorFlow not installed (pip install 'deepcream[bench]')"
-    if spec["kind"] == "tf2onnx" and tf2onnx_path is None:
+    if (spec["kind"] == "tf2onnx" or spec.get("model") == "tf2onnx") and tf2onnx_path is None:
         return "tf2onnx/TensorFlow not installed (pip install 'deepcream[bench]')"
     return None
 
@@ -89,7 +89,8 @@ def _models(names: Sequence[str], models: str | os.PathLike[str] | None,
     """The models folder, a description of it, the checkpoints (None without TensorFlow)
     and the tf2onnx model (when asked for and possible)."""
     # Checkpoints are generated only when something needs them (fixture models, TF baselines).
-    need_tf = any(IMPLEMENTATIONS[n]["kind"] in ("tensorflow", "tf2onnx") for n in names)
+    need_tf = any(IMPLEMENTATIONS[n]["kind"] in ("tensorflow", "tf2onnx")
+                  or IMPLEMENTATIONS[n].get("model") == "tf2onnx" for n in names)
     ckpt: Path | None = None
     if checkpoints:
         ckpt = Path(checkpoints)
@@ -108,7 +109,7 @@ def _models(names: Sequence[str], models: str | os.PathLike[str] | None,
         raise DeepcreamError("no models to benchmark: pass --models DIR, or install the bench "
                              "extra (pip install 'deepcream[bench]') to generate fixture models")
     tf2onnx_path = None
-    if ckpt is not None and "tf2onnx" in names:
+    if ckpt is not None and ({"tf2onnx", "service-own-model"} & set(names)):
         tf2onnx_path = tf2onnx_model(ckpt, cache, say)
     return models_dir, model_source, ckpt, tf2onnx_path
 

@@ -36,6 +36,9 @@ IMPLEMENTATIONS: dict[str, dict[str, Any]] = {
     "tensorflow": {"kind": "tensorflow"},
     "tf2onnx": {"kind": "tf2onnx"},
     "service": {"kind": "service"},
+    # The service's whole pipeline with its own model (the write-up's tf2onnx graph): the
+    # published service as it ran, for side-by-side whole-process comparisons.
+    "service-own-model": {"kind": "service", "model": "tf2onnx"},
 }
 QUICK_DEFAULT = ("deepcream", "tensorflow", "tf2onnx", "service")
 
@@ -176,18 +179,25 @@ def _load_service(spec: dict[str, Any], cfg: dict[str, Any], data: bytes,
 
     from .baselines import service
 
-    model = Path(cfg["models"]) / "bar.onnx"
-    session = ModelSession(model, backend="onnxruntime", threads=cfg.get("threads"))
+    if spec.get("model") == "tf2onnx":
+        from .baselines.tf2onnx_surgery import Tf2OnnxPool
+
+        model = Path(cfg["tf2onnx"])
+        run: RegionRun = Tf2OnnxPool(model).run
+        result["backend"] = "published-service pipeline around the tf2onnx model (its own)"
+    else:
+        model = Path(cfg["models"]) / "bar.onnx"
+        run = ModelSession(model, backend="onnxruntime", threads=cfg.get("threads")).run
+        result["backend"] = "published-service pipeline around deepcream's bar.onnx (onnxruntime)"
     result["load_s"] = time.perf_counter() - t0
-    result["backend"] = "published-service pipeline around deepcream's bar.onnx (onnxruntime)"
     result["models_loaded"] = 1
     result["model_bytes"] = model.stat().st_size
 
     def image_once() -> tuple[Stages, bytes, int]:
-        png, timings = service.decensor_bar(data, session.run)
+        png, timings = service.decensor_bar(data, run)
         return {s: timings.get(s, 0.0) for s in STAGES}, png, -1  # -1: it finds its own regions
 
-    return session.run, image_once
+    return run, image_once
 
 
 _LOADERS = {"deepcream": _load_deepcream, "tensorflow": _load_tf_baseline,

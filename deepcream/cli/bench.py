@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="short run: 2 timed runs, deepcream and the baselines only")
     p.add_argument("--only", metavar="NAMES",
                    help="comma-separated implementations to run (deepcream, deepcream-openvino, "
-                   "deepcream-bf16, deepcream-int8, tensorflow, tf2onnx, service)")
+                   "deepcream-bf16, deepcream-int8, tensorflow, tf2onnx, service, service-own-model)")
     p.add_argument("--skip", metavar="NAMES", help="comma-separated implementations to leave out")
     p.add_argument("--runs", type=int, help="timed runs after the first (default 5; quick 2)")
     p.add_argument("--threads", type=int, help="intra-op threads (default: all usable CPUs)")

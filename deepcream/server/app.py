@@ -330,6 +330,9 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         read_timeout_s=settings.upload_timeout_s,
         retry_after_s=service.retry_after_s(),
         on_reject=metrics.rejected.labels("too_many_uploads").inc,
+        min_rate=settings.min_upload_bytes_per_s,
+        grace_s=settings.upload_grace_s,
+        refusal=service.refusal,
     )
     routes = [getattr(route, "path", "") for route in app.routes]
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)

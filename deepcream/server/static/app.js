@@ -165,6 +165,14 @@ function showItemMessage() {
   else showMessage("info", "");
 }
 
+// The paint-finding options (Paint color, Tolerance, Soft edges) as form fields.
+function appendPaintOptions(form) {
+  form.append("mask_color", $("mask_color").value);
+  const tolerance = Math.max(0, Math.min(255, Math.round(Number($("mask_tolerance").value) || 0)));
+  form.append("mask_tolerance", String(tolerance));
+  if ($("antialias").checked) form.append("antialias", "true");
+}
+
 function setItemMessage(item, kind, text, server = "") {
   item.message = { kind, text, server };
   if (item === S.cur) showItemMessage();
@@ -193,8 +201,13 @@ function fit() {
   const item = S.cur;
   if (!item) return;
   const box = resizeLayers();
+  if (box.width < 2 || box.height < 2) { // editor hidden (result shown): fit when it shows
+    item.view = null;
+    return;
+  }
   const s = Math.min(box.width / item.w, box.height / item.h);
-  item.view = { s, x: (box.width - item.w * s) / 2, y: (box.height - item.h * s) / 2 };
+  // fitted: a window resize fits again (until the user zooms or moves the view)
+  item.view = { s, x: (box.width - item.w * s) / 2, y: (box.height - item.h * s) / 2, fitted: true };
   redrawAll();
 }
 
@@ -207,7 +220,7 @@ function redrawImage() {
   const item = S.cur, ctx = ctxs.image;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.image.width, layers.image.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   setViewTransform(ctx, item.view);
   ctx.imageSmoothingEnabled = item.view.s < 2; // zoomed in: show real pixels
   ctx.imageSmoothingQuality = "medium";
@@ -218,7 +231,7 @@ function redrawMask() {
   const item = S.cur, ctx = ctxs.mask;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.mask.width, layers.mask.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   setViewTransform(ctx, item.view);
   ctx.imageSmoothingEnabled = item.view.s < 2;
   ctx.drawImage(item.mask, 0, 0);
@@ -226,6 +239,7 @@ function redrawMask() {
 
 function redrawAll() {
   if (!S.cur) return;
+  if (!S.cur.view) { fit(); return; }
   resizeLayers();
   redrawImage();
   redrawMask();
@@ -239,7 +253,7 @@ function drawOverlay() {
   const ctx = ctxs.top, item = S.cur;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.top.width, layers.top.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   const v = item.view;
   if (op && (op.kind === "rect" || op.kind === "lasso")) {
     setViewTransform(ctx, v);
@@ -292,6 +306,7 @@ function zoomAt(cx, cy, factor) {
   v.x = cx - ((cx - v.x) * s) / v.s;
   v.y = cy - ((cy - v.y) * s) / v.s;
   v.s = s;
+  v.fitted = false;
   requestRedraw();
 }
 
@@ -428,7 +443,7 @@ function cancelOp() {
 }
 
 function onPointerDown(e) {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   e.preventDefault();
   layers.top.setPointerCapture(e.pointerId);
   const box = layers.top.getBoundingClientRect();
@@ -457,7 +472,7 @@ function onPointerDown(e) {
 }
 
 function onPointerMove(e) {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   const box = layers.top.getBoundingClientRect();
   const at = { x: e.clientX - box.left, y: e.clientY - box.top };
   pointerAt = e.pointerType === "mouse" ? at : null;
@@ -475,6 +490,7 @@ function onPointerMove(e) {
   } else if (op.kind === "pan") {
     const v = S.cur.view;
     v.x += at.x - op.last.x; v.y += at.y - op.last.y;
+    v.fitted = false;
     op.last = at;
     requestRedraw();
   } else if (op.kind === "stroke") {
@@ -662,7 +678,7 @@ async function buildForm(item, bits, count) {
     form.append("mask", await maskPng(item, bits), "mask.png");
   } else {
     // Nothing painted: the server looks for paint in the image itself (and says if none).
-    form.append("mask_color", $("mask_color").value);
+    appendPaintOptions(form);
     if (item.mode === "mosaic") form.append("original", item.file, item.name);
   }
   return form;
@@ -784,7 +800,7 @@ async function bitsFromPng(item, blob) {
 async function findPaint(item, undoable) {
   const form = new FormData();
   form.append("image", item.file, item.name);
-  form.append("mask_color", $("mask_color").value);
+  appendPaintOptions(form);
   const res = await post("/v1/find-mask", form);
   if (res.network || res.xhr.status !== 200) {
     setItemMessage(item, "error", `Could not look for paint in ${item.name}: ${await errorText(res)}`);
@@ -806,7 +822,13 @@ async function findPaint(item, undoable) {
     item.state = "painted";
   }
   item.paintedCopy = true; // its pixels under the mask are paint, not picture
-  if (warning) setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing: check the edges of the strokes (hold H to compare) and paint over what is left with the Brush.`, warning);
+  if (warning) {
+    // The server's text may suggest a tolerance ("within 56 of it", "mask_tolerance=56"):
+    // offer it in the page's terms.
+    const near = /within (\d+) of it|tolerance\D{0,3}(\d+)/i.exec(warning);
+    const raise = near ? `raise Tolerance to ${near[1] || near[2]}` : "raise Tolerance";
+    setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing (a JPEG or soft brush edges?): ${raise} and tick Soft edges next to Paint color, or paint over what is left with the Brush (hold H to compare).`, warning);
+  }
   else setItemMessage(item, "info", `The ${color} paint in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor.`);
 }
 
@@ -969,12 +991,16 @@ layers.top.addEventListener("pointercancel", (e) => { pointers.delete(e.pointerI
 layers.top.addEventListener("pointerleave", () => { pointerAt = null; requestOverlay(); });
 layers.top.addEventListener("contextmenu", (e) => e.preventDefault());
 layers.top.addEventListener("wheel", (e) => {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   e.preventDefault();
   const box = layers.top.getBoundingClientRect();
   zoomAt(e.clientX - box.left, e.clientY - box.top, Math.pow(1.0015, -e.deltaY));
 }, { passive: false });
-window.addEventListener("resize", () => S.cur && requestRedraw());
+window.addEventListener("resize", () => {
+  if (!S.cur) return;
+  if (S.cur.view && S.cur.view.fitted) fit();
+  else requestRedraw();
+});
 
 document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
 $("brush-size").addEventListener("input", (e) => setSize(Number(e.target.value)));
@@ -986,7 +1012,9 @@ $("hide-mask").addEventListener("pointerdown", () => setHidden(true));
 for (const ev of ["pointerup", "pointerleave", "pointercancel"]) $("hide-mask").addEventListener(ev, () => setHidden(false));
 
 $("files").addEventListener("change", async (e) => { await addFiles(e.target.files); e.target.value = ""; });
-$("mask_color").addEventListener("change", () => S.cur && !S.busy && run(() => findPaint(S.cur, true)));
+for (const id of ["mask_color", "mask_tolerance", "antialias"]) {
+  $(id).addEventListener("change", () => S.cur && !S.busy && run(() => findPaint(S.cur, true)));
+}
 $("original").addEventListener("change", async (e) => {
   if (S.cur && e.target.files[0]) await attachOriginal(S.cur, e.target.files[0]);
   e.target.value = "";
