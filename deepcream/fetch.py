@@ -22,9 +22,10 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from deepcream.convert import KINDS, Reporter, convert
+from deepcream.convert import Reporter, convert
 from deepcream.errors import DeepcreamError, ModelError
 from deepcream.models import models_dir
+from deepcream.options import MODES
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def _member_path(info: zipfile.ZipInfo, archive: str) -> PurePosixPath:
 
 def extract_release(zip_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                     with_meta: bool = False) -> Path:
-    """Unpack the checkpoint files of a DCPv2 release zip to ``out_dir/<kind>/`` and return
+    """Unpack the checkpoint files of a DCPv2 release zip to ``out_dir/<mode>/`` and return
     ``out_dir``. Only ``bar``/``mosaic`` checkpoint files are written, to paths built here (so
     member names cannot escape ``out_dir``); ``.meta`` graphs only ``with_meta`` (for --verify).
     """
@@ -173,28 +174,28 @@ def extract_release(zip_path: str | os.PathLike[str], out_dir: str | os.PathLike
                 names.append(info.filename)
                 if info.is_dir() or "__MACOSX" in path.parts or len(path.parts) < 2:
                     continue
-                kind = path.parts[-2]
-                if kind not in KINDS or not _CHECKPOINT_FILE.match(path.name):
+                mode = path.parts[-2]
+                if mode not in MODES or not _CHECKPOINT_FILE.match(path.name):
                     continue
                 if path.name.endswith(".meta") and not with_meta:
                     continue
-                roots.setdefault(kind, set()).add(path.parent)
-                chosen.append((info, kind, path.name))
-            has_index = {kind for _, kind, name in chosen if name.endswith(".index")}
+                roots.setdefault(mode, set()).add(path.parent)
+                chosen.append((info, mode, path.name))
+            has_index = {mode for _, mode, name in chosen if name.endswith(".index")}
             if not has_index:
                 shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
                 raise ModelError(f"{archive} is not the DCPv2 model release: it has no bar/ or "
                                  f"mosaic/ checkpoint (it holds: {shown or 'nothing'})")
-            for kind, parents in roots.items():
+            for mode, parents in roots.items():
                 if len(parents) > 1:
-                    raise ModelError(f"{archive} holds several {kind}/ folders "
+                    raise ModelError(f"{archive} holds several {mode}/ folders "
                                      f"({', '.join(sorted(map(str, parents)))}); expected one")
             total = sum(info.file_size for info, _, _ in chosen)
             if total > MAX_UNPACKED_BYTES:
                 raise ModelError(f"{archive}: checkpoint files unpack to {total / 1e9:.1f} GB, "
                                  "far more than the DCPv2 release; refusing")
-            for info, kind, name in chosen:
-                target = out_dir / kind / name
+            for info, mode, name in chosen:
+                target = out_dir / mode / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, _CHUNK)
@@ -208,8 +209,8 @@ def extract_release(zip_path: str | os.PathLike[str], out_dir: str | os.PathLike
 def _check_targets(dest: Path, force: bool) -> None:
     if force:
         return
-    for kind in KINDS:
-        target = dest / f"{kind}.onnx"
+    for mode in MODES:
+        target = dest / f"{mode}.onnx"
         if target.exists():
             raise DeepcreamError(f"{target} already exists: pass --force to replace it")
 

@@ -544,9 +544,9 @@ def test_cli_reports_clean_image(tmp_path: Path, capsys) -> None:
 # ---- pipeline --------------------------------------------------------------------------
 
 def test_auto_mask_decensor_changes_only_the_detected_mosaic(small_set) -> None:
-    pipeline = pytest.importorskip("deepcream.pipeline")
+    api = pytest.importorskip("deepcream.decensorer")
     _name, _base, img, truth, _inv, _patches = small_set[1]
-    result = pipeline.decensor(Image.fromarray(img), mode="mosaic", auto_mask=True,
+    result = api.decensor(Image.fromarray(img), mode="mosaic", auto_mask=True,
                                engine="classical")
     out = np.asarray(result.images[0].convert("RGB"))
     changed = (out != img).any(axis=2)
