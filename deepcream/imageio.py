@@ -1,19 +1,22 @@
-"""Safe image decoding and atomic PNG encoding.
+"""Image files in and out: the one bounded decoder, and fast atomic PNG encoding.
 
-Every decode problem becomes one ``InputError`` line; outputs are written atomically.
+Every decode problem becomes one ``DecodeError`` line (an ``InputError``) whose ``reason``
+the server maps to an HTTP status; outputs are written atomically.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
+import stat
 import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from deepcream.errors import InputError
 from deepcream.fsutil import atomic_path
@@ -32,6 +35,33 @@ _CV2_PNG_STRATEGY = "IMWRITE_PNG_STRATEGY_RLE"
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
+# The formats the decoder accepts, told apart by their first bytes (never by the file name):
+# magic, offset, Pillow format name.
+_SIGNATURES: list[tuple[bytes, int, str]] = [
+    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
+    (b"\xff\xd8\xff", 0, "JPEG"),
+    (b"WEBP", 8, "WEBP"),  # after "RIFF" + 4-byte size
+    (b"GIF87a", 0, "GIF"),
+    (b"GIF89a", 0, "GIF"),
+    (b"BM", 0, "BMP"),
+    (b"II*\x00", 0, "TIFF"),
+    (b"MM\x00*", 0, "TIFF"),
+]
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+#: Default decode limits (the server passes its own settings): Pillow's own pixel limit,
+#: and a file size far above any image of that many pixels.
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+DEFAULT_MAX_BYTES = 1 << 30
+_EXIF_ORIENTATION = 0x0112
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+# Truncated files must fail, not decode half an image silently (Pillow's default, made sure).
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow's warnings on damaged data (corrupt EXIF, short TIFF reads, its own pixel-limit
+# warning) would be extra stderr lines: the decoder's checks report what matters, once.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 Source = str | os.PathLike[str] | bytes | Image.Image
 
 
@@ -41,69 +71,180 @@ def _describe(src: Source) -> str:
     return str(src)
 
 
+class DecodeError(InputError):
+    """An image that cannot be used, with a one-line message naming it. ``reason`` says which
+    kind of problem it is, so a caller can map it (the server: to an HTTP status):
+    ``unreadable`` (no such file, a folder, a FIFO or device, no permission), ``empty``,
+    ``unsupported`` (not one of ``FORMATS``), ``too_large`` (over ``max_pixels`` or
+    ``max_bytes``), ``frames`` (animated or multi-page) or ``corrupt`` (truncated, short or
+    damaged data)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The format named by the data's first bytes (one of ``FORMATS``), or None."""
+    for magic, offset, fmt in _SIGNATURES:
+        if data[offset:offset + len(magic)] == magic and (fmt != "WEBP" or data[:4] == b"RIFF"):
+            return fmt
+    return None
+
+
 def _header_size(head: bytes) -> tuple[int, int] | None:
     """Width and height from a PNG or GIF header: Pillow refuses 0-pixel images as
     "unidentified", and "zero-size image" is the more useful message."""
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) >= 24:
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     if head[:4] == b"GIF8" and len(head) >= 10:
         return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
     return None
 
 
-def load_image(src: Source, *, name: str | None = None) -> Image.Image:
-    """Open and fully decode an image from a path, bytes or a PIL image.
+def _plain(text: str) -> str:
+    """One line without Python object reprs (Pillow puts ``<_io.BytesIO object at 0x...>``
+    into some messages)."""
+    text = _OBJECT_REPR.sub("the data", text)
+    return " ".join(text.split()).rstrip(".")
 
-    Raises ``InputError`` with one line for: missing/unreadable file, a folder, empty file,
-    not an image, truncated or corrupt data, zero-size or oversized images.
-    """
+
+def read_source(src: str | os.PathLike[str] | bytes, *, name: str | None = None,
+                max_bytes: int | None = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of an image file (or ``src`` itself if it is bytes), refusing folders, FIFOs,
+    devices and files over ``max_bytes`` with a ``DecodeError`` (a FIFO is never read: it
+    could block forever)."""
     what = name or _describe(src)
-    if isinstance(src, Image.Image):
-        img = src
+    if isinstance(src, bytes | bytearray):
+        data = bytes(src)
     else:
         try:
-            if isinstance(src, bytes | bytearray):
-                if not src:
-                    raise InputError(f"{what}: empty file")
-                fp: io.BytesIO | Path = io.BytesIO(bytes(src))
-            else:
-                fp = Path(src)
-                if fp.is_dir():
-                    raise InputError(f"{what}: is a folder, not an image file")
-                if fp.stat().st_size == 0:
-                    raise InputError(f"{what}: empty file")
-            with warnings.catch_warnings():
-                # Decompression-bomb size warnings become errors below, not stderr noise.
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(fp)
-                img.load()
-        except InputError:
-            raise
+            fd = os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
-            raise InputError(f"{what}: no such file") from None
+            raise DecodeError(f"{what}: no such file", "unreadable") from None
+        except IsADirectoryError:
+            raise DecodeError(f"{what}: is a folder, not an image file", "unreadable") from None
         except PermissionError:
-            raise InputError(f"{what}: permission denied") from None
-        except UnidentifiedImageError:
-            head = bytes(src[:32]) if isinstance(src, bytes | bytearray) else _read_head(fp)
-            size = _header_size(head)
-            if size is not None and 0 in size:
-                raise InputError(f"{what}: zero-size image ({size[0]}x{size[1]})") from None
-            raise InputError(f"{what}: not an image (or a format Pillow cannot read)") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise InputError(f"{what}: image too large to decode safely") from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            # Pillow reports truncated/corrupt streams with assorted exception types.
-            detail = str(exc).strip().rstrip(".") or type(exc).__name__
-            raise InputError(f"{what}: corrupt or truncated image ({detail})") from None
-    if img.width == 0 or img.height == 0:
-        raise InputError(f"{what}: zero-size image ({img.width}x{img.height})")
-    return img
+            raise DecodeError(f"{what}: permission denied", "unreadable") from None
+        except OSError as exc:
+            raise DecodeError(f"{what}: cannot open ({exc.strerror or exc})", "unreadable") from None
+        _check_regular(fd, what, max_bytes)
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+            except OSError as exc:
+                raise DecodeError(f"{what}: cannot read ({exc.strerror or exc})",
+                                  "unreadable") from None
+    if not data:
+        raise DecodeError(f"{what}: empty file", "empty")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise DecodeError(f"{what}: more than {max_bytes:,} bytes; the limit is {max_bytes:,}",
+                          "too_large")
+    return data
+
+
+def _check_regular(fd: int, what: str, max_bytes: int | None) -> None:
+    """Nothing for a regular file within ``max_bytes``; else closes ``fd`` and raises."""
+    info = os.fstat(fd)
+    problem = None
+    if stat.S_ISDIR(info.st_mode):
+        problem = DecodeError(f"{what}: is a folder, not an image file", "unreadable")
+    elif not stat.S_ISREG(info.st_mode):
+        problem = DecodeError(f"{what}: not a regular file (a FIFO, device or socket); give an "
+                              "image file", "unreadable")
+    elif max_bytes is not None and info.st_size > max_bytes:
+        problem = DecodeError(f"{what}: file is {info.st_size:,} bytes; the limit is "
+                              f"{max_bytes:,}", "too_large")
+    if problem is not None:
+        os.close(fd)
+        raise problem
+
+
+def _png_data_length(data: bytes) -> int | None:
+    """The byte count of a PNG's filtered image data per its IHDR (rows with their filter
+    bytes, all seven Adam7 passes if interlaced), or None if IHDR is unusable."""
+    if len(data) < 33:
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    depth, colour, interlace = data[24], data[25], data[28]
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour)
+    if channels is None:
+        return None
+    bits = channels * depth
+
+    def rows(w: int, h: int) -> int:
+        return 0 if w == 0 or h == 0 else h * (1 + (w * bits + 7) // 8)
+
+    if interlace == 0:
+        return rows(width, height)
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+              (1, 0, 2, 2), (0, 1, 1, 2))
+    return sum(rows((width - x0 + dx - 1) // dx if width > x0 else 0,
+                    (height - y0 + dy - 1) // dy if height > y0 else 0)
+               for x0, y0, dx, dy in passes)
+
+
+def _png_rows_missing(data: bytes) -> str | None:
+    """Why a PNG's IDAT data is shorter than its IHDR says, or None when it is complete.
+
+    Pillow decodes a short IDAT stream without complaint and leaves the missing rows
+    black, so the stream is inflated here (in bounded steps, nothing kept) and counted."""
+    expected = _png_data_length(data)
+    if expected is None:
+        return None
+    inflater = zlib.decompressobj()
+    got, pos = 0, 8
+    try:
+        while pos + 8 <= len(data) and got < expected:
+            length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
+            if kind == b"IDAT":
+                piece = data[pos + 8:pos + 8 + length]
+                while piece and got < expected:
+                    got += len(inflater.decompress(piece, 1 << 20))
+                    piece = inflater.unconsumed_tail
+            elif kind == b"IEND":
+                break
+            pos += 12 + length
+    except zlib.error as exc:
+        return f"damaged image data: {exc}"
+    if got >= expected:
+        return None
+    return f"image data ends early: {got:,} of {expected:,} bytes ({100 * got // expected}%)"
+
+
+def _jpeg_data_problem(data: bytes) -> str | None:
+    """libjpeg's warning about a JPEG's image data (data ending before the image does, a bad
+    Huffman code...), or None. Pillow turns these warnings off and fills what is missing;
+    libjpeg-turbo through ``simplejpeg`` with ``strict`` raises them. Extraneous bytes
+    before a marker (common in camera files, nothing missing) are not a problem."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+        simplejpeg.decode_jpeg(data, colorspace={"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
+                               .get(colorspace, "RGB"), fastdct=True, fastupsample=True,
+                               strict=True)
+    except ValueError as exc:
+        message = _plain(str(exc)) or "unreadable"
+        return None if "extraneous bytes" in message else message
+    return None
+
+
+def _png_has_exif(data: bytes) -> bool:
+    pos = 8
+    while pos + 8 <= len(data):
+        if data[pos + 4:pos + 8] == b"eXIf":
+            return True
+        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+    return False
 
 
 def _spng_decodable(data: bytes) -> bool:
     """An 8-bit RGB/RGBA, non-interlaced PNG (IHDR: bit depth 8, colour type 2 or 6,
-    interlace 0) with no tRNS chunk before the image data: exactly the PNGs whose pixels
-    Pillow would give as plain RGB/RGBA."""
+    interlace 0) with no tRNS chunk before the image data and no eXIf chunk: exactly the
+    PNGs whose pixels Pillow would give as plain RGB/RGBA, the right way up."""
     if len(data) < 33 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
         return False
     if data[24] != 8 or data[25] not in (2, 6) or data[28] != 0:
@@ -114,67 +255,171 @@ def _spng_decodable(data: bytes) -> bool:
         if kind == b"tRNS":
             return False
         if kind == b"IDAT":
-            return True
+            return not _png_has_exif(data)
         pos += 12 + length
     return False
 
 
-def load_pixels(src: Source | Pixels, *, name: str | None = None) -> Pixels:
-    """Decode an image straight to ``Pixels`` (new arrays the caller owns).
+def _silence_libtiff() -> None:
+    """Turn off libtiff's own message printing (``tempfile.tif: Using code not yet in
+    table.`` straight to stderr, below Python's warnings): the decode error that follows is
+    the one line reported. Pillow checks libtiff's return codes, not its messages. Linux
+    (reads /proc/self/maps for the libtiff Pillow loaded); elsewhere a no-op."""
+    global _LIBTIFF_SILENCED
+    if _LIBTIFF_SILENCED:
+        return
+    _LIBTIFF_SILENCED = True
+    try:
+        import ctypes
 
-    8-bit RGB/RGBA PNGs (what paint tools and deepcream write) are decoded by libspng
-    (``pyspng``) into one array: on the 2604x2513 benchmark image 40% less time than Pillow's
-    decoder plus the copy out of Pillow's 4-byte pixels. Everything else, and any file
-    libspng rejects, goes through ``load_image`` and ``to_rgb_alpha`` (same checks and the
-    same one-line errors)."""
-    if isinstance(src, Pixels):
-        return Pixels(src.rgb.copy(), None if src.alpha is None else src.alpha.copy())
-    data: bytes | None = None
-    if isinstance(src, bytes | bytearray):
-        data = bytes(src)
-    elif not isinstance(src, Image.Image):
-        try:
-            path = Path(src)
-            if path.is_file():
-                data = path.read_bytes()
-        except OSError:
-            data = None  # load_image reports it
-    if data is not None and _spng_decodable(data):
-        try:
-            import pyspng
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/libtiff" in line}
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+                setter = getattr(lib, name)
+                setter.restype = ctypes.c_void_p
+                setter.argtypes = [ctypes.c_void_p]
+                setter(None)
+    except (OSError, AttributeError):
+        pass
 
-            # Pillow's header checks first: size limits (decompression bombs), corrupt IHDR
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                head = Image.open(io.BytesIO(data))
-            if head.mode in ("RGB", "RGBA"):
-                pixels = pyspng.load(data)
-                if pixels.dtype == np.uint8 and pixels.shape == (head.height, head.width,
-                                                                  len(head.mode)):
-                    if pixels.shape[2] == 3:
-                        return Pixels(pixels)
-                    return Pixels(np.ascontiguousarray(pixels[..., :3]), pixels[..., 3].copy())
-        except ImportError:
-            pass
-        except Exception:  # noqa: BLE001 - any decoder complaint: let Pillow decode and report
-            pass
-    if data is not None and not isinstance(src, bytes | bytearray):
-        # a file already read: decode those bytes, errors still naming the file
-        img = load_image(data, name=name or str(src))
-    else:
-        img = load_image(src, name=name)
+
+_LIBTIFF_SILENCED = False
+
+
+def _open_checked(data: bytes, what: str, max_pixels: int | None) -> tuple[Image.Image, str]:
+    """Pillow's lazy open of ``data`` after the format, size and frame checks (nothing
+    decoded yet): (image, format)."""
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise DecodeError(f"{what}: not a supported image ({', '.join(FORMATS)}; the format is "
+                          "read from the content, not the file name)", "unsupported")
+    try:
+        img = Image.open(io.BytesIO(data), formats=[fmt])
+    except UnidentifiedImageError:
+        size = _header_size(data[:32])
+        if size is not None and 0 in size:
+            raise DecodeError(f"{what}: zero-size image ({size[0]}x{size[1]})", "corrupt") from None
+        raise DecodeError(f"{what}: corrupt or truncated {fmt} image (unreadable header)",
+                          "corrupt") from None
+    except Image.DecompressionBombError:
+        raise DecodeError(f"{what}: image too large to decode safely", "too_large") from None
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise DecodeError(f"{what}: zero-size image ({width}x{height})", "corrupt")
+    if max_pixels is not None and width * height > max_pixels:
+        raise DecodeError(f"{what}: {width}x{height} = {width * height:,} pixels; the limit is "
+                          f"{max_pixels:,}", "too_large")
+    if fmt == "TIFF":
+        _silence_libtiff()
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        kind = "multi-page" if fmt == "TIFF" else "animated"
+        raise DecodeError(f"{what}: {kind} {fmt} with {frames} frames; deepcream decensors "
+                          "still images only (save the frame you want as a PNG)", "frames")
+    return img, fmt
+
+
+def _decode(data: bytes, what: str, max_pixels: int | None, *,
+            pixels: bool) -> Image.Image | Pixels:
+    """The one decoder behind ``load_image`` and ``load_pixels`` (see ``load_pixels``)."""
+    try:
+        img, fmt = _open_checked(data, what, max_pixels)
+        if pixels and _spng_decodable(data):
+            decoded = _spng_pixels(data, img)
+            if decoded is not None:
+                return decoded
+        # Short data: Pillow decodes both without complaint (missing PNG rows black, missing
+        # JPEG blocks flat), so they are checked here, before Pillow allocates the image.
+        missing = _png_rows_missing(data) if fmt == "PNG" else \
+            _jpeg_data_problem(data) if fmt == "JPEG" else None
+        if missing is not None:
+            raise DecodeError(f"{what}: corrupt or truncated {fmt} image ({missing})", "corrupt")
+        img.load()
+        img = _upright(img)
+    except DecodeError:
+        raise
+    except (Image.DecompressionBombError, MemoryError):
+        raise DecodeError(f"{what}: image too large to decode safely", "too_large") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise assorted types on bad data
+        detail = _plain(str(exc)) or type(exc).__name__
+        raise DecodeError(f"{what}: corrupt or truncated {sniff_format(data)} image ({detail})",
+                          "corrupt") from None
+    if not pixels:
+        return img
     rgb, alpha = to_rgb_alpha(img)
     return Pixels(rgb, alpha)
 
 
-def _read_head(fp: io.BytesIO | Path) -> bytes:
+def _spng_pixels(data: bytes, head: Image.Image) -> Pixels | None:
+    """libspng's decode of a plain 8-bit RGB/RGBA PNG, or None (no ``pyspng``, or libspng
+    refused the data: Pillow then decodes it and the checks after it report the problem)."""
+    if head.mode not in ("RGB", "RGBA"):
+        return None
     try:
-        if isinstance(fp, Path):
-            with fp.open("rb") as fh:
-                return fh.read(32)
-        return fp.getvalue()[:32]
-    except OSError:
-        return b""
+        import pyspng
+
+        decoded = pyspng.load(data)
+    except Exception:  # noqa: BLE001 - ImportError or any decoder complaint
+        return None
+    if decoded.dtype != np.uint8 or decoded.shape != (head.height, head.width, len(head.mode)):
+        return None
+    if decoded.shape[2] == 3:
+        return Pixels(decoded)
+    return Pixels(np.ascontiguousarray(decoded[..., :3]), decoded[..., 3].copy())
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """``img`` turned as its EXIF orientation says (as viewers show it), without the tag."""
+    try:
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - unreadable EXIF: show the pixels as stored
+        return img
+    if orientation not in range(2, 9):
+        return img
+    return ImageOps.exif_transpose(img)
+
+
+def load_image(src: Source, *, name: str | None = None,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               max_bytes: int | None = DEFAULT_MAX_BYTES) -> Image.Image:
+    """Open and fully decode an image from a path, bytes or a PIL image (see ``load_pixels``
+    for the checks); any mode, as Pillow gives it, turned upright."""
+    if isinstance(src, Image.Image):
+        if src.width == 0 or src.height == 0:
+            raise DecodeError(f"{name or 'image'}: zero-size image ({src.width}x{src.height})",
+                              "corrupt")
+        return src
+    what = name or _describe(src)
+    return _decode(read_source(src, name=what, max_bytes=max_bytes), what, max_pixels,
+                   pixels=False)  # type: ignore[return-value]
+
+
+def load_pixels(src: Source | Pixels, *, name: str | None = None,
+                max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                max_bytes: int | None = DEFAULT_MAX_BYTES) -> Pixels:
+    """Decode an image (a path, bytes, a PIL image or ``Pixels``) to new ``Pixels`` the
+    caller owns. The one decoder of the CLI, the Python API and the server.
+
+    Raises ``DecodeError`` (one line naming ``name`` or the path) for: no such file, a
+    folder or special file, an empty file, a format other than ``FORMATS`` (detected from
+    the content), more than ``max_pixels`` pixels (checked from the header, before decoding)
+    or ``max_bytes`` bytes, an animated or multi-page image, and truncated, short or corrupt
+    data (a PNG whose image data holds fewer rows than its header declares included).
+    An EXIF orientation is applied, so the pixels are the image as viewers show it.
+
+    8-bit RGB/RGBA PNGs (what paint tools and deepcream write) are decoded by libspng
+    (``pyspng``) into one array: on the 2604x2513 benchmark image 40% less time than Pillow's
+    decoder plus the copy out of Pillow's 4-byte pixels."""
+    if isinstance(src, Pixels):
+        return Pixels(src.rgb.copy(), None if src.alpha is None else src.alpha.copy())
+    if isinstance(src, Image.Image):
+        rgb, alpha = to_rgb_alpha(load_image(src, name=name))
+        return Pixels(rgb, alpha)
+    what = name or _describe(src)
+    return _decode(read_source(src, name=what, max_bytes=max_bytes), what, max_pixels,
+                   pixels=True)  # type: ignore[return-value]
 
 
 # Rows per band when copying between PIL images and numpy arrays: ~1 MB of PIL's 4-byte pixels.

@@ -6,17 +6,24 @@ edges and JPEG shifts every pixel a little, so users get "the same image back". 
 * ``tolerance`` accepts pixels whose per-channel distance to the mask color is <= N;
 * ``grow_antialias`` then grows the mask over adjacent pixels that are a blend
   ``alpha * mask + (1 - alpha) * background`` of the mask color and a nearby non-mask color;
-* ``near_mask_hint`` explains, with counts and the exact options, why nothing was found.
+* ``near_mask_hint`` explains, with counts and the exact options, why nothing was found;
+* ``load_mask_file`` reads a separate mask image instead (white or any non-black = fill).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import cv2
 import numpy as np
+from PIL import Image
+
+from deepcream.errors import InputError
+from deepcream.options import DEFAULT_MASK_COLOR
 
 Color = tuple[int, int, int]
 
-DEFAULT_COLOR: Color = (0, 255, 0)
 # Tolerances the hint may suggest: small enough not to catch ordinary image colors.
 _HINT_MAX_TOLERANCE = 64
 # A blend pixel must carry at least this much mask color to join (below it the pixel is
@@ -50,7 +57,7 @@ def _check_color(color: Color) -> Color:
     return c  # type: ignore[return-value]
 
 
-def color_distance(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> np.ndarray:
+def color_distance(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> np.ndarray:
     """Per-pixel max over channels of |pixel - color| (uint8 [H, W])."""
     rgb = _check_rgb(rgb)
     color = _check_color(color)
@@ -66,7 +73,7 @@ def _tolerant_mask(rgb: np.ndarray, color: Color, tolerance: int) -> np.ndarray:
 
 def find_mask(
     rgb: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     tolerance: int = 0,
     grow_antialias: bool = False,
 ) -> np.ndarray:
@@ -120,7 +127,7 @@ def _blend_candidates(
 def grow_antialiased(
     rgb: np.ndarray,
     mask: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     iterations: int = _GROW_ITERATIONS,
 ) -> np.ndarray:
     """Grow ``mask`` over adjacent pixels that blend the mask color with a nearby background
@@ -141,7 +148,7 @@ def grow_antialiased(
     return mask
 
 
-def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_COLOR, *,
+def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR, *,
                       distance: np.ndarray | None = None) -> tuple[int, int]:
     """(tolerance, pixel count): the smallest multiple of 8 (<= 64) that catches 90% of the
     pixels within 64 of the mask color, and how many pixels it catches. ``distance``: a
@@ -159,7 +166,7 @@ def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_COLOR, *,
 
 def near_mask_hint(
     rgb: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     tolerance: int = 0,
     *,
     min_pixels: int = 50,
@@ -192,7 +199,7 @@ def near_mask_hint(
 def fringe_hint(
     rgb: np.ndarray,
     mask: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     *,
     min_pixels: int = 50,
 ) -> str | None:
@@ -213,7 +220,7 @@ def fringe_hint(
 def mask_warning(
     rgb: np.ndarray,
     mask: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     tolerance: int = 0,
     antialias: bool = False,
 ) -> str | None:
@@ -233,3 +240,84 @@ def mask_warning(
     if hint is None and not antialias:
         hint = fringe_hint(rgb, mask, color)
     return hint
+
+
+# A lossy mask file (JPEG, lossy WebP) rings a few levels around its strokes and never keeps
+# black exactly black next to them: there, "fill" means brighter than mid-grey.
+_LOSSY_FILL_LEVEL = 127
+# Below this alpha a mask pixel is transparent (a mask painted on a transparent layer).
+_OPAQUE_ALPHA = 128
+
+
+def _lossy_head(head: bytes) -> bool:
+    """JPEG, or WebP with a lossy (VP8) bitstream."""
+    return head[:3] == b"\xff\xd8\xff" or (head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8 ")
+
+
+def mask_from_pixels(rgb: np.ndarray, alpha: np.ndarray | None = None, *,
+                     lossy: bool = False) -> np.ndarray:
+    """bool [H, W] from a mask image: a pixel is to be filled when it is not black (any
+    channel above 0; above 127 for ``lossy`` files) and not transparent (alpha >= 128)."""
+    rgb = _check_rgb(rgb)
+    level = np.maximum(np.maximum(rgb[:, :, 0], rgb[:, :, 1]), rgb[:, :, 2])
+    fill = level > (_LOSSY_FILL_LEVEL if lossy else 0)
+    if alpha is not None:
+        fill &= np.asarray(alpha) >= _OPAQUE_ALPHA
+    return fill
+
+
+def is_lossy_image(data: bytes) -> bool:
+    """True for JPEG or lossy-WebP bytes (their masks get the mid-grey fill rule)."""
+    return _lossy_head(bytes(data[:16]))
+
+
+def load_mask_file(src: str | os.PathLike[str] | bytes | Image.Image | np.ndarray | object,
+                   size: tuple[int, int], *, name: str | None = None,
+                   lossy: bool | None = None) -> np.ndarray:
+    """A separate mask (IOPaint's convention) as bool [H, W] for an image of ``size``
+    (width, height): white or any non-black pixel = fill, black or transparent = keep.
+
+    ``src``: a path, encoded bytes, a PIL image, decoded ``imageio.Pixels``, or an array
+    (bool [H, W] taken as is; uint8 [H, W] or [H, W, 3|4] through the non-black rule).
+    ``lossy`` (default: from the file's format) applies the JPEG rule (brighter than 127).
+    Raises ``InputError`` with one line for a non-image, a size that differs from the
+    image's, or a mask with no fill pixel.
+    """
+    from deepcream.imageio import Pixels, load_pixels
+
+    what = name or ("the mask" if not isinstance(src, str | os.PathLike) else f"mask {src}")
+    if isinstance(src, np.ndarray):
+        if src.dtype == bool and src.ndim == 2:
+            fill = src.copy()
+        elif src.dtype == np.uint8 and src.ndim in (2, 3):
+            rgb = np.repeat(src[:, :, None], 3, axis=2) if src.ndim == 2 else src[:, :, :3]
+            alpha = src[:, :, 3] if src.ndim == 3 and src.shape[2] == 4 else None
+            fill = mask_from_pixels(rgb, alpha, lossy=bool(lossy))
+        else:
+            raise InputError(f"{what}: expected a bool [H, W] or uint8 image array, got "
+                             f"{src.dtype} {src.shape}")
+    else:
+        if isinstance(src, Pixels):
+            pixels = src
+        else:
+            if lossy is None:
+                if isinstance(src, Image.Image):
+                    lossy = src.format == "JPEG"
+                elif isinstance(src, bytes | bytearray):
+                    lossy = is_lossy_image(src)
+                else:
+                    try:
+                        with open(Path(src), "rb") as fp:  # type: ignore[arg-type]
+                            lossy = is_lossy_image(fp.read(16))
+                    except OSError:
+                        pass  # load_pixels reports it
+            pixels = load_pixels(src, name=what)  # type: ignore[arg-type]
+        fill = mask_from_pixels(pixels.rgb, pixels.alpha, lossy=bool(lossy))
+    height, width = fill.shape
+    if (width, height) != tuple(size):
+        raise InputError(f"{what} is {width}x{height} but the image is {size[0]}x{size[1]}: "
+                         "they must be the same size")
+    if not fill.any():
+        raise InputError(f"{what} marks nothing to fill: every pixel is black or transparent "
+                         "(white or any non-black pixel = fill)")
+    return fill

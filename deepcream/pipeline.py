@@ -14,12 +14,11 @@ copied, never converted.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -27,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from deepcream import regions as rg
-from deepcream.engines import Crops, Engine, get_engine
+from deepcream.engines import Crops, Engine
 from deepcream.errors import InputError
 from deepcream.imageio import (
     PNG_COMPRESS_LEVEL,
@@ -37,15 +36,20 @@ from deepcream.imageio import (
     encode_png,
     load_pixels,
 )
+from deepcream.options import VARIATION_FLIPS, Color, DecensorOptions
 
 log = logging.getLogger(__name__)
 
-Color = tuple[int, int, int]
 PathLike = str | os.PathLike[str]
-DEFAULT_COLOR: Color = (0, 255, 0)
-MODES = ("bar", "mosaic")
-# DCP's variations: none, left-right, top-bottom, both.
-VARIATION_FLIPS = ((False, False), (True, False), (False, True), (True, True))
+# A separate mask: a file, its bytes, a PIL image, or bool [H, W] (masks.load_mask_file).
+MaskSource = Source | np.ndarray
+#: Jobs with more crops than this are streamed: their crops are cut and filled this many at
+#: a time instead of all at once (bounds memory on images with many regions).
+STREAM_CROPS = 64
+
+
+class JobCancelled(Exception):
+    """``run_job`` stopped because its ``cancelled()`` said so (e.g. a request timed out)."""
 
 
 @dataclass
@@ -81,13 +85,18 @@ class CropPlan:
     box: rg.Box
     flip_x: bool
     flip_y: bool
-    select: np.ndarray  # bool [box_h, box_w]: the region pixels this crop pastes
+    # bool [box_h, box_w]: the region pixels this crop pastes; None for a tile group's crop
+    # (``group`` >= 0), whose selection ``Job.select`` computes when it is pasted.
+    select: np.ndarray | None
+    group: int = -1
 
 
 @dataclass
 class Job:
     """Everything ``finish`` needs. ``crops``/``holes`` are what the engine fills: uint8
-    [N, S, S, 3] / bool [N, S, S] for ``input_size`` S, or lists at native box size."""
+    [N, S, S, 3] / bool [N, S, S] for ``input_size`` S, or lists at native box size. A job
+    with more than ``STREAM_CROPS`` crops is streamed: ``crops``/``holes`` are None and
+    ``cut`` makes the crops of a few plans at a time (``run_job`` and the server do)."""
 
     mode: str
     # uint8 [H, W, 3]: the pixels the outputs start from. prepare's own decoded copy (never a
@@ -99,75 +108,132 @@ class Job:
     input_size: int | None
     mask_color: Color
     regions: int
-    crops: np.ndarray | list[np.ndarray]
-    holes: np.ndarray | list[np.ndarray]
+    crops: np.ndarray | list[np.ndarray] | None
+    holes: np.ndarray | list[np.ndarray] | None
     plans: list[CropPlan]
     timings: dict[str, float] = field(default_factory=dict)
     notice: str | None = None
     warning: str | None = None
-    engine: str = ""  # describe() of the engine the crops were cut for, if given
     owns_base: bool = False  # True when ``base`` is private to the job (finish may write it)
     width: int = 0
     height: int = 0
+    # What ``cut`` needs: the pixels the crops come from (the unfilled input), the hole mask
+    # and, for tile groups, the component labels and grouping.
+    source: np.ndarray | None = field(default=None, repr=False)
+    hole_mask: np.ndarray | None = field(default=None, repr=False)
+    labels: rg.Labels | None = field(default=None, repr=False)
+    grouping: rg.Grouping | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.base is not None:
             self.height, self.width = self.base.shape[:2]
 
     @property
+    def streamed(self) -> bool:
+        """True when the crops are cut on demand (``cut``) instead of held in ``crops``."""
+        return self.crops is None and bool(self.plans)
+
+    def cut(self, indices: Sequence[int]) -> tuple[Crops, Crops]:
+        """The engine's crops and holes for ``plans[i]``, ``i`` in ``indices`` (stacked
+        arrays for a fixed ``input_size``, else lists)."""
+        if self.crops is not None and self.holes is not None:
+            if isinstance(self.crops, np.ndarray) and isinstance(self.holes, np.ndarray):
+                index = np.asarray(indices, np.intp)
+                return self.crops[index], self.holes[index]
+            return [self.crops[i] for i in indices], [self.holes[i] for i in indices]
+        if self.source is None or self.hole_mask is None:
+            raise ValueError("this job's crops were released")
+        crops, holes = [], []
+        for i in indices:
+            plan = self.plans[i]
+            crop, hole = _cut_crop(self.source, self.hole_mask, plan.box, plan.flip_x,
+                                   plan.flip_y, self.input_size, plan.group >= 0)
+            crops.append(crop)
+            holes.append(hole)
+        if self.input_size is not None:
+            size = (0, self.input_size, self.input_size)
+            return (np.stack(crops) if crops else np.zeros(size + (3,), np.uint8),
+                    np.stack(holes) if holes else np.zeros(size, bool))
+        return crops, holes
+
+    def select(self, plan: CropPlan) -> np.ndarray:
+        """bool [box_h, box_w]: the pixels ``plan`` pastes (original orientation)."""
+        if plan.select is not None:
+            return plan.select
+        if self.labels is None or self.grouping is None:
+            raise ValueError("this job's region labels were released")
+        return rg.group_select(self.labels, self.grouping, plan.group, plan.box)
+
+    @property
     def size(self) -> tuple[int, int]:
         return self.width, self.height
 
 
-def _parse_color(color: Color) -> Color:
-    try:
-        c = tuple(int(v) for v in color)
-    except (TypeError, ValueError):
-        raise InputError(f"mask color must be three integers 0..255, got {color!r}") from None
-    if len(c) != 3 or not all(0 <= v <= 255 for v in c):
-        raise InputError(f"mask color must be three integers 0..255, got {color!r}")
-    return c  # type: ignore[return-value]
+def _cut_crop(source: np.ndarray, holes: np.ndarray, box: rg.Box, flip_x: bool, flip_y: bool,
+              input_size: int | None, tile: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One crop and its hole mask as the engine takes them (mirrored for a variation). A
+    ``tile`` crop shrunk to the input size keeps every hole (``resize_holes_any``)."""
+    crop = rg.crop(source, box, 0)
+    hole = rg.crop(holes, box, True)
+    if flip_x:
+        crop, hole = crop[:, ::-1], hole[:, ::-1]
+    if flip_y:
+        crop, hole = crop[::-1], hole[::-1]
+    crop, hole = np.ascontiguousarray(crop), np.ascontiguousarray(hole)
+    if input_size is not None:
+        shrink = tile and max(hole.shape) > input_size
+        crop, resized = rg.resize_nearest(crop, hole, input_size)
+        hole = rg.resize_holes_any(hole, input_size) if shrink else resized
+    return crop, hole
 
 
 def _load(src: Source | Pixels, what: str) -> Pixels:
     return load_pixels(src, name=None if not isinstance(src, bytes | bytearray) else what)
 
 
-def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels | None = None,
-            variations: int = 1, mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
-            antialias: bool = False, auto_mask: bool = False,
-            input_size: int | None = rg.MODEL_SIZE, engine: Engine | None = None) -> Job:
+def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
+            original: Source | Pixels | None = None, mask: MaskSource | None = None,
+            input_size: int | None = rg.MODEL_SIZE) -> Job:
     """Find the regions of one image and cut the crops for every region and variation.
 
     Bar mode: ``image`` is the image with mask-colored regions. Mosaic mode: ``image`` is the
     colored copy (regions painted in the mask color) and ``original`` the pixelated original
-    whose pixels the model sees; with ``auto_mask`` ``image`` is the pixelated original itself
-    and the regions come from ``mosaic.detect_mosaic``. ``input_size`` is the engine's
-    (256 for DCPv2, None for native box resolution); passing ``engine`` takes its input size
-    and records its name for ``finish``.
+    whose pixels the model sees; with ``options.auto_mask`` ``image`` is the pixelated
+    original itself and the regions come from ``mosaic.detect_mosaic``. ``input_size`` is the
+    engine's (256 for DCPv2, None for native box resolution). More than
+    ``options.max_regions`` separate regions is an ``InputError`` (checked before any crop
+    is planned).
+
+    ``mask``: a separate mask image (path, bytes, PIL image, or bool [H, W]; white or any
+    non-black = fill, the same size as ``image``) instead of painted strokes. ``image`` is
+    then the picture itself (bar mode) or the pixelated original (mosaic mode), and the mask
+    color is not looked for.
     """
     t0 = time.perf_counter()
-    if engine is not None:
-        input_size = engine.input_size
-    if mode not in MODES:
-        raise InputError(f"mode must be bar or mosaic, got {mode!r}")
-    if variations not in (1, 2, 4):
-        raise InputError(f"variations must be 1, 2 or 4, got {variations!r}")
-    color = _parse_color(mask_color)
-    if not isinstance(mask_tolerance, int) or not 0 <= mask_tolerance <= 255:
-        raise InputError(f"mask tolerance must be an integer 0..255, got {mask_tolerance!r}")
-    from deepcream.masks import find_mask, mask_warning, near_mask_hint
+    options = options or DecensorOptions()
+    mode, variations, auto_mask = options.mode, options.variations, options.auto_mask
+    color, mask_tolerance, antialias = options.mask_color, options.mask_tolerance, options.antialias
+    max_regions = options.max_regions
+    from deepcream.masks import find_mask, load_mask_file, mask_warning, near_mask_hint
 
+    if mask is not None and (original is not None or auto_mask):
+        raise InputError("a mask file says where to fill: give no original (colored copy) "
+                         "and no auto mask with it")
     t_decode = time.perf_counter()
     loaded = _load(image, "image")
     decode_seconds = time.perf_counter() - t_decode
     rgb, alpha = loaded.rgb, loaded.alpha
-    if mode == "bar":
+    if mask is not None:
+        base, source = rgb, rgb
+        t_decode = time.perf_counter()
+        holes = load_mask_file(mask, loaded.size)
+        decode_seconds += time.perf_counter() - t_decode
+    elif mode == "bar":
         base, source = rgb, rgb
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
     elif auto_mask:
         if original is not None:
-            raise InputError("--auto-mask finds the mosaic itself: give the pixelated image, "
+            raise InputError("auto mask finds the mosaic itself: give the pixelated image, "
                              "not a colored copy plus original")
         from deepcream.mosaic import detect_mosaic
 
@@ -189,30 +255,26 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
     del loaded
 
-    found = rg.find_regions(holes)
+    labels = rg.label_holes(holes)
+    if labels.count > max_regions:
+        raise InputError(f"{labels.count:,} separate regions to fill, more than the limit of "
+                         f"{max_regions:,} per image")
     height, width = holes.shape
+    grouping = None
+    if labels.count <= rg.EXACT_REGIONS:
+        singles = rg.find_regions(labels)
+    else:  # many regions: small ones share tile crops (docs/decensor.md)
+        grouping = rg.plan_groups(labels, width, height)
+        singles = grouping.single
     plans: list[CropPlan] = []
-    crops: list[np.ndarray] = []
-    crop_holes: list[np.ndarray] = []
     for v in range(variations):
         flip_x, flip_y = VARIATION_FLIPS[v]
-        for index, region in enumerate(found):
+        for index, region in enumerate(singles):
             mirrored = region.flipped(width, height, flip_x, flip_y)
             for box_f, select_f in rg.region_boxes(mirrored, width, height):
                 # Cut in original coordinates, then mirror the crop: identical to cutting the
                 # mirrored image, as DCP does, without copying the whole image.
                 box = rg.flip_box(box_f, width, height, flip_x, flip_y)
-                crop = rg.crop(source, box, 0)
-                hole = rg.crop(holes, box, True)
-                if flip_x:
-                    crop, hole = crop[:, ::-1], hole[:, ::-1]
-                if flip_y:
-                    crop, hole = crop[::-1], hole[::-1]
-                crop, hole = np.ascontiguousarray(crop), np.ascontiguousarray(hole)
-                if input_size is not None:
-                    crop, hole = rg.resize_nearest(crop, hole, input_size)
-                crops.append(crop)
-                crop_holes.append(hole)
                 # ``select`` is stored un-mirrored (original coordinates) for the paste.
                 select = select_f
                 if flip_x:
@@ -220,35 +282,55 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
                 if flip_y:
                     select = select[::-1]
                 plans.append(CropPlan(v, index, box, flip_x, flip_y, np.ascontiguousarray(select)))
+        if grouping is not None:
+            # Tile boxes are placed in original coordinates; a variation mirrors the crop.
+            for group, box in enumerate(grouping.boxes):
+                plans.append(CropPlan(v, -1, box, flip_x, flip_y, None, group))
+    streamed = len(plans) > STREAM_CROPS
+    crops: list[np.ndarray] = []
+    crop_holes: list[np.ndarray] = []
+    if not streamed:
+        for plan in plans:
+            crop, hole = _cut_crop(source, holes, plan.box, plan.flip_x, plan.flip_y, input_size,
+                                   plan.group >= 0)
+            crops.append(crop)
+            crop_holes.append(hole)
 
     notice = warning = None
-    if found and not auto_mask:
+    color_mask = mask is None and not auto_mask
+    if labels.count and color_mask:
         warning = mask_warning(rgb, holes, color, mask_tolerance, antialias)
-    if not found:
-        hint = near_mask_hint(rgb, color, mask_tolerance) if not auto_mask else None
+    if not labels.count:
+        hint = near_mask_hint(rgb, color, mask_tolerance) if color_mask else None
         what = ("no mosaic found" if auto_mask else
                 f"no pixel of the mask color ({','.join(map(str, color))})")
         notice = f"{what}: nothing to decensor" + (f"; {hint}" if hint else "")
 
-    if input_size is not None:
-        size = (0, input_size, input_size)
-        batch = np.stack(crops) if crops else np.zeros(size + (3,), np.uint8)
-        batch_holes = np.stack(crop_holes) if crop_holes else np.zeros(size, bool)
-    else:
-        batch, batch_holes = crops, crop_holes
-    job = Job(mode, base, alpha, variations, input_size, color, len(found), batch, batch_holes,
-              plans, notice=notice, warning=warning,
-              engine=engine.describe() if engine is not None else "",
+    batch: np.ndarray | list[np.ndarray] | None = None
+    batch_holes: np.ndarray | list[np.ndarray] | None = None
+    if not streamed:
+        if input_size is not None:
+            size = (0, input_size, input_size)
+            batch = np.stack(crops) if crops else np.zeros(size + (3,), np.uint8)
+            batch_holes = np.stack(crop_holes) if crop_holes else np.zeros(size, bool)
+        else:
+            batch, batch_holes = crops, crop_holes
+    job = Job(mode, base, alpha, variations, input_size, color, labels.count, batch,
+              batch_holes, plans, notice=notice, warning=warning,
               owns_base=True)  # load_pixels' arrays are always new
+    if streamed:
+        job.source, job.hole_mask = source, holes
+    if grouping is not None:
+        job.labels, job.grouping = labels, grouping
     job.timings["prepare"] = time.perf_counter() - t0
     job.timings["decode"] = decode_seconds  # (part of "prepare")
     return job
 
 
-def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") -> DecensorResult:
+def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str) -> DecensorResult:
     """Paste the filled crops back: one image per variation. ``filled`` matches
-    ``job.crops`` (same order and shapes); ``engine`` names what filled them (default: the
-    engine given to ``prepare``).
+    ``job.crops`` (same order and shapes); ``engine`` names what filled them (its
+    ``describe()``).
 
     Memory: the last variation is pasted into ``job.base`` itself (prepare's private copy),
     the others into copies of it, and the job's reference is released (``job.base`` becomes
@@ -257,14 +339,33 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     t0 = time.perf_counter()
     if len(filled) != len(job.plans):
         raise ValueError(f"expected {len(job.plans)} filled crops, got {len(filled)}")
-    outputs = _take_outputs(job)
-    for plan, pred in zip(job.plans, filled, strict=True):
-        _paste_plan(job, outputs, plan, pred)
+    outputs = begin_paste(job)
+    paste_filled(job, outputs, range(len(job.plans)), filled)
+    result = end_paste(job, outputs, engine)
+    result.timings["finish"] = time.perf_counter() - t0
+    return result
+
+
+def begin_paste(job: Job) -> list[np.ndarray]:
+    """The arrays (one per variation) that ``paste_filled`` writes into; takes the job's
+    copy of the input (``finish`` = ``begin_paste`` + ``paste_filled`` + ``end_paste``, for
+    callers that fill a streamed job's crops a chunk at a time)."""
+    return _take_outputs(job)
+
+
+def paste_filled(job: Job, outputs: list[np.ndarray], indices: Sequence[int],
+                 filled: Crops) -> None:
+    """Paste the filled crops of ``plans[i]``, ``i`` in ``indices`` (same order)."""
+    for i, pred in zip(indices, filled, strict=True):
+        _paste_plan(job, outputs, job.plans[i], pred)
+
+
+def end_paste(job: Job, outputs: list[np.ndarray], engine: str) -> DecensorResult:
+    """The result once every crop is pasted (releases what cutting crops needed)."""
+    _release_inputs(job)
     pixels = [Pixels(out, job.alpha) for out in outputs]
-    timings = dict(job.timings)
-    timings["finish"] = time.perf_counter() - t0
-    return DecensorResult(pixels, engine or job.engine, job.regions, timings, job.notice,
-                          job.warning)
+    return DecensorResult(pixels, engine, job.regions, dict(job.timings),
+                          job.notice, job.warning)
 
 
 def _take_outputs(job: Job) -> list[np.ndarray]:
@@ -272,15 +373,24 @@ def _take_outputs(job: Job) -> list[np.ndarray]:
     if job.base is None:
         raise ValueError("this job was already finished (its copy of the input is released)")
     base, job.base = job.base, None
+    if job.streamed and job.source is base:
+        # Crops still to be cut come from ``base``: it must stay the unfilled input.
+        return [base.copy() for _ in range(job.variations)]
     if not job.owns_base or not base.flags.writeable:
         base = base.copy()
     # Copies for all but the last variation, taken before the last one is written in place.
     return [base.copy() for _ in range(job.variations - 1)] + [base]
 
 
+def _release_inputs(job: Job) -> None:
+    """Drop what only cutting crops needed (all pastes are done)."""
+    job.source = job.hole_mask = job.labels = job.grouping = None
+
+
 def _paste_plan(job: Job, outputs: list[np.ndarray], plan: CropPlan, pred: np.ndarray) -> None:
     """One filled crop back into its variation's output: the region's own pixels only."""
     x1, y1, x2, y2 = plan.box
+    select = job.select(plan)
     pred = np.asarray(pred, np.uint8)
     if job.input_size is not None:
         pred = rg.resize_bicubic(pred, x2 - x1, y2 - y1)
@@ -293,16 +403,17 @@ def _paste_plan(job: Job, outputs: list[np.ndarray], plan: CropPlan, pred: np.nd
         # level (only possible with a saturating model; DCP would leave it).
         # (cv2.inRange: one pass, ~15x faster than numpy's all-channels compare)
         color = tuple(int(c) for c in job.mask_color)
-        exact = (cv2.inRange(np.ascontiguousarray(pred), color, color) != 0) & plan.select
+        exact = (cv2.inRange(np.ascontiguousarray(pred), color, color) != 0) & select
         if exact.any():
             pred = pred.copy()
             pred[exact, 0] = color[0] + 1 if color[0] < 255 else 254
-    rg.paste(outputs[plan.variation], plan.box, pred, plan.select)
+    rg.paste(outputs[plan.variation], plan.box, pred, select)
 
 
 def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str] | None = None,
             compress_level: int = PNG_COMPRESS_LEVEL,
-            on_filled: Callable[[int], None] | None = None
+            on_filled: Callable[[int], None] | None = None,
+            cancelled: Callable[[], bool] | None = None
             ) -> tuple[DecensorResult, list[bytes] | None]:
     """Fill a prepared job and paste each crop as soon as the engine returns it; with ``png``
     also return each variation as PNG bytes (``text`` in tEXt chunks).
@@ -313,6 +424,9 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     box reaches it (rows above the topmost pending box are final). So most of the paste and
     encode work runs while the model still computes, largely on a core the last crops leave
     idle. The result is identical to the staged path. ``on_filled(k)`` reports progress.
+    A streamed job (many crops) is cut and filled ``STREAM_CROPS`` crops at a time.
+    ``cancelled()`` is polled before each chunk and as each crop is filled: once it returns
+    True the engine stops taking crops and ``JobCancelled`` is raised (the job is spent).
     """
     t0 = time.perf_counter()
     n = len(job.plans)
@@ -334,7 +448,12 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
 
     reported: set[int] = set()
 
+    def check_cancel() -> None:
+        if cancelled is not None and cancelled():
+            raise JobCancelled("the job was cancelled")
+
     def filled_some(start: int, crops: Crops) -> None:
+        check_cancel()  # the engine's workers stop taking crops once this raises
         for k, pred in enumerate(crops):
             plan = job.plans[order[start + k]]
             _paste_plan(job, outputs, plan, pred)
@@ -384,19 +503,24 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
         encoder.start()
     try:
         if n:
-            index = np.asarray(order, np.intp)
-            crops = job.crops[index] if isinstance(job.crops, np.ndarray) else [job.crops[i] for i in order]
-            holes = job.holes[index] if isinstance(job.holes, np.ndarray) else [job.holes[i] for i in order]
-            params = inspect.signature(engine.inpaint).parameters
-            if "on_filled" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
-                filled = engine.inpaint(crops, holes, on_filled=filled_some)
-            else:  # an engine without the callback: paste everything after it returns
-                filled = engine.inpaint(crops, holes)
-            if len(filled) != n:
-                raise ValueError(f"the engine returned {len(filled)} crops for {n}")
-            for k in range(n):
-                if k not in reported:
-                    filled_some(k, filled[k:k + 1])
+            # a streamed job goes to the engine a chunk at a time, cut just before
+            step = STREAM_CROPS if job.streamed else n
+            for first in range(0, n, step):
+                check_cancel()
+                part = order[first:first + step]
+                crops, holes = job.cut(part)
+
+                def chunk_filled(start: int, done: Crops, first: int = first) -> None:
+                    filled_some(first + start, done)
+
+                filled = engine.inpaint(crops, holes, on_filled=chunk_filled)
+                del crops, holes
+                if len(filled) != len(part):
+                    raise ValueError(f"the engine returned {len(filled)} crops for {len(part)}")
+                for k in range(len(part)):
+                    if first + k not in reported:
+                        filled_some(first + k, filled[k:k + 1])
+                del filled
         inpaint_done = time.perf_counter()
     except BaseException as exc:
         with ready:
@@ -408,6 +532,7 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
             encoder.join()
     if failed:
         raise failed[0]
+    _release_inputs(job)
     timings = dict(job.timings)
     timings["inpaint"] = inpaint_done - t0
     timings["finish"] = time.perf_counter() - inpaint_done  # what was left after the model
@@ -418,47 +543,15 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     return result, pngs
 
 
-def resolve_engine(engine: str | Engine, mode: str, models: PathLike | None = None, *,
-                   backend: str = "auto",
-                   threads: int | None = None, precision: str = "fp32") -> Engine:
-    """An ``Engine`` for ``mode`` from a name ("auto", "onnx", "classical") or an instance."""
-    if isinstance(engine, Engine):
-        if engine.kind != mode:
-            raise InputError(f"the {engine.name} engine is for {engine.kind} mode, not {mode}")
-        return engine
-    return get_engine(mode, engine, models, backend=backend, threads=threads, precision=precision)
-
-
 def run_engine(engine: Engine, job: Job) -> np.ndarray | list[np.ndarray]:
     """Fill all of a job's crops in one batched engine call (timed in ``job.timings``)."""
     t0 = time.perf_counter()
-    filled = engine.inpaint(job.crops, job.holes) if job.plans else job.crops
+    if not job.plans:
+        filled = job.crops
+    elif job.streamed:
+        filled = engine.inpaint(*job.cut(range(len(job.plans))))
+    else:
+        filled = engine.inpaint(job.crops, job.holes)
     job.timings["inpaint"] = time.perf_counter() - t0
     return filled
 
-
-def decensor(image: Source, mode: str = "bar", original: Source | None = None,
-             variations: int = 1, engine: str | Engine = "auto",
-             mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
-             models: PathLike | None = None, *,
-             antialias: bool = False, auto_mask: bool = False, backend: str = "auto",
-             threads: int | None = None, precision: str = "fp32") -> DecensorResult:
-    """Decensor one image (library entry point): ``prepare`` + ``run_job`` (the engine, with
-    each crop pasted as it is filled).
-
-    ``image``/``original``: PIL images, paths or bytes. ``engine``: "auto" (onnx when the
-    model is installed in ``models`` or the default models folder, else classical), "onnx",
-    "classical" or an ``Engine``. Returns one image per variation (``pixels`` arrays, or PIL
-    ``images``); pixels outside the regions are bit-identical to the input, alpha is kept.
-    """
-    t0 = time.perf_counter()
-    eng = resolve_engine(engine, mode, models, backend=backend, threads=threads,
-                         precision=precision)
-    job = prepare(image, mode=mode, original=original, variations=variations,
-                  mask_color=mask_color, mask_tolerance=mask_tolerance, antialias=antialias,
-                  auto_mask=auto_mask, engine=eng)
-    result, _ = run_job(eng, job)
-    result.timings["total"] = time.perf_counter() - t0
-    log.info("decensored %d regions x %d variations with %s in %.2f s", job.regions,
-             variations, result.engine, result.timings["total"])
-    return result

@@ -36,7 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcream import engines, pipeline  # noqa: E402
+import deepcream  # noqa: E402
+from deepcream import engines  # noqa: E402
 from deepcream.examples.drawn_art import STYLES, outline_mask  # noqa: E402
 from deepcream.examples.make_example import pixelate  # noqa: E402
 from deepcream.imageio import Pixels  # noqa: E402
@@ -131,7 +132,7 @@ def bar_method(name: str) -> Method:
         "bar", method=engines.CLASSICAL_BAR_METHOD if name == "engine" else name)
 
     def run(colored: np.ndarray, original: np.ndarray, holes: np.ndarray) -> np.ndarray:
-        return pipeline.decensor(Pixels(colored, None), engine=engine).pixels[0].rgb
+        return deepcream.decensor(Pixels(colored, None), engine=engine).pixels[0].rgb
     return run
 
 
@@ -144,7 +145,7 @@ def mosaic_method(name: str) -> Method:
         "mosaic", mosaic_method=engines.CLASSICAL_MOSAIC_METHOD if name == "engine" else name)
 
     def run(colored: np.ndarray, original: np.ndarray, holes: np.ndarray) -> np.ndarray:
-        return pipeline.decensor(Pixels(colored, None), mode="mosaic",
+        return deepcream.decensor(Pixels(colored, None), mode="mosaic",
                                  original=Pixels(original, None), engine=engine).pixels[0].rgb
     return run
 

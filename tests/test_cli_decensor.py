@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from deepcream.cli import main
+from deepcream.folderjob import JOURNAL_NAME
 
 GREEN = (0, 255, 0)
 
@@ -51,6 +52,11 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+def images(folder: Path) -> list[str]:
+    """Names of the images in a folder (the job's journal aside)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != JOURNAL_NAME)
+
+
 def no_partial_files(folder: Path) -> bool:
     return not any(p.name.endswith(".part") for p in folder.rglob("*"))
 
@@ -82,10 +88,10 @@ def test_folder_with_good_and_bad_inputs(tmp_path, capsys) -> None:
     out_dir = tmp_path / "out"
     code, out, err = run([str(src), "-o", str(out_dir), "--engine", "classical"], capsys)
     assert code == 1
-    assert sorted(p.name for p in out_dir.iterdir()) == ["a.png", "d.png"]
+    assert images(out_dir) == ["a.png", "d.png"]
     check_output(out_dir / "a.png", good)
     lines = err.strip().splitlines()
-    assert any("c.png: not an image" in line for line in lines)
+    assert any("c.png: not a supported image" in line for line in lines)
     assert any("empty.png: empty file" in line for line in lines)
     assert any("zero.png: zero-size image (0x10)" in line for line in lines)
     assert any("trunc.png" in line and "truncated" in line for line in lines)
@@ -114,7 +120,7 @@ def test_outputs_never_overwrite_inputs(tmp_path, capsys) -> None:
     out = tmp_path / "o"
     code, _, _ = run([str(tmp_path / "sub" / "y.png"), str(tmp_path / "sub2" / "y.png"),
                       "-o", str(out), "--engine", "classical"], capsys)
-    assert code == 0 and sorted(p.name for p in out.iterdir()) == ["y.decensored.png", "y.png"]
+    assert code == 0 and images(out) == ["y.decensored.png", "y.png"]
 
 
 def test_variations_names_and_engine_metadata(tmp_path, capsys) -> None:
@@ -123,7 +129,7 @@ def test_variations_names_and_engine_metadata(tmp_path, capsys) -> None:
     code, out, _ = main(["decensor", str(src), "-o", str(tmp_path / "out"), "--variations", "2",
                          "--engine", "classical"]), *capsys.readouterr()
     assert code == 0
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    names = images(tmp_path / "out")
     assert names == ["v 0.png", "v 1.png"]
     img = Image.open(tmp_path / "out" / "v 1.png")
     assert img.text["deepcream-engine"].startswith("classical")
@@ -144,7 +150,7 @@ def test_mosaic_originals_matched_by_name(tmp_path, capsys) -> None:
     code, _, err = run([str(colored_dir), "--mode", "mosaic", "--original", str(orig_dir),
                         "-o", str(out_dir), "--engine", "classical"], capsys)
     assert code == 1
-    assert sorted(p.name for p in out_dir.iterdir()) == ["m1.png"]
+    assert images(out_dir) == ["m1.png"]
     assert "m2.png: no original named m2" in err
     assert "m3.png" in err and "must match" in err
     out = np.asarray(Image.open(out_dir / "m1.png"))
@@ -168,7 +174,7 @@ def test_dcp_folders_layout(tmp_path, capsys) -> None:
     code, _, _ = run(["--dcp-folders", str(root), "--variations", "2", "--engine", "classical"],
                      capsys)
     assert code == 0
-    names = sorted(p.name for p in (root / "decensor_output").iterdir())
+    names = images(root / "decensor_output")
     assert names == ["page 0.png", "page 1.png", "page2 0.png", "page2 1.png"]
     check_output(root / "decensor_output" / "page 1.png", rgb)
     # Mosaic: originals from decensor_input_original.

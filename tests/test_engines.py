@@ -126,7 +126,7 @@ def test_get_engine_selection(tmp_path, converted_models) -> None:
     with pytest.raises(ModelError, match="no bar model"):
         engines.get_engine("bar", "onnx", empty)
     eng = engines.get_engine("mosaic", "auto", converted_models)
-    assert isinstance(eng, engines.OnnxEngine) and eng.kind == "mosaic"
+    assert isinstance(eng, engines.OnnxEngine) and eng.mode == "mosaic"
     assert engines.get_engine("mosaic", "onnx", converted_models) is eng  # cached session
     with pytest.raises(InputError):
         engines.get_engine("bar", "magic")
@@ -136,7 +136,7 @@ def test_get_engine_selection(tmp_path, converted_models) -> None:
 
 _MALLOC_PROBE = """
 import numpy as np
-from deepcream.engines import tune_malloc
+from deepcream.malloc import tune_malloc
 
 def rss_mb():
     with open("/proc/self/status") as fh:

@@ -3,36 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepcream.errors import DeepcreamError, InputError
+from deepcream.folderjob import (
+    INPUT_SUFFIXES,
+    NOT_FOUND,
+    Plan,
+    list_images,
+    originals_index,
+    plan_tasks,
+)
+from deepcream.options import DEFAULT_MASK_COLOR, DEFAULT_MAX_REGIONS
 
-# Files a folder input contributes; DCP's --dcp-folders layout reads only PNGs, like DCP.
-INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-ORIGINAL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-
-
-@dataclass
-class Task:
-    source: Path
-    original: Path | None
-    outputs: list[Path] = field(default_factory=list)
+NO_MASK = "no mask"
 
 
 def _color(text: str) -> tuple[int, int, int]:
-    parts = text.replace(" ", "").split(",")
+    from deepcream.colors import parse_color
+
     try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise argparse.ArgumentTypeError(f"expected R,G,B with values 0..255, got {text!r}")
-    return values  # type: ignore[return-value]
+        return parse_color(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -48,14 +46,25 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="image files or folders of images (bar mode: images with mask-colored "
                    "regions; mosaic mode: the colored copies, or the mosaic images with --auto-mask)")
     p.add_argument("-o", "--output", type=Path, metavar="OUT",
-                   help="output folder (created if missing); default: beside each input as "
-                   "NAME.decensored.png")
-    p.add_argument("--mode", choices=("bar", "mosaic"), default="bar")
+                   help="output folder (created if missing; input folders are mirrored "
+                   "under it); default: beside each input as NAME.decensored.png")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo images whose outputs exist (default: skip them, so a re-run "
+                   "resumes an interrupted job)")
+    p.add_argument("--mode", choices=("bar", "mosaic"), default=None,
+                   help="default bar; with --dcp-folders, mosaic when "
+                   "decensor_input_original/ holds originals of the inputs")
     p.add_argument("--original", type=Path, metavar="FILE|DIR",
                    help="mosaic mode: the unpainted original (one input) or a folder of "
                    "originals matched by base name (.png/.jpg/.jpeg/.webp)")
-    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="R,G,B",
-                   help="the color the regions are painted in (default 0,255,0)")
+    p.add_argument("--mask", type=Path, metavar="FILE|DIR",
+                   help="a separate mask image instead of painted strokes (white or any "
+                   "non-black = fill, same size as the image), or a folder of masks matched "
+                   "by relative path and base name (NAME.mask.png or NAME.png); the mask "
+                   "color is then not used")
+    p.add_argument("--mask-color", type=_color, default=DEFAULT_MASK_COLOR, metavar="COLOR",
+                   help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a "
+                   "CSS color name (default #00ff00)")
     p.add_argument("--mask-tolerance", type=int, default=0, metavar="N",
                    help="also accept pixels within N per channel of the mask color (default 0)")
     p.add_argument("--antialias", action="store_true",
@@ -67,28 +76,28 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("auto", "onnx", "classical"), default="auto",
                    help="auto = onnx when the model is installed, else classical")
     p.add_argument("--models", type=Path, metavar="DIR", help="models folder")
-    p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"), default="auto")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino", "cuda", "directml",
+                                         "coreml"), default="auto",
+                   help="auto = a GPU execution provider when onnxruntime has one (cuda: "
+                   "onnxruntime-gpu, directml: onnxruntime-directml, coreml: macOS), else "
+                   "onnxruntime on the CPU")
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                    help="fp32 is exact; bf16/int8 are faster approximations")
     p.add_argument("--threads", type=int, metavar="N", help="inference threads")
+    p.add_argument("--max-regions", type=int, default=DEFAULT_MAX_REGIONS, metavar="N",
+                   help=f"refuse images with more than N separate regions (default "
+                   f"{DEFAULT_MAX_REGIONS}; images with many small regions fill them in shared crops)")
     p.add_argument("--dcp-folders", type=Path, metavar="ROOT",
                    help="read ROOT/decensor_input (and decensor_input_original) and write "
                    "ROOT/decensor_output/'NAME VARIATION.png', as DeepCreamPy does")
+    p.add_argument("--ray", metavar="auto|local|ADDRESS",
+                   help="run the job on a Ray cluster (pip install 'deepcream[ray]'): auto = "
+                   "the cluster `ray start --head` runs here (or $RAY_ADDRESS), local = a "
+                   "private one-machine cluster, or HOST:PORT / ray://HOST:10001; inputs, "
+                   "outputs and --models must be at the same paths on every node")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file lines")
     p.set_defaults(func=run)
     return p
-
-
-def _images_in(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return sorted(f for f in folder.iterdir()
-                  if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in suffixes)
-
-
-def _find_original(source: Path, originals: Path) -> Path | None:
-    for candidate in _images_in(originals, ORIGINAL_SUFFIXES):
-        if candidate.stem == source.stem:
-            return candidate
-    return None
 
 
 def _prepare_output_dir(folder: Path) -> None:
@@ -104,20 +113,87 @@ def _prepare_output_dir(folder: Path) -> None:
                              f"({exc.strerror or exc})") from None
 
 
-def _output_names(source: Path, out_dir: Path | None, variations: int, dcp: bool) -> list[Path]:
-    stem = source.stem
-    if dcp:
-        return [out_dir / f"{stem} {v}.png" for v in range(variations)]  # DCP's names
-    folder = out_dir if out_dir is not None else source.parent
-    if out_dir is None:
-        stem += ".decensored"
-    if variations == 1:
-        return [folder / f"{stem}.png"]
-    return [folder / f"{stem} {v}.png" for v in range(variations)]
+def _find_mask(source: Path, root: Path | None, masks: Path) -> Path | None:
+    """``NAME.mask.EXT`` (what ``detect-mosaic`` writes) first, then ``NAME.EXT``, at the
+    source's path relative to its input folder; never the input itself (masks may sit beside
+    the images)."""
+    rel = source.relative_to(root) if root is not None else Path(source.name)
+    folder = masks / rel.parent
+    for stem in (f"{rel.stem}.mask", rel.stem):
+        for suffix in INPUT_SUFFIXES:
+            for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
+                if candidate.is_file() and candidate.resolve() != source.resolve():
+                    return candidate
+    return None
 
 
-def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path | None]:
+def _read_mask_file(mask: Path, source: Path) -> object:
+    """One ``--mask FILE``, read up front: a bad mask stops the run (exit 2) before any work."""
+    from PIL import Image
+
+    from deepcream.masks import load_mask_file
+
+    try:
+        with Image.open(source) as img:  # header only: the image's size
+            size = img.size
+    except (OSError, ValueError):
+        return mask  # the image's own error is reported when it is decoded
+    return load_mask_file(mask, size, name=f"--mask {mask}")
+
+
+def _pair_masks(args: argparse.Namespace, sources: list[tuple[Path, Path | None]],
+                errors: list[tuple[Path, str, str]]) -> dict[Path, object]:
+    """Each input's mask (``--mask FILE|DIR``); inputs without one go to ``errors`` and out
+    of ``sources``, masks found among the inputs are not inputs themselves."""
+    masks: Path = args.mask
+    if args.original or args.auto_mask or args.dcp_folders is not None:
+        raise InputError("--mask says where to fill: drop --original, --auto-mask and "
+                         "--dcp-folders")
+    if not masks.exists():
+        raise InputError(f"--mask {masks}: no such file or folder")
+    if args.output is not None and masks.is_dir() and args.output.resolve() == masks.resolve():
+        raise InputError("-o must not be the --mask folder (outputs would replace masks)")
+    if masks.is_file():
+        if len(sources) != 1:
+            raise InputError("--mask FILE works with one input; give a folder of masks "
+                             "matched by base name")
+        return {sources[0][0]: _read_mask_file(masks, sources[0][0])}
+    found = {source: _find_mask(source, root, masks) for source, root in sources}
+    used = {m.resolve() for m in found.values() if m is not None}
+    paired: dict[Path, object] = {}
+    kept = []
+    for source, root in sources:
+        if source.resolve() in used:
+            continue  # a mask beside its image
+        mask = found[source]
+        if mask is None:
+            errors.append((source, NO_MASK, f"{source}: no mask named {source.stem}.mask.png "
+                           f"or {source.stem}.png (any image type) in {masks}"))
+            continue
+        paired[source] = mask
+        kept.append((source, root))
+    sources[:] = kept
+    return paired
+
+
+def _dcp_mode(args: argparse.Namespace, sources: list[Path], originals: Path) -> str:
+    """--dcp-folders without --mode: mosaic when decensor_input_original/ holds originals of
+    the inputs (as DCP's mosaic button expects), else bar; says which and why."""
+    index = originals_index(originals, recursive=False) if originals.is_dir() else {}
+    matched = sum(1 for s in sources if s.stem in index)
+    if matched:
+        print(f"deepcream: notice: mosaic mode: {originals} holds originals for {matched} of "
+              f"{len(sources)} inputs (--mode bar to fill them as bars)", file=sys.stderr)
+        return "mosaic"
+    print(f"deepcream: notice: bar mode: no originals matching the inputs in {originals} "
+          "(--mode mosaic needs them)", file=sys.stderr)
+    return "bar"
+
+
+def _plan(args: argparse.Namespace) -> tuple[Plan, Path | None]:
     dcp = args.dcp_folders is not None
+    errors: list[tuple[Path, str, str]] = []
+    sources: list[tuple[Path, Path | None]] = []
     if dcp:
         if args.inputs or args.output or args.original:
             raise InputError("--dcp-folders replaces INPUT, -o and --original")
@@ -126,11 +202,15 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
         if not in_dir.is_dir():
             raise InputError(f"{in_dir} is not a folder (DCP layout: decensor_input/, "
                              "decensor_input_original/, decensor_output/)")
-        sources = _images_in(in_dir, (".png",))
-        if not sources:
-            raise InputError(f"no PNG images in {in_dir}")
         out_dir: Path | None = root / "decensor_output"
+        # DCP reads its input folder only, not subfolders.
+        found = list_images(in_dir, (".png",), recursive=False)
+        if not found:
+            raise InputError(f"no PNG images in {in_dir}")
+        sources = [(f, in_dir) for f in found]
         originals: Path | None = root / "decensor_input_original"
+        if args.mode is None:
+            args.mode = "bar" if args.auto_mask else _dcp_mode(args, found, originals)
         if args.mode == "bar" or args.auto_mask:
             originals = None
         elif not originals.is_dir():
@@ -138,55 +218,94 @@ def _plan(args: argparse.Namespace, errors: list[str]) -> tuple[list[Task], Path
     else:
         if not args.inputs:
             raise InputError("no input: give image files or folders (or --dcp-folders ROOT)")
+        args.mode = args.mode or "bar"
         out_dir = args.output
         originals = args.original
-        sources = []
         for item in args.inputs:
             if item.is_dir():
-                found = _images_in(item, INPUT_SUFFIXES)
+                # An output folder inside the input folder is never read.
+                exclude = ([out_dir] if out_dir is not None
+                           and out_dir.resolve() != item.resolve() else [])
+                found = list_images(item, INPUT_SUFFIXES, exclude=exclude)
                 if not found:
-                    errors.append(f"{item}: no images in this folder")
-                sources.extend(found)
+                    errors.append((item, NOT_FOUND, f"{item}: no images in this folder"))
+                sources.extend((f, item) for f in found)
             elif item.exists():
-                sources.append(item)
+                sources.append((item, None))
             else:
-                errors.append(f"{item}: no such file or folder")
-    if args.mode == "mosaic" and not args.auto_mask and originals is None:
-        raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images) "
-                         "or --auto-mask")
+                errors.append((item, NOT_FOUND, f"{item}: no such file or folder"))
+    masks = _pair_masks(args, sources, errors) if args.mask is not None else {}
+    if args.mode == "mosaic" and not args.auto_mask and originals is None and not masks:
+        raise InputError("mosaic mode needs --original FILE|DIR (the unpainted images), "
+                         "--mask FILE|DIR or --auto-mask")
     if args.auto_mask and originals is not None and not dcp:
         raise InputError("--auto-mask finds the mosaic in the inputs themselves: drop --original")
     if args.mode == "bar" and (args.original or args.auto_mask):
         raise InputError("--original and --auto-mask are for --mode mosaic")
-    if originals is not None and originals.is_file() and len(sources) > 1:
-        raise InputError("--original FILE works with one input; give a folder of originals")
     if originals is not None and not originals.exists():
         raise InputError(f"{originals}: no such file or folder")
+    if originals is not None and originals.is_file() and len(sources) > 1:
+        raise InputError("--original FILE works with one input; give a folder of originals")
+    plan = plan_tasks(sources, out_dir=out_dir, originals=originals,
+                      variations=args.variations, dcp=dcp, overwrite=args.overwrite)
+    plan.errors[:0] = errors
+    for task in plan.tasks + plan.skipped:
+        task.mask = masks.get(task.source)
+    return plan, out_dir
 
-    inputs = {s.resolve() for s in sources}
-    if originals is not None:
-        inputs |= {o.resolve() for o in ([originals] if originals.is_file()
-                                         else _images_in(originals, ORIGINAL_SUFFIXES))}
-    taken: set[Path] = set()
-    tasks = []
-    for source in sources:
-        original = None
-        if originals is not None:
-            original = originals if originals.is_file() else _find_original(source, originals)
-            if original is None:
-                errors.append(f"{source}: no original named {source.stem}.png/.jpg/.jpeg/.webp "
-                              f"in {originals}")
-                continue
-        names = _output_names(source, out_dir, args.variations, dcp)
-        # Never overwrite an input, and never let two inputs of this run share an output.
-        base, counter = names, 1
-        while any(n.resolve() in inputs or n.resolve() in taken for n in names):
-            tag = ".decensored" if counter == 1 else f".decensored-{counter}"
-            names = [n.with_name(f"{n.stem}{tag}{n.suffix}") for n in base]
-            counter += 1
-        taken |= {n.resolve() for n in names}
-        tasks.append(Task(source, original, names))
-    return tasks, out_dir
+
+def _check_models(args: argparse.Namespace) -> None:
+    """--engine onnx without the model fails here, before any worker starts."""
+    if args.engine != "onnx":
+        return
+    from deepcream.models import installed_models, models_dir
+
+    folder = models_dir(args.models)
+    if args.mode not in installed_models(folder):
+        raise InputError(f"no {args.mode} model in {folder}: install one with `deepcream "
+                         "fetch-model` or `deepcream convert`, or use --engine classical")
+
+
+def _journal_folder(args: argparse.Namespace, out_dir: Path | None) -> Path | None:
+    """The output folder; without -o, the input folder when the only input is a folder
+    (outputs go beside the inputs there); loose files without -o get no journal."""
+    if out_dir is not None:
+        return out_dir
+    if len(args.inputs) == 1 and args.inputs[0].is_dir():
+        return args.inputs[0]
+    return None
+
+
+def _names(tasks: list, limit: int = 3) -> str:
+    shown = ", ".join(str(t.source) for t in tasks[:limit])
+    return shown + (f" and {len(tasks) - limit} more" if len(tasks) > limit else "")
+
+
+class _StopOnInterrupt:
+    """First Ctrl+C (SIGINT) or SIGTERM: finish the images in flight, then stop; the second
+    Ctrl+C interrupts at once (outputs are still never partial: they are written to a temp
+    file and renamed)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self._previous: dict[int, object] = {}
+
+    def _handler(self, signum: int, _frame: object) -> None:
+        if self.stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.stop.set()
+        print("deepcream: stopping after the current image (Ctrl+C again to stop now)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> _StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -195,9 +314,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from deepcream import __version__
-    from deepcream.engines import tune_malloc
-    from deepcream.imageio import write_file
-    from deepcream.pipeline import prepare, resolve_engine, run_job
+    from deepcream.decensorer import Decensorer
+    from deepcream.folderjob import Journal, Outcome, Summary, run_tasks
+    from deepcream.malloc import tune_malloc
+    from deepcream.options import DecensorOptions
+    from deepcream.session import SessionOptions
 
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
@@ -205,88 +326,111 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.mask_tolerance < 0 or args.mask_tolerance > 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
-    errors: list[str] = []
-    tasks, out_dir = _plan(args, errors)
-    for message in errors:
+    plan, out_dir = _plan(args)  # also settles the mode (--dcp-folders infers it)
+    options = DecensorOptions(mode=args.mode, variations=args.variations,
+                              mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
+                              antialias=args.antialias, auto_mask=args.auto_mask,
+                              max_regions=args.max_regions)
+    decensorer = Decensorer(engine=args.engine, models=args.models,
+                            session=SessionOptions(backend=args.backend, threads=args.threads,
+                                                   precision=args.precision))
+    engine_class = decensorer.engine_class(args.mode)  # a bad engine name fails here
+    tasks = plan.tasks
+    summary = Summary()
+    for _path, reason, message in plan.errors:
+        summary.failed[reason] += 1
         print(f"deepcream: error: {message}", file=sys.stderr)
+    if plan.ignored:
+        print(f"deepcream: notice: ignoring {len(plan.ignored)} deepcream output(s) among the "
+              f"inputs ({', '.join(map(str, plan.ignored[:3]))}"
+              f"{' ...' if len(plan.ignored) > 3 else ''}): outputs are never inputs",
+              file=sys.stderr)
+    if plan.skipped:
+        summary.skipped["output exists"] += len(plan.skipped)
+        print(f"deepcream: notice: skipping {len(plan.skipped)} image(s) whose outputs exist "
+              f"({_names(plan.skipped)}); --overwrite redoes them", file=sys.stderr)
+    total = len(tasks) + len(plan.skipped) + len(plan.errors)
     if out_dir is not None and tasks:
         _prepare_output_dir(out_dir)
     if not tasks:
+        if plan.skipped and not plan.errors:
+            print(f"deepcream: {summary.line(total, 'none', time.perf_counter() - t_start)}",
+                  file=sys.stderr if args.quiet else sys.stdout)
+            return 0
         print("deepcream: nothing to decensor", file=sys.stderr)
-        return 1 if errors else 2
+        return 1 if plan.errors else 2
 
-    engine = resolve_engine(args.engine, args.mode, args.models, backend=args.backend,
-                            threads=args.threads, precision=args.precision)
-    engine_name = engine.describe()
-    log.info("engine: %s", engine_name)
+    # The model loads in the background while the first image is decoded and its regions
+    # found; a one-shot run needs no warm-up (its first crop is its warm-up).
+    if args.ray:
+        _check_models(args)
+    else:
+        decensorer.preload(args.mode)
     quiet = args.quiet or not sys.stderr.isatty()
-    tally = {"done": 0, "regions": 0, "failed": len(errors)}
-    text = {"Software": f"deepcream {__version__}", "deepcream-engine": engine_name}
+    text = {"Software": f"deepcream {__version__}"}  # the engine's name is added per output
 
-    def report_error(task: Task, exc: BaseException) -> None:
-        tally["failed"] += 1
-        message = "out of memory" if isinstance(exc, MemoryError) else str(exc)
-        if str(task.source) not in message:
-            message = f"{task.source}: {message}"
-        tqdm.write(f"deepcream: error: {message}", file=sys.stderr)
+    ray_engine: list[str] = []  # with --ray the workers load the engine
 
-    def save_all(pngs: list[bytes], outputs: list[Path]) -> float:
-        t0 = time.perf_counter()
-        for png, path in zip(pngs, outputs, strict=True):
-            write_file(png, path)
-        return time.perf_counter() - t0
-
-    def collect(pending) -> None:
-        task, result, future = pending
+    def engine_name() -> str:
+        if args.ray:
+            return next((e for e in ray_engine if e), engine_class.name)
         try:
-            result.timings["save"] = future.result()
-        except (DeepcreamError, MemoryError) as exc:
-            report_error(task, exc)
-            return
-        log.debug("%s: %s", task.source,
-                  ", ".join(f"{k} {v:.3f} s" for k, v in result.timings.items()))
-        tally["done"] += 1
-        tally["regions"] += result.regions
-        if not args.quiet:
-            names = ", ".join(str(p) for p in task.outputs)
-            tqdm.write(f"{task.source} -> {names} ({result.regions} regions, {engine.name})",
-                       file=sys.stdout)
+            return decensorer.engine(args.mode).describe()
+        except DeepcreamError:  # did not load: the error was reported
+            return engine_class.name
 
-    # Writing one image's files overlaps the decoding and inference of the next; at most one
-    # finished image waits in memory.
-    pending = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver, \
-            tqdm(total=len(tasks), desc="images", unit="img", disable=quiet) as img_bar, \
-            tqdm(desc="regions", unit="crop", disable=quiet, leave=False) as region_bar:
-        for task in tasks:
-            try:
-                job = prepare(task.source, mode=args.mode, original=task.original,
-                              variations=args.variations, mask_color=args.mask_color,
-                              mask_tolerance=args.mask_tolerance, antialias=args.antialias,
-                              auto_mask=args.auto_mask, engine=engine)
-                if job.regions == 0:
-                    tally["failed"] += 1
-                    tqdm.write(f"deepcream: notice: {task.source}: {job.notice}; skipped "
-                               "(no output written)", file=sys.stderr)
-                    continue
-                if job.warning:
-                    tqdm.write(f"deepcream: warning: {task.source}: {job.warning}", file=sys.stderr)
-                region_bar.reset(total=len(job.plans))
-                # fills, pastes and PNG-encodes in one overlapped pass (pipeline.run_job)
-                result, pngs = run_job(engine, job, png=True, text=text,
-                                       on_filled=region_bar.update)
-                if pending is not None:
-                    collect(pending)
-                pending = (task, result, saver.submit(save_all, pngs, task.outputs))
-            except (DeepcreamError, MemoryError) as exc:
-                report_error(task, exc)
-            finally:
-                img_bar.update(1)
-        if pending is not None:
-            collect(pending)
-    done, regions_total, failed = tally["done"], tally["regions"], tally["failed"]
+    folder = _journal_folder(args, out_dir)
+    journal = Journal(folder) if folder is not None else None
+    stop = threading.Event()
+
+    with tqdm(total=len(tasks), desc="images", unit="img", disable=quiet or bool(args.ray)) \
+            as img_bar, tqdm(desc="regions", unit="crop", disable=quiet or bool(args.ray),
+                             leave=False) as region_bar:
+
+        def started(task: object, crops: int) -> None:
+            region_bar.reset(total=crops)
+
+        def finished(outcome: Outcome) -> None:
+            task = outcome.task
+            summary.add(outcome)
+            ray_engine.append(outcome.engine)
+            if journal is not None:
+                journal.record(outcome, engine_name())
+            img_bar.update(1)
+            if outcome.status != "done":
+                kind = "notice" if outcome.reason == "nothing to decensor" else "error"
+                tqdm.write(f"deepcream: {kind}: {outcome.message}", file=sys.stderr)
+                return
+            if outcome.warning:
+                tqdm.write(f"deepcream: warning: {task.source}: {outcome.warning}",
+                           file=sys.stderr)
+            log.debug("%s: %s", task.source,
+                      ", ".join(f"{k} {v:.3f} s" for k, v in outcome.timings.items()))
+            if not args.quiet:
+                names = ", ".join(str(p) for p in task.write)
+                tqdm.write(f"{task.source} -> {names} ({outcome.regions} regions, "
+                           f"{engine_class.name})", file=sys.stdout)
+
+        try:
+            if args.ray:
+                from deepcream.raybatch import run_ray
+
+                models = str(args.models.resolve()) if args.models else None
+                run_ray(tasks, options, address=args.ray, engine=args.engine, models=models,
+                        session=decensorer.session, software=text["Software"],
+                        on_outcome=finished, progress=not quiet)
+            else:
+                with _StopOnInterrupt(stop):
+                    run_tasks(decensorer, tasks, options, on_outcome=finished, text=text,
+                              stop=stop, on_start=started, on_filled=region_bar.update)
+        finally:
+            if journal is not None:
+                journal.close()
+    summary.interrupted = stop.is_set() and summary.done + summary.total_failed - len(
+        plan.errors) < len(tasks)
     seconds = time.perf_counter() - t_start
-    total = len(tasks) + len(errors)
-    print(f"deepcream: {done} of {total} images done, {regions_total} regions filled, "
-          f"engine {engine_name}, {seconds:.2f} s", file=sys.stderr if args.quiet else sys.stdout)
-    return 1 if failed else 0
+    print(f"deepcream: {summary.line(total, engine_name(), seconds)}",
+          file=sys.stderr if args.quiet else sys.stdout)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.total_failed else 0

@@ -3,23 +3,21 @@
 Everything a client sends passes through here before any pipeline code sees it:
 - ``UploadGuard`` (ASGI middleware) answers 413 for bodies over the limit before they are
   parsed and 415 for POSTs that are not ``multipart/form-data``.
-- ``decode_image`` detects the format from the first bytes (never the file name), refuses
-  declared sizes over the pixel limit before decoding (decompression bombs), multi-frame
-  images, and truncated or corrupt data, each with its own status and a one-line message.
+- ``decode_image``/``decode_pixels`` run the CLI's decoder (``imageio``: format from the
+  first bytes, pixel limit from the header before decoding, no multi-frame images, no
+  truncated or short data) and give each kind of failure its HTTP status.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import struct
-import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from PIL import Image, ImageColor, ImageFile
+from PIL import Image
 
+from deepcream.imageio import FORMATS, DecodeError, Pixels, load_image, load_pixels
 from deepcream.server.errors import ApiError, error_payload
 
 Scope = MutableMapping[str, Any]
@@ -28,94 +26,50 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Truncated files must fail, not decode half an image silently.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
+SUPPORTED_FORMATS = FORMATS
+# Refused uploads (503) up to this size are read to their end and dropped, unparsed.
+REFUSED_DRAIN_BYTES = 1 << 20
 
-# Magic bytes -> Pillow format name. Only these formats are accepted.
-_SIGNATURES: list[tuple[bytes, int, str]] = [
-    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
-    (b"\xff\xd8\xff", 0, "JPEG"),
-    (b"WEBP", 8, "WEBP"),  # after "RIFF" + 4-byte size
-    (b"GIF87a", 0, "GIF"),
-    (b"GIF89a", 0, "GIF"),
-    (b"BM", 0, "BMP"),
-    (b"II*\x00", 0, "TIFF"),
-    (b"MM\x00*", 0, "TIFF"),
-]
-SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+# What each kind of decode failure is in HTTP: the decoder is the CLI's, only this mapping is
+# the server's.
+_DECODE_STATUS = {"empty": 400, "corrupt": 400, "unreadable": 400, "unsupported": 415,
+                  "too_large": 413, "frames": 422}
 
 
-def sniff_format(data: bytes) -> str | None:
-    """The image format named by the data's first bytes, or None when it is none we accept."""
-    for magic, offset, name in _SIGNATURES:
-        if data[offset : offset + len(magic)] == magic and (name != "WEBP" or data[:4] == b"RIFF"):
-            return name
-    return None
+def _api_error(exc: DecodeError) -> ApiError:
+    return ApiError(_DECODE_STATUS.get(exc.reason, 400), str(exc))
 
 
 def decode_image(data: bytes, *, field: str, max_pixels: int) -> Image.Image:
-    """Decode one uploaded image into a fully loaded ``PIL.Image`` (any mode).
+    """One uploaded image, fully decoded (any mode, upright), by ``imageio``'s decoder.
 
     Raises ``ApiError`` 400 (empty, truncated, corrupt), 413 (too many pixels), 415 (not an
-    accepted image format) or 422 (animated / multi-frame).
+    accepted image format) or 422 (animated / multi-page).
     """
-    if not data:
-        raise ApiError(400, f"'{field}' is empty (0 bytes)")
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise ApiError(
-            415,
-            f"'{field}' is not a supported image (accepted: {', '.join(SUPPORTED_FORMATS)}; "
-            "the format is detected from the content, not the file name)",
-        )
     try:
-        with warnings.catch_warnings():
-            # Pillow warns (DecompressionBombWarning) before it errors; our own limit applies.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            # Decoders warn about short reads before failing; the failure is what we report.
-            warnings.simplefilter("ignore", UserWarning)
-            img = Image.open(io.BytesIO(data), formats=[fmt])
-            width, height = img.size
-            if width <= 0 or height <= 0:
-                raise ApiError(400, f"'{field}' declares an empty size {width}x{height}")
-            if width * height > max_pixels:
-                raise ApiError(
-                    413,
-                    f"'{field}' is {width}x{height} = {width * height:,} pixels; "
-                    f"the limit is {max_pixels:,}",
-                )
-            if getattr(img, "n_frames", 1) > 1:
-                raise ApiError(
-                    422, f"'{field}' has {img.n_frames} frames; send a single still image"
-                )
-            img.load()
-    except ApiError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise ApiError(413, f"'{field}' is too large to decode safely: {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ApiError(400, f"'{field}' is a corrupt or truncated {fmt} image ({reason})") from None
-    # Mode handling (16-bit, palette transparency, CMYK...) is the pipeline's, as for the CLI.
-    return img
+        return load_image(data, name=f"'{field}'", max_pixels=max_pixels, max_bytes=None)
+    except DecodeError as exc:
+        raise _api_error(exc) from None
+
+
+def decode_pixels(data: bytes, *, field: str, max_pixels: int) -> Pixels:
+    """``decode_image`` straight to ``Pixels`` (libspng for plain 8-bit PNGs), as the
+    pipeline holds images."""
+    try:
+        return load_pixels(data, name=f"'{field}'", max_pixels=max_pixels, max_bytes=None)
+    except DecodeError as exc:
+        raise _api_error(exc) from None
 
 
 def parse_mask_color(text: str) -> tuple[int, int, int]:
-    """``#00ff00``, ``00ff00``, ``0,255,0``, ``rgb(0,255,0)`` or a CSS name -> an RGB triple."""
-    value = text.strip()
-    if not value:
-        raise ApiError(422, "form field 'mask_color' is empty")
-    if "," in value and not value.lower().startswith(("rgb", "hsl")):
-        value = f"rgb({value})"
-    elif len(value) in (3, 6) and all(c in "0123456789abcdefABCDEF" for c in value):
-        value = "#" + value
+    """``#00ff00``, ``00ff00``, ``0,255,0``, ``rgb(0,255,0)`` or a CSS name -> an RGB triple
+    (the CLI's parser, ``colors.parse_color``; errors name the form field)."""
+    from deepcream.colors import parse_color
+
     try:
-        rgb = ImageColor.getrgb(value)
-    except ValueError:
-        raise ApiError(
-            422, f"form field 'mask_color': cannot read {text!r} as a color (e.g. #00ff00)"
-        ) from None
-    return (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+        return parse_color(text)
+    except ValueError as exc:
+        raise ApiError(422, f"form field 'mask_color': {exc}") from None
 
 
 class UploadGuard:
@@ -125,12 +79,17 @@ class UploadGuard:
     oversized upload is refused without being stored anywhere, whatever its Content-Length says.
     At most ``max_bodies`` bodies are held at once (being received or processed): beyond that
     the answer is 503 before any byte is read, which bounds upload memory; a body not fully
-    received within ``read_timeout_s`` gets 408, so stalled clients give their slot back.
+    received within ``read_timeout_s`` gets 408, so stalled clients give their slot back, and
+    so does one arriving slower than ``min_rate`` bytes/s on average once ``grace_s`` have
+    passed (a trickling client cannot hold a slot for the whole ``read_timeout_s``).
+    ``refusal()`` (optional) is asked before any byte of an upload is read: the service's 503
+    when its queue is full or its models are not ready, answered without reading the body.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, multipart_paths: frozenset[str],
                  max_bodies: int, read_timeout_s: float, retry_after_s: int = 1,
-                 on_reject: Callable[[], None] | None = None):
+                 on_reject: Callable[[], None] | None = None, min_rate: float = 0.0,
+                 grace_s: float = 5.0, refusal: Callable[[], ApiError | None] | None = None):
         self.app = app
         self.max_bytes = max_bytes
         self.multipart_paths = multipart_paths
@@ -138,6 +97,9 @@ class UploadGuard:
         self.read_timeout_s = read_timeout_s
         self.retry_after_s = retry_after_s
         self.on_reject = on_reject
+        self.min_rate = min_rate
+        self.grace_s = grace_s
+        self.refusal = refusal
         self.bodies = 0  # only touched on the event loop thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -170,6 +132,19 @@ class UploadGuard:
                 if drain:
                     await self._drain(receive)
                 return
+        if scope["path"] in self.multipart_paths and self.refusal is not None:
+            refused = self.refusal()
+            if refused is not None:
+                # Small bodies are read to their end and dropped, unparsed (a socket closed
+                # while the client still sends can reset before it reads the answer); larger
+                # ones are not read at all and the connection closes.
+                drain = declared is None or int(declared) <= REFUSED_DRAIN_BYTES
+                await _send_error(send, refused.status, refused.message,
+                                  {k.lower(): v for k, v in refused.headers.items()},
+                                  close=not drain)
+                if drain:
+                    await self._drain(receive, cap=REFUSED_DRAIN_BYTES)
+                return
         if self.bodies >= self.max_bodies:
             if self.on_reject is not None:
                 self.on_reject()
@@ -185,27 +160,35 @@ class UploadGuard:
     async def _read_and_forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
         size = 0
-        try:
-            # A client that stalls mid-upload must not hold its body slot forever.
-            async with asyncio.timeout(self.read_timeout_s):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    body = message.get("body", b"")
-                    size += len(body)
-                    if size > self.max_bytes:
-                        more = message.get("more_body", False)
-                        await _send_error(send, 413, self._too_big_message(), close=not more)
-                        if more:
-                            await self._drain(receive, size)
-                        return
-                    chunks.append(body)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
-            await _send_error(send, 408, f"upload not received within {self.read_timeout_s:g} s")
-            return
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        end = start + self.read_timeout_s  # a client that stalls must not keep its slot
+        while True:
+            limit = self._next_bytes_by(start, size)
+            try:
+                message = await asyncio.wait_for(receive(), max(limit - loop.time(), 0))
+            except TimeoutError:
+                if limit < end:
+                    await _send_error(send, 408, f"upload too slow: {size:,} bytes in "
+                                      f"{loop.time() - start:.0f} s, under the minimum of "
+                                      f"{self.min_rate / 1024:g} KiB/s")
+                else:
+                    await _send_error(send, 408,
+                                      f"upload not received within {self.read_timeout_s:g} s")
+                return
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                more = message.get("more_body", False)
+                await _send_error(send, 413, self._too_big_message(), close=not more)
+                if more:
+                    await self._drain(receive, size)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
         replayed = False
 
         async def replay() -> Message:
@@ -223,18 +206,31 @@ class UploadGuard:
         connection, and the client may never see the answer. Larger ones are not read."""
         return max(4 * self.max_bytes, 16 << 20)
 
-    async def _drain(self, receive: Receive, seen: int = 0) -> None:
-        try:
-            async with asyncio.timeout(self.read_timeout_s):
-                while seen <= self._drain_cap():
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    seen += len(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        return
-        except TimeoutError:
-            return
+    async def _drain(self, receive: Receive, seen: int = 0, cap: int | None = None) -> None:
+        cap = self._drain_cap() if cap is None else cap
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        read = 0
+        while seen <= cap:
+            try:
+                message = await asyncio.wait_for(
+                    receive(), max(self._next_bytes_by(start, read) - loop.time(), 0))
+            except TimeoutError:
+                return
+            if message["type"] == "http.disconnect":
+                return
+            read += len(message.get("body", b""))
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    def _next_bytes_by(self, start: float, size: int) -> float:
+        """When more body bytes must have arrived: before the whole-upload deadline and,
+        past the grace period, before the average rate falls under the minimum."""
+        limit = start + self.read_timeout_s
+        if self.min_rate > 0:
+            limit = min(limit, start + max(self.grace_s, (size + 1) / self.min_rate))
+        return limit
 
     def _too_big_message(self) -> str:
         return f"upload too large: the limit is {self.max_bytes:,} bytes"

@@ -1,0 +1,22 @@
+"""Automatic mosaic (pixelation) detection, with no trained network.
+
+A mosaic is a grid of constant-color p x p blocks: its horizontal gradient is zero except on
+the columns x = phase (mod p), and likewise vertically. Flat areas of an illustration have no
+steps at all and natural texture has gradients everywhere, so "steps exactly on a periodic
+grid, nothing in between" identifies a mosaic. The stages (docs/mask-help.md has the details
+and the evaluation):
+
+- ``period``: grid-like steps, and per tile the period and phase they fold onto
+  (candidate grids);
+- ``cells``: per candidate grid, which cells are flat blocks with steps on the grid lines;
+- ``regions``: cleaning, completion along the grid over blocks that look like their flat
+  surroundings, lossless cuts and joins;
+- ``border``: partial blocks where the pixelated area ends between grid lines.
+
+Every threshold is a field of ``MosaicParams`` (``params.py``).
+"""
+
+from deepcream.mosaic.detect import MosaicRegion, detect_mosaic, find_mosaic_regions
+from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+
+__all__ = ["DEFAULT_PARAMS", "MosaicParams", "MosaicRegion", "detect_mosaic", "find_mosaic_regions"]

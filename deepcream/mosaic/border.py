@@ -1,0 +1,253 @@
+"""Region borders: where the pixelated area does not end on a grid line.
+
+Cells next to a region may hold a *partial block*, a constant strip continuing from the
+shared grid line and ending on one straight line (the patch border); border cells of the
+region may hold a partial block plus surroundings, and are trimmed where the patch border
+crosses them (an exact run's end on lossless input, a straight step or the end of the
+block's smoothness after JPEG, else their grid line's median width).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepcream.mosaic.cells import Grid
+
+
+def partial_blocks(grid: Grid, cells: np.ndarray, noise: float, lossless: bool) -> np.ndarray:
+    """Pixel mask [ncy*p, ncx*p] of the cells plus the partial blocks around them: where
+    the pixelated area ends between grid lines, the neighbouring cell starts with a
+    constant strip continuing from the shared grid line. A strip filling the whole cell
+    is the surroundings (or an undetectable block), not a partial block: left out.
+    ``noise``: the cells' typical interior gradient on the unfiltered image; ``lossless``:
+    the blocks are exactly constant (a few exact dark blocks after JPEG are not enough)."""
+    p, ncx, ncy = grid.p, grid.ncx, grid.ncy
+    prm = grid.prm
+    m = prm.margin
+    blocks = grid.crop[m:m + ncy * p, m:m + ncx * p]
+    blocks = blocks.reshape(ncy, p, ncx, p, -1).transpose(0, 2, 1, 3, 4)  # [i, j, r, c, ch]
+    clean = lossless
+    # Lossless: a partial block is exactly constant, so any change ends it (smooth
+    # surroundings such as a sky change by a level every few pixels).
+    tol = 0.0 if clean else prm.partial_tol + prm.partial_tol_noise * noise
+    pad = np.pad(cells, 1)
+    left_in, right_in = pad[1:-1, :-2], pad[1:-1, 2:]
+    up_in, down_in = pad[:-2, 1:-1], pad[2:, 1:-1]
+    left_out, right_out, up_out, down_out = ~left_in, ~right_in, ~up_in, ~down_in
+    left = pad[1:-1, :-2] & ~cells   # cell whose left neighbour is in the region
+    right = pad[1:-1, 2:] & ~cells
+    up = pad[:-2, 1:-1] & ~cells
+    down = pad[2:, 1:-1] & ~cells
+
+    def run(which: np.ndarray, axis: int, reverse: bool, straight: bool = True) -> np.ndarray:
+        """Per cell (only where ``which``): the median over lines of the length of the
+        constant run that starts at the cell side (axis 3: along rows from column 0,
+        axis 2: along columns from row 0; ``reverse`` starts from the far side).
+        ``straight``: 0 unless most lines' runs end at the median (a straight border)."""
+        out = np.zeros(which.shape, np.int64)
+        if not which.any():
+            if straight:
+                runs.append((which, None))
+            return out
+        b = blocks[which].astype(np.int16)  # [n, r, c, ch]
+        ax = axis - 1
+        if reverse:
+            b = np.flip(b, axis=ax)
+        # Reference: the first pixel of each line. After JPEG (noisy cells) the median of
+        # the first 3 pixels, and the first two always count: JPEG smears the grid
+        # line's step into them.
+        k = 1 if clean else min(3, p)
+        head = b[:, :, :k] if ax == 2 else b[:, :k]
+        ref = np.median(head, axis=ax, keepdims=True)
+        same = np.abs(b - ref).max(axis=-1) <= tol
+        if p >= 5 and not clean:
+            if ax == 2:
+                same[:, :, :2] = True
+            else:
+                same[:, :2] = True
+        length = np.cumprod(same, axis=ax).sum(axis=ax)  # [n, lines]
+        med = np.median(length, axis=-1)
+        # A partial block ends on one straight line (the patch border): most lines must
+        # end there. Smooth surroundings give runs that end wherever texture starts.
+        agree = (np.abs(length - med[:, None]) <= (1 if clean else 2)).mean(axis=-1)
+        ok = agree >= prm.partial_agree if straight else True
+        out[which] = np.where(ok, med, 0).astype(np.int64)
+        if straight:
+            runs.append((which, length))
+        return out
+
+    runs: list = []  # (cells, per-line run lengths) of the straight runs, in call order
+
+    w_from_left = run(left, 3, False)
+    w_from_right = run(right, 3, True)
+    h_from_top = run(up, 2, False)
+    h_from_bottom = run(down, 2, True)
+    for arr in (w_from_left, w_from_right, h_from_top, h_from_bottom):
+        arr[arr >= p] = 0
+        if clean:
+            # Every pixel is a run of one: a 1 px strip is no evidence of a block.
+            arr[arr < 2] = 0
+    # A partial block's run is never shorter than the block (it may be longer where the
+    # surroundings have the same color, e.g. a flat fill beyond the patch border), and a
+    # patch border is straight: on each grid line the shortest run that two cells agree
+    # on is the border. Lossy input too (there exact agreement measured better than
+    # agreement within 1-2 px).
+    for arr, line_axis in ((w_from_left, 0), (w_from_right, 0), (h_from_top, 1),
+                           (h_from_bottom, 1)):
+        lines = arr if line_axis == 1 else arr.T  # view: one grid line per row
+        for line in lines:
+            vals = line[line > 0]
+            if len(vals) < 2:
+                continue
+            v, n = np.unique(vals, return_counts=True)
+            if (n >= 2).any():
+                border = v[np.argmax(n >= 2)]
+                np.minimum(line, border, out=line)
+    # Lossy: a cell on such a grid line with no straight run of its own (its run went on
+    # past the cell, or ended unevenly: surroundings of about the block's color beyond
+    # the patch border) takes the border width when most of its lines run that far.
+    if not clean and p >= prm.strip_fill_min_p:
+        for (which, length), arr, line_axis in zip(
+                runs, (w_from_left, w_from_right, h_from_top, h_from_bottom), (0, 0, 1, 1),
+                strict=True):
+            if length is None:
+                continue
+            full = np.zeros(which.shape + (p,), np.int64)
+            full[which] = length
+            lines = arr if line_axis == 1 else arr.T
+            cand = which if line_axis == 1 else which.T
+            per_line = full if line_axis == 1 else full.transpose(1, 0, 2)
+            for k, line in enumerate(lines):
+                vals = line[line > 0]
+                if len(vals) < 2:
+                    continue
+                v, n = np.unique(vals, return_counts=True)
+                if not (n >= 2).any():
+                    continue
+                border = v[np.argmax(n >= 2)]
+                reach = (per_line[k] >= border).mean(axis=-1) >= prm.partial_agree
+                line[cand[k] & (line == 0) & reach] = border
+    r = np.arange(p)
+    # Border cells (region on one side, outside on the opposite side) may be a partial
+    # block plus surroundings that happen to be smooth enough to pass the cell tests:
+    # keep only the constant run from the region side when it clearly ends inside.
+    open_top = cells & up_out & down_in
+    open_bottom = cells & down_out & up_in
+    open_left = cells & left_out & right_in
+    open_right = cells & right_out & left_in
+    keep_rows = np.ones((ncy, ncx, p), bool)
+    keep_cols = np.ones((ncy, ncx, p), bool)
+    luma = grid.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
+
+    def step_run(which: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+        """Lossy input: per border cell, the length from the region side to a straight
+        step inside the cell (the patch border), -1 where there is none."""
+        out = np.full(which.shape, -1, np.int64)
+        if not which.any() or p < 6:
+            return out
+        b = luma[which]  # [n, r, c]
+        ax = axis - 1
+        if reverse:
+            b = np.flip(b, axis=ax)
+        d = np.abs(np.diff(b, axis=ax)).mean(axis=3 - ax)  # [n, p-1]: step after i
+        # JPEG smears the steps on the cell's own grid lines into its first and last two
+        # pixels: a border step is looked for between them.
+        cand = d.copy()
+        cand[:, :2] = -1.0
+        cand[:, p - 3:] = -1.0
+        i = cand.argmax(axis=1)
+        top = d[np.arange(len(i)), i]
+        pos = np.arange(p - 1)[None, :]
+        # The region side must be flat up to the step (JPEG smears it by a pixel).
+        before = np.where(pos < i[:, None] - 1, d, 0).max(axis=1)
+        ok = (top >= 2.0 * np.median(d, axis=1) + prm.side_min) & (before <= 0.5 * top)
+        out[which] = np.where(ok, i + 1, -1)
+        return out
+
+    def texture_run(which: np.ndarray, axis: int, reverse: bool) -> np.ndarray:
+        """Lossy input, border cells with no step: the length from the region side over
+        which the cell is as constant as a block along its lines, when the rest of the
+        cell is clearly rougher (a partial block beside a textured or shaded background
+        whose mean it matches), -1 otherwise."""
+        out = np.full(which.shape, -1, np.int64)
+        if not which.any() or p < 6:
+            return out
+        b = luma[which]  # [n, r, c]
+        # Roughness of a line: the spread (standard deviation) of its pixels over the
+        # cell, its first and last two (JPEG-smeared grid lines) left out. A block's part
+        # is constant along it; a smooth background (a sky) changes too slowly for
+        # neighbouring pixels to differ after JPEG, but over a block's length it does.
+        # (Trimmed along c, axis 3: each column's spread down the rows.)
+        rough = b[:, 2:p - 2].std(axis=1) if axis == 3 else b[:, :, 2:p - 2].std(axis=2)
+        if reverse:
+            rough = rough[:, ::-1]
+        thr = prm.tex_ratio * rough[:, :2].mean(axis=1) + prm.tex_min
+        smooth = rough <= thr[:, None]
+        length = np.cumprod(smooth, axis=1).sum(axis=1)
+        pos = np.arange(p)[None, :]
+        rest = pos >= (length + 1)[:, None]
+        outer = (rough * rest).sum(axis=1) / np.maximum(rest.sum(axis=1), 1)
+        ok = (length >= 2) & (length <= p - 3) & (outer >= prm.tex_outer * thr)
+        out[which] = np.where(ok, length, -1)
+        return out
+
+    def consensus(out: np.ndarray, which: np.ndarray, axis: int) -> np.ndarray:
+        """Border cells with no length of their own (-1) take the median length of the
+        other border cells on the same grid line (column for left/right borders, row for
+        top/bottom): a patch border is straight, and over flat or smooth surroundings it
+        is invisible in places."""
+        line_axis = 0 if axis == 3 else 1
+        n_found = np.count_nonzero(out >= 0, axis=line_axis)
+        if not n_found.any():
+            return out
+        med = np.zeros(n_found.shape, np.int64)
+        for k in np.nonzero(n_found)[0]:
+            vals = out[:, k] if line_axis == 0 else out[k, :]
+            med[k] = int(np.median(vals[vals >= 0]))
+        fill = med[None, :] if line_axis == 0 else med[:, None]
+        has = (n_found > 0)[None, :] if line_axis == 0 else (n_found > 0)[:, None]
+        return np.where(which & (out < 0) & has, fill, out)
+
+    for which, axis, reverse, keep in ((open_top, 2, True, keep_rows),
+                                       (open_bottom, 2, False, keep_rows),
+                                       (open_left, 3, True, keep_cols),
+                                       (open_right, 3, False, keep_cols)):
+        if clean:
+            length = run(which, axis, reverse, straight=False)
+            length = np.where(which & (length < p - 1), length, -1)
+        else:
+            # JPEG noise breaks constant runs early: look for the border's step instead.
+            length = step_run(which, axis, reverse)
+            length = np.where(length < 0, texture_run(which, axis, reverse), length)
+        length = consensus(length, which, axis)
+        cut = which & (length >= 0 if clean else length >= 1)
+        idx = r[::-1] if reverse else r
+        keep &= ~cut[:, :, None] | (idx[None, None, :] < length[:, :, None])
+    trimmed = cells[:, :, None, None] & keep_rows[:, :, :, None] & keep_cols[:, :, None, :]
+    out = trimmed.transpose(0, 2, 1, 3).reshape(ncy * p, ncx * p)
+    col_left = r[None, None, :] < w_from_left[:, :, None]   # [i, j, c]
+    col_right = r[None, None, ::-1] < w_from_right[:, :, None]
+    row_top = r[None, None, :] < h_from_top[:, :, None]
+    row_bottom = r[None, None, ::-1] < h_from_bottom[:, :, None]
+    side = (col_left | col_right)[:, :, None, :] | (row_top | row_bottom)[:, :, :, None]
+    # Corner cells (diagonal to the region only): the strip widths of their side
+    # neighbours give the corner rectangle.
+    diag = ~cells & ~left & ~right & ~up & ~down
+    wl = np.zeros_like(w_from_left)
+    wl[1:, :] = np.maximum(wl[1:, :], w_from_left[:-1, :])   # from the cell above
+    wl[:-1, :] = np.maximum(wl[:-1, :], w_from_left[1:, :])  # from the cell below
+    wr = np.zeros_like(w_from_right)
+    wr[1:, :] = np.maximum(wr[1:, :], w_from_right[:-1, :])
+    wr[:-1, :] = np.maximum(wr[:-1, :], w_from_right[1:, :])
+    ht = np.zeros_like(h_from_top)
+    ht[:, 1:] = np.maximum(ht[:, 1:], h_from_top[:, :-1])
+    ht[:, :-1] = np.maximum(ht[:, :-1], h_from_top[:, 1:])
+    hb = np.zeros_like(h_from_bottom)
+    hb[:, 1:] = np.maximum(hb[:, 1:], h_from_bottom[:, :-1])
+    hb[:, :-1] = np.maximum(hb[:, :-1], h_from_bottom[:, 1:])
+    cols = (r[None, None, :] < wl[:, :, None]) | (r[None, None, ::-1] < wr[:, :, None])
+    rows = (r[None, None, :] < ht[:, :, None]) | (r[None, None, ::-1] < hb[:, :, None])
+    corner = diag[:, :, None, None] & rows[:, :, :, None] & cols[:, :, None, :]
+    extra = (side | corner).transpose(0, 2, 1, 3).reshape(ncy * p, ncx * p)
+    return out | extra
+

@@ -1,0 +1,298 @@
+"""Cell tests on one candidate grid: which p x p cells look like mosaic blocks.
+
+A block is flat inside and steps to its neighbours exactly on the grid lines. *Strong*
+cells have real steps on a vertical and a horizontal side; *weak* cells are as flat as the
+grid's strong cells with small steps on two sides (blocks over smooth areas); *faint* cells
+(small blocks after JPEG) have grid-line steps above the mean step inside. Lossless tests
+(exactly constant cells, block pairs, exclusive colors) decide what can be certain.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+from deepcream.mosaic.period import gradients
+
+
+class Grid:
+    """Cells of one grid (period p, phase fx, fy) over a box, on an edge-replicated crop.
+
+    The crop starts ``margin`` pixels before a grid line so every cell's left/top step is inside
+    it; edge replication turns a block cut by the image border into a whole constant block.
+    """
+
+    def __init__(self, rgb: np.ndarray, p: int, fx: int, fy: int,
+                 box: tuple[int, int, int, int], denoise: int = 0,
+                 prm: MosaicParams = DEFAULT_PARAMS) -> None:
+        self.prm = prm
+        h, w = rgb.shape[:2]
+        bx0, by0, bx1, by1 = box
+        self.p = p
+        self.gx0 = fx + p * ((bx0 - fx) // p)  # grid line at or before the box
+        self.gy0 = fy + p * ((by0 - fy) // p)
+        self.ncx = -(-(bx1 - self.gx0) // p)
+        self.ncy = -(-(by1 - self.gy0) // p)
+        m = prm.margin
+        x0, y0 = self.gx0 - m, self.gy0 - m
+        x1, y1 = self.gx0 + self.ncx * p + m, self.gy0 + self.ncy * p + m
+        src = rgb[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
+        self.crop = cv2.copyMakeBorder(
+            src, max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w), cv2.BORDER_REPLICATE)
+        if self.crop.ndim == 2:
+            self.crop = self.crop[:, :, None]
+        # Luma: JPEG keeps it at full resolution and with less noise than chroma.
+        gray = cv2.cvtColor(self.crop, cv2.COLOR_RGB2GRAY) if self.crop.shape[2] == 3 else self.crop
+        if denoise:
+            # A median keeps straight block edges and removes JPEG ringing inside blocks.
+            gray = cv2.medianBlur(np.ascontiguousarray(gray), denoise)
+        self.luma = gray.astype(np.float32)
+        self.gx, self.gy = gradients(gray)
+        # Which cells overlap the image at all.
+        cx = self.gx0 + p * np.arange(self.ncx)
+        cy = self.gy0 + p * np.arange(self.ncy)
+        self.inside = ((cy[:, None] + p > 0) & (cy[:, None] < h)
+                       & (cx[None, :] + p > 0) & (cx[None, :] < w))
+        self.image_size = (h, w)
+
+    def cell_tests(self) -> tuple[np.ndarray, np.ndarray]:
+        """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
+        sides; weak = flat inside with a step on >= 1 side (grown from strong cells only)."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = self.prm.margin
+        y = self.luma
+        # Steps across the grid lines. (Measuring across a wider span would see JPEG-smeared
+        # steps better but also accepts straight edges of line art one pixel off the grid.)
+        lines_x = m + p * np.arange(ncx + 1)
+        rows = y[m:m + ncy * p]
+        vlines = np.abs(rows[:, lines_x] - rows[:, lines_x - 1])
+        vlines = vlines.reshape(ncy, p, ncx + 1).mean(axis=1)
+        lines_y = m + p * np.arange(ncy + 1)
+        cols = y[:, m:m + ncx * p]
+        hlines = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p).mean(axis=2)
+        cx = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)
+        cy = self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)
+        # Interior: the strongest interior column (row) of mean gradient, so that one
+        # off-grid straight edge (a pixelated area ending inside this cell) makes the cell
+        # not flat even when the rest is. JPEG smears a step into the pixels beside the grid
+        # line, so for p >= 5 those columns (rows) are left out.
+        lo, hi = (2, p - 1) if p >= 5 else (1, p)
+        inner = np.maximum(cx[:, :, :, lo:hi].mean(axis=1).max(axis=2),
+                           cy[:, lo:hi, :, :].mean(axis=3).max(axis=1))
+        need = self.prm.side_ratio * inner + self.prm.side_min
+        # Between two blocks the step on the grid line is the difference of the two cells'
+        # means (JPEG smears it over a few pixels, which keeps the means). A regular texture
+        # with the grid's period (screentone dots, hatching) steps on the grid line too, but
+        # its cells are alike: the means barely differ. Such sides are no block sides.
+        # (The outermost lines of the crop have no neighbour cell: not judged.)
+        vlines, hlines = self._block_sides(vlines, hlines)
+        sides = ((vlines[:, :-1] >= need).astype(np.int8) + (vlines[:, 1:] >= need)
+                 + (hlines[:-1, :] >= need) + (hlines[1:, :] >= need))
+        flat = (inner <= self.prm.flat_max) & self.inside
+        self.inner = inner
+        # A mosaic is a 2-D grid: a strong cell has a step on a vertical and on a horizontal
+        # side. (Cells along a straight thick outline of flat art have steps on the two
+        # sides parallel to it only.)
+        vert = (vlines[:, :-1] >= need) | (vlines[:, 1:] >= need)
+        horiz = (hlines[:-1, :] >= need) | (hlines[1:, :] >= need)
+        strong = flat & vert & horiz & (sides >= 2)
+        # Block edges: between two constant blocks the step runs along the whole side (a
+        # partial block at a patch corner covers part of it), while an edge of the art that
+        # crosses a grid line near a cell corner steps on a few of its pixels only, yet
+        # lifts the side's mean over the threshold.
+        vstep = np.abs(rows[:, lines_x] - rows[:, lines_x - 1]).reshape(ncy, p, ncx + 1)
+        hstep = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p)
+        need_v, need_h = need[:, None, :], need[:, :, None]
+        vert_e = (((vstep[:, :, :-1] >= need_v).mean(axis=1) >= self.prm.edge_cover)
+                  | ((vstep[:, :, 1:] >= need_v).mean(axis=1) >= self.prm.edge_cover))
+        horiz_e = (((hstep[:-1] >= need_h).mean(axis=2) >= self.prm.edge_cover)
+                   | ((hstep[1:] >= need_h).mean(axis=2) >= self.prm.edge_cover))
+        self.edged = strong & vert_e & horiz_e
+        # Weak cells must be as flat as this grid's strong cells are (0 for PNG, JPEG noise
+        # otherwise), not merely smooth like a natural background.
+        level = float(np.median(inner[strong])) if strong.any() else 0.0
+        # ... with steps on two sides, but small ones: a flat surrounding cell next to the
+        # region has one step side only (the one it shares with the mosaic).
+        need_weak = self.prm.weak_ratio * inner + self.prm.weak_min
+        weak_sides = ((vlines[:, :-1] >= need_weak).astype(np.int8) + (vlines[:, 1:] >= need_weak)
+                      + (hlines[:-1, :] >= need_weak) + (hlines[1:, :] >= need_weak))
+        weak = (inner <= self.prm.weak_ratio * level + self.prm.weak_min) & self.inside & (weak_sides >= 2)
+        return strong, weak
+
+    def _block_sides(self, vlines: np.ndarray, hlines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mean steps on the grid lines ([ncy, ncx+1], [ncy+1, ncx]) with those between
+        two alike cells set to 0 (see ``MosaicParams.mean_step_ratio``)."""
+        r = self.prm.mean_step_ratio
+        if r <= 0:
+            return vlines, hlines
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        vlines, hlines = vlines.copy(), hlines.copy()
+        dv = np.abs(np.diff(means, axis=1))
+        dh = np.abs(np.diff(means, axis=0))
+        vlines[:, 1:-1] = np.where(dv >= r * vlines[:, 1:-1], vlines[:, 1:-1], 0.0)
+        hlines[1:-1, :] = np.where(dh >= r * hlines[1:-1, :], hlines[1:-1, :], 0.0)
+        return vlines, hlines
+
+    def drop_texture_regions(self, cells: np.ndarray, strong: np.ndarray, exact: bool
+                               ) -> np.ndarray:
+        """``cells`` without the regions (8-connected) that are a regular texture: on
+        lossless input (``exact``) their strong cells take fewer than ``min_levels`` distinct
+        mean lumas (or half their count, for a few big blocks), or their cell means repeat
+        every 2-3 cells (``_repeats``)."""
+        k = self.prm.min_levels if exact else 0
+        if not cells.any():
+            return cells
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        level = np.round(means).astype(np.int64)
+        labels, n = ndimage.label(cells, structure=np.ones((3, 3), bool))
+        out = cells.copy()
+        for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+            if sl is None:
+                continue
+            mine = labels[sl] == i
+            seen = level[sl][mine & strong[sl]]
+            few_levels = k > 0 and len(np.unique(seen)) < min(k, (len(seen) + 1) // 2)
+            if few_levels or self._repeats(means[sl], mine):
+                out[sl] &= ~mine
+        return out
+
+    def _repeats(self, means: np.ndarray, mine: np.ndarray) -> bool:
+        """True when the cell means of a region repeat with a period of 2 or 3 cells (a
+        checkered texture, or a dot screen at 45 degrees, whose period in x and y is about
+        twice the grid's): cells that far apart are much more alike than neighbours. A
+        mosaic's blocks follow the picture, which changes more with distance, not less."""
+        d = []
+        for lag in (1, 2, 3):
+            pairs = []
+            for a, b, ok in ((means[:, :-lag], means[:, lag:], mine[:, :-lag] & mine[:, lag:]),
+                             (means[:-lag], means[lag:], mine[:-lag] & mine[lag:])):
+                pairs.append(np.abs(a - b)[ok])
+            both = np.concatenate(pairs)
+            if len(both) < self.prm.repeat_min_pairs:
+                return False
+            d.append(float(both.mean()))
+        return d[0] >= self.prm.repeat_min_step and min(d[1], d[2]) < self.prm.repeat_ratio * d[0]
+
+    def faint_cells(self) -> np.ndarray:
+        """bool [ncy, ncx]: cells of a faint mosaic (see ``MosaicParams.faint_ratio``): mean steps on the
+        grid lines above the mean step inside, on both axes, over most of a 3 x 3 window."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = self.prm.margin
+        y = self.luma
+        lines_x = m + p * np.arange(ncx + 1)
+        rows = y[m:m + ncy * p]
+        vl = np.abs(rows[:, lines_x] - rows[:, lines_x - 1]).reshape(ncy, p, ncx + 1).mean(axis=1)
+        lines_y = m + p * np.arange(ncy + 1)
+        cols = y[:, m:m + ncx * p]
+        hl = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p).mean(axis=2)
+        vl, hl = self._block_sides(vl, hl)
+        ix = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, :, :, 1:]
+        iy = self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, 1:]
+        cell = (((vl[:, :-1] + vl[:, 1:]) / 2 >= self.prm.faint_ratio * ix.mean(axis=(1, 3)) + self.prm.faint_min)
+                & ((hl[:-1] + hl[1:]) / 2 >= self.prm.faint_ratio * iy.mean(axis=(1, 3)) + self.prm.faint_min))
+        # Faint means faint: a smooth area inside the cells (regular textures such as
+        # screentone also step on grid lines more than inside, by far larger steps).
+        cell &= ((ix.mean(axis=(1, 3)) <= self.prm.faint_inner_max)
+                 & (iy.mean(axis=(1, 3)) <= self.prm.faint_inner_max))
+        vote = ndimage.uniform_filter(cell.astype(np.float32), 3, mode="constant")
+        return cell & (vote >= self.prm.faint_vote) & self.inside
+
+    def constant_cells(self, which: np.ndarray) -> np.ndarray:
+        """bool [ncy, ncx]: cells of ``which`` whose whole cell has exactly one color (all
+        channels)."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = self.prm.margin
+        out = np.zeros(which.shape, bool)
+        which = which & self.inside
+        if not which.any():
+            return out
+        b = self.crop[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p, -1)
+        iy, ix = np.nonzero(which)
+        sel = b[iy, :, ix]  # [n, p, p, ch]
+        out[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
+        return out
+
+    def block_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Block edges on grid lines: across the line, at least half a block's worth of lines
+        (rows for a vertical grid line) run constant over the whole cell on both sides, in two
+        different colors, each side in one color. Whole blocks meet like that, and so do
+        partial blocks where the patch border crosses cells; clean flat art puts an edge
+        exactly on a grid line only by chance. Returns (cells holding such an edge [ncy, ncx],
+        edges across vertical grid lines [ncy, ncx-1], across horizontal ones [ncy-1, ncx])."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = self.prm.margin
+        c = self.crop[m:m + ncy * p, m:m + ncx * p].astype(np.int32)
+        key = c[..., 0] if c.shape[-1] == 1 else (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+        by_rows = key.reshape(ncy, p, ncx, p)  # [i, r, j, c]: row r of cell (i, j)
+        by_cols = by_rows.transpose(2, 3, 0, 1)  # [j, c, i, r]: column c of cell (i, j)
+        need = max(2, p // 2)
+
+        def edges(lines: np.ndarray) -> np.ndarray:
+            """[a, n-1]: an edge between cells (a, k) and (a, k+1) of ``lines`` [a, line, n, px]."""
+            const = (lines == lines[..., :1]).all(axis=3)  # [a, line, n]
+            color = lines[..., 0]
+            both = const[:, :, 1:] & const[:, :, :-1] & (color[:, :, 1:] != color[:, :, :-1])
+            # Each side one color over the counted lines: as on the first counted line.
+            first = np.argmax(both, axis=1)  # [a, n-1]
+            ia, ik = np.indices(first.shape)
+            ca = color[:, :, :-1][ia, first, ik][:, None, :]
+            cb = color[:, :, 1:][ia, first, ik][:, None, :]
+            ok = both & (color[:, :, :-1] == ca) & (color[:, :, 1:] == cb)
+            return ok.sum(axis=1) >= need
+
+        across_v = edges(by_rows)
+        across_h = edges(by_cols).T
+        out = np.zeros((ncy, ncx), bool)
+        out[:, 1:] |= across_v
+        out[:, :-1] |= across_v
+        out[1:, :] |= across_h
+        out[:-1, :] |= across_h
+        return out & self.inside, across_v, across_h
+
+    def exclusive_blocks(self, cand: np.ndarray) -> np.ndarray:
+        """Cells of ``cand`` that are exactly constant (all channels, whole cell) in a color
+        found nowhere else in the crop but in such cells: a pixelated cell over an edge of
+        flat art has the *average* of the line and the fill, constant over exactly its cell.
+        Clean flat art has its palette colors in shapes that do not end on one grid, and
+        anti-aliased colors 1-2 px wide that vary along the edge."""
+        p, ncx, ncy = self.p, self.ncx, self.ncy
+        m = self.prm.margin
+        out = np.zeros(cand.shape, bool)
+        exact = self.constant_cells(cand)
+        if np.count_nonzero(exact) < self.prm.cert_min:
+            return out
+        c = self.crop.astype(np.int32)
+        keys = c[:, :, 0] if c.shape[2] == 1 else (c[:, :, 0] << 16) | (c[:, :, 1] << 8) | c[:, :, 2]
+        idx = np.argwhere(exact)
+        colors = keys[m + p * idx[:, 0], m + p * idx[:, 1]]
+        in_cells = np.zeros(keys.shape, bool)
+        in_cells[m:m + ncy * p, m:m + ncx * p] = np.repeat(np.repeat(exact, p, 0), p, 1)
+        uniq = np.unique(colors)
+        pos = np.clip(np.searchsorted(uniq, keys), 0, len(uniq) - 1)
+        hit = uniq[pos] == keys
+        bad = np.unique(keys[hit & ~in_cells])
+        good = ~np.isin(colors, bad)
+        out[idx[good, 0], idx[good, 1]] = True
+        return out
+
+    def window(self, pixels: np.ndarray) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+        """(image slices, slices of ``pixels``) where a crop-sized pixel mask lands in the
+        image, or None when it lies outside."""
+        h, w = self.image_size
+        x0, y0 = self.gx0, self.gy0
+        sx0, sy0 = max(0, -x0), max(0, -y0)
+        ex = min(pixels.shape[1], w - x0)
+        ey = min(pixels.shape[0], h - y0)
+        if ex <= sx0 or ey <= sy0:
+            return None
+        return ((slice(y0 + sy0, y0 + ey), slice(x0 + sx0, x0 + ex)),
+                (slice(sy0, ey), slice(sx0, ex)))
+
+    def paste(self, result: np.ndarray, pixels: np.ndarray) -> None:
+        win = self.window(pixels)
+        if win is not None:
+            result[win[0]] |= pixels[win[1]]

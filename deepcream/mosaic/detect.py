@@ -1,0 +1,216 @@
+"""The detector: candidate grids, cell tests, regions and borders, per grid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from deepcream.mosaic.border import partial_blocks
+from deepcream.mosaic.cells import Grid
+from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+from deepcream.mosaic.period import CandidateGrid, candidate_grids
+from deepcream.mosaic.regions import (
+    clean_cells,
+    clip_to_evidence,
+    complete_cells,
+    join_block_groups,
+)
+
+
+def check_input(rgb: np.ndarray, prm: MosaicParams) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim not in (2, 3):
+        raise ValueError("detect_mosaic expects a uint8 [H, W, 3] or [H, W] array")
+    if rgb.ndim == 3 and rgb.shape[2] != 3:
+        raise ValueError(f"detect_mosaic expects 3 channels, got {rgb.shape[2]}")
+    if not 2 <= prm.min_block <= prm.max_block <= prm.tile // 2:
+        raise ValueError(f"block sizes must satisfy 2 <= min <= max <= {prm.tile // 2}")
+
+
+def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
+                    ) -> Iterator[tuple[CandidateGrid, Grid, np.ndarray]]:
+    """Per candidate grid that holds a region: (the candidate, its cells, the pixel mask of
+    its regions over the grid's crop; ``Grid.paste`` puts it into an image-sized mask)."""
+    h, w = rgb.shape[:2]
+    if h < 4 * prm.min_block or w < 4 * prm.min_block:
+        return
+    # Luma for finding the grid: JPEG subsamples chroma 2x, whose blur puts color steps on
+    # even columns everywhere; luma keeps full resolution.
+    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    order, kx = candidate_grids(luma, prm.min_block, prm.max_block, prm)
+    for cand in order:
+        p, fx, fy, runner = cand.p, cand.fx, cand.fy, cand.runner
+        tys = [t[0] for t in cand.tiles]
+        txs = [t[1] for t in cand.tiles]
+        # Test cells well beyond the tiles that found this grid: neighbouring tiles of the
+        # same mosaic may have settled on another phase (a straight patch edge can outvote a
+        # grid line there), and the cell tests decide anyway.
+        grow = prm.box_margin + p
+        box = (max(0, min(txs) * prm.stride - grow), max(0, min(tys) * prm.stride - grow),
+               min(w, max(txs) * prm.stride + prm.tile + grow), min(h, max(tys) * prm.stride + prm.tile + grow))
+        grid = Grid(rgb, p, fx, fy, box, prm=prm)
+        strong, weak = grid.cell_tests()
+        # (Not on a pixel-repetition upscale: its texture steps fall on grid lines of every
+        # even period and none between.)
+        faint = grid.faint_cells() if p <= prm.small_block and kx == 1 else None
+        if faint is not None:
+            strong = strong | faint
+        if not strong.any():
+            continue
+        noise = float(np.median(grid.inner[strong]))
+        # A few exactly flat strong cells do not prove lossless input (JPEG keeps uniform
+        # dark blocks exact): with few strong cells, assume lossy and try the median pass.
+        lossless = noise <= prm.clean_noise and np.count_nonzero(strong) >= prm.lossless_min_cells
+        exact_rgb = False
+        raw_inner = grid.inner
+        if not lossless and p >= prm.median_min_p:
+            grid = Grid(rgb, p, fx, fy, box, denoise=5 if p >= prm.median5_min_p else 3, prm=prm)
+            strong, weak = grid.cell_tests()
+            if faint is not None:
+                strong = strong | faint
+            if not strong.any():
+                continue
+        elif lossless:
+            # Truly lossless input (most strong cells exactly constant in all channels; JPEG
+            # q95 keeps luma flat but not chroma): a weak cell must be an exactly constant
+            # block too (smooth surroundings and anti-aliased edges of flat art pass the
+            # luma tests). Strong cells stay: a border cell holds the patch border.
+            const = grid.constant_cells(strong | weak)
+            exact_rgb = np.count_nonzero(const & strong) >= prm.exact_share * np.count_nonzero(strong)
+            if exact_rgb:
+                weak = weak & const
+        # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
+        # areas differ from some neighbours by very little).
+        grown = ndimage.binary_propagation(strong, structure=np.ones((3, 3), bool),
+                                           mask=weak | strong)
+        # Big blocks: few cells already make a large area.
+        min_cells = int(np.clip(np.ceil(prm.min_area / (p * p)), 3, prm.min_cells))
+        # JPEG's own 8x8 blocks look like a weak mosaic in smooth areas: a grid that lines
+        # up with them must be carried by strong cells.
+        jpeg_aligned = p % 8 == 0 and fx % 8 == 0 and fy % 8 == 0
+        # Small blocks: after JPEG few cells pass the strong test (the step smears into the
+        # 1-3 interior pixels), while the weak test stays specific.
+        share = (prm.jpeg_grid_seed_share if jpeg_aligned
+                 else prm.small_seed_share if p <= prm.small_block else prm.seed_share)
+        # No closing of one-cell gaps: completion along the grid fills cells lost to JPEG
+        # noise inside a region, while closing bridged regions to clusters of smooth
+        # surroundings (sky, dark clothes) whose bounding box completion then filled.
+        # Thickness: 3 x 3 cells for blocks up to ``small_block`` px (their staircases along
+        # aliased outlines are 2 cells thick), 2 x 2 from 7 px (3 x 3 lost whole 7-12 px
+        # patches over line art after JPEG, seen only as 2-cell-wide bands along edges).
+        cells = clean_cells(grown, strong, min_cells, thick=prm.thick_small if p <= prm.small_block else prm.thick,
+                             share=share,
+                             close=False)
+        # A regular texture aligned with the grid (1-bit screentone, whose dots and paper
+        # fill some cells exactly; checks) gives strong cells of two or three colors only, or
+        # cells that repeat every 2-3 cells; blocks average what they cover into many levels
+        # that follow the picture.
+        cells = grid.drop_texture_regions(cells, strong, exact=lossless)
+        # Lossless line art: a staircase of exclusive blocks along an edge is a mosaic even
+        # when it is one cell thin (its cells' mixed colors exist nowhere else).
+        certain = None
+        if np.count_nonzero(strong) >= prm.cert_min:
+            excl = grid.exclusive_blocks(strong)
+            if np.count_nonzero(excl) >= prm.cert_min:
+                comp, _ = ndimage.label(grown | excl, structure=np.ones((3, 3), bool))
+                n_excl = np.bincount(comp.ravel(), weights=excl.ravel())
+                ok_comp = n_excl >= prm.cert_min
+                ok_comp[0] = False
+                certain = ok_comp[comp] & excl
+                cells = cells | ok_comp[comp]
+        if not cells.any():
+            continue
+        # "As flat as the region's cells": most of them, not the median strong cell (after
+        # JPEG the flattest strong cells are a few exact dark blocks).
+        level = float(np.percentile(grid.inner[cells], 80))
+        if not runner:  # see ``order``
+            # Lossy flat art (the region's cells not exactly flat, and many cells of the grid
+            # an exactly flat fill): completion boxes leave out strong cells with no block edge.
+            fill_share = float(np.mean(raw_inner[grid.inside] == 0)) if grid.inside.any() else 0.0
+            flat_art = (not lossless and fill_share >= prm.fill_share
+                        and float(np.percentile(raw_inner[cells], 75)) > prm.clean_noise)
+            flat = (grid.inner <= prm.complete_ratio * level + prm.complete_min) & grid.inside
+            cells = complete_cells(cells, flat,
+                                    strong, slack=0 if lossless else 1, certain=certain,
+                                    edged=grid.edged if flat_art else None, prm=prm)
+        # Partial blocks are exact runs when the region's cells are exactly flat on the
+        # unfiltered image (lossless input, even with few strong cells, e.g. big blocks);
+        # JPEG keeps only some blocks exact (dark ones, q95). Judged on the cells inside the
+        # region, as border cells hold the patch border (a step) when the block is partial.
+        pad = np.pad(cells, 1)
+        interior = cells & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+        judged = raw_inner[interior] if np.count_nonzero(interior) >= 3 else raw_inner[cells]
+        exact = float(np.percentile(judged, 75)) <= prm.clean_noise
+        # Truly lossless: cut each region to the box of its block edges; completion and box
+        # growth took flat cells and cells that thin lines clip on every side of it.
+        if exact and exact_rgb:
+            pairs, across_v, across_h = grid.block_pairs()
+            cells = clip_to_evidence(cells, pairs)
+            cells = join_block_groups(cells, pairs, across_v, across_h,
+                                       grid.constant_cells(grid.inside))
+        yield cand, grid, partial_blocks(grid, cells, noise, exact)
+
+
+@dataclass(frozen=True)
+class MosaicRegion:
+    """One connected mosaic region: its block size and grid phase (the grid lines are at
+    x = phase_x + k * block, y = phase_y + k * block), its box (x0, y0, x1, y1; x1, y1
+    exclusive) and its pixel count."""
+
+    block: int
+    phase_x: int
+    phase_y: int
+    box: tuple[int, int, int, int]
+    pixels: int
+
+
+def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
+                        ) -> tuple[np.ndarray, list[MosaicRegion]]:
+    """(mask bool [H, W], regions largest first) of the pixelated areas of an RGB (or grey)
+    uint8 image. Regions are the mask's 4-connected components, as the decensor pipeline's
+    (``deepcream.regions.find_regions``); each reports the grid that found most of its pixels."""
+    prm = DEFAULT_PARAMS if params is None else params
+    check_input(rgb, prm)
+    h, w = rgb.shape[:2]
+    result = np.zeros((h, w), bool)
+    owner = np.full((h, w), -1, np.int16)
+    grids: list[CandidateGrid] = []
+    for cand, grid, pixels in grid_detections(rgb, prm):
+        win = grid.window(pixels)
+        if win is None:
+            continue
+        img_sl, pix_sl = win
+        new = pixels[pix_sl] & ~result[img_sl]
+        if not new.any():
+            continue
+        owner[img_sl][new] = len(grids)
+        result[img_sl] |= new
+        grids.append(cand)
+    regions: list[MosaicRegion] = []
+    if not grids:
+        return result, regions
+    labels, _ = ndimage.label(result)
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        mine = labels[sl] == k
+        votes = np.bincount(owner[sl][mine], minlength=len(grids))
+        g = grids[int(votes.argmax())]
+        regions.append(MosaicRegion(g.p, g.fx, g.fy,
+                                    (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
+                                    int(np.count_nonzero(mine))))
+    regions.sort(key=lambda r: -r.pixels)
+    return result, regions
+
+
+def detect_mosaic(rgb: np.ndarray, *, params: MosaicParams | None = None) -> np.ndarray:
+    """Mask (bool [H, W]) of the pixelated regions of an RGB (or grey) uint8 image."""
+    prm = DEFAULT_PARAMS if params is None else params
+    check_input(rgb, prm)
+    result = np.zeros(rgb.shape[:2], bool)
+    for _cand, grid, pixels in grid_detections(rgb, prm):
+        grid.paste(result, pixels)
+    return result

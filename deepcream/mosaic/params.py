@@ -1,0 +1,160 @@
+"""Every threshold of the mosaic detector, in one frozen dataclass.
+
+Luma levels are 0..255; "cells" are the p x p squares of one candidate grid (period p, phase
+fx, fy). The defaults are the tuned values (docs/mask-help.md has the evaluation); a caller
+may pass ``MosaicParams(...)`` or ``dataclasses.replace(DEFAULT_PARAMS, field=value)`` to
+``detect_mosaic(rgb, params=...)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MosaicParams:
+    # --- block sizes and tiling --------------------------------------------------------
+    #: smallest and largest block size (px) reported as a mosaic
+    min_block: int = 3
+    max_block: int = 48
+    #: periods are estimated per ``tile`` x ``tile`` px tile, tiles every ``stride`` px
+    tile: int = 128
+    stride: int = 64
+
+    # --- grid-like steps and period estimation (period.py) -------------------------------
+    #: a grid-like step exceeds its neighbours across the step by this many luma levels, on
+    #: three consecutive pixels along the edge (a block edge is a straight line)
+    step_min: float = 2.0
+    #: a tile is periodic when the chance-corrected share of its steps on one phase reaches
+    #: this, in x and in y
+    periodic_score: float = 0.25
+    #: the best period may be a divisor of the true one: its largest multiple scoring at
+    #: least this share of the best score is taken
+    near_best: float = 0.65
+    #: a period one off the picked one is tested too when it scores this share of it
+    neighbour_score: float = 0.8
+    #: on-grid step pixels a tile needs per axis (a few short lines are not a grid)
+    min_grid_pixels: int = 40
+    #: runner-up phase of a tile, tested too from ``runner_up_min_p`` (few grid lines per
+    #: tile, a straight patch border can outvote one) when it has this share of the best
+    #: phase's steps
+    runner_up: float = 0.4
+    runner_up_min_p: int = 16
+
+    # --- pixel-repetition upscales (period.repetition) ----------------------------------
+    #: factors k tried for "the image was enlarged k x by repeating pixels"
+    rep_factors: tuple[int, ...] = (2, 3, 4)
+    #: luma differences up to this are JPEG noise
+    rep_noise: float = 1.0
+    #: the off phases carry at most this share of the on phase's steps (image and tiles)
+    rep_ratio: float = 0.55
+    #: tile size for the per-tile repetition test
+    rep_tile: int = 64
+    #: a tile is textured when its on-phase mean step reaches this
+    rep_texture: float = 0.5
+    #: share of the textured tiles that must show repetition
+    rep_tiles: float = 0.75
+    #: share of a tile's on-phase columns (rows) carrying ``rep_column`` of their mean step
+    rep_spread: float = 0.5
+    rep_column: float = 0.25
+
+    # --- cell tests (cells.py) ----------------------------------------------------------
+    #: a cell side is a step when its mean gradient is >= side_ratio x the cell's interior
+    #: gradient + side_min
+    side_ratio: float = 2.0
+    side_min: float = 1.5
+    #: a side only counts when the two cells' mean lumas differ by at least this share of the
+    #: side's step (blocks: the whole step; screentone or hatching with the grid's period:
+    #: alike cells, ~0); 0 turns the check off
+    mean_step_ratio: float = 0.25
+    #: lossless input: a region's strong cells must take at least this many distinct mean
+    #: lumas (half their count when fewer; 1-bit screentone aligned with a grid fills cells
+    #: with ink or paper only, blocks take many levels); 0: off. (After JPEG, bins of a few
+    #: levels also dropped low-contrast mosaics, e.g. over brick.)
+    min_levels: int = 4
+    #: a region whose cell means differ by repeat_min_step or more between neighbours on
+    #: average, but by less than repeat_ratio of that 2 or 3 cells apart, is a periodic
+    #: texture (checks, 45-degree dot screens), judged over at least repeat_min_pairs pairs
+    repeat_min_step: float = 6.0
+    repeat_ratio: float = 0.5
+    repeat_min_pairs: int = 12
+    #: a cell whose interior gradient exceeds this is not flat
+    flat_max: float = 20.0
+    #: weak cells: interior <= weak_ratio x (median interior of the strong cells) +
+    #: weak_min, with steps >= weak_ratio x interior + weak_min on two sides
+    weak_ratio: float = 1.5
+    weak_min: float = 0.5
+    #: a strong cell has block edges when the step reaches the side threshold on at least
+    #: this share of a vertical and of a horizontal side's pixels
+    edge_cover: float = 0.5
+    #: faint small blocks (p <= small_block): mean grid-line step >= faint_ratio x interior
+    #: mean step + faint_min on both axes, over faint_vote of the 3 x 3 neighbourhood
+    faint_ratio: float = 1.5
+    faint_min: float = 0.3
+    faint_vote: float = 0.75
+    #: ... and a mean step inside the cells of at most this (faint blocks lie on smooth areas)
+    faint_inner_max: float = 3.0
+    #: pixels kept around a grid's crop
+    margin: int = 2
+    #: pixels added around the tiles that found a grid before testing its cells
+    box_margin: int = 128
+
+    # --- lossless / lossy decisions (detect.py) -----------------------------------------
+    #: median interior gradient of the strong cells up to which blocks count as exact
+    clean_noise: float = 0.25
+    #: strong cells needed before "exact" counts as lossless input
+    lossless_min_cells: int = 12
+    #: share of strong cells exactly constant in all channels for weak cells to have to be
+    exact_share: float = 0.5
+    #: lossy input: cell tests rerun on a 3x3 median-filtered luma from this block size,
+    #: 5x5 from median5_min_p
+    median_min_p: int = 5
+    median5_min_p: int = 10
+    #: a grid counts as over flat art when this share of its cells is exactly flat on the
+    #: unfiltered luma (JPEG decodes a flat fill exactly constant away from edges)
+    fill_share: float = 0.25
+
+    # --- regions in cell space (regions.py) ---------------------------------------------
+    #: a region needs min(min_cells, min_area / p^2) (>= 3) strong cells ...
+    min_cells: int = 6
+    min_area: int = 2500
+    #: ... making up this share of its cells (jpeg_grid_seed_share for grids aligned with
+    #: JPEG's own 8x8 blocks, small_seed_share for blocks up to small_block px)
+    seed_share: float = 0.1
+    jpeg_grid_seed_share: float = 0.4
+    small_block: int = 6
+    small_seed_share: float = 0.05
+    #: regions must hold a k x k square of cells: 3 up to small_block px, else 2
+    thick_small: int = 3
+    thick: int = 2
+    #: regions are completed over their bounding box when they fill this share of it ...
+    complete_density: float = 0.2
+    #: ... or sparse_density when at least sparse_strong of their cells are strong
+    sparse_density: float = 0.1
+    sparse_strong: float = 0.3
+    #: completion takes cells with interior <= complete_ratio x (80th percentile of the
+    #: region's cells) + complete_min
+    complete_ratio: float = 1.5
+    complete_min: float = 0.5
+    #: box growth reaches at most box_reach x the box's extent in each direction
+    box_reach: float = 2.0
+    #: lossless: a region with at least cert_min exclusive blocks is kept even when thin
+    cert_min: int = 4
+
+    # --- region borders (border.py) -----------------------------------------------------
+    #: partial blocks: share of a cell's lines whose constant run ends at the same place
+    partial_agree: float = 0.7
+    #: lossy partial strips: pixels equal within partial_tol + partial_tol_noise x noise
+    partial_tol: float = 3.0
+    partial_tol_noise: float = 3.0
+    #: lossy: a cell without a straight run of its own takes its grid line's border width
+    #: from this block size
+    strip_fill_min_p: int = 10
+    #: lossy border cells without a step: the part whose roughness is <= tex_ratio x that of
+    #: its first two lines + tex_min is the partial block, when the rest is tex_outer x rougher
+    tex_ratio: float = 2.0
+    tex_min: float = 0.5
+    tex_outer: float = 2.0
+
+
+DEFAULT_PARAMS = MosaicParams()

@@ -1,0 +1,263 @@
+"""Grid and period estimation: where in the image are steps on a periodic grid, and which
+grids (period, phase) are worth testing cell by cell.
+
+A mosaic's horizontal luma gradient is zero except on the columns x = phase (mod p), and
+likewise vertically. Steps that are local maxima across and persist along a straight line
+(*grid-like* steps) are counted per column (row) of overlapping tiles and folded modulo
+every period with one matrix product; the share of steps on the best phase, corrected for
+chance, scores the period. Images enlarged by repeating pixels are recognised first (their
+texture is itself "constant k x k blocks") and judged at their source resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+
+
+@dataclass(frozen=True)
+class CandidateGrid:
+    """A grid to test: period ``p``, phases ``fx``, ``fy`` (image coordinates mod p), the
+    tiles (ty, tx) that found it, and whether it is only some tile's runner-up phase."""
+    p: int
+    fx: int
+    fy: int
+    tiles: list[tuple[int, int]]
+    runner: bool
+
+
+def grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1,
+               prm: MosaicParams = DEFAULT_PARAMS) -> np.ndarray:
+    """Binary map of isolated steps across ``axis`` (1: x) that persist 3 px along the edge.
+
+    ``across``/``along``: pixel-repetition factors of the image across and along the steps
+    (1: none). On an image upscaled k x by repeating pixels every step is trivially isolated
+    from its 1 px neighbours (the repeated pixels' differences are 0) and persists k px: there
+    a step must exceed every step within ``across`` px (its neighbours on the original image)
+    and persist ``along`` + 2 px (two source pixels and more; 2 ``along`` + 1, three source
+    pixels, lost more of the weak block edges that JPEG leaves)."""
+    r, n = across, along + 2
+    if axis == 1:
+        nb = np.zeros_like(g)
+        for d in range(1, r + 1):
+            nb[:, d:-d] = np.maximum(nb[:, d:-d], np.maximum(g[:, :-2 * d], g[:, 2 * d:]))
+        iso = g - nb
+        persist = cv2.erode(iso, np.ones((n, 1), np.uint8))
+    else:
+        nb = np.zeros_like(g)
+        for d in range(1, r + 1):
+            nb[d:-d, :] = np.maximum(nb[d:-d, :], np.maximum(g[:-2 * d, :], g[2 * d:, :]))
+        iso = g - nb
+        persist = cv2.erode(iso, np.ones((1, n), np.uint8))
+    return persist > prm.step_min
+
+
+def repetition(g: np.ndarray, axis: int, prm: MosaicParams = DEFAULT_PARAMS) -> int:
+    """Pixel-repetition factor k (1: none) of an image along ``axis`` from its gradient across
+    it (``gx`` for axis 1): upscaled k x by repeating pixels, only one column (row) phase mod
+    k has steps, exactly 0 elsewhere on lossless input and small after JPEG. Differences up
+    to ``rep_noise`` levels are discounted (JPEG noise), and the off phases must be that flat
+    over the image and in most textured tiles, with steps on most on-phase columns there: a
+    mosaic, whose grid lines are also on one phase when its period is a multiple of k, covers
+    a part of the image only and leaves the on-phase columns between its lines empty."""
+    t = prm.rep_tile
+    d = cv2.subtract(g, prm.rep_noise)
+    np.maximum(d, 0.0, out=d)
+    h, w = d.shape
+    if axis == 1:  # bands of t rows: [nb, w] step sums per column
+        nb = h // t
+        bands = d[:nb * t].reshape(nb, t, w).sum(axis=1)
+    else:  # bands of t columns: [nb, h] step sums per row
+        nb = w // t
+        bands = d[:, :nb * t].reshape(h, nb, t).sum(axis=2).T
+    if nb < 1:
+        return 1
+    total = bands.sum(axis=0)
+    n = total.shape[0]
+    best = 1
+    for k in prm.rep_factors:
+        tw = t // k  # tile width in groups of k columns (rows)
+        nk = n // k
+        if nk < tw:
+            continue
+        tot = total[:nk * k].reshape(nk, k).sum(axis=0)
+        on = int(tot.argmax())
+        off = np.delete(tot, on).max()
+        if tot[on] <= 0 or off > prm.rep_ratio * tot[on]:
+            continue
+        nx = nk // tw
+        groups = bands[:, :nx * tw * k].reshape(nb, nx, tw, k)
+        tiles = groups.sum(axis=2)  # [nb, nx, k]
+        t_on = tiles[..., on]
+        t_off = np.delete(tiles, on, axis=2).max(axis=2)
+        textured = t_on >= prm.rep_texture * t * tw
+        # Texture has steps on (nearly) every on-phase column; a mosaic's grid lines on one
+        # phase mod k (its period a multiple of k) leave most of them empty.
+        cols = groups[..., on]
+        spread = (cols >= prm.rep_column * (t_on / tw)[..., None]).mean(axis=2)
+        rep = textured & (t_off <= prm.rep_ratio * t_on) & (spread >= prm.rep_spread)
+        n_tex = np.count_nonzero(textured)
+        if n_tex and np.count_nonzero(rep) >= prm.rep_tiles * n_tex:
+            best = k
+    return best
+
+
+def fold_matrix(min_block: int, max_block: int, prm: MosaicParams = DEFAULT_PARAMS
+                ) -> tuple[np.ndarray, list[int], list[int]]:
+    """One-hot [TILE, sum(p)] matrix: column offset k -> (p, k mod p) for every period p."""
+    periods = list(range(min_block, max_block + 1))
+    starts = []
+    cols = 0
+    for p in periods:
+        starts.append(cols)
+        cols += p
+    m = np.zeros((prm.tile, cols), np.float32)
+    k = np.arange(prm.tile)
+    for p, s in zip(periods, starts, strict=True):
+        m[k, s + k % p] = 1.0
+    return m, periods, starts
+
+
+def tile_profiles(steps: np.ndarray, axis: int, prm: MosaicParams = DEFAULT_PARAMS) -> np.ndarray:
+    """Step counts per tile along ``axis``: [nty, ntx, TILE] (tiles of TILE, stride STRIDE).
+
+    axis=1: column profiles (counts of x-steps per column over the tile's rows);
+    axis=0: row profiles.
+    """
+    h, w = steps.shape
+    hp = max(prm.tile, -(-h // prm.stride) * prm.stride)
+    wp = max(prm.tile, -(-w // prm.stride) * prm.stride)
+    padded = np.zeros((hp, wp), np.float32)
+    padded[:h, :w] = steps
+    if axis == 1:
+        bands = padded.reshape(hp // prm.stride, prm.stride, wp).sum(axis=1)  # [nby, wp]
+        rows = bands[:-1] + bands[1:]  # [nty, wp]
+        win = np.lib.stride_tricks.sliding_window_view(rows, prm.tile, axis=1)[:, ::prm.stride]
+        return win  # [nty, ntx, TILE]
+    bands = padded.reshape(hp, wp // prm.stride, prm.stride).sum(axis=2)  # [hp, nbx]
+    cols = bands[:, :-1] + bands[:, 1:]  # [hp, ntx]
+    win = np.lib.stride_tricks.sliding_window_view(cols, prm.tile, axis=0)[::prm.stride]
+    return win  # [nty, ntx, TILE]
+
+
+def periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
+                starts: list[int], rep: int = 1, prm: MosaicParams = DEFAULT_PARAMS
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per tile and period: chance-corrected score [n, P], best local phase [n, P], the
+    step count on that phase [n, P], and the runner-up phase [n, P] (-1 unless it has at
+    least ``runner_up`` of the best phase's steps). ``rep``: the image's pixel-repetition factor
+    k across the steps: texture steps then fall on one phase mod k only, i.e. on
+    p / gcd(p, k) of the p phases by chance (none to tell apart when p divides k: score 0)."""
+    flat = profiles.reshape(-1, prm.tile)
+    folded = flat @ fold
+    total = flat.sum(axis=1, keepdims=True)
+    n = flat.shape[0]
+    score = np.zeros((n, len(periods)), np.float32)
+    phase = np.zeros((n, len(periods)), np.int64)
+    onp = np.zeros((n, len(periods)), np.float32)
+    second = np.full((n, len(periods)), -1, np.int64)
+    safe = np.maximum(total[:, 0], 1.0)
+    for i, (p, s) in enumerate(zip(periods, starts, strict=True)):
+        block = folded[:, s:s + p]
+        ph = block.argmax(axis=1)
+        best = block[np.arange(n), ph]
+        share = best / safe
+        chance = math.gcd(p, rep) / p
+        score[:, i] = (share - chance) / (1.0 - chance) if chance < 1.0 else 0.0
+        phase[:, i] = ph
+        onp[:, i] = best
+        if p >= prm.runner_up_min_p:
+            rest = block.copy()
+            rest[np.arange(n), ph] = -1.0
+            ph2 = rest.argmax(axis=1)
+            second[:, i] = np.where(rest[np.arange(n), ph2] >= prm.runner_up * best, ph2, -1)
+    return score, phase, onp, second
+
+
+def gradients(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|step| as float32: gx[:, x] between x-1 and x, gy[y] between y-1 and y (0 on the
+    first column/row). ``gray``: uint8 [H, W] or [H, W, 1]."""
+    img = gray[:, :, 0] if gray.ndim == 3 else gray
+    gx = np.zeros(img.shape, np.float32)
+    gy = np.zeros(img.shape, np.float32)
+    gx[:, 1:] = cv2.absdiff(img[:, 1:], img[:, :-1])
+    gy[1:, :] = cv2.absdiff(img[1:, :], img[:-1, :])
+    return gx, gy
+
+
+
+def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
+                    prm: MosaicParams = DEFAULT_PARAMS) -> tuple[list[CandidateGrid], int]:
+    """The grids (period p, phase fx, fy) worth testing cell by cell, each with the tiles
+    that found it, and the image's pixel-repetition factor (1: none; see ``repetition``)."""
+    gx, gy = gradients(luma)
+    # Pixel repetition (an image upscaled by repeating pixels, e.g. skimage's moon): its
+    # texture is itself "constant k x k blocks", every step isolated and on one phase mod k,
+    # so that tiles folded as period k and drowned a mosaic's own period. Steps are then
+    # judged at the source resolution and the folding's chance level counts the phases such
+    # steps can fall on; a grid needs 1/k of the step pixels (the stricter step tests leave
+    # fewer of JPEG's weak block edges). Both axes must show it (a mosaic whose grid lines
+    # dominate one axis is not an upscale); without repetition (k = 1) nothing changes.
+    kx, ky = repetition(gx, 1, prm), repetition(gy, 0, prm)
+    if kx == 1 or ky == 1:
+        kx = ky = 1
+    sx = grid_steps(gx, 1, kx, ky, prm)
+    sy = grid_steps(gy, 0, ky, kx, prm)
+    # Period 2 is folded too: an image upscaled 2x by pixel repetition that is not recognised
+    # as one (too flat, or too lossy) is "periodic" at every even p, and must be recognised as
+    # period 2 (below any mosaic block size), not as a mosaic.
+    fold, periods, starts = fold_matrix(2, max_block, prm)
+    px = tile_profiles(sx, 1, prm)
+    py = tile_profiles(sy, 0, prm)
+    nty, ntx = px.shape[:2]
+    score_x, phase_x, on_x, second_x = periodicity(px, fold, periods, starts, kx, prm)
+    score_y, phase_y, on_y, second_y = periodicity(py, fold, periods, starts, ky, prm)
+    score = np.minimum(score_x, score_y)
+    best = score.max(axis=1)
+    # Divisors of the true period score the same as it after chance correction (noise may
+    # even favour them), so the best period may be a divisor: take the largest multiple of it
+    # that scores near the best. Unrelated periods are not considered: with only 2-3 grid
+    # lines in a tile any large period puts them on distinct phases and scores ~1/3.
+    period_arr = np.asarray(periods)
+    best_p = period_arr[score.argmax(axis=1)]
+    near = ((score >= prm.near_best * best[:, None])
+            & (period_arr[None, :] % best_p[:, None] == 0))
+    pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
+    idx = np.arange(len(best))
+    ok = ((best >= prm.periodic_score) & (period_arr[pick] >= min_block)
+          & (score[idx, pick] >= prm.periodic_score)
+          & (on_x[idx, pick] >= prm.min_grid_pixels // kx) & (on_y[idx, pick] >= prm.min_grid_pixels // ky))
+    grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    for t in np.nonzero(ok)[0]:
+        ty, tx = divmod(int(t), ntx)
+        # With 2-3 (JPEG-blurred) grid lines per tile a period one off scores about as well;
+        # let the cell tests choose between neighbouring periods.
+        options = [int(pick[t])]
+        for j in (int(pick[t]) - 1, int(pick[t]) + 1):
+            if (0 <= j < len(periods) and periods[j] >= min_block
+                    and score[t, j] >= prm.neighbour_score * score[t, pick[t]]):
+                options.append(j)
+        for j in options:
+            p = periods[j]
+            # A straight patch border (as long as the tile) can outvote a grid line of big
+            # blocks: the runner-up phase is a candidate too.
+            for ph_x in (int(phase_x[t, j]), int(second_x[t, j])):
+                for ph_y in (int(phase_y[t, j]), int(second_y[t, j])):
+                    if ph_x < 0 or ph_y < 0:
+                        continue
+                    fx = (ph_x + tx * prm.stride) % p
+                    fy = (ph_y + ty * prm.stride) % p
+                    runner = ph_x != int(phase_x[t, j]) or ph_y != int(phase_y[t, j])
+                    (runners if runner else grids).setdefault((p, fx, fy), []).append((ty, tx))
+    # Grids that are only some tile's runner-up (not also another tile's best) are tested
+    # after the others and are not completed over flat cells: next to a patch found on its
+    # true grid, the one its border suggests took the flat fills beside it.
+    order = [CandidateGrid(*key, tiles, False) for key, tiles in grids.items()]
+    order += [CandidateGrid(*key, tiles, True) for key, tiles in runners.items() if key not in grids]
+    return order, kx
