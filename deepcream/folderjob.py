@@ -223,6 +223,7 @@ class Outcome:
     message: str = ""
     regions: int = 0
     warning: str | None = None
+    engine: str = ""  # describe() of the engine that filled it
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -277,7 +278,7 @@ class Journal:
         if outcome.status == "done":
             entry["outputs"] = [str(p.resolve()) for p in outcome.task.write]
             entry["regions"] = outcome.regions
-            entry["engine"] = engine
+            entry["engine"] = outcome.engine or engine
         else:
             entry["reason"] = outcome.reason
             entry["message"] = outcome.message
@@ -374,7 +375,7 @@ def process_task(decensorer: Decensorer, task: Task, options: DecensorOptions, *
     except (DeepcreamError, MemoryError, OSError) as exc:
         return failure(task, WRITE_FAILED, exc)
     return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                   timings=result.timings)
+                   engine=result.engine, timings=result.timings)
 
 
 _END = object()
@@ -466,7 +467,7 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
         except (DeepcreamError, MemoryError, OSError) as exc:
             return failure(task, WRITE_FAILED, exc)
         return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                       timings=result.timings)
+                       engine=result.engine, timings=result.timings)
 
     pending = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver:

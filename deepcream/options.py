@@ -19,6 +19,8 @@ MODES = ("bar", "mosaic")
 VARIATIONS = (1, 2, 4)
 # DeepCreamPy's mask color: pure green.
 DEFAULT_MASK_COLOR: Color = (0, 255, 0)
+# DCPv2's input: square crops of this many pixels (also DCP's smallest box).
+MODEL_SIZE = 256
 # PNG text key naming the engine that filled an output (folder jobs read it back).
 ENGINE_TEXT_KEY = "deepcream-engine"
 # DCP's variations: none, left-right, top-bottom, both (index = variation number).

@@ -17,12 +17,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from deepcream.options import MODEL_SIZE
+
 Box = tuple[int, int, int, int]
 
 # DCP: boxes are 1.5x the region's extent, at least 256 px (the model's input size).
 EXPAND_FACTOR = 1.5
-MIN_BOX = 256
-MODEL_SIZE = 256
+MIN_BOX = MODEL_SIZE
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,26 @@ from typing import Any
 import numpy as np
 
 from deepcream.errors import ModelError
+from deepcream.options import MODEL_SIZE
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "onnxruntime", "openvino")
+BACKENDS = ("auto", "onnxruntime", "openvino", "cuda", "directml", "coreml")
+#: GPU backends: onnxruntime execution providers, and the package that brings each one
+#: (onnxruntime-gpu and onnxruntime-directml replace the CPU-only onnxruntime package: they
+#: install the same ``onnxruntime`` module).
+GPU_PROVIDERS = {
+    "cuda": ("CUDAExecutionProvider", "onnxruntime-gpu (NVIDIA CUDA 12 and cuDNN 9)"),
+    "directml": ("DmlExecutionProvider", "onnxruntime-directml (Windows, any DirectX 12 GPU)"),
+    "coreml": ("CoreMLExecutionProvider", "onnxruntime on macOS (its wheel has CoreML)"),
+}
+#: Crops per call on a GPU: one call per image for the usual region counts.
+GPU_BATCH = 16
 PRECISIONS = ("fp32", "bf16", "int8")
 PARALLEL_MODES = ("crops", "ops")
 INPUT_NAMES = ("image", "mask")
 OUTPUT_NAME = "output"
-CROP = 256
+CROP = MODEL_SIZE
 #: Crops per backend call by default (see docs/performance.md for the measurement).
 DEFAULT_BATCH = 1
 
@@ -129,28 +140,62 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_backend(backend: str, precision: str = "fp32") -> str:
-    """Map ``auto`` to a concrete backend and check that the requested one is installed.
+def ort_providers() -> list[str]:
+    """onnxruntime's execution providers in this environment ([] without onnxruntime)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return []
+    return list(ort.get_available_providers())
 
-    ``auto`` means onnxruntime for exact fp32 (portable, measured in ``deepcream bench``);
-    reduced precision on ``auto`` uses OpenVINO's bf16 when installed (AMX) and onnxruntime's
-    int8 otherwise.
-    """
+
+def choose_backend(backend: str, precision: str, *, providers: Sequence[str],
+                   openvino: bool) -> str:
+    """The concrete backend for ``backend`` given what is installed: ``providers`` (onnxruntime's
+    execution providers, empty without onnxruntime) and ``openvino`` (the OpenVINO runtime).
+
+    ``auto``: a GPU provider when one is available (CUDA, then DirectML, then CoreML) and the
+    precision is fp32; else onnxruntime on the CPU for exact fp32 (portable, measured in
+    ``deepcream bench``); reduced precision uses OpenVINO's bf16 when installed (AMX) and
+    onnxruntime's int8 otherwise. A named backend that is not installed is a ``ModelError``
+    naming the package to install."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    have = available_backends()
+    have_ort = "CPUExecutionProvider" in providers or bool(providers)
     if backend == "auto":
-        if precision == "bf16" and "openvino" in have:
+        if precision == "fp32":
+            for name, (provider, _package) in GPU_PROVIDERS.items():
+                if provider in providers:
+                    return name
+        if precision == "bf16" and openvino:
             return "openvino"
-        backend = "onnxruntime" if "onnxruntime" in have else (have[0] if have else "onnxruntime")
-    if backend not in have:
-        hint = "pip install 'deepcream[openvino]'" if backend == "openvino" else "pip install onnxruntime"
-        raise ModelError(f"backend {backend} is not installed ({hint})")
+        backend = "onnxruntime" if have_ort or not openvino else "openvino"
+    if backend in GPU_PROVIDERS:
+        provider, package = GPU_PROVIDERS[backend]
+        if provider not in providers:
+            raise ModelError(f"backend {backend} needs onnxruntime's {provider}, which this "
+                             f"onnxruntime does not have: install {package}")
+        if precision != "fp32":
+            raise ModelError(f"precision {precision} runs on the CPU backends; {backend} "
+                             "runs fp32")
+        return backend
+    if backend == "openvino" and not openvino:
+        raise ModelError("backend openvino is not installed (pip install 'deepcream[openvino]')")
+    if backend == "onnxruntime" and not have_ort:
+        raise ModelError("backend onnxruntime is not installed (pip install onnxruntime)")
     if backend == "onnxruntime" and precision == "bf16":
         raise ModelError("precision bf16 needs the openvino backend (pip install 'deepcream[openvino]')")
     return backend
+
+
+def resolve_backend(backend: str, precision: str = "fp32") -> str:
+    """``choose_backend`` for this environment."""
+    if backend not in BACKENDS:  # before importing onnxruntime
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return choose_backend(backend, precision, providers=ort_providers(),
+                          openvino="openvino" in available_backends())
 
 
 class ModelSession:
@@ -192,6 +237,11 @@ class ModelSession:
         # synchronisation; measured ~20% faster per crop on multi-crop images, 2 cores).
         # "ops": all threads inside each kernel, crops one after another (best for 1 crop).
         self.parallel = parallel if self.threads > 1 else "ops"
+        self.gpu = self.backend in GPU_PROVIDERS
+        if self.gpu:
+            # A GPU runs one big call better than several small ones side by side: crops are
+            # batched (GPU_BATCH per call) and the calls made one after another.
+            self.parallel = "ops"
         self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="deepcream-crop")
                       if self.parallel == "crops" else None)
         self.ready = False
@@ -202,11 +252,12 @@ class ModelSession:
         self._mem_pattern = mem_pattern
         # Crops per backend call: activations grow linearly with the batch while per-crop
         # time barely changes on few cores, so big batches are split (None = no limit).
-        self.batch_size = int(batch_size) if batch_size else DEFAULT_BATCH
+        self.batch_size = int(batch_size) if batch_size else (
+            GPU_BATCH if self.gpu else DEFAULT_BATCH)
         if self.batch_size < 1:
             raise ModelError(f"batch_size must be >= 1, got {batch_size}")
         t0 = time.perf_counter()
-        if self.backend == "onnxruntime":
+        if self.backend == "onnxruntime" or self.gpu:
             self._runner: _Runner = _OrtRunner(self)
         else:
             self._runner = _OpenVinoRunner(self)
@@ -344,9 +395,13 @@ class _OrtRunner(_Runner):
         model_path = owner.path
         if owner.precision == "int8":
             model_path = _int8_model(owner.path)
+        providers = ["CPUExecutionProvider"]
+        if owner.gpu:
+            # Nodes the GPU provider cannot run fall back to the CPU within the same graph.
+            providers.insert(0, GPU_PROVIDERS[owner.backend][0])
         try:
             self._sess = ort.InferenceSession(str(model_path), sess_options=opts,
-                                              providers=["CPUExecutionProvider"])
+                                              providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors on bad files
             raise ModelError(f"cannot load {owner.path.name} with onnxruntime: {exc}") from exc
         _check_io([i.name for i in self._sess.get_inputs()],

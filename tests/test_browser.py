@@ -560,6 +560,7 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
     painted = painted_count(pg)
     assert painted > 300 * 10
     assert not pg.is_disabled("#undo")
+    shots("10-phone-375px", pg, full_page=True)
     # A second finger turns the touch into move/zoom: the first finger's dot is taken back
     # and spreading the fingers zooms in.
     scale = pg.evaluate("window.deepcream.state.cur.view.s")
@@ -573,7 +574,6 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     assert painted_count(pg) == painted
     assert pg.evaluate("window.deepcream.state.cur.view.s") > 1.3 * scale
-    shots("10-phone-375px", pg, full_page=True)
     _close(context, pg)
 
 

@@ -121,6 +121,7 @@ def test_healthz_readyz_info(classical_url: str) -> None:
         info = c.get("/v1/info").json()
         assert info["ready"] is True and info["variations"] == [1, 2, 4]
         assert info["limits"]["max_pixels"] == 3_000_000
+        assert "deepcream fetch-model" in info["model_hint"]  # the page's banner
 
 
 def test_web_page_and_static_files_are_local(classical_url: str) -> None:
@@ -476,7 +477,7 @@ def test_metrics_prometheus(classical_url: str) -> None:
         r'deepcream_http_request_duration_seconds_bucket\{le="\+Inf",route="/v1/decensor"\} [1-9]',
         r'deepcream_regions_total\{mode="bar"\} [1-9]',
         r"^deepcream_queue_depth 0\.0$",
-        r'deepcream_engine_info\{engine="classical",kind="bar"\} 1\.0',
+        r'deepcream_engine_info\{engine="classical",mode="bar"\} 1\.0',
         r"^deepcream_ready 1\.0$",
     ):
         assert re.search(pattern, text, re.M), pattern
@@ -524,8 +525,8 @@ def test_concurrent_requests_are_batched_and_exact(converted_models: Path) -> No
         # Batch composition may change float summation order: at most one level off.
         assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     # Fewer inference batches than requests: crops of different requests were merged.
-    count = re.search(r'deepcream_inference_batch_requests_count\{kind="bar"\} (\S+)', metrics)
-    total = re.search(r'deepcream_inference_batch_requests_sum\{kind="bar"\} (\S+)', metrics)
+    count = re.search(r'deepcream_inference_batch_requests_count\{mode="bar"\} (\S+)', metrics)
+    total = re.search(r'deepcream_inference_batch_requests_sum\{mode="bar"\} (\S+)', metrics)
     assert float(total.group(1)) == 3  # every request went through the batcher once
     assert float(count.group(1)) < 3
 

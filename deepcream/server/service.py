@@ -1,7 +1,7 @@
 """The decensor service behind the routes: engines, warm-up, admission control, staged work.
 
 Per request: decode + ``pipeline.prepare`` run in a CPU thread pool, the crops go to the
-engine's ``Batcher`` (one inference thread per model kind, merging concurrent requests),
+engine's ``Batcher`` (one inference thread per mode, merging concurrent requests),
 then ``pipeline.finish`` and PNG encoding run in the pool again. The event loop only awaits.
 At most ``max_queue`` requests are admitted at once; beyond that the answer is 503 with
 ``Retry-After``, never an unbounded backlog.
@@ -82,7 +82,7 @@ class DecensorService:
 
     # --- start-up -------------------------------------------------------------------------
     def load(self) -> None:
-        """Create one engine per model kind (raises ``ModelError`` for a bad model setup)."""
+        """Create one engine per mode (raises ``ModelError`` for a bad model setup)."""
         if self.engines:
             return
         from deepcream.decensorer import Decensorer
@@ -100,16 +100,16 @@ class DecensorService:
         """Load if needed, run one dummy inference per engine, start the batchers, mark ready."""
         try:
             self.load()
-            for kind, engine in self.engines.items():
+            for mode, engine in self.engines.items():
                 if self.settings.warmup:
                     started = time.perf_counter()
                     engine.warmup()
-                    log.info("%s engine warmed up in %.2f s", kind, time.perf_counter() - started)
-                self.batchers[kind] = Batcher(
+                    log.info("%s engine warmed up in %.2f s", mode, time.perf_counter() - started)
+                self.batchers[mode] = Batcher(
                     engine,
                     window_s=self.settings.batch_window_ms / 1000.0,
                     max_batch=self.settings.max_batch,
-                    on_batch=self._batch_observer(kind),
+                    on_batch=self._batch_observer(mode),
                 )
         except Exception as exc:  # readyz reports it; the process stays up for diagnosis
             self.startup_error = f"{type(exc).__name__}: {exc}"
@@ -118,11 +118,11 @@ class DecensorService:
         self.ready.set()
         self.metrics.ready.set(1)
 
-    def _batch_observer(self, kind: str) -> Any:
+    def _batch_observer(self, mode: str) -> Any:
         def observe(crops: int, requests: int, seconds: float) -> None:
-            self.metrics.batch_size.labels(kind).observe(crops)
-            self.metrics.batch_requests.labels(kind).observe(requests)
-            self.metrics.inference_seconds.labels(kind).observe(seconds)
+            self.metrics.batch_size.labels(mode).observe(crops)
+            self.metrics.batch_requests.labels(mode).observe(requests)
+            self.metrics.inference_seconds.labels(mode).observe(seconds)
 
         return observe
 
@@ -133,7 +133,7 @@ class DecensorService:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def engine_names(self) -> dict[str, str]:
-        return {kind: engine.name for kind, engine in self.engines.items()}
+        return {mode: engine.name for mode, engine in self.engines.items()}
 
     # --- admission ------------------------------------------------------------------------
     def refusal(self) -> ApiError | None:
@@ -279,8 +279,8 @@ class DecensorService:
         cancel = cancel or threading.Event()
         started = time.perf_counter()
         stages: dict[str, float] = {}
-        kind = params.mode
-        engine = self.engines[kind]
+        mode = params.mode
+        engine = self.engines[mode]
 
         t = time.perf_counter()
         job = await loop.run_in_executor(self.executor, self._prepare, image, original, params,
@@ -301,7 +301,7 @@ class DecensorService:
             part = range(first, min(first + step, n))
             crops, holes = await loop.run_in_executor(self.executor, job.cut, part)
             if isinstance(crops, np.ndarray):
-                filled = await asyncio.wrap_future(self.batchers[kind].submit(crops, holes, cancel))
+                filled = await asyncio.wrap_future(self.batchers[mode].submit(crops, holes, cancel))
             else:  # crops of differing sizes (native-resolution engines): one call, no merging
                 filled = await loop.run_in_executor(
                     self.executor, functools.partial(engine.inpaint, crops, holes, on_filled=check))
@@ -317,8 +317,8 @@ class DecensorService:
         )
         stages["finish"] = (time.perf_counter() - t) * 1000
 
-        self.metrics.regions.labels(kind).inc(result.regions)
-        self.metrics.images.labels(kind, engine.name).inc()
+        self.metrics.regions.labels(mode).inc(result.regions)
+        self.metrics.images.labels(mode, engine.name).inc()
         return DecensorOutput(
             pngs=pngs,
             engine=result.engine,
