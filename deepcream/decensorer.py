@@ -18,7 +18,7 @@ from pathlib import Path
 from deepcream.engines import Engine, engine_class, get_engine
 from deepcream.errors import InputError
 from deepcream.imageio import Pixels, Source
-from deepcream.options import ENGINE_TEXT_KEY, Color, DecensorOptions
+from deepcream.options import DEFAULT_MASK_COLOR, ENGINE_TEXT_KEY, Color, DecensorOptions
 from deepcream.pipeline import DecensorResult, Job, MaskSource, prepare, run_job
 from deepcream.session import SessionOptions
 
@@ -141,7 +141,7 @@ class Decensorer:
 
 def decensor(image: Source | Pixels, mode: str = "bar", original: Source | Pixels | None = None,
              variations: int = 1, engine: str | Engine = "auto",
-             mask_color: Color | str = (0, 255, 0), mask_tolerance: int = 0,
+             mask_color: Color | str = DEFAULT_MASK_COLOR, mask_tolerance: int = 0,
              models: PathLike | None = None, *, antialias: bool = False,
              auto_mask: bool = False, backend: str = "auto", threads: int | None = None,
              precision: str = "fp32", mask: MaskSource | None = None) -> DecensorResult:

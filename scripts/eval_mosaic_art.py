@@ -296,21 +296,32 @@ def add_art_mosaics(base: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
     for _ in range(int(rng.integers(1, 4))):
         block = (max(4, round(max(h, w) / 100 * rng.uniform(0.8, 1.3))) if rng.random() < 0.6
                  else int(rng.integers(4, 9)))
-        for _try in range(20):
+        near = cv2.dilate(truth.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+        for _try in range(30):
             sel = selection(h, w, rng, size=float(rng.uniform(0.08, 0.2) * min(h, w)))
-            if sel.any() and not (cv2.dilate(truth.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0)[sel].any():
+            if not sel.any() or near[sel].any():
+                continue
+            # Censored areas are drawn areas: at least half of the selection's cells must
+            # change visibly (a mosaic over a flat fill is the fill and shows nothing).
+            trial = img.copy()
+            changed = pixelate_selection(trial, sel, block)
+            padded = np.zeros((changed.shape[0] * block, changed.shape[1] * block), bool)
+            padded[:h, :w] = sel
+            touched = padded.reshape(changed.shape[0], block, changed.shape[1], block).any(axis=(1, 3))
+            if np.count_nonzero(changed) >= 0.5 * np.count_nonzero(touched):
                 break
         else:
             continue
-        changed = pixelate_selection(img, sel, block)
+        img = trial
         truth |= sel
         patches.append({"block": block, "selection": sel, "changed": changed})
     return img, truth, patches
 
 
-def make_art_set(seed: int, illustrations: int = 3, pages: int = 3, clean_pages: int = 3
+def make_art_set(seed: int, illustrations: int = 3, pages: int = 3, clean_pages: int = 5
                  ) -> tuple[list[ArtSample], list[ArtSample]]:
-    """(mosaic samples, clean pages) for one seed."""
+    """(mosaic samples, clean pages) for one seed. The clean pages have their own random
+    stream, so a change to the mosaic generator does not change them."""
     rng = np.random.default_rng(seed)
     mosaic: list[ArtSample] = []
     bases = [(f"illust{i}", illustration(rng)) for i in range(illustrations)]
@@ -318,7 +329,8 @@ def make_art_set(seed: int, illustrations: int = 3, pages: int = 3, clean_pages:
     for name, base in bases:
         img, truth, patches = add_art_mosaics(base, rng)
         mosaic.append(ArtSample(name, img, truth, patches))
-    clean = [ArtSample(f"clean-manga{i}", manga_page(rng), np.zeros((1400, 1000), bool))
+    clean_rng = np.random.default_rng([seed, 1])
+    clean = [ArtSample(f"clean-manga{i}", manga_page(clean_rng), np.zeros((1400, 1000), bool))
              for i in range(clean_pages)]
     return mosaic, clean
 

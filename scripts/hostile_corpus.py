@@ -274,6 +274,9 @@ def _truncation_sources() -> dict[str, tuple[bytes, str]]:
     }
 
 
+# Bytes that identify each format (PNG signature, JPEG SOI + marker, "RIFF....WEBP", GIF87a,
+# BM, the TIFF byte-order mark and 42).
+SIGNATURE_BYTES = {"png": 8, "jpg": 3, "webp": 12, "gif": 6, "bmp": 2, "tif": 4}
 # Cut points: fractions of the file, plus a few absolute byte counts (inside headers).
 CUT_FRACTIONS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 CUT_BYTES = (1, 8, 16, 30, 60)
@@ -284,9 +287,11 @@ def _truncated_cases() -> list[Case]:
     for name, (data, ext) in _truncation_sources().items():
         cuts = sorted({int(len(data) * f) for f in CUT_FRACTIONS} | set(CUT_BYTES))
         for i, cut in enumerate(cuts):
-            # One-byte files are neither a known signature (415) nor a truncated one (400).
+            # Cut inside the format's signature, a file is no known format (415), after it a
+            # truncated one (400).
+            status = 400 if cut >= SIGNATURE_BYTES[ext] else 415
             cases.append(Case(f"truncated-{name}-at-{cut}", "truncated", {f"t.{ext}": data[:cut]},
-                              f"t.{ext}", "error", 415 if cut < 3 else 400, ci=i % 4 == 0))
+                              f"t.{ext}", "error", status, ci=i % 4 == 0))
     return cases
 
 
@@ -455,9 +460,17 @@ def _exif_cases() -> list[Case]:
         expect, _ = _reference_expect(data)
         cases.append(Case(f"exif-jpeg-orientation-{orientation}", "exif", {"e.jpg": data},
                           "e.jpg", expect, 200, ci=True))
-    # A corrupt EXIF block in a TIFF: Pillow warns; the CLI must not print the warning.
-    tiff = bytearray(encode(Image.fromarray(rgb), "TIFF", exif=Image.Exif()))
-    cases.append(Case("exif-tiff-no-orientation", "exif", {"e.tif": bytes(tiff)}, "e.tif",
+    cases.append(Case("exif-tiff-no-orientation", "exif",
+                      {"e.tif": encode(Image.fromarray(rgb), "TIFF", exif=Image.Exif())},
+                      "e.tif", "image", 200, shown=rgb, ci=True))
+    # An EXIF IFD pointer past the end of a TIFF: Pillow warns "Corrupt EXIF data"; the CLI
+    # must not print that warning (one line per failure, none for a success).
+    from PIL import TiffImagePlugin
+
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()
+    ifd[34665] = 99999
+    cases.append(Case("exif-tiff-corrupt-exif-ifd", "exif",
+                      {"e.tif": encode(Image.fromarray(rgb), "TIFF", tiffinfo=ifd)}, "e.tif",
                       "image", 200, shown=rgb, ci=True))
     return cases
 
@@ -632,6 +645,9 @@ def cli_outcome(case: Case, code: int, err: str, out_dir: Path) -> tuple[str, st
             problem = f"{len(failure_lines)} stderr lines: {err!r}"
         elif " object at 0x" in err:
             problem = f"object repr in the message: {err!r}"
+    elif outcome == "image" and any(not ln.startswith(("deepcream: 1 of ", "deepcream: warning:"))
+                                    for ln in lines):
+        problem = f"extra stderr lines: {err!r}"
     elif outcome == "image":
         files = [p for p in outputs if p.is_file()]
         problem = check_image(case, files[0].read_bytes()) if len(files) == 1 else \
@@ -667,44 +683,42 @@ def http_outcome(case: Case, status: int, headers: dict[str, str], body: bytes) 
 # --- the full run (a script, not the test suite) -------------------------------------------
 
 
-def _popen_rusage(args: list[str], env: dict, timeout: float) -> tuple[int, bytes, float, float]:
-    """Run ``args``; (exit code, stderr, wall seconds, peak RSS MB) with the child's own
-    rusage from wait4."""
+# Runs the command as its own child and reports that child's peak RSS: a child forked straight
+# from this (large) process would count the pages it shared with it before exec.
+_LAUNCH = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[2:]).returncode; "
+           "open(sys.argv[1], 'w').write(f'{code} "
+           "{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}')")
+
+
+def _run_measured(args: list[str], env: dict, timeout: float, work: Path) -> tuple[int, str, float, float]:
+    """Run ``args``: (exit code, stderr, wall seconds, peak RSS MB of that process)."""
+    report = work / "rusage.txt"
     start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    deadline = start + timeout
-    chunks = []
-    os.set_blocking(proc.stderr.fileno(), False)
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        try:
-            piece = proc.stderr.read()
-            if piece:
-                chunks.append(piece)
-        except BlockingIOError:
-            pass
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            chunks.append(b"\n(killed: timeout)")
-        time.sleep(0.01)
-    rest = proc.stderr.read()
-    if rest:
-        chunks.append(rest)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return (proc.returncode, b"".join(chunks), time.perf_counter() - start,
-            usage.ru_maxrss / 1024)
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, str(report), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        err = proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the launcher's own process group: it and the command
+        err = proc.communicate()[1] + b"\n(killed: timeout)"
+    seconds = time.perf_counter() - start
+    try:
+        code_text, rss_kb = report.read_text().split()
+        code, rss_mb = int(code_text), int(rss_kb) / 1024
+    except (OSError, ValueError):
+        code, rss_mb = -9, float("nan")
+    return code, err.decode(errors="replace"), seconds, rss_mb
 
 
 def run_cli(case: Case, work: Path) -> dict:
     folder = materialize(case, work / "in")
     out = work / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    code, err, seconds, rss = _popen_rusage(
+    code, err, seconds, rss = _run_measured(
         [sys.executable, "-m", "deepcream", *case.cli_args(folder, out)], env,
-        max(case.max_s * 6, 120))
-    outcome, problem = cli_outcome(case, code, err.decode(errors="replace"), out)
+        max(case.max_s * 6, 120), work)
+    outcome, problem = cli_outcome(case, code, err, out)
     if problem is None and seconds > case.max_s:
         problem = f"took {seconds:.1f} s > {case.max_s:g} s"
     if problem is None and rss > case.max_rss_mb:

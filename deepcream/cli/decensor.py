@@ -19,7 +19,7 @@ from deepcream.folderjob import (
     originals_index,
     plan_tasks,
 )
-from deepcream.options import DEFAULT_MAX_REGIONS
+from deepcream.options import DEFAULT_MASK_COLOR, DEFAULT_MAX_REGIONS
 
 NO_MASK = "no mask"
 
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "non-black = fill, same size as the image), or a folder of masks matched "
                    "by relative path and base name (NAME.mask.png or NAME.png); the mask "
                    "color is then not used")
-    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="COLOR",
+    p.add_argument("--mask-color", type=_color, default=DEFAULT_MASK_COLOR, metavar="COLOR",
                    help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a "
                    "CSS color name (default #00ff00)")
     p.add_argument("--mask-tolerance", type=int, default=0, metavar="N",
@@ -429,8 +429,13 @@ def run(args: argparse.Namespace) -> int:
     summary.interrupted = stop.is_set() and summary.done + summary.total_failed - len(
         plan.errors) < len(tasks)
     seconds = time.perf_counter() - t_start
-    print(f"deepcream: {summary.line(total, engine_name(), seconds)}",
+    used = engine_name()
+    print(f"deepcream: {summary.line(total, used, seconds)}",
           file=sys.stderr if args.quiet else sys.stdout)
+    if summary.done and used.startswith("classical") and not args.quiet:
+        from deepcream.models import CLASSICAL_HINT
+
+        print(f"deepcream: notice: {CLASSICAL_HINT}", file=sys.stderr)
     if summary.interrupted:
         return 130
     return 1 if summary.total_failed else 0

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from deepcream.errors import InputError
+from deepcream.options import DEFAULT_MASK_COLOR
 
-PAINT_COLOR = (0, 255, 0)
+PAINT_COLOR = DEFAULT_MASK_COLOR
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -104,6 +104,11 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
         cells = clean_cells(grown, strong, min_cells, thick=prm.thick_small if p <= prm.small_block else prm.thick,
                              share=share,
                              close=False)
+        # A regular texture aligned with the grid (1-bit screentone, whose dots and paper
+        # fill some cells exactly; checks) gives strong cells of two or three colors only, or
+        # cells that repeat every 2-3 cells; blocks average what they cover into many levels
+        # that follow the picture.
+        cells = grid.drop_texture_regions(cells, strong, exact=lossless)
         # Lossless line art: a staircase of exclusive blocks along an edge is a mosaic even
         # when it is one cell thin (its cells' mixed colors exist nowhere else).
         certain = None
