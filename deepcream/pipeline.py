@@ -33,7 +33,6 @@ from deepcream.imageio import (
     Pixels,
     PngRowWriter,
     Source,
-    encode_png,
     load_pixels,
 )
 from deepcream.options import VARIATION_FLIPS, Color, DecensorOptions
@@ -453,13 +452,6 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     True the engine stops taking crops and ``JobCancelled`` is raised (the job is spent).
     """
     t0 = time.perf_counter()
-    if png and not PngRowWriter.available():  # no ISA-L: encode after the fact
-        filled = run_engine(engine, job)
-        result = finish(job, filled, engine.describe())
-        t1 = time.perf_counter()
-        pngs = [encode_png(p, text=text, compress_level=compress_level) for p in result.pixels]
-        result.timings["encode"] = time.perf_counter() - t1
-        return result, pngs
     run = _OverlappedRun(job, on_filled, cancelled)
     encoder = None
     if png:
