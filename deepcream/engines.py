@@ -31,11 +31,14 @@ log = logging.getLogger(__name__)
 
 # Chosen by scripts/classical_quality.py (PSNR/SSIM inside the holes on the shipped
 # benchmark set): see docs/decensor.md for the table.
-CLASSICAL_BAR_METHOD = "telea"
+CLASSICAL_BAR_METHOD = "auto"
 CLASSICAL_BAR_RADIUS = 9
-CLASSICAL_BAR_METHODS = ("telea", "ns")
-CLASSICAL_MOSAIC_METHOD = "bicubic"
-CLASSICAL_MOSAIC_METHODS = ("bicubic",)
+CLASSICAL_BAR_METHODS = ("auto", "exemplar", "telea", "ns")
+# "auto": the exemplar fill (PatchMatch, deepcream/classical.py) while a job's hole pixels stay
+# within this budget, Telea beyond it: the exemplar fill costs ~50x Telea's time per pixel.
+EXEMPLAR_MAX_PIXELS = 12_000
+CLASSICAL_MOSAIC_METHOD = "backproject"
+CLASSICAL_MOSAIC_METHODS = ("backproject", "bicubic")
 
 Crops = np.ndarray | Sequence[np.ndarray]
 
@@ -241,7 +244,7 @@ def find_block_grid(crop: np.ndarray, holes: np.ndarray, axis: int) -> tuple[int
     return None
 
 
-def smooth_mosaic(crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
+def smooth_mosaic(crop: np.ndarray, holes: np.ndarray, method: str = "bicubic") -> np.ndarray:
     """Reconstruct a mosaic smoothly from its block colors: each block's color is taken as
     the value at the block centre and interpolated bicubically between centres (the blocks
     are averages, so this is the natural upsampling of the block grid). Falls back to a
@@ -254,6 +257,17 @@ def smooth_mosaic(crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
         # Stack blur: cost per pixel independent of the radius (a Gaussian's grows with it).
         radius = max(int(round(estimate_block_size(crop, holes) / 2.0)), 1)
         return cv2.stackBlur(np.ascontiguousarray(crop), (2 * radius + 1, 2 * radius + 1))
+    if method == "backproject":
+        from deepcream.classical import backprojected_mosaic, hole_window
+
+        # Only the holes and a few blocks around them matter: the rest is pasted unchanged.
+        ys, xs = hole_window(holes, 3 * max(grid_x[0], grid_y[0]))
+        out = crop.copy()
+        out[ys, xs] = backprojected_mosaic(
+            np.ascontiguousarray(crop[ys, xs]), np.ascontiguousarray(holes[ys, xs]),
+            (grid_x[0], (grid_x[1] - xs.start) % grid_x[0]),
+            (grid_y[0], (grid_y[1] - ys.start) % grid_y[0]))
+        return out
     h, w = holes.shape
     (bx, px), (by, py) = grid_x, grid_y
     # Block centres along each axis (first block may start before the crop), clipped to it.
@@ -271,7 +285,10 @@ def smooth_mosaic(crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
 
 @register_engine
 class ClassicalEngine(Engine):
-    """OpenCV inpainting for bars, block-color smoothing for mosaics; native resolution."""
+    """Model-free fills at native resolution. Bars: ``exemplar`` (PatchMatch completions
+    averaged with Telea, ``deepcream.classical``), ``telea``/``ns`` (OpenCV), or ``auto`` =
+    exemplar for jobs of at most ``EXEMPLAR_MAX_PIXELS`` hole pixels, else Telea. Mosaics:
+    see ``CLASSICAL_MOSAIC_METHODS``."""
 
     name = "classical"
     input_size = None
@@ -292,28 +309,48 @@ class ClassicalEngine(Engine):
 
     def describe(self) -> str:
         if self.mode == "bar":
+            if self.method == "auto":
+                return (f"classical exemplar (<= {EXEMPLAR_MAX_PIXELS} hole px, else "
+                        f"opencv-telea) r={self.radius}")
+            if self.method == "exemplar":
+                return f"classical exemplar r={self.radius}"
             return f"classical opencv-{self.method} r={self.radius}"
         return f"classical mosaic-block-{self.mosaic_method}"
 
-    def _fill_one(self, crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    def bar_method_for(self, hole_pixels: int) -> str:
+        """The bar method a job with this many hole pixels gets."""
+        if self.method != "auto":
+            return self.method
+        from deepcream.classical import patchmatch_available
+
+        if hole_pixels <= EXEMPLAR_MAX_PIXELS and patchmatch_available():
+            return "exemplar"
+        return "telea"
+
+    def _fill_one(self, crop: np.ndarray, holes: np.ndarray, method: str) -> np.ndarray:
         import cv2
 
         out = crop.copy()
         if not holes.any():
             return out
-        if self.mode == "bar":
-            flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
+        if self.mode == "bar" and method == "exemplar":
+            from deepcream.classical import exemplar_fill
+
+            filled = exemplar_fill(crop, holes, self.radius)
+        elif self.mode == "bar":
+            flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
             filled = cv2.inpaint(np.ascontiguousarray(crop), holes.view(np.uint8), self.radius, flag)
         else:
-            filled = smooth_mosaic(crop, holes)
+            filled = smooth_mosaic(crop, holes, self.mosaic_method)
         out[holes] = filled[holes]
         return out
 
     def inpaint(self, crops: Crops, holes: Crops,
                 on_filled: Callable[[int, Crops], None] | None = None) -> Crops:
+        method = self.bar_method_for(sum(int(np.count_nonzero(h)) for h in holes))
         filled = []
         for c, h in zip(crops, holes, strict=True):
-            filled.append(self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool)))
+            filled.append(self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool), method))
             if on_filled is not None:
                 on_filled(len(filled) - 1, filled[-1:])
         if isinstance(crops, np.ndarray) and crops.ndim == 4:

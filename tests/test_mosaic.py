@@ -663,3 +663,31 @@ def test_screentone_in_an_illustration_is_not_a_mosaic() -> None:
     ea.illustration(rng)
     img = ea.illustration(rng)
     assert np.count_nonzero(detect_mosaic(img)) <= 0.001 * img.shape[0] * img.shape[1]
+
+
+@pytest.fixture(scope="module")
+def art_set():
+    """Art-set seed 0 (development): one illustration and one manga page with mosaics (grid
+    at the canvas origin, ellipse/brush selections), one clean manga page."""
+    return ea.make_art_set(0, illustrations=1, pages=1, clean_pages=1)
+
+
+@pytest.mark.parametrize("name,condition,floor", [
+    ("illust0", "png", 0.6),      # 0.650
+    ("manga0", "png", 0.9),       # 0.953
+    ("manga0", "jpeg90", 0.85),   # 0.885
+    ("manga0", "scale75", 0.9),   # 0.951 (8 px blocks become 6 px)
+])
+def test_art_set_iou_floor(art_set, name, condition, floor) -> None:
+    sample = next(s for s in art_set[0] if s.name == name)
+    img, truth, _scale = ea.apply_condition(sample.image, sample.truth, condition)
+    pred = detect_mosaic(img)
+    assert ea.iou(pred, truth) >= floor
+    assert np.count_nonzero(pred & ~truth) <= 0.1 * np.count_nonzero(pred)
+
+
+@pytest.mark.parametrize("condition", ["png", "jpeg95", "jpeg80", "jpeg70"])
+def test_clean_manga_page_has_no_false_positives(art_set, condition) -> None:
+    page = art_set[1][0]
+    img, _t, _s = ea.apply_condition(page.image, page.truth, condition)
+    assert np.count_nonzero(detect_mosaic(img)) <= 0.001 * img.shape[0] * img.shape[1]
