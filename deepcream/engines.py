@@ -175,7 +175,7 @@ class OnnxEngine(Engine):
             if on_filled is not None:
                 on_filled(start, out[start:stop])
 
-        from deepcream.session import crop_cost
+        from deepcream.scheduling import crop_cost
 
         step = self.session.batch_size  # crops per backend call (1 by default)
         starts = range(0, n, step)

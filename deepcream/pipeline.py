@@ -579,7 +579,8 @@ class _OverlappedRun:
         self.encode_seconds += time.perf_counter() - t
         while writer.rows_written < writer.tail_from:
             with self.ready:
-                while self.final_rows(v) <= writer.rows_written and not self.failed:
+                while (writer.writable_until(self.final_rows(v)) <= writer.rows_written
+                       and not self.failed):
                     self.ready.wait()
                 if self.failed:
                     return
