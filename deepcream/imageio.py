@@ -621,8 +621,23 @@ class PngRowWriter:
         self._head.write(rows)
         self.rows_written += len(rows)
 
+    @property
+    def band_rows(self) -> int:
+        """Rows per band (~1 MB): the pieces the compressor is fed."""
+        return max(1, _BAND_BYTES // (4 * self.width))
+
+    def writable_until(self, stop: int) -> int:
+        """How far ``write_pixels(pixels, stop)`` writes: ``stop`` rounded down to a whole
+        band (or ``tail_from``). The compressor is always fed the same bands, so the file's
+        bytes do not depend on how far the final rows had got at each call (e.g. which crop
+        of an image finished first)."""
+        stop = min(stop, self.tail_from)
+        if stop < self.tail_from:
+            stop -= stop % self.band_rows
+        return max(stop, self.rows_written)
+
     def _bands(self, pixels: Pixels, start: int, stop: int):
-        band = max(1, _BAND_BYTES // (4 * self.width))
+        band = self.band_rows
         for y in range(start, stop, band):
             y2 = min(y + band, stop)
             rgb = pixels.rgb[y:y2]
@@ -635,9 +650,8 @@ class PngRowWriter:
                 yield rows.reshape(y2 - y, -1)
 
     def write_pixels(self, pixels: Pixels, stop: int) -> None:
-        """Rows ``rows_written`` .. ``stop`` (at most ``tail_from``) of ``pixels``, in ~1 MB
-        bands."""
-        for rows in self._bands(pixels, self.rows_written, min(stop, self.tail_from)):
+        """Rows ``rows_written`` .. ``writable_until(stop)`` of ``pixels``, in ~1 MB bands."""
+        for rows in self._bands(pixels, self.rows_written, self.writable_until(stop)):
             self.write(rows)
 
     def write_tail(self, pixels: Pixels) -> None:

@@ -19,6 +19,15 @@ ENV_VAR = "DEEPCREAM_MODELS"
 DEFAULT_DIR = Path("~/.cache/deepcream/models")
 
 #: What to tell a user who has no model (shown by `deepcream models` and model-less commands).
+# One sentence on why the models are worth installing (`deepcream models`).
+MODELS_VS_CLASSICAL = (
+    "The DCPv2 models are neural networks trained on illustrations: they redraw lines, "
+    "textures and mosaicked detail far better than the classical engine (PatchMatch and "
+    "diffusion fills, mosaic block-mean reconstruction) that deepcream uses without them.")
+# Said once per run when the classical engine made the outputs (CLI), and sent to the page.
+CLASSICAL_HINT = ("made with the classical engine: `deepcream fetch-model` installs the DCPv2 "
+                  "models, which fill much better")
+
 HOW_TO_INSTALL = """\
 No DCPv2 model is installed. To install one:
   deepcream fetch-model                 # download the public release zip (Google Drive) and convert

@@ -214,11 +214,55 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
     mode, variations, auto_mask = options.mode, options.variations, options.auto_mask
     color, mask_tolerance, antialias = options.mask_color, options.mask_tolerance, options.antialias
     max_regions = options.max_regions
-    from deepcream.masks import find_mask, load_mask_file, mask_warning, near_mask_hint
+    from deepcream.masks import mask_warning, near_mask_hint
 
     if mask is not None and (original is not None or auto_mask):
         raise InputError("a mask file says where to fill: give no original (colored copy) "
                          "and no auto mask with it")
+    base, alpha, source, rgb, holes, decode_seconds = _inputs_and_holes(
+        image, options, original, mask)
+    labels = rg.label_holes(holes)
+    if labels.count > max_regions:
+        raise InputError(f"{labels.count:,} separate regions to fill, more than the limit of "
+                         f"{max_regions:,} per image")
+    height, width = holes.shape
+    plans, grouping = _plan_crops(labels, width, height, variations)
+    streamed = len(plans) > STREAM_CROPS
+    batch = batch_holes = None
+    if not streamed:
+        batch, batch_holes = _cut_all(plans, source, holes, input_size)
+    notice = warning = None
+    color_mask = mask is None and not auto_mask
+    if labels.count and color_mask:
+        warning = mask_warning(rgb, holes, color, mask_tolerance, antialias)
+    if not labels.count:
+        hint = near_mask_hint(rgb, color, mask_tolerance) if color_mask else None
+        what = ("no mosaic found" if auto_mask else
+                f"no pixel of the mask color ({','.join(map(str, color))})")
+        notice = f"{what}: nothing to decensor" + (f"; {hint}" if hint else "")
+    job = Job(mode, base, alpha, variations, input_size, color, labels.count, batch,
+              batch_holes, plans, notice=notice, warning=warning,
+              owns_base=True)  # load_pixels' arrays are always new
+    if streamed:
+        job.source, job.hole_mask = source, holes
+    if grouping is not None:
+        job.labels, job.grouping = labels, grouping
+    job.timings["prepare"] = time.perf_counter() - t0
+    job.timings["decode"] = decode_seconds  # (part of "prepare")
+    return job
+
+
+def _inputs_and_holes(image: Source | Pixels, options: DecensorOptions,
+                      original: Source | Pixels | None, mask: MaskSource | None
+                      ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray,
+                                 np.ndarray, float]:
+    """Decode the inputs and find the holes: ``(base, alpha, source, rgb, holes,
+    decode_seconds)``; ``base`` is what the outputs start from, ``source`` what the model
+    sees, ``rgb`` the image the mask was read from."""
+    from deepcream.masks import find_mask, load_mask_file
+
+    mode, auto_mask = options.mode, options.auto_mask
+    color, mask_tolerance, antialias = options.mask_color, options.mask_tolerance, options.antialias
     t_decode = time.perf_counter()
     loaded = _load(image, "image")
     decode_seconds = time.perf_counter() - t_decode
@@ -253,13 +297,13 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
         del orig
         source = base
         holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
-    del loaded
+    return base, alpha, source, rgb, holes, decode_seconds
 
-    labels = rg.label_holes(holes)
-    if labels.count > max_regions:
-        raise InputError(f"{labels.count:,} separate regions to fill, more than the limit of "
-                         f"{max_regions:,} per image")
-    height, width = holes.shape
+
+def _plan_crops(labels: rg.Labels, width: int, height: int, variations: int
+                ) -> tuple[list[CropPlan], rg.Grouping | None]:
+    """Where every crop of every variation comes from: DCP's boxes per region, or, for many
+    regions, shared tile crops for the small ones (``regions.plan_groups``)."""
     grouping = None
     if labels.count <= rg.EXACT_REGIONS:
         singles = rg.find_regions(labels)
@@ -286,45 +330,25 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
             # Tile boxes are placed in original coordinates; a variation mirrors the crop.
             for group, box in enumerate(grouping.boxes):
                 plans.append(CropPlan(v, -1, box, flip_x, flip_y, None, group))
-    streamed = len(plans) > STREAM_CROPS
+    return plans, grouping
+
+
+def _cut_all(plans: list[CropPlan], source: np.ndarray, holes: np.ndarray,
+             input_size: int | None) -> tuple[Crops, Crops]:
+    """Every planned crop and its holes: one uint8/bool batch at ``input_size``, or lists at
+    native box size (``input_size`` None)."""
     crops: list[np.ndarray] = []
     crop_holes: list[np.ndarray] = []
-    if not streamed:
-        for plan in plans:
-            crop, hole = _cut_crop(source, holes, plan.box, plan.flip_x, plan.flip_y, input_size,
-                                   plan.group >= 0)
-            crops.append(crop)
-            crop_holes.append(hole)
-
-    notice = warning = None
-    color_mask = mask is None and not auto_mask
-    if labels.count and color_mask:
-        warning = mask_warning(rgb, holes, color, mask_tolerance, antialias)
-    if not labels.count:
-        hint = near_mask_hint(rgb, color, mask_tolerance) if color_mask else None
-        what = ("no mosaic found" if auto_mask else
-                f"no pixel of the mask color ({','.join(map(str, color))})")
-        notice = f"{what}: nothing to decensor" + (f"; {hint}" if hint else "")
-
-    batch: np.ndarray | list[np.ndarray] | None = None
-    batch_holes: np.ndarray | list[np.ndarray] | None = None
-    if not streamed:
-        if input_size is not None:
-            size = (0, input_size, input_size)
-            batch = np.stack(crops) if crops else np.zeros(size + (3,), np.uint8)
-            batch_holes = np.stack(crop_holes) if crop_holes else np.zeros(size, bool)
-        else:
-            batch, batch_holes = crops, crop_holes
-    job = Job(mode, base, alpha, variations, input_size, color, labels.count, batch,
-              batch_holes, plans, notice=notice, warning=warning,
-              owns_base=True)  # load_pixels' arrays are always new
-    if streamed:
-        job.source, job.hole_mask = source, holes
-    if grouping is not None:
-        job.labels, job.grouping = labels, grouping
-    job.timings["prepare"] = time.perf_counter() - t0
-    job.timings["decode"] = decode_seconds  # (part of "prepare")
-    return job
+    for plan in plans:
+        crop, hole = _cut_crop(source, holes, plan.box, plan.flip_x, plan.flip_y, input_size,
+                               plan.group >= 0)
+        crops.append(crop)
+        crop_holes.append(hole)
+    if input_size is None:
+        return crops, crop_holes
+    size = (0, input_size, input_size)
+    return (np.stack(crops) if crops else np.zeros(size + (3,), np.uint8),
+            np.stack(crop_holes) if crop_holes else np.zeros(size, bool))
 
 
 def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str) -> DecensorResult:
@@ -429,7 +453,6 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     True the engine stops taking crops and ``JobCancelled`` is raised (the job is spent).
     """
     t0 = time.perf_counter()
-    n = len(job.plans)
     if png and not PngRowWriter.available():  # no ISA-L: encode after the fact
         filled = run_engine(engine, job)
         result = finish(job, filled, engine.describe())
@@ -437,110 +460,135 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
         pngs = [encode_png(p, text=text, compress_level=compress_level) for p in result.pixels]
         result.timings["encode"] = time.perf_counter() - t1
         return result, pngs
-    outputs = _take_outputs(job)
-    height, width = outputs[0].shape[:2]
-    # top to bottom, so the rows above the pending crops grow steadily
-    order = sorted(range(n), key=lambda i: (job.plans[i].box[1], i))
-    pending = [sorted(max(job.plans[i].box[1], 0) for i in order
-                      if job.plans[i].variation == v) for v in range(job.variations)]
-    ready = threading.Condition()
-    failed: list[BaseException] = []
-
-    reported: set[int] = set()
-
-    def check_cancel() -> None:
-        if cancelled is not None and cancelled():
-            raise JobCancelled("the job was cancelled")
-
-    def filled_some(start: int, crops: Crops) -> None:
-        check_cancel()  # the engine's workers stop taking crops once this raises
-        for k, pred in enumerate(crops):
-            plan = job.plans[order[start + k]]
-            _paste_plan(job, outputs, plan, pred)
-            with ready:
-                reported.add(start + k)
-                pending[plan.variation].remove(max(plan.box[1], 0))
-                ready.notify_all()
-        if on_filled is not None:
-            on_filled(len(crops))
-
-    def final_rows(v: int) -> int:
-        return pending[v][0] if pending[v] else height
-
-    pngs: list[bytes] | None = [b""] * job.variations if png else None
-    encode_seconds = [0.0]
-
-    def encode_all() -> None:
-        try:
-            for v in range(job.variations):
-                # rows below every box of this variation are final from the start: they
-                # go into a second deflate stream, written first (see PngRowWriter)
-                below = max((min(p.box[3], height) for p in job.plans if p.variation == v),
-                            default=0)
-                writer = PngRowWriter(width, height, job.alpha is not None, text=text,
-                                      compress_level=compress_level, tail_from=below)
-                pixels = Pixels(outputs[v], job.alpha)
-                t = time.perf_counter()
-                writer.write_tail(pixels)
-                encode_seconds[0] += time.perf_counter() - t
-                while writer.rows_written < writer.tail_from:
-                    with ready:
-                        while final_rows(v) <= writer.rows_written and not failed:
-                            ready.wait()
-                        if failed:
-                            return
-                        stop = final_rows(v)
-                    t = time.perf_counter()
-                    writer.write_pixels(pixels, stop)
-                    encode_seconds[0] += time.perf_counter() - t
-                assert pngs is not None
-                pngs[v] = b"".join(writer.close())
-        except BaseException as exc:  # re-raised in the caller's thread
-            failed.append(exc)
-
-    encoder = threading.Thread(target=encode_all, name="deepcream-png", daemon=True) if png else None
-    if encoder is not None:
+    run = _OverlappedRun(job, on_filled, cancelled)
+    encoder = None
+    if png:
+        encoder = threading.Thread(target=run.encode_all, args=(text, compress_level),
+                                   name="deepcream-png", daemon=True)
         encoder.start()
     try:
-        if n:
-            # a streamed job goes to the engine a chunk at a time, cut just before
-            step = STREAM_CROPS if job.streamed else n
-            for first in range(0, n, step):
-                check_cancel()
-                part = order[first:first + step]
-                crops, holes = job.cut(part)
-
-                def chunk_filled(start: int, done: Crops, first: int = first) -> None:
-                    filled_some(first + start, done)
-
-                filled = engine.inpaint(crops, holes, on_filled=chunk_filled)
-                del crops, holes
-                if len(filled) != len(part):
-                    raise ValueError(f"the engine returned {len(filled)} crops for {len(part)}")
-                for k in range(len(part)):
-                    if first + k not in reported:
-                        filled_some(first + k, filled[k:k + 1])
-                del filled
+        run.fill(engine)
         inpaint_done = time.perf_counter()
     except BaseException as exc:
-        with ready:
-            failed.append(exc)
-            ready.notify_all()
+        run.fail(exc)
         raise
     finally:
         if encoder is not None:
             encoder.join()
-    if failed:
-        raise failed[0]
+    if run.failed:
+        raise run.failed[0]
     _release_inputs(job)
     timings = dict(job.timings)
     timings["inpaint"] = inpaint_done - t0
     timings["finish"] = time.perf_counter() - inpaint_done  # what was left after the model
     if png:
-        timings["encode"] = encode_seconds[0]  # CPU time spent, mostly overlapped
-    result = DecensorResult([Pixels(out, job.alpha) for out in outputs], engine.describe(),
+        timings["encode"] = run.encode_seconds  # CPU time spent, mostly overlapped
+    result = DecensorResult([Pixels(out, job.alpha) for out in run.outputs], engine.describe(),
                             job.regions, timings, job.notice, job.warning)
-    return result, pngs
+    return result, run.pngs if png else None
+
+
+class _OverlappedRun:
+    """The shared state of one ``run_job``: the engine's workers paste crops as they are
+    filled (``filled_some``) while the encoder thread (``encode_all``) writes every row that
+    no pending crop's box reaches."""
+
+    def __init__(self, job: Job, on_filled: Callable[[int], None] | None,
+                 cancelled: Callable[[], bool] | None) -> None:
+        self.job = job
+        self.on_filled = on_filled
+        self.cancelled = cancelled
+        self.outputs = _take_outputs(job)
+        self.height, self.width = self.outputs[0].shape[:2]
+        n = len(job.plans)
+        # top to bottom, so the rows above the pending crops grow steadily
+        self.order = sorted(range(n), key=lambda i: (job.plans[i].box[1], i))
+        self.pending = [sorted(max(job.plans[i].box[1], 0) for i in self.order
+                               if job.plans[i].variation == v) for v in range(job.variations)]
+        self.ready = threading.Condition()
+        self.failed: list[BaseException] = []
+        self.reported: set[int] = set()
+        self.pngs: list[bytes] = [b""] * job.variations
+        self.encode_seconds = 0.0
+
+    def check_cancel(self) -> None:
+        if self.cancelled is not None and self.cancelled():
+            raise JobCancelled("the job was cancelled")
+
+    def fail(self, exc: BaseException) -> None:
+        with self.ready:
+            self.failed.append(exc)
+            self.ready.notify_all()
+
+    def filled_some(self, start: int, crops: Crops) -> None:
+        self.check_cancel()  # the engine's workers stop taking crops once this raises
+        for k, pred in enumerate(crops):
+            plan = self.job.plans[self.order[start + k]]
+            _paste_plan(self.job, self.outputs, plan, pred)
+            with self.ready:
+                self.reported.add(start + k)
+                self.pending[plan.variation].remove(max(plan.box[1], 0))
+                self.ready.notify_all()
+        if self.on_filled is not None:
+            self.on_filled(len(crops))
+
+    def fill(self, engine: Engine) -> None:
+        """All crops through the engine, in order; a streamed job a chunk at a time, cut just
+        before."""
+        n = len(self.order)
+        if not n:
+            return
+        step = STREAM_CROPS if self.job.streamed else n
+        for first in range(0, n, step):
+            self.check_cancel()
+            part = self.order[first:first + step]
+            crops, holes = self.job.cut(part)
+
+            def chunk_filled(start: int, done: Crops, first: int = first) -> None:
+                self.filled_some(first + start, done)
+
+            filled = engine.inpaint(crops, holes, on_filled=chunk_filled)
+            del crops, holes
+            if len(filled) != len(part):
+                raise ValueError(f"the engine returned {len(filled)} crops for {len(part)}")
+            for k in range(len(part)):
+                if first + k not in self.reported:
+                    self.filled_some(first + k, filled[k:k + 1])
+            del filled
+
+    def final_rows(self, v: int) -> int:
+        return self.pending[v][0] if self.pending[v] else self.height
+
+    def encode_all(self, text: dict[str, str] | None, compress_level: int) -> None:
+        try:
+            for v in range(self.job.variations):
+                self._encode(v, text, compress_level)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self.failed.append(exc)
+
+    def _encode(self, v: int, text: dict[str, str] | None, compress_level: int) -> None:
+        job, height = self.job, self.height
+        # rows below every box of this variation are final from the start: they go into a
+        # second deflate stream, written first (see PngRowWriter)
+        below = max((min(p.box[3], height) for p in job.plans if p.variation == v), default=0)
+        writer = PngRowWriter(self.width, height, job.alpha is not None, text=text,
+                              compress_level=compress_level, tail_from=below)
+        pixels = Pixels(self.outputs[v], job.alpha)
+        t = time.perf_counter()
+        writer.write_tail(pixels)
+        self.encode_seconds += time.perf_counter() - t
+        while writer.rows_written < writer.tail_from:
+            with self.ready:
+                while (writer.writable_until(self.final_rows(v)) <= writer.rows_written
+                       and not self.failed):
+                    self.ready.wait()
+                if self.failed:
+                    return
+                stop = self.final_rows(v)
+            t = time.perf_counter()
+            writer.write_pixels(pixels, stop)
+            self.encode_seconds += time.perf_counter() - t
+        self.pngs[v] = b"".join(writer.close())
 
 
 def run_engine(engine: Engine, job: Job) -> np.ndarray | list[np.ndarray]:

@@ -73,8 +73,10 @@ def isolated_dots(width: int, height: int, count: int, seed: int) -> np.ndarray:
     return img
 
 
-def _run_cli(args: list[str], timeout: float) -> tuple[float, float, int, str]:
-    """Run the CLI in a child; (wall seconds, peak RSS MB, exit code, stderr tail)."""
+def _run_cli(args: list[str], timeout: float) -> tuple[float, float, float, int, str]:
+    """Run the CLI in a child; (wall seconds, CPU seconds, peak RSS MB, exit code, stderr
+    tail). CPU time (user + system) is the figure that survives a busy machine: on an idle
+    one the wall time is at most about that (the run waits on nothing else)."""
     env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'benchmarks'}")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "deepcream", *args], env=env,
@@ -84,21 +86,24 @@ def _run_cli(args: list[str], timeout: float) -> tuple[float, float, int, str]:
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
-        return timeout, float("nan"), -9, "timed out"
+        return timeout, float("nan"), float("nan"), -9, "timed out"
     wall = time.perf_counter() - t0
     # ru_maxrss of the child just reaped (KiB on Linux): wait4 was done by communicate, so
     # read RUSAGE_CHILDREN's high-water mark, which only grows: run cases in fresh parents.
     import resource
 
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return wall, rss_mb, proc.returncode, err.decode(errors="replace").strip()[-300:]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss_mb = usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, rss_mb, proc.returncode, err.decode(errors="replace").strip()[-300:]
 
 
 def _child_case(argv: list[str]) -> int:
     """Re-entry: run one CLI case from a fresh parent so RUSAGE_CHILDREN is the case's own."""
     spec = json.loads(argv[0])
-    wall, rss, code, err = _run_cli(spec["args"], spec["timeout"])
-    print(json.dumps({"seconds": wall, "peak_rss_mb": rss, "exit": code, "stderr": err}))
+    wall, cpu, rss, code, err = _run_cli(spec["args"], spec["timeout"])
+    print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "peak_rss_mb": rss, "exit": code,
+                      "stderr": err}))
     return 0
 
 
@@ -214,9 +219,14 @@ def main(argv: list[str] | None = None) -> int:
                 result.update(case=name, engine=engine, target_s=limit_s, target_mb=limit_mb)
                 result["met"] = (result["exit"] == 0 and result["seconds"] < limit_s
                                  and (limit_mb is None or result["peak_rss_mb"] < limit_mb))
+                # met on an idle machine: even run serially, the CPU time fits the target
+                result["met_by_cpu_time"] = (
+                    result["exit"] == 0 and result["cpu_seconds"] < limit_s
+                    and (limit_mb is None or result["peak_rss_mb"] < limit_mb))
                 rows.append(result)
-                print(f"{name:16s} {engine:9s} {result['seconds']:7.2f} s "
-                      f"{result['peak_rss_mb']:7.0f} MB exit {result['exit']}", flush=True)
+                print(f"{name:16s} {engine:9s} {result['seconds']:7.2f} s wall "
+                      f"{result['cpu_seconds']:7.2f} s CPU {result['peak_rss_mb']:7.0f} MB "
+                      f"exit {result['exit']}", flush=True)
     report["stress"] = rows
     if not args.skip_ordinary:
         report["ordinary_sha256"] = ordinary_hashes(args.models, work)
@@ -230,13 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Many-regions stress ({report['cpu']}, {report['cpus']} CPUs, load "
              f"{report['load_before'][0]:.1f} before / {report['load_after'][0]:.1f} after, "
              f"commit {report['commit']})", "",
-             "| case | engine | seconds | peak RSS MB | exit | target | met |",
-             "|---|---|---:|---:|---:|---|---|"]
+             "| case | engine | wall s | CPU s (user+sys) | peak RSS MB | exit | target | "
+             "met (wall) | met (CPU time) |",
+             "|---|---|---:|---:|---:|---:|---|---|---|"]
     for r in rows:
         target = f"< {r['target_s']:g} s" + (f", < {r['target_mb']:g} MB" if r["target_mb"] else "")
         lines.append(f"| {r['case']} | {r['engine']} | {r['seconds']:.2f} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['exit']} | {target} | "
-                     f"{'yes' if r['met'] else 'NO'} |")
+                     f"{r['cpu_seconds']:.2f} | {r['peak_rss_mb']:.0f} | {r['exit']} | {target} | "
+                     f"{'yes' if r['met'] else 'NO'} | {'yes' if r['met_by_cpu_time'] else 'NO'} |")
     if "workload" in report:
         for eng, w in report["workload"].items():
             lines += ["", f"Reference workload ({eng}, in-process, decode to PNG bytes): median "

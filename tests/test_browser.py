@@ -466,6 +466,9 @@ def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path:
 
 
 def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
+    # This server runs the classical engine: the banner names the command that installs models.
+    page.wait_for_selector("#engine-banner")
+    assert "deepcream fetch-model" in page.inner_text("#engine-banner")
     not_image = tmp_path / "notes.png"
     not_image.write_text("this is text, not a picture")
     page.set_input_files("#files", str(not_image))

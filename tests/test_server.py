@@ -121,6 +121,7 @@ def test_healthz_readyz_info(classical_url: str) -> None:
         info = c.get("/v1/info").json()
         assert info["ready"] is True and info["variations"] == [1, 2, 4]
         assert info["limits"]["max_pixels"] == 3_000_000
+        assert "deepcream fetch-model" in info["model_hint"]  # the page's banner
 
 
 def test_web_page_and_static_files_are_local(classical_url: str) -> None:

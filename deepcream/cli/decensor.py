@@ -429,8 +429,13 @@ def run(args: argparse.Namespace) -> int:
     summary.interrupted = stop.is_set() and summary.done + summary.total_failed - len(
         plan.errors) < len(tasks)
     seconds = time.perf_counter() - t_start
-    print(f"deepcream: {summary.line(total, engine_name(), seconds)}",
+    used = engine_name()
+    print(f"deepcream: {summary.line(total, used, seconds)}",
           file=sys.stderr if args.quiet else sys.stdout)
+    if summary.done and used.startswith("classical") and not args.quiet:
+        from deepcream.models import CLASSICAL_HINT
+
+        print(f"deepcream: notice: {CLASSICAL_HINT}", file=sys.stderr)
     if summary.interrupted:
         return 130
     return 1 if summary.total_failed else 0

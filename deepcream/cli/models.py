@@ -18,11 +18,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deepcream.models import HOW_TO_INSTALL, describe_models, models_dir
+    from deepcream.models import HOW_TO_INSTALL, MODELS_VS_CLASSICAL, describe_models, models_dir
 
     folder = models_dir(args.models)
     infos = describe_models(folder)
     print(f"models folder: {folder}")
+    print(MODELS_VS_CLASSICAL)
     if not infos:
         print(HOW_TO_INSTALL)
         return 0

@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 
 from deepcream import __version__
+from deepcream.models import CLASSICAL_HINT
 from deepcream.options import VARIATIONS, DecensorOptions
 from deepcream.server.errors import ApiError, install_error_handlers
 from deepcream.server.limits import SUPPORTED_FORMATS, UploadGuard, parse_mask_color
@@ -289,6 +290,9 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             "version": __version__,
             "ready": service.ready.is_set(),
             "engines": service.engine_names(),
+            # The page's banner: set while any mode runs the classical engine.
+            "model_hint": (CLASSICAL_HINT if "classical" in service.engine_names().values()
+                           else None),
             "modes": ["bar", "mosaic"],
             "variations": list(VARIATIONS),
             "formats": list(SUPPORTED_FORMATS),
