@@ -220,10 +220,10 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
                          "and no auto mask with it")
     base, alpha, source, rgb, holes, decode_seconds = _inputs_and_holes(
         image, options, original, mask)
-    labels = rg.label_holes(holes)
-    if labels.count > max_regions:
-        raise InputError(f"{labels.count:,} separate regions to fill, more than the limit of "
-                         f"{max_regions:,} per image")
+    try:
+        labels = rg.label_holes(holes, max_count=max_regions)
+    except rg.TooManyRegions as exc:
+        raise InputError(str(exc)) from None
     height, width = holes.shape
     plans, grouping = _plan_crops(labels, width, height, variations)
     streamed = len(plans) > STREAM_CROPS
