@@ -213,13 +213,16 @@ class ImageOptions:
     mode: str = "bar"
     variations: int = 1
     mask_color: tuple[int, int, int] = (0, 255, 0)
-    mask_tolerance: int = 0
+    mask_tolerance: int | None = None  # None: the default finder (masks.find_paint)
     antialias: bool = False
     auto_mask: bool = False
+    # how messages name settings (the CLI's flags); None: the library's keyword names
+    wording: dict[str, str] | None = None
 
     def prepare_kwargs(self) -> dict[str, Any]:
         return {"mode": self.mode, "variations": self.variations, "mask_color": self.mask_color,
                 "mask_tolerance": self.mask_tolerance, "antialias": self.antialias,
+                "wording": self.wording,
                 "auto_mask": self.auto_mask}
 
 
@@ -235,6 +238,7 @@ class Outcome:
     regions: int = 0
     warning: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    mask_note: str | None = None
 
 
 def failure(task: Task, reason: str, exc: BaseException | str) -> Outcome:
@@ -338,10 +342,15 @@ class Summary:
 
         text = (f"{self.done} of {total} images done, {self.regions} regions filled, "
                 f"engine {engine}, {seconds:.2f} s")
+        # Images with no region found are the most common surprise: counted on their own.
+        failed = collections.Counter(self.failed)
+        empty = failed.pop(NOTHING_TO_DO, 0)
+        if empty:
+            text += f"; {empty} with no regions found (no output written)"
         if self.skipped:
             text += f"; skipped {sum(self.skipped.values())} ({by_reason(self.skipped)})"
-        if self.failed:
-            text += f"; failed {self.total_failed} ({by_reason(self.failed)})"
+        if failed:
+            text += f"; failed {sum(failed.values())} ({by_reason(failed)})"
         if self.interrupted:
             text += "; interrupted (run again to resume)"
         return text
@@ -386,7 +395,7 @@ def process_task(engine: Any, task: Task, options: ImageOptions, *,
     except (DeepcreamError, MemoryError, OSError) as exc:
         return failure(task, WRITE_FAILED, exc)
     return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                   timings=result.timings)
+                   timings=result.timings, mask_note=result.mask_note)
 
 
 _END = object()
@@ -480,7 +489,7 @@ def run_tasks(engine: Any, tasks: Sequence[Task], options: ImageOptions, *,
         except (DeepcreamError, MemoryError, OSError) as exc:
             return failure(task, WRITE_FAILED, exc)
         return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                       timings=result.timings)
+                       timings=result.timings, mask_note=result.mask_note)
 
     pending = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver:

@@ -56,8 +56,11 @@ class DecensorResult:
     ``save_png`` write fastest); ``images``: the same as PIL images, made on first use;
     ``engine``: which engine filled them (``describe()``); ``regions``: regions filled per
     image; ``timings``: seconds per stage; ``notice``: why nothing was done (no mask pixels),
-    else None; ``warning``: why the mask found is probably incomplete (JPEG-speckled or
-    anti-aliased strokes) and the options to rerun with, else None."""
+    else None; ``warning``: something the user should look at: nothing was found (the same
+    text as ``notice``), or, with a manual ``mask_tolerance``, why the mask found is probably
+    incomplete and the settings to rerun with; else None; ``mask_note``: how the default
+    finder read soft strokes (anti-aliased or JPEG-saved, grown past the exact color), else
+    None."""
 
     pixels: list[Pixels]
     engine: str
@@ -65,6 +68,7 @@ class DecensorResult:
     timings: dict[str, float]
     notice: str | None = None
     warning: str | None = None
+    mask_note: str | None = None
     _images: list[Image.Image] | None = field(default=None, repr=False)
 
     @property
@@ -107,6 +111,7 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
     notice: str | None = None
     warning: str | None = None
+    mask_note: str | None = None  # how the mask was found, when not plainly by exact color
     engine: str = ""  # describe() of the engine the crops were cut for, if given
     owns_base: bool = False  # True when ``base`` is private to the job (finish may write it)
     width: int = 0
@@ -138,15 +143,40 @@ def _parse_color(color: Color | str) -> Color:
     return c  # type: ignore[return-value]
 
 
+def _color_holes(rgb: np.ndarray, color: Color, tolerance: int | None, antialias: bool,
+                 wording: dict[str, str] | None) -> tuple[np.ndarray, str | None]:
+    """The mask of pixels painted in ``color`` and, when the strokes were found by growing
+    past the exact color, a note saying so."""
+    from deepcream.masks import find_mask, find_paint, paint_note
+
+    if tolerance is None and not antialias:
+        holes, info = find_paint(rgb, color)
+        return holes, paint_note(info, color, wording) if info.soft else None
+    return find_mask(rgb, color, tolerance=tolerance or 0, grow_antialias=antialias), None
+
+
+def _nothing_found(rgb: np.ndarray, color: Color, tolerance: int | None, auto_mask: bool,
+                   wording: dict[str, str] | None) -> str:
+    if auto_mask:
+        return "no mosaic found: nothing to decensor"
+    from deepcream.colors import format_color
+    from deepcream.masks import near_mask_hint
+
+    hint = near_mask_hint(rgb, color, tolerance or 0, wording=wording)
+    text = (f"no regions found: no pixel is painted in the mask color {format_color(color)} "
+            "(is that the color of the paint?): nothing to decensor")
+    return text + (f"; {hint}" if hint else "")
+
+
 def _load(src: Source | Pixels, what: str) -> Pixels:
     return load_pixels(src, name=None if not isinstance(src, bytes | bytearray) else what)
 
 
 def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels | None = None,
-            variations: int = 1, mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
-            antialias: bool = False, auto_mask: bool = False,
+            variations: int = 1, mask_color: Color | str = DEFAULT_COLOR,
+            mask_tolerance: int | None = None, antialias: bool = False, auto_mask: bool = False,
             input_size: int | None = rg.MODEL_SIZE, engine: Engine | None = None,
-            mask: MaskSource | None = None) -> Job:
+            mask: MaskSource | None = None, wording: dict[str, str] | None = None) -> Job:
     """Find the regions of one image and cut the crops for every region and variation.
 
     Bar mode: ``image`` is the image with mask-colored regions. Mosaic mode: ``image`` is the
@@ -160,6 +190,13 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
     non-black = fill, the same size as ``image``) instead of painted strokes. ``image`` is
     then the picture itself (bar mode) or the pixelated original (mosaic mode), and the mask
     color is not looked for.
+
+    ``mask_tolerance`` None (default) finds the painted strokes however they were saved
+    (``masks.find_paint``: exact hard-edged strokes give the exact-color mask, anti-aliased
+    or JPEG-saved ones are grown over their blended edges); 0 takes the exact color only, as
+    DeepCreamPy; N accepts a per-channel distance <= N (and ``antialias`` grows the edges).
+    ``wording`` names the settings in the messages (``masks.PYTHON_WORDING`` by default; the
+    CLI passes its flags, the server its form fields).
     """
     t0 = time.perf_counter()
     if engine is not None:
@@ -169,13 +206,15 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
     if variations not in (1, 2, 4):
         raise InputError(f"variations must be 1, 2 or 4, got {variations!r}")
     color = _parse_color(mask_color)
-    if not isinstance(mask_tolerance, int) or not 0 <= mask_tolerance <= 255:
+    if mask_tolerance is not None and (not isinstance(mask_tolerance, int)
+                                       or not 0 <= mask_tolerance <= 255):
         raise InputError(f"mask tolerance must be an integer 0..255, got {mask_tolerance!r}")
-    from deepcream.masks import find_mask, load_mask_file, mask_warning, near_mask_hint
+    from deepcream.masks import load_mask_file
 
     if mask is not None and (original is not None or auto_mask):
         raise InputError("a mask file says where to fill: give no original (colored copy) "
                          "and no auto mask with it")
+    mask_note = None
     t_decode = time.perf_counter()
     loaded = _load(image, "image")
     decode_seconds = time.perf_counter() - t_decode
@@ -187,7 +226,7 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
         decode_seconds += time.perf_counter() - t_decode
     elif mode == "bar":
         base, source = rgb, rgb
-        holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
+        holes, mask_note = _color_holes(rgb, color, mask_tolerance, antialias, wording)
     elif auto_mask:
         if original is not None:
             raise InputError("--auto-mask finds the mosaic itself: give the pixelated image, "
@@ -209,7 +248,7 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
         base, alpha = orig.rgb, orig.alpha
         del orig
         source = base
-        holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
+        holes, mask_note = _color_holes(rgb, color, mask_tolerance, antialias, wording)
     del loaded
 
     found = rg.find_regions(holes)
@@ -246,13 +285,14 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
 
     notice = warning = None
     color_mask = mask is None and not auto_mask
-    if found and color_mask:
-        warning = mask_warning(rgb, holes, color, mask_tolerance, antialias)
+    if found and color_mask and mask_tolerance is not None:
+        from deepcream.masks import mask_warning
+
+        warning = mask_warning(rgb, holes, color, mask_tolerance, antialias, wording=wording)
     if not found:
-        hint = near_mask_hint(rgb, color, mask_tolerance) if color_mask else None
-        what = ("no mosaic found" if auto_mask else
-                f"no pixel of the mask color ({','.join(map(str, color))})")
-        notice = f"{what}: nothing to decensor" + (f"; {hint}" if hint else "")
+        notice = _nothing_found(rgb, color, mask_tolerance, auto_mask, wording)
+        # An unchanged image is the most common surprise: it is a warning, not just a notice.
+        warning = notice
 
     if input_size is not None:
         size = (0, input_size, input_size)
@@ -261,7 +301,7 @@ def prepare(image: Source | Pixels, mode: str = "bar", original: Source | Pixels
     else:
         batch, batch_holes = crops, crop_holes
     job = Job(mode, base, alpha, variations, input_size, color, len(found), batch, batch_holes,
-              plans, notice=notice, warning=warning,
+              plans, notice=notice, warning=warning, mask_note=mask_note,
               engine=engine.describe() if engine is not None else "",
               owns_base=True)  # load_pixels' arrays are always new
     job.timings["prepare"] = time.perf_counter() - t0
@@ -288,7 +328,7 @@ def finish(job: Job, filled: np.ndarray | list[np.ndarray], engine: str = "") ->
     timings = dict(job.timings)
     timings["finish"] = time.perf_counter() - t0
     return DecensorResult(pixels, engine or job.engine, job.regions, timings, job.notice,
-                          job.warning)
+                          job.warning, job.mask_note)
 
 
 def _take_outputs(job: Job) -> list[np.ndarray]:
@@ -438,7 +478,7 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     if png:
         timings["encode"] = encode_seconds[0]  # CPU time spent, mostly overlapped
     result = DecensorResult([Pixels(out, job.alpha) for out in outputs], engine.describe(),
-                            job.regions, timings, job.notice, job.warning)
+                            job.regions, timings, job.notice, job.warning, job.mask_note)
     return result, pngs
 
 
@@ -463,7 +503,7 @@ def run_engine(engine: Engine, job: Job) -> np.ndarray | list[np.ndarray]:
 
 def decensor(image: Source, mode: str = "bar", original: Source | None = None,
              variations: int = 1, engine: str | Engine = "auto",
-             mask_color: Color = DEFAULT_COLOR, mask_tolerance: int = 0,
+             mask_color: Color | str = DEFAULT_COLOR, mask_tolerance: int | None = None,
              models: PathLike | None = None, *,
              antialias: bool = False, auto_mask: bool = False, backend: str = "auto",
              threads: int | None = None, precision: str = "fp32",

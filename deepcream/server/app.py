@@ -102,8 +102,10 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         }
         if out.notice:  # e.g. no mask-colored pixel: the image comes back unchanged
             headers["X-Deepcream-Notice"] = out.notice.encode("ascii", "replace").decode()
-        if out.warning:  # e.g. JPEG-speckled strokes: filled, but the mask is incomplete
+        if out.warning:  # e.g. no region found, or a manual tolerance left an incomplete mask
             headers["X-Deepcream-Warning"] = out.warning.encode("ascii", "replace").decode()
+        if out.mask_note:  # e.g. JPEG-saved strokes: the mask was grown past the exact color
+            headers["X-Deepcream-Mask-Note"] = out.mask_note.encode("ascii", "replace").decode()
         if variations == 1:
             headers["Content-Disposition"] = 'inline; filename="decensored.png"'
             return Response(out.pngs[0], media_type="image/png", headers=headers)
@@ -138,9 +140,13 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         mode: Annotated[str, Form(description="bar or mosaic")] = "bar",
         mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
         variations: Annotated[int, Form(description="1, 2 or 4 (flipped inputs)")] = 1,
-        mask_tolerance: Annotated[int, Form(ge=0, le=255, description="per-channel color "
-                                           "tolerance for JPEG-damaged masks")] = 0,
-        antialias: Annotated[bool, Form(description="grow the mask over anti-aliased edges")] = False,
+        mask_tolerance: Annotated[int | None, Form(ge=0, le=255, description="manual "
+                                                  "override of the mask finder: per-channel "
+                                                  "color tolerance (0 = exact color only). "
+                                                  "Unset: strokes are found however they were "
+                                                  "saved (exact, anti-aliased, JPEG)")] = None,
+        antialias: Annotated[bool, Form(description="with mask_tolerance: grow the mask over "
+                                        "anti-aliased edges")] = False,
         auto_mask: Annotated[bool, Form(description="mosaic mode: detect the mosaic "
                                        "automatically instead of reading a colored mask")] = False,
     ) -> Response:
@@ -281,7 +287,8 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             expose_headers=["X-Deepcream-Engine", "X-Deepcream-Regions",
                             "X-Deepcream-Processing-Ms", "X-Deepcream-Variations",
                             "X-Deepcream-Notice", "X-Deepcream-Warning",
-                            "X-Deepcream-Mask-Pixels", "X-Deepcream-Block-Sizes"],
+                            "X-Deepcream-Mask-Pixels", "X-Deepcream-Block-Sizes",
+                            "X-Deepcream-Mask-Note"],
         )
     app.add_middleware(
         UploadGuard,

@@ -31,6 +31,13 @@ from deepcream.server.settings import Settings
 log = logging.getLogger(__name__)
 
 KINDS = ("bar", "mosaic")
+# How mask messages name settings in this API: its form fields (masks.PYTHON_WORDING's keys).
+API_WORDING = {
+    "tolerance": "mask_tolerance={n}",
+    "antialias": "antialias=true",
+    "color": "the mask_color field",
+    "mask": "a 'mask' file",
+}
 VARIATIONS = (1, 2, 4)
 
 
@@ -41,7 +48,7 @@ class DecensorParams:
     mode: str = "bar"
     variations: int = 1
     mask_color: tuple[int, int, int] = (0, 255, 0)
-    mask_tolerance: int = 0
+    mask_tolerance: int | None = None  # None: the default finder (masks.find_paint)
     antialias: bool = False
     auto_mask: bool = False
 
@@ -57,6 +64,7 @@ class DecensorOutput:
     notice: str | None = None
     warning: str | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
+    mask_note: str | None = None
 
 
 @dataclass
@@ -268,6 +276,7 @@ class DecensorService:
             regions=int(result.regions),
             notice=result.notice,
             warning=result.warning,
+            mask_note=result.mask_note,
             processing_ms=(time.perf_counter() - started) * 1000,
             stages_ms=stages,
         )
@@ -306,6 +315,7 @@ class DecensorService:
             auto_mask=params.auto_mask,
             input_size=engine.input_size,
             mask=holes,
+            wording=API_WORDING,
         )
 
     def _finish(self, job: Any, filled: Any, engine: str) -> tuple[Any, list[bytes]]:
