@@ -28,6 +28,7 @@ CLI_WORDING = {
     "antialias": "--antialias",
     "color": "--mask-color",
     "mask": "--mask FILE",
+    "and": " ",
 }
 
 

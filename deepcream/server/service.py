@@ -37,6 +37,7 @@ API_WORDING = {
     "antialias": "antialias=true",
     "color": "the mask_color field",
     "mask": "a 'mask' file",
+    "and": ", ",
 }
 VARIATIONS = (1, 2, 4)
 
