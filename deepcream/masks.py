@@ -527,7 +527,8 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> tuple[np.ndarra
     if n_seeds != n_exact:
         seeds = _drop_specks(seeds) | exact
         n_seeds = int(np.count_nonzero(seeds))
-    if n_seeds == 0 or (n_seeds == n_exact and _hard_edged(rgb, exact, excess, color)):
+    # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
+    if n_seeds == 0 or (n_exact and _hard_edged(rgb, exact, excess, color)):
         return exact, PaintInfo(False, n_exact, n_exact)
     # Work on the box the mask can reach: strokes usually cover a small part of the page.
     margin = _CORE_REACH + _EDGE_REACH + 4

@@ -169,7 +169,9 @@ def _resized(arr: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarra
     return np.asarray(Image.fromarray(arr).resize(size, resample))
 
 
-def painted_samples(seed: int, conditions: list[str]) -> list[Sample]:
+def painted_samples(seed: int, conditions: list[str], only: list[str] | None = None
+                    ) -> list[Sample]:
+    """Every base picture (or those named in ``only``) painted and saved per condition."""
     from scipy import ndimage
 
     rng = np.random.default_rng(seed)
@@ -177,6 +179,8 @@ def painted_samples(seed: int, conditions: list[str]) -> list[Sample]:
     bases += [(f"lineart{i}", line_art(rng, antialias=bool(i % 2 == 0))) for i in range(3)]
     out = []
     for index, (name, base) in enumerate(bases):
+        if only is not None and name not in only:
+            continue
         h, w = base.shape[:2]
         # one generator per picture and condition: the same strokes under every condition,
         # whichever conditions are asked for
@@ -249,7 +253,7 @@ def tint(img: np.ndarray) -> np.ndarray:
     return i[:, :, 1] - np.maximum(i[:, :, 0], i[:, :, 2])
 
 
-def score(sample: Sample) -> dict[str, float]:
+def score(sample: Sample, **decensor_options: object) -> dict[str, float]:
     from scipy import ndimage
 
     import deepcream
@@ -257,8 +261,13 @@ def score(sample: Sample) -> dict[str, float]:
 
     t0 = time.perf_counter()
     mask, _ = find_paint(sample.image)
+    if decensor_options.get("mask_tolerance") is not None:
+        from deepcream.masks import find_mask
+
+        mask = find_mask(sample.image, tolerance=int(decensor_options["mask_tolerance"]))
     find_ms = (time.perf_counter() - t0) * 1000
-    result = deepcream.decensor(Image.fromarray(sample.image), engine="classical")
+    result = deepcream.decensor(Image.fromarray(sample.image), engine="classical",
+                                **decensor_options)
     out = result.pixels[0].rgb
     changed = np.any(out != sample.image, axis=2)
     if sample.stroke_count == 0:
@@ -267,6 +276,8 @@ def score(sample: Sample) -> dict[str, float]:
     tinted = (tint(out) > TINT) & (tint(sample.clean) <= TINT) & (dist <= NEAR_STROKE)
     return {
         "tinted": int(tinted.sum()),
+        # the paint the mask missed (left as is), vs green the fill itself chose inside it
+        "missed": int((tinted & ~mask).sum()),
         "tinted_pct": 100.0 * tinted.sum() / max(int(sample.strokes.sum()), 1),
         "far": int((changed & (dist > FAR)).sum()),
         "regions": result.regions,
@@ -275,6 +286,27 @@ def score(sample: Sample) -> dict[str, float]:
         "mask_px": int(mask.sum()),
         "find_ms": find_ms,
     }
+
+
+def score_mask(sample: Sample, mask: np.ndarray | None = None) -> dict[str, float]:
+    """The mask-only figures (no fill needed: pixels outside the mask are output as they
+    are): green-tinted stroke pixels left outside the mask, mask pixels farther than 6 px
+    from a stroke, regions / strokes."""
+    from scipy import ndimage
+
+    from deepcream.masks import find_paint
+    from deepcream.regions import find_regions
+
+    if mask is None:
+        mask, _ = find_paint(sample.image)
+    regions = len(find_regions(mask))
+    if sample.stroke_count == 0:
+        return {"regions": regions, "mask_px": int(mask.sum())}
+    dist = ndimage.distance_transform_edt(~sample.strokes)
+    left = (tint(sample.image) > TINT) & (tint(sample.clean) <= TINT) & (dist <= NEAR_STROKE)
+    return {"missed": int((left & ~mask).sum()), "far": int((mask & (dist > FAR)).sum()),
+            "regions": regions, "strokes": sample.stroke_count,
+            "ratio": regions / sample.stroke_count}
 
 
 def time_large(runs: int = 5) -> float:
@@ -305,6 +337,8 @@ def summarize(rows: list[dict]) -> dict[str, dict[str, float]]:
             "tinted_images": sum(1 for r in rs if r["tinted"] > 0),
             "tinted_total": sum(r["tinted"] for r in rs),
             "tinted_pct_total": 100.0 * sum(r["tinted"] for r in rs) / max(stroke_px, 1),
+            "missed_images": sum(1 for r in rs if r["missed"] > 0),
+            "missed_total": sum(r["missed"] for r in rs),
             "far_total": sum(r["far"] for r in rs),
             "ratio_max": max(r["ratio"] for r in rs),
             "ratio_over_1.5": sum(1 for r in rs if r["ratio"] > 1.5),
@@ -316,11 +350,13 @@ def summarize(rows: list[dict]) -> dict[str, dict[str, float]]:
 def render(table: dict, clean: list[dict], large_ms: float | None, seeds: list[int]) -> str:
     lines = [f"Seeds {seeds}; {SIZE} px images; classical engine.", "",
              "| condition | images | images with tinted px | tinted px (% of stroke px) "
-             "| px changed > 6 px away | max regions/strokes | images > 1.5x | find ms |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| of which outside the mask (images) | px changed > 6 px away "
+             "| max regions/strokes | images > 1.5x | find ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for cond, t in table.items():
         lines.append(f"| {cond} | {t['images']} | {t['tinted_images']} | {t['tinted_total']} "
-                     f"({t['tinted_pct_total']:.4f}%) | {t['far_total']} | {t['ratio_max']:.2f} "
+                     f"({t['tinted_pct_total']:.4f}%) | {t['missed_total']} ({t['missed_images']}) "
+                     f"| {t['far_total']} | {t['ratio_max']:.2f} "
                      f"| {t['ratio_over_1.5']} | {t['find_ms_median']:.1f} |")
     lines += ["", "| clean image | condition | regions found | pixels changed |", "|---|---|---:|---:|"]
     for r in clean:
@@ -351,6 +387,7 @@ def main() -> int:
                 args.dump.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(s.image).save(args.dump / f"{seed}-{s.name}-{s.condition}.png")
             print(f"seed {seed} {s.name:22s} {s.condition:15s} tinted {r['tinted']:5d} "
+                  f"(missed {r['missed']:5d}) "
                   f"far {r['far']:4d} regions {r['regions']:3d}/{r['strokes']:2d} "
                   f"{r['find_ms']:.0f} ms", flush=True)
         for s in clean_samples(seed):
