@@ -383,6 +383,10 @@ _SEED_DISTANCE = 12
 # chroma subsampling keep no pixel near the exact color, but stay this vivid; natural and
 # UI greens stay below it (#00e640: 166, #32cd32: 155, #4caf50: 95).
 _SEED_EXCESS = 190
+# ... in runs thinner than 2 * _THIN_VIVID + 1 px, or within _VIVID_REACH px of a seed
+# near the exact color.
+_THIN_VIVID = 3
+_VIVID_REACH = 32
 _CORE_EXCESS = 150
 # Core: pixels this close, connected to a seed (hysteresis), no farther than _CORE_REACH px
 # from one: the rest of a JPEG-smeared stroke, but not the green art next to it.
@@ -468,6 +472,10 @@ def _reconstruct(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
+def _square(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
+
+
 def _within(mask: np.ndarray, radius: int) -> np.ndarray:
     """Pixels within ``radius`` px of ``mask`` (Chebyshev: a square dilation, which OpenCV
     runs separably, so large radii cost no more than small ones)."""
@@ -508,8 +516,8 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> tuple[np.ndarra
     Hard-edged exact strokes (a PNG from a pixel brush) give exactly the exact-color mask, as
     DeepCreamPy. Otherwise (anti-aliased brush, JPEG at any quality and chroma subsampling,
     a resize after painting, a palette) the mask is grown by hysteresis: seeds (within
-    ``_SEED_DISTANCE`` of the color, or ``_SEED_EXCESS`` vivid, in groups of at least
-    3 pixels), the connected paint-like pixels up to ``_CORE_REACH`` px from a
+    ``_SEED_DISTANCE`` of the color, or ``_SEED_EXCESS`` vivid and within ``_VIVID_REACH``
+    px of such a pixel, in groups of at least 3 pixels), the connected paint-like pixels up to ``_CORE_REACH`` px from a
     seed, then the edge pixels still carrying mask color (``_EDGE_EXCESS``) up to
     ``_EDGE_REACH`` px further, then a closing and small enclosed holes. So JPEG specks merge
     into their stroke, and the mask never reaches more than ``_CORE_REACH + _EDGE_REACH`` px
@@ -521,11 +529,18 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> tuple[np.ndarra
     n_exact = int(np.count_nonzero(exact))
     excess = _excess(rgb, color)
     seeds = _near(rgb, color, _SEED_DISTANCE)
-    if excess is not None:
-        seeds |= excess >= _SEED_EXCESS
     n_seeds = int(np.count_nonzero(seeds))
     if n_seeds != n_exact:
         seeds = _drop_specks(seeds) | exact
+        n_seeds = int(np.count_nonzero(seeds))
+    if excess is not None and n_seeds:
+        # Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
+        # the exact color), or near paint of (almost) the exact color. A wide vivid area far
+        # from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke.
+        vivid = _drop_specks(excess >= _SEED_EXCESS)
+        wide_core = cv2.erode(vivid.view(np.uint8), _square(_THIN_VIVID))
+        wide = _within(wide_core.view(bool), _THIN_VIVID + 1)
+        seeds |= vivid & (~wide | _within(seeds, _VIVID_REACH))
         n_seeds = int(np.count_nonzero(seeds))
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
     if n_seeds == 0 or (n_exact and _hard_edged(rgb, exact, excess, color)):
@@ -564,17 +579,20 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> tuple[np.ndarra
 
 def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
                 color: Color) -> bool:
-    """True when the exact-color strokes have crisp borders: fewer than
-    ``_SOFT_EDGE_SHARE`` of the pixels around them carry more mask color than the
-    background 2 px further out (an anti-aliased border does)."""
+    """True when the exact-color strokes have crisp borders: the pixels around them that
+    carry clearly more mask color than the background 2 px further out (as an anti-aliased
+    border does) outnumber those that carry clearly less by under ``_SOFT_EDGE_SHARE``."""
     ring = cv2.dilate(exact.view(np.uint8), _disk(1)).view(bool) & ~exact
     ys, xs = np.nonzero(ring)
     if len(ys) == 0:
         return True
     if excess is not None:
         inside = exact | ring
-        outer = _outer_excess(excess, inside, ys, xs)
-        colored = int(np.count_nonzero(excess[ys, xs].astype(np.float32) - outer > _EDGE_EXCESS))
+        step = excess[ys, xs].astype(np.float32) - _outer_excess(excess, inside, ys, xs)
+        # Textured pictures differ from pixel to pixel both ways; a blended border only
+        # one way (toward the mask color): count the surplus.
+        colored = (int(np.count_nonzero(step > _EDGE_EXCESS))
+                   - int(np.count_nonzero(step < -_EDGE_EXCESS)))
     else:
         colored = int(np.count_nonzero(_blend_candidates(rgb, exact, ys, xs, color)))
     return colored <= _SOFT_EDGE_SHARE * len(ys)
