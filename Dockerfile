@@ -13,6 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY deepcream ./deepcream
+# The benchmark package is part of the distribution (pyproject maps benchmarks/); tiny.
+COPY benchmarks ./benchmarks
 RUN pip install . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin deepcream \
     && mkdir -p /models \

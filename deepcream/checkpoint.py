@@ -11,12 +11,15 @@ Every problem raises :class:`deepcream.errors.ModelError` naming the file and wh
 from __future__ import annotations
 
 import glob
+import math
 import os
 import re
+import stat
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import google_crc32c
 import numpy as np
@@ -29,6 +32,10 @@ _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48  # two padded block handles (40 bytes) + 8-byte magic
 _BLOCK_TRAILER_SIZE = 5  # 1-byte compression type + 4-byte masked crc32c
 _CRC_MASK_DELTA = 0xA282EAD8
+#: Largest ``.index`` read: the DCPv2 ones are ~8 KB, and a checkpoint with thousands of
+#: variables stays well under a megabyte.
+MAX_INDEX_BYTES = 64 << 20
+_MAX_STATE_BYTES = 1 << 16  # the `checkpoint` state file is a few lines
 
 # TensorFlow DataType enum -> little-endian numpy dtype (raw layout as BundleWriter stores it).
 _DTYPES: dict[int, np.dtype] = {
@@ -140,41 +147,49 @@ def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+_WIRE_NAMES = {0: "varint", 1: "fixed64", 2: "bytes", 5: "fixed32"}
+
+
+def _typed(fields: Iterable[tuple[int, int, int | bytes]], names: dict[int, str],
+           wires: dict[int, int]) -> dict[int, int | bytes]:
+    """The known fields of a message by number (last one wins, as in protobuf), each checked
+    against the wire type the message defines (``wires``): a hostile file may put bytes
+    where a number belongs, and the error must say which field, not crash later."""
+    found: dict[int, int | bytes] = {}
+    for number, wire, value in fields:
+        if number not in wires:
+            continue
+        if wire != wires[number]:
+            raise ValueError(f"field {names[number]} is {_WIRE_NAMES.get(wire, wire)}, expected "
+                             f"{_WIRE_NAMES[wires[number]]}")
+        found[number] = value
+    return found
+
+
 def _parse_shape(buf: bytes) -> tuple[int, ...]:
     dims: list[int] = []
-    for number, _, value in _fields(buf):
+    for number, wire, value in _fields(buf):
         if number == 2:  # TensorShapeProto.dim
-            size = 0
-            for dnum, _, dval in _fields(value):  # type: ignore[arg-type]
-                if dnum == 1:
-                    size = _signed64(dval)  # type: ignore[arg-type]
-            dims.append(size)
+            if wire != 2:
+                raise ValueError(f"field shape.dim is {_WIRE_NAMES.get(wire, wire)}, expected bytes")
+            dim = _typed(_fields(value), {1: "dim.size"}, {1: 0})  # type: ignore[arg-type]
+            dims.append(_signed64(dim.get(1, 0)))  # type: ignore[arg-type]
         elif number == 3 and value:  # unknown_rank
             raise ValueError("tensor of unknown rank")
     return tuple(dims)
 
 
+# BundleEntryProto: field number -> (name, wire type).
+_ENTRY_FIELDS = {1: ("dtype", 0), 2: ("shape", 2), 3: ("shard_id", 0), 4: ("offset", 0),
+                 5: ("size", 0), 6: ("crc32c", 5), 7: ("slices", 2)}
+
+
 def _parse_entry(name: str, buf: bytes) -> TensorEntry:
-    dtype = shard = offset = size = 0
-    shape: tuple[int, ...] = ()
-    crc: int | None = None
-    sliced = False
-    for number, _, value in _fields(buf):
-        if number == 1:
-            dtype = value  # type: ignore[assignment]
-        elif number == 2:
-            shape = _parse_shape(value)  # type: ignore[arg-type]
-        elif number == 3:
-            shard = value  # type: ignore[assignment]
-        elif number == 4:
-            offset = value  # type: ignore[assignment]
-        elif number == 5:
-            size = value  # type: ignore[assignment]
-        elif number == 6:
-            crc = value  # type: ignore[assignment]
-        elif number == 7:
-            sliced = True
-    return TensorEntry(name, dtype, shape, shard, offset, size, crc, sliced)  # type: ignore[arg-type]
+    got = _typed(_fields(buf), {n: f[0] for n, f in _ENTRY_FIELDS.items()},
+                 {n: f[1] for n, f in _ENTRY_FIELDS.items()})
+    shape = _parse_shape(got[2]) if 2 in got else ()  # type: ignore[arg-type]
+    return TensorEntry(name, got.get(1, 0), shape, got.get(3, 0), got.get(4, 0),  # type: ignore[arg-type]
+                       got.get(5, 0), got.get(6), 7 in got)  # type: ignore[arg-type]
 
 
 # --- LevelDB table ------------------------------------------------------------------------
@@ -224,20 +239,42 @@ def _block_entries(block: bytes, path: Path) -> Iterable[tuple[bytes, bytes]]:
         raise ModelError(f"{path}: corrupt file ({exc})") from None
 
 
-def _read_table(path: Path) -> list[tuple[bytes, bytes]]:
-    """Every (key, value) of a LevelDB-format table file, in key order."""
+def open_regular(path: Path, missing: str) -> BinaryIO:
+    """``path`` opened for reading, if it is a regular file (or a link to one). A FIFO or a
+    device is refused without a read (reading a FIFO blocks forever); ``missing`` is the
+    message when the file does not exist."""
     try:
-        index = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise ModelError(f"missing checkpoint index {path}") from None
+        raise ModelError(missing) from None
     except OSError as exc:
         raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(index) < _FOOTER_SIZE:
-        raise ModelError(f"{path}: truncated file ({len(index)} bytes, not a checkpoint index)")
-    footer = index[-_FOOTER_SIZE:]
-    (magic,) = struct.unpack_from("<Q", footer, 40)
-    if magic != _TABLE_MAGIC:
-        raise ModelError(f"{path}: not a TensorFlow checkpoint index (bad table magic; truncated?)")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ModelError(f"{path} is not a regular file (a folder, FIFO or device)")
+    return os.fdopen(fd, "rb")
+
+
+def _read_table(path: Path) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of a LevelDB-format table file, in key order. The footer is read
+    first and the file's size is bounded (``MAX_INDEX_BYTES``) before the rest is read."""
+    with open_regular(path, f"missing checkpoint index {path}") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < _FOOTER_SIZE:
+            raise ModelError(f"{path}: truncated file ({size} bytes, not a checkpoint index)")
+        fh.seek(size - _FOOTER_SIZE)
+        footer = fh.read(_FOOTER_SIZE)
+        (magic,) = struct.unpack_from("<Q", footer.ljust(_FOOTER_SIZE, b"\0"), 40)
+        if magic != _TABLE_MAGIC:
+            raise ModelError(f"{path}: not a TensorFlow checkpoint index (bad table magic; "
+                             "truncated?)")
+        if size > MAX_INDEX_BYTES:
+            raise ModelError(f"{path}: {size:,} bytes, far more than a checkpoint index (the "
+                             f"DCPv2 ones have ~8 KB; the limit is {MAX_INDEX_BYTES:,})")
+        fh.seek(0)
+        index = fh.read(MAX_INDEX_BYTES + 1)
+    if len(index) != size:
+        raise ModelError(f"{path}: changed while being read")
     try:
         _meta_off, pos = _varint(footer, 0)
         _meta_size, pos = _varint(footer, pos)
@@ -269,16 +306,49 @@ def _from_checkpoint_file(folder: Path) -> Path | None:
     state = folder / "checkpoint"
     if not state.is_file():
         return None
-    match = re.search(r'^model_checkpoint_path:\s*"(.*)"\s*$', state.read_text(errors="replace"),
-                      re.MULTILINE)
+    with open_regular(state, f"missing {state}") as fh:
+        text = fh.read(_MAX_STATE_BYTES).decode("utf-8", "replace")
+    match = re.search(r'^model_checkpoint_path:\s*"(.*)"\s*$', text, re.MULTILINE)
     if not match:
         return None
-    named = match.group(1).encode().decode("unicode_escape")
+    named = _unescape(match.group(1), state)
     base = re.split(r"[\\/]", named)[-1]
+    inside = folder.resolve()
     for candidate in (folder / base, folder / named):
-        if Path(f"{candidate}.index").is_file():
+        index = Path(f"{candidate}.index")
+        # Only paths inside the folder: a state file (in a downloaded zip, say) must not
+        # make the converter read files elsewhere on the machine.
+        if index.is_file() and index.resolve().is_relative_to(inside):
             return candidate
     return None
+
+
+_C_ESCAPES = {"n": 10, "t": 9, "r": 13, "\\": 92, '"': 34, "'": 39, "a": 7, "b": 8, "f": 12,
+              "v": 11, "?": 63}
+_ESCAPE = re.compile(r"\\([xX][0-9a-fA-F]{1,2}|[0-7]{1,3}|.?)", re.DOTALL)
+
+
+def _unescape(text: str, state: Path) -> str:
+    """A text-format protobuf string with its C escapes (``\\\\``, ``\\"``, ``\\n``, octal and
+    ``\\xHH`` bytes, as TensorFlow writes them) undone; a bad escape is a one-line error."""
+    out = bytearray()
+    pos = 0
+    for match in _ESCAPE.finditer(text):
+        out += text[pos:match.start()].encode("utf-8", "surrogateescape")
+        body = match.group(1)
+        if body in _C_ESCAPES:
+            out.append(_C_ESCAPES[body])
+        elif body[:1] in ("x", "X") and len(body) > 1:
+            out.append(int(body[1:], 16))
+        elif body[:1] in tuple("01234567"):
+            out.append(int(body, 8) & 0xFF)
+        else:
+            if not body:
+                raise ModelError(f"{state}: model_checkpoint_path ends in a lone backslash")
+            raise ModelError(f"{state}: bad escape \\{body} in model_checkpoint_path")
+        pos = match.end()
+    out += text[pos:].encode("utf-8", "surrogateescape")
+    return out.decode("utf-8", "replace")
 
 
 def resolve_prefix(path: str | os.PathLike[str]) -> Path:
@@ -305,10 +375,14 @@ def resolve_prefix(path: str | os.PathLike[str]) -> Path:
     match = re.match(r"(.*)\.data-\d{5}-of-\d{5}$", name)
     if match:
         return path.with_name(match.group(1))
-    if Path(f"{path}.index").is_file():
+    if Path(f"{path}.index").exists():  # not is_file(): a FIFO here gets its own error
         return path
     if path.parent.is_dir() and any(path.parent.glob(f"{glob.escape(path.name)}.*")):
         raise ModelError(f"missing checkpoint index {path}.index")
+    if path.exists() or path.is_symlink():
+        what = "a file" if path.is_file() else "not a regular file (a FIFO, device or socket)"
+        raise ModelError(f"{path} is {what}, not a checkpoint: give the release zip or folder, a "
+                         "checkpoint folder, or a checkpoint's .index file or prefix")
     raise ModelError(f"no such file or folder: {path}")
 
 
@@ -329,11 +403,10 @@ def _read_entries(prefix: Path) -> tuple[int, dict[str, TensorEntry]]:
     for key, value in _read_table(index_path):
         try:
             if key == b"":
-                for number, _, val in _fields(value):
-                    if number == 1:
-                        num_shards = val  # type: ignore[assignment]
-                    elif number == 2 and val == 1:
-                        raise ModelError(f"{index_path}: big-endian checkpoints are not supported")
+                header = _typed(_fields(value), {1: "num_shards", 2: "endianness"}, {1: 0, 2: 0})
+                num_shards = header.get(1, 1)  # type: ignore[assignment]
+                if header.get(2) == 1:
+                    raise ModelError(f"{index_path}: big-endian checkpoints are not supported")
                 continue
             name = key.decode("utf-8")
             entries[name] = _parse_entry(name, value)
@@ -380,12 +453,7 @@ def read_checkpoint(path: str | os.PathLike[str], names: Iterable[str] | None = 
         by_shard.setdefault(entry.shard_id, []).append(entry)
     for shard_id, shard_entries in by_shard.items():
         data_path = Path(f"{prefix}.data-{shard_id:05d}-of-{num_shards:05d}")
-        try:
-            handle = open(data_path, "rb")  # noqa: SIM115 - closed in the finally below
-        except FileNotFoundError:
-            raise ModelError(f"missing checkpoint data shard {data_path}") from None
-        except OSError as exc:
-            raise ModelError(f"cannot read {data_path}: {exc.strerror or exc}") from None
+        handle = open_regular(data_path, f"missing checkpoint data shard {data_path}")
         try:
             file_size = os.fstat(handle.fileno()).st_size
             for entry in sorted(shard_entries, key=lambda e: e.offset):
@@ -398,7 +466,7 @@ def read_checkpoint(path: str | os.PathLike[str], names: Iterable[str] | None = 
 
 def _read_tensor(handle, file_size: int, entry: TensorEntry, data_path: Path) -> np.ndarray:
     dtype = entry.dtype
-    count = int(np.prod(entry.shape, dtype=np.int64))
+    count = math.prod(entry.shape)  # exact: a hostile shape must not overflow into a match
     if any(d < 0 for d in entry.shape) or count * dtype.itemsize != entry.size:
         raise ModelError(f"{data_path}: tensor {entry.name!r} has {entry.size} bytes, which does "
                          f"not fit shape {list(entry.shape)} of {entry.dtype_name}")

@@ -31,14 +31,14 @@ from deepcream import __version__
 from deepcream.checkpoint import checkpoint_step, list_variables, read_checkpoint, resolve_prefix
 from deepcream.errors import DeepcreamError, ModelError
 from deepcream.fsutil import atomic_path
+from deepcream.models import MANIFEST, read_manifest
+from deepcream.options import MODES
 
 log = logging.getLogger(__name__)
 
-KINDS = ("bar", "mosaic")
-#: Training steps of the released checkpoints, used to tell the kinds apart.
+#: Training steps of the released checkpoints, used to tell the modes apart.
 RELEASE_STEPS = {775000: "bar", 290000: "mosaic"}
 CONVERTER_VERSION = __version__
-MANIFEST = "manifest.json"
 VERIFY_TOLERANCE = 1e-4
 VERIFY_BATCH = 8  # the saved training graph has a fixed batch of 8
 TF_INSTALL_HINT = "pip install 'deepcream[tf]'"
@@ -50,7 +50,7 @@ Reporter = Callable[[str], None]
 class Source:
     """One checkpoint to convert."""
 
-    kind: str
+    mode: str
     prefix: Path
 
 
@@ -62,42 +62,42 @@ def _release_root(src: Path) -> Path | None:
     usually unpack to ``09-11-2019 DCPv2 model/bar/...``)."""
     if not src.is_dir():
         return None
-    if any((src / k).is_dir() for k in KINDS):
+    if any((src / k).is_dir() for k in MODES):
         return src
     subdirs = [p for p in src.iterdir()
                if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
-    if len(subdirs) == 1 and any((subdirs[0] / k).is_dir() for k in KINDS):
+    if len(subdirs) == 1 and any((subdirs[0] / k).is_dir() for k in MODES):
         return subdirs[0]
     return None
 
 
-def guess_kind(prefix: Path) -> str | None:
+def guess_mode(prefix: Path) -> str | None:
     """``bar``/``mosaic`` from the checkpoint's folder name or the release's training step."""
     folder = prefix.parent.name.lower()
-    if folder in KINDS:
+    if folder in MODES:
         return folder
     step = checkpoint_step(prefix)
     return RELEASE_STEPS.get(step) if step is not None else None
 
 
-def find_sources(src: str | os.PathLike[str], kind: str | None = None) -> list[Source]:
-    """The checkpoints to convert: both kinds of a release folder (or just ``kind``), or the
-    one checkpoint folder/prefix ``src``, whose kind is ``kind`` or guessed."""
+def find_sources(src: str | os.PathLike[str], mode: str | None = None) -> list[Source]:
+    """The checkpoints to convert: both modes of a release folder (or just ``mode``), or the
+    one checkpoint folder/prefix ``src``, whose mode is ``mode`` or guessed."""
     src = Path(src)
-    if kind is not None and kind not in KINDS:
-        raise DeepcreamError(f"unknown model kind {kind!r}: use bar or mosaic")
+    if mode is not None and mode not in MODES:
+        raise DeepcreamError(f"unknown model mode {mode!r}: use bar or mosaic")
     root = _release_root(src)
     if root is not None:
-        kinds = [kind] if kind else [k for k in KINDS if (root / k).is_dir()]
-        missing = [k for k in kinds if not (root / k).is_dir()]
+        modes = [mode] if mode else [k for k in MODES if (root / k).is_dir()]
+        missing = [k for k in modes if not (root / k).is_dir()]
         if missing:
             raise ModelError(f"{root} has no {missing[0]}/ checkpoint folder")
-        return [Source(k, resolve_prefix(root / k)) for k in kinds]
+        return [Source(k, resolve_prefix(root / k)) for k in modes]
     prefix = resolve_prefix(src)
-    found = kind or guess_kind(prefix)
+    found = mode or guess_mode(prefix)
     if found is None:
         raise DeepcreamError(f"cannot tell whether {prefix} is the bar or the mosaic model: "
-                             "pass --kind bar or --kind mosaic")
+                             "pass --mode bar or --mode mosaic")
     return [Source(found, prefix)]
 
 
@@ -125,12 +125,9 @@ def check_generator_variables(prefix: Path) -> None:
             raise ModelError(f"{prefix}: variable {name} has dtype {dtype}, expected float32")
 
 
-def convert_checkpoint(src: str | os.PathLike[str], kind: str | None = None, *,
-                       attention: str | None = None):
-    """Build the ONNX model (``onnx.ModelProto``) of one checkpoint folder or prefix.
-
-    ``kind`` is not needed to build the graph (both kinds share it); it is accepted so callers
-    can state what they convert. ``attention`` picks the graph's attention variant
+def convert_checkpoint(src: str | os.PathLike[str], *, attention: str | None = None):
+    """Build the ONNX model (``onnx.ModelProto``) of one checkpoint folder or prefix (both
+    modes share the graph). ``attention`` picks the graph's attention variant
     (``graph.build_model``'s default if None).
     """
     from deepcream.graph import GENERATOR_SHAPES, build_model
@@ -149,25 +146,13 @@ def _model_attention(model) -> str | None:
     return None
 
 
-def read_manifest(models_dir: str | os.PathLike[str]) -> dict:
-    """The folder's manifest, or an empty one if it is missing or unreadable."""
-    path = Path(models_dir) / MANIFEST
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"converter_version": CONVERTER_VERSION, "models": {}}
-    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-        return {"converter_version": CONVERTER_VERSION, "models": {}}
-    return data
-
-
-def convert(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], kind: str | None = None,
+def convert(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], mode: str | None = None,
             force: bool = False, *, attention: str | None = None, verify: bool = False,
             tolerance: float = VERIFY_TOLERANCE, source_label: str | None = None,
             report: Reporter | None = None) -> list[Path]:
-    """Convert a release folder (both kinds, or ``kind``) or one checkpoint into ``out_dir``.
+    """Convert a release folder (both modes, or ``mode``) or one checkpoint into ``out_dir``.
 
-    Writes ``<kind>.onnx`` for each and updates ``manifest.json``; returns the model paths.
+    Writes ``<mode>.onnx`` for each and updates ``manifest.json``; returns the model paths.
     Existing models are kept unless ``force``. With ``verify`` each model is compared with the
     checkpoint's TensorFlow graph before it is published (needs TensorFlow).
     ``source_label`` replaces the checkpoint path recorded as the manifest's ``source``.
@@ -178,8 +163,8 @@ def convert(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], kind: 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise DeepcreamError(f"output {out_dir} exists and is not a folder")
-    sources = find_sources(src, kind)
-    targets = {s.kind: out_dir / f"{s.kind}.onnx" for s in sources}
+    sources = find_sources(src, mode)
+    targets = {s.mode: out_dir / f"{s.mode}.onnx" for s in sources}
     if not force:
         for target in targets.values():
             if target.exists():
@@ -188,12 +173,12 @@ def convert(src: str | os.PathLike[str], out_dir: str | os.PathLike[str], kind: 
     built: list[tuple[Source, bytes, str | None]] = []
     for source in sources:
         start = time.perf_counter()
-        model = convert_checkpoint(source.prefix, source.kind, attention=attention)
+        model = convert_checkpoint(source.prefix, attention=attention)
         data = model.SerializeToString()
         built.append((source, data, _model_attention(model)))
-        origin = f"{source_label} ({source.kind}/{source.prefix.name})" if source_label \
+        origin = f"{source_label} ({source.mode}/{source.prefix.name})" if source_label \
             else source.prefix
-        say(f"converted {source.kind} from {origin} (step "
+        say(f"converted {source.mode} from {origin} (step "
             f"{checkpoint_step(source.prefix)}) in {time.perf_counter() - start:.1f} s")
 
     created = not out_dir.exists()
@@ -212,20 +197,20 @@ def _publish(built: list[tuple[Source, bytes, str | None]], out_dir: Path,
              source_label: str | None, say: Reporter) -> list[Path]:
     manifest = read_manifest(out_dir)
     models = {k: v for k, v in manifest["models"].items()
-              if k in KINDS and (out_dir / f"{k}.onnx").exists()}
+              if k in MODES and (out_dir / f"{k}.onnx").exists()}
     try:
         with contextlib.ExitStack() as stack:
             # Every file goes to a temp path first; all are renamed only when all are ready.
             for source, data, attn in built:
-                tmp = stack.enter_context(atomic_path(targets[source.kind], overwrite=force))
+                tmp = stack.enter_context(atomic_path(targets[source.mode], overwrite=force))
                 tmp.write_bytes(data)
                 if verify:
-                    diff = verify_model(source.prefix, tmp, source.kind, report=say)
+                    diff = verify_model(source.prefix, tmp, source.mode, report=say)
                     if not diff <= tolerance:
-                        raise ModelError(f"verification failed for {source.kind}: max abs "
+                        raise ModelError(f"verification failed for {source.mode}: max abs "
                                          f"difference {diff:.3g} > tolerance {tolerance:g}")
-                models[source.kind] = {
-                    "file": targets[source.kind].name,
+                models[source.mode] = {
+                    "file": targets[source.mode].name,
                     "sha256": hashlib.sha256(data).hexdigest(),
                     "source_step": checkpoint_step(source.prefix),
                     "source": source_label or str(source.prefix.resolve()),
@@ -237,7 +222,7 @@ def _publish(built: list[tuple[Source, bytes, str | None]], out_dir: Path,
             tmp.write_text(text)
     except FileExistsError as exc:
         raise DeepcreamError(f"{exc}: pass --force to replace it") from None
-    return [targets[s.kind] for s, _, _ in built]
+    return [targets[s.mode] for s, _, _ in built]
 
 
 # --- verification against TensorFlow ----------------------------------------------------------
@@ -256,9 +241,9 @@ def require_tensorflow() -> None:
                              f"installed: {TF_INSTALL_HINT} (or convert without --verify)")
 
 
-def verify_inputs(kind: str, seed: int = 0, batch: int = VERIFY_BATCH) -> tuple[np.ndarray, np.ndarray]:
+def verify_inputs(mode: str, seed: int = 0, batch: int = VERIFY_BATCH) -> tuple[np.ndarray, np.ndarray]:
     """Smooth random crops in [-1, 1] and 3-channel masks (1 keep, 0 hole) with 1-3 random
-    rectangular holes each; bar kind: hole pixels of the crop set to -1, as DCP feeds them."""
+    rectangular holes each; bar mode: hole pixels of the crop set to -1, as DCP feeds them."""
     from scipy.ndimage import zoom
 
     rng = np.random.default_rng(seed)
@@ -270,7 +255,7 @@ def verify_inputs(kind: str, seed: int = 0, batch: int = VERIFY_BATCH) -> tuple[
             h, w = rng.integers(8, 120, 2)
             y0, x0 = rng.integers(0, 256 - h), rng.integers(0, 256 - w)
             m[i, y0:y0 + h, x0:x0 + w] = 0.0
-    if kind == "bar":
+    if mode == "bar":
         x = np.where(m == 0.0, np.float32(-1.0), x)
     return x, m
 
@@ -314,13 +299,13 @@ def tf_reference(prefix: Path, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         return np.load(output)
 
 
-def verify_model(prefix: Path, onnx_path: Path, kind: str, *, seed: int = 0,
+def verify_model(prefix: Path, onnx_path: Path, mode: str, *, seed: int = 0,
                  report: Reporter | None = None) -> float:
     """Max abs difference between the ONNX model and the checkpoint's TF graph."""
     import onnxruntime as ort
 
     say = report or log.info
-    x, m = verify_inputs(kind, seed)
+    x, m = verify_inputs(mode, seed)
     start = time.perf_counter()
     expected = tf_reference(prefix, x, m)
     tf_s = time.perf_counter() - start
@@ -331,6 +316,6 @@ def verify_model(prefix: Path, onnx_path: Path, kind: str, *, seed: int = 0,
     diff = float(np.max(np.abs(got - expected)))
     holes = m[..., 0] == 0
     hole_diff = float(np.max(np.abs(got - expected)[holes])) if holes.any() else 0.0
-    say(f"verified {kind}: {len(x)} random crops with rectangular holes, TensorFlow "
+    say(f"verified {mode}: {len(x)} random crops with rectangular holes, TensorFlow "
         f"({tf_s:.1f} s) vs ONNX: max abs difference {diff:.2e} (in holes {hole_diff:.2e})")
     return diff

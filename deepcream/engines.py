@@ -17,37 +17,53 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from deepcream.errors import InputError, ModelError
+from deepcream.options import MODEL_SIZE, MODES
+from deepcream.session import SessionOptions
 
 log = logging.getLogger(__name__)
 
-KINDS = ("bar", "mosaic")
-ENGINES = ("auto", "onnx", "classical")
 
 # Chosen by scripts/classical_quality.py (PSNR/SSIM inside the holes on the shipped
 # benchmark set): see docs/decensor.md for the table.
-CLASSICAL_BAR_METHOD = "telea"
+CLASSICAL_BAR_METHOD = "auto"
 CLASSICAL_BAR_RADIUS = 9
-CLASSICAL_BAR_METHODS = ("telea", "ns")
-CLASSICAL_MOSAIC_METHOD = "bicubic"
-CLASSICAL_MOSAIC_METHODS = ("bicubic",)
+CLASSICAL_BAR_METHODS = ("auto", "exemplar", "telea", "ns")
+# "auto": the exemplar fill (PatchMatch, deepcream/classical.py) while a job's hole pixels stay
+# within this budget, Telea beyond it: the exemplar fill costs ~50x Telea's time per pixel.
+EXEMPLAR_MAX_PIXELS = 12_000
+CLASSICAL_MOSAIC_METHOD = "backproject"
+CLASSICAL_MOSAIC_METHODS = ("backproject", "bicubic")
 
 Crops = np.ndarray | Sequence[np.ndarray]
 
 
 class Engine:
-    """Base class: ``name`` ("onnx"/"classical"), ``kind`` ("bar"/"mosaic"), ``input_size``
-    (256 for DCPv2, None = native box resolution)."""
+    """Base class: ``name`` ("onnx"/"classical"), ``mode`` ("bar"/"mosaic"), ``input_size``
+    (256 for DCPv2, None = native box resolution).
+
+    A new engine is one subclass decorated with ``@register_engine``: ``available`` says
+    whether it can run ``mode`` with the models folder given (``auto`` takes the first
+    available engine in registration order), ``create`` builds it."""
 
     name: str = ""
-    kind: str = "bar"
+    mode: str = "bar"
     input_size: int | None = None
+
+    @classmethod
+    def available(cls, mode: str, models: Path) -> bool:
+        """Whether this engine can run ``mode`` (e.g. its model file is installed)."""
+        return True
+
+    @classmethod
+    def create(cls, mode: str, models: Path, session: SessionOptions) -> Engine:
+        """The engine for ``mode``; ``session`` says how to run a model, if it has one."""
+        return cls(mode)
 
     def inpaint(self, crops: Crops, holes: Crops,
                 on_filled: Callable[[int, Crops], None] | None = None) -> Crops:
@@ -64,18 +80,27 @@ class Engine:
         """Pay one-time costs (lazy allocation, kernel choice) before the first real call."""
 
 
-def _check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise InputError(f"mode must be one of {', '.join(KINDS)}, got {kind!r}")
-    return kind
+_REGISTRY: dict[str, type[Engine]] = {}
 
 
-def dcp_model_inputs(crops: np.ndarray, holes: np.ndarray, kind: str
+def register_engine(cls: type[Engine]) -> type[Engine]:
+    """Class decorator: make ``cls`` selectable by its ``name`` (and by ``auto``)."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def dcp_model_inputs(crops: np.ndarray, holes: np.ndarray, mode: str
                      ) -> tuple[np.ndarray, np.ndarray]:
     """DCP's crop -> model input arithmetic, in float32 as DCP computes it: ``/255``; bar mode
     zeroes the holes; ``*2-1``; mask 1 keep, 0 hole."""
     x = crops.astype(np.float32) / np.float32(255.0)
-    if kind == "bar":
+    if mode == "bar":
         x[holes] = 0.0
     x = x * np.float32(2.0) - np.float32(1.0)
     mask = (~holes).astype(np.float32)[..., None]
@@ -91,59 +116,42 @@ def dcp_output_to_uint8(pred: np.ndarray) -> np.ndarray:
     return (np.float32(255.0) * ((pred + np.float32(1.0)) / np.float32(2.0))).astype(np.uint8)
 
 
-# glibc's mallopt parameter number for the mmap threshold (malloc.h: M_MMAP_THRESHOLD -3).
-_M_MMAP_THRESHOLD = -3
-# Allocations from this size up get their own mapping, returned to the OS on free.
-MMAP_THRESHOLD_BYTES = 1 << 20
-_malloc_tuned: bool | None = None
-
-
-def tune_malloc() -> bool:
-    """Keep large buffers out of glibc's heap (once per process; Linux/glibc only).
-
-    glibc raises its mmap threshold to the size of each large block freed (up to 32 MB), so
-    after the first full-size image buffer is freed, later buffers of a few MB (masks, crops,
-    PNG data, onnxruntime's and OpenCV's work buffers) come from the heap, whose freed space
-    is kept and fragments. A fixed 1 MiB threshold returns every large buffer to the OS when
-    it is freed: ~25 MB less peak RSS on the reference workload, same wall time (the extra
-    page faults cost ~0.05 s of system CPU). It changes malloc for the whole process, so only
-    the process owners call it, first thing: the ``decensor`` and ``serve`` commands and the
-    bench workers (a library user's process is left alone). Returns whether it applied.
-    """
-    global _malloc_tuned
-    if _malloc_tuned is None:
-        _malloc_tuned = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                mallopt = ctypes.CDLL(None).mallopt
-                mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-                _malloc_tuned = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
-            except (OSError, AttributeError):  # not glibc (musl, ...): leave malloc alone
-                pass
-    return _malloc_tuned
-
-
-
+@register_engine
 class OnnxEngine(Engine):
     """A converted DCPv2 model (bar.onnx or mosaic.onnx) run through ``ModelSession``."""
 
     name = "onnx"
-    input_size = 256
+    input_size = MODEL_SIZE
 
-    def __init__(self, path: str | os.PathLike[str], kind: str, *, backend: str = "auto",
-                 threads: int | None = None, precision: str = "fp32") -> None:
+    def __init__(self, path: str | os.PathLike[str], mode: str,
+                 session: SessionOptions | None = None) -> None:
         from deepcream.session import ModelSession
 
-        self.kind = _check_kind(kind)
+        self.mode = _check_mode(mode)
         self.path = Path(path)
-        self.session = ModelSession(self.path, backend=backend, threads=threads,
-                                    precision=precision)
+        opts = session or SessionOptions()
+        self.session = ModelSession(self.path, backend=opts.backend, threads=opts.threads,
+                                    precision=opts.precision)
+
+    @classmethod
+    def available(cls, mode: str, models: Path) -> bool:
+        from deepcream.models import installed_models
+
+        return mode in installed_models(models)
+
+    @classmethod
+    def create(cls, mode: str, models: Path, session: SessionOptions) -> Engine:
+        from deepcream.models import installed_models
+
+        path = installed_models(models).get(mode)
+        if path is None:
+            raise ModelError(
+                f"no {mode} model in {models}: install one with `deepcream fetch-model` or "
+                f"`deepcream convert`, or use --engine classical")
+        return _cached_onnx(str(path), mode, session)
 
     def describe(self) -> str:
-        return (f"onnx {self.path.name} {self.session.backend} "
-                f"{getattr(self.session, 'precision', 'fp32')}")
+        return f"onnx {self.path.name} {self.session.backend} {self.session.precision}"
 
     def warmup(self) -> None:
         self.session.warmup()
@@ -153,15 +161,16 @@ class OnnxEngine(Engine):
         crops = np.asarray(crops, dtype=np.uint8)
         holes = np.asarray(holes, dtype=bool)
         n = crops.shape[0]
-        if crops.shape[1:] != (256, 256, 3) or holes.shape != crops.shape[:3]:
-            raise ValueError(f"onnx engine needs [N,256,256,3] crops and [N,256,256] holes, "
+        size = self.input_size
+        if crops.shape[1:] != (size, size, 3) or holes.shape != crops.shape[:3]:
+            raise ValueError(f"onnx engine needs [N,{size},{size},3] crops and [N,{size},{size}] holes, "
                              f"got {crops.shape} and {holes.shape}")
         out = np.empty_like(crops)
 
         def fill(start: int, stop: int) -> None:
             # DCP's float arithmetic runs in the worker too, so the caller's thread never
             # holds up the crop workers, and only a few crops are float at any time.
-            x, m = dcp_model_inputs(crops[start:stop], holes[start:stop], self.kind)
+            x, m = dcp_model_inputs(crops[start:stop], holes[start:stop], self.mode)
             out[start:stop] = dcp_output_to_uint8(self.session.run(x, m))
             if on_filled is not None:
                 on_filled(start, out[start:stop])
@@ -235,7 +244,7 @@ def find_block_grid(crop: np.ndarray, holes: np.ndarray, axis: int) -> tuple[int
     return None
 
 
-def smooth_mosaic(crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
+def smooth_mosaic(crop: np.ndarray, holes: np.ndarray, method: str = "bicubic") -> np.ndarray:
     """Reconstruct a mosaic smoothly from its block colors: each block's color is taken as
     the value at the block centre and interpolated bicubically between centres (the blocks
     are averages, so this is the natural upsampling of the block grid). Falls back to a
@@ -248,6 +257,17 @@ def smooth_mosaic(crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
         # Stack blur: cost per pixel independent of the radius (a Gaussian's grows with it).
         radius = max(int(round(estimate_block_size(crop, holes) / 2.0)), 1)
         return cv2.stackBlur(np.ascontiguousarray(crop), (2 * radius + 1, 2 * radius + 1))
+    if method == "backproject":
+        from deepcream.classical import backprojected_mosaic, hole_window
+
+        # Only the holes and a few blocks around them matter: the rest is pasted unchanged.
+        ys, xs = hole_window(holes, 3 * max(grid_x[0], grid_y[0]))
+        out = crop.copy()
+        out[ys, xs] = backprojected_mosaic(
+            np.ascontiguousarray(crop[ys, xs]), np.ascontiguousarray(holes[ys, xs]),
+            (grid_x[0], (grid_x[1] - xs.start) % grid_x[0]),
+            (grid_y[0], (grid_y[1] - ys.start) % grid_y[0]))
+        return out
     h, w = holes.shape
     (bx, px), (by, py) = grid_x, grid_y
     # Block centres along each axis (first block may start before the crop), clipped to it.
@@ -263,16 +283,20 @@ def smooth_mosaic(crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+@register_engine
 class ClassicalEngine(Engine):
-    """OpenCV inpainting for bars, block-color smoothing for mosaics; native resolution."""
+    """Model-free fills at native resolution. Bars: ``exemplar`` (PatchMatch completions
+    averaged with Telea, ``deepcream.classical``), ``telea``/``ns`` (OpenCV), or ``auto`` =
+    exemplar for jobs of at most ``EXEMPLAR_MAX_PIXELS`` hole pixels, else Telea. Mosaics:
+    see ``CLASSICAL_MOSAIC_METHODS``."""
 
     name = "classical"
     input_size = None
 
-    def __init__(self, kind: str, *, method: str = CLASSICAL_BAR_METHOD,
+    def __init__(self, mode: str, *, method: str = CLASSICAL_BAR_METHOD,
                  radius: int = CLASSICAL_BAR_RADIUS,
                  mosaic_method: str = CLASSICAL_MOSAIC_METHOD) -> None:
-        self.kind = _check_kind(kind)
+        self.mode = _check_mode(mode)
         if method not in CLASSICAL_BAR_METHODS:
             raise ValueError(f"classical bar method must be one of "
                              f"{', '.join(CLASSICAL_BAR_METHODS)}, got {method!r}")
@@ -284,29 +308,49 @@ class ClassicalEngine(Engine):
         self.mosaic_method = mosaic_method
 
     def describe(self) -> str:
-        if self.kind == "bar":
+        if self.mode == "bar":
+            if self.method == "auto":
+                return (f"classical exemplar (<= {EXEMPLAR_MAX_PIXELS} hole px, else "
+                        f"opencv-telea) r={self.radius}")
+            if self.method == "exemplar":
+                return f"classical exemplar r={self.radius}"
             return f"classical opencv-{self.method} r={self.radius}"
         return f"classical mosaic-block-{self.mosaic_method}"
 
-    def _fill_one(self, crop: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    def bar_method_for(self, hole_pixels: int) -> str:
+        """The bar method a job with this many hole pixels gets."""
+        if self.method != "auto":
+            return self.method
+        from deepcream.classical import patchmatch_available
+
+        if hole_pixels <= EXEMPLAR_MAX_PIXELS and patchmatch_available():
+            return "exemplar"
+        return "telea"
+
+    def _fill_one(self, crop: np.ndarray, holes: np.ndarray, method: str) -> np.ndarray:
         import cv2
 
         out = crop.copy()
         if not holes.any():
             return out
-        if self.kind == "bar":
-            flag = cv2.INPAINT_TELEA if self.method == "telea" else cv2.INPAINT_NS
+        if self.mode == "bar" and method == "exemplar":
+            from deepcream.classical import exemplar_fill
+
+            filled = exemplar_fill(crop, holes, self.radius)
+        elif self.mode == "bar":
+            flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
             filled = cv2.inpaint(np.ascontiguousarray(crop), holes.view(np.uint8), self.radius, flag)
         else:
-            filled = smooth_mosaic(crop, holes)
+            filled = smooth_mosaic(crop, holes, self.mosaic_method)
         out[holes] = filled[holes]
         return out
 
     def inpaint(self, crops: Crops, holes: Crops,
                 on_filled: Callable[[int, Crops], None] | None = None) -> Crops:
+        method = self.bar_method_for(sum(int(np.count_nonzero(h)) for h in holes))
         filled = []
         for c, h in zip(crops, holes, strict=True):
-            filled.append(self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool)))
+            filled.append(self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool), method))
             if on_filled is not None:
                 on_filled(len(filled) - 1, filled[-1:])
         if isinstance(crops, np.ndarray) and crops.ndim == 4:
@@ -315,33 +359,43 @@ class ClassicalEngine(Engine):
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_onnx(path: str, kind: str, backend: str, threads: int | None,
-                 precision: str) -> OnnxEngine:
+def _cached_onnx(path: str, mode: str, session: SessionOptions) -> OnnxEngine:
     # Loading a model costs seconds; library callers that pass engine="auto" per image
     # should not pay it per call.
-    return OnnxEngine(path, kind, backend=backend, threads=threads, precision=precision)
+    return OnnxEngine(path, mode, session)
 
 
-def get_engine(kind: str, engine: str = "auto", models: str | os.PathLike[str] | None = None,
-               *, backend: str = "auto", threads: int | None = None,
-               precision: str = "fp32") -> Engine:
-    """The engine for ``kind``: ``onnx`` (needs the converted model in the models folder),
-    ``classical``, or ``auto`` = onnx when the model is installed, else classical."""
-    _check_kind(kind)
-    if engine not in ENGINES:
-        raise InputError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "classical":
-        return ClassicalEngine(kind)
-    from deepcream.models import installed_models, models_dir
+def engine_names() -> tuple[str, ...]:
+    """``auto`` and every registered engine's name."""
+    return ("auto", *_REGISTRY)
+
+
+def engine_class(mode: str, engine: str = "auto",
+                 models: str | os.PathLike[str] | None = None) -> type[Engine]:
+    """Which engine class ``get_engine`` would build, without building it (cheap: looks at
+    the models folder only)."""
+    _check_mode(mode)
+    if engine != "auto" and engine not in _REGISTRY:
+        raise InputError(f"engine must be one of {', '.join(engine_names())}, got {engine!r}")
+    if engine != "auto":
+        return _REGISTRY[engine]
+    from deepcream.models import models_dir
 
     folder = models_dir(models)
-    installed = installed_models(folder)
-    path = installed.get(kind)
-    if path is None:
-        if engine == "onnx":
-            raise ModelError(
-                f"no {kind} model in {folder}: install one with `deepcream fetch-model` or "
-                f"`deepcream convert`, or use --engine classical")
-        log.info("no %s model in %s: using the classical engine", kind, folder)
-        return ClassicalEngine(kind)
-    return _cached_onnx(str(path), kind, backend, threads, precision)
+    for cls in _REGISTRY.values():
+        if cls.available(mode, folder):
+            return cls
+    raise ModelError(f"no engine can run {mode} mode")  # classical always can
+
+
+def get_engine(mode: str, engine: str = "auto", models: str | os.PathLike[str] | None = None,
+               session: SessionOptions | None = None) -> Engine:
+    """The engine for ``mode`` by name (``ENGINES``): ``auto`` = the first registered engine
+    that is available (onnx when the model is installed, else classical)."""
+    from deepcream.models import models_dir
+
+    cls = engine_class(mode, engine, models)
+    folder = models_dir(models)
+    if engine == "auto" and cls is not OnnxEngine:
+        log.info("no %s model in %s: using the %s engine", mode, folder, cls.name)
+    return cls.create(mode, folder, session or SessionOptions())

@@ -22,9 +22,10 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from deepcream.convert import KINDS, Reporter, convert
+from deepcream.convert import Reporter, convert
 from deepcream.errors import DeepcreamError, ModelError
 from deepcream.models import models_dir
+from deepcream.options import MODES
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ DRIVE_FILE_ID = "1IMwzqZUuRnTv5jcuKdvZx-RZweknww5x"
 DRIVE_URL = f"https://drive.google.com/file/d/{DRIVE_FILE_ID}"
 #: Refuse to unpack more than this (the real release is ~0.3 GB): guards against zip bombs.
 MAX_UNPACKED_BYTES = 4 << 30
+#: Default cap on a download (the real release zip is ~275 MB); ``--max-download-mb`` changes it.
+MAX_DOWNLOAD_BYTES = 1 << 30
 _CHUNK = 1 << 20
 # The files of a checkpoint; anything else in the zip (readmes, __MACOSX) is skipped.
 _CHECKPOINT_FILE = re.compile(r"^(checkpoint|.+\.index|.+\.data-\d{5}-of-\d{5}|.+\.meta)$")
@@ -42,13 +45,24 @@ def _is_drive(url: str) -> bool:
     return host in ("drive.google.com", "docs.google.com", "drive.usercontent.google.com")
 
 
-def download(url: str | None, target: Path, report: Reporter | None = None) -> None:
-    """Download the release zip to ``target`` (default: the public Drive file)."""
+def download(url: str | None, target: Path, report: Reporter | None = None, *,
+             max_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
+    """Download the release zip to ``target`` (default: the public Drive file), at most
+    ``max_bytes`` (http(s)/file URLs stop there; a Drive download is checked once done,
+    since gdown cannot be stopped midway)."""
     say = report or log.info
     if url is None or _is_drive(url):
         _gdown(url, target, say)
+        if target.stat().st_size > max_bytes:
+            raise ModelError(_too_big(url or DRIVE_URL, target.stat().st_size, max_bytes))
     else:
-        _http_download(url, target, say)
+        _http_download(url, target, say, max_bytes)
+
+
+def _too_big(url: str, size: int, max_bytes: int) -> str:
+    return (f"download of {url} is over {size / 1e6:,.0f} MB, more than the limit of "
+            f"{max_bytes / 1e6:,.0f} MB (the DCPv2 release is ~275 MB; raise it with "
+            "--max-download-mb)")
 
 
 def _gdown(url: str | None, target: Path, say: Reporter) -> None:
@@ -69,7 +83,7 @@ def _gdown(url: str | None, target: Path, say: Reporter) -> None:
                          "and run: deepcream convert THE_ZIP_OR_UNZIPPED_FOLDER")
 
 
-def _http_download(url: str, target: Path, say: Reporter) -> None:
+def _http_download(url: str, target: Path, say: Reporter, max_bytes: int) -> None:
     from tqdm import tqdm
 
     scheme = urllib.parse.urlparse(url).scheme
@@ -78,15 +92,23 @@ def _http_download(url: str, target: Path, say: Reporter) -> None:
     say(f"downloading {url}")
     received = 0
     expected: int | None = None
+    if scheme == "file":
+        local = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+        if local.exists() and not local.is_file():
+            raise ModelError(f"{url} is not a regular file (a folder, FIFO or device)")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
+            if expected is not None and expected > max_bytes:
+                raise ModelError(_too_big(url, expected, max_bytes))
             with tqdm(total=expected, unit="B", unit_scale=True, disable=None, leave=False) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    if received > max_bytes:
+                        raise ModelError(_too_big(url, received, max_bytes))
     except urllib.error.HTTPError as exc:
         raise ModelError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
@@ -96,6 +118,28 @@ def _http_download(url: str, target: Path, say: Reporter) -> None:
                          f"{exc or type(exc).__name__}") from None
     if expected is not None and received != expected:
         raise ModelError(f"download of {url} interrupted: got {received} of {expected} bytes")
+
+
+def describe_file(path: Path) -> str:
+    """What a file that should have been a zip archive is, in a few words."""
+    try:
+        if not path.is_file():
+            return "not a regular file" if path.exists() else "missing"
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    text = head.lstrip().lower()
+    if size == 0:
+        return "an empty file"
+    if head.startswith(b"PK"):
+        return f"a damaged or truncated zip archive ({size:,} bytes)"
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<!--")) or b"<html" in text:
+        return f"an HTML page ({size:,} bytes; a download that returned a web page?)"
+    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"Rar!")):
+        return "a compressed archive of another kind (gzip, bzip2, xz, 7z or rar), not a zip"
+    return f"not a zip archive ({size:,} bytes)"
 
 
 def _member_path(info: zipfile.ZipInfo, archive: str) -> PurePosixPath:
@@ -111,15 +155,15 @@ def _member_path(info: zipfile.ZipInfo, archive: str) -> PurePosixPath:
 
 def extract_release(zip_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                     with_meta: bool = False) -> Path:
-    """Unpack the checkpoint files of a DCPv2 release zip to ``out_dir/<kind>/`` and return
+    """Unpack the checkpoint files of a DCPv2 release zip to ``out_dir/<mode>/`` and return
     ``out_dir``. Only ``bar``/``mosaic`` checkpoint files are written, to paths built here (so
     member names cannot escape ``out_dir``); ``.meta`` graphs only ``with_meta`` (for --verify).
     """
     zip_path, out_dir = Path(zip_path), Path(out_dir)
     archive = zip_path.name
-    if not zipfile.is_zipfile(zip_path):
-        raise ModelError(f"{archive} is not a zip archive, so not the DCPv2 model release "
-                         "(a download that returned a web page?)")
+    if not zip_path.is_file() or not zipfile.is_zipfile(zip_path):
+        raise ModelError(f"{archive} is {describe_file(zip_path)}, so not the DCPv2 model "
+                         "release")
     try:
         with zipfile.ZipFile(zip_path) as zf:
             chosen: list[tuple[zipfile.ZipInfo, str, str]] = []
@@ -130,28 +174,28 @@ def extract_release(zip_path: str | os.PathLike[str], out_dir: str | os.PathLike
                 names.append(info.filename)
                 if info.is_dir() or "__MACOSX" in path.parts or len(path.parts) < 2:
                     continue
-                kind = path.parts[-2]
-                if kind not in KINDS or not _CHECKPOINT_FILE.match(path.name):
+                mode = path.parts[-2]
+                if mode not in MODES or not _CHECKPOINT_FILE.match(path.name):
                     continue
                 if path.name.endswith(".meta") and not with_meta:
                     continue
-                roots.setdefault(kind, set()).add(path.parent)
-                chosen.append((info, kind, path.name))
-            has_index = {kind for _, kind, name in chosen if name.endswith(".index")}
+                roots.setdefault(mode, set()).add(path.parent)
+                chosen.append((info, mode, path.name))
+            has_index = {mode for _, mode, name in chosen if name.endswith(".index")}
             if not has_index:
                 shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
                 raise ModelError(f"{archive} is not the DCPv2 model release: it has no bar/ or "
                                  f"mosaic/ checkpoint (it holds: {shown or 'nothing'})")
-            for kind, parents in roots.items():
+            for mode, parents in roots.items():
                 if len(parents) > 1:
-                    raise ModelError(f"{archive} holds several {kind}/ folders "
+                    raise ModelError(f"{archive} holds several {mode}/ folders "
                                      f"({', '.join(sorted(map(str, parents)))}); expected one")
             total = sum(info.file_size for info, _, _ in chosen)
             if total > MAX_UNPACKED_BYTES:
                 raise ModelError(f"{archive}: checkpoint files unpack to {total / 1e9:.1f} GB, "
                                  "far more than the DCPv2 release; refusing")
-            for info, kind, name in chosen:
-                target = out_dir / kind / name
+            for info, mode, name in chosen:
+                target = out_dir / mode / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, _CHUNK)
@@ -165,8 +209,8 @@ def extract_release(zip_path: str | os.PathLike[str], out_dir: str | os.PathLike
 def _check_targets(dest: Path, force: bool) -> None:
     if force:
         return
-    for kind in KINDS:
-        target = dest / f"{kind}.onnx"
+    for mode in MODES:
+        target = dest / f"{mode}.onnx"
         if target.exists():
             raise DeepcreamError(f"{target} already exists: pass --force to replace it")
 
@@ -187,17 +231,18 @@ def install_zip(zip_path: str | os.PathLike[str], dest: str | os.PathLike[str] |
 def fetch_model(dest: str | os.PathLike[str] | None = None, url: str | None = None, *,
                 force: bool = False, verify: bool = False,
                 work_dir: str | os.PathLike[str] | None = None,
-                report: Reporter | None = None) -> list[Path]:
+                report: Reporter | None = None,
+                max_bytes: int = MAX_DOWNLOAD_BYTES) -> list[Path]:
     """Download the release zip (default: the public Drive file), unpack and convert it into
     ``dest`` (default: the models folder). Returns the model paths written.
 
     All downloading and unpacking happens in a temp folder (inside ``work_dir`` if given) that
-    is removed whatever happens.
+    is removed whatever happens. A download over ``max_bytes`` is stopped and refused.
     """
     dest_dir = models_dir(dest)
     _check_targets(dest_dir, force)  # before a long download, not after
     with tempfile.TemporaryDirectory(prefix="deepcream-fetch-", dir=work_dir) as tmp:
         zip_path = Path(tmp) / "dcpv2-model.zip"
-        download(url, zip_path, report)
+        download(url, zip_path, report, max_bytes=max_bytes)
         return install_zip(zip_path, dest_dir, force=force, verify=verify,
                            source_label=url or DRIVE_URL, work_dir=tmp, report=report)

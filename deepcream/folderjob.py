@@ -29,9 +29,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deepcream.errors import DeepcreamError
+from deepcream.errors import DeepcreamError, ModelError
+from deepcream.options import ENGINE_TEXT_KEY
+
+if TYPE_CHECKING:
+    from deepcream.decensorer import Decensorer
+    from deepcream.options import DecensorOptions
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,6 @@ log = logging.getLogger(__name__)
 INPUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 ORIGINAL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 JOURNAL_NAME = "deepcream-journal.jsonl"
-ENGINE_TEXT_KEY = "deepcream-engine"
 
 # Why an image was not decensored (the summary counts these; the journal keeps the message).
 BAD_INPUT = "bad input"
@@ -60,6 +64,8 @@ def png_text(path: str | os.PathLike[str], *, limit: int = 64) -> dict[str, str]
     most writers put them); {} for anything else. Reads only chunk headers and small text
     payloads, never the pixels."""
     found: dict[str, str] = {}
+    if not os.path.isfile(path):  # a FIFO or device: opening it could block forever
+        return found
     try:
         with open(path, "rb") as fh:
             if fh.read(8) != _PNG_SIGNATURE:
@@ -206,26 +212,6 @@ def plan_tasks(sources: Sequence[tuple[Path, Path | None]], *, out_dir: Path | N
     return plan
 
 
-@dataclass(frozen=True)
-class ImageOptions:
-    """How every image of a job is decensored (``pipeline.prepare``'s keywords)."""
-
-    mode: str = "bar"
-    variations: int = 1
-    mask_color: tuple[int, int, int] = (0, 255, 0)
-    mask_tolerance: int | None = None  # None: the default finder (masks.find_paint)
-    antialias: bool = False
-    auto_mask: bool = False
-    # how messages name settings (the CLI's flags); None: the library's keyword names
-    wording: dict[str, str] | None = None
-
-    def prepare_kwargs(self) -> dict[str, Any]:
-        return {"mode": self.mode, "variations": self.variations, "mask_color": self.mask_color,
-                "mask_tolerance": self.mask_tolerance, "antialias": self.antialias,
-                "wording": self.wording,
-                "auto_mask": self.auto_mask}
-
-
 @dataclass
 class Outcome:
     """What became of one task: ``status`` "done" or "failed"; ``reason`` one of the
@@ -237,6 +223,7 @@ class Outcome:
     message: str = ""
     regions: int = 0
     warning: str | None = None
+    engine: str = ""  # describe() of the engine that filled it
     timings: dict[str, float] = field(default_factory=dict)
     mask_note: str | None = None
 
@@ -264,7 +251,9 @@ class Journal:
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / JOURNAL_NAME
         self._lock = threading.Lock()
-        self._fh = self.path.open("a", encoding="utf-8")
+        # A file name that is not UTF-8 (a lone surrogate in Python) is written as a JSON
+        # \udcXX escape, which json.loads turns back into the same name.
+        self._fh = self.path.open("a", encoding="utf-8", errors="backslashreplace")
 
     @staticmethod
     def read(folder: Path) -> dict[str, dict[str, Any]]:
@@ -290,7 +279,7 @@ class Journal:
         if outcome.status == "done":
             entry["outputs"] = [str(p.resolve()) for p in outcome.task.write]
             entry["regions"] = outcome.regions
-            entry["engine"] = engine
+            entry["engine"] = outcome.engine or engine
         else:
             entry["reason"] = outcome.reason
             entry["message"] = outcome.message
@@ -310,7 +299,7 @@ class Journal:
             records = self.read(self.path.parent)
             data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records.values())
             try:
-                atomic_write_bytes(self.path, data.encode("utf-8"))
+                atomic_write_bytes(self.path, data.encode("utf-8", "backslashreplace"))
             except OSError as exc:  # the appended lines are still there
                 log.warning("could not compact %s: %s", self.path, exc)
 
@@ -369,22 +358,19 @@ def save_outputs(pngs: Sequence[bytes], task: Task) -> None:
             write_file(png, path)
 
 
-def process_task(engine: Any, task: Task, options: ImageOptions, *,
+def process_task(decensorer: Decensorer, task: Task, options: DecensorOptions, *,
                  text: dict[str, str] | None = None) -> Outcome:
     """Decensor one task start to end in this thread (prepare, fill, encode, write); every
     expected failure becomes a failed ``Outcome``. Used where images are spread over
     workers (Ray); ``run_tasks`` overlaps the stages of consecutive images instead."""
-    from deepcream.pipeline import prepare, run_job
-
     try:
-        job = prepare(task.source, original=task.original, mask=task.mask, engine=engine,
-                      **options.prepare_kwargs())
+        job = decensorer.prepare(task.source, options, original=task.original, mask=task.mask)
     except (DeepcreamError, MemoryError, OSError) as exc:
         return failure(task, BAD_INPUT, exc)
     if job.regions == 0:
         return failure(task, NOTHING_TO_DO, f"{job.notice}; skipped (no output written)")
     try:
-        result, pngs = run_job(engine, job, png=True, text=text)
+        result, pngs = decensorer.run(job, png=True, text=text)
     except (DeepcreamError, MemoryError) as exc:
         return failure(task, ENGINE_FAILED, exc)
     del job
@@ -395,20 +381,21 @@ def process_task(engine: Any, task: Task, options: ImageOptions, *,
     except (DeepcreamError, MemoryError, OSError) as exc:
         return failure(task, WRITE_FAILED, exc)
     return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                   timings=result.timings, mask_note=result.mask_note)
+                   engine=result.engine, timings=result.timings,
+                   mask_note=result.mask_note)
 
 
 _END = object()
 
 
-def run_tasks(engine: Any, tasks: Sequence[Task], options: ImageOptions, *,
+def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOptions, *,
               on_outcome: Callable[[Outcome], None],
               text: dict[str, str] | None = None,
               stop: threading.Event | None = None,
               on_start: Callable[[Task, int], None] | None = None,
               on_filled: Callable[[int], None] | None = None,
               prefetch: bool | None = None) -> int:
-    """Decensor ``tasks`` in order with one engine; ``on_outcome`` is called in this thread
+    """Decensor ``tasks`` in order with one ``Decensorer``; ``on_outcome`` is called in this thread
     for each finished or failed image, in task order. Returns how many tasks were finished
     (done or failed); fewer than ``len(tasks)`` when ``stop`` was set: the images then in
     flight are completed and written, the one prefetched is dropped (nothing is written for
@@ -424,8 +411,6 @@ def run_tasks(engine: Any, tasks: Sequence[Task], options: ImageOptions, *,
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from deepcream.pipeline import prepare, run_job
-
     stop = stop or threading.Event()
     if prefetch is None:
         prefetch = len(tasks) > 1
@@ -433,8 +418,8 @@ def run_tasks(engine: Any, tasks: Sequence[Task], options: ImageOptions, *,
 
     def prepared(task: Task) -> Any:
         try:
-            return prepare(task.source, original=task.original, mask=task.mask, engine=engine,
-                           **options.prepare_kwargs())
+            return decensorer.prepare(task.source, options, original=task.original,
+                                      mask=task.mask)
         except (DeepcreamError, MemoryError, OSError) as exc:
             return failure(task, BAD_INPUT, exc)
 
@@ -489,7 +474,8 @@ def run_tasks(engine: Any, tasks: Sequence[Task], options: ImageOptions, *,
         except (DeepcreamError, MemoryError, OSError) as exc:
             return failure(task, WRITE_FAILED, exc)
         return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                       timings=result.timings, mask_note=result.mask_note)
+                       engine=result.engine, timings=result.timings,
+                       mask_note=result.mask_note)
 
     pending = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver:
@@ -517,7 +503,9 @@ def run_tasks(engine: Any, tasks: Sequence[Task], options: ImageOptions, *,
                 if on_start is not None:
                     on_start(task, len(job.plans))
                 try:
-                    result, pngs = run_job(engine, job, png=True, text=text, on_filled=on_filled)
+                    result, pngs = decensorer.run(job, png=True, text=text, on_filled=on_filled)
+                except ModelError:
+                    raise  # the model cannot load: no image can be done
                 except (DeepcreamError, MemoryError) as exc:
                     collect()
                     finished += 1

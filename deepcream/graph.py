@@ -461,7 +461,7 @@ def _upsample_conv(b: _Builder, x: str, kernel: np.ndarray, bias: np.ndarray, na
 WINDOW_MARGIN = 4  # cells of the 32x32 grid
 
 
-def _hole_window(b: _Builder, h: str) -> tuple[str, str]:
+def _hole_window(b: _Builder, h: str) -> tuple[str, tuple[str, str, str]]:
     """Cut the decoder input [N, 256, 32, 32] to the cells around the batch's holes.
 
     The output takes the decoder's result only at hole pixels. A window edge inside the crop
@@ -527,11 +527,22 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     b = _Builder()
     b.elu_op = elu == "op"
 
+    f = _encoder(b, w)  # [N, 256, 32, 32]
+    h = _attention_block(b, f, w, attention)
+    window_pads = None
+    if decoder_window:
+        h, window_pads = _hole_window(b, h)
+    g = _decoder(b, h, w, upsample)
+    _compose_output(b, g, window_pads)
+    return _model_of(b, attention)
+
+
+def _encoder(b: _Builder, w: Mapping[str, np.ndarray]) -> str:
+    """image + mask -> the [N, 256, 32, 32] features. The 3 identical mask channels of the
+    original input become one: their input weights are summed."""
     image_nchw = b.op("Transpose", ["image"], "image_nchw", perm=[0, 3, 1, 2])
     mask_nchw = b.op("Transpose", ["mask"], "mask_nchw", perm=[0, 3, 1, 2])
     x = b.op("Concat", [image_nchw, mask_nchw], "e", axis=1)  # [N, 4, 256, 256]
-
-    # Encoder. The 3 identical mask channels become one: sum their input weights.
     for idx, (name, k, _cin, _cout, stride, dilation) in enumerate(_ENCODER):
         kernel = w[f"{name}/weights"]
         if idx == 0:
@@ -539,9 +550,12 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
         x = b.reflect_pad(x, (k // 2) * dilation)
         x = b.conv(x, kernel, w[f"{name}/biases"], name, stride=stride, dilation=dilation)
         x = b.elu(x)
-    f = x  # [N, 256, 32, 32]
+    return x
 
-    # Contextual attention, in NHWC so patches are contiguous rows of 9*256.
+
+def _attention_block(b: _Builder, f: str, w: Mapping[str, np.ndarray], attention: str) -> str:
+    """Contextual attention over the features (in NHWC, so patches are contiguous rows of
+    9*256), concatenated with them and mixed by the 1x1 conv."""
     f_nhwc = b.op("Transpose", [f], "f_nhwc", perm=[0, 2, 3, 1])
     m32 = b.slice("mask", [0, 0], [SIZE, SIZE], [1, 2], [SIZE // FEAT, SIZE // FEAT])
     bg = b.op("Mul", [f_nhwc, m32], "bg")  # [N, 32, 32, 256]
@@ -553,13 +567,12 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     att = b.op("Transpose", [att], "att", perm=[0, 3, 1, 2])
     h = b.op("Concat", [f, att], "f_att", axis=1)
     h = b.conv(h, w[f"{_ML[0]}/weights"], w[f"{_ML[0]}/biases"], _ML[0])
-    h = b.elu(h)
+    return b.elu(h)
 
-    if decoder_window:
-        h, window_pads = _hole_window(b, h)
 
-    # Decoder: 4 stages of 2x [reflect pad, conv3x3, ELU] then nearest 2x (the last is 256->256,
-    # a no-op, so it is left out).
+def _decoder(b: _Builder, h: str, w: Mapping[str, np.ndarray], upsample: str) -> str:
+    """4 stages of 2x [reflect pad, conv3x3, ELU] then nearest 2x (the last is 256->256, a
+    no-op, so it is left out); the final conv and clip -> ``g`` in NHWC."""
     upsampled = False
     for stage in range(4):
         for name, _cin, _cout in _DECODER[2 * stage:2 * stage + 2]:
@@ -578,12 +591,14 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     name = _FINAL[0]
     g = b.conv(h, w[f"{name}/weights"], w[f"{name}/biases"], name, pads=[1, 1, 1, 1])
     g = b.op("Clip", [g, b.const(-1.0, "lo"), b.const(1.0, "hi")], "g")
-    g = b.op("Transpose", [g], "g_nhwc", perm=[0, 2, 3, 1])
+    return b.op("Transpose", [g], "g_nhwc", perm=[0, 2, 3, 1])
 
-    # output = g * (1 - mask) + image * mask. With the window, g * (1 - mask) is formed on the
-    # window only and padded with zeros: outside it the mask is 1, so the term is 0 there
-    # anyway (the same values, with two full-size passes fewer).
-    if decoder_window:
+
+def _compose_output(b: _Builder, g: str, window_pads: tuple[str, str, str] | None) -> None:
+    """output = g * (1 - mask) + image * mask. With the decoder window, g * (1 - mask) is
+    formed on the window only and padded with zeros: outside it the mask is 1, so the term is
+    0 there anyway (the same values, with two full-size passes fewer)."""
+    if window_pads is not None:
         win_start, win_end, win_pads = window_pads
         hole = b.op("Sub", [b.const(1.0, "one"), b.op("Slice", ["mask", win_start, win_end,
                                                                 b.ints([1, 2])], "mask_window")],
@@ -594,6 +609,9 @@ def build_model(weights: Mapping[str, np.ndarray], *, attention: str = "sparse",
     b.nodes.append(helper.make_node("Add", [g_term, b.op("Mul", ["image", "mask"])],
                                     ["output"], name="output"))
 
+
+def _model_of(b: _Builder, attention: str) -> onnx.ModelProto:
+    """The built nodes as a checked model with a symbolic batch."""
     batch = "N"
     graph = helper.make_graph(
         b.nodes, "dcpv2_generator",

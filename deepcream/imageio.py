@@ -212,6 +212,26 @@ def _png_rows_missing(data: bytes) -> str | None:
     return f"image data ends early: {got:,} of {expected:,} bytes ({100 * got // expected}%)"
 
 
+def _jpeg_data_problem(data: bytes) -> str | None:
+    """libjpeg's warning about a JPEG's image data (data ending before the image does, a bad
+    Huffman code...), or None. Pillow turns these warnings off and fills what is missing;
+    libjpeg-turbo through ``simplejpeg`` with ``strict`` raises them. Extraneous bytes
+    before a marker (common in camera files, nothing missing) are not a problem."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+        simplejpeg.decode_jpeg(data, colorspace={"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
+                               .get(colorspace, "RGB"), fastdct=True, fastupsample=True,
+                               strict=True)
+    except ValueError as exc:
+        message = _plain(str(exc)) or "unreadable"
+        return None if "extraneous bytes" in message else message
+    return None
+
+
 def _png_has_exif(data: bytes) -> bool:
     pos = 8
     while pos + 8 <= len(data):
@@ -240,6 +260,34 @@ def _spng_decodable(data: bytes) -> bool:
     return False
 
 
+def _silence_libtiff() -> None:
+    """Turn off libtiff's own message printing (``tempfile.tif: Using code not yet in
+    table.`` straight to stderr, below Python's warnings): the decode error that follows is
+    the one line reported. Pillow checks libtiff's return codes, not its messages. Linux
+    (reads /proc/self/maps for the libtiff Pillow loaded); elsewhere a no-op."""
+    global _LIBTIFF_SILENCED
+    if _LIBTIFF_SILENCED:
+        return
+    _LIBTIFF_SILENCED = True
+    try:
+        import ctypes
+
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/libtiff" in line}
+        for path in paths:
+            lib = ctypes.CDLL(path)
+            for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+                setter = getattr(lib, name)
+                setter.restype = ctypes.c_void_p
+                setter.argtypes = [ctypes.c_void_p]
+                setter(None)
+    except (OSError, AttributeError):
+        pass
+
+
+_LIBTIFF_SILENCED = False
+
+
 def _open_checked(data: bytes, what: str, max_pixels: int | None) -> tuple[Image.Image, str]:
     """Pillow's lazy open of ``data`` after the format, size and frame checks (nothing
     decoded yet): (image, format)."""
@@ -263,6 +311,8 @@ def _open_checked(data: bytes, what: str, max_pixels: int | None) -> tuple[Image
     if max_pixels is not None and width * height > max_pixels:
         raise DecodeError(f"{what}: {width}x{height} = {width * height:,} pixels; the limit is "
                           f"{max_pixels:,}", "too_large")
+    if fmt == "TIFF":
+        _silence_libtiff()
     frames = getattr(img, "n_frames", 1)
     if frames > 1:
         kind = "multi-page" if fmt == "TIFF" else "animated"
@@ -280,11 +330,13 @@ def _decode(data: bytes, what: str, max_pixels: int | None, *,
             decoded = _spng_pixels(data, img)
             if decoded is not None:
                 return decoded
+        # Short data: Pillow decodes both without complaint (missing PNG rows black, missing
+        # JPEG blocks flat), so they are checked here, before Pillow allocates the image.
+        missing = _png_rows_missing(data) if fmt == "PNG" else \
+            _jpeg_data_problem(data) if fmt == "JPEG" else None
+        if missing is not None:
+            raise DecodeError(f"{what}: corrupt or truncated {fmt} image ({missing})", "corrupt")
         img.load()
-        if fmt == "PNG":
-            missing = _png_rows_missing(data)
-            if missing is not None:
-                raise DecodeError(f"{what}: corrupt or truncated PNG image ({missing})", "corrupt")
         img = _upright(img)
     except DecodeError:
         raise

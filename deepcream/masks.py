@@ -21,10 +21,10 @@ import numpy as np
 from PIL import Image
 
 from deepcream.errors import InputError
+from deepcream.options import DEFAULT_MASK_COLOR
 
 Color = tuple[int, int, int]
 
-DEFAULT_COLOR: Color = (0, 255, 0)
 # Tolerances the hint may suggest: small enough not to catch ordinary image colors.
 _HINT_MAX_TOLERANCE = 64
 # A blend pixel must carry at least this much mask color to join (below it the pixel is
@@ -74,7 +74,7 @@ def _check_color(color: Color) -> Color:
     return c  # type: ignore[return-value]
 
 
-def color_distance(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> np.ndarray:
+def color_distance(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> np.ndarray:
     """Per-pixel max over channels of |pixel - color| (uint8 [H, W])."""
     rgb = _check_rgb(rgb)
     color = _check_color(color)
@@ -90,7 +90,7 @@ def _tolerant_mask(rgb: np.ndarray, color: Color, tolerance: int) -> np.ndarray:
 
 def find_mask(
     rgb: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     tolerance: int = 0,
     grow_antialias: bool = False,
 ) -> np.ndarray:
@@ -144,7 +144,7 @@ def _blend_candidates(
 def grow_antialiased(
     rgb: np.ndarray,
     mask: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     iterations: int = _GROW_ITERATIONS,
 ) -> np.ndarray:
     """Grow ``mask`` over adjacent pixels that blend the mask color with a nearby background
@@ -165,7 +165,7 @@ def grow_antialiased(
     return mask
 
 
-def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_COLOR, *,
+def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR, *,
                       distance: np.ndarray | None = None) -> tuple[int, int]:
     """(tolerance, pixel count): the smallest multiple of 8 (<= 64) that catches 90% of the
     pixels within 64 of the mask color, and how many pixels it catches. ``distance``: a
@@ -183,7 +183,7 @@ def suggest_tolerance(rgb: np.ndarray, color: Color = DEFAULT_COLOR, *,
 
 def near_mask_hint(
     rgb: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     tolerance: int = 0,
     *,
     min_pixels: int = 50,
@@ -247,7 +247,7 @@ def near_mask_hint(
 def fringe_hint(
     rgb: np.ndarray,
     mask: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     *,
     min_pixels: int = 50,
     wording: Wording | None = None,
@@ -269,7 +269,7 @@ def fringe_hint(
 def mask_warning(
     rgb: np.ndarray,
     mask: np.ndarray,
-    color: Color = DEFAULT_COLOR,
+    color: Color = DEFAULT_MASK_COLOR,
     tolerance: int = 0,
     antialias: bool = False,
     *,
@@ -510,7 +510,7 @@ def _fill_small_holes(mask: np.ndarray, max_pixels: int) -> np.ndarray:
     return mask | small[labels]
 
 
-def find_paint(rgb: np.ndarray, color: Color = DEFAULT_COLOR) -> tuple[np.ndarray, PaintInfo]:
+def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.ndarray, PaintInfo]:
     """The default mask: the strokes painted in ``color``, however they were saved.
 
     Hard-edged exact strokes (a PNG from a pixel brush) give exactly the exact-color mask, as
@@ -598,7 +598,7 @@ def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
     return colored <= _SOFT_EDGE_SHARE * len(ys)
 
 
-def paint_note(info: PaintInfo, color: Color = DEFAULT_COLOR,
+def paint_note(info: PaintInfo, color: Color = DEFAULT_MASK_COLOR,
                wording: Wording | None = None) -> str:
     """One line saying the strokes were read as soft paint, and how to get the exact mask."""
     from deepcream.colors import format_color

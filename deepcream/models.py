@@ -7,15 +7,27 @@ The folder is ``--models`` if given, else ``$DEEPCREAM_MODELS``, else
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("bar", "mosaic")
+from deepcream.options import MODES
+
+MANIFEST = "manifest.json"
 ENV_VAR = "DEEPCREAM_MODELS"
 DEFAULT_DIR = Path("~/.cache/deepcream/models")
 
 #: What to tell a user who has no model (shown by `deepcream models` and model-less commands).
+# One sentence on why the models are worth installing (`deepcream models`).
+MODELS_VS_CLASSICAL = (
+    "The DCPv2 models are neural networks trained on illustrations: they redraw lines, "
+    "textures and mosaicked detail far better than the classical engine (PatchMatch and "
+    "diffusion fills, mosaic block-mean reconstruction) that deepcream uses without them.")
+# Said once per run when the classical engine made the outputs (CLI), and sent to the page.
+CLASSICAL_HINT = ("made with the classical engine: `deepcream fetch-model` installs the DCPv2 "
+                  "models, which fill much better")
+
 HOW_TO_INSTALL = """\
 No DCPv2 model is installed. To install one:
   deepcream fetch-model                 # download the public release zip (Google Drive) and convert
@@ -36,16 +48,29 @@ def models_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 
 def installed_models(directory: str | os.PathLike[str] | None = None) -> dict[str, Path]:
-    """Kind -> model file for every ``<kind>.onnx`` present in the models folder."""
+    """Mode -> model file for every ``<mode>.onnx`` present in the models folder."""
     folder = models_dir(directory)
-    return {k: folder / f"{k}.onnx" for k in KINDS if (folder / f"{k}.onnx").is_file()}
+    return {m: folder / f"{m}.onnx" for m in MODES if (folder / f"{m}.onnx").is_file()}
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> dict:
+    """The folder's ``manifest.json`` (``{"converter_version", "models": {mode: {...}}}``),
+    or one with no models if it is missing or unreadable."""
+    path = Path(directory) / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"models": {}}
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        return {"models": {}}
+    return data
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     """One installed model as `deepcream models` shows it."""
 
-    kind: str
+    mode: str
     path: Path
     size: int
     sha256_ok: bool | None  # None: no manifest entry to check against
@@ -63,16 +88,14 @@ def _sha256(path: Path) -> str:
 
 def describe_models(directory: str | os.PathLike[str] | None = None) -> list[ModelInfo]:
     """Installed models with their size and whether they match the manifest's sha256."""
-    from deepcream.convert import read_manifest
-
     folder = models_dir(directory)
     manifest = read_manifest(folder)["models"]
     infos = []
-    for kind, path in installed_models(folder).items():
-        entry = manifest.get(kind) or {}
+    for mode, path in installed_models(folder).items():
+        entry = manifest.get(mode) or {}
         expected = entry.get("sha256")
         infos.append(ModelInfo(
-            kind=kind, path=path, size=path.stat().st_size,
+            mode=mode, path=path, size=path.stat().st_size,
             sha256_ok=None if not expected else _sha256(path) == expected,
             source_step=entry.get("source_step"), attention=entry.get("attention"),
         ))

@@ -17,12 +17,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from deepcream.options import MODEL_SIZE
+
 Box = tuple[int, int, int, int]
 
 # DCP: boxes are 1.5x the region's extent, at least 256 px (the model's input size).
 EXPAND_FACTOR = 1.5
-MIN_BOX = 256
-MODEL_SIZE = 256
+MIN_BOX = MODEL_SIZE
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,28 @@ class Region:
         return Region(self.pixels, min_x, min_y, max_x, max_y, own)
 
 
-def find_regions(mask: np.ndarray) -> list[Region]:
-    """4-connected components of ``mask`` (bool [H, W]), largest first (ties: scan order)."""
+@dataclass(frozen=True)
+class Labels:
+    """4-connected components of a hole mask: ``labels`` (int32, 0 = no hole, k = component
+    k, numbered in raster order of their first pixel) over the bounding rectangle of all
+    holes, whose top-left pixel is ``(ox, oy)``; ``stats`` is OpenCV's per-label
+    ``[x, y, w, h, area]`` in that rectangle (row 0: the background)."""
+
+    labels: np.ndarray
+    count: int
+    stats: np.ndarray
+    ox: int = 0
+    oy: int = 0
+
+
+def label_holes(mask: np.ndarray) -> Labels:
+    """Label the 4-connected components of ``mask`` (bool [H, W])."""
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
-        return []
+        return Labels(np.zeros((0, 0), np.int32), 0, np.zeros((1, 5), np.int32))
     cols = np.flatnonzero(mask.any(axis=0))
     # Label only the bounding rectangle of all holes: on large images with small regions
     # that is a fraction of the pixels.
@@ -74,8 +89,18 @@ def find_regions(mask: np.ndarray) -> list[Region]:
     sub = mask[oy:rows[-1] + 1, ox:cols[-1] + 1]
     # cv2 labels 4-connected components in raster order of their first pixel, as
     # scipy.ndimage.label does, without importing scipy (a third of the CLI's start-up).
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
         np.ascontiguousarray(sub).view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    return Labels(labels, int(count) - 1, stats, ox, oy)
+
+
+def find_regions(mask: np.ndarray | Labels) -> list[Region]:
+    """4-connected components of ``mask`` (bool [H, W], or its ``label_holes``), largest
+    first (ties: scan order)."""
+    lab = mask if isinstance(mask, Labels) else label_holes(mask)
+    if lab.count == 0:
+        return []
+    labels, stats, ox, oy = lab.labels, lab.stats, lab.ox, lab.oy
     sizes = stats[1:, cv2.CC_STAT_AREA]
     order = np.argsort(-sizes, kind="stable")
     regions = []
@@ -251,3 +276,103 @@ def flip_box(box: Box, width: int, height: int, flip_x: bool, flip_y: bool) -> B
     if flip_y:
         y1, y2 = height - y2, height - y1
     return (x1, y1, x2, y2)
+
+
+# --- Images with many regions (docs/decensor.md, "Many regions: grouped crops") -------------
+#: Up to this many regions, every region gets DCP's own box(es), exactly as DCP does.
+EXACT_REGIONS = 200
+#: Tile grids for grouped crops: margins in px. A tile's box is ``side`` px square
+#: (``MODEL_SIZE`` at native scale), its grid stride ``side - 2 * margin``. A region whose extent
+#: (DCP's ``max(max_x - min_x, max_y - min_y)``) is at most ``2 * margin`` goes to the tile
+#: holding its centre and lies wholly inside that tile's box, its centre at least ``margin``
+#: px inside. Bigger regions keep their own DCP boxes.
+TILE_MARGINS = (32, 64)
+#: Native-scale tile crops allowed before tiles grow (2x, then 4x, downscaled to the model's
+#: input): bounds the crops of huge images with scattered dots.
+TILE_BUDGET = 128
+TILE_SCALES = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """How an image with many regions is filled.
+
+    ``boxes[g]`` is the crop box of tile group ``g`` and ``group_of[label]`` the group that
+    pastes component ``label`` (-1: none, i.e. background or a region in ``single``);
+    ``single`` are the regions too big for a tile, each filled with its own DCP box(es)."""
+
+    boxes: list[Box]
+    group_of: np.ndarray
+    single: list[Region]
+
+
+def _tile_box(start: int, side: int, limit: int) -> tuple[int, int]:
+    side = min(side, limit)
+    start = min(max(start, 0), limit - side)
+    return start, start + side
+
+
+def group_regions(lab: Labels, width: int, height: int, side: int = MODEL_SIZE) -> Grouping:
+    """Group the small regions of ``lab`` into shared tile crops of ``side`` px (see
+    ``TILE_MARGINS``); regions too big for a tile stay single. The number of tile crops is
+    at most the number of tiles of the grids, so it grows with the image area, not the
+    region count."""
+    x, y, w, h = (lab.stats[1:, k].astype(np.int64) for k in range(4))
+    min_x, min_y = x + lab.ox, y + lab.oy
+    max_x, max_y = min_x + w - 1, min_y + h - 1
+    extent = np.maximum(max_x - min_x, max_y - min_y)
+    cx, cy = (min_x + max_x) // 2, (min_y + max_y) // 2
+    group_of = np.full(lab.count + 1, -1, np.int32)
+    box_ids: dict[Box, int] = {}
+    placed = np.zeros(lab.count, bool)
+    for margin in TILE_MARGINS:
+        stride = side - 2 * margin
+        take = ~placed & (extent <= 2 * margin)
+        if not take.any():
+            continue
+        placed |= take
+        index = np.flatnonzero(take)
+        cols = width // stride + 1
+        tile = (cy[index] // stride) * cols + cx[index] // stride
+        tiles, inverse = np.unique(tile, return_inverse=True)
+        ids = np.empty(len(tiles), np.int32)
+        for k, t in enumerate(tiles.tolist()):
+            ty, tx = divmod(t, cols)
+            x1, x2 = _tile_box(tx * stride - margin, side, width)
+            y1, y2 = _tile_box(ty * stride - margin, side, height)
+            ids[k] = box_ids.setdefault((x1, y1, x2, y2), len(box_ids))
+        group_of[index + 1] = ids[inverse]
+    single = []
+    for index in np.flatnonzero(~placed).tolist():
+        bx, by, bw, bh = (int(v) for v in lab.stats[index + 1, :4])
+        own = lab.labels[by:by + bh, bx:bx + bw] == index + 1
+        single.append(Region(int(lab.stats[index + 1, cv2.CC_STAT_AREA]), lab.ox + bx,
+                             lab.oy + by, lab.ox + bx + bw - 1, lab.oy + by + bh - 1, own))
+    single.sort(key=lambda r: -r.pixels)
+    return Grouping(list(box_ids), group_of, single)
+
+
+def plan_groups(lab: Labels, width: int, height: int) -> Grouping:
+    """``group_regions`` at native scale, or with 2x/4x larger tiles when native ones would
+    be more than ``TILE_BUDGET`` crops."""
+    for scale in TILE_SCALES:
+        grouping = group_regions(lab, width, height, MODEL_SIZE * scale)
+        if len(grouping.boxes) <= TILE_BUDGET:
+            break
+    return grouping
+
+
+def resize_holes_any(crop_holes: np.ndarray, size: int = MODEL_SIZE) -> np.ndarray:
+    """Resize a hole mask so that every output pixel covering any hole is a hole (NEAREST
+    would drop most 1-px holes when shrinking)."""
+    # (np.where, not a uint8 view: a bool array from OpenCV may hold 255 for True)
+    scaled = np.where(crop_holes, np.uint8(255), np.uint8(0))
+    area = cv2.resize(scaled, (size, size), interpolation=cv2.INTER_AREA)
+    return area > 0
+
+
+def group_select(lab: Labels, grouping: Grouping, group: int, box: Box) -> np.ndarray:
+    """bool [box_h, box_w]: the pixels tile group ``group`` pastes (its regions' own)."""
+    x1, y1, x2, y2 = box
+    labels = crop(lab.labels, (x1 - lab.ox, y1 - lab.oy, x2 - lab.ox, y2 - lab.oy), 0)
+    return grouping.group_of[labels] == group

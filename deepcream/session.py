@@ -15,23 +15,54 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from deepcream.errors import ModelError
+from deepcream.options import MODEL_SIZE
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "onnxruntime", "openvino")
+BACKENDS = ("auto", "onnxruntime", "openvino", "cuda", "directml", "coreml")
+#: GPU backends: onnxruntime execution providers, and the package that brings each one
+#: (onnxruntime-gpu and onnxruntime-directml replace the CPU-only onnxruntime package: they
+#: install the same ``onnxruntime`` module).
+GPU_PROVIDERS = {
+    "cuda": ("CUDAExecutionProvider", "onnxruntime-gpu (NVIDIA CUDA 12 and cuDNN 9)"),
+    "directml": ("DmlExecutionProvider", "onnxruntime-directml (Windows, any DirectX 12 GPU)"),
+    "coreml": ("CoreMLExecutionProvider", "onnxruntime on macOS (its wheel has CoreML)"),
+}
+#: Crops per call on a GPU: one call per image for the usual region counts.
+GPU_BATCH = 16
 PRECISIONS = ("fp32", "bf16", "int8")
 PARALLEL_MODES = ("crops", "ops")
 INPUT_NAMES = ("image", "mask")
 OUTPUT_NAME = "output"
-CROP = 256
+CROP = MODEL_SIZE
 #: Crops per backend call by default (see docs/performance.md for the measurement).
 DEFAULT_BATCH = 1
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How to run a model: ``backend`` (``BACKENDS``), intra-op ``threads`` (None = all usable
+    CPUs), ``precision`` ("fp32" exact; "bf16"/"int8" faster approximations)."""
+
+    backend: str = "auto"
+    threads: int | None = None
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ModelError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise ModelError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ModelError(f"threads must be >= 1, got {self.threads}")
 
 
 def available_backends() -> list[str]:
@@ -109,28 +140,62 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def resolve_backend(backend: str, precision: str = "fp32") -> str:
-    """Map ``auto`` to a concrete backend and check that the requested one is installed.
+def ort_providers() -> list[str]:
+    """onnxruntime's execution providers in this environment ([] without onnxruntime)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return []
+    return list(ort.get_available_providers())
 
-    ``auto`` means onnxruntime for exact fp32 (portable, measured in ``deepcream bench``);
-    reduced precision on ``auto`` uses OpenVINO's bf16 when installed (AMX) and onnxruntime's
-    int8 otherwise.
-    """
+
+def choose_backend(backend: str, precision: str, *, providers: Sequence[str],
+                   openvino: bool) -> str:
+    """The concrete backend for ``backend`` given what is installed: ``providers`` (onnxruntime's
+    execution providers, empty without onnxruntime) and ``openvino`` (the OpenVINO runtime).
+
+    ``auto``: a GPU provider when one is available (CUDA, then DirectML, then CoreML) and the
+    precision is fp32; else onnxruntime on the CPU for exact fp32 (portable, measured in
+    ``deepcream bench``); reduced precision uses OpenVINO's bf16 when installed (AMX) and
+    onnxruntime's int8 otherwise. A named backend that is not installed is a ``ModelError``
+    naming the package to install."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    have = available_backends()
+    have_ort = "CPUExecutionProvider" in providers or bool(providers)
     if backend == "auto":
-        if precision == "bf16" and "openvino" in have:
+        if precision == "fp32":
+            for name, (provider, _package) in GPU_PROVIDERS.items():
+                if provider in providers:
+                    return name
+        if precision == "bf16" and openvino:
             return "openvino"
-        backend = "onnxruntime" if "onnxruntime" in have else (have[0] if have else "onnxruntime")
-    if backend not in have:
-        hint = "pip install 'deepcream[openvino]'" if backend == "openvino" else "pip install onnxruntime"
-        raise ModelError(f"backend {backend} is not installed ({hint})")
+        backend = "onnxruntime" if have_ort or not openvino else "openvino"
+    if backend in GPU_PROVIDERS:
+        provider, package = GPU_PROVIDERS[backend]
+        if provider not in providers:
+            raise ModelError(f"backend {backend} needs onnxruntime's {provider}, which this "
+                             f"onnxruntime does not have: install {package}")
+        if precision != "fp32":
+            raise ModelError(f"precision {precision} runs on the CPU backends; {backend} "
+                             "runs fp32")
+        return backend
+    if backend == "openvino" and not openvino:
+        raise ModelError("backend openvino is not installed (pip install 'deepcream[openvino]')")
+    if backend == "onnxruntime" and not have_ort:
+        raise ModelError("backend onnxruntime is not installed (pip install onnxruntime)")
     if backend == "onnxruntime" and precision == "bf16":
         raise ModelError("precision bf16 needs the openvino backend (pip install 'deepcream[openvino]')")
     return backend
+
+
+def resolve_backend(backend: str, precision: str = "fp32") -> str:
+    """``choose_backend`` for this environment."""
+    if backend not in BACKENDS:  # before importing onnxruntime
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return choose_backend(backend, precision, providers=ort_providers(),
+                          openvino="openvino" in available_backends())
 
 
 class ModelSession:
@@ -152,7 +217,6 @@ class ModelSession:
         backend: str = "auto",
         threads: int | None = None,
         precision: str = "fp32",
-        optimized_cache: str | os.PathLike[str] | None = None,
         mem_arena: bool = True,
         shared_arena: bool = True,
         mem_pattern: bool = False,
@@ -173,22 +237,27 @@ class ModelSession:
         # synchronisation; measured ~20% faster per crop on multi-crop images, 2 cores).
         # "ops": all threads inside each kernel, crops one after another (best for 1 crop).
         self.parallel = parallel if self.threads > 1 else "ops"
+        self.gpu = self.backend in GPU_PROVIDERS
+        if self.gpu:
+            # A GPU runs one big call better than several small ones side by side: crops are
+            # batched (GPU_BATCH per call) and the calls made one after another.
+            self.parallel = "ops"
         self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="deepcream-crop")
                       if self.parallel == "crops" else None)
         self.ready = False
         self.load_seconds = 0.0
         self.warmup_seconds = 0.0
-        self._optimized_cache = Path(optimized_cache) if optimized_cache else None
         self._mem_arena = mem_arena
         self._shared_arena = shared_arena
         self._mem_pattern = mem_pattern
         # Crops per backend call: activations grow linearly with the batch while per-crop
         # time barely changes on few cores, so big batches are split (None = no limit).
-        self.batch_size = int(batch_size) if batch_size else DEFAULT_BATCH
+        self.batch_size = int(batch_size) if batch_size else (
+            GPU_BATCH if self.gpu else DEFAULT_BATCH)
         if self.batch_size < 1:
             raise ModelError(f"batch_size must be >= 1, got {batch_size}")
         t0 = time.perf_counter()
-        if self.backend == "onnxruntime":
+        if self.backend == "onnxruntime" or self.gpu:
             self._runner: _Runner = _OrtRunner(self)
         else:
             self._runner = _OpenVinoRunner(self)
@@ -239,21 +308,21 @@ class ModelSession:
         tasks are split into one lane per worker with equal estimated totals, each lane runs
         in the given order, and a worker whose lane runs dry takes the other lanes' last
         tasks. Without costs (or with a wrong estimate) the last crop of an image often runs
-        alone while the other worker idles, ~half a crop on 2 workers.
+        alone while the other worker idles, ~half a crop on 2 workers. Once a task raises, the
+        workers take no further tasks (a cancelled job stops within one task per worker).
         """
         if self._pool is None or len(tasks) <= 1:
             for task in tasks:
                 task()
             return
         if costs is None:
-            for future in [self._pool.submit(task) for task in tasks]:
-                future.result()
-            return
+            costs = [1.0] * len(tasks)
         lanes = [collections.deque(lane) for lane in balanced_lanes(costs, self.threads)]
         lock = threading.Lock()
+        stop = threading.Event()  # a task failed (or cancelled its job): take no more
 
         def worker(own: int) -> None:
-            while True:
+            while not stop.is_set():
                 with lock:
                     if lanes[own]:
                         index = lanes[own].popleft()
@@ -262,7 +331,11 @@ class ModelSession:
                         if not lanes[other]:
                             return
                         index = lanes[other].pop()
-                tasks[index]()
+                try:
+                    tasks[index]()
+                except BaseException:
+                    stop.set()
+                    raise
 
         futures = [self._pool.submit(worker, own) for own in range(len(lanes))]
         errors = [f.exception() for f in futures]
@@ -322,16 +395,13 @@ class _OrtRunner(_Runner):
         model_path = owner.path
         if owner.precision == "int8":
             model_path = _int8_model(owner.path)
-        cache = owner._optimized_cache
-        if cache is not None and cache.is_file() and cache.stat().st_mtime >= model_path.stat().st_mtime:
-            # Already optimized at convert time: skip the graph rewrites on load.
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-            model_path = cache
-        elif cache is not None:
-            opts.optimized_model_filepath = str(cache)
+        providers = ["CPUExecutionProvider"]
+        if owner.gpu:
+            # Nodes the GPU provider cannot run fall back to the CPU within the same graph.
+            providers.insert(0, GPU_PROVIDERS[owner.backend][0])
         try:
             self._sess = ort.InferenceSession(str(model_path), sess_options=opts,
-                                              providers=["CPUExecutionProvider"])
+                                              providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors on bad files
             raise ModelError(f"cannot load {owner.path.name} with onnxruntime: {exc}") from exc
         _check_io([i.name for i in self._sess.get_inputs()],

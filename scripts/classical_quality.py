@@ -2,6 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python scripts/classical_quality.py [--seeds heldout|tune]
         [--bar-methods telea,engine] [--mosaic-methods mosaic,bicubic,engine] [--json OUT]
+    PYTHONPATH=. .venv/bin/python scripts/classical_quality.py --speed   # 1000x1000 holes
 
 Images: procedurally drawn illustrations of four styles (``deepcream/examples/drawn_art.py``:
 cel = flat fills with outlines and hatching, ink = black-ink strokes and cross-hatching,
@@ -36,7 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcream import engines, pipeline  # noqa: E402
+import deepcream  # noqa: E402
+from deepcream import engines  # noqa: E402
 from deepcream.examples.drawn_art import STYLES, outline_mask  # noqa: E402
 from deepcream.examples.make_example import pixelate  # noqa: E402
 from deepcream.imageio import Pixels  # noqa: E402
@@ -131,7 +133,7 @@ def bar_method(name: str) -> Method:
         "bar", method=engines.CLASSICAL_BAR_METHOD if name == "engine" else name)
 
     def run(colored: np.ndarray, original: np.ndarray, holes: np.ndarray) -> np.ndarray:
-        return pipeline.decensor(Pixels(colored, None), engine=engine).pixels[0].rgb
+        return deepcream.decensor(Pixels(colored, None), engine=engine).pixels[0].rgb
     return run
 
 
@@ -144,7 +146,7 @@ def mosaic_method(name: str) -> Method:
         "mosaic", mosaic_method=engines.CLASSICAL_MOSAIC_METHOD if name == "engine" else name)
 
     def run(colored: np.ndarray, original: np.ndarray, holes: np.ndarray) -> np.ndarray:
-        return pipeline.decensor(Pixels(colored, None), mode="mosaic",
+        return deepcream.decensor(Pixels(colored, None), mode="mosaic",
                                  original=Pixels(original, None), engine=engine).pixels[0].rgb
     return run
 
@@ -205,6 +207,33 @@ def table(scores: dict, kind: str, label: str) -> list[str]:
     return lines
 
 
+def speed_checks() -> list[str]:
+    """Wall and CPU seconds of the classical engine on 1000x1000 holes (whole
+    ``deepcream.decensor`` call, 1400x1400 image): a bar hole, a flat mosaic hole, and drawn
+    art pixelated with 6, 8 and 24 px blocks."""
+    from deepcream.examples.drawn_art import draw_cel
+
+    side, at = 1000, 200
+    art = draw_cel(side + 2 * at, side + 2 * at, 5)
+    flat = np.full_like(art, 245)
+    cases = [("bar", "drawn art, bar hole", art, None)]
+    cases.append(("mosaic", "flat mosaic hole", flat, flat))
+    for block in (6, 8, 24):
+        n = side // block * block
+        cases.append(("mosaic", f"drawn art, {block} px blocks", art,
+                      pixelate(art, (at, at, at + n, at + n), block)))
+    lines = ["| 1000x1000 hole | wall s | CPU s |", "|---|---:|---:|"]
+    for mode, label, clean, original in cases:
+        colored = (clean if original is None else original).copy()
+        colored[at:at + side, at:at + side] = GREEN
+        w0, c0 = time.perf_counter(), time.process_time()
+        deepcream.decensor(Pixels(colored, None), mode=mode, engine="classical",
+                           original=None if original is None else Pixels(original, None))
+        lines.append(f"| {mode}: {label} | {time.perf_counter() - w0:.2f} | "
+                     f"{time.process_time() - c0:.2f} |")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", choices=tuple(SEEDS), default="heldout")
@@ -215,7 +244,12 @@ def main() -> int:
     parser.add_argument("--styles", default=",".join(STYLES) + ",photo",
                         help="which styles (and 'photo') to include")
     parser.add_argument("--json", type=Path, help="also write the raw scores here")
+    parser.add_argument("--speed", action="store_true",
+                        help="only time 1000x1000 holes (bar and mosaic) and exit")
     args = parser.parse_args()
+    if args.speed:
+        print("\n".join(speed_checks()))
+        return 0
     wanted = set(args.styles.split(","))
     images = {k: v for k, v in benchmark_images(SEEDS[args.seeds]).items()
               if k.split("-")[0] in wanted or (v[0] == "photo" and "photo" in wanted)}

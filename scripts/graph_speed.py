@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from deepcream.graph import GENERATOR_SHAPES, build_model  # noqa: E402
 
@@ -55,11 +56,11 @@ def make_inputs(kind: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarra
     if kind == "workload":
         from PIL import Image
 
-        from deepcream.bench import make_workload_image
         from deepcream.pipeline import prepare
+        from deepcream_bench.workload import make_workload_image
 
         rgb, _ = make_workload_image()
-        job = prepare(Image.fromarray(rgb), mode="bar")
+        job = prepare(Image.fromarray(rgb))
         crops, holes = job.crops, job.holes
         reps = -(-count // len(crops))
         crops, holes = np.tile(crops, (reps, 1, 1, 1))[:count], np.tile(holes, (reps, 1, 1))[:count]

@@ -36,6 +36,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 from deepcream.fsutil import atomic_write_bytes  # noqa: E402
 
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if models:
         common += ["--models", models]
     if args.workload == "reference":
-        from deepcream.bench import make_workload_image
+        from deepcream_bench.workload import make_workload_image
 
         rgb, _ = make_workload_image()
         buf = io.BytesIO()

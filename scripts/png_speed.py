@@ -21,9 +21,11 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from deepcream import imageio  # noqa: E402
-from deepcream.bench import default_cache_dir, workload_png  # noqa: E402
+from deepcream_bench.fixtures import default_cache_dir  # noqa: E402
+from deepcream_bench.workload import workload_png  # noqa: E402
 
 
 def images() -> dict[str, np.ndarray]:

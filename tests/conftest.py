@@ -1,8 +1,9 @@
 """Shared test fixtures.
 
-The DCPv2-layout checkpoints are generated once by ``deepcream/baselines/fixture.py``
-(TensorFlow 1-style graph code, run in a subprocess; ``deepcream bench`` uses the same code) and cached under the pytest cache, keyed
-by the generator's source hash, so later sessions reuse them.
+The DCPv2-layout checkpoints are generated once by
+``benchmarks/deepcream_bench/baselines/fixture.py`` (TensorFlow 1-style graph code, run as a
+script in a subprocess; ``deepcream bench`` uses the same code) and cached under the pytest
+cache, keyed by the generator's source hash, so later sessions reuse them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-GENERATOR = Path(__file__).parent.parent / "deepcream" / "baselines" / "fixture.py"
+GENERATOR = (Path(__file__).parent.parent / "benchmarks" / "deepcream_bench" / "baselines"
+             / "fixture.py")
 
 
 def _have_tensorflow() -> bool:
@@ -38,7 +40,7 @@ def dcpv2_release(request: pytest.FixtureRequest) -> Path:
     tmp = cache.with_name(digest + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    subprocess.run([sys.executable, "-m", "deepcream.baselines.fixture", str(tmp)], check=True, env=env,
+    subprocess.run([sys.executable, str(GENERATOR), str(tmp)], check=True, env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     (tmp / "done").write_text("ok\n")
     shutil.rmtree(cache, ignore_errors=True)

@@ -29,7 +29,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 GREEN = (0, 255, 0)
-EXAMPLE = Path(__file__).resolve().parents[1] / "deepcream" / "examples" / "example-clean.png"
+EXAMPLES = Path(__file__).resolve().parents[1] / "deepcream" / "examples"
+EXAMPLE = EXAMPLES / "example-clean.png"
 MAX_PIXELS = 1_500_000  # small, so a real over-limit upload is a real server error
 EDGE = 2  # px: the painted mask may differ from the ideal stroke shape this close to its edge
 
@@ -78,7 +79,7 @@ def _open_page(browser, url: str, **context_args):  # type: ignore[no-untyped-de
     pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     pg.goto(url + "/")
-    pg.wait_for_function("() => document.body.dataset.maskApi !== undefined")
+    pg.wait_for_function("() => document.body.dataset.ready === 'true'")
     return context, pg
 
 
@@ -174,6 +175,21 @@ def drop_file(pg, path: Path) -> None:  # type: ignore[no-untyped-def]
     pg.wait_for_function(f"() => document.querySelectorAll('#queue li').length === {before + 1}")
 
 
+def paste_file(pg, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A paste event carrying the image, as Ctrl+V after copying an image does."""
+    before = pg.locator("#queue li").count()
+    pg.evaluate(
+        """([b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], "image.png", { type: "image/png" }));
+            document.dispatchEvent(new ClipboardEvent("paste", { bubbles: true, cancelable: true, clipboardData: dt }));
+        }""",
+        [base64.b64encode(path.read_bytes()).decode()],
+    )
+    pg.wait_for_function(f"() => document.querySelectorAll('#queue li').length === {before + 1}")
+
+
 def to_client(pg, x: float, y: float) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     cx, cy = pg.evaluate("([x, y]) => window.deepcream.toClient(x, y)", [x, y])
     return cx, cy
@@ -231,10 +247,32 @@ def test_paint_erase_undo_decensor_download(page, tmp_path: Path, shots) -> None
     source = scene(seed=1)
     load_files(page, save(source, tmp_path / "portrait.png"))
     assert page.is_visible("#view") and page.inner_text("#queue li .badge") == "not painted"
-    set_size(page, 20)
+    set_size(page, 16)
+    page.keyboard.press("]")  # 16 * 1.25
+    assert page.inner_text("#brush-size-out") == "20"
     stroke1, stroke2 = ((60, 80), (300, 100)), ((380, 60), (390, 300))
     drag(page, *stroke1)
+    # Zoom in around the pointer and move the view (right-drag): strokes still land on the
+    # image pixels under the pointer.
+    fitted = page.evaluate("window.deepcream.state.cur.view.s")
+    page.mouse.move(*to_client(page, 380, 180))
+    page.mouse.wheel(0, -120)
+    page.wait_for_function(f"() => window.deepcream.state.cur.view.s > {1.15 * fitted}")
+    start = page.evaluate("[window.deepcream.state.cur.view.x, window.deepcream.state.cur.view.y]")
+    page.mouse.move(*to_client(page, 380, 180))
+    page.mouse.down(button="right")
+    page.mouse.move(*to_client(page, 375, 175), steps=4)
+    page.mouse.up(button="right")
+    moved = page.evaluate("[window.deepcream.state.cur.view.x, window.deepcream.state.cur.view.y]")
+    assert moved[0] < start[0] - 5 and moved[1] < start[1] - 5, (start, moved)
     drag(page, *stroke2)
+    page.keyboard.press("f")
+    assert page.evaluate("window.deepcream.state.cur.view.s") == fitted
+    # Hold H: the mask layer hides while the key is down.
+    page.keyboard.down("h")
+    assert page.evaluate("getComputedStyle(document.getElementById('view-mask')).visibility") == "hidden"
+    page.keyboard.up("h")
+    assert page.evaluate("getComputedStyle(document.getElementById('view-mask')).visibility") == "visible"
     page.keyboard.press("e")
     eraser = ((340, 180), (440, 180))
     drag(page, *eraser)
@@ -257,7 +295,14 @@ def test_paint_erase_undo_decensor_download(page, tmp_path: Path, shots) -> None
     green = download(page, "#download-green", tmp_path)
     assert np.all(green[painted] == GREEN) and np.array_equal(green[~painted], source[~painted])
 
+    page.evaluate("""() => { const send = XMLHttpRequest.prototype.send;
+        XMLHttpRequest.prototype.send = function (body) {
+            window.sentParts = [...body.entries()].map(([k, v]) => [k, v.name || v]);
+            return send.call(this, body); }; }""")
     decensor(page)
+    # The mask travels as its own file part next to the untouched image file.
+    parts = dict(page.evaluate("window.sentParts"))
+    assert parts["image"] == "portrait.png" and parts["mask"] == "mask.png", parts
     assert page.is_visible("#result-img") and page.is_visible("#before-img")
     assert "Done: 3 regions filled" in page.inner_text("#message")  # the eraser cut stroke 2 in two
     result = shown_image(page, "#result-img")
@@ -287,11 +332,12 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
     assert page.is_visible("#detect")
     page.click("#detect")
     page.wait_for_selector("body[data-state=done]")
-    assert "Found 1 pixelated area" in page.inner_text("#message")
+    assert "Found 1 pixelated area (block size 8 px)" in page.inner_text("#message")
     detected = download(page, "#download-mask", tmp_path)[..., 0] == 255
     truth = np.zeros(clean.shape[:2], bool)
     truth[box[1]:box[3], box[0]:box[2]] = True
     assert (detected & truth).sum() / (detected | truth).sum() > 0.9
+    page.evaluate("() => document.getElementById('editor').scrollIntoView({ block: 'end' })")
     shots("4-mosaic-detected", page)
     # Edit: erase a corner of the detection, add a strip beside it.
     set_size(page, 16)
@@ -304,11 +350,37 @@ def test_mosaic_detect_edit_decensor(page, tmp_path: Path, shots) -> None:  # ty
     shape = clean.shape[:2]
     assert_mask_matches(edited, (detected & ~capsule(shape, *corner, 8)) | _rect(shape, box[2], 140, 20, 40))
     shots("5-mosaic-edited", page)
+    page.select_option("#variations", "2")
+    decensor(page)
+    assert page.locator("#variation-buttons button").count() == 2
+    for index in range(2):
+        page.locator("#variation-buttons button").nth(index).click()
+        result = shown_image(page, "#result-img")
+        assert np.array_equal(result[~edited], pixelated[~edited])
+        assert np.any(result[edited] != pixelated[edited])
+    page.locator("#variation-buttons button").nth(0).click()
+    page.fill("#split", "30")
+    page.evaluate("() => document.getElementById('compare').scrollIntoView({ block: 'end' })")
+    shots("6-mosaic-result", page)
+
+
+def test_mosaic_green_copy_with_original(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """DeepCreamPy's mosaic input: a green-painted copy, then its pixelated original."""
+    colored = np.asarray(Image.open(EXAMPLES / "example-mosaic-colored.png").convert("RGB"))
+    original = np.asarray(Image.open(EXAMPLES / "example-mosaic.png").convert("RGB"))
+    region = np.all(colored == GREEN, axis=-1)
+    load_files(page, EXAMPLES / "example-mosaic-colored.png")
+    assert painted_count(page) == int(region.sum())
+    page.check("input[name=mode][value=mosaic]")
+    decensor(page)
+    assert "paint over the mosaic" in page.inner_text("#message") and page.is_hidden("#result")
+    page.set_input_files("#original", str(EXAMPLES / "example-mosaic.png"))
+    page.wait_for_function("() => !window.deepcream.state.cur.paintedCopy")
     decensor(page)
     result = shown_image(page, "#result-img")
-    assert np.array_equal(result[~edited], pixelated[~edited])
-    assert np.any(result[edited] != pixelated[edited])
-    shots("6-mosaic-result", page)
+    assert np.array_equal(shown_image(page, "#before-img"), original)
+    assert np.array_equal(result[~region], original[~region])
+    assert np.any(result[region] != original[region])
 
 
 def _rect(shape: tuple[int, int], x: int, y: int, w: int, h: int) -> np.ndarray:
@@ -321,13 +393,14 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
     images, bars = [], []
     for seed in range(3):
         img = scene(320, 240, seed=10 + seed)
-        bar = _rect(img.shape[:2], 40 + 30 * seed, 60, 160, 18)
+        bar = _rect(img.shape[:2], 50 + 30 * seed, 60, 160, 18)
         img[bar] = GREEN  # painted elsewhere: the page finds the paint and shows it as the mask
         images.append(img)
         bars.append(bar)
     paths = [save(img, tmp_path / f"page-{i}.png") for i, img in enumerate(images)]
     drop_file(page, paths[0])
-    load_files(page, *paths[1:])
+    paste_file(page, paths[1])
+    load_files(page, paths[2])
     assert page.locator("#queue li").count() == 3
     assert page.locator("#queue li[data-state=painted]").count() == 3
     assert painted_count(page) == int(bars[0].sum())  # the first dropped image is shown
@@ -348,7 +421,16 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
         page.locator("#queue li .pick").nth(index).click()
         result = shown_image(page, "#result-img")
         assert np.array_equal(result[~bars[index]], images[index][~bars[index]])
-        assert not np.any(np.all(result[bars[index]] == GREEN, axis=-1)), "green left in the result"
+        rgb = result[bars[index]].astype(int)
+        assert not np.any(rgb[:, 1] - np.maximum(rgb[:, 0], rgb[:, 2]) > 100), "green left"
+    # Back to the mask of the last one: the editor shows it at its fitted size.
+    page.set_viewport_size({"width": 1000, "height": 800})  # resized while the result shows
+    page.click("#tab-edit")
+    box = page.locator("#editor").bounding_box()
+    assert page.is_visible("#view") and box
+    view = page.evaluate("window.deepcream.state.cur.view")
+    assert abs(view["s"] - min(box["width"] / 320, box["height"] / 240)) < 0.02  # fitted again
+    assert painted_count(page) == int(bars[2].sum())
 
 
 def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
@@ -384,6 +466,15 @@ def test_server_error_keeps_mask_and_stale_result_is_not_current(page, tmp_path:
 
 
 def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
+    # This server runs the classical engine: the banner names the command that installs models.
+    page.wait_for_selector("#engine-banner")
+    assert "deepcream fetch-model" in page.inner_text("#engine-banner")
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is text, not a picture")
+    page.set_input_files("#files", str(not_image))
+    page.wait_for_selector("#open-message")
+    assert "notes.png: this browser cannot open it as an image" in page.inner_text("#open-message")
+    assert page.locator("#queue li").count() == 0
     load_files(page, save(scene(seed=6), tmp_path / "clean.png"))
     decensor(page)
     text = page.inner_text("#message")
@@ -393,10 +484,64 @@ def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None: 
     assert page.get_attribute("#message", "class") == "message warn"
     assert page.locator("#queue li[data-state=notice]").count() == 1
     shots("9-no-regions-notice", page)
+    # Lasso: a closed polygon becomes mask.
+    page.keyboard.press("l")
+    triangle = [(100, 100), (300, 100), (200, 250)]
+    page.evaluate("() => document.getElementById('editor').scrollIntoView({ block: 'center' })")
+    page.mouse.move(*to_client(page, *triangle[0]))
+    page.mouse.down()
+    for point in triangle[1:] + triangle[:1]:
+        page.mouse.move(*to_client(page, *point), steps=8)
+    page.mouse.up()
+    assert abs(painted_count(page) - 0.5 * 200 * 150) < 0.03 * 200 * 150
+    # Shift + rectangle erases: the triangle's top 50 rows (200 px wide there) go.
+    page.keyboard.press("r")
+    page.keyboard.down("Shift")
+    drag(page, (90, 90), (310, 150))
+    page.keyboard.up("Shift")
+    remaining = 0.5 * 100 * (200 * 100 / 150)  # the triangle below y = 150
+    assert abs(painted_count(page) - remaining) < 0.05 * remaining
     page.check("input[name=mode][value=mosaic]")
     page.click("#detect")
     page.wait_for_selector("body[data-state=done]")
     assert "No pixelated area found" in page.inner_text("#message")
+
+
+def test_paint_of_another_color(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    img = scene(seed=8)
+    bar = _rect(img.shape[:2], 100, 200, 220, 14)
+    img[bar] = (255, 0, 255)
+    load_files(page, save(img, tmp_path / "magenta.png"))
+    assert painted_count(page) == 0  # no green paint in it
+    page.fill("#mask_color", "#ff00ff")  # the Paint color: the server finds that paint
+    page.wait_for_function("() => window.deepcream.state.cur.undo.length === 1")
+    assert painted_count(page) == int(bar.sum())
+    assert "#ff00ff paint in this image is shown as the mask" in page.inner_text("#message")
+    page.keyboard.press("Control+z")
+    assert painted_count(page) == 0
+
+
+def test_jpeg_paint_tolerance_and_soft_edges(page, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
+    """Green strokes saved as JPEG: any server warning is shown in the page's words, and
+    Tolerance + Soft edges (the page's controls) bring the whole stroke into the mask."""
+    img = scene(seed=9)
+    stroke = _rect(img.shape[:2], 50, 100, 350, 14)
+    img[stroke] = GREEN
+    path = tmp_path / "painted.jpg"
+    Image.fromarray(img).save(path, "JPEG", quality=85)
+    load_files(page, path)
+    if page.get_attribute("#message", "class") == "message warn":  # today's exact-color finder
+        text = page.inner_text("#message")
+        assert "raise Tolerance" in text and "Soft edges" in text and "Server: " in text
+        shots("11-jpeg-warning", page)
+    page.fill("#mask_tolerance", "64")
+    page.dispatch_event("#mask_tolerance", "change")
+    page.wait_for_function("() => window.deepcream.state.cur.undo.length === 1 && !window.deepcream.state.busy")
+    page.check("#antialias")
+    page.wait_for_function("() => window.deepcream.state.cur.undo.length === 2")
+    mask = download(page, "#download-mask", tmp_path)[..., 0] == 255
+    assert mask[stroke].mean() > 0.99, "stroke pixels left out of the mask"
+    assert not mask[~ndimage.binary_dilation(stroke, iterations=4)].any(), "mask beyond the stroke"
 
 
 def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None:  # type: ignore[no-untyped-def]
@@ -415,9 +560,23 @@ def test_narrow_touch_screen(browser, url: str, tmp_path: Path, shots) -> None: 
         cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
             {"x": x, "y": y} for x, y in pts]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    assert painted_count(pg) > 300 * 10
+    painted = painted_count(pg)
+    assert painted > 300 * 10
     assert not pg.is_disabled("#undo")
     shots("10-phone-375px", pg, full_page=True)
+    # A second finger turns the touch into move/zoom: the first finger's dot is taken back
+    # and spreading the fingers zooms in.
+    scale = pg.evaluate("window.deepcream.state.cur.view.s")
+    (ax, ay), (bx, by) = to_client(pg, 200, 100), to_client(pg, 280, 100)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": ax, "y": ay, "id": 1}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [
+        {"x": ax, "y": ay, "id": 1}, {"x": bx, "y": by, "id": 2}]})
+    for step in range(1, 6):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
+            {"x": ax - 8 * step, "y": ay, "id": 1}, {"x": bx + 8 * step, "y": by, "id": 2}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert painted_count(pg) == painted
+    assert pg.evaluate("window.deepcream.state.cur.view.s") > 1.3 * scale
     _close(context, pg)
 
 

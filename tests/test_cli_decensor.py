@@ -226,6 +226,7 @@ def test_onnx_engine_from_models_folder(tmp_path, capsys, converted_models) -> N
     assert code == 0, err
     check_output(tmp_path / "o" / "a.png", rgb)
     assert "engine onnx bar.onnx" in out
+    assert "fetch-model" not in err  # the model ran: no hint
     assert Image.open(tmp_path / "o" / "a.png").text["deepcream-engine"].startswith("onnx")
 
 
@@ -251,3 +252,24 @@ def test_bundled_examples(tmp_path, capsys) -> None:
     code, _, _ = run([str(EXAMPLES / "example-mosaic.png"), "--mode", "mosaic", "--auto-mask",
                       "-o", str(tmp_path / "auto"), "--engine", "classical"], capsys)
     assert code == 0 and (tmp_path / "auto" / "example-mosaic.png").is_file()
+
+
+def test_classical_runs_say_once_how_to_get_the_models(tmp_path, capsys) -> None:
+    """Issue 17 item 4: one notice per run (not per file) naming `deepcream fetch-model`
+    when the classical engine made the outputs; `deepcream models` says why in one line."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        save(folder / f"p{i}.png", picture(seed=i))
+    code = main(["decensor", str(folder), "-o", str(tmp_path / "o"), "--engine", "classical"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.count("classical") >= 3  # one line per file
+    assert err.count("deepcream fetch-model") == 1
+    code, _, err = run([str(folder), "-o", str(tmp_path / "q"), "--engine", "classical"],
+                       capsys)  # --quiet
+    assert code == 0 and "fetch-model" not in err
+    empty = tmp_path / "models"
+    empty.mkdir()
+    code, out, _ = main(["models", "--models", str(empty)]), *capsys.readouterr()
+    assert code == 0 and "far better than the classical engine" in out

@@ -114,7 +114,7 @@ def test_single_checkpoints_merge_into_one_manifest(dcpv2_release: Path, tmp_pat
     assert re.search(r"mosaic\s+mosaic\.onnx\s+[\d.]+MB\s+ok\s+290000", listing), listing
 
 
-def test_kind_is_guessed_from_the_step_or_required(dcpv2_release: Path, tmp_path: Path,
+def test_mode_is_guessed_from_the_step_or_required(dcpv2_release: Path, tmp_path: Path,
                                                    capsys) -> None:
     _link_checkpoint(dcpv2_release / "bar", tmp_path / "weights")  # step 775000 -> bar
     out = tmp_path / "m1"
@@ -124,9 +124,9 @@ def test_kind_is_guessed_from_the_step_or_required(dcpv2_release: Path, tmp_path
     out2 = tmp_path / "m2"
     assert main(["convert", str(tmp_path / "other"), "-o", str(out2)]) == 2
     err = capsys.readouterr().err
-    assert "pass --kind bar or --kind mosaic" in err
+    assert "pass --mode bar or --mode mosaic" in err
     assert not out2.exists()
-    assert main(["convert", str(tmp_path / "other"), "--kind", "mosaic", "-o", str(out2)]) == 0
+    assert main(["convert", str(tmp_path / "other"), "--mode", "mosaic", "-o", str(out2)]) == 0
     assert (out2 / "mosaic.onnx").is_file()
 
 

@@ -169,3 +169,42 @@ def test_server_maps_decode_reasons_to_statuses() -> None:
         with pytest.raises(ApiError) as got:
             decode_pixels(data, field="image", max_pixels=4000)
         assert got.value.status == status and got.value.message.startswith("'image': ")
+
+
+def _jpeg(width: int = 64, height: int = 48) -> bytes:
+    rng = np.random.default_rng(1)
+    return _encode(Image.fromarray(rng.integers(0, 255, (height, width, 3), np.uint8)), "JPEG",
+                   quality=90)
+
+
+def test_jpeg_whose_data_stops_before_the_image_does_is_an_error() -> None:
+    """The header declares more rows than the data holds, and the file still ends with EOI:
+    Pillow fills the missing blocks with flat color and reports nothing."""
+    data = bytearray(_jpeg())
+    at = data.index(b"\xff\xc0")
+    data[at + 5:at + 7] = struct.pack(">H", 480)  # 48 rows of data, 480 declared
+    Image.open(io.BytesIO(bytes(data))).load()  # Pillow alone: no error
+    with pytest.raises(DecodeError, match=r"corrupt or truncated JPEG image \(Corrupt JPEG "
+                       r"data: premature end of data segment\)") as got:
+        imageio.load_pixels(bytes(data))
+    assert got.value.reason == "corrupt"
+
+
+def test_jpeg_with_extraneous_bytes_before_eoi_still_decodes() -> None:
+    """A harmless libjpeg warning (common in camera files): nothing is missing."""
+    data = _jpeg()
+    padded = data[:-2] + b"\0\0\0" + data[-2:]
+    assert np.array_equal(imageio.load_pixels(padded).rgb, imageio.load_pixels(data).rgb)
+
+
+def test_libtiff_prints_nothing_on_a_corrupt_tiff(capfd) -> None:
+    """libtiff's own messages go straight to file descriptor 2, below Python's warnings."""
+    rng = np.random.default_rng(2)
+    data = _encode(Image.fromarray(rng.integers(0, 255, (48, 64, 3), np.uint8)), "TIFF",
+                   compression="tiff_lzw")
+    at = len(data) // 3
+    bad = data[:at] + bytes(b ^ 0xA5 for b in data[at:at + 48]) + data[at + 48:]
+    capfd.readouterr()
+    with pytest.raises(DecodeError, match="corrupt or truncated TIFF image"):
+        imageio.load_pixels(bad)
+    assert capfd.readouterr().err == ""

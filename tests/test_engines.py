@@ -126,7 +126,7 @@ def test_get_engine_selection(tmp_path, converted_models) -> None:
     with pytest.raises(ModelError, match="no bar model"):
         engines.get_engine("bar", "onnx", empty)
     eng = engines.get_engine("mosaic", "auto", converted_models)
-    assert isinstance(eng, engines.OnnxEngine) and eng.kind == "mosaic"
+    assert isinstance(eng, engines.OnnxEngine) and eng.mode == "mosaic"
     assert engines.get_engine("mosaic", "onnx", converted_models) is eng  # cached session
     with pytest.raises(InputError):
         engines.get_engine("bar", "magic")
@@ -136,7 +136,7 @@ def test_get_engine_selection(tmp_path, converted_models) -> None:
 
 _MALLOC_PROBE = """
 import numpy as np
-from deepcream.engines import tune_malloc
+from deepcream.malloc import tune_malloc
 
 def rss_mb():
     with open("/proc/self/status") as fh:
@@ -185,3 +185,53 @@ def test_mosaic_fill_of_a_flat_hole_is_bounded_and_exact(side: int) -> None:
     assert engines.estimate_block_size(crop, small) <= 3
     out = engines.ClassicalEngine("mosaic").inpaint([crop], [holes])[0]
     assert np.array_equal(out, crop)
+
+
+def test_exemplar_bar_fill_continues_a_line_and_changes_only_holes() -> None:
+    """A dark line crossing a bar over a flat background: Telea leaves a grey smudge, the
+    exemplar fill (PatchMatch completions averaged with Telea) continues the line dark."""
+    from deepcream import classical
+
+    if not classical.patchmatch_available():
+        pytest.skip("pypatchmatch's native library is not available")
+    img = np.full((96, 128, 3), (230, 200, 170), np.uint8)
+    cv2.line(img, (0, 48), (127, 48), (20, 20, 30), 3)
+    holes = np.zeros((96, 128), bool)
+    holes[:, 56:68] = True
+    damaged = img.copy()
+    damaged[holes] = (0, 255, 0)
+    eng = engines.ClassicalEngine("bar", method="exemplar")
+    out = eng.inpaint([damaged], [holes])[0]
+    telea = engines.ClassicalEngine("bar", method="telea").inpaint([damaged], [holes])[0]
+    assert np.array_equal(out[~holes], damaged[~holes])
+    line = holes & (np.abs(np.arange(96) - 48) <= 1)[:, None]
+    err = np.abs(out[holes].astype(int) - img[holes]).mean()
+    err_telea = np.abs(telea[holes].astype(int) - img[holes]).mean()
+    assert out[line].mean() < telea[line].mean()  # darker where the line runs
+    assert err < err_telea
+    assert eng.bar_method_for(engines.EXEMPLAR_MAX_PIXELS + 1) == "exemplar"
+    auto = engines.ClassicalEngine("bar")
+    assert auto.bar_method_for(engines.EXEMPLAR_MAX_PIXELS + 1) == "telea"
+    assert auto.bar_method_for(100) == "exemplar"
+
+
+def test_backprojected_mosaic_keeps_block_means_and_the_outside() -> None:
+    """The mosaic fill reproduces the mosaic's block colors on average (back-projection),
+    is closer to the clean picture than the mosaic, and leaves pixels outside untouched."""
+    from deepcream.examples.drawn_art import draw_cel
+    from deepcream.examples.make_example import pixelate
+
+    clean = draw_cel(256, 192, 3)
+    box = (64, 48, 64 + 12 * 10, 48 + 12 * 8)
+    mosaic = pixelate(clean, box, 12)
+    holes = np.zeros(clean.shape[:2], bool)
+    holes[box[1]:box[3], box[0]:box[2]] = True
+    out = engines.ClassicalEngine("mosaic").inpaint([mosaic], [holes])[0]
+    assert np.array_equal(out[~holes], mosaic[~holes])
+    region = (slice(box[1], box[3]), slice(box[0], box[2]))
+    means = out[region].astype(float).reshape(8, 12, 10, 12, 3).mean(axis=(1, 3))
+    want = mosaic[region][::12, ::12].astype(float)
+    assert np.abs(means - want).mean() < 4.0
+    err = np.abs(out[holes].astype(float) - clean[holes]) ** 2
+    err_mosaic = np.abs(mosaic[holes].astype(float) - clean[holes]) ** 2
+    assert err.mean() < err_mosaic.mean()

@@ -113,7 +113,8 @@ def test_fetch_model_downloads_unpacks_and_converts(server: str, work: Path, tmp
 @pytest.mark.parametrize("name, message", [
     ("cut.zip", r"download of .*/cut\.zip interrupted: got \d+ of \d+ bytes"),
     ("missing.zip", r"download of .*/missing\.zip failed: HTTP 404"),
-    ("page.html", r"is not a zip archive, so not the DCPv2 model release"),
+    ("page.html", r"is an HTML page \(\d+ bytes; a download that returned a web page\?\), so "
+                  r"not the DCPv2 model release"),
     ("other.zip", r"is not the DCPv2 model release: it has no bar/ or mosaic/ checkpoint "
                   r"\(it holds: holiday/photo\.jpg, bar\.txt\)"),
     ("evil.zip", r"unsafe entry '\.\./\.\./evil\.index'"),

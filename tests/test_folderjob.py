@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from deepcream.decensorer import Decensorer
 from deepcream.engines import ClassicalEngine
 from deepcream.folderjob import (
     JOURNAL_NAME,
-    ImageOptions,
     Journal,
     is_deepcream_output,
     plan_tasks,
     run_tasks,
 )
+from deepcream.options import DecensorOptions
 from tests.test_cli_decensor import check_output, images, no_partial_files, picture, run, save
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,9 +153,8 @@ def test_stop_finishes_images_in_flight_and_resume_completes(tmp_path) -> None:
         log.record(outcome, "classical")
         stop.set()  # as Ctrl+C during the first image
 
-    engine = ClassicalEngine("bar")
-    count = run_tasks(engine, plan.tasks, ImageOptions(), on_outcome=finished, stop=stop,
-                      text={"deepcream-engine": engine.describe()})
+    decensorer = Decensorer(engine=ClassicalEngine("bar"))
+    count = run_tasks(decensorer, plan.tasks, DecensorOptions(), on_outcome=finished, stop=stop)
     log.close()
     # The image being filled when the stop came is finished and written; the prefetched one
     # is dropped; nothing is partial.
@@ -165,8 +165,7 @@ def test_stop_finishes_images_in_flight_and_resume_completes(tmp_path) -> None:
     plan = plan_tasks(sources, out_dir=out)
     assert [t.source.name for t in plan.skipped] == [f"p{i}.png" for i in range(count)]
     done = []
-    run_tasks(engine, plan.tasks, ImageOptions(), on_outcome=done.append,
-              text={"deepcream-engine": engine.describe()})
+    run_tasks(decensorer, plan.tasks, DecensorOptions(), on_outcome=done.append)
     assert all(o.status == "done" for o in done)
     for i, rgb in enumerate(pics):
         check_output(out / f"p{i}.png", rgb)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deepcream import decensor
 from deepcream.cli import main
 from deepcream.colors import parse_color
 from deepcream.errors import InputError
 from deepcream.masks import load_mask_file, mask_from_pixels
-from deepcream.pipeline import decensor
 
 GREEN = (0, 255, 0)
 

@@ -77,7 +77,7 @@ def test_green_art_gives_no_region(condition: str) -> None:
 
 
 def test_exact_strokes_give_exactly_the_exact_mask() -> None:
-    from deepcream.bench import make_workload_image
+    from deepcream_bench.workload import make_workload_image
 
     rgb, truth = make_workload_image(scale=0.5)
     mask, info = find_paint(rgb)

@@ -181,17 +181,17 @@ def test_speed_sized_input_runs() -> None:
 
 
 def _pipeline():
-    return pytest.importorskip("deepcream.pipeline")
+    return pytest.importorskip("deepcream.decensorer")
 
 
 @pytest.mark.parametrize("kind", ["antialiased", "jpeg85"])
 def test_tolerant_decensor_leaves_no_green_fringe(kind: str) -> None:
-    pipeline = _pipeline()
+    api = _pipeline()
     rgb, coverage = _strokes(24)
     if kind == "jpeg85":
         rgb = _jpeg(rgb, 85)
     tol = 48
-    result = pipeline.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=tol,
+    result = api.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=tol,
                                antialias=True)
     out = np.asarray(result.images[0].convert("RGB"))
     # No pixel within the tolerance of the mask color remains anywhere.
@@ -205,9 +205,9 @@ def test_tolerant_decensor_leaves_no_green_fringe(kind: str) -> None:
 
 
 def test_exact_decensor_of_thin_strokes_reports_the_hint() -> None:
-    pipeline = _pipeline()
+    api = _pipeline()
     rgb, _ = _strokes(3)
-    result = pipeline.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=0)
+    result = api.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=0)
     assert result.regions == 0
     assert result.notice is not None and "mask_tolerance=" in result.notice
     assert np.array_equal(np.asarray(result.images[0].convert("RGB")), rgb)
@@ -216,28 +216,28 @@ def test_exact_decensor_of_thin_strokes_reports_the_hint() -> None:
 def test_exact_decensor_of_jpeg_strokes_warns_although_specks_are_filled() -> None:
     # JPEG keeps a few exact-green pixels inside wide strokes: exact mode fills those specks
     # and must still say the mask is incomplete, with the options to rerun with.
-    pipeline = _pipeline()
+    api = _pipeline()
     rgb, _ = _strokes(24)
     jpeg = _jpeg(rgb, 85)
-    result = pipeline.decensor(Image.fromarray(jpeg), engine="classical", mask_tolerance=0)
+    result = api.decensor(Image.fromarray(jpeg), engine="classical", mask_tolerance=0)
     assert result.regions > 0
     assert result.warning is not None and "mask_tolerance=" in result.warning
-    tolerant = pipeline.decensor(Image.fromarray(jpeg), engine="classical", mask_tolerance=48,
+    tolerant = api.decensor(Image.fromarray(jpeg), engine="classical", mask_tolerance=48,
                                  antialias=True)
     assert tolerant.warning is None
 
 
 def test_clean_flat_strokes_give_no_warning() -> None:
-    pipeline = _pipeline()
+    api = _pipeline()
     rgb = np.asarray(_background()).copy()
     rgb[40:60, 20:150] = GREEN
-    result = pipeline.decensor(Image.fromarray(rgb), engine="classical")
+    result = api.decensor(Image.fromarray(rgb), engine="classical")
     assert result.regions == 1 and result.warning is None
 
 
 def test_antialiased_fringe_without_option_warns() -> None:
-    pipeline = _pipeline()
+    api = _pipeline()
     rgb, _ = _strokes(24)
-    result = pipeline.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=0)
+    result = api.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=0)
     assert result.regions > 0
     assert result.warning is not None and "antialias=True" in result.warning

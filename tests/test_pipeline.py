@@ -12,12 +12,20 @@ from PIL import Image
 from scipy import ndimage
 from test_regions import reference_box
 
+import deepcream
 from deepcream import pipeline
 from deepcream import regions as rg
 from deepcream.engines import ClassicalEngine, OnnxEngine
 from deepcream.errors import InputError
+from deepcream.options import DecensorOptions
 
 GREEN = (0, 255, 0)
+
+
+def _prepare(image, engine=None, input_size=256, **options) -> pipeline.Job:
+    """``pipeline.prepare`` with the crops cut for ``engine`` (else ``input_size``)."""
+    size = engine.input_size if engine is not None else input_size
+    return pipeline.prepare(image, DecensorOptions(**options), input_size=size)
 
 
 def scene(width: int = 320, height: int = 280, seed: int = 0) -> np.ndarray:
@@ -70,7 +78,7 @@ def test_bar_outside_identical_and_no_mask_color(engine_name, alpha, variations,
     else:
         img = Image.fromarray(colored)
     before = np.asarray(img).copy()
-    result = pipeline.decensor(img, engine=engine, variations=variations)
+    result = deepcream.decensor(img, engine=engine, variations=variations)
     assert np.array_equal(np.asarray(img), before)  # input untouched
     assert len(result.images) == variations
     assert result.regions == 4
@@ -106,7 +114,7 @@ def test_mosaic_outside_identical_to_original(engine_name, alpha, request) -> No
         orig_img = Image.fromarray(np.dstack([original, a]), "RGBA")
     else:
         orig_img = Image.fromarray(original)
-    result = pipeline.decensor(Image.fromarray(colored), mode="mosaic", original=orig_img,
+    result = deepcream.decensor(Image.fromarray(colored), mode="mosaic", original=orig_img,
                                engine=engine, variations=2)
     want = np.asarray(orig_img)
     for out_img in result.images:
@@ -173,7 +181,7 @@ def test_onnx_region_output_equals_dcp_by_hand(onnx_engines, size, variations) -
     colored = paint_bars(scene(*size, seed=1))
     holes = mask_of(colored)
     engine = onnx_engines["bar"]
-    result = pipeline.decensor(Image.fromarray(colored), engine=engine, variations=variations)
+    result = deepcream.decensor(Image.fromarray(colored), engine=engine, variations=variations)
     for v, out_img in enumerate(result.images):
         out = np.asarray(out_img)
         want, dcp_filled = dcp_by_hand(colored, engine.session, v)
@@ -193,7 +201,7 @@ def test_onnx_mosaic_equals_dcp_by_hand(onnx_engines) -> None:
     colored[60:140, 80:200] = GREEN
     colored[200:220, 280:300] = GREEN  # corner region: DCP's box misses a row and column
     engine = onnx_engines["mosaic"]
-    result = pipeline.decensor(Image.fromarray(colored), mode="mosaic",
+    result = deepcream.decensor(Image.fromarray(colored), mode="mosaic",
                                original=Image.fromarray(original), engine=engine, variations=2)
     for v, out_img in enumerate(result.images):
         want, dcp_filled = dcp_by_hand(colored, engine.session, v, original=original)
@@ -209,7 +217,7 @@ def test_onnx_box_outside_image_pads_as_hole(onnx_engines) -> None:
     rgb[0:200, 250:260] = GREEN
     rgb[0:5, 0:200] = GREEN
     engine = onnx_engines["bar"]
-    result = pipeline.decensor(Image.fromarray(rgb), engine=engine)
+    result = deepcream.decensor(Image.fromarray(rgb), engine=engine)
     want, dcp_filled = dcp_by_hand(rgb, engine.session, 0)
     out = np.asarray(result.images[0])
     assert np.array_equal(out[dcp_filled], want[dcp_filled])
@@ -243,7 +251,7 @@ def test_thin_regions_on_small_images(engine_name, variations, size, request) ->
     holes = mask_of(colored)
     before = colored.copy()
     engine = engine_for(engine_name, "bar", request)
-    result = pipeline.decensor(Image.fromarray(colored), engine=engine, variations=variations)
+    result = deepcream.decensor(Image.fromarray(colored), engine=engine, variations=variations)
     assert np.array_equal(colored, before)
     assert result.regions == len(rg.find_regions(holes))
     for v, out_img in enumerate(result.images):
@@ -260,7 +268,7 @@ def test_thin_regions_on_small_images(engine_name, variations, size, request) ->
 
 def test_stages_batch_all_regions_and_variations() -> None:
     colored = paint_bars(scene())
-    job = pipeline.prepare(Image.fromarray(colored), variations=2)
+    job = _prepare(Image.fromarray(colored), variations=2)
     assert job.regions == 4
     assert isinstance(job.crops, np.ndarray) and job.crops.dtype == np.uint8
     assert job.crops.shape[1:] == (256, 256, 3) and job.holes.shape == job.crops.shape[:3]
@@ -271,32 +279,33 @@ def test_stages_batch_all_regions_and_variations() -> None:
     class Recorder(ClassicalEngine):
         input_size = 256
 
-        def inpaint(self, crops, holes):
+        def inpaint(self, crops, holes, on_filled=None):
             calls.append(len(crops))
             return super().inpaint(crops, holes)
 
-    result = pipeline.decensor(Image.fromarray(colored), engine=Recorder("bar"), variations=2)
+    result = deepcream.decensor(Image.fromarray(colored), engine=Recorder("bar"), variations=2)
     assert calls == [len(job.plans)]  # one batched call for the whole image
     assert len(result.images) == 2
     # The server's path: prepare with an engine, fill elsewhere, finish names the engine.
-    staged = pipeline.prepare(Image.fromarray(colored), engine=ClassicalEngine("bar"))
+    staged = _prepare(Image.fromarray(colored), engine=ClassicalEngine("bar"))
     assert isinstance(staged.crops, list)
-    done = pipeline.finish(staged, ClassicalEngine("bar").inpaint(staged.crops, staged.holes))
+    done = pipeline.finish(staged, ClassicalEngine("bar").inpaint(staged.crops, staged.holes),
+                           ClassicalEngine("bar").describe())
     assert done.engine.startswith("classical") and done.regions == 4
-    native = pipeline.prepare(Image.fromarray(colored), input_size=None)
+    native = _prepare(Image.fromarray(colored), input_size=None)
     assert isinstance(native.crops, list)
     assert all(c.shape[:2] == h.shape for c, h in zip(native.crops, native.holes, strict=True))
 
 
 def test_finish_rejects_wrong_crop_count() -> None:
-    job = pipeline.prepare(Image.fromarray(paint_bars(scene())))
+    job = _prepare(Image.fromarray(paint_bars(scene())))
     with pytest.raises(ValueError):
-        pipeline.finish(job, job.crops[:1])
+        pipeline.finish(job, job.crops[:1], "none")
 
 
 def test_no_mask_pixels_returns_input_with_notice() -> None:
     rgb = scene()
-    result = pipeline.decensor(Image.fromarray(rgb), engine="classical")
+    result = deepcream.decensor(Image.fromarray(rgb), engine="classical")
     assert result.regions == 0
     assert result.notice and "nothing to decensor" in result.notice
     assert np.array_equal(np.asarray(result.images[0]), rgb)
@@ -305,21 +314,21 @@ def test_no_mask_pixels_returns_input_with_notice() -> None:
 def test_near_mask_color_gets_hint() -> None:
     rgb = paint_bars(scene(), color=(3, 250, 2))
     # The default finder takes strokes near the color (as JPEG leaves them) and says so.
-    found = pipeline.decensor(Image.fromarray(rgb), engine="classical")
+    found = deepcream.decensor(Image.fromarray(rgb), engine="classical")
     assert found.regions > 0 and found.mask_note and "mask_tolerance=0" in found.mask_note
     # DeepCreamPy's exact rule finds nothing and explains why, naming the setting.
-    result = pipeline.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=0)
+    result = deepcream.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=0)
     assert result.regions == 0
     assert "mask_tolerance=" in result.notice and result.warning == result.notice
 
 
 def test_custom_mask_color_and_tolerance() -> None:
     rgb = paint_bars(scene(), color=(255, 0, 255))
-    result = pipeline.decensor(Image.fromarray(rgb), engine="classical", mask_color=(255, 0, 255))
+    result = deepcream.decensor(Image.fromarray(rgb), engine="classical", mask_color=(255, 0, 255))
     assert result.regions == 4
     assert not mask_of(np.asarray(result.images[0]), (255, 0, 255)).any()
     noisy = paint_bars(scene(), color=(2, 252, 1))
-    result = pipeline.decensor(Image.fromarray(noisy), engine="classical", mask_tolerance=4)
+    result = deepcream.decensor(Image.fromarray(noisy), engine="classical", mask_tolerance=4)
     assert result.regions == 4
 
 
@@ -352,7 +361,7 @@ def test_image_modes(mode: str) -> None:
     expected = np.asarray(img.convert("RGBA" if mode in ("PT", "LA") else "RGB"))
     if mode == "I;16":
         expected = np.repeat(rgb[..., :1], 3, axis=2)
-    result = pipeline.decensor(img, engine="classical", mask_color=(0, 255, 0))
+    result = deepcream.decensor(img, engine="classical", mask_color=(0, 255, 0))
     out = np.asarray(result.images[0])
     assert out.shape == expected.shape
     found = mask_of(expected[..., :3])
@@ -363,26 +372,26 @@ def test_image_modes(mode: str) -> None:
 def test_mosaic_errors() -> None:
     colored = paint_bars(scene())
     with pytest.raises(InputError, match="original"):
-        pipeline.decensor(Image.fromarray(colored), mode="mosaic", engine="classical")
+        deepcream.decensor(Image.fromarray(colored), mode="mosaic", engine="classical")
     with pytest.raises(InputError, match="must match"):
-        pipeline.decensor(Image.fromarray(colored), mode="mosaic", engine="classical",
+        deepcream.decensor(Image.fromarray(colored), mode="mosaic", engine="classical",
                           original=Image.fromarray(scene(100, 100)))
 
 
 def test_bad_arguments() -> None:
     img = Image.fromarray(scene())
     with pytest.raises(InputError):
-        pipeline.decensor(img, engine="classical", variations=3)
+        deepcream.decensor(img, engine="classical", variations=3)
     with pytest.raises(InputError):
-        pipeline.decensor(img, mode="blur", engine="classical")
+        deepcream.decensor(img, mode="blur", engine="classical")
     with pytest.raises(InputError):
-        pipeline.decensor(img, engine=ClassicalEngine("mosaic"))
+        deepcream.decensor(img, engine=ClassicalEngine("mosaic"))
     with pytest.raises(InputError):
-        pipeline.decensor(b"not an image", engine="classical")
+        deepcream.decensor(b"not an image", engine="classical")
     with pytest.raises(InputError, match="tolerance"):
-        pipeline.decensor(img, engine="classical", mask_tolerance=-1)
+        deepcream.decensor(img, engine="classical", mask_tolerance=-1)
     with pytest.raises(InputError, match="mask color"):
-        pipeline.decensor(img, engine="classical", mask_color=(0, 256, 0))
+        deepcream.decensor(img, engine="classical", mask_color=(0, 256, 0))
 
 
 def test_paths_and_bytes(tmp_path) -> None:
@@ -390,8 +399,8 @@ def test_paths_and_bytes(tmp_path) -> None:
     path = tmp_path / "in.png"
     Image.fromarray(rgb).save(path)
     data = path.read_bytes()
-    a = pipeline.decensor(path, engine="classical").images[0]
-    b = pipeline.decensor(data, engine="classical").images[0]
+    a = deepcream.decensor(path, engine="classical").images[0]
+    b = deepcream.decensor(data, engine="classical").images[0]
     assert np.array_equal(np.asarray(a), np.asarray(b))
     assert path.read_bytes() == data
 
@@ -458,10 +467,10 @@ def test_finish_writes_into_its_own_copy_and_releases_it(variations: int) -> Non
     holes = mask_of(colored)
     img = Image.fromarray(colored)
     engine = ClassicalEngine("bar")
-    job = pipeline.prepare(img, engine=engine, variations=variations)
+    job = _prepare(img, engine=engine, variations=variations)
     assert job.owns_base and job.size == (colored.shape[1], colored.shape[0])
     base = job.base
-    result = pipeline.finish(job, engine.inpaint(job.crops, job.holes))
+    result = pipeline.finish(job, engine.inpaint(job.crops, job.holes), engine.describe())
     assert job.base is None and job.size == (colored.shape[1], colored.shape[0])
     assert np.array_equal(np.asarray(img), colored)  # the input image is untouched
     outs = [np.asarray(i) for i in result.images]
@@ -472,7 +481,7 @@ def test_finish_writes_into_its_own_copy_and_releases_it(variations: int) -> Non
     # The last output was written into the job's own buffer, not into a copy.
     assert np.array_equal(base, outs[-1])
     with pytest.raises(ValueError, match="already finished"):
-        pipeline.finish(job, job.crops)
+        pipeline.finish(job, job.crops, "none")
 
 
 def _png_bytes(img: Image.Image, **params) -> bytes:
@@ -579,9 +588,10 @@ def test_run_job_equals_the_staged_path(engine_name: str, variations: int, alpha
         img.putalpha(Image.fromarray(np.arange(320 * 280, dtype=np.uint32).reshape(280, 320)
                                      .astype(np.uint8)))
     text = {"deepcream-engine": engine.describe()}
-    staged = pipeline.finish(pipeline.prepare(img, variations=variations, engine=engine),
-                             engine.inpaint(*_crops_of(img, variations, engine)))
-    job = pipeline.prepare(img, variations=variations, engine=engine)
+    staged = pipeline.finish(_prepare(img, variations=variations, engine=engine),
+                             engine.inpaint(*_crops_of(img, variations, engine)),
+                             engine.describe())
+    job = _prepare(img, variations=variations, engine=engine)
     filled = []
     result, pngs = pipeline.run_job(engine, job, png=True, text=text, on_filled=filled.append)
     assert sum(filled) == len(job.plans) > 1 and job.base is None
@@ -595,13 +605,13 @@ def test_run_job_equals_the_staged_path(engine_name: str, variations: int, alpha
         assert np.array_equal(np.asarray(back)[..., :3], want.rgb)
         if alpha:
             assert np.array_equal(np.asarray(back)[..., 3], want.alpha)
-    plain, none = pipeline.run_job(engine, pipeline.prepare(img, variations=variations,
+    plain, none = pipeline.run_job(engine, _prepare(img, variations=variations,
                                                             engine=engine))
     assert none is None and np.array_equal(plain.pixels[-1].rgb, staged.pixels[-1].rgb)
 
 
 def _crops_of(img: Image.Image, variations: int, engine) -> tuple:
-    job = pipeline.prepare(img, variations=variations, engine=engine)
+    job = _prepare(img, variations=variations, engine=engine)
     return job.crops, job.holes
 
 
@@ -612,10 +622,10 @@ def test_run_job_reports_engine_errors_and_empty_jobs() -> None:
 
     colored = paint_bars(scene())
     with pytest.raises(InputError, match="engine broke"):
-        pipeline.run_job(Broken("bar"), pipeline.prepare(Image.fromarray(colored),
+        pipeline.run_job(Broken("bar"), _prepare(Image.fromarray(colored),
                                                           engine=ClassicalEngine("bar")), png=True)
     clean = scene()
-    job = pipeline.prepare(Image.fromarray(clean), engine=ClassicalEngine("bar"))
+    job = _prepare(Image.fromarray(clean), engine=ClassicalEngine("bar"))
     result, pngs = pipeline.run_job(ClassicalEngine("bar"), job, png=True)
     assert job.regions == 0 and result.notice
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(pngs[0]))), clean)
@@ -658,11 +668,11 @@ def test_run_job_without_isal_encodes_after_the_model(monkeypatch) -> None:
 
     colored = paint_bars(scene())
     engine = ClassicalEngine("bar")
-    want, pngs = pipeline.run_job(engine, pipeline.prepare(Image.fromarray(colored), engine=engine),
+    want, pngs = pipeline.run_job(engine, _prepare(Image.fromarray(colored), engine=engine),
                                   png=True)
     monkeypatch.setattr(imageio.PngRowWriter, "available", staticmethod(lambda: False))
     monkeypatch.setattr(imageio, "_isal_png_parts", lambda *a: None)
-    got, fallback = pipeline.run_job(engine, pipeline.prepare(Image.fromarray(colored),
+    got, fallback = pipeline.run_job(engine, _prepare(Image.fromarray(colored),
                                                                engine=engine), png=True)
     assert np.array_equal(got.pixels[0].rgb, want.pixels[0].rgb)
     for png in (pngs[0], fallback[0]):

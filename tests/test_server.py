@@ -121,6 +121,7 @@ def test_healthz_readyz_info(classical_url: str) -> None:
         info = c.get("/v1/info").json()
         assert info["ready"] is True and info["variations"] == [1, 2, 4]
         assert info["limits"]["max_pixels"] == 3_000_000
+        assert "deepcream fetch-model" in info["model_hint"]  # the page's banner
 
 
 def test_web_page_and_static_files_are_local(classical_url: str) -> None:
@@ -242,6 +243,33 @@ def test_decensor_mosaic_with_original_and_auto(classical_url: str) -> None:
         assert decode(auto.content).shape == original.shape
 
 
+def test_find_mask_route(classical_url: str) -> None:
+    """The page's view of painted strokes: exactly what a bar-mode decensor would fill."""
+    from deepcream.masks import find_mask
+
+    img, bars = bar_image(seed=2)
+    with client(classical_url) as c:
+        resp = c.post("/v1/find-mask", files={"image": ("b.png", png(img))})
+        assert resp.status_code == 200, resp.text
+        mask = np.asarray(Image.open(io.BytesIO(resp.content)))
+        assert mask.shape == bars.shape and np.array_equal(mask == 255, bars)
+        assert resp.headers["x-deepcream-regions"] == "2"
+        assert int(resp.headers["x-deepcream-mask-pixels"]) == int(bars.sum())
+        # The options are the decensor route's: another color, a tolerance.
+        tinted = img.copy()
+        tinted[bars] = (250, 10, 240)
+        resp = c.post("/v1/find-mask", data={"mask_color": "magenta", "mask_tolerance": "16"},
+                      files={"image": ("b.png", png(tinted))})
+        assert resp.status_code == 200, resp.text
+        expected = find_mask(tinted, (255, 0, 255), tolerance=16)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(resp.content))) == 255, expected)
+        none = c.post("/v1/find-mask", files={"image": ("s.png", png(scene(seed=8)))})
+        assert none.status_code == 200 and none.headers["x-deepcream-regions"] == "0"
+        assert_json_error(c.post("/v1/find-mask", data={"mask_color": "nope"},
+                                 files={"image": ("b.png", png(img))}), 422)
+        assert_json_error(c.post("/v1/find-mask", files={"image": ("t.png", b"text")}), 415)
+
+
 def test_detect_mosaic_route(classical_url: str) -> None:
     """The page's "Detect mosaic": the library's mask as a white-on-black PNG, plus counts."""
     from deepcream.mosaic import detect_mosaic
@@ -260,6 +288,7 @@ def test_detect_mosaic_route(classical_url: str) -> None:
         assert np.array_equal(values == 255, expected)
         assert int(resp.headers["x-deepcream-regions"]) == 1
         assert int(resp.headers["x-deepcream-mask-pixels"]) == int(expected.sum())
+        assert resp.headers["x-deepcream-block-sizes"] == "8"  # mosaic_pair's blocks
         clean = c.post("/v1/detect-mosaic", files={"image": ("c.png", png(scene(seed=5)))})
         assert clean.status_code == 200
         assert not np.asarray(Image.open(io.BytesIO(clean.content))).any()
@@ -448,7 +477,7 @@ def test_metrics_prometheus(classical_url: str) -> None:
         r'deepcream_http_request_duration_seconds_bucket\{le="\+Inf",route="/v1/decensor"\} [1-9]',
         r'deepcream_regions_total\{mode="bar"\} [1-9]',
         r"^deepcream_queue_depth 0\.0$",
-        r'deepcream_engine_info\{engine="classical",kind="bar"\} 1\.0',
+        r'deepcream_engine_info\{engine="classical",mode="bar"\} 1\.0',
         r"^deepcream_ready 1\.0$",
     ):
         assert re.search(pattern, text, re.M), pattern
@@ -456,7 +485,7 @@ def test_metrics_prometheus(classical_url: str) -> None:
 
 # --- onnx engine and batching ----------------------------------------------------------------
 def test_onnx_server_matches_library(onnx_url: str, converted_models: Path) -> None:
-    from deepcream.pipeline import decensor
+    from deepcream import decensor
 
     img, mask = bar_image(seed=6)
     with client(onnx_url) as c:
@@ -496,8 +525,8 @@ def test_concurrent_requests_are_batched_and_exact(converted_models: Path) -> No
         # Batch composition may change float summation order: at most one level off.
         assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     # Fewer inference batches than requests: crops of different requests were merged.
-    count = re.search(r'deepcream_inference_batch_requests_count\{kind="bar"\} (\S+)', metrics)
-    total = re.search(r'deepcream_inference_batch_requests_sum\{kind="bar"\} (\S+)', metrics)
+    count = re.search(r'deepcream_inference_batch_requests_count\{mode="bar"\} (\S+)', metrics)
+    total = re.search(r'deepcream_inference_batch_requests_sum\{mode="bar"\} (\S+)', metrics)
     assert float(total.group(1)) == 3  # every request went through the batcher once
     assert float(count.group(1)) < 3
 

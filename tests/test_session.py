@@ -134,7 +134,7 @@ def test_missing_and_foreign_models_give_model_errors(tmp_path: Path) -> None:
 def test_backend_and_precision_choices() -> None:
     assert resolve_backend("auto") == "onnxruntime"
     with pytest.raises(ModelError, match="unknown backend"):
-        resolve_backend("cuda")
+        resolve_backend("tpu")
     with pytest.raises(ModelError, match="unknown precision"):
         resolve_backend("auto", "fp16")
     with pytest.raises(ModelError, match="bf16 needs the openvino"):

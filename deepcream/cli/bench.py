@@ -1,4 +1,8 @@
-"""`deepcream bench`: time deepcream and its baselines on the reference workload."""
+"""`deepcream bench`: time deepcream and its baselines on the reference workload.
+
+A thin verb over the benchmark package ``deepcream_bench`` (repository folder ``benchmarks/``),
+imported only when the verb runs; without the ``bench`` extra it says how to install it.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="short run: 2 timed runs, deepcream and the baselines only")
     p.add_argument("--only", metavar="NAMES",
                    help="comma-separated implementations to run (deepcream, deepcream-openvino, "
-                   "deepcream-bf16, deepcream-int8, tensorflow, tf2onnx, service)")
+                   "deepcream-bf16, deepcream-int8, tensorflow, tf2onnx, service, service-own-model)")
     p.add_argument("--skip", metavar="NAMES", help="comma-separated implementations to leave out")
     p.add_argument("--runs", type=int, help="timed runs after the first (default 5; quick 2)")
     p.add_argument("--threads", type=int, help="intra-op threads (default: all usable CPUs)")
@@ -47,8 +51,15 @@ def _names(text: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deepcream.bench import EXPERIMENTS, IMPLEMENTATIONS, QUICK_DEFAULT, run_bench
     from deepcream.errors import DeepcreamError
+
+    try:
+        from deepcream_bench.run import EXPERIMENTS, IMPLEMENTATIONS, QUICK_DEFAULT, run_bench
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("deepcream."):
+            raise  # our own module missing is a bug, not a missing extra
+        raise DeepcreamError(f"the benchmark needs the bench extra ({exc.name} is not "
+                             "installed): pip install 'deepcream[bench]'") from None
 
     names = _names(args.only) or list(QUICK_DEFAULT if args.quick else IMPLEMENTATIONS)
     skip = set(_names(args.skip))

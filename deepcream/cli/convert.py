@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", "--models", dest="output", metavar="MODELS_DIR",
                         help="where to write the models (default: $DEEPCREAM_MODELS or "
                         "~/.cache/deepcream/models)")
-    parser.add_argument("--kind", choices=["bar", "mosaic"],
+    parser.add_argument("--mode", "--kind", dest="mode", choices=["bar", "mosaic"],
                         help="which model SRC is (guessed from the folder name bar/mosaic or the "
                         "training step); with a release folder: convert only this one")
     parser.add_argument("--force", action="store_true", help="replace existing models")
@@ -36,30 +36,38 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return parser
 
 
+def _checkpoint_file(path: Path) -> bool:
+    """A checkpoint's own file (``.index``, ``.meta``, ``.data-NNNNN-of-NNNNN``), which
+    ``convert`` takes as naming its checkpoint."""
+    return path.suffix in (".index", ".meta") or ".data-" in path.name
+
+
 def run(args: argparse.Namespace) -> int:
-    from deepcream.convert import convert, read_manifest
+    from deepcream.convert import convert
     from deepcream.errors import DeepcreamError
-    from deepcream.models import models_dir
+    from deepcream.models import models_dir, read_manifest
 
     out_dir = models_dir(args.output)
     start = time.perf_counter()
-    if Path(args.src).is_file() and zipfile.is_zipfile(args.src):
-        # The release zip as downloaded: unpack to a temp folder first.
+    src = Path(args.src)
+    if src.is_file() and (zipfile.is_zipfile(src) or src.suffix.lower() == ".zip"
+                          or not _checkpoint_file(src)):
+        # A zip (or what should be one: install_zip says what the file really is).
         from deepcream.fetch import install_zip
 
-        if args.kind or args.attention or args.tolerance != 1e-4:
-            raise DeepcreamError("--kind, --attention and --tolerance need an unzipped folder")
+        if args.mode or args.attention or args.tolerance != 1e-4:
+            raise DeepcreamError("--mode, --attention and --tolerance need an unzipped folder")
         paths = install_zip(args.src, out_dir, force=args.force, verify=args.verify,
                             report=print)
     else:
-        paths = convert(args.src, out_dir, kind=args.kind, force=args.force,
+        paths = convert(args.src, out_dir, mode=args.mode, force=args.force,
                         attention=args.attention, verify=args.verify, tolerance=args.tolerance,
                         report=print)
     elapsed = time.perf_counter() - start
     models = read_manifest(out_dir)["models"]
     for path in paths:
-        kind = path.stem
-        info = models.get(kind, {})
+        mode = path.stem
+        info = models.get(mode, {})
         size_mb = path.stat().st_size / 1e6
         print(f"wrote {path} ({size_mb:.1f} MB, sha256 {info.get('sha256', '?')[:12]}…, "
               f"attention {info.get('attention')})")

@@ -20,6 +20,7 @@ from deepcream.folderjob import (
     originals_index,
     plan_tasks,
 )
+from deepcream.options import DEFAULT_MASK_COLOR, DEFAULT_MAX_REGIONS
 
 NO_MASK = "no mask"
 # How mask messages name settings on the command line (masks.PYTHON_WORDING's keys).
@@ -70,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "non-black = fill, same size as the image), or a folder of masks matched "
                    "by relative path and base name (NAME.mask.png or NAME.png); the mask "
                    "color is then not used")
-    p.add_argument("--mask-color", type=_color, default=(0, 255, 0), metavar="COLOR",
+    p.add_argument("--mask-color", type=_color, default=DEFAULT_MASK_COLOR, metavar="COLOR",
                    help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a "
                    "CSS color name (default #00ff00)")
     p.add_argument("--mask-tolerance", type=int, default=None, metavar="N",
@@ -88,13 +89,25 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=("auto", "onnx", "classical"), default="auto",
                    help="auto = onnx when the model is installed, else classical")
     p.add_argument("--models", type=Path, metavar="DIR", help="models folder")
-    p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino"), default="auto")
+    p.add_argument("--backend", choices=("auto", "onnxruntime", "openvino", "cuda", "directml",
+                                         "coreml"), default="auto",
+                   help="auto = a GPU execution provider when onnxruntime has one (cuda: "
+                   "onnxruntime-gpu, directml: onnxruntime-directml, coreml: macOS), else "
+                   "onnxruntime on the CPU")
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                    help="fp32 is exact; bf16/int8 are faster approximations")
     p.add_argument("--threads", type=int, metavar="N", help="inference threads")
+    p.add_argument("--max-regions", type=int, default=DEFAULT_MAX_REGIONS, metavar="N",
+                   help=f"refuse images with more than N separate regions (default "
+                   f"{DEFAULT_MAX_REGIONS}; images with many small regions fill them in shared crops)")
     p.add_argument("--dcp-folders", type=Path, metavar="ROOT",
                    help="read ROOT/decensor_input (and decensor_input_original) and write "
                    "ROOT/decensor_output/'NAME VARIATION.png', as DeepCreamPy does")
+    p.add_argument("--ray", metavar="auto|local|ADDRESS",
+                   help="run the job on a Ray cluster (pip install 'deepcream[ray]'): auto = "
+                   "the cluster `ray start --head` runs here (or $RAY_ADDRESS), local = a "
+                   "private one-machine cluster, or HOST:PORT / ray://HOST:10001; inputs, "
+                   "outputs and --models must be at the same paths on every node")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-file lines")
     p.set_defaults(func=run)
     return p
@@ -254,6 +267,18 @@ def _plan(args: argparse.Namespace) -> tuple[Plan, Path | None]:
     return plan, out_dir
 
 
+def _check_models(args: argparse.Namespace) -> None:
+    """--engine onnx without the model fails here, before any worker starts."""
+    if args.engine != "onnx":
+        return
+    from deepcream.models import installed_models, models_dir
+
+    folder = models_dir(args.models)
+    if args.mode not in installed_models(folder):
+        raise InputError(f"no {args.mode} model in {folder}: install one with `deepcream "
+                         "fetch-model` or `deepcream convert`, or use --engine classical")
+
+
 def _journal_folder(args: argparse.Namespace, out_dir: Path | None) -> Path | None:
     """The output folder; without -o, the input folder when the only input is a folder
     (outputs go beside the inputs there); loose files without -o get no journal."""
@@ -302,9 +327,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from deepcream import __version__
-    from deepcream.engines import tune_malloc
-    from deepcream.folderjob import ImageOptions, Journal, Outcome, Summary, run_tasks
-    from deepcream.pipeline import resolve_engine
+    from deepcream.decensorer import Decensorer
+    from deepcream.folderjob import Journal, Outcome, Summary, run_tasks
+    from deepcream.malloc import tune_malloc
+    from deepcream.options import DecensorOptions
+    from deepcream.session import SessionOptions
 
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
@@ -312,7 +339,15 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.mask_tolerance is not None and not 0 <= args.mask_tolerance <= 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
-    plan, out_dir = _plan(args)
+    plan, out_dir = _plan(args)  # also settles the mode (--dcp-folders infers it)
+    options = DecensorOptions(mode=args.mode, variations=args.variations,
+                              mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
+                              antialias=args.antialias, auto_mask=args.auto_mask,
+                              max_regions=args.max_regions, wording=CLI_WORDING)
+    decensorer = Decensorer(engine=args.engine, models=args.models,
+                            session=SessionOptions(backend=args.backend, threads=args.threads,
+                                                   precision=args.precision))
+    engine_class = decensorer.engine_class(args.mode)  # a bad engine name fails here
     tasks = plan.tasks
     summary = Summary()
     for _path, reason, message in plan.errors:
@@ -338,22 +373,32 @@ def run(args: argparse.Namespace) -> int:
         print("deepcream: nothing to decensor", file=sys.stderr)
         return 1 if plan.errors else 2
 
-    engine = resolve_engine(args.engine, args.mode, args.models, backend=args.backend,
-                            threads=args.threads, precision=args.precision)
-    engine_name = engine.describe()
-    log.info("engine: %s", engine_name)
+    # The model loads in the background while the first image is decoded and its regions
+    # found; a one-shot run needs no warm-up (its first crop is its warm-up).
+    if args.ray:
+        _check_models(args)
+    else:
+        decensorer.preload(args.mode)
     quiet = args.quiet or not sys.stderr.isatty()
-    text = {"Software": f"deepcream {__version__}", "deepcream-engine": engine_name}
-    options = ImageOptions(mode=args.mode, variations=args.variations,
-                           mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
-                           antialias=args.antialias, auto_mask=args.auto_mask,
-                           wording=CLI_WORDING)
+    text = {"Software": f"deepcream {__version__}"}  # the engine's name is added per output
+
+    ray_engine: list[str] = []  # with --ray the workers load the engine
+
+    def engine_name() -> str:
+        if args.ray:
+            return next((e for e in ray_engine if e), engine_class.name)
+        try:
+            return decensorer.engine(args.mode).describe()
+        except DeepcreamError:  # did not load: the error was reported
+            return engine_class.name
+
     folder = _journal_folder(args, out_dir)
     journal = Journal(folder) if folder is not None else None
     stop = threading.Event()
 
-    with tqdm(total=len(tasks), desc="images", unit="img", disable=quiet) as img_bar, \
-            tqdm(desc="regions", unit="crop", disable=quiet, leave=False) as region_bar:
+    with tqdm(total=len(tasks), desc="images", unit="img", disable=quiet or bool(args.ray)) \
+            as img_bar, tqdm(desc="regions", unit="crop", disable=quiet or bool(args.ray),
+                             leave=False) as region_bar:
 
         def started(task: object, crops: int) -> None:
             region_bar.reset(total=crops)
@@ -361,8 +406,9 @@ def run(args: argparse.Namespace) -> int:
         def finished(outcome: Outcome) -> None:
             task = outcome.task
             summary.add(outcome)
+            ray_engine.append(outcome.engine)
             if journal is not None:
-                journal.record(outcome, engine_name)
+                journal.record(outcome, engine_name())
             img_bar.update(1)
             if outcome.status != "done":
                 kind = "warning" if outcome.reason == NOTHING_TO_DO else "error"
@@ -380,20 +426,33 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 names = ", ".join(str(p) for p in task.write)
                 tqdm.write(f"{task.source} -> {names} ({outcome.regions} regions, "
-                           f"{engine.name})", file=sys.stdout)
+                           f"{engine_class.name})", file=sys.stdout)
 
         try:
-            with _StopOnInterrupt(stop):
-                run_tasks(engine, tasks, options, on_outcome=finished, text=text, stop=stop,
-                          on_start=started, on_filled=region_bar.update)
+            if args.ray:
+                from deepcream.raybatch import run_ray
+
+                models = str(args.models.resolve()) if args.models else None
+                run_ray(tasks, options, address=args.ray, engine=args.engine, models=models,
+                        session=decensorer.session, software=text["Software"],
+                        on_outcome=finished, progress=not quiet)
+            else:
+                with _StopOnInterrupt(stop):
+                    run_tasks(decensorer, tasks, options, on_outcome=finished, text=text,
+                              stop=stop, on_start=started, on_filled=region_bar.update)
         finally:
             if journal is not None:
                 journal.close()
     summary.interrupted = stop.is_set() and summary.done + summary.total_failed - len(
         plan.errors) < len(tasks)
     seconds = time.perf_counter() - t_start
-    print(f"deepcream: {summary.line(total, engine_name, seconds)}",
+    used = engine_name()
+    print(f"deepcream: {summary.line(total, used, seconds)}",
           file=sys.stderr if args.quiet else sys.stdout)
+    if summary.done and used.startswith("classical") and not args.quiet:
+        from deepcream.models import CLASSICAL_HINT
+
+        print(f"deepcream: notice: {CLASSICAL_HINT}", file=sys.stderr)
     if summary.interrupted:
         return 130
     return 1 if summary.total_failed else 0

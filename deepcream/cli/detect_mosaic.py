@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from deepcream.errors import InputError
+from deepcream.options import DEFAULT_MASK_COLOR
 
-PAINT_COLOR = (0, 255, 0)
+PAINT_COLOR = DEFAULT_MASK_COLOR
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--painted", action="store_true",
                    help="also write the green-painted copy and the original in DeepCreamPy's "
                    "decensor_input/ and decensor_input_original/ folders")
+    p.add_argument("--json", action="store_true",
+                   help="also write '<name>.mask.json': the regions found, each with its block "
+                   "size (px), grid phase, box and pixel count")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=run)
     return p
@@ -50,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
+    from deepcream.fsutil import atomic_write_bytes
     from deepcream.imageio import load_image, save_png, to_rgb_alpha
-    from deepcream.mosaic import detect_mosaic
+    from deepcream.mosaic import find_mosaic_regions
 
     files = _expand(args.images)
     out: Path = args.output
@@ -62,14 +68,16 @@ def run(args: argparse.Namespace) -> int:
         mask_path = out / f"{f.stem}.mask.png"
         painted = out / "decensor_input" / f"{f.stem}.png"
         original = out / "decensor_input_original" / f"{f.stem}.png"
-        paths = [mask_path] + ([painted, original] if args.painted else [])
+        json_path = out / f"{f.stem}.mask.json"
+        paths = ([mask_path] + ([json_path] if args.json else [])
+                 + ([painted, original] if args.painted else []))
         if not args.force:
             for t in paths:
                 if t.exists():
                     raise InputError(f"{t}: already exists (use --force to overwrite)")
         if any(t.resolve() == f.resolve() for t in paths):
             raise InputError(f"{f}: an output would overwrite this input")
-        targets.append((f, mask_path, painted, original))
+        targets.append((f, mask_path, json_path, painted, original))
     stems = [f.stem for f in files]
     if len(set(stems)) != len(stems):
         raise InputError("two inputs have the same base name; their outputs would collide")
@@ -77,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
     # leave half of the outputs behind.
     for f in files:
         load_image(f)
-    for f, mask_path, painted, original in targets:
+    for f, mask_path, json_path, painted, original in targets:
         src = load_image(f)
         rgb, _alpha = to_rgb_alpha(src)
-        mask = detect_mosaic(rgb)
+        mask, regions = find_mosaic_regions(rgb)
         out.mkdir(parents=True, exist_ok=True)
         save_png(Image.fromarray(mask.astype(np.uint8) * 255, "L"), mask_path)
         share = 100.0 * np.count_nonzero(mask) / mask.size
@@ -91,6 +99,18 @@ def run(args: argparse.Namespace) -> int:
             colored[mask] = PAINT_COLOR
             save_png(Image.fromarray(colored, "RGB"), painted)
             save_png(src if src.mode in ("RGB", "RGBA", "L") else src.convert("RGB"), original)
-        note = "no mosaic found" if not mask.any() else f"mosaic on {share:.2f}% of the image"
+        if args.json:
+            doc = {"image": str(f), "width": int(mask.shape[1]), "height": int(mask.shape[0]),
+                   "mask_pixels": int(np.count_nonzero(mask)),
+                   "regions": [{"block": r.block, "phase": [r.phase_x, r.phase_y],
+                                "box": list(r.box), "pixels": r.pixels} for r in regions]}
+            atomic_write_bytes(json_path, (json.dumps(doc, indent=2) + "\n").encode())
+        if not mask.any():
+            note = "no mosaic found"
+        else:
+            blocks = ", ".join(f"{r.block} px at ({r.box[0]},{r.box[1]}) "
+                               f"{r.box[2] - r.box[0]}x{r.box[3] - r.box[1]}" for r in regions)
+            note = (f"mosaic on {share:.2f}% of the image, {len(regions)} region"
+                    f"{'s' if len(regions) != 1 else ''} (block {blocks})")
         print(f"{f}: {note} -> {mask_path}")
     return 0

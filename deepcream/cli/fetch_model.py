@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--models", dest="models", metavar="DIR",
                         help="models folder (default: $DEEPCREAM_MODELS or ~/.cache/deepcream/models)")
     parser.add_argument("--force", action="store_true", help="replace existing models")
+    parser.add_argument("--max-download-mb", type=float, default=1024, metavar="MB",
+                        help="stop and refuse a download larger than this (default 1024; the "
+                        "DCPv2 release zip is ~275 MB)")
     parser.add_argument("--verify", action="store_true",
                         help="check the models against TensorFlow (needs: pip install 'deepcream[tf]')")
     parser.set_defaults(func=run)
@@ -34,7 +37,12 @@ def run(args: argparse.Namespace) -> int:
         require_tensorflow()  # say so before a long download
     dest = models_dir(args.models)
     start = time.perf_counter()
-    paths = fetch_model(dest, args.url, force=args.force, verify=args.verify, report=print)
+    if not args.max_download_mb > 0:
+        from deepcream.errors import DeepcreamError
+
+        raise DeepcreamError(f"--max-download-mb must be > 0, got {args.max_download_mb:g}")
+    paths = fetch_model(dest, args.url, force=args.force, verify=args.verify, report=print,
+                        max_bytes=int(args.max_download_mb * 1e6))
     for path in paths:
         print(f"installed {path} ({path.stat().st_size / 1e6:.1f} MB)")
     print(f"done in {time.perf_counter() - start:.1f} s")

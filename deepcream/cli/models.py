@@ -18,21 +18,22 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deepcream.models import HOW_TO_INSTALL, describe_models, models_dir
+    from deepcream.models import HOW_TO_INSTALL, MODELS_VS_CLASSICAL, describe_models, models_dir
 
     folder = models_dir(args.models)
     infos = describe_models(folder)
     print(f"models folder: {folder}")
+    print(MODELS_VS_CLASSICAL)
     if not infos:
         print(HOW_TO_INSTALL)
         return 0
-    print(f"{'kind':<7} {'file':<12} {'size':>8}  {'sha256':<10} {'step':>7}  attention")
+    print(f"{'mode':<7} {'file':<12} {'size':>8}  {'sha256':<10} {'step':>7}  attention")
     bad = False
     for info in infos:
         status = {True: "ok", False: "MISMATCH", None: "unknown"}[info.sha256_ok]
         bad |= info.sha256_ok is False
         step = "?" if info.source_step is None else str(info.source_step)
-        print(f"{info.kind:<7} {info.path.name:<12} {info.size / 1e6:>6.1f}MB  {status:<10} "
+        print(f"{info.mode:<7} {info.path.name:<12} {info.size / 1e6:>6.1f}MB  {status:<10} "
               f"{step:>7}  {info.attention or '?'}")
     if bad:
         print("a model does not match its manifest sha256: convert it again with --force")

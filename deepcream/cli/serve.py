@@ -7,6 +7,8 @@ import socket
 import sys
 from typing import Any
 
+from deepcream.options import DEFAULT_MAX_REGIONS
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -35,6 +37,13 @@ def register(sub: Any) -> argparse.ArgumentParser:
                    help="seconds a decensor request may take before it gets 503 (default 120)")
     p.add_argument("--upload-timeout", type=float, default=60.0,
                    help="seconds a client has to send its whole upload; then 408 (default 60)")
+    p.add_argument("--min-upload-kbps", type=float, default=10.0, metavar="KIB_S",
+                   help="slowest average upload rate accepted after --upload-grace seconds; "
+                   "slower bodies get 408 (KiB/s, default 10; 0 = no minimum)")
+    p.add_argument("--upload-grace", type=float, default=5.0, metavar="S",
+                   help="seconds an upload may take before the minimum rate applies (default 5)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds a client has to send its request headers; then 408 (default 10)")
     p.add_argument("--queue", type=int, default=16,
                    help="decensor requests admitted at once; more get 503 + Retry-After (default 16)")
     p.add_argument("--batch-window-ms", type=float, default=5.0,
@@ -42,6 +51,9 @@ def register(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=1,
                    help="most crops per inference batch, merging concurrent requests; 1 = off "
                    "(default: it did not raise throughput on 2 cores, see docs/server.md)")
+    p.add_argument("--max-regions", type=int, default=DEFAULT_MAX_REGIONS, metavar="N",
+                   help=f"separate regions allowed per image; more get 422 (default "
+                   f"{DEFAULT_MAX_REGIONS})")
     p.add_argument("--cpu-workers", type=int, default=2,
                    help="threads for decoding, region finding, paste-back, PNG (default 2)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -78,10 +90,11 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from deepcream.engines import tune_malloc
     from deepcream.errors import DeepcreamError
+    from deepcream.malloc import tune_malloc
     from deepcream.server import Settings, create_app
     from deepcream.server.metrics import Metrics
+    from deepcream.server.protocol import header_timeout_protocol
     from deepcream.server.service import DecensorService
 
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
@@ -92,10 +105,14 @@ def run(args: argparse.Namespace) -> int:
         ("--max-megapixels", args.max_megapixels > 0, "> 0"),
         ("--timeout", args.timeout > 0, "> 0"),
         ("--upload-timeout", args.upload_timeout > 0, "> 0"),
+        ("--min-upload-kbps", args.min_upload_kbps >= 0, ">= 0"),
+        ("--upload-grace", args.upload_grace >= 0, ">= 0"),
+        ("--header-timeout", args.header_timeout > 0, "> 0"),
         ("--queue", args.queue >= 1, ">= 1"),
         ("--batch-window-ms", args.batch_window_ms >= 0, ">= 0"),
         ("--max-batch", args.max_batch >= 1, ">= 1"),
         ("--cpu-workers", args.cpu_workers >= 1, ">= 1"),
+        ("--max-regions", args.max_regions >= 1, ">= 1"),
     ]:
         if not ok:
             raise DeepcreamError(f"{flag} must be {need}")
@@ -106,10 +123,14 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=int(args.max_megapixels * 1_000_000),
         request_timeout_s=args.timeout,
         upload_timeout_s=args.upload_timeout,
+        min_upload_bytes_per_s=args.min_upload_kbps * 1024,
+        upload_grace_s=args.upload_grace,
+        header_timeout_s=args.header_timeout,
         max_queue=args.queue,
         batch_window_ms=args.batch_window_ms,
         max_batch=args.max_batch,
         cpu_workers=args.cpu_workers,
+        max_regions=args.max_regions,
         warmup=not args.no_warmup,
         cors_origins=tuple(args.cors_origin),
     )
@@ -123,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
           "ready after warm-up (GET /readyz)", flush=True)
     app = create_app(settings, service=service)
     config = uvicorn.Config(app, log_level="info" if args.access_log else "warning",
-                            access_log=args.access_log, timeout_graceful_shutdown=10)
+                            access_log=args.access_log, timeout_graceful_shutdown=10,
+                            http=header_timeout_protocol(settings.header_timeout_s))
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     sys.stdout.flush()

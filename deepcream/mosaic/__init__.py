@@ -16,7 +16,7 @@ and the evaluation):
 Every threshold is a field of ``MosaicParams`` (``params.py``).
 """
 
-from deepcream.mosaic.detect import detect_mosaic
+from deepcream.mosaic.detect import MosaicRegion, detect_mosaic, find_mosaic_regions
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 
-__all__ = ["DEFAULT_PARAMS", "MosaicParams", "detect_mosaic"]
+__all__ = ["DEFAULT_PARAMS", "MosaicParams", "MosaicRegion", "detect_mosaic", "find_mosaic_regions"]

@@ -82,6 +82,12 @@ class Grid:
         inner = np.maximum(cx[:, :, :, lo:hi].mean(axis=1).max(axis=2),
                            cy[:, lo:hi, :, :].mean(axis=3).max(axis=1))
         need = self.prm.side_ratio * inner + self.prm.side_min
+        # Between two blocks the step on the grid line is the difference of the two cells'
+        # means (JPEG smears it over a few pixels, which keeps the means). A regular texture
+        # with the grid's period (screentone dots, hatching) steps on the grid line too, but
+        # its cells are alike: the means barely differ. Such sides are no block sides.
+        # (The outermost lines of the crop have no neighbour cell: not judged.)
+        vlines, hlines = self._block_sides(vlines, hlines)
         sides = ((vlines[:, :-1] >= need).astype(np.int8) + (vlines[:, 1:] >= need)
                  + (hlines[:-1, :] >= need) + (hlines[1:, :] >= need))
         flat = (inner <= self.prm.flat_max) & self.inside
@@ -115,6 +121,62 @@ class Grid:
         weak = (inner <= self.prm.weak_ratio * level + self.prm.weak_min) & self.inside & (weak_sides >= 2)
         return strong, weak
 
+    def _block_sides(self, vlines: np.ndarray, hlines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mean steps on the grid lines ([ncy, ncx+1], [ncy+1, ncx]) with those between
+        two alike cells set to 0 (see ``MosaicParams.mean_step_ratio``)."""
+        r = self.prm.mean_step_ratio
+        if r <= 0:
+            return vlines, hlines
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        vlines, hlines = vlines.copy(), hlines.copy()
+        dv = np.abs(np.diff(means, axis=1))
+        dh = np.abs(np.diff(means, axis=0))
+        vlines[:, 1:-1] = np.where(dv >= r * vlines[:, 1:-1], vlines[:, 1:-1], 0.0)
+        hlines[1:-1, :] = np.where(dh >= r * hlines[1:-1, :], hlines[1:-1, :], 0.0)
+        return vlines, hlines
+
+    def drop_texture_regions(self, cells: np.ndarray, strong: np.ndarray, exact: bool
+                               ) -> np.ndarray:
+        """``cells`` without the regions (8-connected) that are a regular texture: on
+        lossless input (``exact``) their strong cells take fewer than ``min_levels`` distinct
+        mean lumas (or half their count, for a few big blocks), or their cell means repeat
+        every 2-3 cells (``_repeats``)."""
+        k = self.prm.min_levels if exact else 0
+        if not cells.any():
+            return cells
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        level = np.round(means).astype(np.int64)
+        labels, n = ndimage.label(cells, structure=np.ones((3, 3), bool))
+        out = cells.copy()
+        for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+            if sl is None:
+                continue
+            mine = labels[sl] == i
+            seen = level[sl][mine & strong[sl]]
+            few_levels = k > 0 and len(np.unique(seen)) < min(k, (len(seen) + 1) // 2)
+            if few_levels or self._repeats(means[sl], mine):
+                out[sl] &= ~mine
+        return out
+
+    def _repeats(self, means: np.ndarray, mine: np.ndarray) -> bool:
+        """True when the cell means of a region repeat with a period of 2 or 3 cells (a
+        checkered texture, or a dot screen at 45 degrees, whose period in x and y is about
+        twice the grid's): cells that far apart are much more alike than neighbours. A
+        mosaic's blocks follow the picture, which changes more with distance, not less."""
+        d = []
+        for lag in (1, 2, 3):
+            pairs = []
+            for a, b, ok in ((means[:, :-lag], means[:, lag:], mine[:, :-lag] & mine[:, lag:]),
+                             (means[:-lag], means[lag:], mine[:-lag] & mine[lag:])):
+                pairs.append(np.abs(a - b)[ok])
+            both = np.concatenate(pairs)
+            if len(both) < self.prm.repeat_min_pairs:
+                return False
+            d.append(float(both.mean()))
+        return d[0] >= self.prm.repeat_min_step and min(d[1], d[2]) < self.prm.repeat_ratio * d[0]
+
     def faint_cells(self) -> np.ndarray:
         """bool [ncy, ncx]: cells of a faint mosaic (see ``MosaicParams.faint_ratio``): mean steps on the
         grid lines above the mean step inside, on both axes, over most of a 3 x 3 window."""
@@ -127,10 +189,15 @@ class Grid:
         lines_y = m + p * np.arange(ncy + 1)
         cols = y[:, m:m + ncx * p]
         hl = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p).mean(axis=2)
+        vl, hl = self._block_sides(vl, hl)
         ix = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, :, :, 1:]
         iy = self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, 1:]
         cell = (((vl[:, :-1] + vl[:, 1:]) / 2 >= self.prm.faint_ratio * ix.mean(axis=(1, 3)) + self.prm.faint_min)
                 & ((hl[:-1] + hl[1:]) / 2 >= self.prm.faint_ratio * iy.mean(axis=(1, 3)) + self.prm.faint_min))
+        # Faint means faint: a smooth area inside the cells (regular textures such as
+        # screentone also step on grid lines more than inside, by far larger steps).
+        cell &= ((ix.mean(axis=(1, 3)) <= self.prm.faint_inner_max)
+                 & (iy.mean(axis=(1, 3)) <= self.prm.faint_inner_max))
         vote = ndimage.uniform_filter(cell.astype(np.float32), 3, mode="constant")
         return cell & (vote >= self.prm.faint_vote) & self.inside
 
@@ -212,13 +279,20 @@ class Grid:
         out[idx[good, 0], idx[good, 1]] = True
         return out
 
-    def paste(self, result: np.ndarray, pixels: np.ndarray) -> None:
+    def window(self, pixels: np.ndarray) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+        """(image slices, slices of ``pixels``) where a crop-sized pixel mask lands in the
+        image, or None when it lies outside."""
         h, w = self.image_size
         x0, y0 = self.gx0, self.gy0
         sx0, sy0 = max(0, -x0), max(0, -y0)
         ex = min(pixels.shape[1], w - x0)
         ey = min(pixels.shape[0], h - y0)
         if ex <= sx0 or ey <= sy0:
-            return
-        result[y0 + sy0:y0 + ey, x0 + sx0:x0 + ex] |= pixels[sy0:ey, sx0:ex]
+            return None
+        return ((slice(y0 + sy0, y0 + ey), slice(x0 + sx0, x0 + ex)),
+                (slice(sy0, ey), slice(sx0, ex)))
 
+    def paste(self, result: np.ndarray, pixels: np.ndarray) -> None:
+        win = self.window(pixels)
+        if win is not None:
+            result[win[0]] |= pixels[win[1]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -103,6 +104,11 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
         cells = clean_cells(grown, strong, min_cells, thick=prm.thick_small if p <= prm.small_block else prm.thick,
                              share=share,
                              close=False)
+        # A regular texture aligned with the grid (1-bit screentone, whose dots and paper
+        # fill some cells exactly; checks) gives strong cells of two or three colors only, or
+        # cells that repeat every 2-3 cells; blocks average what they cover into many levels
+        # that follow the picture.
+        cells = grid.drop_texture_regions(cells, strong, exact=lossless)
         # Lossless line art: a staircase of exclusive blocks along an edge is a mosaic even
         # when it is one cell thin (its cells' mixed colors exist nowhere else).
         certain = None
@@ -146,6 +152,58 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
             cells = join_block_groups(cells, pairs, across_v, across_h,
                                        grid.constant_cells(grid.inside))
         yield cand, grid, partial_blocks(grid, cells, noise, exact)
+
+
+@dataclass(frozen=True)
+class MosaicRegion:
+    """One connected mosaic region: its block size and grid phase (the grid lines are at
+    x = phase_x + k * block, y = phase_y + k * block), its box (x0, y0, x1, y1; x1, y1
+    exclusive) and its pixel count."""
+
+    block: int
+    phase_x: int
+    phase_y: int
+    box: tuple[int, int, int, int]
+    pixels: int
+
+
+def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
+                        ) -> tuple[np.ndarray, list[MosaicRegion]]:
+    """(mask bool [H, W], regions largest first) of the pixelated areas of an RGB (or grey)
+    uint8 image. Regions are the mask's 4-connected components, as the decensor pipeline's
+    (``deepcream.regions.find_regions``); each reports the grid that found most of its pixels."""
+    prm = DEFAULT_PARAMS if params is None else params
+    check_input(rgb, prm)
+    h, w = rgb.shape[:2]
+    result = np.zeros((h, w), bool)
+    owner = np.full((h, w), -1, np.int16)
+    grids: list[CandidateGrid] = []
+    for cand, grid, pixels in grid_detections(rgb, prm):
+        win = grid.window(pixels)
+        if win is None:
+            continue
+        img_sl, pix_sl = win
+        new = pixels[pix_sl] & ~result[img_sl]
+        if not new.any():
+            continue
+        owner[img_sl][new] = len(grids)
+        result[img_sl] |= new
+        grids.append(cand)
+    regions: list[MosaicRegion] = []
+    if not grids:
+        return result, regions
+    labels, _ = ndimage.label(result)
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        mine = labels[sl] == k
+        votes = np.bincount(owner[sl][mine], minlength=len(grids))
+        g = grids[int(votes.argmax())]
+        regions.append(MosaicRegion(g.p, g.fx, g.fy,
+                                    (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
+                                    int(np.count_nonzero(mine))))
+    regions.sort(key=lambda r: -r.pixels)
+    return result, regions
 
 
 def detect_mosaic(rgb: np.ndarray, *, params: MosaicParams | None = None) -> np.ndarray:

@@ -63,6 +63,21 @@ class MosaicParams:
     #: gradient + side_min
     side_ratio: float = 2.0
     side_min: float = 1.5
+    #: a side only counts when the two cells' mean lumas differ by at least this share of the
+    #: side's step (blocks: the whole step; screentone or hatching with the grid's period:
+    #: alike cells, ~0); 0 turns the check off
+    mean_step_ratio: float = 0.25
+    #: lossless input: a region's strong cells must take at least this many distinct mean
+    #: lumas (half their count when fewer; 1-bit screentone aligned with a grid fills cells
+    #: with ink or paper only, blocks take many levels); 0: off. (After JPEG, bins of a few
+    #: levels also dropped low-contrast mosaics, e.g. over brick.)
+    min_levels: int = 4
+    #: a region whose cell means differ by repeat_min_step or more between neighbours on
+    #: average, but by less than repeat_ratio of that 2 or 3 cells apart, is a periodic
+    #: texture (checks, 45-degree dot screens), judged over at least repeat_min_pairs pairs
+    repeat_min_step: float = 6.0
+    repeat_ratio: float = 0.5
+    repeat_min_pairs: int = 12
     #: a cell whose interior gradient exceeds this is not flat
     flat_max: float = 20.0
     #: weak cells: interior <= weak_ratio x (median interior of the strong cells) +
@@ -77,6 +92,8 @@ class MosaicParams:
     faint_ratio: float = 1.5
     faint_min: float = 0.3
     faint_vote: float = 0.75
+    #: ... and a mean step inside the cells of at most this (faint blocks lie on smooth areas)
+    faint_inner_max: float = 3.0
     #: pixels kept around a grid's crop
     margin: int = 2
     #: pixels added around the tiles that found a grid before testing its cells

@@ -5,6 +5,8 @@ Routes
   fields; answers ``image/png`` (one result) or ``application/zip`` (several variations).
 - ``POST /v1/detect-mosaic``: multipart ``image``; answers the mosaic mask as a white-on-black
   PNG (the web page's "Detect mosaic"), with the region count and block sizes in headers.
+- ``POST /v1/find-mask``: multipart ``image`` + the mask options; answers the mask a bar-mode
+  decensor would fill, as a white-on-black PNG (the page shows it as the editable mask).
 - ``POST /deepcreampy-bar`` / ``POST /deepcreampy-mosaic``: drop-in routes of the older
   DeepCreamPy web service (same field names, one PNG back).
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics`` (Prometheus), ``GET /v1/info``,
@@ -28,20 +30,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 
 from deepcream import __version__
+from deepcream.models import CLASSICAL_HINT
+from deepcream.options import VARIATIONS, DecensorOptions
 from deepcream.server.errors import ApiError, install_error_handlers
 from deepcream.server.limits import SUPPORTED_FORMATS, UploadGuard, parse_mask_color
 from deepcream.server.metrics import Metrics, MetricsMiddleware
 from deepcream.server.service import (
-    VARIATIONS,
     DecensorOutput,
-    DecensorParams,
     DecensorService,
+    FoundMask,
     zip_pngs,
 )
 from deepcream.server.settings import Settings
 
 STATIC_DIR = Path(str(files("deepcream.server") / "static"))
-UPLOAD_ROUTES = frozenset({"/v1/decensor", "/v1/detect-mosaic", "/deepcreampy-bar", "/deepcreampy-mosaic"})
+UPLOAD_ROUTES = frozenset({"/v1/decensor", "/v1/detect-mosaic", "/v1/find-mask", "/deepcreampy-bar", "/deepcreampy-mosaic"})
 ERROR_RESPONSES = {
     status: {"description": text, "content": {"application/json": {"example": {
         "status": status, "error": slug, "message": "one line saying what is wrong"}}}}
@@ -168,7 +171,7 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
                 422, "mosaic mode needs form field 'original' (the pixelated image), "
                 "a 'mask' file, or auto_mask=true to detect the mosaic in 'image'",
             )
-        params = DecensorParams(
+        params = DecensorOptions(
             mode=mode,
             variations=variations,
             mask_color=parse_mask_color(mask_color),
@@ -181,6 +184,21 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         mask_data = await mask.read() if mask is not None else None
         out = await service.decensor(data, orig, params, mask=mask_data)
         return await respond(out, variations)
+
+    def mask_response(found: FoundMask, filename: str) -> Response:
+        headers = {
+            "X-Deepcream-Regions": str(found.regions),
+            "X-Deepcream-Mask-Pixels": str(found.pixels),
+            "X-Deepcream-Processing-Ms": f"{found.processing_ms:.1f}",
+            "Content-Disposition": f'inline; filename="{filename}"',
+        }
+        if found.block_sizes:
+            headers["X-Deepcream-Block-Sizes"] = ",".join(str(b) for b in found.block_sizes)
+        if found.notice:
+            headers["X-Deepcream-Notice"] = found.notice.encode("ascii", "replace").decode()
+        if found.warning:
+            headers["X-Deepcream-Warning"] = found.warning.encode("ascii", "replace").decode()
+        return Response(found.png, media_type="image/png", headers=headers)
 
     @app.post(
         "/v1/detect-mosaic",
@@ -202,22 +220,43 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         image: Annotated[UploadFile, File(description="the pixelated image")],
     ) -> Response:
         found = await service.detect_mosaic(await image.read())
-        headers = {
-            "X-Deepcream-Regions": str(found.regions),
-            "X-Deepcream-Mask-Pixels": str(found.pixels),
-            "X-Deepcream-Processing-Ms": f"{found.processing_ms:.1f}",
-            "Content-Disposition": 'inline; filename="mosaic-mask.png"',
-        }
-        if found.block_sizes:
-            headers["X-Deepcream-Block-Sizes"] = ",".join(str(b) for b in found.block_sizes)
-        return Response(found.png, media_type="image/png", headers=headers)
+        return mask_response(found, "mosaic-mask.png")
+
+    @app.post(
+        "/v1/find-mask",
+        summary="Find the painted mask (no fill)",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The pixels a bar-mode `/v1/decensor` of this image with these "
+                "options would fill, as a grey-level PNG of the image's size (white = fill). "
+                "Headers: `X-Deepcream-Regions`, `X-Deepcream-Mask-Pixels`, "
+                "`X-Deepcream-Processing-Ms`, and `X-Deepcream-Notice` / `X-Deepcream-Warning` "
+                "as `/v1/decensor` would send them.",
+                "content": {"image/png": {}},
+            },
+            **ERROR_RESPONSES,
+        },
+    )
+    async def find_mask_v1(
+        image: Annotated[UploadFile, File(description="the image with regions painted in "
+                                         "the mask color")],
+        mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
+        mask_tolerance: Annotated[int, Form(ge=0, le=255, description="per-channel color "
+                                           "tolerance for JPEG-damaged masks")] = 0,
+        antialias: Annotated[bool, Form(description="grow the mask over anti-aliased edges")] = False,
+    ) -> Response:
+        params = DecensorOptions(mask_color=parse_mask_color(mask_color),
+                                mask_tolerance=mask_tolerance, antialias=antialias)
+        found = await service.find_paint(await image.read(), params)
+        return mask_response(found, "mask.png")
 
     @app.post("/deepcreampy-bar", summary="Drop-in: decensor bars (field image)",
               response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
     async def deepcreampy_bar(
         image: Annotated[UploadFile, File(description="image with bars in (0,255,0)")],
     ) -> Response:
-        out = await service.decensor(await image.read(), None, DecensorParams(mode="bar"))
+        out = await service.decensor(await image.read(), None, DecensorOptions(mode="bar"))
         return await respond(out, 1)
 
     @app.post("/deepcreampy-mosaic", summary="Drop-in: decensor mosaics (fields image, masked)",
@@ -228,7 +267,7 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
     ) -> Response:
         # The older service's fields: `image` = original, `masked` = colored copy.
         out = await service.decensor(
-            await masked.read(), await image.read(), DecensorParams(mode="mosaic")
+            await masked.read(), await image.read(), DecensorOptions(mode="mosaic")
         )
         return await respond(out, 1)
 
@@ -257,6 +296,9 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             "version": __version__,
             "ready": service.ready.is_set(),
             "engines": service.engine_names(),
+            # The page's banner: set while any mode runs the classical engine.
+            "model_hint": (CLASSICAL_HINT if "classical" in service.engine_names().values()
+                           else None),
             "modes": ["bar", "mosaic"],
             "variations": list(VARIATIONS),
             "formats": list(SUPPORTED_FORMATS),
@@ -299,6 +341,9 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         read_timeout_s=settings.upload_timeout_s,
         retry_after_s=service.retry_after_s(),
         on_reject=metrics.rejected.labels("too_many_uploads").inc,
+        min_rate=settings.min_upload_bytes_per_s,
+        grace_s=settings.upload_grace_s,
+        refusal=service.refusal,
     )
     routes = [getattr(route, "path", "") for route in app.routes]
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)

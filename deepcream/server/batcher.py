@@ -3,8 +3,10 @@
 Requests ``submit`` their crops and get a ``concurrent.futures.Future``. The worker takes the
 oldest waiting item, then keeps collecting items for at most ``window_s`` (or until
 ``max_batch`` crops), runs ``engine.inpaint`` once on all crops of the same shape and hands
-each request its own slice back. Items whose future was cancelled (request timed out) are
-skipped. With ``max_batch=1`` every request runs alone, in arrival order.
+each request its own slice back. Items whose future was cancelled or whose ``cancel`` event
+is set (request timed out) are skipped, and a running batch stops after the crop in progress
+once every request in it is cancelled. With ``max_batch=1`` every request runs alone, in
+arrival order.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ log = logging.getLogger(__name__)
 class _Item:
     crops: np.ndarray
     holes: np.ndarray
+    cancel: threading.Event | None = None
     future: Future[np.ndarray] = field(default_factory=Future)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
 
 class Batcher:
@@ -47,13 +54,15 @@ class Batcher:
         self.on_batch = on_batch  # (crops, requests, seconds) for metrics
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread = threading.Thread(
-            target=self._loop, name=f"deepcream-infer-{getattr(engine, 'kind', '?')}", daemon=True
+            target=self._loop, name=f"deepcream-infer-{getattr(engine, 'mode', '?')}", daemon=True
         )
         self._thread.start()
 
-    def submit(self, crops: np.ndarray, holes: np.ndarray) -> Future[np.ndarray]:
-        """Queue one request's crops ([N,H,W,3] uint8, holes [N,H,W] bool) for inpainting."""
-        item = _Item(np.asarray(crops), np.asarray(holes))
+    def submit(self, crops: np.ndarray, holes: np.ndarray,
+               cancel: threading.Event | None = None) -> Future[np.ndarray]:
+        """Queue one request's crops ([N,H,W,3] uint8, holes [N,H,W] bool) for inpainting;
+        setting ``cancel`` stops that work (the future then fails with ``JobCancelled``)."""
+        item = _Item(np.asarray(crops), np.asarray(holes), cancel)
         self._queue.put(item)
         return item.future
 
@@ -61,6 +70,10 @@ class Batcher:
         """Stop the worker after the items already queued."""
         self._queue.put(None)
         self._thread.join(timeout=30)
+
+    def _inpaint(self, crops: np.ndarray, holes: np.ndarray, check: Callable[..., None]
+                 ) -> np.ndarray:
+        return self.engine.inpaint(crops, holes, on_filled=check)
 
     def _loop(self) -> None:
         carry: _Item | None = None  # an item that did not fit the previous batch
@@ -96,17 +109,34 @@ class Batcher:
                 return
 
     def _run(self, batch: list[_Item]) -> None:
-        live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        from deepcream.pipeline import JobCancelled
+
+        live = []
+        for item in batch:
+            if not item.future.set_running_or_notify_cancel():
+                continue
+            if item.cancelled:
+                item.future.set_exception(JobCancelled("the request was cancelled"))
+                continue
+            live.append(item)
         if not live:
             return
+
+        def check(*_: Any) -> None:
+            # called as crops finish: once every request of the batch is cancelled, the
+            # engine's workers take no more crops
+            if all(item.cancelled for item in live):
+                raise JobCancelled("the request was cancelled")
+
         start = time.perf_counter()
         try:
             if len(live) == 1:
-                filled = [self.engine.inpaint(live[0].crops, live[0].holes)]
+                filled = [self._inpaint(live[0].crops, live[0].holes, check)]
             else:
-                merged = self.engine.inpaint(
+                merged = self._inpaint(
                     np.concatenate([item.crops for item in live]),
                     np.concatenate([item.holes for item in live]),
+                    check,
                 )
                 bounds = np.cumsum([len(item.crops) for item in live])[:-1]
                 filled = np.split(merged, bounds)
@@ -118,6 +148,9 @@ class Batcher:
             return
         seconds = time.perf_counter() - start
         for item, result in zip(live, filled, strict=True):
+            if item.cancelled:  # its slice was filled with others', but nobody waits
+                item.future.set_exception(JobCancelled("the request was cancelled"))
+                continue
             item.future.set_result(result)
         if self.on_batch is not None:
             try:

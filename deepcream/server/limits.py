@@ -27,6 +27,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SUPPORTED_FORMATS = FORMATS
+# Refused uploads (503) up to this size are read to their end and dropped, unparsed.
+REFUSED_DRAIN_BYTES = 1 << 20
 
 # What each kind of decode failure is in HTTP: the decoder is the CLI's, only this mapping is
 # the server's.
@@ -77,12 +79,17 @@ class UploadGuard:
     oversized upload is refused without being stored anywhere, whatever its Content-Length says.
     At most ``max_bodies`` bodies are held at once (being received or processed): beyond that
     the answer is 503 before any byte is read, which bounds upload memory; a body not fully
-    received within ``read_timeout_s`` gets 408, so stalled clients give their slot back.
+    received within ``read_timeout_s`` gets 408, so stalled clients give their slot back, and
+    so does one arriving slower than ``min_rate`` bytes/s on average once ``grace_s`` have
+    passed (a trickling client cannot hold a slot for the whole ``read_timeout_s``).
+    ``refusal()`` (optional) is asked before any byte of an upload is read: the service's 503
+    when its queue is full or its models are not ready, answered without reading the body.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, multipart_paths: frozenset[str],
                  max_bodies: int, read_timeout_s: float, retry_after_s: int = 1,
-                 on_reject: Callable[[], None] | None = None):
+                 on_reject: Callable[[], None] | None = None, min_rate: float = 0.0,
+                 grace_s: float = 5.0, refusal: Callable[[], ApiError | None] | None = None):
         self.app = app
         self.max_bytes = max_bytes
         self.multipart_paths = multipart_paths
@@ -90,6 +97,9 @@ class UploadGuard:
         self.read_timeout_s = read_timeout_s
         self.retry_after_s = retry_after_s
         self.on_reject = on_reject
+        self.min_rate = min_rate
+        self.grace_s = grace_s
+        self.refusal = refusal
         self.bodies = 0  # only touched on the event loop thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -122,6 +132,19 @@ class UploadGuard:
                 if drain:
                     await self._drain(receive)
                 return
+        if scope["path"] in self.multipart_paths and self.refusal is not None:
+            refused = self.refusal()
+            if refused is not None:
+                # Small bodies are read to their end and dropped, unparsed (a socket closed
+                # while the client still sends can reset before it reads the answer); larger
+                # ones are not read at all and the connection closes.
+                drain = declared is None or int(declared) <= REFUSED_DRAIN_BYTES
+                await _send_error(send, refused.status, refused.message,
+                                  {k.lower(): v for k, v in refused.headers.items()},
+                                  close=not drain)
+                if drain:
+                    await self._drain(receive, cap=REFUSED_DRAIN_BYTES)
+                return
         if self.bodies >= self.max_bodies:
             if self.on_reject is not None:
                 self.on_reject()
@@ -137,27 +160,35 @@ class UploadGuard:
     async def _read_and_forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         chunks: list[bytes] = []
         size = 0
-        try:
-            # A client that stalls mid-upload must not hold its body slot forever.
-            async with asyncio.timeout(self.read_timeout_s):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    body = message.get("body", b"")
-                    size += len(body)
-                    if size > self.max_bytes:
-                        more = message.get("more_body", False)
-                        await _send_error(send, 413, self._too_big_message(), close=not more)
-                        if more:
-                            await self._drain(receive, size)
-                        return
-                    chunks.append(body)
-                    if not message.get("more_body", False):
-                        break
-        except TimeoutError:
-            await _send_error(send, 408, f"upload not received within {self.read_timeout_s:g} s")
-            return
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        end = start + self.read_timeout_s  # a client that stalls must not keep its slot
+        while True:
+            limit = self._next_bytes_by(start, size)
+            try:
+                message = await asyncio.wait_for(receive(), max(limit - loop.time(), 0))
+            except TimeoutError:
+                if limit < end:
+                    await _send_error(send, 408, f"upload too slow: {size:,} bytes in "
+                                      f"{loop.time() - start:.0f} s, under the minimum of "
+                                      f"{self.min_rate / 1024:g} KiB/s")
+                else:
+                    await _send_error(send, 408,
+                                      f"upload not received within {self.read_timeout_s:g} s")
+                return
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                more = message.get("more_body", False)
+                await _send_error(send, 413, self._too_big_message(), close=not more)
+                if more:
+                    await self._drain(receive, size)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
         replayed = False
 
         async def replay() -> Message:
@@ -175,18 +206,31 @@ class UploadGuard:
         connection, and the client may never see the answer. Larger ones are not read."""
         return max(4 * self.max_bytes, 16 << 20)
 
-    async def _drain(self, receive: Receive, seen: int = 0) -> None:
-        try:
-            async with asyncio.timeout(self.read_timeout_s):
-                while seen <= self._drain_cap():
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    seen += len(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        return
-        except TimeoutError:
-            return
+    async def _drain(self, receive: Receive, seen: int = 0, cap: int | None = None) -> None:
+        cap = self._drain_cap() if cap is None else cap
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        read = 0
+        while seen <= cap:
+            try:
+                message = await asyncio.wait_for(
+                    receive(), max(self._next_bytes_by(start, read) - loop.time(), 0))
+            except TimeoutError:
+                return
+            if message["type"] == "http.disconnect":
+                return
+            read += len(message.get("body", b""))
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+
+    def _next_bytes_by(self, start: float, size: int) -> float:
+        """When more body bytes must have arrived: before the whole-upload deadline and,
+        past the grace period, before the average rate falls under the minimum."""
+        limit = start + self.read_timeout_s
+        if self.min_rate > 0:
+            limit = min(limit, start + max(self.grace_s, (size + 1) / self.min_rate))
+        return limit
 
     def _too_big_message(self) -> str:
         return f"upload too large: the limit is {self.max_bytes:,} bytes"

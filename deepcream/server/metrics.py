@@ -48,20 +48,20 @@ class Metrics:
             "deepcream_rejected", "Requests refused with 503, by reason", ["reason"], registry=r,
         )
         self.batch_size = Histogram(
-            "deepcream_inference_batch_crops", "Crops per inference batch, by model kind",
-            ["kind"], buckets=(1, 2, 4, 8, 16, 32, 64), registry=r,
+            "deepcream_inference_batch_crops", "Crops per inference batch, by mode (bar or mosaic)",
+            ["mode"], buckets=(1, 2, 4, 8, 16, 32, 64), registry=r,
         )
         self.batch_requests = Histogram(
             "deepcream_inference_batch_requests", "Requests merged into one inference batch",
-            ["kind"], buckets=(1, 2, 3, 4, 6, 8, 16), registry=r,
+            ["mode"], buckets=(1, 2, 3, 4, 6, 8, 16), registry=r,
         )
         self.inference_seconds = Histogram(
-            "deepcream_inference_seconds", "Engine time per inference batch", ["kind"],
+            "deepcream_inference_seconds", "Engine time per inference batch", ["mode"],
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.engine = Gauge(
-            "deepcream_engine_info", "Engine serving each model kind (value 1)",
-            ["kind", "engine"], registry=r,
+            "deepcream_engine_info", "Engine serving each mode (value 1)",
+            ["mode", "engine"], registry=r,
         )
         self.ready = Gauge("deepcream_ready", "1 once models are loaded and warmed up", registry=r)
 

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 
 from deepcream.errors import DeepcreamError
+from deepcream.server.protocol import header_timeout_protocol
 from deepcream.server.settings import Settings
 
 
@@ -38,7 +39,8 @@ def serve_in_thread(
     sock.bind((host, port))
     url = f"http://{host}:{sock.getsockname()[1]}"
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+        uvicorn.Config(create_app(settings), log_level="warning", access_log=False,
+                       http=header_timeout_protocol((settings or Settings()).header_timeout_s))
     )
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="deepcream-uvicorn", daemon=True

@@ -1,7 +1,7 @@
 """The decensor service behind the routes: engines, warm-up, admission control, staged work.
 
 Per request: decode + ``pipeline.prepare`` run in a CPU thread pool, the crops go to the
-engine's ``Batcher`` (one inference thread per model kind, merging concurrent requests),
+engine's ``Batcher`` (one inference thread per mode, merging concurrent requests),
 then ``pipeline.finish`` and PNG encoding run in the pool again. The event loop only awaits.
 At most ``max_queue`` requests are admitted at once; beyond that the answer is 503 with
 ``Retry-After``, never an unbounded backlog.
@@ -10,6 +10,8 @@ At most ``max_queue`` requests are admitted at once; beyond that the answer is 5
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import io
 import logging
 import threading
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from deepcream.imageio import Pixels, encode_png
+from deepcream.options import MODES, DecensorOptions
 from deepcream.server.batcher import Batcher
 from deepcream.server.errors import ApiError
 from deepcream.server.limits import decode_pixels
@@ -30,7 +33,6 @@ from deepcream.server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KINDS = ("bar", "mosaic")
 # How mask messages name settings in this API: its form fields (masks.PYTHON_WORDING's keys).
 API_WORDING = {
     "tolerance": "mask_tolerance={n}",
@@ -39,19 +41,6 @@ API_WORDING = {
     "mask": "a 'mask' file",
     "and": ", ",
 }
-VARIATIONS = (1, 2, 4)
-
-
-@dataclass(frozen=True)
-class DecensorParams:
-    """Validated request options (the route parses the form into this)."""
-
-    mode: str = "bar"
-    variations: int = 1
-    mask_color: tuple[int, int, int] = (0, 255, 0)
-    mask_tolerance: int | None = None  # None: the default finder (masks.find_paint)
-    antialias: bool = False
-    auto_mask: bool = False
 
 
 @dataclass
@@ -69,16 +58,19 @@ class DecensorOutput:
 
 
 @dataclass
-class MosaicDetection:
-    """What ``POST /v1/detect-mosaic`` answers: the mask as a PNG plus the facts for headers."""
+class FoundMask:
+    """What ``POST /v1/detect-mosaic`` and ``/v1/find-mask`` answer: the mask as a PNG plus
+    the facts for headers."""
 
     png: bytes
-    """White (255) = mosaic, black (0) = keep; grey-level PNG at the image's size."""
+    """White (255) = fill, black (0) = keep; grey-level PNG at the image's size."""
     regions: int
     pixels: int
     processing_ms: float
     block_sizes: list[int] = field(default_factory=list)
-    """Block size (px) per region, largest region first, when the detector reports them."""
+    """Block size (px) per mosaic region, largest region first (detect-mosaic only)."""
+    notice: str | None = None
+    warning: str | None = None
 
 
 class DecensorService:
@@ -100,31 +92,34 @@ class DecensorService:
 
     # --- start-up -------------------------------------------------------------------------
     def load(self) -> None:
-        """Create one engine per model kind (raises ``ModelError`` for a bad model setup)."""
+        """Create one engine per mode (raises ``ModelError`` for a bad model setup)."""
         if self.engines:
             return
-        from deepcream.engines import get_engine
+        from deepcream.decensorer import Decensorer
 
-        for kind in KINDS:
-            engine = get_engine(kind, engine=self.settings.engine, models=self.settings.models)
-            self.engines[kind] = engine
-            self.metrics.engine.labels(kind, engine.name).set(1)
-            log.info("%s model: engine %s", kind, engine.name)
+        decensorer = Decensorer(engine=self.settings.engine, models=self.settings.models)
+        for mode in MODES:
+            decensorer.preload(mode)  # both models load at once
+        for mode in MODES:
+            engine = decensorer.engine(mode)
+            self.engines[mode] = engine
+            self.metrics.engine.labels(mode, engine.name).set(1)
+            log.info("%s model: engine %s", mode, engine.name)
 
     def warm_up(self) -> None:
         """Load if needed, run one dummy inference per engine, start the batchers, mark ready."""
         try:
             self.load()
-            for kind, engine in self.engines.items():
+            for mode, engine in self.engines.items():
                 if self.settings.warmup:
                     started = time.perf_counter()
-                    _warm(engine)
-                    log.info("%s engine warmed up in %.2f s", kind, time.perf_counter() - started)
-                self.batchers[kind] = Batcher(
+                    engine.warmup()
+                    log.info("%s engine warmed up in %.2f s", mode, time.perf_counter() - started)
+                self.batchers[mode] = Batcher(
                     engine,
                     window_s=self.settings.batch_window_ms / 1000.0,
                     max_batch=self.settings.max_batch,
-                    on_batch=self._batch_observer(kind),
+                    on_batch=self._batch_observer(mode),
                 )
         except Exception as exc:  # readyz reports it; the process stays up for diagnosis
             self.startup_error = f"{type(exc).__name__}: {exc}"
@@ -133,11 +128,11 @@ class DecensorService:
         self.ready.set()
         self.metrics.ready.set(1)
 
-    def _batch_observer(self, kind: str) -> Any:
+    def _batch_observer(self, mode: str) -> Any:
         def observe(crops: int, requests: int, seconds: float) -> None:
-            self.metrics.batch_size.labels(kind).observe(crops)
-            self.metrics.batch_requests.labels(kind).observe(requests)
-            self.metrics.inference_seconds.labels(kind).observe(seconds)
+            self.metrics.batch_size.labels(mode).observe(crops)
+            self.metrics.batch_requests.labels(mode).observe(requests)
+            self.metrics.inference_seconds.labels(mode).observe(seconds)
 
         return observe
 
@@ -148,25 +143,40 @@ class DecensorService:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def engine_names(self) -> dict[str, str]:
-        return {kind: engine.name for kind, engine in self.engines.items()}
+        return {mode: engine.name for mode, engine in self.engines.items()}
 
     # --- admission ------------------------------------------------------------------------
-    def _admit(self) -> None:
+    def refusal(self) -> ApiError | None:
+        """The 503 a new request gets right now (models not ready, queue full), counted in
+        the metrics, or None. The upload guard asks before reading a body, so an overloaded
+        server refuses without reading or parsing uploads it cannot serve."""
+        error = self._refusal()
+        if error is not None:
+            self.metrics.rejected.labels(error[0]).inc()
+            return error[1]
+        return None
+
+    def _refusal(self) -> tuple[str, ApiError] | None:
         if not self.ready.is_set():
-            self.metrics.rejected.labels("not_ready").inc()
             message = "models are still loading; try again shortly"
             if self.startup_error:
                 message = f"models failed to load: {self.startup_error}"
-            raise ApiError(503, message, {"Retry-After": "5"})
+            return "not_ready", ApiError(503, message, {"Retry-After": "5"})
+        if self._admitted >= self.settings.max_queue:
+            return "queue_full", ApiError(
+                503,
+                f"server busy: {self._admitted} requests in progress (limit "
+                f"{self.settings.max_queue}); retry later",
+                {"Retry-After": str(self.retry_after_s())},
+            )
+        return None
+
+    def _admit(self) -> None:
         with self._lock:
-            if self._admitted >= self.settings.max_queue:
-                self.metrics.rejected.labels("queue_full").inc()
-                raise ApiError(
-                    503,
-                    f"server busy: {self._admitted} requests in progress (limit "
-                    f"{self.settings.max_queue}); retry later",
-                    {"Retry-After": str(self.retry_after_s())},
-                )
+            error = self._refusal()
+            if error is not None:
+                self.metrics.rejected.labels(error[0]).inc()
+                raise error[1]
             self._admitted += 1
             self.metrics.queue_depth.set(self._admitted)
 
@@ -186,19 +196,22 @@ class DecensorService:
 
     # --- one request ----------------------------------------------------------------------
     async def decensor(
-        self, image: bytes, original: bytes | None, params: DecensorParams,
+        self, image: bytes, original: bytes | None, params: DecensorOptions,
         mask: bytes | None = None,
     ) -> DecensorOutput:
         """Run one request through decode -> prepare -> batched inpaint -> finish -> PNG.
         ``mask``: an optional separate mask image (non-black = fill) instead of painted
         strokes."""
         self._admit()
-        work = asyncio.ensure_future(self._process(image, original, params, mask))
-        # The slot is freed when the work really ends, even after a timeout answered early.
+        cancel = threading.Event()
+        work = asyncio.ensure_future(self._process(image, original, params, mask, cancel))
+        # The slot is freed when the work really ends, even after a timeout answered early;
+        # ``cancel`` makes it end within one crop (the batcher and the chunk loop check it).
         work.add_done_callback(self._work_done)
         try:
             return await asyncio.wait_for(asyncio.shield(work), self.settings.request_timeout_s)
         except TimeoutError:
+            cancel.set()
             work.cancel()
             self.metrics.rejected.labels("timeout").inc()
             raise ApiError(
@@ -207,11 +220,19 @@ class DecensorService:
                 {"Retry-After": str(self.retry_after_s())},
             ) from None
 
-    async def detect_mosaic(self, image: bytes) -> MosaicDetection:
+    async def detect_mosaic(self, image: bytes) -> FoundMask:
         """Find the pixelated regions of one image (admitted and timed like a decensor)."""
+        return await self._run_admitted("mosaic detection", self._detect, image)
+
+    async def find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
+        """The mask a bar-mode decensor of ``image`` with ``params`` would fill, without
+        filling it: the web page shows it as the editable mask."""
+        return await self._run_admitted("finding the painted mask", self._find_paint, image, params)
+
+    async def _run_admitted(self, what: str, work_fn: Any, *args: Any) -> FoundMask:
         self._admit()
         started = time.perf_counter()
-        work = asyncio.get_running_loop().run_in_executor(self.executor, self._detect, image)
+        work = asyncio.get_running_loop().run_in_executor(self.executor, work_fn, *args)
         work.add_done_callback(self._work_done)
         try:
             found = await asyncio.wait_for(asyncio.shield(work), self.settings.request_timeout_s)
@@ -219,58 +240,95 @@ class DecensorService:
             self.metrics.rejected.labels("timeout").inc()
             raise ApiError(
                 503,
-                f"mosaic detection took longer than {self.settings.request_timeout_s:g} s",
+                f"{what} took longer than {self.settings.request_timeout_s:g} s",
                 {"Retry-After": str(self.retry_after_s())},
             ) from None
         found.processing_ms = (time.perf_counter() - started) * 1000
         return found
 
-    def _detect(self, image: bytes) -> MosaicDetection:
+    def _mask_png(self, mask: np.ndarray) -> bytes:
         from PIL import Image
 
-        from deepcream.mosaic import detect_mosaic
-        from deepcream.regions import find_regions
+        return encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
+                          compress_level=self.settings.png_compress_level)
+
+    def _find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
+        from deepcream.masks import find_mask, mask_warning, near_mask_hint
+        from deepcream.regions import label_holes
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
-        mask = detect_mosaic(rgb)
-        png = encode_png(Image.fromarray(mask.astype(np.uint8) * 255, mode="L"),
-                         compress_level=self.settings.png_compress_level)
-        return MosaicDetection(png=png, regions=len(find_regions(mask)),
-                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
+        # The same search as a bar-mode decensor of this image with these options.
+        mask = find_mask(rgb, params.mask_color, tolerance=params.mask_tolerance,
+                         grow_antialias=params.antialias)
+        regions = label_holes(mask).count  # (no per-region objects: may be thousands)
+        found = FoundMask(png=self._mask_png(mask), regions=regions,
+                          pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
+        if regions:
+            found.warning = mask_warning(rgb, mask, params.mask_color, params.mask_tolerance,
+                                         params.antialias)
+        else:
+            found.notice = near_mask_hint(rgb, params.mask_color, params.mask_tolerance)
+        return found
+
+    def _detect(self, image: bytes) -> FoundMask:
+        from deepcream.mosaic import find_mosaic_regions
+
+        rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
+        mask, regions = find_mosaic_regions(rgb)
+        return FoundMask(png=self._mask_png(mask), regions=len(regions),
+                               pixels=int(np.count_nonzero(mask)), processing_ms=0.0,
+                               block_sizes=[r.block for r in regions])
 
     async def _process(
-        self, image: bytes, original: bytes | None, params: DecensorParams,
-        mask: bytes | None = None,
+        self, image: bytes, original: bytes | None, params: DecensorOptions,
+        mask: bytes | None = None, cancel: threading.Event | None = None,
     ) -> DecensorOutput:
+        from deepcream import pipeline
+
         loop = asyncio.get_running_loop()
+        cancel = cancel or threading.Event()
         started = time.perf_counter()
         stages: dict[str, float] = {}
-        kind = params.mode
-        engine = self.engines[kind]
+        mode = params.mode
+        engine = self.engines[mode]
 
         t = time.perf_counter()
         job = await loop.run_in_executor(self.executor, self._prepare, image, original, params,
                                          engine, mask)
         stages["prepare"] = (time.perf_counter() - t) * 1000
 
+        def check(*_: Any) -> None:
+            if cancel.is_set():
+                raise pipeline.JobCancelled("the request was cancelled")
+
         t = time.perf_counter()
-        crops, holes = job.crops, job.holes
-        if not job.plans:  # no regions: nothing for the engine
-            filled = crops
-        elif isinstance(crops, np.ndarray):
-            filled = await asyncio.wrap_future(self.batchers[kind].submit(crops, holes))
-        else:  # crops of differing sizes (native-resolution engines): one call, no merging
-            filled = await loop.run_in_executor(self.executor, engine.inpaint, crops, holes)
+        outputs = await loop.run_in_executor(self.executor, pipeline.begin_paste, job)
+        n = len(job.plans)
+        # A streamed job (many crops) is cut, filled and pasted a chunk at a time.
+        step = pipeline.STREAM_CROPS if job.streamed else max(n, 1)
+        for first in range(0, n, step):
+            check()
+            part = range(first, min(first + step, n))
+            crops, holes = await loop.run_in_executor(self.executor, job.cut, part)
+            if isinstance(crops, np.ndarray):
+                filled = await asyncio.wrap_future(self.batchers[mode].submit(crops, holes, cancel))
+            else:  # crops of differing sizes (native-resolution engines): one call, no merging
+                filled = await loop.run_in_executor(
+                    self.executor, functools.partial(engine.inpaint, crops, holes, on_filled=check))
+            del crops, holes
+            await loop.run_in_executor(self.executor, pipeline.paste_filled, job, outputs, part,
+                                       filled)
         stages["inpaint"] = (time.perf_counter() - t) * 1000
 
         t = time.perf_counter()
+        check()
         result, pngs = await loop.run_in_executor(
-            self.executor, self._finish, job, filled, engine.describe()
+            self.executor, self._finish, job, outputs, engine.describe()
         )
         stages["finish"] = (time.perf_counter() - t) * 1000
 
-        self.metrics.regions.labels(kind).inc(result.regions)
-        self.metrics.images.labels(kind, engine.name).inc()
+        self.metrics.regions.labels(mode).inc(result.regions)
+        self.metrics.images.labels(mode, engine.name).inc()
         return DecensorOutput(
             pngs=pngs,
             engine=result.engine,
@@ -283,7 +341,7 @@ class DecensorService:
         )
 
     def _prepare(
-        self, image: bytes, original: bytes | None, params: DecensorParams, engine: Any,
+        self, image: bytes, original: bytes | None, params: DecensorOptions, engine: Any,
         mask: bytes | None = None,
     ) -> Any:
         from deepcream import pipeline
@@ -305,24 +363,16 @@ class DecensorService:
             holes = load_mask_file(decode_pixels(mask, field="mask", max_pixels=limit),
                                    img.size, name="form field 'mask'",
                                    lossy=is_lossy_image(mask))
-        return pipeline.prepare(
-            img,
-            mode=params.mode,
-            original=orig,
-            variations=params.variations,
-            mask_color=params.mask_color,
-            mask_tolerance=params.mask_tolerance,
-            antialias=params.antialias,
-            auto_mask=params.auto_mask,
-            input_size=engine.input_size,
-            mask=holes,
-            wording=API_WORDING,
-        )
+        # the server's region cap applies whatever the request asks
+        params = dataclasses.replace(params, max_regions=self.settings.max_regions,
+                                     wording=API_WORDING)
+        return pipeline.prepare(img, params, original=orig, mask=holes,
+                                input_size=engine.input_size)
 
-    def _finish(self, job: Any, filled: Any, engine: str) -> tuple[Any, list[bytes]]:
+    def _finish(self, job: Any, outputs: list[np.ndarray], engine: str) -> tuple[Any, list[bytes]]:
         from deepcream import pipeline
 
-        result = pipeline.finish(job, filled, engine)
+        result = pipeline.end_paste(job, outputs, engine)
         return result, [self._png(pixels) for pixels in result.pixels]
 
     def _png(self, pixels: Pixels) -> bytes:
@@ -338,15 +388,3 @@ def zip_pngs(pngs: list[bytes], stem: str = "result") -> bytes:
             info.external_attr = 0o644 << 16
             zf.writestr(info, png)
     return buf.getvalue()
-
-
-def _warm(engine: Any) -> None:
-    """One dummy inference so the first real request does not pay the start-up cost."""
-    if hasattr(engine, "warmup"):
-        engine.warmup()
-        return
-    size = engine.input_size or 64
-    crops = np.full((1, size, size, 3), 128, dtype=np.uint8)
-    holes = np.zeros((1, size, size), dtype=bool)
-    holes[0, size // 4 : size // 2, size // 4 : size // 2] = True
-    engine.inpaint(crops, holes)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from deepcream.errors import DeepcreamError
 from deepcream.imageio import PNG_COMPRESS_LEVEL
+from deepcream.options import DEFAULT_MAX_REGIONS
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,15 @@ class Settings:
     """Declared width x height limit per image (decompression bombs get 413 before decoding)."""
     upload_timeout_s: float = 60.0
     """Time a client has to send its whole request body; past it the answer is 408."""
+    min_upload_bytes_per_s: float = 10 * 1024
+    """Slowest average upload rate accepted once ``upload_grace_s`` have passed; slower bodies
+    get 408 (0 = no minimum). Trickling clients cannot hold upload slots for the whole
+    ``upload_timeout_s``."""
+    upload_grace_s: float = 5.0
+    """Seconds an upload may take before the minimum rate applies."""
+    header_timeout_s: float = 10.0
+    """Time a client has to send a request's headers (the whole request line and headers);
+    then 408 and the connection is closed. Applies from connect and after each response."""
     request_timeout_s: float = 120.0
     """Wall-clock limit per decensor request; past it the client gets 503."""
     max_queue: int = 16
@@ -33,6 +43,9 @@ class Settings:
     """Most crops merged into one inference batch; 1 (default) = no cross-request batching.
     Measured on the 2-core target with onnxruntime, batching did not raise throughput (per-crop
     time is flat in batch size, see docs/server.md); turn it on where it measurably helps."""
+    max_regions: int = DEFAULT_MAX_REGIONS
+    """Separate regions allowed per image; more get 422 (many small regions share crops, so
+    work grows with the image area, but labelling them still costs per region)."""
     cpu_workers: int = 2
     """Threads for decode, region finding, paste-back and PNG encoding."""
     png_compress_level: int = PNG_COMPRESS_LEVEL
@@ -49,10 +62,14 @@ class Settings:
             "max_pixels": self.max_pixels > 0,
             "request_timeout_s": self.request_timeout_s > 0,
             "upload_timeout_s": self.upload_timeout_s > 0,
+            "min_upload_bytes_per_s": self.min_upload_bytes_per_s >= 0,
+            "upload_grace_s": self.upload_grace_s >= 0,
+            "header_timeout_s": self.header_timeout_s > 0,
             "max_queue": self.max_queue > 0,
             "batch_window_ms": self.batch_window_ms >= 0,
             "max_batch": self.max_batch >= 1,
             "cpu_workers": self.cpu_workers >= 1,
+            "max_regions": self.max_regions >= 1,
             "png_compress_level": 0 <= self.png_compress_level <= 9,
         }
         bad = [name for name, ok in checks.items() if not ok]

@@ -13,7 +13,6 @@ const PAINT = "#ff1f5a"; // mask color on screen only; what is sent is white-on-
 const UNDO_BYTES = 256 * 1024 * 1024; // undo history budget per image
 const S = {
   items: [], cur: null, tool: "brush", size: 24, hidden: false, space: false,
-  maskApi: false, // the server takes a separate `mask` part (else: paint it into the image)
   busy: false, lastMode: "bar", nextId: 1,
 };
 
@@ -22,39 +21,6 @@ function newCanvas(w, h) {
   const c = document.createElement("canvas");
   c.width = w; c.height = h;
   return c;
-}
-
-function hexColor(hex) {
-  const v = parseInt(hex.slice(1), 16);
-  return [(v >> 16) & 255, (v >> 8) & 255, v & 255];
-}
-
-// Paint already in the image becomes the editable mask: pixels near the paint color, grown
-// over the anti-aliased/JPEG-blurred fringe next to them (a blend of paint and background).
-function paintFromPixels(data, w, h, color) {
-  const [r0, g0, b0] = color;
-  const n = w * h;
-  const dist = new Uint8Array(n);
-  const on = new Uint8Array(n);
-  let any = false;
-  for (let i = 0, p = 0; i < n; i++, p += 4) {
-    const d = Math.max(Math.abs(data[p] - r0), Math.abs(data[p + 1] - g0), Math.abs(data[p + 2] - b0));
-    dist[i] = d;
-    if (d <= 24) { on[i] = 1; any = true; }
-  }
-  if (!any) return null;
-  for (let pass = 0; pass < 2; pass++) { // fringe: up to 2 px of blended colors
-    const grow = [];
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const i = y * w + x;
-        if (on[i] || dist[i] > 110) continue;
-        if ((x > 0 && on[i - 1]) || (x < w - 1 && on[i + 1]) || (y > 0 && on[i - w]) || (y < h - 1 && on[i + w])) grow.push(i);
-      }
-    }
-    for (const i of grow) on[i] = 1;
-  }
-  return on;
 }
 
 function maskFromBits(item, bits) {
@@ -67,6 +33,7 @@ function maskFromBits(item, bits) {
 }
 
 async function addFiles(files) {
+  $("open-message").hidden = true;
   const list = [...files].filter((f) => f && f.size !== undefined);
   let first = null;
   for (const file of list) {
@@ -85,29 +52,20 @@ async function makeItem(file) {
     // The server reads pixels as stored (no EXIF rotation): the mask must match that grid.
     bmp = await createImageBitmap(file, { imageOrientation: "none" });
   } catch (_) {
-    showMessage("error", `${file.name || "pasted image"}: this browser cannot open it as an image (PNG, JPEG, WebP, BMP or GIF work).`);
+    $("open-message").textContent = `${file.name || "pasted image"}: this browser cannot open it as an image (PNG, JPEG, WebP, BMP or GIF work).`;
+    $("open-message").hidden = false;
     return null;
   }
   const w = bmp.width, h = bmp.height;
   const name = file.name || `pasted-${S.nextId}.png`;
   const item = {
     id: S.nextId++, name, stem: name.replace(/\.[^.]*$/, "") || "image", file, bmp, w, h,
-    mask: newCanvas(w, h), committed: newCanvas(w, h), undo: [], redo: [], undoBytes: 0,
+    mask: newCanvas(w, h), undo: [], redo: [], undoBytes: 0,
     version: 0, mode: S.lastMode, state: "new", results: [], resultKey: null, resultInfo: "",
     message: null, srcUrl: URL.createObjectURL(file), view: null, detectInfo: "",
   };
   item.maskCtx = item.mask.getContext("2d", { willReadFrequently: true });
-  item.committedCtx = item.committed.getContext("2d", { willReadFrequently: true });
-  const scratch = newCanvas(w, h).getContext("2d", { willReadFrequently: true });
-  scratch.drawImage(bmp, 0, 0);
-  const bits = paintFromPixels(scratch.getImageData(0, 0, w, h).data, w, h, hexColor($("mask_color").value));
-  if (bits) {
-    const img = maskFromBits(item, bits);
-    item.maskCtx.putImageData(img, 0, 0);
-    item.committedCtx.putImageData(img, 0, 0);
-    item.state = "painted";
-    item.message = { kind: "info", text: "The paint already in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor." };
-  }
+  await findPaint(item, false);
   return item;
 }
 
@@ -207,6 +165,14 @@ function showItemMessage() {
   else showMessage("info", "");
 }
 
+// The paint-finding options (Paint color, Tolerance, Soft edges) as form fields.
+function appendPaintOptions(form) {
+  form.append("mask_color", $("mask_color").value);
+  const tolerance = Math.max(0, Math.min(255, Math.round(Number($("mask_tolerance").value) || 0)));
+  form.append("mask_tolerance", String(tolerance));
+  if ($("antialias").checked) form.append("antialias", "true");
+}
+
 function setItemMessage(item, kind, text, server = "") {
   item.message = { kind, text, server };
   if (item === S.cur) showItemMessage();
@@ -235,8 +201,13 @@ function fit() {
   const item = S.cur;
   if (!item) return;
   const box = resizeLayers();
+  if (box.width < 2 || box.height < 2) { // editor hidden (result shown): fit when it shows
+    item.view = null;
+    return;
+  }
   const s = Math.min(box.width / item.w, box.height / item.h);
-  item.view = { s, x: (box.width - item.w * s) / 2, y: (box.height - item.h * s) / 2 };
+  // fitted: a window resize fits again (until the user zooms or moves the view)
+  item.view = { s, x: (box.width - item.w * s) / 2, y: (box.height - item.h * s) / 2, fitted: true };
   redrawAll();
 }
 
@@ -249,7 +220,7 @@ function redrawImage() {
   const item = S.cur, ctx = ctxs.image;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.image.width, layers.image.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   setViewTransform(ctx, item.view);
   ctx.imageSmoothingEnabled = item.view.s < 2; // zoomed in: show real pixels
   ctx.imageSmoothingQuality = "medium";
@@ -260,7 +231,7 @@ function redrawMask() {
   const item = S.cur, ctx = ctxs.mask;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.mask.width, layers.mask.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   setViewTransform(ctx, item.view);
   ctx.imageSmoothingEnabled = item.view.s < 2;
   ctx.drawImage(item.mask, 0, 0);
@@ -268,6 +239,7 @@ function redrawMask() {
 
 function redrawAll() {
   if (!S.cur) return;
+  if (!S.cur.view) { fit(); return; }
   resizeLayers();
   redrawImage();
   redrawMask();
@@ -281,7 +253,7 @@ function drawOverlay() {
   const ctx = ctxs.top, item = S.cur;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, layers.top.width, layers.top.height);
-  if (!item) return;
+  if (!item || !item.view) return;
   const v = item.view;
   if (op && (op.kind === "rect" || op.kind === "lasso")) {
     setViewTransform(ctx, v);
@@ -293,7 +265,7 @@ function drawOverlay() {
       op.points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
       ctx.closePath();
     }
-    ctx.fillStyle = "rgba(255,31,90,0.35)";
+    ctx.fillStyle = op.erase ? "rgba(120,220,255,0.35)" : "rgba(255,31,90,0.35)";
     ctx.fill();
     ctx.lineWidth = 1.5 / v.s;
     ctx.strokeStyle = "#fff";
@@ -334,6 +306,7 @@ function zoomAt(cx, cy, factor) {
   v.x = cx - ((cx - v.x) * s) / v.s;
   v.y = cy - ((cy - v.y) * s) / v.s;
   v.s = s;
+  v.fitted = false;
   requestRedraw();
 }
 
@@ -371,28 +344,56 @@ function strokeSegment(a, b, erase) {
   }
 }
 
-function grow(bbox, x, y, r) {
-  bbox[0] = Math.min(bbox[0], x - r); bbox[1] = Math.min(bbox[1], y - r);
-  bbox[2] = Math.max(bbox[2], x + r); bbox[3] = Math.max(bbox[3], y + r);
+// Undo records tiles: an edit saves each 256 px tile of the mask just before it first draws
+// on it, and reads the tiles back when it ends. A stroke's cost and memory follow the tiles
+// it crosses, not the image size or the stroke's bounding box.
+const TILE = 256;
+
+function beginEdit(item) {
+  return { item, tiles: new Map() };
 }
 
-// Record the change inside bbox (image px) as one undo step: before = the committed copy,
-// after = the mask; then bring the committed copy up to date.
-function commit(item, bbox) {
-  const x0 = Math.max(0, Math.floor(bbox[0]) - 2), y0 = Math.max(0, Math.floor(bbox[1]) - 2);
-  const x1 = Math.min(item.w, Math.ceil(bbox[2]) + 2), y1 = Math.min(item.h, Math.ceil(bbox[3]) + 2);
-  if (x1 <= x0 || y1 <= y0) return;
-  const before = item.committedCtx.getImageData(x0, y0, x1 - x0, y1 - y0);
-  const after = item.maskCtx.getImageData(x0, y0, x1 - x0, y1 - y0);
-  item.committedCtx.putImageData(after, x0, y0);
-  item.undo.push({ x: x0, y: y0, before, after });
-  item.undoBytes += 2 * before.data.length;
-  while (item.undoBytes > UNDO_BYTES && item.undo.length > 1) {
-    const old = item.undo.shift();
-    item.undoBytes -= 2 * old.before.data.length;
+// Save the tiles under the box x0..x1, y0..y1 (image px) that this edit has not saved yet.
+function touch(edit, x0, y0, x1, y1) {
+  const item = edit.item;
+  const tx0 = Math.max(0, Math.floor(x0 / TILE)), ty0 = Math.max(0, Math.floor(y0 / TILE));
+  const tx1 = Math.min(Math.ceil(item.w / TILE) - 1, Math.floor(x1 / TILE));
+  const ty1 = Math.min(Math.ceil(item.h / TILE) - 1, Math.floor(y1 / TILE));
+  for (let ty = ty0; ty <= ty1; ty++) {
+    for (let tx = tx0; tx <= tx1; tx++) {
+      const key = ty * 65536 + tx;
+      if (edit.tiles.has(key)) continue;
+      const x = tx * TILE, y = ty * TILE;
+      const before = item.maskCtx.getImageData(x, y, Math.min(TILE, item.w - x), Math.min(TILE, item.h - y));
+      edit.tiles.set(key, { x, y, before, after: null });
+    }
   }
+}
+
+function touchSegment(edit, a, b, radius) {
+  const r = radius + 2; // + the anti-aliased rim
+  touch(edit, Math.min(a[0], b[0]) - r, Math.min(a[1], b[1]) - r, Math.max(a[0], b[0]) + r, Math.max(a[1], b[1]) + r);
+}
+
+// The edit becomes one undo step.
+function finishEdit(edit) {
+  const item = edit.item;
+  if (!edit.tiles.size) return;
+  const tiles = [...edit.tiles.values()];
+  let bytes = 0;
+  for (const t of tiles) {
+    t.after = item.maskCtx.getImageData(t.x, t.y, t.before.width, t.before.height);
+    bytes += 2 * t.before.data.length;
+  }
+  item.undo.push({ tiles, bytes });
+  item.undoBytes += bytes;
+  while (item.undoBytes > UNDO_BYTES && item.undo.length > 1) item.undoBytes -= item.undo.shift().bytes;
   item.redo = [];
   maskChanged(item);
+}
+
+function cancelEdit(edit) {
+  for (const t of edit.tiles.values()) edit.item.maskCtx.putImageData(t.before, t.x, t.y);
 }
 
 function maskChanged(item) {
@@ -409,9 +410,7 @@ function undoRedo(redo) {
   const from = redo ? item.redo : item.undo, to = redo ? item.undo : item.redo;
   const step = from.pop();
   if (!step) return;
-  const img = redo ? step.after : step.before;
-  item.maskCtx.putImageData(img, step.x, step.y);
-  item.committedCtx.putImageData(img, step.x, step.y);
+  for (const t of step.tiles) item.maskCtx.putImageData(redo ? t.after : t.before, t.x, t.y);
   to.push(step);
   maskChanged(item);
   redrawMask();
@@ -425,20 +424,18 @@ function updateUndoButtons() {
 
 // Replace the whole mask (detection, clear) as one undoable step.
 function replaceMask(item, imageData) {
+  const edit = beginEdit(item);
+  touch(edit, 0, 0, item.w, item.h);
   if (imageData) item.maskCtx.putImageData(imageData, 0, 0);
   else item.maskCtx.clearRect(0, 0, item.w, item.h);
-  commit(item, [0, 0, item.w, item.h]);
+  finishEdit(edit);
   if (item === S.cur) redrawMask();
 }
 
 function cancelOp() {
   if (!op) return;
   if (op.kind === "stroke") { // restore what the unfinished stroke painted
-    const item = S.cur;
-    item.maskCtx.save();
-    item.maskCtx.globalCompositeOperation = "copy";
-    item.maskCtx.drawImage(item.committed, 0, 0);
-    item.maskCtx.restore();
+    cancelEdit(op.edit);
     redrawMask();
   }
   op = null;
@@ -446,7 +443,7 @@ function cancelOp() {
 }
 
 function onPointerDown(e) {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   e.preventDefault();
   layers.top.setPointerCapture(e.pointerId);
   const box = layers.top.getBoundingClientRect();
@@ -464,18 +461,18 @@ function onPointerDown(e) {
     op = { kind: "pan", last: at };
     layers.top.classList.add("panning");
   } else if (S.tool === "brush" || S.tool === "eraser") {
-    op = { kind: "stroke", erase: S.tool === "eraser", last: xy, bbox: [xy[0], xy[1], xy[0], xy[1]] };
+    op = { kind: "stroke", erase: S.tool === "eraser", last: xy, edit: beginEdit(S.cur) };
+    touchSegment(op.edit, xy, xy, S.size / 2);
     strokeSegment(xy, xy, op.erase);
-    grow(op.bbox, xy[0], xy[1], S.size / 2 + 1);
-  } else if (S.tool === "rect") {
-    op = { kind: "rect", start: xy, end: xy };
+  } else if (S.tool === "rect") { // with Shift held: the shape erases
+    op = { kind: "rect", start: xy, end: xy, erase: e.shiftKey };
   } else if (S.tool === "lasso") {
-    op = { kind: "lasso", points: [xy] };
+    op = { kind: "lasso", points: [xy], erase: e.shiftKey };
   }
 }
 
 function onPointerMove(e) {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   const box = layers.top.getBoundingClientRect();
   const at = { x: e.clientX - box.left, y: e.clientY - box.top };
   pointerAt = e.pointerType === "mouse" ? at : null;
@@ -493,6 +490,7 @@ function onPointerMove(e) {
   } else if (op.kind === "pan") {
     const v = S.cur.view;
     v.x += at.x - op.last.x; v.y += at.y - op.last.y;
+    v.fitted = false;
     op.last = at;
     requestRedraw();
   } else if (op.kind === "stroke") {
@@ -501,8 +499,8 @@ function onPointerMove(e) {
     const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [];
     for (const ev of events.length ? events : [e]) {
       const xy = toImage(ev);
+      touchSegment(op.edit, op.last, xy, S.size / 2);
       strokeSegment(op.last, xy, op.erase);
-      grow(op.bbox, xy[0], xy[1], S.size / 2 + 1);
       op.last = xy;
     }
     requestOverlay();
@@ -524,24 +522,32 @@ function onPointerUp(e) {
     return;
   }
   if (op.kind === "stroke") {
-    commit(item, op.bbox);
+    finishEdit(op.edit);
   } else if (op.kind === "rect") {
     const r = rectOf(op.start, op.end);
     if (r.w > 0 && r.h > 0) {
-      item.maskCtx.fillStyle = PAINT;
+      const edit = beginEdit(item);
+      touch(edit, r.x - 1, r.y - 1, r.x + r.w + 1, r.y + r.h + 1);
+      item.maskCtx.save();
+      strokeStyle(item.maskCtx, op.erase);
       item.maskCtx.fillRect(r.x, r.y, r.w, r.h);
-      commit(item, [r.x, r.y, r.x + r.w, r.y + r.h]);
+      item.maskCtx.restore();
+      finishEdit(edit);
       redrawMask();
     }
   } else if (op.kind === "lasso" && op.points.length > 2) {
     const ctx = item.maskCtx;
-    const bbox = [Infinity, Infinity, -Infinity, -Infinity];
+    const xs = op.points.map((p) => p[0]), ys = op.points.map((p) => p[1]);
+    const edit = beginEdit(item);
+    touch(edit, Math.min(...xs) - 2, Math.min(...ys) - 2, Math.max(...xs) + 2, Math.max(...ys) + 2);
+    ctx.save();
+    strokeStyle(ctx, op.erase);
     ctx.beginPath();
-    op.points.forEach(([x, y], i) => { (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)); grow(bbox, x, y, 1); });
+    op.points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
     ctx.closePath();
-    ctx.fillStyle = PAINT;
     ctx.fill();
-    commit(item, bbox);
+    ctx.restore();
+    finishEdit(edit);
     redrawMask();
   }
   layers.top.classList.remove("panning");
@@ -551,7 +557,10 @@ function onPointerUp(e) {
 
 function setTool(tool) {
   S.tool = tool;
-  document.querySelectorAll("[data-tool]").forEach((b) => b.classList.toggle("on", b.dataset.tool === tool));
+  document.querySelectorAll("[data-tool]").forEach((b) => {
+    b.classList.toggle("on", b.dataset.tool === tool);
+    b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
+  });
   layers.top.dataset.tool = tool;
   requestOverlay();
 }
@@ -566,6 +575,7 @@ function setSize(size) {
 function setHidden(hidden) {
   S.hidden = hidden;
   $("hide-mask").classList.toggle("on", hidden);
+  $("hide-mask").setAttribute("aria-pressed", String(hidden));
   layers.mask.style.visibility = hidden ? "hidden" : "visible";
 }
 
@@ -663,17 +673,12 @@ async function buildForm(item, bits, count) {
   const form = new FormData();
   form.append("mode", item.mode);
   form.append("variations", $("variations").value);
-  if (count === 0) {
-    // Nothing painted: let the server look for paint in the image itself (it says so if none).
-    form.append("image", item.file, item.name);
-    if (item.mode === "mosaic") form.append("original", item.file, item.name);
-  } else if (S.maskApi) {
-    form.append("image", item.file, item.name);
+  form.append("image", item.file, item.name);
+  if (count > 0) {
     form.append("mask", await maskPng(item, bits), "mask.png");
   } else {
-    // Server without the `mask` part: paint the mask into the image in exact #00ff00.
-    form.append("image", await greenPng(item, bits), "painted.png");
-    form.append("mask_color", "#00ff00");
+    // Nothing painted: the server looks for paint in the image itself (and says if none).
+    appendPaintOptions(form);
     if (item.mode === "mosaic") form.append("original", item.file, item.name);
   }
   return form;
@@ -686,6 +691,13 @@ const FILL_HINT = {
 
 async function decensor(item, { queue = null } = {}) {
   const key = itemKey(item);
+  if (item.mode === "mosaic" && item.paintedCopy) {
+    // The mosaic model reads the pixels under the mask: paint there would be its input.
+    item.state = "error";
+    setItemMessage(item, "warn", "This image has paint over the mosaic: add the pixelated original with Pixelated original (under Mode), or use Bar mode.");
+    renderQueue();
+    return false;
+  }
   const { bits, count } = maskBits(item);
   item.state = "working";
   renderQueue();
@@ -772,6 +784,54 @@ async function decensorAll() {
     : "Every image already has a current result.";
 }
 
+// White-on-black mask PNG from the server -> mask bits at the image's size.
+async function bitsFromPng(item, blob) {
+  const bmp = await createImageBitmap(blob, { imageOrientation: "none" });
+  const c = newCanvas(item.w, item.h).getContext("2d", { willReadFrequently: true });
+  c.drawImage(bmp, 0, 0);
+  const d = c.getImageData(0, 0, item.w, item.h).data;
+  const bits = new Uint8Array(item.w * item.h);
+  for (let i = 0, p = 0; i < bits.length; i++, p += 4) bits[i] = d[p] >= 128 ? 1 : 0;
+  return bits;
+}
+
+// Paint already in the image (the *Paint color*) becomes the editable mask, found by the
+// server exactly as a decensor without a mask would find it.
+async function findPaint(item, undoable) {
+  const form = new FormData();
+  form.append("image", item.file, item.name);
+  appendPaintOptions(form);
+  const res = await post("/v1/find-mask", form);
+  if (res.network || res.xhr.status !== 200) {
+    setItemMessage(item, "error", `Could not look for paint in ${item.name}: ${await errorText(res)}`);
+    return;
+  }
+  const xhr = res.xhr;
+  const regions = Number(xhr.getResponseHeader("X-Deepcream-Regions") || 0);
+  const warning = xhr.getResponseHeader("X-Deepcream-Warning");
+  const color = $("mask_color").value;
+  if (!regions) { // nothing painted in that color: the mask stays as it is
+    if (undoable) setItemMessage(item, "warn", `No paint of the color ${color} found in this image: paint the areas to fill with the Brush, or pick the color used under Paint color already in images.`, xhr.getResponseHeader("X-Deepcream-Notice") || "");
+    return;
+  }
+  const img = maskFromBits(item, await bitsFromPng(item, xhr.response));
+  if (undoable) {
+    replaceMask(item, img);
+  } else {
+    item.maskCtx.putImageData(img, 0, 0);
+    item.state = "painted";
+  }
+  item.paintedCopy = true; // its pixels under the mask are paint, not picture
+  if (warning) {
+    // The server's text may suggest a tolerance ("within 56 of it", "mask_tolerance=56"):
+    // offer it in the page's terms.
+    const near = /within (\d+) of it|tolerance\D{0,3}(\d+)/i.exec(warning);
+    const raise = near ? `raise Tolerance to ${near[1] || near[2]}` : "raise Tolerance";
+    setItemMessage(item, "warn", `Paint of the color ${color} is shown as the mask, but some may be missing (a JPEG or soft brush edges?): ${raise} and tick Soft edges next to Paint color, or paint over what is left with the Brush (hold H to compare).`, warning);
+  }
+  else setItemMessage(item, "info", `The ${color} paint in this image is shown as the mask: correct it with the Brush and Eraser, then press Decensor.`);
+}
+
 async function detectMosaic(item) {
   showMessage("info", "Looking for pixelated areas…", "", { progress: "busy" });
   const form = new FormData();
@@ -784,13 +844,7 @@ async function detectMosaic(item) {
   const xhr = res.xhr;
   const regions = Number(xhr.getResponseHeader("X-Deepcream-Regions") || 0);
   const blocks = xhr.getResponseHeader("X-Deepcream-Block-Sizes");
-  const bmp = await createImageBitmap(xhr.response, { imageOrientation: "none" });
-  const c = newCanvas(item.w, item.h).getContext("2d", { willReadFrequently: true });
-  c.drawImage(bmp, 0, 0);
-  const d = c.getImageData(0, 0, item.w, item.h).data;
-  const bits = new Uint8Array(item.w * item.h);
-  for (let i = 0, p = 0; i < bits.length; i++, p += 4) bits[i] = d[p] >= 128 ? 1 : 0;
-  replaceMask(item, maskFromBits(item, bits));
+  replaceMask(item, maskFromBits(item, await bitsFromPng(item, xhr.response)));
   item.detectInfo = regions
     ? `Found ${regions} pixelated area${regions === 1 ? "" : "s"}${blocks ? ` (block size ${blocks.split(",").join(", ")} px)` : ""}.`
     : "No pixelated area found.";
@@ -815,7 +869,7 @@ async function attachOriginal(item, file) {
     return;
   }
   URL.revokeObjectURL(item.srcUrl);
-  Object.assign(item, { file, bmp, srcUrl: URL.createObjectURL(file) });
+  Object.assign(item, { file, bmp, srcUrl: URL.createObjectURL(file), paintedCopy: false });
   maskChanged(item);
   setItemMessage(item, "info", "The pixelated original is loaded under the mask. Correct the mask if needed, then press Decensor.");
   redrawAll();
@@ -898,15 +952,7 @@ async function loadInfo() {
   } catch (_) {
     $("engine-line").textContent = "Cannot reach the server.";
   }
-  try { // does /v1/decensor take a separate `mask` file part?
-    const api = await (await fetch("/openapi.json")).json();
-    const ref = api.paths["/v1/decensor"].post.requestBody.content["multipart/form-data"].schema.$ref;
-    const schema = api.components.schemas[ref.split("/").pop()];
-    S.maskApi = Boolean(schema.properties && schema.properties.mask);
-  } catch (_) {
-    S.maskApi = false;
-  }
-  document.body.dataset.maskApi = String(S.maskApi);
+  document.body.dataset.ready = "true";
 }
 
 // ---------------------------------------------------------------- wiring ---------------------
@@ -935,7 +981,7 @@ document.addEventListener("keydown", (e) => {
 document.addEventListener("keyup", (e) => {
   const k = e.key.toLowerCase();
   if (k === "h") setHidden(false);
-  if (k === " ") { S.space = false; requestOverlay(); }
+  if (k === " " && S.space) { S.space = false; e.preventDefault(); requestOverlay(); } // no button click
 });
 
 layers.top.addEventListener("pointerdown", onPointerDown);
@@ -945,12 +991,16 @@ layers.top.addEventListener("pointercancel", (e) => { pointers.delete(e.pointerI
 layers.top.addEventListener("pointerleave", () => { pointerAt = null; requestOverlay(); });
 layers.top.addEventListener("contextmenu", (e) => e.preventDefault());
 layers.top.addEventListener("wheel", (e) => {
-  if (!S.cur) return;
+  if (!S.cur || !S.cur.view) return;
   e.preventDefault();
   const box = layers.top.getBoundingClientRect();
   zoomAt(e.clientX - box.left, e.clientY - box.top, Math.pow(1.0015, -e.deltaY));
 }, { passive: false });
-window.addEventListener("resize", () => S.cur && requestRedraw());
+window.addEventListener("resize", () => {
+  if (!S.cur) return;
+  if (S.cur.view && S.cur.view.fitted) fit();
+  else requestRedraw();
+});
 
 document.querySelectorAll("[data-tool]").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
 $("brush-size").addEventListener("input", (e) => setSize(Number(e.target.value)));
@@ -962,6 +1012,9 @@ $("hide-mask").addEventListener("pointerdown", () => setHidden(true));
 for (const ev of ["pointerup", "pointerleave", "pointercancel"]) $("hide-mask").addEventListener(ev, () => setHidden(false));
 
 $("files").addEventListener("change", async (e) => { await addFiles(e.target.files); e.target.value = ""; });
+for (const id of ["mask_color", "mask_tolerance", "antialias"]) {
+  $(id).addEventListener("change", () => S.cur && !S.busy && run(() => findPaint(S.cur, true)));
+}
 $("original").addEventListener("change", async (e) => {
   if (S.cur && e.target.files[0]) await attachOriginal(S.cur, e.target.files[0]);
   e.target.value = "";

@@ -26,8 +26,9 @@ def convert_to_onnx(prefix: str | os.PathLike[str], target: str | os.PathLike[st
     import tensorflow as tf
     import tf2onnx
 
-    from deepcream.baselines import fixture
     from deepcream.fsutil import atomic_path
+
+    from . import fixture
 
     tf1 = tf.compat.v1
     tf1.disable_eager_execution()

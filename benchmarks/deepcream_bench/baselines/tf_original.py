@@ -22,7 +22,7 @@ class TensorFlowOriginal:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import tensorflow as tf
 
-        from deepcream.baselines import fixture
+        from . import fixture
 
         tf1 = tf.compat.v1
         tf1.disable_eager_execution()

@@ -1,8 +1,9 @@
 """Build a DCPv2-layout training checkpoint with random weights, in TensorFlow 1-style graph code.
 
-(Packaged, not under tests/, so that ``deepcream bench`` can generate its fixture models at
-run time; the test suite's ``dcpv2_release`` fixture runs this same module. It also has
-``inference_graph`` for the TensorFlow and tf2onnx baselines.)
+(In the benchmark package, not under tests/, so that ``deepcream bench`` can generate its
+fixture models at run time; the test suite's ``dcpv2_release`` fixture runs this same file. It
+also has ``inference_graph`` for the TensorFlow and tf2onnx baselines. It imports nothing of
+deepcream's, so it runs as a plain script.)
 
 This is the ground truth the converter is tested against. It follows the architecture in
 ``shared/dcpv2-model.md`` literally: batch 8, a per-sample Python loop for the contextual
@@ -10,7 +11,7 @@ attention (unrolled in the graph), the coarse decoder path and a discriminator (
 the output), Adam slots, and the normal ``tf.compat.v1.train.Saver``. The graph's tensors are
 ``Placeholder:0`` (x), ``Placeholder_1:0`` (y), ``Placeholder_2:0`` (m) -> ``add:0``.
 
-Usage: python -m deepcream.baselines.fixture OUT_DIR [--kinds bar,mosaic] [--seed N]
+Usage: python -m deepcream_bench.baselines.fixture OUT_DIR [--kinds bar,mosaic] [--seed N]
 Writes OUT_DIR/<kind>/Train_<step>.{index,data-00000-of-00001,meta}, OUT_DIR/<kind>/checkpoint
 and OUT_DIR/<kind>/reference.npz (inputs and the graph's outputs for a batch of 8 crops).
 """

@@ -1,0 +1,42 @@
+"""What the CLI imports before it has work to do: `deepcream --help` and argument parsing load
+no numerical or imaging library, and a one-shot decensor never imports SciPy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("numpy", "PIL.Image", "cv2", "onnxruntime", "scipy", "onnx", "tqdm", "fastapi")
+
+
+def _loaded_after(code: str) -> set[str]:
+    probe = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True).stdout
+    return set(out.split())
+
+
+def test_help_and_parsing_import_no_heavy_library() -> None:
+    loaded = _loaded_after(
+        "import contextlib, io\n"
+        "from deepcream.cli import build_parser\n"
+        "parser = build_parser()\n"
+        "parser.parse_args(['decensor', 'x.png', '-o', 'out', '--variations', '2'])\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    parser.parse_args(['--help'])\n")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_one_shot_decensor_does_not_import_scipy(tmp_path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.full((64, 64, 3), 200, np.uint8)
+    rgb[20:30, 10:50] = (0, 255, 0)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    loaded = _loaded_after(
+        "from deepcream.cli import main\n"
+        f"assert main(['decensor', {str(tmp_path / 'a.png')!r}, '-o', "
+        f"{str(tmp_path / 'out')!r}, '--engine', 'classical', '-q']) == 0\n")
+    assert (tmp_path / "out" / "a.png").is_file()
+    assert "scipy" not in loaded
