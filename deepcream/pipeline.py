@@ -307,6 +307,25 @@ def _inputs_and_holes(image: Source | Pixels, options: DecensorOptions,
     return base, alpha, source, rgb, holes, mask_note, decode_seconds
 
 
+def find_color_mask(rgb: np.ndarray, options: DecensorOptions
+                    ) -> tuple[np.ndarray, str | None, str | None, str | None]:
+    """The mask a bar-mode ``prepare`` with ``options`` fills in ``rgb``, without cutting
+    crops: ``(holes, notice, warning, mask_note)`` with the same messages."""
+    from deepcream.regions import label_holes
+
+    color, tolerance = options.mask_color, options.mask_tolerance
+    holes, mask_note = _color_holes(rgb, color, tolerance, options.antialias, options.wording)
+    notice = warning = None
+    if not label_holes(holes).count:
+        notice = warning = _nothing_found(rgb, color, tolerance, False, options.wording)
+    elif tolerance is not None:
+        from deepcream.masks import mask_warning
+
+        warning = mask_warning(rgb, holes, color, tolerance, options.antialias,
+                               wording=options.wording)
+    return holes, notice, warning, mask_note
+
+
 def _color_holes(rgb: np.ndarray, color: Color, tolerance: int | None, antialias: bool,
                  wording: dict[str, str] | None) -> tuple[np.ndarray, str | None]:
     """The mask of pixels painted in ``color`` and, when the strokes were found by growing

@@ -198,6 +198,8 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             headers["X-Deepcream-Notice"] = found.notice.encode("ascii", "replace").decode()
         if found.warning:
             headers["X-Deepcream-Warning"] = found.warning.encode("ascii", "replace").decode()
+        if found.mask_note:
+            headers["X-Deepcream-Mask-Note"] = found.mask_note.encode("ascii", "replace").decode()
         return Response(found.png, media_type="image/png", headers=headers)
 
     @app.post(
@@ -242,9 +244,12 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         image: Annotated[UploadFile, File(description="the image with regions painted in "
                                          "the mask color")],
         mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
-        mask_tolerance: Annotated[int, Form(ge=0, le=255, description="per-channel color "
-                                           "tolerance for JPEG-damaged masks")] = 0,
-        antialias: Annotated[bool, Form(description="grow the mask over anti-aliased edges")] = False,
+        mask_tolerance: Annotated[int | None, Form(ge=0, le=255, description="manual "
+                                                  "override of the mask finder (as for "
+                                                  "/v1/decensor); unset: the default "
+                                                  "finder")] = None,
+        antialias: Annotated[bool, Form(description="with mask_tolerance: grow the mask over "
+                                        "anti-aliased edges")] = False,
     ) -> Response:
         params = DecensorOptions(mask_color=parse_mask_color(mask_color),
                                 mask_tolerance=mask_tolerance, antialias=antialias)

@@ -71,6 +71,7 @@ class FoundMask:
     """Block size (px) per mosaic region, largest region first (detect-mosaic only)."""
     notice: str | None = None
     warning: str | None = None
+    mask_note: str | None = None
 
 
 class DecensorService:
@@ -253,22 +254,17 @@ class DecensorService:
                           compress_level=self.settings.png_compress_level)
 
     def _find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
-        from deepcream.masks import find_mask, mask_warning, near_mask_hint
+        from deepcream.pipeline import find_color_mask
         from deepcream.regions import label_holes
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
-        # The same search as a bar-mode decensor of this image with these options.
-        mask = find_mask(rgb, params.mask_color, tolerance=params.mask_tolerance,
-                         grow_antialias=params.antialias)
+        # The same search, and the same messages, as a bar-mode decensor with these options.
+        mask, notice, warning, mask_note = find_color_mask(
+            rgb, dataclasses.replace(params, wording=API_WORDING))
         regions = label_holes(mask).count  # (no per-region objects: may be thousands)
-        found = FoundMask(png=self._mask_png(mask), regions=regions,
-                          pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
-        if regions:
-            found.warning = mask_warning(rgb, mask, params.mask_color, params.mask_tolerance,
-                                         params.antialias)
-        else:
-            found.notice = near_mask_hint(rgb, params.mask_color, params.mask_tolerance)
-        return found
+        return FoundMask(png=self._mask_png(mask), regions=regions,
+                         pixels=int(np.count_nonzero(mask)), processing_ms=0.0,
+                         notice=notice, warning=warning, mask_note=mask_note)
 
     def _detect(self, image: bytes) -> FoundMask:
         from deepcream.mosaic import find_mosaic_regions
