@@ -37,6 +37,11 @@ CLASSICAL_BAR_METHODS = ("auto", "exemplar", "telea", "ns")
 # "auto": the exemplar fill (PatchMatch, deepcream/classical.py) while a job's hole pixels stay
 # within this budget, Telea beyond it: the exemplar fill costs ~50x Telea's time per pixel.
 EXEMPLAR_MAX_PIXELS = 12_000
+# ... and while PatchMatch's work stays bounded: at most this many crops per engine call (a
+# streamed job with thousands of tiny regions comes in chunks of 64) and this many pixels in
+# their search windows (hole bounding boxes plus the margin) together.
+EXEMPLAR_MAX_CROPS = 16
+EXEMPLAR_MAX_WINDOW = 1_000_000
 CLASSICAL_MOSAIC_METHOD = "backproject"
 CLASSICAL_MOSAIC_METHODS = ("backproject", "bicubic")
 
@@ -175,7 +180,7 @@ class OnnxEngine(Engine):
             if on_filled is not None:
                 on_filled(start, out[start:stop])
 
-        from deepcream.session import crop_cost
+        from deepcream.scheduling import crop_cost
 
         step = self.session.batch_size  # crops per backend call (1 by default)
         starts = range(0, n, step)
@@ -317,15 +322,34 @@ class ClassicalEngine(Engine):
             return f"classical opencv-{self.method} r={self.radius}"
         return f"classical mosaic-block-{self.mosaic_method}"
 
-    def bar_method_for(self, hole_pixels: int) -> str:
-        """The bar method a job with this many hole pixels gets."""
+    def bar_method_for(self, hole_pixels: int, crops: int = 1, window: int = 0) -> str:
+        """The bar method a call with this many hole pixels, crops and search-window pixels
+        gets."""
         if self.method != "auto":
             return self.method
         from deepcream.classical import patchmatch_available
 
-        if hole_pixels <= EXEMPLAR_MAX_PIXELS and patchmatch_available():
+        if (hole_pixels <= EXEMPLAR_MAX_PIXELS and crops <= EXEMPLAR_MAX_CROPS
+                and window <= EXEMPLAR_MAX_WINDOW and patchmatch_available()):
             return "exemplar"
         return "telea"
+
+    def _bar_method_for_call(self, holes: Crops) -> str:
+        if self.mode != "bar" or self.method != "auto":
+            return self.method
+        if len(holes) > EXEMPLAR_MAX_CROPS:
+            return "telea"
+        from deepcream.classical import EXEMPLAR_MARGIN, hole_window
+
+        pixels = window = 0
+        for h in holes:
+            h = np.asarray(h, bool)
+            count = int(np.count_nonzero(h))
+            if count:
+                ys, xs = hole_window(h, EXEMPLAR_MARGIN)
+                pixels += count
+                window += (ys.stop - ys.start) * (xs.stop - xs.start)
+        return self.bar_method_for(pixels, len(holes), window)
 
     def _fill_one(self, crop: np.ndarray, holes: np.ndarray, method: str) -> np.ndarray:
         import cv2
@@ -347,7 +371,7 @@ class ClassicalEngine(Engine):
 
     def inpaint(self, crops: Crops, holes: Crops,
                 on_filled: Callable[[int, Crops], None] | None = None) -> Crops:
-        method = self.bar_method_for(sum(int(np.count_nonzero(h)) for h in holes))
+        method = self._bar_method_for_call(holes)
         filled = []
         for c, h in zip(crops, holes, strict=True):
             filled.append(self._fill_one(np.asarray(c, np.uint8), np.asarray(h, bool), method))

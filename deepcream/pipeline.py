@@ -33,7 +33,6 @@ from deepcream.imageio import (
     Pixels,
     PngRowWriter,
     Source,
-    encode_png,
     load_pixels,
 )
 from deepcream.options import VARIATION_FLIPS, Color, DecensorOptions
@@ -224,10 +223,10 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
                          "and no auto mask with it")
     base, alpha, source, rgb, holes, mask_note, decode_seconds = _inputs_and_holes(
         image, options, original, mask)
-    labels = rg.label_holes(holes)
-    if labels.count > max_regions:
-        raise InputError(f"{labels.count:,} separate regions to fill, more than the limit of "
-                         f"{max_regions:,} per image")
+    try:
+        labels = rg.label_holes(holes, max_count=max_regions)
+    except rg.TooManyRegions as exc:
+        raise InputError(str(exc)) from None
     height, width = holes.shape
     plans, grouping = _plan_crops(labels, width, height, variations)
     streamed = len(plans) > STREAM_CROPS
@@ -311,12 +310,10 @@ def find_color_mask(rgb: np.ndarray, options: DecensorOptions
                     ) -> tuple[np.ndarray, str | None, str | None, str | None]:
     """The mask a bar-mode ``prepare`` with ``options`` fills in ``rgb``, without cutting
     crops: ``(holes, notice, warning, mask_note)`` with the same messages."""
-    from deepcream.regions import label_holes
-
     color, tolerance = options.mask_color, options.mask_tolerance
     holes, mask_note = _color_holes(rgb, color, tolerance, options.antialias, options.wording)
     notice = warning = None
-    if not label_holes(holes).count:
+    if not holes.any():
         notice = warning = _nothing_found(rgb, color, tolerance, False, options.wording)
     elif tolerance is not None:
         from deepcream.masks import mask_warning
@@ -504,13 +501,6 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     True the engine stops taking crops and ``JobCancelled`` is raised (the job is spent).
     """
     t0 = time.perf_counter()
-    if png and not PngRowWriter.available():  # no ISA-L: encode after the fact
-        filled = run_engine(engine, job)
-        result = finish(job, filled, engine.describe())
-        t1 = time.perf_counter()
-        pngs = [encode_png(p, text=text, compress_level=compress_level) for p in result.pixels]
-        result.timings["encode"] = time.perf_counter() - t1
-        return result, pngs
     run = _OverlappedRun(job, on_filled, cancelled)
     encoder = None
     if png:
@@ -630,7 +620,8 @@ class _OverlappedRun:
         self.encode_seconds += time.perf_counter() - t
         while writer.rows_written < writer.tail_from:
             with self.ready:
-                while self.final_rows(v) <= writer.rows_written and not self.failed:
+                while (writer.writable_until(self.final_rows(v)) <= writer.rows_written
+                       and not self.failed):
                     self.ready.wait()
                 if self.failed:
                     return

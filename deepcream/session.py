@@ -23,6 +23,7 @@ import numpy as np
 
 from deepcream.errors import ModelError
 from deepcream.options import MODEL_SIZE
+from deepcream.scheduling import balanced_lanes
 
 log = logging.getLogger(__name__)
 
@@ -75,60 +76,6 @@ def available_backends() -> list[str]:
     if importlib.util.find_spec("openvino") is not None:
         found.append("openvino")
     return found
-
-
-def crop_cost(hole: np.ndarray) -> float:
-    """Estimated single-threaded seconds for one crop (``hole``: bool [256, 256], True = fill).
-
-    The sparse graph's work grows with the hole: the attention queries next to hole cells
-    (K) and the hole cells themselves (H) of the 32x32 grid, and the decoder's window (the
-    holes' bounding box plus 4 cells). Fitted on the workload's 17 crops and 7 square holes
-    (``scripts/fit_crop_cost.py``: onnxruntime, 1 thread, this repo's graph): max error
-    2.2 ms of 74-129 ms. Only the ratios matter (lane balancing)."""
-    cells = hole.reshape(32, 8, 32, 8).any(axis=(1, 3))
-    if not cells.any():
-        return 0.0713
-    near = cells.copy()
-    near[1:] |= cells[:-1]
-    near[:-1] |= cells[1:]
-    near[:, 1:] |= near[:, :-1].copy()
-    near[:, :-1] |= near[:, 1:].copy()
-    ys, xs = np.nonzero(cells)
-    window = ((min(ys.max() + 5, 32) - max(ys.min() - 4, 0))
-              * (min(xs.max() + 5, 32) - max(xs.min() - 4, 0)))
-    return (71.3 + 0.0287 * near.sum() + 0.0099 * cells.sum() + 0.0322 * window) / 1000.0
-
-
-def balanced_lanes(costs: Sequence[float], lanes: int) -> list[list[int]]:
-    """Split task indices into ``lanes`` lists with near-equal cost sums, each in index
-    order. Two lanes: the exact best split of the costs rounded to 0.1 ms (subset-sum over a
-    bitset); more: largest first into the lightest lane."""
-    n = len(costs)
-    if lanes <= 1 or n <= 1:
-        return [list(range(n))]
-    units = [max(1, round(c * 1e4)) for c in costs]
-    if lanes == 2 and sum(units) < 1 << 20:
-        # reach[i]: bitset of the sums reachable with the first i tasks
-        reach = [1]
-        for u in units:
-            reach.append(reach[-1] | (reach[-1] << u))
-        half = sum(units) // 2
-        below = reach[-1] & ((1 << (half + 1)) - 1)
-        target = below.bit_length() - 1  # the largest reachable sum <= half
-        first: list[int] = []
-        for i in range(n, 0, -1):  # walk back: take task i-1 if the sum needs it
-            if not (reach[i - 1] >> target) & 1:
-                first.append(i - 1)
-                target -= units[i - 1]
-        chosen = set(first)
-        return [sorted(chosen), [i for i in range(n) if i not in chosen]]
-    loads = [0.0] * lanes
-    out: list[list[int]] = [[] for _ in range(lanes)]
-    for i in sorted(range(n), key=lambda i: -costs[i]):
-        j = loads.index(min(loads))
-        loads[j] += costs[i]
-        out[j].append(i)
-    return [sorted(lane) for lane in out]
 
 
 def default_threads() -> int:

@@ -206,6 +206,8 @@ def manga_page(rng: np.random.Generator, width: int = 1000, height: int = 1400) 
             panels.append((xs[c] + 8, ys[r] + 8, xs[c + 1] - 8, ys[r + 1] - 8))
     for x0, y0, x1, y1 in panels:
         pw, ph = x1 - x0, y1 - y0
+        if pw < 60 or ph < 60:  # two cuts close together: no panel there
+            continue
         sub = page[y0:y1, x0:x1]
         # background of the panel: white, a screentone or hatching
         bgk = rng.integers(3)

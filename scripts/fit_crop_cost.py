@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fit ``deepcream.session.crop_cost``: single-threaded time of one crop vs its hole.
+"""Fit ``deepcream.scheduling.crop_cost``: single-threaded time of one crop vs its hole.
 
     .venv/bin/python scripts/fit_crop_cost.py
 

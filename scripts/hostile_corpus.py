@@ -502,7 +502,8 @@ def _region_cases(light: bool) -> list[Case]:
                           "r.png", "image", 200,
                           shown=img, ci=ci, needs="wt-hostile-regions", max_s=10,
                           max_rss_mb=700))
-    for w, h, count, ci in [(300, 200, 150, True), (1024, 768, 3072, False),
+    # 150 dots: each its own DCP crop (up to 200 regions keep DCP's boxes); 250: shared crops.
+    for w, h, count, ci in [(300, 200, 150, False), (300, 200, 250, True), (1024, 768, 3072, False),
                             (4000, 3000, 2000, False)]:
         if light and not ci:
             continue
@@ -686,12 +687,14 @@ def http_outcome(case: Case, status: int, headers: dict[str, str], body: bytes) 
 # Runs the command as its own child and reports that child's peak RSS: a child forked straight
 # from this (large) process would count the pages it shared with it before exec.
 _LAUNCH = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[2:]).returncode; "
-           "open(sys.argv[1], 'w').write(f'{code} "
-           "{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}')")
+           "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+           "open(sys.argv[1], 'w').write(f'{code} {u.ru_maxrss} {u.ru_utime + u.ru_stime}')")
 
 
-def _run_measured(args: list[str], env: dict, timeout: float, work: Path) -> tuple[int, str, float, float]:
-    """Run ``args``: (exit code, stderr, wall seconds, peak RSS MB of that process)."""
+def _run_measured(args: list[str], env: dict, timeout: float,
+                  work: Path) -> tuple[int, str, float, float, float]:
+    """Run ``args``: (exit code, stderr, wall seconds, peak RSS MB, CPU seconds of that
+    process)."""
     report = work / "rusage.txt"
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, str(report), *args], env=env,
@@ -704,18 +707,18 @@ def _run_measured(args: list[str], env: dict, timeout: float, work: Path) -> tup
         err = proc.communicate()[1] + b"\n(killed: timeout)"
     seconds = time.perf_counter() - start
     try:
-        code_text, rss_kb = report.read_text().split()
-        code, rss_mb = int(code_text), int(rss_kb) / 1024
+        code_text, rss_kb, cpu_text = report.read_text().split()
+        code, rss_mb, cpu = int(code_text), int(rss_kb) / 1024, float(cpu_text)
     except (OSError, ValueError):
-        code, rss_mb = -9, float("nan")
-    return code, err.decode(errors="replace"), seconds, rss_mb
+        code, rss_mb, cpu = -9, float("nan"), float("nan")
+    return code, err.decode(errors="replace"), seconds, rss_mb, cpu
 
 
 def run_cli(case: Case, work: Path) -> dict:
     folder = materialize(case, work / "in")
     out = work / "out"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    code, err, seconds, rss = _run_measured(
+    code, err, seconds, rss, cpu = _run_measured(
         [sys.executable, "-m", "deepcream", *case.cli_args(folder, out)], env,
         max(case.max_s * 6, 120), work)
     outcome, problem = cli_outcome(case, code, err, out)
@@ -723,7 +726,8 @@ def run_cli(case: Case, work: Path) -> dict:
         problem = f"took {seconds:.1f} s > {case.max_s:g} s"
     if problem is None and rss > case.max_rss_mb:
         problem = f"peak RSS {rss:.0f} MB > {case.max_rss_mb:g} MB"
-    return {"outcome": outcome, "problem": problem, "seconds": seconds, "rss_mb": rss}
+    return {"outcome": outcome, "problem": problem, "seconds": seconds, "cpu_s": cpu,
+            "rss_mb": rss}
 
 
 def _server_rss_mb(pid: int) -> tuple[float, float]:
@@ -782,8 +786,8 @@ def summarize(cases: list[Case], cli: dict[str, dict], http: dict[str, dict]) ->
     groups: dict[str, list[Case]] = {}
     for case in cases:
         groups.setdefault(case.group, []).append(case)
-    lines = ["| class | cases | CLI outcomes | CLI failures | CLI worst time | CLI worst RSS | "
-             "server requests | server failures | server worst time | server RSS after |",
+    lines = ["| class | cases | CLI outcomes | CLI failures | CLI worst time (CPU) | CLI worst RSS "
+             "| server requests | server failures | server worst time | server RSS after |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for group, members in groups.items():
         c = [cli[m.name] for m in members if m.name in cli]
@@ -794,7 +798,8 @@ def summarize(cases: list[Case], cli: dict[str, dict], http: dict[str, dict]) ->
         shown = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
         lines.append(
             f"| {group} | {len(members)} | {shown} | {sum(r['problem'] is not None for r in c)} | "
-            f"{max((r['seconds'] for r in c), default=0):.2f} s | "
+            f"{max((r['seconds'] for r in c), default=0):.2f} s "
+            f"({max((r['cpu_s'] for r in c), default=0):.2f} s) | "
             f"{max((r['rss_mb'] for r in c), default=0):.0f} MB | {len(h)} | "
             f"{sum(r['problem'] is not None for r in h)} | "
             f"{max((r['seconds'] for r in h), default=0):.2f} s | "
@@ -824,7 +829,8 @@ def main() -> int:
                 r = cli[case.name]
                 flag = "" if r["problem"] is None else f"  PROBLEM: {r['problem']}"
                 print(f"{i + 1:3d}/{len(cases)} {case.name}: {r['outcome']} "
-                      f"{r['seconds']:.2f} s {r['rss_mb']:.0f} MB{flag}", flush=True)
+                      f"{r['seconds']:.2f} s (CPU {r['cpu_s']:.2f} s) {r['rss_mb']:.0f} MB{flag}",
+                      flush=True)
         http = {} if args.no_server else run_server_cases(cases, root)
     finally:
         if args.out is None:

@@ -213,6 +213,8 @@ def test_exemplar_bar_fill_continues_a_line_and_changes_only_holes() -> None:
     auto = engines.ClassicalEngine("bar")
     assert auto.bar_method_for(engines.EXEMPLAR_MAX_PIXELS + 1) == "telea"
     assert auto.bar_method_for(100) == "exemplar"
+    assert auto.bar_method_for(100, crops=engines.EXEMPLAR_MAX_CROPS + 1) == "telea"
+    assert auto.bar_method_for(100, window=engines.EXEMPLAR_MAX_WINDOW + 1) == "telea"
 
 
 def test_backprojected_mosaic_keeps_block_means_and_the_outside() -> None:

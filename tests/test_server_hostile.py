@@ -351,5 +351,9 @@ def test_healthy_after_hostile(http: httpx.Client) -> None:
     out = np.asarray(Image.open(io.BytesIO(resp.content)).convert("RGB"))
     assert np.array_equal(out[~mask], img[~mask])
     metrics = http.get("/metrics").text
-    assert 'status="5' not in metrics, "a hostile request produced a 5xx"
+    # /readyz answers 503 while the server starts (a slow start on a busy machine): not a
+    # hostile request.
+    assert not [line for line in metrics.splitlines()
+                if 'status="5' in line and 'route="/readyz"' not in line], \
+        "a hostile request produced a 5xx"
     assert "deepcream_queue_depth 0.0" in metrics

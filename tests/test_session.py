@@ -142,7 +142,7 @@ def test_backend_and_precision_choices() -> None:
 
 
 def test_balanced_lanes_split_costs_evenly_in_order() -> None:
-    from deepcream.session import balanced_lanes
+    from deepcream.scheduling import balanced_lanes
 
     rng = np.random.default_rng(4)
     for n in (2, 3, 7, 17, 40):
@@ -161,7 +161,7 @@ def test_balanced_lanes_split_costs_evenly_in_order() -> None:
 
 
 def test_crop_cost_grows_with_the_hole() -> None:
-    from deepcream.session import crop_cost
+    from deepcream.scheduling import crop_cost
 
     hole = np.zeros((256, 256), bool)
     costs = [crop_cost(hole)]

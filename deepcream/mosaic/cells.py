@@ -172,10 +172,10 @@ class Grid:
                              (means[:-lag], means[lag:], mine[:-lag] & mine[lag:])):
                 pairs.append(np.abs(a - b)[ok])
             both = np.concatenate(pairs)
-            if len(both) < self.prm.repeat_min_pairs:
-                return False
-            d.append(float(both.mean()))
-        return d[0] >= self.prm.repeat_min_step and min(d[1], d[2]) < self.prm.repeat_ratio * d[0]
+            # (Lags with too few pairs to judge are left out.)
+            d.append(float(both.mean()) if len(both) >= self.prm.repeat_min_pairs else np.inf)
+        return (np.isfinite(d[0]) and d[0] >= self.prm.repeat_min_step
+                and min(d[1], d[2]) < self.prm.repeat_ratio * d[0])
 
     def faint_cells(self) -> np.ndarray:
         """bool [ncy, ncx]: cells of a faint mosaic (see ``MosaicParams.faint_ratio``): mean steps on the

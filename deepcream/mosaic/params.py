@@ -76,8 +76,8 @@ class MosaicParams:
     #: average, but by less than repeat_ratio of that 2 or 3 cells apart, is a periodic
     #: texture (checks, 45-degree dot screens), judged over at least repeat_min_pairs pairs
     repeat_min_step: float = 6.0
-    repeat_ratio: float = 0.5
-    repeat_min_pairs: int = 12
+    repeat_ratio: float = 0.25
+    repeat_min_pairs: int = 24
     #: a cell whose interior gradient exceeds this is not flat
     flat_max: float = 20.0
     #: weak cells: interior <= weak_ratio x (median interior of the strong cells) +

@@ -255,13 +255,13 @@ class DecensorService:
 
     def _find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
         from deepcream.pipeline import find_color_mask
-        from deepcream.regions import label_holes
+        from deepcream.regions import count_regions
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
         # The same search, and the same messages, as a bar-mode decensor with these options.
         mask, notice, warning, mask_note = find_color_mask(
             rgb, dataclasses.replace(params, wording=API_WORDING))
-        regions = label_holes(mask).count  # (no per-region objects: may be thousands)
+        regions = count_regions(mask)  # (no per-region objects: may be millions)
         return FoundMask(png=self._mask_png(mask), regions=regions,
                          pixels=int(np.count_nonzero(mask)), processing_ms=0.0,
                          notice=notice, warning=warning, mask_note=mask_note)
