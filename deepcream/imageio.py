@@ -25,13 +25,8 @@ from deepcream.fsutil import atomic_path
 # docs/decensor.md): level 1 encodes several times faster than Pillow's default 6 for a
 # file only slightly larger, and the save is a visible share of a decensor run.
 PNG_COMPRESS_LEVEL = 1
-# libpng's default adaptive filtering tries all five row filters on every row; on
-# illustrations the fixed SUB filter with zlib's RLE strategy encodes ~1.8x faster and the
-# file is smaller (docs/decensor.md, "PNG compression level"). With ISA-L installed (the
-# `isal` package, a core dependency) RGB/RGBA PNGs are deflated by ISA-L instead of zlib:
-# 3.7x faster again for a ~15% larger file; OpenCV's libpng/zlib path is the fallback.
-_CV2_PNG_FILTER = "IMWRITE_PNG_FILTER_SUB"
-_CV2_PNG_STRATEGY = "IMWRITE_PNG_STRATEGY_RLE"
+# RGB/RGBA PNGs: every row SUB-filtered, deflated by ISA-L (the `isal` package, a core
+# dependency): 3.7x faster than zlib for a ~15% larger file (docs/decensor.md).
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
@@ -589,7 +584,7 @@ class PngRowWriter:
     from there to the bottom go into a second, independent deflate stream that may be
     written first (``write_tail``: e.g. rows below every region, final from the start);
     the streams are joined as pigz does (sync flush, then the second raw stream, then the
-    Adler-32 of all rows). ``available()`` tells whether ``isal`` is installed.
+    Adler-32 of all rows).
     """
 
     def __init__(self, width: int, height: int, alpha: bool, *,
@@ -605,14 +600,6 @@ class PngRowWriter:
         self._tail = (_DeflatedRows(width, self.channels, int(compress_level))
                       if self.tail_from < height else None)
         self._tail_done = self._tail is None
-
-    @staticmethod
-    def available() -> bool:
-        try:
-            import isal.isal_zlib  # noqa: F401
-        except ImportError:
-            return False
-        return True
 
     def write(self, rows: np.ndarray) -> None:
         """The next rows above ``tail_from``: uint8 [n, width * channels], RGB(A)."""
@@ -676,65 +663,28 @@ class PngRowWriter:
         return self._start + idat + [_png_chunk(b"IEND", b"")]
 
 
-def _isal_png_parts(src: Image.Image | Pixels, text: dict[str, str] | None,
-                    compress_level: int) -> list[bytes] | None:
-    """The PNG of an RGB/RGBA image through ``PngRowWriter``, or None without ``isal``."""
-    if not PngRowWriter.available():
-        return None
-    width, height = src.size
-    alpha = src.alpha is not None if isinstance(src, Pixels) else src.mode == "RGBA"
-    writer = PngRowWriter(width, height, alpha, text=text, compress_level=compress_level)
-    if isinstance(src, Pixels):
-        writer.write_pixels(src, height)
-    else:
-        for _y, band in _bands(src):
-            writer.write(np.frombuffer(band.tobytes("raw", src.mode), np.uint8)
-                         .reshape(band.height, -1))
-    return writer.close()
-
-
 def _encode_parts(img: Image.Image | Pixels, text: dict[str, str] | None,
-                  compress_level: int) -> list[bytes | memoryview]:
+                  compress_level: int) -> list[bytes]:
     """The PNG file as consecutive pieces (written or joined by the callers), so the encoded
-    data is never copied whole.
-
-    RGB/RGBA go through ``_isal_png_parts`` when ISA-L is installed, else through OpenCV's
-    libpng encoder: at the same zlib level it is ~30% faster
-    than Pillow's and the files are slightly smaller (docs/decensor.md). OpenCV cannot write
-    text chunks, so they are inserted right after IHDR (a PNG's first chunk, 33 bytes in).
-    The BGR(A) pixels OpenCV wants are packed by Pillow straight into one array (no RGB copy
-    plus a converted copy).
-    """
-    if isinstance(img, Pixels):
-        fast = _isal_png_parts(img, text, compress_level)
-        if fast is not None:
-            return fast
-        img = img.to_image()
-    if img.mode not in ("RGB", "RGBA"):
+    data is never copied whole. RGB/RGBA go through ``PngRowWriter`` (ISA-L deflate); other
+    modes (grey masks, ...) through Pillow."""
+    if isinstance(img, Image.Image) and img.mode not in ("RGB", "RGBA"):
         buf = io.BytesIO()
         info = PngImagePlugin.PngInfo()
         for key, value in (text or {}).items():
             info.add_text(key, value)
         img.save(buf, format="PNG", compress_level=compress_level, pnginfo=info)
         return [buf.getvalue()]
-    fast = _isal_png_parts(img, text, compress_level)
-    if fast is not None:
-        return fast
-    import cv2
-
-    bgr = pil_to_array(img, "BGR", 3) if img.mode == "RGB" else pil_to_array(img, "BGRA", 4)
-    params = [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level),
-              cv2.IMWRITE_PNG_STRATEGY, getattr(cv2, _CV2_PNG_STRATEGY)]
-    if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.11
-        params += [cv2.IMWRITE_PNG_FILTER, getattr(cv2, _CV2_PNG_FILTER)]
-    ok, encoded = cv2.imencode(".png", bgr, params)
-    del bgr
-    if not ok:
-        raise InputError("cannot encode the result as PNG")
-    data = memoryview(encoded).cast("B")
-    if not text:
-        return [data]
-    return [data[:33], _text_chunks(text), data[33:]]
+    width, height = img.size
+    alpha = img.alpha is not None if isinstance(img, Pixels) else img.mode == "RGBA"
+    writer = PngRowWriter(width, height, alpha, text=text, compress_level=compress_level)
+    if isinstance(img, Pixels):
+        writer.write_pixels(img, height)
+    else:
+        for _y, band in _bands(img):
+            writer.write(np.frombuffer(band.tobytes("raw", img.mode), np.uint8)
+                         .reshape(band.height, -1))
+    return writer.close()
 
 
 def encode_png(img: Image.Image | Pixels, *, text: dict[str, str] | None = None,

@@ -33,7 +33,6 @@ from deepcream.imageio import (
     Pixels,
     PngRowWriter,
     Source,
-    encode_png,
     load_pixels,
 )
 from deepcream.options import VARIATION_FLIPS, Color, DecensorOptions
@@ -221,10 +220,10 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
                          "and no auto mask with it")
     base, alpha, source, rgb, holes, decode_seconds = _inputs_and_holes(
         image, options, original, mask)
-    labels = rg.label_holes(holes)
-    if labels.count > max_regions:
-        raise InputError(f"{labels.count:,} separate regions to fill, more than the limit of "
-                         f"{max_regions:,} per image")
+    try:
+        labels = rg.label_holes(holes, max_count=max_regions)
+    except rg.TooManyRegions as exc:
+        raise InputError(str(exc)) from None
     height, width = holes.shape
     plans, grouping = _plan_crops(labels, width, height, variations)
     streamed = len(plans) > STREAM_CROPS
@@ -453,13 +452,6 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     True the engine stops taking crops and ``JobCancelled`` is raised (the job is spent).
     """
     t0 = time.perf_counter()
-    if png and not PngRowWriter.available():  # no ISA-L: encode after the fact
-        filled = run_engine(engine, job)
-        result = finish(job, filled, engine.describe())
-        t1 = time.perf_counter()
-        pngs = [encode_png(p, text=text, compress_level=compress_level) for p in result.pixels]
-        result.timings["encode"] = time.perf_counter() - t1
-        return result, pngs
     run = _OverlappedRun(job, on_filled, cancelled)
     encoder = None
     if png:

@@ -189,6 +189,18 @@ def test_region_cap_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "dots.png").exists()
 
 
+def test_region_cap_is_checked_before_per_region_work() -> None:
+    """A 2000x1500 checkerboard is 1.5 M regions: refused from a label count alone (OpenCV's
+    per-region stats for all of them would be ~0.5 GB)."""
+    holes = np.zeros((1500, 2000), bool)
+    holes[::2, ::2] = True
+    with pytest.raises(rg.TooManyRegions) as err:
+        rg.label_holes(holes, max_count=1000)
+    assert err.value.count == 750 * 1000 == rg.count_regions(holes)
+    lab = rg.label_holes(holes[:40, :40], max_count=400)
+    assert lab.count == 400 and lab.stats.shape == (401, 5)
+
+
 def test_cancelled_job_stops_between_crops() -> None:
     img = dots(1024, 768, 3072, seed=10)
     engine = ClassicalEngine("bar")

@@ -401,21 +401,13 @@ def test_paths_and_bytes(tmp_path) -> None:
     assert path.read_bytes() == data
 
 
-@pytest.mark.parametrize("writer", ["isal", "libpng"])
 @pytest.mark.parametrize("size", [(37, 53), (1, 1), (5, 1)])
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
-def test_png_encoding_round_trips_with_engine_text(mode: str, size, writer: str, tmp_path,
-                                                   monkeypatch) -> None:
-    """Both PNG writers (ISA-L deflate with our SUB-filtered rows, and OpenCV's libpng, the
-    fallback without ``isal``) decode back to the exact pixels and text, at any width."""
-    from deepcream import imageio
+def test_png_encoding_round_trips_with_engine_text(mode: str, size, tmp_path) -> None:
+    """PNGs (ISA-L deflate with our SUB-filtered rows for RGB/RGBA, Pillow for the rest)
+    decode back to the exact pixels and text, at any width."""
     from deepcream.imageio import encode_png, save_png
 
-    if writer == "isal":
-        pytest.importorskip("isal")
-        assert imageio._isal_png_parts(Image.new("RGB", (2, 2)), None, 1) is not None
-    else:
-        monkeypatch.setattr(imageio, "_isal_png_parts", lambda *a: None)
     rng = np.random.default_rng(7)
     channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
     arr = rng.integers(0, 256, size + (channels,), dtype=np.uint8)
@@ -630,7 +622,6 @@ def test_run_job_reports_engine_errors_and_empty_jobs() -> None:
 def test_run_job_png_bytes_do_not_depend_on_the_order_crops_finish() -> None:
     """The encoder writes rows as crops finish; the compressor is fed whole bands all the
     same, so the file is byte-identical whichever crop finishes first."""
-    pytest.importorskip("isal")
 
     class Ordered(ClassicalEngine):
         def __init__(self, reverse: bool) -> None:
@@ -655,7 +646,6 @@ def test_run_job_png_bytes_do_not_depend_on_the_order_crops_finish() -> None:
 def test_png_row_writer_joins_an_independent_tail_stream() -> None:
     """Rows from tail_from down are deflated as a second stream, written first, and joined
     (sync flush + raw stream + combined Adler-32): any decoder reads back the exact pixels."""
-    pytest.importorskip("isal")
     import zlib
 
     from deepcream import imageio
@@ -680,22 +670,3 @@ def test_png_row_writer_joins_an_independent_tail_stream() -> None:
     for n1, n2 in ((0, 5), (5, 0), (1000, 70000), (65521, 65521)):
         x, y = rng.bytes(n1), rng.bytes(n2)
         assert imageio.adler32_combine(zlib.adler32(x), zlib.adler32(y), n2) == zlib.adler32(x + y)
-
-
-def test_run_job_without_isal_encodes_after_the_model(monkeypatch) -> None:
-    """Without ISA-L, run_job falls back to fill, finish, then OpenCV's PNG writer: same
-    pixels."""
-    from deepcream import imageio
-
-    colored = paint_bars(scene())
-    engine = ClassicalEngine("bar")
-    want, pngs = pipeline.run_job(engine, _prepare(Image.fromarray(colored), engine=engine),
-                                  png=True)
-    monkeypatch.setattr(imageio.PngRowWriter, "available", staticmethod(lambda: False))
-    monkeypatch.setattr(imageio, "_isal_png_parts", lambda *a: None)
-    got, fallback = pipeline.run_job(engine, _prepare(Image.fromarray(colored),
-                                                               engine=engine), png=True)
-    assert np.array_equal(got.pixels[0].rgb, want.pixels[0].rgb)
-    for png in (pngs[0], fallback[0]):
-        assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), want.pixels[0].rgb)
-    assert fallback[0] != pngs[0]  # really the other writer

@@ -94,26 +94,54 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
     app.state.service = service
     app.state.settings = settings
     install_error_handlers(app)
+    _add_decensor_routes(app, service)
+    _add_mask_routes(app, service)
+    _add_status_routes(app, service, settings, metrics)
+    _add_page(app)
+    _add_middleware(app, service, settings, metrics)
+    return app
 
-    async def respond(out: DecensorOutput, variations: int) -> Response:
-        headers = {
-            "X-Deepcream-Engine": out.engine,
-            "X-Deepcream-Regions": str(out.regions),
-            "X-Deepcream-Processing-Ms": f"{out.processing_ms:.1f}",
-            "X-Deepcream-Variations": str(len(out.pngs)),
-            "Server-Timing": ", ".join(f"{k};dur={v:.1f}" for k, v in out.stages_ms.items()),
-        }
-        if out.notice:  # e.g. no mask-colored pixel: the image comes back unchanged
-            headers["X-Deepcream-Notice"] = out.notice.encode("ascii", "replace").decode()
-        if out.warning:  # e.g. JPEG-speckled strokes: filled, but the mask is incomplete
-            headers["X-Deepcream-Warning"] = out.warning.encode("ascii", "replace").decode()
-        if variations == 1:
-            headers["Content-Disposition"] = 'inline; filename="decensored.png"'
-            return Response(out.pngs[0], media_type="image/png", headers=headers)
-        body = await asyncio.get_running_loop().run_in_executor(None, zip_pngs, out.pngs, "decensored")
-        headers["Content-Disposition"] = 'attachment; filename="decensored.zip"'
-        return Response(body, media_type="application/zip", headers=headers)
 
+async def _image_response(out: DecensorOutput, variations: int) -> Response:
+    """One PNG, or a zip of the variations, with the X-Deepcream-* facts as headers."""
+    headers = {
+        "X-Deepcream-Engine": out.engine,
+        "X-Deepcream-Regions": str(out.regions),
+        "X-Deepcream-Processing-Ms": f"{out.processing_ms:.1f}",
+        "X-Deepcream-Variations": str(len(out.pngs)),
+        "Server-Timing": ", ".join(f"{k};dur={v:.1f}" for k, v in out.stages_ms.items()),
+    }
+    if out.notice:  # e.g. no mask-colored pixel: the image comes back unchanged
+        headers["X-Deepcream-Notice"] = out.notice.encode("ascii", "replace").decode()
+    if out.warning:  # e.g. JPEG-speckled strokes: filled, but the mask is incomplete
+        headers["X-Deepcream-Warning"] = out.warning.encode("ascii", "replace").decode()
+    if variations == 1:
+        headers["Content-Disposition"] = 'inline; filename="decensored.png"'
+        return Response(out.pngs[0], media_type="image/png", headers=headers)
+    body = await asyncio.get_running_loop().run_in_executor(None, zip_pngs, out.pngs, "decensored")
+    headers["Content-Disposition"] = 'attachment; filename="decensored.zip"'
+    return Response(body, media_type="application/zip", headers=headers)
+
+
+def _mask_response(found: FoundMask, filename: str) -> Response:
+    """A found mask as a grey PNG with its facts as headers."""
+    headers = {
+        "X-Deepcream-Regions": str(found.regions),
+        "X-Deepcream-Mask-Pixels": str(found.pixels),
+        "X-Deepcream-Processing-Ms": f"{found.processing_ms:.1f}",
+        "Content-Disposition": f'inline; filename="{filename}"',
+    }
+    if found.block_sizes:
+        headers["X-Deepcream-Block-Sizes"] = ",".join(str(b) for b in found.block_sizes)
+    if found.notice:
+        headers["X-Deepcream-Notice"] = found.notice.encode("ascii", "replace").decode()
+    if found.warning:
+        headers["X-Deepcream-Warning"] = found.warning.encode("ascii", "replace").decode()
+    return Response(found.png, media_type="image/png", headers=headers)
+
+
+def _add_decensor_routes(app: FastAPI, service: DecensorService) -> None:
+    """``POST /v1/decensor`` and the older service's drop-in routes."""
     @app.post(
         "/v1/decensor",
         summary="Decensor one image",
@@ -177,23 +205,31 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         orig = await original.read() if original is not None else None
         mask_data = await mask.read() if mask is not None else None
         out = await service.decensor(data, orig, params, mask=mask_data)
-        return await respond(out, variations)
+        return await _image_response(out, variations)
 
-    def mask_response(found: FoundMask, filename: str) -> Response:
-        headers = {
-            "X-Deepcream-Regions": str(found.regions),
-            "X-Deepcream-Mask-Pixels": str(found.pixels),
-            "X-Deepcream-Processing-Ms": f"{found.processing_ms:.1f}",
-            "Content-Disposition": f'inline; filename="{filename}"',
-        }
-        if found.block_sizes:
-            headers["X-Deepcream-Block-Sizes"] = ",".join(str(b) for b in found.block_sizes)
-        if found.notice:
-            headers["X-Deepcream-Notice"] = found.notice.encode("ascii", "replace").decode()
-        if found.warning:
-            headers["X-Deepcream-Warning"] = found.warning.encode("ascii", "replace").decode()
-        return Response(found.png, media_type="image/png", headers=headers)
+    @app.post("/deepcreampy-bar", summary="Drop-in: decensor bars (field image)",
+              response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
+    async def deepcreampy_bar(
+        image: Annotated[UploadFile, File(description="image with bars in (0,255,0)")],
+    ) -> Response:
+        out = await service.decensor(await image.read(), None, DecensorOptions(mode="bar"))
+        return await _image_response(out, 1)
 
+    @app.post("/deepcreampy-mosaic", summary="Drop-in: decensor mosaics (fields image, masked)",
+              response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
+    async def deepcreampy_mosaic(
+        image: Annotated[UploadFile, File(description="the original (pixelated) image")],
+        masked: Annotated[UploadFile, File(description="a copy with the mosaic painted (0,255,0)")],
+    ) -> Response:
+        # The older service's fields: `image` = original, `masked` = colored copy.
+        out = await service.decensor(
+            await masked.read(), await image.read(), DecensorOptions(mode="mosaic")
+        )
+        return await _image_response(out, 1)
+
+
+def _add_mask_routes(app: FastAPI, service: DecensorService) -> None:
+    """Where the holes are, without filling them: mosaic detection and the painted mask."""
     @app.post(
         "/v1/detect-mosaic",
         summary="Find mosaic (pixelated) regions",
@@ -214,7 +250,7 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         image: Annotated[UploadFile, File(description="the pixelated image")],
     ) -> Response:
         found = await service.detect_mosaic(await image.read())
-        return mask_response(found, "mosaic-mask.png")
+        return _mask_response(found, "mosaic-mask.png")
 
     @app.post(
         "/v1/find-mask",
@@ -243,28 +279,12 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
         params = DecensorOptions(mask_color=parse_mask_color(mask_color),
                                 mask_tolerance=mask_tolerance, antialias=antialias)
         found = await service.find_paint(await image.read(), params)
-        return mask_response(found, "mask.png")
+        return _mask_response(found, "mask.png")
 
-    @app.post("/deepcreampy-bar", summary="Drop-in: decensor bars (field image)",
-              response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
-    async def deepcreampy_bar(
-        image: Annotated[UploadFile, File(description="image with bars in (0,255,0)")],
-    ) -> Response:
-        out = await service.decensor(await image.read(), None, DecensorOptions(mode="bar"))
-        return await respond(out, 1)
 
-    @app.post("/deepcreampy-mosaic", summary="Drop-in: decensor mosaics (fields image, masked)",
-              response_class=Response, responses={**PNG_RESPONSE, **ERROR_RESPONSES})
-    async def deepcreampy_mosaic(
-        image: Annotated[UploadFile, File(description="the original (pixelated) image")],
-        masked: Annotated[UploadFile, File(description="a copy with the mosaic painted (0,255,0)")],
-    ) -> Response:
-        # The older service's fields: `image` = original, `masked` = colored copy.
-        out = await service.decensor(
-            await masked.read(), await image.read(), DecensorOptions(mode="mosaic")
-        )
-        return await respond(out, 1)
-
+def _add_status_routes(app: FastAPI, service: DecensorService, settings: Settings,
+                       metrics: Metrics) -> None:
+    """Liveness, readiness, Prometheus metrics and the page's info."""
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -304,6 +324,9 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
             },
         }
 
+
+def _add_page(app: FastAPI) -> None:
+    """The web page and its static files."""
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         # The page may load nothing from elsewhere: the browser enforces "no CDN" too.
@@ -315,6 +338,10 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
+
+def _add_middleware(app: FastAPI, service: DecensorService, settings: Settings,
+                    metrics: Metrics) -> None:
+    """CORS (when configured), the upload guard and the metrics middleware (outermost)."""
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -340,4 +367,3 @@ def create_app(settings: Settings | None = None, *, service: DecensorService | N
     )
     routes = [getattr(route, "path", "") for route in app.routes]
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
-    return app

@@ -244,13 +244,13 @@ class DecensorService:
 
     def _find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
         from deepcream.masks import find_mask, mask_warning, near_mask_hint
-        from deepcream.regions import label_holes
+        from deepcream.regions import count_regions
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
         # The same search as a bar-mode decensor of this image with these options.
         mask = find_mask(rgb, params.mask_color, tolerance=params.mask_tolerance,
                          grow_antialias=params.antialias)
-        regions = label_holes(mask).count  # (no per-region objects: may be thousands)
+        regions = count_regions(mask)  # (no per-region objects: may be millions)
         found = FoundMask(png=self._mask_png(mask), regions=regions,
                           pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
         if regions:
