@@ -141,7 +141,7 @@ class Decensorer:
 
 def decensor(image: Source | Pixels, mode: str = "bar", original: Source | Pixels | None = None,
              variations: int = 1, engine: str | Engine = "auto",
-             mask_color: Color | str = DEFAULT_MASK_COLOR, mask_tolerance: int = 0,
+             mask_color: Color | str = DEFAULT_MASK_COLOR, mask_tolerance: int | None = None,
              models: PathLike | None = None, *, antialias: bool = False,
              auto_mask: bool = False, backend: str = "auto", threads: int | None = None,
              precision: str = "fp32", mask: MaskSource | None = None) -> DecensorResult:

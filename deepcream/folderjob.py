@@ -225,6 +225,7 @@ class Outcome:
     warning: str | None = None
     engine: str = ""  # describe() of the engine that filled it
     timings: dict[str, float] = field(default_factory=dict)
+    mask_note: str | None = None
 
 
 def failure(task: Task, reason: str, exc: BaseException | str) -> Outcome:
@@ -330,10 +331,15 @@ class Summary:
 
         text = (f"{self.done} of {total} images done, {self.regions} regions filled, "
                 f"engine {engine}, {seconds:.2f} s")
+        # Images with no region found are the most common surprise: counted on their own.
+        failed = collections.Counter(self.failed)
+        empty = failed.pop(NOTHING_TO_DO, 0)
+        if empty:
+            text += f"; {empty} with no regions found (no output written)"
         if self.skipped:
             text += f"; skipped {sum(self.skipped.values())} ({by_reason(self.skipped)})"
-        if self.failed:
-            text += f"; failed {self.total_failed} ({by_reason(self.failed)})"
+        if failed:
+            text += f"; failed {sum(failed.values())} ({by_reason(failed)})"
         if self.interrupted:
             text += "; interrupted (run again to resume)"
         return text
@@ -375,7 +381,8 @@ def process_task(decensorer: Decensorer, task: Task, options: DecensorOptions, *
     except (DeepcreamError, MemoryError, OSError) as exc:
         return failure(task, WRITE_FAILED, exc)
     return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                   engine=result.engine, timings=result.timings)
+                   engine=result.engine, timings=result.timings,
+                   mask_note=result.mask_note)
 
 
 _END = object()
@@ -467,7 +474,8 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
         except (DeepcreamError, MemoryError, OSError) as exc:
             return failure(task, WRITE_FAILED, exc)
         return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                       engine=result.engine, timings=result.timings)
+                       engine=result.engine, timings=result.timings,
+                       mask_note=result.mask_note)
 
     pending = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver:

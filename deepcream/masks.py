@@ -13,6 +13,7 @@ edges and JPEG shifts every pixel a little, so users get "the same image back". 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -40,6 +41,22 @@ _GROW_ITERATIONS = 3
 # (the nearest pixel may itself be a blend; 2 px out is past a 1-2 px anti-aliased edge).
 _BG_OFFSETS = [(r * dy, r * dx) for r in (1, 2) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
                if (dy, dx) != (0, 0)]
+
+
+# How messages name the settings they suggest. The library's wording names the Python
+# keywords; the CLI and the server pass their own (flags, form fields) to ``pipeline.prepare``.
+Wording = dict[str, str]
+PYTHON_WORDING: Wording = {
+    "tolerance": "mask_tolerance={n}",
+    "antialias": "antialias=True",
+    "color": "mask_color",
+    "mask": "mask=",
+    "and": ", ",  # between two settings
+}
+
+
+def _say(wording: Wording | None, key: str, **values: object) -> str:
+    return (wording or PYTHON_WORDING)[key].format(**values)
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -170,29 +187,60 @@ def near_mask_hint(
     tolerance: int = 0,
     *,
     min_pixels: int = 50,
+    wording: Wording | None = None,
 ) -> str | None:
-    """A one-line explanation when no pixel (or only a small share of the mask-like pixels)
-    matches the mask color at ``tolerance`` but many are close to it, with the exact options
-    to rerun with; None when there is nothing to say.
+    """A one-line explanation when the pixels painted near the mask color are mostly not
+    taken at ``tolerance`` (JPEG-saved or anti-aliased strokes read exactly), with the
+    settings to rerun with; None when there is nothing to say.
 
-    JPEG keeps a few pixels exact inside wide strokes, so "few exact, many near" (fewer than
-    half of the near ones) gets the hint too: the exact mask would be a sparse speckle.
+    Only pixels that belong to strokes count: pixels within ``_HINT_MAX_TOLERANCE`` of the
+    color lying within 2 px of a stroke pixel (one within ``tolerance``, within
+    ``_SEED_DISTANCE`` or ``_SEED_EXCESS`` vivid). A picture's own near-green areas away
+    from any stroke (a gradient sky, foliage) never trigger it, so exact-stroke PNGs stay
+    silent. JPEG keeps a few pixels exact inside wide strokes, so "few taken, many near"
+    (fewer than half) gets the hint too. Cost: a few OpenCV passes over the box holding the
+    near pixels (~10 ms on 2604x2513).
     """
     rgb = _check_rgb(rgb)
     color = _check_color(color)
-    tolerance = int(tolerance)
-    dist = color_distance(rgb, color)
-    counts = np.cumsum(np.bincount(dist.ravel(), minlength=256))
-    found = int(counts[min(max(tolerance, 0), 255)])
-    suggested, count = suggest_tolerance(rgb, color, distance=dist)
-    if count < min_pixels or suggested <= tolerance or found * 2 > count:
+    tolerance = min(max(int(tolerance), 0), 255)
+    if tolerance >= _HINT_MAX_TOLERANCE:
+        return None
+    near = _near(rgb, color, _HINT_MAX_TOLERANCE)
+    rows = np.flatnonzero(near.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(near.any(axis=0))
+    y0, y1 = max(rows[0] - 2, 0), min(rows[-1] + 3, rgb.shape[0])
+    x0, x1 = max(cols[0] - 2, 0), min(cols[-1] + 3, rgb.shape[1])
+    sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    near = near[y0:y1, x0:x1]
+    taken = _near(sub, color, tolerance)
+    found = int(np.count_nonzero(taken))
+    if found * 2 > np.count_nonzero(near):  # most near pixels are taken (clean strokes)
+        return None
+    seeds = taken | _near(sub, color, _SEED_DISTANCE)
+    excess = _excess(sub, color)
+    if excess is not None:
+        seeds |= excess >= _SEED_EXCESS
+    related = near & _within(seeds, 2)
+    count = int(np.count_nonzero(related))
+    if count < min_pixels or found * 2 > count:
+        return None
+    dist = color_distance(sub[related].reshape(-1, 1, 3), color).ravel()
+    counts = np.cumsum(np.bincount(dist, minlength=256))
+    suggested = next(t for t in range(8, _HINT_MAX_TOLERANCE + 1, 8)
+                     if counts[t] >= 0.9 * count or t == _HINT_MAX_TOLERANCE)
+    if suggested <= tolerance:
         return None
     c = ",".join(str(v) for v in color)
     exact = "the exact mask color" if tolerance == 0 else f"a color within {tolerance} of"
     head = f"no pixel has {exact} ({c})" if found == 0 else f"only {found:,} pixels have {exact} ({c})"
     return (
-        f"{head} but {count:,} pixels are within {suggested} of it "
-        f"(anti-aliased or JPEG-saved strokes?): rerun with --mask-tolerance {suggested} --antialias"
+        f"{head} but {int(counts[suggested]):,} pixels of the strokes are within {suggested} "
+        f"of it (anti-aliased or JPEG-saved strokes?): rerun with "
+        f"{_say(wording, 'tolerance', n=suggested)}{_say(wording, 'and')}"
+        f"{_say(wording, 'antialias')}"
     )
 
 
@@ -202,9 +250,10 @@ def fringe_hint(
     color: Color = DEFAULT_MASK_COLOR,
     *,
     min_pixels: int = 50,
+    wording: Wording | None = None,
 ) -> str | None:
     """A one-line warning when a found mask has many anti-aliased edge pixels around it that
-    would stay as a visible fringe without ``--antialias``; None otherwise."""
+    would stay as a visible fringe without ``antialias``; None otherwise."""
     rgb = _check_rgb(rgb)
     color = _check_color(color)
     grown = grow_antialiased(rgb, mask, color, iterations=_GROW_ITERATIONS)
@@ -213,7 +262,7 @@ def fringe_hint(
         return None
     return (
         f"{extra:,} pixels around the mask blend into the mask color (anti-aliased edges?) "
-        f"and would stay as a fringe: add --antialias"
+        f"and would stay as a fringe: add {_say(wording, 'antialias')}"
     )
 
 
@@ -223,6 +272,8 @@ def mask_warning(
     color: Color = DEFAULT_MASK_COLOR,
     tolerance: int = 0,
     antialias: bool = False,
+    *,
+    wording: Wording | None = None,
 ) -> str | None:
     """Why a found mask is probably incomplete (JPEG-speckled strokes, or an anti-aliased
     fringe that ``antialias`` would take), as one line; None when the mask looks complete.
@@ -236,9 +287,9 @@ def mask_warning(
     near_outside = (sample <= _HINT_MAX_TOLERANCE) & ~mask[::4, ::4]
     if np.count_nonzero(near_outside) * 16 < 50:
         return None
-    hint = near_mask_hint(rgb, color, tolerance)
+    hint = near_mask_hint(rgb, color, tolerance, wording=wording)
     if hint is None and not antialias:
-        hint = fringe_hint(rgb, mask, color)
+        hint = fringe_hint(rgb, mask, color, wording=wording)
     return hint
 
 
@@ -321,3 +372,238 @@ def load_mask_file(src: str | os.PathLike[str] | bytes | Image.Image | np.ndarra
         raise InputError(f"{what} marks nothing to fill: every pixel is black or transparent "
                          "(white or any non-black pixel = fill)")
     return fill
+
+
+# --- the default finder: painted strokes as paint programs and JPEG leave them ---------------
+
+# A seed pixel is this close (max channel) to the mask color: JPEG keeps most of a stroke's
+# interior within it, natural pictures almost never come this close to a pure mask color.
+_SEED_DISTANCE = 12
+# ... or carries this much mask excess (G - max(R, B) for #00ff00): thin strokes under 4:2:0
+# chroma subsampling keep no pixel near the exact color, but stay this vivid; natural and
+# UI greens stay below it (#00e640: 166, #32cd32: 155, #4caf50: 95).
+_SEED_EXCESS = 190
+# ... in runs thinner than 2 * _THIN_VIVID + 1 px, or within _VIVID_REACH px of a seed
+# near the exact color.
+_THIN_VIVID = 3
+_VIVID_REACH = 32
+_CORE_EXCESS = 150
+# Core: pixels this close, connected to a seed (hysteresis), no farther than _CORE_REACH px
+# from one: the rest of a JPEG-smeared stroke, but not the green art next to it.
+_CORE_DISTANCE = 64
+_CORE_REACH = 16
+# Edge: pixels carrying at least this much mask color over the neighbouring background
+# ("mask excess", e.g. G - max(R, B) for #00ff00), within _EDGE_REACH px of the core:
+# anti-aliased borders, JPEG chroma bleed and ringing.
+_EDGE_EXCESS = 24
+_EDGE_REACH = 3
+_RING_EXCESS = 32
+# Enclosed non-mask islands up to this many pixels are JPEG damage inside a stroke.
+_HOLE_PIXELS = 64
+# Exact strokes count as hard-edged (today's exact mask, unchanged) while fewer than this
+# share of the pixels around them carry mask color.
+_SOFT_EDGE_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class PaintInfo:
+    """How ``find_paint`` read the image: ``soft`` when the strokes were anti-aliased or
+    lossy-saved (then ``mask`` was grown past the exact color) and how many pixels the exact
+    color alone had (``exact``) and the final mask has (``pixels``)."""
+
+    soft: bool
+    exact: int
+    pixels: int
+
+
+def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
+    """uint8 [H, W]: how much more of the mask color's strong channels than of its weak
+    ones a pixel has, clipped at 0 (G - max(R, B) for #00ff00); None for colors without a
+    clear split (greys), whose edges are grown by blend fitting instead."""
+    high = [k for k in range(3) if color[k] >= 128]
+    low = [k for k in range(3) if color[k] < 128]
+    if not high or not low or min(color[k] for k in high) - max(color[k] for k in low) < 128:
+        return None
+    ch = cv2.split(rgb)
+    hi = ch[high[0]]
+    for k in high[1:]:
+        hi = cv2.min(hi, ch[k])
+    lo = ch[low[0]]
+    for k in low[1:]:
+        lo = cv2.max(lo, ch[k])
+    return cv2.subtract(hi, lo)  # saturates at 0
+
+
+def _near(rgb: np.ndarray, color: Color, distance: int) -> np.ndarray:
+    """bool [H, W]: every channel within ``distance`` of ``color`` (one cv2 pass)."""
+    return _tolerant_mask(rgb, color, distance)
+
+
+def _outer_excess(excess: np.ndarray, inside: np.ndarray, ys: np.ndarray, xs: np.ndarray
+                  ) -> np.ndarray:
+    """Median excess of the pixels 2 px out from (ys, xs) that are not ``inside``: the
+    background a border pixel would be blended with."""
+    h, w = excess.shape
+    values = []
+    for dy, dx in _BG_OFFSETS[8:]:  # the 8 directions at 2 px
+        ny, nx = np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)
+        v = excess[ny, nx].astype(np.float32)
+        v[inside[ny, nx]] = np.nan
+        values.append(v)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = np.nanmedian(np.stack(values, axis=1), axis=1)
+    return np.nan_to_num(out, nan=255.0)
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _reconstruct(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Pixels of ``allowed`` 8-connected to ``seed`` (hysteresis by connected components)."""
+    count, labels = cv2.connectedComponents(allowed.view(np.uint8), connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[seed & allowed])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def _square(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
+
+
+def _within(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Pixels within ``radius`` px of ``mask`` (Chebyshev: a square dilation, which OpenCV
+    runs separably, so large radii cost no more than small ones)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(mask.view(np.uint8), kernel).view(bool)
+
+
+def _drop_specks(mask: np.ndarray) -> np.ndarray:
+    """``mask`` without groups of one or two pixels: a pixel stays when its 3x3 block holds
+    at least 3 mask pixels, or it touches such a pixel (one box filter, no labelling)."""
+    counts = cv2.boxFilter(mask.view(np.uint8), -1, (3, 3), normalize=False,
+                           borderType=cv2.BORDER_CONSTANT)
+    solid = counts >= 3
+    return mask & cv2.dilate(solid.view(np.uint8), _disk(1)).view(bool)
+
+
+def _fill_small_holes(mask: np.ndarray, max_pixels: int) -> np.ndarray:
+    """Close enclosed islands of non-mask pixels up to ``max_pixels`` (not reached by a
+    4-connected flood from outside the mask)."""
+    h, w = mask.shape
+    outside = np.zeros((h + 2, w + 2), np.uint8)
+    outside[1:-1, 1:-1] = mask
+    flood_mask = np.zeros((h + 4, w + 4), np.uint8)
+    cv2.floodFill(outside, flood_mask, (0, 0), 2, flags=4)
+    holes = outside[1:-1, 1:-1] == 0
+    if not holes.any():
+        return mask
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(holes.view(np.uint8),
+                                                               connectivity=4)
+    small = stats[:, cv2.CC_STAT_AREA] <= max_pixels
+    small[0] = False
+    return mask | small[labels]
+
+
+def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.ndarray, PaintInfo]:
+    """The default mask: the strokes painted in ``color``, however they were saved.
+
+    Hard-edged exact strokes (a PNG from a pixel brush) give exactly the exact-color mask, as
+    DeepCreamPy. Otherwise (anti-aliased brush, JPEG at any quality and chroma subsampling,
+    a resize after painting, a palette) the mask is grown by hysteresis: seeds (within
+    ``_SEED_DISTANCE`` of the color, or ``_SEED_EXCESS`` vivid and within ``_VIVID_REACH``
+    px of such a pixel, in groups of at least 3 pixels), the connected paint-like pixels up to ``_CORE_REACH`` px from a
+    seed, then the edge pixels still carrying mask color (``_EDGE_EXCESS``) up to
+    ``_EDGE_REACH`` px further, then a closing and small enclosed holes. So JPEG specks merge
+    into their stroke, and the mask never reaches more than ``_CORE_REACH + _EDGE_REACH`` px
+    into neighbouring art of a similar color.
+    """
+    rgb = _check_rgb(rgb)
+    color = _check_color(color)
+    exact = _near(rgb, color, 0)
+    n_exact = int(np.count_nonzero(exact))
+    excess = _excess(rgb, color)
+    seeds = _near(rgb, color, _SEED_DISTANCE)
+    n_seeds = int(np.count_nonzero(seeds))
+    if n_seeds != n_exact:
+        seeds = _drop_specks(seeds) | exact
+        n_seeds = int(np.count_nonzero(seeds))
+    if excess is not None and n_seeds:
+        # Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
+        # the exact color), or near paint of (almost) the exact color. A wide vivid area far
+        # from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke.
+        vivid = _drop_specks(excess >= _SEED_EXCESS)
+        wide_core = cv2.erode(vivid.view(np.uint8), _square(_THIN_VIVID))
+        wide = _within(wide_core.view(bool), _THIN_VIVID + 1)
+        seeds |= vivid & (~wide | _within(seeds, _VIVID_REACH))
+        n_seeds = int(np.count_nonzero(seeds))
+    # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
+    if n_seeds == 0 or (n_exact and _hard_edged(rgb, exact, excess, color)):
+        return exact, PaintInfo(False, n_exact, n_exact)
+    # Work on the box the mask can reach: strokes usually cover a small part of the page.
+    margin = _CORE_REACH + _EDGE_REACH + 4
+    rows, cols = np.flatnonzero(seeds.any(axis=1)), np.flatnonzero(seeds.any(axis=0))
+    y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, rgb.shape[0])
+    x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, rgb.shape[1])
+    sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    seeds = np.ascontiguousarray(seeds[y0:y1, x0:x1])
+    ex = None if excess is None else np.ascontiguousarray(excess[y0:y1, x0:x1])
+    paint_like = _near(sub, color, _CORE_DISTANCE)
+    if ex is not None:
+        paint_like |= ex >= _CORE_EXCESS
+    core = _reconstruct(seeds, paint_like & _within(seeds, _CORE_REACH))
+    reach = _within(core, _EDGE_REACH)
+    if ex is not None:
+        grown = core | _reconstruct(core, reach & (ex > _EDGE_EXCESS))
+        # JPEG ringing islands that still read as mask-colored, widened by 2 px so they
+        # join their stroke's region
+        islands = reach & (ex > _RING_EXCESS) & ~grown
+        if islands.any():
+            grown |= _within(islands, 2) & reach
+    else:
+        grown = grow_antialiased(sub, core, color) & reach
+    # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
+    # apart into their stroke.
+    grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(2)).view(bool)
+    grown = _fill_small_holes(grown, _HOLE_PIXELS)
+    mask = np.zeros(exact.shape, bool)
+    mask[y0:y1, x0:x1] = grown
+    mask |= exact
+    return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
+
+
+def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
+                color: Color) -> bool:
+    """True when the exact-color strokes have crisp borders: the pixels around them that
+    carry clearly more mask color than the background 2 px further out (as an anti-aliased
+    border does) outnumber those that carry clearly less by under ``_SOFT_EDGE_SHARE``."""
+    ring = cv2.dilate(exact.view(np.uint8), _disk(1)).view(bool) & ~exact
+    ys, xs = np.nonzero(ring)
+    if len(ys) == 0:
+        return True
+    if excess is not None:
+        inside = exact | ring
+        step = excess[ys, xs].astype(np.float32) - _outer_excess(excess, inside, ys, xs)
+        # Textured pictures differ from pixel to pixel both ways; a blended border only
+        # one way (toward the mask color): count the surplus.
+        colored = (int(np.count_nonzero(step > _EDGE_EXCESS))
+                   - int(np.count_nonzero(step < -_EDGE_EXCESS)))
+    else:
+        colored = int(np.count_nonzero(_blend_candidates(rgb, exact, ys, xs, color)))
+    return colored <= _SOFT_EDGE_SHARE * len(ys)
+
+
+def paint_note(info: PaintInfo, color: Color = DEFAULT_MASK_COLOR,
+               wording: Wording | None = None) -> str:
+    """One line saying the strokes were read as soft paint, and how to get the exact mask."""
+    from deepcream.colors import format_color
+
+    return (f"the mask strokes look anti-aliased or JPEG-saved: the mask was grown over their "
+            f"blended edges ({info.pixels:,} pixels, {info.exact:,} of them exactly "
+            f"{format_color(color)}); {_say(wording, 'tolerance', n=0)} takes the exact "
+            "color only")

@@ -9,7 +9,7 @@ included, happens here and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deepcream.errors import InputError
 
@@ -55,21 +55,25 @@ class DecensorOptions:
 
     ``mode``: "bar" (regions painted in ``mask_color``) or "mosaic" (pixelated regions).
     ``variations``: 1, 2 or 4 outputs from flipped inputs, as DeepCreamPy makes them.
-    ``mask_color``: a triple or any text ``parse_color`` reads. ``mask_tolerance``: also
-    accept pixels within this many levels per channel. ``antialias``: grow the mask over
-    anti-aliased stroke edges. ``auto_mask``: mosaic mode, find the mosaic itself instead of
+    ``mask_color``: a triple or any text ``parse_color`` reads. ``mask_tolerance``: None
+    (default) finds the painted strokes however they were saved (``masks.find_paint``); a
+    number is the manual override: accept pixels within this many levels per channel (0 =
+    the exact color only, as DeepCreamPy). ``antialias``: with a tolerance, grow the mask
+    over anti-aliased stroke edges. ``wording``: how messages name settings (the CLI's flags,
+    the server's form fields; None: ``masks.PYTHON_WORDING``, the keyword names). ``auto_mask``: mosaic mode, find the mosaic itself instead of
     reading a painted copy.
     """
 
     mode: str = "bar"
     variations: int = 1
     mask_color: Color = DEFAULT_MASK_COLOR
-    mask_tolerance: int = 0
+    mask_tolerance: int | None = None
     antialias: bool = False
     auto_mask: bool = False
     max_regions: int = DEFAULT_MAX_REGIONS
     """Separate regions allowed in one image; more is an ``InputError`` (images with many
     small regions fill them in shared crops, docs/decensor.md)."""
+    wording: dict[str, str] | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -82,7 +86,8 @@ class DecensorOptions:
         except InputError as exc:
             raise InputError(f"mask color: {exc}") from None
         tolerance = self.mask_tolerance
-        if isinstance(tolerance, bool) or not isinstance(tolerance, int) or not 0 <= tolerance <= 255:
+        if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, int)
+                                      or not 0 <= tolerance <= 255):
             raise InputError(f"mask tolerance must be an integer 0..255, got {tolerance!r}")
         regions = self.max_regions
         if isinstance(regions, bool) or not isinstance(regions, int) or regions < 1:

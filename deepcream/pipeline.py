@@ -57,8 +57,11 @@ class DecensorResult:
     ``save_png`` write fastest); ``images``: the same as PIL images, made on first use;
     ``engine``: which engine filled them (``describe()``); ``regions``: regions filled per
     image; ``timings``: seconds per stage; ``notice``: why nothing was done (no mask pixels),
-    else None; ``warning``: why the mask found is probably incomplete (JPEG-speckled or
-    anti-aliased strokes) and the options to rerun with, else None."""
+    else None; ``warning``: something the user should look at: nothing was found (the same
+    text as ``notice``), or, with a manual ``mask_tolerance``, why the mask found is probably
+    incomplete and the settings to rerun with; else None; ``mask_note``: how the default
+    finder read soft strokes (anti-aliased or JPEG-saved, grown past the exact color), else
+    None."""
 
     pixels: list[Pixels]
     engine: str
@@ -66,6 +69,7 @@ class DecensorResult:
     timings: dict[str, float]
     notice: str | None = None
     warning: str | None = None
+    mask_note: str | None = None
     _images: list[Image.Image] | None = field(default=None, repr=False)
 
     @property
@@ -113,6 +117,7 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
     notice: str | None = None
     warning: str | None = None
+    mask_note: str | None = None  # how the mask was found, when not plainly by exact color
     owns_base: bool = False  # True when ``base`` is private to the job (finish may write it)
     width: int = 0
     height: int = 0
@@ -213,12 +218,10 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
     mode, variations, auto_mask = options.mode, options.variations, options.auto_mask
     color, mask_tolerance, antialias = options.mask_color, options.mask_tolerance, options.antialias
     max_regions = options.max_regions
-    from deepcream.masks import mask_warning, near_mask_hint
-
     if mask is not None and (original is not None or auto_mask):
         raise InputError("a mask file says where to fill: give no original (colored copy) "
                          "and no auto mask with it")
-    base, alpha, source, rgb, holes, decode_seconds = _inputs_and_holes(
+    base, alpha, source, rgb, holes, mask_note, decode_seconds = _inputs_and_holes(
         image, options, original, mask)
     try:
         labels = rg.label_holes(holes, max_count=max_regions)
@@ -232,15 +235,17 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
         batch, batch_holes = _cut_all(plans, source, holes, input_size)
     notice = warning = None
     color_mask = mask is None and not auto_mask
-    if labels.count and color_mask:
-        warning = mask_warning(rgb, holes, color, mask_tolerance, antialias)
+    if labels.count and color_mask and mask_tolerance is not None:
+        from deepcream.masks import mask_warning
+
+        warning = mask_warning(rgb, holes, color, mask_tolerance, antialias,
+                               wording=options.wording)
     if not labels.count:
-        hint = near_mask_hint(rgb, color, mask_tolerance) if color_mask else None
-        what = ("no mosaic found" if auto_mask else
-                f"no pixel of the mask color ({','.join(map(str, color))})")
-        notice = f"{what}: nothing to decensor" + (f"; {hint}" if hint else "")
+        notice = _nothing_found(rgb, color, mask_tolerance, auto_mask, options.wording)
+        # An unchanged image is the most common surprise: it is a warning, not just a notice.
+        warning = notice
     job = Job(mode, base, alpha, variations, input_size, color, labels.count, batch,
-              batch_holes, plans, notice=notice, warning=warning,
+              batch_holes, plans, notice=notice, warning=warning, mask_note=mask_note,
               owns_base=True)  # load_pixels' arrays are always new
     if streamed:
         job.source, job.hole_mask = source, holes
@@ -254,14 +259,16 @@ def prepare(image: Source | Pixels, options: DecensorOptions | None = None, *,
 def _inputs_and_holes(image: Source | Pixels, options: DecensorOptions,
                       original: Source | Pixels | None, mask: MaskSource | None
                       ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray,
-                                 np.ndarray, float]:
-    """Decode the inputs and find the holes: ``(base, alpha, source, rgb, holes,
+                                 np.ndarray, str | None, float]:
+    """Decode the inputs and find the holes: ``(base, alpha, source, rgb, holes, mask_note,
     decode_seconds)``; ``base`` is what the outputs start from, ``source`` what the model
-    sees, ``rgb`` the image the mask was read from."""
-    from deepcream.masks import find_mask, load_mask_file
+    sees, ``rgb`` the image the mask was read from, ``mask_note`` how soft strokes were
+    read (or None)."""
+    from deepcream.masks import load_mask_file
 
     mode, auto_mask = options.mode, options.auto_mask
     color, mask_tolerance, antialias = options.mask_color, options.mask_tolerance, options.antialias
+    mask_note = None
     t_decode = time.perf_counter()
     loaded = _load(image, "image")
     decode_seconds = time.perf_counter() - t_decode
@@ -273,7 +280,7 @@ def _inputs_and_holes(image: Source | Pixels, options: DecensorOptions,
         decode_seconds += time.perf_counter() - t_decode
     elif mode == "bar":
         base, source = rgb, rgb
-        holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
+        holes, mask_note = _color_holes(rgb, color, mask_tolerance, antialias, options.wording)
     elif auto_mask:
         if original is not None:
             raise InputError("auto mask finds the mosaic itself: give the pixelated image, "
@@ -295,8 +302,50 @@ def _inputs_and_holes(image: Source | Pixels, options: DecensorOptions,
         base, alpha = orig.rgb, orig.alpha
         del orig
         source = base
-        holes = find_mask(rgb, color, tolerance=mask_tolerance, grow_antialias=antialias)
-    return base, alpha, source, rgb, holes, decode_seconds
+        holes, mask_note = _color_holes(rgb, color, mask_tolerance, antialias, options.wording)
+    return base, alpha, source, rgb, holes, mask_note, decode_seconds
+
+
+def find_color_mask(rgb: np.ndarray, options: DecensorOptions
+                    ) -> tuple[np.ndarray, str | None, str | None, str | None]:
+    """The mask a bar-mode ``prepare`` with ``options`` fills in ``rgb``, without cutting
+    crops: ``(holes, notice, warning, mask_note)`` with the same messages."""
+    color, tolerance = options.mask_color, options.mask_tolerance
+    holes, mask_note = _color_holes(rgb, color, tolerance, options.antialias, options.wording)
+    notice = warning = None
+    if not holes.any():
+        notice = warning = _nothing_found(rgb, color, tolerance, False, options.wording)
+    elif tolerance is not None:
+        from deepcream.masks import mask_warning
+
+        warning = mask_warning(rgb, holes, color, tolerance, options.antialias,
+                               wording=options.wording)
+    return holes, notice, warning, mask_note
+
+
+def _color_holes(rgb: np.ndarray, color: Color, tolerance: int | None, antialias: bool,
+                 wording: dict[str, str] | None) -> tuple[np.ndarray, str | None]:
+    """The mask of pixels painted in ``color`` and, when the strokes were found by growing
+    past the exact color, a note saying so. ``tolerance`` None: the default finder."""
+    from deepcream.masks import find_mask, find_paint, paint_note
+
+    if tolerance is None and not antialias:
+        holes, info = find_paint(rgb, color)
+        return holes, paint_note(info, color, wording) if info.soft else None
+    return find_mask(rgb, color, tolerance=tolerance or 0, grow_antialias=antialias), None
+
+
+def _nothing_found(rgb: np.ndarray, color: Color, tolerance: int | None, auto_mask: bool,
+                   wording: dict[str, str] | None) -> str:
+    if auto_mask:
+        return "no mosaic found: nothing to decensor"
+    from deepcream.colors import format_color
+    from deepcream.masks import near_mask_hint
+
+    hint = near_mask_hint(rgb, color, tolerance or 0, wording=wording)
+    text = (f"no regions found: no pixel is painted in the mask color {format_color(color)} "
+            "(is that the color of the paint?): nothing to decensor")
+    return text + (f"; {hint}" if hint else "")
 
 
 def _plan_crops(labels: rg.Labels, width: int, height: int, variations: int
@@ -388,7 +437,7 @@ def end_paste(job: Job, outputs: list[np.ndarray], engine: str) -> DecensorResul
     _release_inputs(job)
     pixels = [Pixels(out, job.alpha) for out in outputs]
     return DecensorResult(pixels, engine, job.regions, dict(job.timings),
-                          job.notice, job.warning)
+                          job.notice, job.warning, job.mask_note)
 
 
 def _take_outputs(job: Job) -> list[np.ndarray]:
@@ -476,7 +525,7 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     if png:
         timings["encode"] = run.encode_seconds  # CPU time spent, mostly overlapped
     result = DecensorResult([Pixels(out, job.alpha) for out in run.outputs], engine.describe(),
-                            job.regions, timings, job.notice, job.warning)
+                            job.regions, timings, job.notice, job.warning, job.mask_note)
     return result, run.pngs if png else None
 
 

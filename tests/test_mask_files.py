@@ -266,3 +266,42 @@ def test_server_bad_mask(server_url: str, mask: bytes, status: int, words: str) 
 def test_server_bad_mask_color_names_the_field(server_url: str) -> None:
     resp = post(server_url, {"image": ("p.png", png_bytes(picture()))}, {"mask_color": "1,2"})
     assert resp.status_code == 422 and "form field 'mask_color'" in resp.json()["message"]
+
+
+# --- messages where the user looks ---------------------------------------------------------
+def jpeg_strokes() -> bytes:
+    rgb = picture()
+    rgb[60:84, 30:260] = GREEN
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def test_server_messages_name_api_fields(server_url: str) -> None:
+    found = post(server_url, {"image": ("j.jpg", jpeg_strokes())})
+    assert found.status_code == 200 and int(found.headers["x-deepcream-regions"]) >= 1
+    assert "mask_tolerance=0" in found.headers["x-deepcream-mask-note"]
+    nothing = post(server_url, {"image": ("p.png", png_bytes(picture()[..., ::-1]))},
+                   {"mask_color": "#ff00ff"})
+    assert nothing.headers["x-deepcream-regions"] == "0"
+    assert nothing.headers["x-deepcream-warning"].startswith("no regions found")
+    exact = post(server_url, {"image": ("j.jpg", jpeg_strokes())}, {"mask_tolerance": "0"})
+    assert "mask_tolerance=" in exact.headers["x-deepcream-warning"]
+    assert "--" not in exact.headers["x-deepcream-warning"]
+
+
+def test_cli_no_regions_is_a_warning_counted_apart(tmp_path: Path, capsys) -> None:
+    Image.fromarray(picture()).save(tmp_path / "a.png")
+    (tmp_path / "b.jpg").write_bytes(jpeg_strokes())
+    code, out, err = run([str(tmp_path / "a.png"), str(tmp_path / "b.jpg"),
+                          "--mask-color", "#ff00ff", "-o", str(tmp_path / "out"),
+                          "--engine", "classical"], capsys)
+    assert code == 1
+    lines = err.splitlines()
+    assert sum("a.png" in line for line in lines) == 1  # once per file
+    assert any(line.startswith("deepcream: warning: ") and "no regions found" in line
+               for line in lines)
+    assert "2 with no regions found (no output written)" in lines[-1]
+    code, out, err = run([str(tmp_path / "b.jpg"), "--mask-tolerance", "0",
+                          "-o", str(tmp_path / "out2"), "--engine", "classical"], capsys)
+    assert code == 0 and "--mask-tolerance" in err and "mask_tolerance=" not in err

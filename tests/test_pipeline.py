@@ -313,9 +313,13 @@ def test_no_mask_pixels_returns_input_with_notice() -> None:
 
 def test_near_mask_color_gets_hint() -> None:
     rgb = paint_bars(scene(), color=(3, 250, 2))
-    result = deepcream.decensor(Image.fromarray(rgb), engine="classical")
+    # The default finder takes strokes near the color (as JPEG leaves them) and says so.
+    found = deepcream.decensor(Image.fromarray(rgb), engine="classical")
+    assert found.regions > 0 and found.mask_note and "mask_tolerance=0" in found.mask_note
+    # DeepCreamPy's exact rule finds nothing and explains why, naming the setting.
+    result = deepcream.decensor(Image.fromarray(rgb), engine="classical", mask_tolerance=0)
     assert result.regions == 0
-    assert "--mask-tolerance" in result.notice
+    assert "mask_tolerance=" in result.notice and result.warning == result.notice
 
 
 def test_custom_mask_color_and_tolerance() -> None:

@@ -17,6 +17,7 @@ from deepcream.folderjob import (
     INPUT_SUFFIXES,
     NOT_FOUND,
     Journal,
+    NOTHING_TO_DO,
     Plan,
     Summary,
     list_images,
@@ -30,6 +31,14 @@ if TYPE_CHECKING:  # heavy modules: imported when the verb runs
     from deepcream.options import DecensorOptions
 
 NO_MASK = "no mask"
+# How mask messages name settings on the command line (masks.PYTHON_WORDING's keys).
+CLI_WORDING = {
+    "tolerance": "--mask-tolerance {n}",
+    "antialias": "--antialias",
+    "color": "--mask-color",
+    "mask": "--mask FILE",
+    "and": " ",
+}
 
 
 def _color(text: str) -> tuple[int, int, int]:
@@ -73,10 +82,14 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--mask-color", type=_color, default=DEFAULT_MASK_COLOR, metavar="COLOR",
                    help="the color the regions are painted in: #00ff00, 00ff00, R,G,B or a "
                    "CSS color name (default #00ff00)")
-    p.add_argument("--mask-tolerance", type=int, default=0, metavar="N",
-                   help="also accept pixels within N per channel of the mask color (default 0)")
+    p.add_argument("--mask-tolerance", type=int, default=None, metavar="N",
+                   help="manual override of the mask finder: accept pixels within N per "
+                   "channel of the mask color (0 = the exact color only, as DeepCreamPy). "
+                   "Default: find the painted strokes however they were saved (exact, "
+                   "anti-aliased or JPEG)")
     p.add_argument("--antialias", action="store_true",
-                   help="also fill anti-aliased edge pixels around the mask")
+                   help="with --mask-tolerance: also fill anti-aliased edge pixels around "
+                   "the mask")
     p.add_argument("--auto-mask", action="store_true",
                    help="mosaic mode without a colored copy: detect the mosaic automatically")
     p.add_argument("--variations", type=int, choices=(1, 2, 4), default=1,
@@ -326,13 +339,13 @@ def run(args: argparse.Namespace) -> int:
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
     t_start = time.perf_counter()
-    if args.mask_tolerance < 0 or args.mask_tolerance > 255:
+    if args.mask_tolerance is not None and not 0 <= args.mask_tolerance <= 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
     plan, out_dir = _plan(args)  # also settles the mode (--dcp-folders infers it)
     options = DecensorOptions(mode=args.mode, variations=args.variations,
                               mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
                               antialias=args.antialias, auto_mask=args.auto_mask,
-                              max_regions=args.max_regions)
+                              max_regions=args.max_regions, wording=CLI_WORDING)
     decensorer = Decensorer(engine=args.engine, models=args.models,
                             session=SessionOptions(backend=args.backend, threads=args.threads,
                                                    precision=args.precision))
@@ -438,11 +451,15 @@ def _run_tasks(args: argparse.Namespace, decensorer: Decensorer, tasks: list,
                 journal.record(outcome, engine_name())
             img_bar.update(1)
             if outcome.status != "done":
-                kind = "notice" if outcome.reason == "nothing to decensor" else "error"
+                kind = "warning" if outcome.reason == NOTHING_TO_DO else "error"
                 tqdm.write(f"deepcream: {kind}: {outcome.message}", file=sys.stderr)
                 return
+            # one line per file: the warning, else the note on how the mask was read
             if outcome.warning:
                 tqdm.write(f"deepcream: warning: {task.source}: {outcome.warning}",
+                           file=sys.stderr)
+            elif outcome.mask_note and not args.quiet:
+                tqdm.write(f"deepcream: note: {task.source}: {outcome.mask_note}",
                            file=sys.stderr)
             log.debug("%s: %s", task.source,
                       ", ".join(f"{k} {v:.3f} s" for k, v in outcome.timings.items()))

@@ -113,8 +113,10 @@ async def _image_response(out: DecensorOutput, variations: int) -> Response:
     }
     if out.notice:  # e.g. no mask-colored pixel: the image comes back unchanged
         headers["X-Deepcream-Notice"] = out.notice.encode("ascii", "replace").decode()
-    if out.warning:  # e.g. JPEG-speckled strokes: filled, but the mask is incomplete
+    if out.warning:  # e.g. no region found, or a manual tolerance left an incomplete mask
         headers["X-Deepcream-Warning"] = out.warning.encode("ascii", "replace").decode()
+    if out.mask_note:  # e.g. JPEG-saved strokes: the mask was grown past the exact color
+        headers["X-Deepcream-Mask-Note"] = out.mask_note.encode("ascii", "replace").decode()
     if variations == 1:
         headers["Content-Disposition"] = 'inline; filename="decensored.png"'
         return Response(out.pngs[0], media_type="image/png", headers=headers)
@@ -137,6 +139,8 @@ def _mask_response(found: FoundMask, filename: str) -> Response:
         headers["X-Deepcream-Notice"] = found.notice.encode("ascii", "replace").decode()
     if found.warning:
         headers["X-Deepcream-Warning"] = found.warning.encode("ascii", "replace").decode()
+    if found.mask_note:
+        headers["X-Deepcream-Mask-Note"] = found.mask_note.encode("ascii", "replace").decode()
     return Response(found.png, media_type="image/png", headers=headers)
 
 
@@ -169,9 +173,13 @@ def _add_decensor_routes(app: FastAPI, service: DecensorService) -> None:
         mode: Annotated[str, Form(description="bar or mosaic")] = "bar",
         mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
         variations: Annotated[int, Form(description="1, 2 or 4 (flipped inputs)")] = 1,
-        mask_tolerance: Annotated[int, Form(ge=0, le=255, description="per-channel color "
-                                           "tolerance for JPEG-damaged masks")] = 0,
-        antialias: Annotated[bool, Form(description="grow the mask over anti-aliased edges")] = False,
+        mask_tolerance: Annotated[int | None, Form(ge=0, le=255, description="manual "
+                                                  "override of the mask finder: per-channel "
+                                                  "color tolerance (0 = exact color only). "
+                                                  "Unset: strokes are found however they were "
+                                                  "saved (exact, anti-aliased, JPEG)")] = None,
+        antialias: Annotated[bool, Form(description="with mask_tolerance: grow the mask over "
+                                        "anti-aliased edges")] = False,
         auto_mask: Annotated[bool, Form(description="mosaic mode: detect the mosaic "
                                        "automatically instead of reading a colored mask")] = False,
     ) -> Response:
@@ -272,9 +280,13 @@ def _add_mask_routes(app: FastAPI, service: DecensorService) -> None:
         image: Annotated[UploadFile, File(description="the image with regions painted in "
                                          "the mask color")],
         mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
-        mask_tolerance: Annotated[int, Form(ge=0, le=255, description="per-channel color "
-                                           "tolerance for JPEG-damaged masks")] = 0,
-        antialias: Annotated[bool, Form(description="grow the mask over anti-aliased edges")] = False,
+        mask_tolerance: Annotated[int | None, Form(ge=0, le=255, description="manual "
+                                                  "override of the mask finder: per-channel "
+                                                  "color tolerance (0 = exact color only). "
+                                                  "Unset: strokes are found however they were "
+                                                  "saved (exact, anti-aliased, JPEG)")] = None,
+        antialias: Annotated[bool, Form(description="with mask_tolerance: grow the mask over "
+                                        "anti-aliased edges")] = False,
     ) -> Response:
         params = DecensorOptions(mask_color=parse_mask_color(mask_color),
                                 mask_tolerance=mask_tolerance, antialias=antialias)
@@ -350,7 +362,8 @@ def _add_middleware(app: FastAPI, service: DecensorService, settings: Settings,
             expose_headers=["X-Deepcream-Engine", "X-Deepcream-Regions",
                             "X-Deepcream-Processing-Ms", "X-Deepcream-Variations",
                             "X-Deepcream-Notice", "X-Deepcream-Warning",
-                            "X-Deepcream-Mask-Pixels", "X-Deepcream-Block-Sizes"],
+                            "X-Deepcream-Mask-Pixels", "X-Deepcream-Block-Sizes",
+                            "X-Deepcream-Mask-Note"],
         )
     app.add_middleware(
         UploadGuard,

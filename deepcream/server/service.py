@@ -33,6 +33,15 @@ from deepcream.server.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# How mask messages name settings in this API: its form fields (masks.PYTHON_WORDING's keys).
+API_WORDING = {
+    "tolerance": "mask_tolerance={n}",
+    "antialias": "antialias=true",
+    "color": "the mask_color field",
+    "mask": "a 'mask' file",
+    "and": ", ",
+}
+
 
 @dataclass
 class DecensorOutput:
@@ -45,6 +54,7 @@ class DecensorOutput:
     notice: str | None = None
     warning: str | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
+    mask_note: str | None = None
 
 
 @dataclass
@@ -61,6 +71,7 @@ class FoundMask:
     """Block size (px) per mosaic region, largest region first (detect-mosaic only)."""
     notice: str | None = None
     warning: str | None = None
+    mask_note: str | None = None
 
 
 class DecensorService:
@@ -243,22 +254,17 @@ class DecensorService:
                           compress_level=self.settings.png_compress_level)
 
     def _find_paint(self, image: bytes, params: DecensorOptions) -> FoundMask:
-        from deepcream.masks import find_mask, mask_warning, near_mask_hint
+        from deepcream.pipeline import find_color_mask
         from deepcream.regions import count_regions
 
         rgb = decode_pixels(image, field="image", max_pixels=self.settings.max_pixels).rgb
-        # The same search as a bar-mode decensor of this image with these options.
-        mask = find_mask(rgb, params.mask_color, tolerance=params.mask_tolerance,
-                         grow_antialias=params.antialias)
+        # The same search, and the same messages, as a bar-mode decensor with these options.
+        mask, notice, warning, mask_note = find_color_mask(
+            rgb, dataclasses.replace(params, wording=API_WORDING))
         regions = count_regions(mask)  # (no per-region objects: may be millions)
-        found = FoundMask(png=self._mask_png(mask), regions=regions,
-                          pixels=int(np.count_nonzero(mask)), processing_ms=0.0)
-        if regions:
-            found.warning = mask_warning(rgb, mask, params.mask_color, params.mask_tolerance,
-                                         params.antialias)
-        else:
-            found.notice = near_mask_hint(rgb, params.mask_color, params.mask_tolerance)
-        return found
+        return FoundMask(png=self._mask_png(mask), regions=regions,
+                         pixels=int(np.count_nonzero(mask)), processing_ms=0.0,
+                         notice=notice, warning=warning, mask_note=mask_note)
 
     def _detect(self, image: bytes) -> FoundMask:
         from deepcream.mosaic import find_mosaic_regions
@@ -325,6 +331,7 @@ class DecensorService:
             regions=int(result.regions),
             notice=result.notice,
             warning=result.warning,
+            mask_note=result.mask_note,
             processing_ms=(time.perf_counter() - started) * 1000,
             stages_ms=stages,
         )
@@ -353,7 +360,8 @@ class DecensorService:
                                    img.size, name="form field 'mask'",
                                    lossy=is_lossy_image(mask))
         # the server's region cap applies whatever the request asks
-        params = dataclasses.replace(params, max_regions=self.settings.max_regions)
+        params = dataclasses.replace(params, max_regions=self.settings.max_regions,
+                                     wording=API_WORDING)
         return pipeline.prepare(img, params, original=orig, mask=holes,
                                 input_size=engine.input_size)
 

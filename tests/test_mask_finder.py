@@ -1,0 +1,110 @@
+"""The default mask finder (``masks.find_paint``) on the evaluation generator's pictures:
+floors per condition class that fail if it regresses, exact strokes unchanged, green art
+left alone. Figures for every condition: docs/mask-help.md (scripts/eval_masks.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepcream.masks import find_mask, find_paint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_eval():
+    spec = importlib.util.spec_from_file_location("eval_masks", ROOT / "scripts" / "eval_masks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["eval_masks"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ev = _load_eval()
+# A tuning seed (the docs' figures are on held-out seeds 100-104); three pictures of
+# different styles keep this fast.
+SEED = 1
+PICTURES = ["astronaut", "coffee", "lineart0"]
+
+# condition: (max green-tinted px left outside the mask, in % of the stroke px over the
+# pictures; max regions / strokes). Measured on this seed: 0 for png/palette/resized/
+# jpeg90-444, 0.015% jpeg70-444, 0.21% jpeg80-420, 0.27% jpeg60-420; ratios <= 1.75.
+# DeepCreamPy's exact rule leaves several % on every lossy class (see the test below).
+FLOORS = {
+    "png": (0.01, 1.0),
+    "png-aliased": (0.01, 1.0),
+    "palette": (0.01, 1.0),
+    "jpeg90-444": (0.02, 1.5),
+    "jpeg80-420": (0.5, 1.5),
+    "jpeg70-444": (0.1, 1.5),
+    "jpeg60-420": (0.6, 2.0),
+    "resized": (0.02, 1.5),
+}
+
+
+@pytest.mark.parametrize("condition", list(FLOORS))
+def test_condition_floor(condition: str) -> None:
+    missed_max, ratio_max = FLOORS[condition]
+    missed = stroke_px = 0
+    for sample in ev.painted_samples(SEED, [condition], only=PICTURES):
+        r = ev.score_mask(sample)  # pixels outside the mask are output unchanged
+        missed += r["missed"]
+        stroke_px += int(sample.strokes.sum())
+        assert r["far"] <= 4, f"{sample.name}: {r['far']} mask px > 6 px from a stroke"
+        assert r["ratio"] <= ratio_max, f"{sample.name}: {r['regions']} regions for {r['strokes']} strokes"
+    assert 100 * missed / stroke_px <= missed_max
+
+
+def test_exact_mode_is_much_worse_on_jpeg() -> None:
+    """The floors mean something: DeepCreamPy's exact rule on the same JPEGs."""
+    samples = ev.painted_samples(SEED, ["jpeg80-420"], only=PICTURES)
+    exact = sum(ev.score_mask(s, find_mask(s.image))["missed"] for s in samples)
+    found = sum(ev.score_mask(s)["missed"] for s in samples)
+    assert exact > 5 * max(found, 1)
+
+
+@pytest.mark.parametrize("condition", ["png", "jpeg90-420"])
+def test_green_art_gives_no_region(condition: str) -> None:
+    rng = np.random.default_rng(0)
+    for name, img in ev.green_art(SEED):
+        image, _ = ev.encode(img, condition, rng)
+        mask, info = find_paint(image)
+        assert not mask.any(), f"{name} {condition}: {mask.sum()} px taken as paint"
+
+
+def test_exact_strokes_give_exactly_the_exact_mask() -> None:
+    from deepcream_bench.workload import make_workload_image
+
+    rgb, truth = make_workload_image(scale=0.5)
+    mask, info = find_paint(rgb)
+    assert not info.soft
+    assert np.array_equal(mask, find_mask(rgb)) and np.array_equal(mask, truth)
+
+
+def test_jpeg_specks_merge_into_their_stroke() -> None:
+    """DCP's rule on a JPEG finds hundreds of speck regions; the finder one per stroke."""
+    from deepcream.regions import find_regions
+
+    [sample] = ev.painted_samples(SEED, ["jpeg90-420"], only=["coffee"])
+    specks = len(find_regions(find_mask(sample.image)))
+    mask, info = find_paint(sample.image)
+    assert info.soft and specks > 3 * sample.stroke_count
+    assert len(find_regions(mask)) <= 1.5 * sample.stroke_count
+
+
+def test_growth_into_green_art_is_bounded() -> None:
+    """A JPEG stroke painted across vivid green art takes a bounded band of the art."""
+    from deepcream import masks
+
+    bound = masks._CORE_REACH + masks._EDGE_REACH + 4  # + island widening and closing
+    rgb = np.full((200, 300, 3), 230, np.uint8)
+    rgb[:, 150:] = (40, 200, 60)  # a vivid green area (art)
+    rgb[95:105, 20:280] = (0, 255, 0)  # the stroke crosses into it
+    image, _ = ev.encode(rgb, "jpeg80-420", np.random.default_rng(0))
+    mask, _ = find_paint(image)
+    rows = np.flatnonzero(mask[:, 200:260].any(axis=1))
+    assert rows.min() >= 95 - bound and rows.max() <= 104 + bound
