@@ -16,8 +16,8 @@ from deepcream.errors import DeepcreamError, InputError
 from deepcream.folderjob import (
     INPUT_SUFFIXES,
     NOT_FOUND,
-    Journal,
     NOTHING_TO_DO,
+    Journal,
     Plan,
     Summary,
     list_images,
