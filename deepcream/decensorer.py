@@ -116,7 +116,8 @@ class Decensorer:
             ) -> tuple[DecensorResult, list[bytes] | None]:
         """Fill a prepared job (``pipeline.run_job``); with ``png`` also the PNG bytes, whose
         text chunks are ``text`` plus ``deepcream-engine``: what filled the image."""
-        engine = self.engine(job.mode)
+        engine = self.engine(job.mode).for_job(len(job.plans),
+                                               None if job.streamed else job.holes)
         if png:
             text = {**(text or {}), ENGINE_TEXT_KEY: engine.describe()}
         return run_job(engine, job, png=png, text=text, on_filled=on_filled)

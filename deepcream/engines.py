@@ -84,6 +84,13 @@ class Engine:
     def warmup(self) -> None:
         """Pay one-time costs (lazy allocation, kernel choice) before the first real call."""
 
+    def for_job(self, crops: int, holes: Crops | None) -> Engine:
+        """The engine that fills one image's ``crops`` crops (``holes``: all their holes, or
+        None for a streamed job that is cut chunk by chunk). An engine whose method depends
+        on the size of the whole image returns a copy fixed to that method, so a job filled
+        in chunks or in one call comes out the same. Default: itself."""
+        return self
+
 
 _REGISTRY: dict[str, type[Engine]] = {}
 
@@ -333,6 +340,14 @@ class ClassicalEngine(Engine):
                 and window <= EXEMPLAR_MAX_WINDOW and patchmatch_available()):
             return "exemplar"
         return "telea"
+
+    def for_job(self, crops: int, holes: Crops | None) -> Engine:
+        if self.mode != "bar" or self.method != "auto":
+            return self
+        # a streamed job (holes None) has more crops than the exemplar budget allows
+        method = "telea" if holes is None else self._bar_method_for_call(holes)
+        return ClassicalEngine(self.mode, method=method, radius=self.radius,
+                               mosaic_method=self.mosaic_method)
 
     def _bar_method_for_call(self, holes: Crops) -> str:
         if self.mode != "bar" or self.method != "auto":

@@ -501,6 +501,7 @@ def run_job(engine: Engine, job: Job, *, png: bool = False, text: dict[str, str]
     True the engine stops taking crops and ``JobCancelled`` is raised (the job is spent).
     """
     t0 = time.perf_counter()
+    engine = engine.for_job(len(job.plans), None if job.streamed else job.holes)
     run = _OverlappedRun(job, on_filled, cancelled)
     encoder = None
     if png:
@@ -635,6 +636,7 @@ class _OverlappedRun:
 def run_engine(engine: Engine, job: Job) -> np.ndarray | list[np.ndarray]:
     """Fill all of a job's crops in one batched engine call (timed in ``job.timings``)."""
     t0 = time.perf_counter()
+    engine = engine.for_job(len(job.plans), None if job.streamed else job.holes)
     if not job.plans:
         filled = job.crops
     elif job.streamed:

@@ -237,3 +237,25 @@ def test_backprojected_mosaic_keeps_block_means_and_the_outside() -> None:
     err = np.abs(out[holes].astype(float) - clean[holes]) ** 2
     err_mosaic = np.abs(mosaic[holes].astype(float) - clean[holes]) ** 2
     assert err.mean() < err_mosaic.mean()
+
+
+def test_classical_method_is_chosen_once_per_job() -> None:
+    """A chunked (streamed) job and a one-call job get the same fill: the auto method is fixed
+    per image by ``for_job``, not per engine call."""
+    engine = engines.ClassicalEngine("bar")
+    assert engine.method == "auto"
+    small = np.zeros((1, 64, 64), bool)
+    small[0, 20:30, 20:30] = True
+    streamed = engine.for_job(500, None)
+    assert streamed.method == "telea" and streamed.describe().startswith("classical opencv-telea")
+    picked = engine.for_job(1, small)
+    assert picked.method == engine.bar_method_for(100, 1, picked_window(small))
+    assert picked.for_job(1, small) is picked  # a fixed method stays fixed
+    assert engines.ClassicalEngine("mosaic").for_job(1, small).mode == "mosaic"
+
+
+def picked_window(holes: np.ndarray) -> int:
+    from deepcream.classical import EXEMPLAR_MARGIN, hole_window
+
+    ys, xs = hole_window(holes[0], EXEMPLAR_MARGIN)
+    return (ys.stop - ys.start) * (xs.stop - xs.start)

@@ -292,6 +292,8 @@ class DecensorService:
         job = await loop.run_in_executor(self.executor, self._prepare, image, original, params,
                                          engine, mask)
         stages["prepare"] = (time.perf_counter() - t) * 1000
+        # the method a native-resolution engine picks for this image, chunked or not
+        engine = engine.for_job(len(job.plans), None if job.streamed else job.holes)
 
         def check(*_: Any) -> None:
             if cancel.is_set():
