@@ -388,6 +388,74 @@ def process_task(decensorer: Decensorer, task: Task, options: DecensorOptions, *
 _END = object()
 
 
+def _prepared_jobs(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOptions,
+                   stop: threading.Event, prefetch: bool) -> Iterable[tuple[Task, Any]]:
+    """``(task, prepared job or failed Outcome)`` in task order; with ``prefetch`` a thread
+    prepares the next task while the caller works on this one (at most one waits)."""
+
+    def prepared(task: Task) -> Any:
+        try:
+            return decensorer.prepare(task.source, options, original=task.original,
+                                      mask=task.mask)
+        except (DeepcreamError, MemoryError, OSError) as exc:
+            return failure(task, BAD_INPUT, exc)
+
+    ready: queue.Queue[Any] = queue.Queue()
+    slot = threading.Semaphore(1)
+    quit_prefetch = threading.Event()
+
+    def prefetcher() -> None:
+        try:
+            for task in tasks:
+                while not slot.acquire(timeout=0.1):
+                    if quit_prefetch.is_set():
+                        return
+                if quit_prefetch.is_set() or stop.is_set():
+                    return
+                ready.put((task, prepared(task)))
+        except BaseException as exc:  # re-raised in the caller's thread
+            ready.put((None, exc))
+        finally:
+            ready.put(_END)
+
+    if not prefetch:
+        for task in tasks:
+            if stop.is_set():
+                return
+            yield task, prepared(task)
+        return
+    thread = threading.Thread(target=prefetcher, name="deepcream-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _END:
+                return
+            slot.release()  # the next image may be prepared while this one runs
+            task, job = item
+            if task is None:
+                raise job
+            if stop.is_set():
+                return
+            yield task, job
+    finally:
+        quit_prefetch.set()
+        thread.join()
+
+
+def _save(task: Task, pngs: list[bytes], result: Any) -> Outcome:
+    """Write one image's outputs (in the writer thread); failures become an ``Outcome``."""
+    try:
+        t0 = time.perf_counter()
+        save_outputs(pngs, task)
+        result.timings["save"] = time.perf_counter() - t0
+    except (DeepcreamError, MemoryError, OSError) as exc:
+        return failure(task, WRITE_FAILED, exc)
+    return Outcome(task, "done", regions=result.regions, warning=result.warning,
+                   engine=result.engine, timings=result.timings,
+                   mask_note=result.mask_note)
+
+
 def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOptions, *,
               on_outcome: Callable[[Outcome], None],
               text: dict[str, str] | None = None,
@@ -416,67 +484,6 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
         prefetch = len(tasks) > 1
     finished = 0
 
-    def prepared(task: Task) -> Any:
-        try:
-            return decensorer.prepare(task.source, options, original=task.original,
-                                      mask=task.mask)
-        except (DeepcreamError, MemoryError, OSError) as exc:
-            return failure(task, BAD_INPUT, exc)
-
-    ready: queue.Queue[Any] = queue.Queue()
-    slot = threading.Semaphore(1)
-    quit_prefetch = threading.Event()
-
-    def prefetcher() -> None:
-        try:
-            for task in tasks:
-                while not slot.acquire(timeout=0.1):
-                    if quit_prefetch.is_set():
-                        return
-                if quit_prefetch.is_set() or stop.is_set():
-                    return
-                ready.put((task, prepared(task)))
-        except BaseException as exc:  # re-raised in the caller's thread
-            ready.put((None, exc))
-        finally:
-            ready.put(_END)
-
-    def jobs() -> Iterable[tuple[Task, Any]]:
-        if not prefetch:
-            for task in tasks:
-                if stop.is_set():
-                    return
-                yield task, prepared(task)
-            return
-        thread = threading.Thread(target=prefetcher, name="deepcream-prefetch", daemon=True)
-        thread.start()
-        try:
-            while True:
-                item = ready.get()
-                if item is _END:
-                    return
-                slot.release()  # the next image may be prepared while this one runs
-                task, job = item
-                if task is None:
-                    raise job
-                if stop.is_set():
-                    return
-                yield task, job
-        finally:
-            quit_prefetch.set()
-            thread.join()
-
-    def save(task: Task, pngs: list[bytes], result: Any) -> Outcome:
-        try:
-            t0 = time.perf_counter()
-            save_outputs(pngs, task)
-            result.timings["save"] = time.perf_counter() - t0
-        except (DeepcreamError, MemoryError, OSError) as exc:
-            return failure(task, WRITE_FAILED, exc)
-        return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                       engine=result.engine, timings=result.timings,
-                       mask_note=result.mask_note)
-
     pending = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver:
         def collect() -> None:
@@ -488,7 +495,7 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
                 on_outcome(outcome)
 
         try:
-            for task, job in jobs():
+            for task, job in _prepared_jobs(decensorer, tasks, options, stop, prefetch):
                 if isinstance(job, Outcome):
                     collect()
                     finished += 1
@@ -513,7 +520,7 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
                     continue
                 del job
                 collect()  # the previous image's write finished while this one ran
-                pending = saver.submit(save, task, pngs or [], result)
+                pending = saver.submit(_save, task, pngs or [], result)
                 del pngs, result
             collect()
         finally:

@@ -180,9 +180,9 @@ class ModelSession:
             raise ModelError(f"threads must be >= 1, got {threads}")
         if parallel not in PARALLEL_MODES:
             raise ModelError(f"parallel must be one of {', '.join(PARALLEL_MODES)}, got {parallel!r}")
-        # "crops": single-threaded kernels, up to `threads` crops at once (no per-op
-        # synchronisation; measured ~20% faster per crop on multi-crop images, 2 cores).
-        # "ops": all threads inside each kernel, crops one after another (best for 1 crop).
+        # "crops": single-threaded kernels, up to `threads` crops at once: no per-op
+        # synchronisation, so faster per crop on images with several crops
+        # (docs/performance.md). "ops": all threads inside each kernel, one crop at a time.
         self.parallel = parallel if self.threads > 1 else "ops"
         self.gpu = self.backend in GPU_PROVIDERS
         if self.gpu:

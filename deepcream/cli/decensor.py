@@ -8,19 +8,27 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepcream.errors import DeepcreamError, InputError
 from deepcream.folderjob import (
     INPUT_SUFFIXES,
     NOT_FOUND,
     NOTHING_TO_DO,
+    Journal,
     Plan,
+    Summary,
     list_images,
     originals_index,
     plan_tasks,
 )
 from deepcream.options import DEFAULT_MASK_COLOR, DEFAULT_MAX_REGIONS
+
+if TYPE_CHECKING:  # heavy modules: imported when the verb runs
+    from deepcream.decensorer import Decensorer
+    from deepcream.options import DecensorOptions
 
 NO_MASK = "no mask"
 # How mask messages name settings on the command line (masks.PYTHON_WORDING's keys).
@@ -322,20 +330,14 @@ class _StopOnInterrupt:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
-    from tqdm import tqdm
-
     from deepcream import __version__
     from deepcream.decensorer import Decensorer
-    from deepcream.folderjob import Journal, Outcome, Summary, run_tasks
     from deepcream.malloc import tune_malloc
     from deepcream.options import DecensorOptions
     from deepcream.session import SessionOptions
 
     tune_malloc()  # this process is ours: keep freed image buffers out of RSS
 
-    log = logging.getLogger("deepcream.decensor")
     t_start = time.perf_counter()
     if args.mask_tolerance is not None and not 0 <= args.mask_tolerance <= 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
@@ -350,18 +352,7 @@ def run(args: argparse.Namespace) -> int:
     engine_class = decensorer.engine_class(args.mode)  # a bad engine name fails here
     tasks = plan.tasks
     summary = Summary()
-    for _path, reason, message in plan.errors:
-        summary.failed[reason] += 1
-        print(f"deepcream: error: {message}", file=sys.stderr)
-    if plan.ignored:
-        print(f"deepcream: notice: ignoring {len(plan.ignored)} deepcream output(s) among the "
-              f"inputs ({', '.join(map(str, plan.ignored[:3]))}"
-              f"{' ...' if len(plan.ignored) > 3 else ''}): outputs are never inputs",
-              file=sys.stderr)
-    if plan.skipped:
-        summary.skipped["output exists"] += len(plan.skipped)
-        print(f"deepcream: notice: skipping {len(plan.skipped)} image(s) whose outputs exist "
-              f"({_names(plan.skipped)}); --overwrite redoes them", file=sys.stderr)
+    _announce(plan, summary)
     total = len(tasks) + len(plan.skipped) + len(plan.errors)
     if out_dir is not None and tasks:
         _prepare_output_dir(out_dir)
@@ -395,7 +386,56 @@ def run(args: argparse.Namespace) -> int:
     folder = _journal_folder(args, out_dir)
     journal = Journal(folder) if folder is not None else None
     stop = threading.Event()
+    try:
+        _run_tasks(args, decensorer, tasks, options, text=text, summary=summary,
+                   journal=journal, engine_name=engine_name, ray_engine=ray_engine,
+                   shown_engine=engine_class.name, stop=stop, quiet=quiet)
+    finally:
+        if journal is not None:
+            journal.close()
+    summary.interrupted = stop.is_set() and summary.done + summary.total_failed - len(
+        plan.errors) < len(tasks)
+    seconds = time.perf_counter() - t_start
+    used = engine_name()
+    print(f"deepcream: {summary.line(total, used, seconds)}",
+          file=sys.stderr if args.quiet else sys.stdout)
+    if summary.done and used.startswith("classical") and not args.quiet:
+        from deepcream.models import CLASSICAL_HINT
 
+        print(f"deepcream: notice: {CLASSICAL_HINT}", file=sys.stderr)
+    if summary.interrupted:
+        return 130
+    return 1 if summary.total_failed else 0
+
+
+def _announce(plan: Plan, summary: Summary) -> None:
+    """One line per planning error, and one notice each for ignored and skipped inputs."""
+    for _path, reason, message in plan.errors:
+        summary.failed[reason] += 1
+        print(f"deepcream: error: {message}", file=sys.stderr)
+    if plan.ignored:
+        print(f"deepcream: notice: ignoring {len(plan.ignored)} deepcream output(s) among the "
+              f"inputs ({', '.join(map(str, plan.ignored[:3]))}"
+              f"{' ...' if len(plan.ignored) > 3 else ''}): outputs are never inputs",
+              file=sys.stderr)
+    if plan.skipped:
+        summary.skipped["output exists"] += len(plan.skipped)
+        print(f"deepcream: notice: skipping {len(plan.skipped)} image(s) whose outputs exist "
+              f"({_names(plan.skipped)}); --overwrite redoes them", file=sys.stderr)
+
+
+def _run_tasks(args: argparse.Namespace, decensorer: Decensorer, tasks: list,
+               options: DecensorOptions, *, text: dict[str, str], summary: Summary,
+               journal: Journal | None, engine_name: Callable[[], str], ray_engine: list[str],
+               shown_engine: str, stop: threading.Event, quiet: bool) -> None:
+    """Run the tasks here (pipelined) or on Ray, with progress bars and one line per image."""
+    import logging
+
+    from tqdm import tqdm
+
+    from deepcream.folderjob import Outcome, run_tasks
+
+    log = logging.getLogger("deepcream.decensor")
     with tqdm(total=len(tasks), desc="images", unit="img", disable=quiet or bool(args.ray)) \
             as img_bar, tqdm(desc="regions", unit="crop", disable=quiet or bool(args.ray),
                              leave=False) as region_bar:
@@ -426,33 +466,16 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 names = ", ".join(str(p) for p in task.write)
                 tqdm.write(f"{task.source} -> {names} ({outcome.regions} regions, "
-                           f"{engine_class.name})", file=sys.stdout)
+                           f"{shown_engine})", file=sys.stdout)
 
-        try:
-            if args.ray:
-                from deepcream.raybatch import run_ray
+        if args.ray:
+            from deepcream.raybatch import run_ray
 
-                models = str(args.models.resolve()) if args.models else None
-                run_ray(tasks, options, address=args.ray, engine=args.engine, models=models,
-                        session=decensorer.session, software=text["Software"],
-                        on_outcome=finished, progress=not quiet)
-            else:
-                with _StopOnInterrupt(stop):
-                    run_tasks(decensorer, tasks, options, on_outcome=finished, text=text,
-                              stop=stop, on_start=started, on_filled=region_bar.update)
-        finally:
-            if journal is not None:
-                journal.close()
-    summary.interrupted = stop.is_set() and summary.done + summary.total_failed - len(
-        plan.errors) < len(tasks)
-    seconds = time.perf_counter() - t_start
-    used = engine_name()
-    print(f"deepcream: {summary.line(total, used, seconds)}",
-          file=sys.stderr if args.quiet else sys.stdout)
-    if summary.done and used.startswith("classical") and not args.quiet:
-        from deepcream.models import CLASSICAL_HINT
-
-        print(f"deepcream: notice: {CLASSICAL_HINT}", file=sys.stderr)
-    if summary.interrupted:
-        return 130
-    return 1 if summary.total_failed else 0
+            models = str(args.models.resolve()) if args.models else None
+            run_ray(tasks, options, address=args.ray, engine=args.engine, models=models,
+                    session=decensorer.session, software=text["Software"],
+                    on_outcome=finished, progress=not quiet)
+        else:
+            with _StopOnInterrupt(stop):
+                run_tasks(decensorer, tasks, options, on_outcome=finished, text=text,
+                          stop=stop, on_start=started, on_filled=region_bar.update)
