@@ -14,6 +14,7 @@ fills.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -345,9 +346,9 @@ class ClassicalEngine(Engine):
         if self.mode != "bar" or self.method != "auto":
             return self
         # a streamed job (holes None) has more crops than the exemplar budget allows
-        method = "telea" if holes is None else self._bar_method_for_call(holes)
-        return ClassicalEngine(self.mode, method=method, radius=self.radius,
-                               mosaic_method=self.mosaic_method)
+        fixed = copy.copy(self)
+        fixed.method = "telea" if holes is None else self._bar_method_for_call(holes)
+        return fixed
 
     def _bar_method_for_call(self, holes: Crops) -> str:
         if self.mode != "bar" or self.method != "auto":
