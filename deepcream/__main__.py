@@ -1,3 +1,3 @@
-from deepcream.cli import main
+from deepcream.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from deepcream import __version__
@@ -52,3 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepcream: interrupted", file=sys.stderr)
         return 130
+
+
+def entry() -> None:
+    """The ``deepcream`` command: run ``main``, then end the process at once. Every output
+    is written and closed by then; the interpreter's teardown (freeing numpy, OpenCV and
+    onnxruntime state) would only add ~0.1 s to each one-shot run."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -431,14 +431,15 @@ def _run_tasks(args: argparse.Namespace, decensorer: Decensorer, tasks: list,
     """Run the tasks here (pipelined) or on Ray, with progress bars and one line per image."""
     import logging
 
-    from tqdm import tqdm
-
     from deepcream.folderjob import Outcome, run_tasks
 
     log = logging.getLogger("deepcream.decensor")
-    with tqdm(total=len(tasks), desc="images", unit="img", disable=quiet or bool(args.ray)) \
-            as img_bar, tqdm(desc="regions", unit="crop", disable=quiet or bool(args.ray),
-                             leave=False) as region_bar:
+    if quiet or args.ray:  # no bars: tqdm (and its imports) are not needed
+        tqdm = _PlainLines
+    else:
+        from tqdm import tqdm
+    with tqdm(total=len(tasks), desc="images", unit="img") as img_bar, \
+            tqdm(desc="regions", unit="crop", leave=False) as region_bar:
 
         def started(task: object, crops: int) -> None:
             region_bar.reset(total=crops)
@@ -479,3 +480,27 @@ def _run_tasks(args: argparse.Namespace, decensorer: Decensorer, tasks: list,
             with _StopOnInterrupt(stop):
                 run_tasks(decensorer, tasks, options, on_outcome=finished, text=text,
                           stop=stop, on_start=started, on_filled=region_bar.update)
+
+
+class _PlainLines:
+    """What the decensor loop uses of tqdm when no progress bar is shown: lines go straight
+    to their stream and the bars do nothing."""
+
+    def __init__(self, *_: object, **__: object) -> None:
+        pass
+
+    def __enter__(self) -> _PlainLines:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def update(self, *_: object) -> None:
+        pass
+
+    def reset(self, *_: object, **__: object) -> None:
+        pass
+
+    @staticmethod
+    def write(line: str, file: object = None) -> None:
+        print(line, file=file or sys.stdout, flush=True)
