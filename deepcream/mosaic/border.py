@@ -21,6 +21,9 @@ def partial_blocks(grid: Grid, cells: np.ndarray, noise: float, lossless: bool) 
     is the surroundings (or an undetectable block), not a partial block: left out.
     ``noise``: the cells' typical interior gradient on the unfiltered image; ``lossless``:
     the blocks are exactly constant (a few exact dark blocks after JPEG are not enough)."""
+    # One function over 80 lines on purpose: the four sides share the same dozen per-cell
+    # arrays (neighbour masks, strip widths, tolerances), and split helpers would pass all
+    # of them around; the steps are marked by the comments below.
     p, ncx, ncy = grid.p, grid.ncx, grid.ncy
     prm = grid.prm
     m = prm.margin
