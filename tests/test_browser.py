@@ -480,7 +480,7 @@ def test_notice_for_image_without_regions(page, tmp_path: Path, shots) -> None: 
     text = page.inner_text("#message")
     # The page's own words name its controls; the server's notice follows.
     assert "Nothing was filled" in text and "Brush" in text and "Decensor" in text
-    assert "Server: no pixel of the mask color" in text
+    assert "Server: no regions found: no pixel is painted in the mask color" in text
     assert page.get_attribute("#message", "class") == "message warn"
     assert page.locator("#queue li[data-state=notice]").count() == 1
     shots("9-no-regions-notice", page)

@@ -346,7 +346,9 @@ def test_healthy_after_hostile(http: httpx.Client) -> None:
     assert http.get("/readyz").status_code == 200
     img = np.asarray(_rgb(seed=9))
     mask = np.all(img == (0, 255, 0), axis=-1)
-    resp = http.post("/v1/decensor", files={"image": ("ok.png", _encode(Image.fromarray(img), "PNG"))})
+    # exact mask color (tolerance 0): every other pixel must come back unchanged
+    resp = http.post("/v1/decensor", files={"image": ("ok.png", _encode(Image.fromarray(img), "PNG"))},
+                     data={"mask_tolerance": "0"})
     assert resp.status_code == 200
     out = np.asarray(Image.open(io.BytesIO(resp.content)).convert("RGB"))
     assert np.array_equal(out[~mask], img[~mask])
