@@ -374,15 +374,7 @@ def process_task(decensorer: Decensorer, task: Task, options: DecensorOptions, *
     except (DeepcreamError, MemoryError) as exc:
         return failure(task, ENGINE_FAILED, exc)
     del job
-    try:
-        t0 = time.perf_counter()
-        save_outputs(pngs or [], task)
-        result.timings["save"] = time.perf_counter() - t0
-    except (DeepcreamError, MemoryError, OSError) as exc:
-        return failure(task, WRITE_FAILED, exc)
-    return Outcome(task, "done", regions=result.regions, warning=result.warning,
-                   engine=result.engine, timings=result.timings,
-                   mask_note=result.mask_note)
+    return _save(task, pngs or [], result)
 
 
 _END = object()

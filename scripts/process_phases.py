@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -34,16 +33,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 HEAVY = ("numpy", "PIL", "cv2", "onnxruntime", "tqdm", "scipy", "deepcream")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def cpu_flags() -> str:
@@ -138,6 +127,7 @@ def main() -> int:
         fixture_models,
         tf2onnx_model,
     )
+    from deepcream_bench.measure import cpu_name
     from deepcream_bench.workload import workload_png
 
     cache = default_cache_dir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import platform
 import resource
 import time
 from collections.abc import Callable
@@ -12,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def cpu_name() -> str:
+    """The CPU's model name (quoted with every figure)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def peak_rss_mb() -> float:

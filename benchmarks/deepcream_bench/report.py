@@ -4,7 +4,6 @@ written as ``bench-results.json``, ``bench-results.md`` (tables) and ``bench-res
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import os
@@ -17,7 +16,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from .measure import version
+from .measure import cpu_name, version
 from .worker import STAGES
 
 RATIO_METRICS = {
@@ -48,12 +47,7 @@ def describe_run(quick: bool, runs: int, threads: int | None, model_source: str)
     """The report's ``meta``: date, machine, load, versions, models and the method."""
     from deepcream.session import default_threads
 
-    cpu = platform.processor() or ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     return {
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "quick": quick, "runs": runs, "threads": threads or default_threads(),

@@ -58,6 +58,15 @@ ERROR_RESPONSES = {
 }
 PNG_RESPONSE = {200: {"content": {"image/png": {}}, "description": "The decensored image (PNG)"}}
 
+# Form fields that several routes share (one description each).
+MaskColorField = Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")]
+MaskToleranceField = Annotated[int | None, Form(
+    ge=0, le=255, description="manual override of the mask finder: per-channel color "
+    "tolerance (0 = exact color only). Unset: strokes are found however they were saved "
+    "(exact, anti-aliased, JPEG)")]
+AntialiasField = Annotated[bool, Form(description="with mask_tolerance: grow the mask over "
+                                      "anti-aliased edges")]
+
 
 def create_app(settings: Settings | None = None, *, service: DecensorService | None = None) -> FastAPI:
     """Build the app. Models load and warm up in the background after start; ``/readyz``
@@ -171,15 +180,10 @@ def _add_decensor_routes(app: FastAPI, service: DecensorService) -> None:
                                                 "pixel = fill (then no mask color is looked "
                                                 "for, and 'original' is not needed)")] = None,
         mode: Annotated[str, Form(description="bar or mosaic")] = "bar",
-        mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
+        mask_color: MaskColorField = "#00ff00",
         variations: Annotated[int, Form(description="1, 2 or 4 (flipped inputs)")] = 1,
-        mask_tolerance: Annotated[int | None, Form(ge=0, le=255, description="manual "
-                                                  "override of the mask finder: per-channel "
-                                                  "color tolerance (0 = exact color only). "
-                                                  "Unset: strokes are found however they were "
-                                                  "saved (exact, anti-aliased, JPEG)")] = None,
-        antialias: Annotated[bool, Form(description="with mask_tolerance: grow the mask over "
-                                        "anti-aliased edges")] = False,
+        mask_tolerance: MaskToleranceField = None,
+        antialias: AntialiasField = False,
         auto_mask: Annotated[bool, Form(description="mosaic mode: detect the mosaic "
                                        "automatically instead of reading a colored mask")] = False,
     ) -> Response:
@@ -279,14 +283,9 @@ def _add_mask_routes(app: FastAPI, service: DecensorService) -> None:
     async def find_mask_v1(
         image: Annotated[UploadFile, File(description="the image with regions painted in "
                                          "the mask color")],
-        mask_color: Annotated[str, Form(description="#00ff00, 0,255,0 or a color name")] = "#00ff00",
-        mask_tolerance: Annotated[int | None, Form(ge=0, le=255, description="manual "
-                                                  "override of the mask finder: per-channel "
-                                                  "color tolerance (0 = exact color only). "
-                                                  "Unset: strokes are found however they were "
-                                                  "saved (exact, anti-aliased, JPEG)")] = None,
-        antialias: Annotated[bool, Form(description="with mask_tolerance: grow the mask over "
-                                        "anti-aliased edges")] = False,
+        mask_color: MaskColorField = "#00ff00",
+        mask_tolerance: MaskToleranceField = None,
+        antialias: AntialiasField = False,
     ) -> Response:
         params = DecensorOptions(mask_color=parse_mask_color(mask_color),
                                 mask_tolerance=mask_tolerance, antialias=antialias)
