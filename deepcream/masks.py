@@ -78,7 +78,7 @@ def color_distance(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> np.nda
     """Per-pixel max over channels of |pixel - color| (uint8 [H, W])."""
     rgb = _check_rgb(rgb)
     color = _check_color(color)
-    diff = cv2.absdiff(rgb, np.full_like(rgb, color))
+    diff = cv2.absdiff(rgb, np.array([*color, 0], np.float64))  # a scalar: no full-size copy
     return np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
 
 
@@ -398,6 +398,20 @@ _CORE_REACH = 16
 _EDGE_EXCESS = 24
 _EDGE_REACH = 3
 _RING_EXCESS = 32
+# Nothing of the soft mask lies farther than _MASK_REACH px (Euclidean) from the core: the
+# core lies inside the stroke (to within a pixel), and no fill may reach past ~6 px of it.
+_MASK_REACH = 5.0
+# Tint cleanup, up to _MASK_REACH from the core: pixels that still carry mask color (excess
+# above _TINT_FLOOR) clearly above their local background (the lowest excess within
+# _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
+# green art next to it stays as green as its own background.
+_TINT_FLOOR = 32
+_TINT_MARGIN = 12
+_TINT_WINDOW = 6
+# A wide paint-like area whose median pixel (5x5) is farther than this from the mask color
+# is art (a lime fill like #0ddf05 is as vivid as the paint): inside wide strokes, even at
+# JPEG q60 4:2:0, the median pixel stays within ~15 of the color.
+_ART_DISTANCE = 20
 # Enclosed non-mask islands up to this many pixels are JPEG damage inside a stroke.
 _HOLE_PIXELS = 64
 # Exact strokes count as hard-edged (today's exact mask, unchanged) while fewer than this
@@ -556,6 +570,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     paint_like = _near(sub, color, _CORE_DISTANCE)
     if ex is not None:
         paint_like |= ex >= _CORE_EXCESS
+    paint_like &= ~_art_fill(sub, paint_like, color)
     core = _reconstruct(seeds, paint_like & _within(seeds, _CORE_REACH))
     reach = _within(core, _EDGE_REACH)
     if ex is not None:
@@ -567,14 +582,48 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
             grown |= _within(islands, 2) & reach
     else:
         grown = grow_antialiased(sub, core, color) & reach
+    allowed = _within_disk(core, _MASK_REACH)
+    if ex is not None:
+        grown = _tint_cleanup(ex, grown, allowed)
     # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
     # apart into their stroke.
     grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(2)).view(bool)
     grown = _fill_small_holes(grown, _HOLE_PIXELS)
+    grown &= allowed
     mask = np.zeros(exact.shape, bool)
     mask[y0:y1, x0:x1] = grown
     mask |= exact
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
+
+
+def _art_fill(rgb: np.ndarray, paint_like: np.ndarray, color: Color) -> np.ndarray:
+    """The wide parts of ``paint_like`` whose local median color is clearly not ``color``:
+    flat art fills (lime, #0ddf05) that would otherwise join a stroke touching them."""
+    wide = cv2.erode(paint_like.view(np.uint8), _square(_THIN_VIVID))
+    wide = cv2.dilate(wide, _square(_THIN_VIVID + 1)).view(bool)
+    local = cv2.medianBlur(color_distance(rgb, color), 5)
+    return wide & (local > _ART_DISTANCE)
+
+
+def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """``mask`` plus the ``allowed`` pixels still tinted toward the mask color above their
+    local background (JPEG chroma bleed and ringing around a stroke)."""
+    background = cv2.erode(excess, _square(_TINT_WINDOW))
+    tinted = (allowed & ~mask & (excess > _TINT_FLOOR)
+              & (cv2.subtract(excess, background) > _TINT_MARGIN))
+    if not tinted.any():
+        return mask
+    # ringing lobes a pixel or two off the mask join it through a 2 px bridge (else each
+    # would be a region of its own)
+    return mask | tinted | (_within(tinted, 2) & allowed & _within(mask, 2))
+
+
+def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Pixels within ``radius`` px (Euclidean, exactly) of ``mask``."""
+    r = int(radius)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    kernel = (yy * yy + xx * xx <= radius * radius).astype(np.uint8)
+    return cv2.dilate(mask.view(np.uint8), kernel).view(bool)
 
 
 def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
