@@ -527,6 +527,11 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     color = _check_color(color)
     exact = _near(rgb, color, 0)
     n_exact = int(np.count_nonzero(exact))
+    # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
+    # Decided first, on the strokes' box only: it is the common case (a PNG from a pixel
+    # brush) and needs none of the whole-image seed search below.
+    if n_exact and _hard_edged_in_box(rgb, exact, color):
+        return exact, PaintInfo(False, n_exact, n_exact)
     excess = _excess(rgb, color)
     seeds = _near(rgb, color, _SEED_DISTANCE)
     n_seeds = int(np.count_nonzero(seeds))
@@ -542,8 +547,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         wide = _within(wide_core.view(bool), _THIN_VIVID + 1)
         seeds |= vivid & (~wide | _within(seeds, _VIVID_REACH))
         n_seeds = int(np.count_nonzero(seeds))
-    # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
-    if n_seeds == 0 or (n_exact and _hard_edged(rgb, exact, excess, color)):
+    if n_seeds == 0:
         return exact, PaintInfo(False, n_exact, n_exact)
     # Work on the box the mask can reach: strokes usually cover a small part of the page.
     margin = _CORE_REACH + _EDGE_REACH + 4
@@ -575,6 +579,18 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     mask[y0:y1, x0:x1] = grown
     mask |= exact
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
+
+
+def _hard_edged_in_box(rgb: np.ndarray, exact: np.ndarray, color: Color) -> bool:
+    """``_hard_edged`` on the exact strokes' bounding box, widened past every pixel it reads
+    (ring 1 px, background 2 px further), so the answer is the whole image's."""
+    margin = 4
+    rows, cols = np.flatnonzero(exact.any(axis=1)), np.flatnonzero(exact.any(axis=0))
+    y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, rgb.shape[0])
+    x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, rgb.shape[1])
+    sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    return _hard_edged(sub, np.ascontiguousarray(exact[y0:y1, x0:x1]), _excess(sub, color),
+                       color)
 
 
 def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
