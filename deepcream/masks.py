@@ -450,13 +450,16 @@ def _outer_excess(excess: np.ndarray, inside: np.ndarray, ys: np.ndarray, xs: np
         v = excess[ny, nx].astype(np.float32)
         v[inside[ny, nx]] = np.nan
         values.append(v)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out = np.nanmedian(np.stack(values, axis=1), axis=1)
-    return np.nan_to_num(out, nan=255.0)
+    # np.nanmedian, written out: over 8 values it takes numpy's masked-array path (and
+    # imports numpy.ma, ~15 ms). NaNs sort last; the median is the mean of the middle two of
+    # the n values that are not NaN; none at all gives 255.
+    stacked = np.sort(np.stack(values, axis=1), axis=1)
+    n = np.count_nonzero(~np.isnan(stacked), axis=1)
+    lo = np.take_along_axis(stacked, np.maximum((n - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(stacked, (n // 2)[:, None], axis=1)[:, 0]
+    out = (lo + hi) / np.float32(2)
+    out[n == 0] = 255.0
+    return out
 
 
 def _disk(radius: int) -> np.ndarray:
