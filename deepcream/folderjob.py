@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from deepcream.errors import DeepcreamError, ModelError
 from deepcream.options import ENGINE_TEXT_KEY
-from deepcream.scheduling import lower_thread_priority
 
 if TYPE_CHECKING:
     from deepcream.decensorer import Decensorer
@@ -398,6 +397,8 @@ def _prepared_jobs(decensorer: Decensorer, tasks: Sequence[Task], options: Decen
     quit_prefetch = threading.Event()
 
     def prefetcher() -> None:
+        from deepcream.scheduling import lower_thread_priority
+
         lower_thread_priority()  # the model's threads come first (scheduling.py)
         try:
             for task in tasks:
@@ -476,6 +477,8 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
     """
     import collections
     from concurrent.futures import Future, ThreadPoolExecutor
+
+    from deepcream.scheduling import lower_thread_priority  # (numpy: not for --help)
 
     stop = stop or threading.Event()
     if prefetch is None:
