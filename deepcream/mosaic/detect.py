@@ -84,6 +84,11 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
             exact_rgb = np.count_nonzero(const & strong) >= prm.exact_share * np.count_nonzero(strong)
             if exact_rgb:
                 weak = weak & const
+                # ... and a strong cell that is not constant must touch a constant one (a
+                # partial block on the patch border): small cells whose few interior pixels
+                # fall between the lines of a fine hatching pass the luma tests too.
+                strong = strong & (const | ndimage.binary_dilation(
+                    const & strong, structure=np.ones((3, 3), bool)))
         # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
         # areas differ from some neighbours by very little).
         grown = ndimage.binary_propagation(strong, structure=np.ones((3, 3), bool),

@@ -136,6 +136,11 @@ class MosaicParams:
     #: region's cells) + complete_min
     complete_ratio: float = 1.5
     complete_min: float = 0.5
+    #: completion takes only flat cells 4-connected to the region through flat cells
+    complete_connected: bool = True
+    #: ... and not groups of them bordering more than rough_border x as many rough cells
+    #: (not flat, not in the region) as region cells (inf: off)
+    rough_border: float = 1.0
     #: box growth reaches at most box_reach x the box's extent in each direction
     box_reach: float = 2.0
     #: lossless: a region with at least cert_min exclusive blocks is kept even when thin
