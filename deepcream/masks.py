@@ -424,6 +424,8 @@ _ART_DISTANCE = 20
 # under _CORE_EXCESS (#1fc72f: 152) loses pixels below it to JPEG noise and would not read
 # as one wide area.
 _ART_EXCESS = 120
+# The closing that joins JPEG specks and ringing lobes to their stroke (radius, px).
+_CLOSE_RADIUS = 3
 # Enclosed non-mask islands up to this many pixels are JPEG damage inside a stroke.
 _HOLE_PIXELS = 64
 # Exact strokes count as hard-edged (today's exact mask, unchanged) while fewer than this
@@ -613,13 +615,26 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         grown = _tint_cleanup(ex, grown, allowed)
     # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
     # apart into their stroke.
-    grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(2)).view(bool)
+    grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(_CLOSE_RADIUS)).view(bool)
     grown = _fill_small_holes(grown, _HOLE_PIXELS)
     grown &= allowed
     mask = np.zeros(exact.shape, bool)
     mask[y0:y1, x0:x1] = grown
     mask |= exact
+    _bridge_diagonals(mask)
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
+
+
+def _bridge_diagonals(mask: np.ndarray) -> None:
+    """Join pixels that touch only diagonally with one pixel, in place: regions are
+    4-connected, and the clip to the core's reach can leave such single pixels."""
+    for a, b, c, d in (((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)),
+                        (slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1))),
+                       ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1)),
+                        (slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)))):
+        touch = mask[a] & mask[b] & ~mask[c] & ~mask[d]
+        if touch.any():
+            mask[c] |= touch
 
 
 def _thin_seeds(excess: np.ndarray, art: np.ndarray) -> np.ndarray:
