@@ -73,7 +73,7 @@ BACKPROJECT_ROUNDS = 5
 # Blocks up to this size (px) are unmixed with three colors (two fills and the ink), larger
 # ones with two: a thin line's place inside a big block is a guess that costs more than it
 # gains. Chosen with the tune seeds of scripts/classical_quality.py, like the values below.
-INK_MAX_BLOCK = 12
+INK_MAX_BLOCK = 8
 # A block is unmixed when its mean lies within this distance (RGB) of a mix of the candidate
 # colors (small / large blocks).
 MIX_TOLERANCE = (6.0, 20.0)
