@@ -387,6 +387,14 @@ _SEED_EXCESS = 190
 # near the exact color.
 _THIN_VIVID = 3
 _VIVID_REACH = 32
+# Thin strokes under 4:2:0 often keep no pixel that vivid either (their chroma is averaged
+# with the background's): a ridge of excess >= _THIN_SEED_EXCESS standing _THIN_RIDGE above
+# its surroundings (a 7 px top-hat), in a thin run, seeds too, unless it lies within
+# _THIN_ART_GAP px of a wide art fill of a paint-like color (whose slivers between two
+# outlines and ringing edges look the same).
+_THIN_SEED_EXCESS = 170
+_THIN_RIDGE = 100
+_THIN_ART_GAP = 6
 _CORE_EXCESS = 150
 # Core: pixels this close, connected to a seed (hysteresis), no farther than _CORE_REACH px
 # from one: the rest of a JPEG-smeared stroke, but not the green art next to it.
@@ -412,6 +420,12 @@ _TINT_WINDOW = 6
 # is art (a lime fill like #0ddf05 is as vivid as the paint): inside wide strokes, even at
 # JPEG q60 4:2:0, the median pixel stays within ~15 of the color.
 _ART_DISTANCE = 20
+# ... where "paint-like" for this test also takes excess >= _ART_EXCESS: an art green just
+# under _CORE_EXCESS (#1fc72f: 152) loses pixels below it to JPEG noise and would not read
+# as one wide area.
+_ART_EXCESS = 120
+# The closing that joins JPEG specks and ringing lobes to their stroke (radius, px).
+_CLOSE_RADIUS = 3
 # Enclosed non-mask islands up to this many pixels are JPEG damage inside a stroke.
 _HOLE_PIXELS = 64
 # Exact strokes count as hard-edged (today's exact mask, unchanged) while fewer than this
@@ -438,14 +452,14 @@ def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
     low = [k for k in range(3) if color[k] < 128]
     if not high or not low or min(color[k] for k in high) - max(color[k] for k in low) < 128:
         return None
-    ch = cv2.split(rgb)
-    hi = ch[high[0]]
+    # channel views with numpy: several times faster than cv2.split on large images
+    hi = rgb[:, :, high[0]]
     for k in high[1:]:
-        hi = cv2.min(hi, ch[k])
-    lo = ch[low[0]]
+        hi = np.minimum(hi, rgb[:, :, k])
+    lo = rgb[:, :, low[0]]
     for k in low[1:]:
-        lo = cv2.max(lo, ch[k])
-    return cv2.subtract(hi, lo)  # saturates at 0
+        lo = np.maximum(lo, rgb[:, :, k])
+    return cv2.subtract(np.ascontiguousarray(hi), np.ascontiguousarray(lo))  # saturates at 0
 
 
 def _near(rgb: np.ndarray, color: Color, distance: int) -> np.ndarray:
@@ -547,6 +561,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     color = _check_color(color)
     exact = _near(rgb, color, 0)
     n_exact = int(np.count_nonzero(exact))
+    art = None  # wide art fills of a paint-like color, once computed
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
     # Decided first, on the strokes' box only: it is the common case (a PNG from a pixel
     # brush) and needs none of the whole-image seed search below.
@@ -566,6 +581,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         wide_core = cv2.erode(vivid.view(np.uint8), _square(_THIN_VIVID))
         wide = _within(wide_core.view(bool), _THIN_VIVID + 1)
         seeds |= vivid & (~wide | _within(seeds, _VIVID_REACH))
+        art = _art_fill(rgb, _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS),
+                        color, excess)
+        seeds |= _thin_seeds(excess, art)
         n_seeds = int(np.count_nonzero(seeds))
     if n_seeds == 0:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -580,7 +598,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     paint_like = _near(sub, color, _CORE_DISTANCE)
     if ex is not None:
         paint_like |= ex >= _CORE_EXCESS
-    paint_like &= ~_art_fill(sub, paint_like, color)
+    paint_like &= ~(_art_fill(sub, paint_like, color, ex) if art is None else art[y0:y1, x0:x1])
     core = _reconstruct(seeds, paint_like & _within(seeds, _CORE_REACH))
     reach = _within(core, _EDGE_REACH)
     if ex is not None:
@@ -597,18 +615,47 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         grown = _tint_cleanup(ex, grown, allowed)
     # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
     # apart into their stroke.
-    grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(2)).view(bool)
+    grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(_CLOSE_RADIUS)).view(bool)
     grown = _fill_small_holes(grown, _HOLE_PIXELS)
     grown &= allowed
     mask = np.zeros(exact.shape, bool)
     mask[y0:y1, x0:x1] = grown
     mask |= exact
+    _bridge_diagonals(mask)
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
 
 
-def _art_fill(rgb: np.ndarray, paint_like: np.ndarray, color: Color) -> np.ndarray:
+def _bridge_diagonals(mask: np.ndarray) -> None:
+    """Join pixels that touch only diagonally with one pixel, in place: regions are
+    4-connected, and the clip to the core's reach can leave such single pixels."""
+    for a, b, c, d in (((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)),
+                        (slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1))),
+                       ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1)),
+                        (slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)))):
+        touch = mask[a] & mask[b] & ~mask[c] & ~mask[d]
+        if touch.any():
+            mask[c] |= touch
+
+
+def _thin_seeds(excess: np.ndarray, art: np.ndarray) -> np.ndarray:
+    """Seeds on thin ridges of mask excess away from ``art`` (see ``_THIN_SEED_EXCESS``)."""
+    ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
+    thin = _drop_specks((excess >= _THIN_SEED_EXCESS) & (ridge >= _THIN_RIDGE))
+    if not thin.any():
+        return thin
+    wide_core = cv2.erode(thin.view(np.uint8), _square(_THIN_VIVID))
+    thin &= ~_within(wide_core.view(bool), _THIN_VIVID + 1)
+    if thin.any() and art.any():
+        thin &= ~_within(art, _THIN_ART_GAP)
+    return thin
+
+
+def _art_fill(rgb: np.ndarray, paint_like: np.ndarray, color: Color,
+              excess: np.ndarray | None = None) -> np.ndarray:
     """The wide parts of ``paint_like`` whose local median color is clearly not ``color``:
     flat art fills (lime, #0ddf05) that would otherwise join a stroke touching them."""
+    if excess is not None:
+        paint_like = paint_like | (excess >= _ART_EXCESS)
     wide = cv2.erode(paint_like.view(np.uint8), _square(_THIN_VIVID))
     wide = cv2.dilate(wide, _square(_THIN_VIVID + 1)).view(bool)
     local = cv2.medianBlur(color_distance(rgb, color), 5)

@@ -445,7 +445,10 @@ def _run_tasks(args: argparse.Namespace, decensorer: Decensorer, tasks: list,
             tqdm(desc="regions", unit="crop", leave=False) as region_bar:
 
         def started(task: object, crops: int) -> None:
-            region_bar.reset(total=crops)
+            # Two images can be in the engine at once: the bar counts the crops of every
+            # image started so far, not one image's.
+            region_bar.total = (region_bar.total or 0) + crops
+            region_bar.refresh()
 
         def finished(outcome: Outcome) -> None:
             task = outcome.task
@@ -489,6 +492,8 @@ class _PlainLines:
     """What the decensor loop uses of tqdm when no progress bar is shown: lines go straight
     to their stream and the bars do nothing."""
 
+    total: int | None = None
+
     def __init__(self, *_: object, **__: object) -> None:
         pass
 
@@ -501,7 +506,7 @@ class _PlainLines:
     def update(self, *_: object) -> None:
         pass
 
-    def reset(self, *_: object, **__: object) -> None:
+    def refresh(self) -> None:
         pass
 
     @staticmethod
