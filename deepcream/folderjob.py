@@ -397,6 +397,9 @@ def _prepared_jobs(decensorer: Decensorer, tasks: Sequence[Task], options: Decen
     quit_prefetch = threading.Event()
 
     def prefetcher() -> None:
+        from deepcream.scheduling import lower_thread_priority
+
+        lower_thread_priority()  # the model's threads come first (scheduling.py)
         try:
             for task in tasks:
                 while not slot.acquire(timeout=0.1):
@@ -462,22 +465,37 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
     it, it is simply not started).
 
     Pipelined: a prefetch thread runs ``prepare`` (decode, mask, regions, crops) for image
-    k+1 while this thread runs the engine on image k (``pipeline.run_job``: the crops are
-    pasted and the PNG rows encoded as they are filled) and a writer thread writes image
-    k-1. At most one prepared image waits, so memory holds about three images whatever the
-    folder size. ``prefetch=False`` (default for a single task) prepares in this thread.
+    k+2 while image k+1 waits for the engine's workers and image k is filled
+    (``pipeline.run_job``: the crops are pasted and the PNG rows encoded as they are
+    filled), and a writer thread writes image k-1. Two images share the engine: the crop
+    worker that runs dry at the end of image k takes image k+1's crops at once instead of
+    idling until image k's last crop is done. At most one prepared image waits, so memory
+    holds about four images whatever the folder size. ``prefetch=False`` (default for a
+    single task) prepares in this thread and fills one image at a time.
     ``on_start(task, crops)`` is called before an image goes to the engine;
-    ``on_filled(n)`` as its crops are filled.
+    ``on_filled(n)`` as its crops are filled (from the engine's threads).
     """
-    from concurrent.futures import ThreadPoolExecutor
+    import collections
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from deepcream.scheduling import lower_thread_priority  # (numpy: not for --help)
 
     stop = stop or threading.Event()
     if prefetch is None:
         prefetch = len(tasks) > 1
+    in_engine = 2 if prefetch else 1
     finished = 0
+    # In task order: a Future of (result, pngs) for an image in the engine, or the Outcome of
+    # one that needed no engine (bad input, nothing to fill).
+    flight: collections.deque[tuple[Task, Future | Outcome]] = collections.deque()
+    pending = None  # the Future of the write in progress
 
-    pending = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save") as saver:
+    def fill(job: Any) -> Any:
+        return decensorer.run(job, png=True, text=text, on_filled=on_filled)
+
+    with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save",
+                             initializer=lower_thread_priority) as saver,
+          ThreadPoolExecutor(max_workers=in_engine, thread_name_prefix="deepcream-fill") as filler):
         def collect() -> None:
             nonlocal pending, finished
             if pending is not None:
@@ -486,36 +504,48 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
                 finished += 1
                 on_outcome(outcome)
 
+        def settle_first() -> None:
+            """The oldest image in flight: wait for it, report it or hand it to the writer."""
+            nonlocal pending, finished
+            task, item = flight.popleft()
+            if isinstance(item, Outcome):
+                collect()
+                finished += 1
+                on_outcome(item)
+                return
+            try:
+                result, pngs = item.result()
+            except ModelError:
+                raise  # the model cannot load: no image can be done
+            except (DeepcreamError, MemoryError) as exc:
+                collect()
+                finished += 1
+                on_outcome(failure(task, ENGINE_FAILED, exc))
+                return
+            collect()  # the previous image's write finished while this one ran
+            pending = saver.submit(_save, task, pngs or [], result)
+
         try:
             for task, job in _prepared_jobs(decensorer, tasks, options, stop, prefetch):
                 if isinstance(job, Outcome):
-                    collect()
-                    finished += 1
-                    on_outcome(job)
-                    continue
-                if job.regions == 0:
-                    collect()
-                    finished += 1
-                    on_outcome(failure(task, NOTHING_TO_DO,
-                                       f"{job.notice}; skipped (no output written)"))
-                    continue
-                if on_start is not None:
-                    on_start(task, len(job.plans))
-                try:
-                    result, pngs = decensorer.run(job, png=True, text=text, on_filled=on_filled)
-                except ModelError:
-                    raise  # the model cannot load: no image can be done
-                except (DeepcreamError, MemoryError) as exc:
-                    collect()
-                    finished += 1
-                    on_outcome(failure(task, ENGINE_FAILED, exc))
-                    continue
+                    flight.append((task, job))
+                elif job.regions == 0:
+                    flight.append((task, failure(task, NOTHING_TO_DO,
+                                                 f"{job.notice}; skipped (no output written)")))
+                else:
+                    if on_start is not None:
+                        on_start(task, len(job.plans))
+                    flight.append((task, filler.submit(fill, job)))
                 del job
-                collect()  # the previous image's write finished while this one ran
-                pending = saver.submit(_save, task, pngs or [], result)
-                del pngs, result
+                while len(flight) >= in_engine:
+                    settle_first()
+            while flight:
+                settle_first()
             collect()
         finally:
+            for _, item in flight:  # an error: let the images in the engine finish first
+                if isinstance(item, Future):
+                    item.exception()
             if pending is not None:  # an error or a second Ctrl+C: still finish the write
                 pending.exception()
     return finished

@@ -78,7 +78,7 @@ def color_distance(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> np.nda
     """Per-pixel max over channels of |pixel - color| (uint8 [H, W])."""
     rgb = _check_rgb(rgb)
     color = _check_color(color)
-    diff = cv2.absdiff(rgb, np.full_like(rgb, color))
+    diff = cv2.absdiff(rgb, np.array([*color, 0], np.float64))  # a scalar: no full-size copy
     return np.maximum(np.maximum(diff[:, :, 0], diff[:, :, 1]), diff[:, :, 2])
 
 
@@ -387,6 +387,14 @@ _SEED_EXCESS = 190
 # near the exact color.
 _THIN_VIVID = 3
 _VIVID_REACH = 32
+# Thin strokes under 4:2:0 often keep no pixel that vivid either (their chroma is averaged
+# with the background's): a ridge of excess >= _THIN_SEED_EXCESS standing _THIN_RIDGE above
+# its surroundings (a 7 px top-hat), in a thin run, seeds too, unless it lies within
+# _THIN_ART_GAP px of a wide art fill of a paint-like color (whose slivers between two
+# outlines and ringing edges look the same).
+_THIN_SEED_EXCESS = 170
+_THIN_RIDGE = 100
+_THIN_ART_GAP = 6
 _CORE_EXCESS = 150
 # Core: pixels this close, connected to a seed (hysteresis), no farther than _CORE_REACH px
 # from one: the rest of a JPEG-smeared stroke, but not the green art next to it.
@@ -398,6 +406,26 @@ _CORE_REACH = 16
 _EDGE_EXCESS = 24
 _EDGE_REACH = 3
 _RING_EXCESS = 32
+# Nothing of the soft mask lies farther than _MASK_REACH px (Euclidean) from the core: the
+# core lies inside the stroke (to within a pixel), and no fill may reach past ~6 px of it.
+_MASK_REACH = 5.0
+# Tint cleanup, up to _MASK_REACH from the core: pixels that still carry mask color (excess
+# above _TINT_FLOOR) clearly above their local background (the lowest excess within
+# _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
+# green art next to it stays as green as its own background.
+_TINT_FLOOR = 32
+_TINT_MARGIN = 12
+_TINT_WINDOW = 6
+# A wide paint-like area whose median pixel (5x5) is farther than this from the mask color
+# is art (a lime fill like #0ddf05 is as vivid as the paint): inside wide strokes, even at
+# JPEG q60 4:2:0, the median pixel stays within ~15 of the color.
+_ART_DISTANCE = 20
+# ... where "paint-like" for this test also takes excess >= _ART_EXCESS: an art green just
+# under _CORE_EXCESS (#1fc72f: 152) loses pixels below it to JPEG noise and would not read
+# as one wide area.
+_ART_EXCESS = 120
+# The closing that joins JPEG specks and ringing lobes to their stroke (radius, px).
+_CLOSE_RADIUS = 3
 # Enclosed non-mask islands up to this many pixels are JPEG damage inside a stroke.
 _HOLE_PIXELS = 64
 # Exact strokes count as hard-edged (today's exact mask, unchanged) while fewer than this
@@ -424,14 +452,14 @@ def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
     low = [k for k in range(3) if color[k] < 128]
     if not high or not low or min(color[k] for k in high) - max(color[k] for k in low) < 128:
         return None
-    ch = cv2.split(rgb)
-    hi = ch[high[0]]
+    # channel views with numpy: several times faster than cv2.split on large images
+    hi = rgb[:, :, high[0]]
     for k in high[1:]:
-        hi = cv2.min(hi, ch[k])
-    lo = ch[low[0]]
+        hi = np.minimum(hi, rgb[:, :, k])
+    lo = rgb[:, :, low[0]]
     for k in low[1:]:
-        lo = cv2.max(lo, ch[k])
-    return cv2.subtract(hi, lo)  # saturates at 0
+        lo = np.maximum(lo, rgb[:, :, k])
+    return cv2.subtract(np.ascontiguousarray(hi), np.ascontiguousarray(lo))  # saturates at 0
 
 
 def _near(rgb: np.ndarray, color: Color, distance: int) -> np.ndarray:
@@ -450,13 +478,16 @@ def _outer_excess(excess: np.ndarray, inside: np.ndarray, ys: np.ndarray, xs: np
         v = excess[ny, nx].astype(np.float32)
         v[inside[ny, nx]] = np.nan
         values.append(v)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out = np.nanmedian(np.stack(values, axis=1), axis=1)
-    return np.nan_to_num(out, nan=255.0)
+    # np.nanmedian, written out: over 8 values it takes numpy's masked-array path (and
+    # imports numpy.ma, ~15 ms). NaNs sort last; the median is the mean of the middle two of
+    # the n values that are not NaN; none at all gives 255.
+    stacked = np.sort(np.stack(values, axis=1), axis=1)
+    n = np.count_nonzero(~np.isnan(stacked), axis=1)
+    lo = np.take_along_axis(stacked, np.maximum((n - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(stacked, (n // 2)[:, None], axis=1)[:, 0]
+    out = (lo + hi) / np.float32(2)
+    out[n == 0] = 255.0
+    return out
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -517,16 +548,25 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     DeepCreamPy. Otherwise (anti-aliased brush, JPEG at any quality and chroma subsampling,
     a resize after painting, a palette) the mask is grown by hysteresis: seeds (within
     ``_SEED_DISTANCE`` of the color, or ``_SEED_EXCESS`` vivid and within ``_VIVID_REACH``
-    px of such a pixel, in groups of at least 3 pixels), the connected paint-like pixels up to ``_CORE_REACH`` px from a
-    seed, then the edge pixels still carrying mask color (``_EDGE_EXCESS``) up to
-    ``_EDGE_REACH`` px further, then a closing and small enclosed holes. So JPEG specks merge
-    into their stroke, and the mask never reaches more than ``_CORE_REACH + _EDGE_REACH`` px
-    into neighbouring art of a similar color.
+    px of such a pixel, in groups of at least 3 pixels), the connected paint-like pixels up
+    to ``_CORE_REACH`` px from a seed (wide areas of another flat color, such as a lime fill,
+    excluded), then the edge pixels still carrying mask color (``_EDGE_EXCESS``) up to
+    ``_EDGE_REACH`` px further, the pixels still tinted toward the color above their local
+    background (JPEG bleed and ringing), then a closing and small enclosed holes; nothing
+    farther than ``_MASK_REACH`` px (Euclidean) from the core. So JPEG specks merge into
+    their stroke, and the mask reaches at most ``_CORE_REACH + _MASK_REACH`` px into
+    neighbouring art of the paint's own color.
     """
     rgb = _check_rgb(rgb)
     color = _check_color(color)
     exact = _near(rgb, color, 0)
     n_exact = int(np.count_nonzero(exact))
+    art = None  # wide art fills of a paint-like color, once computed
+    # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
+    # Decided first, on the strokes' box only: it is the common case (a PNG from a pixel
+    # brush) and needs none of the whole-image seed search below.
+    if n_exact and _hard_edged_in_box(rgb, exact, color):
+        return exact, PaintInfo(False, n_exact, n_exact)
     excess = _excess(rgb, color)
     seeds = _near(rgb, color, _SEED_DISTANCE)
     n_seeds = int(np.count_nonzero(seeds))
@@ -541,9 +581,11 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         wide_core = cv2.erode(vivid.view(np.uint8), _square(_THIN_VIVID))
         wide = _within(wide_core.view(bool), _THIN_VIVID + 1)
         seeds |= vivid & (~wide | _within(seeds, _VIVID_REACH))
+        art = _art_fill(rgb, _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS),
+                        color, excess)
+        seeds |= _thin_seeds(excess, art)
         n_seeds = int(np.count_nonzero(seeds))
-    # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
-    if n_seeds == 0 or (n_exact and _hard_edged(rgb, exact, excess, color)):
+    if n_seeds == 0:
         return exact, PaintInfo(False, n_exact, n_exact)
     # Work on the box the mask can reach: strokes usually cover a small part of the page.
     margin = _CORE_REACH + _EDGE_REACH + 4
@@ -556,6 +598,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     paint_like = _near(sub, color, _CORE_DISTANCE)
     if ex is not None:
         paint_like |= ex >= _CORE_EXCESS
+    paint_like &= ~(_art_fill(sub, paint_like, color, ex) if art is None else art[y0:y1, x0:x1])
     core = _reconstruct(seeds, paint_like & _within(seeds, _CORE_REACH))
     reach = _within(core, _EDGE_REACH)
     if ex is not None:
@@ -567,14 +610,89 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
             grown |= _within(islands, 2) & reach
     else:
         grown = grow_antialiased(sub, core, color) & reach
+    allowed = _within_disk(core, _MASK_REACH)
+    if ex is not None:
+        grown = _tint_cleanup(ex, grown, allowed)
     # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
     # apart into their stroke.
-    grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(2)).view(bool)
+    grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(_CLOSE_RADIUS)).view(bool)
     grown = _fill_small_holes(grown, _HOLE_PIXELS)
+    grown &= allowed
     mask = np.zeros(exact.shape, bool)
     mask[y0:y1, x0:x1] = grown
     mask |= exact
+    _bridge_diagonals(mask)
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
+
+
+def _bridge_diagonals(mask: np.ndarray) -> None:
+    """Join pixels that touch only diagonally with one pixel, in place: regions are
+    4-connected, and the clip to the core's reach can leave such single pixels."""
+    for a, b, c, d in (((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)),
+                        (slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1))),
+                       ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1)),
+                        (slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None)))):
+        touch = mask[a] & mask[b] & ~mask[c] & ~mask[d]
+        if touch.any():
+            mask[c] |= touch
+
+
+def _thin_seeds(excess: np.ndarray, art: np.ndarray) -> np.ndarray:
+    """Seeds on thin ridges of mask excess away from ``art`` (see ``_THIN_SEED_EXCESS``)."""
+    ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
+    thin = _drop_specks((excess >= _THIN_SEED_EXCESS) & (ridge >= _THIN_RIDGE))
+    if not thin.any():
+        return thin
+    wide_core = cv2.erode(thin.view(np.uint8), _square(_THIN_VIVID))
+    thin &= ~_within(wide_core.view(bool), _THIN_VIVID + 1)
+    if thin.any() and art.any():
+        thin &= ~_within(art, _THIN_ART_GAP)
+    return thin
+
+
+def _art_fill(rgb: np.ndarray, paint_like: np.ndarray, color: Color,
+              excess: np.ndarray | None = None) -> np.ndarray:
+    """The wide parts of ``paint_like`` whose local median color is clearly not ``color``:
+    flat art fills (lime, #0ddf05) that would otherwise join a stroke touching them."""
+    if excess is not None:
+        paint_like = paint_like | (excess >= _ART_EXCESS)
+    wide = cv2.erode(paint_like.view(np.uint8), _square(_THIN_VIVID))
+    wide = cv2.dilate(wide, _square(_THIN_VIVID + 1)).view(bool)
+    local = cv2.medianBlur(color_distance(rgb, color), 5)
+    return wide & (local > _ART_DISTANCE)
+
+
+def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """``mask`` plus the ``allowed`` pixels still tinted toward the mask color above their
+    local background (JPEG chroma bleed and ringing around a stroke)."""
+    background = cv2.erode(excess, _square(_TINT_WINDOW))
+    tinted = (allowed & ~mask & (excess > _TINT_FLOOR)
+              & (cv2.subtract(excess, background) > _TINT_MARGIN))
+    if not tinted.any():
+        return mask
+    # ringing lobes a pixel or two off the mask join it through a 2 px bridge (else each
+    # would be a region of its own)
+    return mask | tinted | (_within(tinted, 2) & allowed & _within(mask, 2))
+
+
+def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Pixels within ``radius`` px (Euclidean, exactly) of ``mask``."""
+    r = int(radius)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    kernel = (yy * yy + xx * xx <= radius * radius).astype(np.uint8)
+    return cv2.dilate(mask.view(np.uint8), kernel).view(bool)
+
+
+def _hard_edged_in_box(rgb: np.ndarray, exact: np.ndarray, color: Color) -> bool:
+    """``_hard_edged`` on the exact strokes' bounding box, widened past every pixel it reads
+    (ring 1 px, background 2 px further), so the answer is the whole image's."""
+    margin = 4
+    rows, cols = np.flatnonzero(exact.any(axis=1)), np.flatnonzero(exact.any(axis=0))
+    y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, rgb.shape[0])
+    x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, rgb.shape[1])
+    sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    return _hard_edged(sub, np.ascontiguousarray(exact[y0:y1, x0:x1]), _excess(sub, color),
+                       color)
 
 
 def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,

@@ -1,5 +1,6 @@
-"""Crop scheduling for the model's workers: what one crop is estimated to cost, and how a
-batch of crops is split into lanes of equal estimated cost (one lane per worker thread).
+"""Crop scheduling for the model's workers: what one crop is estimated to cost, how a batch
+of crops is split into lanes of equal estimated cost (one lane per worker thread), and the
+lower CPU priority of the threads that work beside the model.
 
 The cost model is fitted by ``scripts/fit_crop_cost.py`` (onnxruntime, 1 thread, this repo's
 sparse graph) on the reference workload's 17 crops and 7 square holes: max error 2.2 ms of
@@ -8,6 +9,10 @@ sparse graph) on the reference workload's 17 crops and 7 square holes: max error
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -77,3 +82,24 @@ def balanced_lanes(costs: Sequence[float], lanes: int) -> list[list[int]]:
         loads[j] += costs[i]
         out[j].append(i)
     return [sorted(lane) for lane in out]
+
+
+#: How much lower than the model's threads the helper threads of a folder job run (Linux nice).
+HELPER_NICENESS = 10
+
+
+def lower_thread_priority(niceness: int = HELPER_NICENESS) -> bool:
+    """Make the calling thread yield the CPU to the model's threads (Linux: this thread's nice
+    value + ``niceness``; elsewhere nothing). The model keeps every core busy, so a helper
+    thread (the next image's decode and regions, the last one's write) at the same priority
+    takes its time slices from the crops in flight; at a lower one it uses what the crops
+    leave idle (the last crops of a lane, the gaps between calls). True if it was lowered."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+    except (OSError, AttributeError) as exc:
+        logging.getLogger(__name__).debug("cannot lower the thread's priority: %s", exc)
+        return False
+    return True

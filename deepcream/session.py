@@ -9,6 +9,7 @@ it. ``run`` is safe to call from several threads at once.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import threading
@@ -154,7 +155,8 @@ class ModelSession:
     weights of MatMul/Conv; onnxruntime), the opt-in fast modes. ``batch_size``: crops per
     backend call (default 1: least memory, same speed). ``parallel``: "crops" (default: each
     crop single-threaded, ``threads`` crops at once) or "ops" (multi-threaded kernels, one
-    crop at a time).
+    crop at a time). ``graph_cache``: keep onnxruntime's optimized graph of the model in the
+    user cache, per CPU, so later loads skip the graph optimization (CPU only).
     """
 
     def __init__(
@@ -169,6 +171,7 @@ class ModelSession:
         mem_pattern: bool = False,
         batch_size: int | None = None,
         parallel: str = "crops",
+        graph_cache: bool = True,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
@@ -197,6 +200,7 @@ class ModelSession:
         self._mem_arena = mem_arena
         self._shared_arena = shared_arena
         self._mem_pattern = mem_pattern
+        self._graph_cache = graph_cache
         # Crops per backend call: activations grow linearly with the batch while per-crop
         # time barely changes on few cores, so big batches are split (None = no limit).
         self.batch_size = int(batch_size) if batch_size else (
@@ -346,13 +350,59 @@ class _OrtRunner(_Runner):
         if owner.gpu:
             # Nodes the GPU provider cannot run fall back to the CPU within the same graph.
             providers.insert(0, GPU_PROVIDERS[owner.backend][0])
+        cached = None if owner.gpu or not owner._graph_cache else _optimized_graph_path(
+            model_path, ort.__version__)
+        self.from_cache = False
         try:
-            self._sess = ort.InferenceSession(str(model_path), sess_options=opts,
-                                              providers=providers)
+            if cached is not None and cached.is_file():
+                try:
+                    self._sess = self._from_optimized(ort, opts, cached, providers)
+                    self.from_cache = True
+                    with contextlib.suppress(OSError):
+                        os.utime(cached)  # most recently used: pruned last
+                except Exception:  # a damaged cache entry: rebuild it from the model
+                    log.debug("optimized graph %s unusable; rebuilding it", cached)
+                    cached.unlink(missing_ok=True)
+            if not self.from_cache:
+                self._sess = self._optimize(ort, opts, model_path, providers, cached)
         except Exception as exc:  # onnxruntime raises its own untyped errors on bad files
             raise ModelError(f"cannot load {owner.path.name} with onnxruntime: {exc}") from exc
         _check_io([i.name for i in self._sess.get_inputs()],
                   [o.name for o in self._sess.get_outputs()], owner.path)
+
+    @staticmethod
+    def _from_optimized(ort: Any, opts: Any, cached: Path, providers: list[str]) -> Any:
+        """A session over a graph onnxruntime already optimized on this CPU: nothing is
+        left to optimize, so loading skips the ~50 ms of graph passes (a one-image CLI run
+        waits for them)."""
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(cached), sess_options=opts, providers=providers)
+        finally:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+
+    @staticmethod
+    def _optimize(ort: Any, opts: Any, model_path: Path, providers: list[str],
+                  cached: Path | None) -> Any:
+        """A session over ``model_path`` with every optimization; onnxruntime also saves the
+        optimized graph to ``cached`` (atomically), when given and writable."""
+        if cached is None:
+            return ort.InferenceSession(str(model_path), sess_options=opts, providers=providers)
+        from deepcream.fsutil import atomic_path
+
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cached) as tmp:
+                opts.optimized_model_filepath = str(tmp)
+                opts.add_session_config_entry("session.save_model_format", "ONNX")
+                sess = ort.InferenceSession(str(model_path), sess_options=opts,
+                                            providers=providers)
+            _prune_graph_cache(cached.parent)
+            return sess
+        except OSError as exc:  # no writable cache: run without one
+            log.debug("cannot cache the optimized graph in %s: %s", cached.parent, exc)
+            opts.optimized_model_filepath = ""
+            return ort.InferenceSession(str(model_path), sess_options=opts, providers=providers)
 
     def run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         # InferenceSession.run is thread-safe.
@@ -417,6 +467,70 @@ class _OpenVinoRunner(_Runner):
             with self._lock:
                 self._idle.append(request)
         return out
+
+
+def _cpu_signature() -> str | None:
+    """The CPU's model name and feature flags (Linux), or None where they cannot be read.
+    onnxruntime's fully optimized graph is specific to the CPU's vector width (NCHWc
+    blocking), so it is cached per CPU signature and never used where it is unknown."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the first processor is enough: all cores of a machine are alike here
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    if "flags" not in fields:
+        return None
+    return f"{fields.get('model name', '')}|{fields['flags']}"
+
+
+#: Optimized graphs kept (newest used first); each is the size of its model (~15 MB).
+GRAPH_CACHE_ENTRIES = 6
+
+
+def graph_cache_dir() -> Path | None:
+    """``$DEEPCREAM_GRAPH_CACHE`` ("off" disables the cache), else
+    ``$XDG_CACHE_HOME/deepcream/optimized`` (``~/.cache/deepcream/optimized``)."""
+    setting = os.environ.get("DEEPCREAM_GRAPH_CACHE", "")
+    if setting.lower() in ("off", "0", "no", "false"):
+        return None
+    if setting:
+        return Path(setting)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "deepcream" / "optimized"
+
+
+def _optimized_graph_path(model: Path, ort_version: str) -> Path | None:
+    """Where onnxruntime's optimized graph of ``model`` for this CPU and this onnxruntime
+    version is cached, or None (no cache, or the CPU is unknown). The key names the model
+    file by path, size and modification time."""
+    import hashlib
+
+    cache = graph_cache_dir()
+    cpu = _cpu_signature()
+    if cache is None or cpu is None:
+        return None
+    try:
+        st = model.stat()
+    except OSError:
+        return None
+    key = f"{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{ort_version}|{cpu}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    return cache / f"{model.stem}-{digest}.onnx"
+
+
+def _prune_graph_cache(folder: Path, keep: int = GRAPH_CACHE_ENTRIES) -> None:
+    """Remove all but the ``keep`` most recently used entries (a replaced or moved model
+    leaves its old entry behind)."""
+    try:
+        entries = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[keep:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _int8_model(path: Path) -> Path:

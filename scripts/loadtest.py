@@ -95,6 +95,7 @@ class Server:
         self.url = f"http://127.0.0.1:{match.group(1)}"
         self.engines = line.split("engines: ", 1)[-1].split(")")[0]
         self.peak_rss = 0
+        self.rss_series: list[tuple[float, int]] = []  # (seconds since ready, RSS bytes)
         self._sampling = True
         self._sampler = threading.Thread(target=self._sample, daemon=True)
 
@@ -104,8 +105,15 @@ class Server:
         return psutil.Process(self.proc.pid).memory_info().rss
 
     def _sample(self) -> None:
+        start = time.monotonic()
+        next_point = start
         while self._sampling:
-            self.peak_rss = max(self.peak_rss, self.rss())
+            rss = self.rss()
+            self.peak_rss = max(self.peak_rss, rss)
+            now = time.monotonic()
+            if now >= next_point:  # a coarse series, to show whether RSS stays flat
+                self.rss_series.append((now - start, rss))
+                next_point += 15.0
             time.sleep(0.25)
 
     def wait_ready(self, timeout: float = 300) -> None:
@@ -132,10 +140,13 @@ class Server:
 
 
 async def run_clients(url: str, body: bytes, clients: int, duration: float,
-                      form: dict[str, str]) -> tuple[list[float], dict[int, int], float]:
-    """``clients`` loops posting until ``duration`` s are over; (latencies, statuses, elapsed)."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
+                      form: dict[str, str], retry_wait: float = 0.0
+                      ) -> tuple[dict[int, list[float]], list[tuple[int, float]], float]:
+    """``clients`` loops posting until ``duration`` s are over, while ``/healthz`` is polled
+    every 0.5 s; (latencies by status, healthz (status, seconds) samples, elapsed). A client
+    that gets 503 waits ``retry_wait`` s before posting again (0: a worst-case tight loop)."""
+    by_status: dict[int, list[float]] = {}
+    health: list[tuple[int, float]] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=600, trust_env=False, limits=limits) as ac:
 
@@ -152,12 +163,25 @@ async def run_clients(url: str, body: bytes, clients: int, duration: float,
         async def loop() -> None:
             while time.perf_counter() < deadline:
                 latency, status = await one()
-                latencies.append(latency)
-                statuses[status] = statuses.get(status, 0) + 1
+                by_status.setdefault(status, []).append(latency)
+                if status == 503 and retry_wait:
+                    await asyncio.sleep(retry_wait)
 
-        await asyncio.gather(*[loop() for _ in range(clients)])
+        async def poll_health() -> None:
+            # Its own connection: the clients' pool is full by design.
+            async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as hc:
+                while time.perf_counter() < deadline:
+                    t = time.perf_counter()
+                    try:
+                        status = (await hc.get("/healthz")).status_code
+                    except httpx.TransportError:
+                        status = 0
+                    health.append((status, time.perf_counter() - t))
+                    await asyncio.sleep(0.5)
+
+        await asyncio.gather(poll_health(), *[loop() for _ in range(clients)])
         elapsed = time.perf_counter() - start
-    return latencies, statuses, elapsed
+    return by_status, health, elapsed
 
 
 def batch_stats(url: str) -> dict[str, float]:
@@ -185,26 +209,39 @@ def run_config(name: str, server_args: list[str], body: bytes, args: argparse.Na
         server.wait_ready()
         rss_start = server.rss()
         form = {"mode": "bar", "variations": str(args.variations)}
-        latencies, statuses, elapsed = asyncio.run(
-            run_clients(server.url, body, args.clients, args.duration, form))
+        by_status, health, elapsed = asyncio.run(
+            run_clients(server.url, body, args.clients, args.duration, form, args.retry_wait))
         rss_end = server.rss()
         batches = batch_stats(server.url)
     finally:
         server.stop()
-    ok = latencies
+    ok = by_status.get(200, [])
+    rejected = by_status.get(503, [])
+    statuses = {k: len(v) for k, v in by_status.items()}
+    requests = sum(statuses.values())
+    health_ms = [1000 * s for _, s in health]
     result = {
         "config": name,
         "server_args": server_args,
         "engines": server.engines,
-        "requests": len(latencies),
+        "requests": requests,
         "elapsed_s": round(elapsed, 2),
-        "requests_per_s": round(len(latencies) / elapsed, 3) if elapsed else 0.0,
+        "requests_per_s": round(requests / elapsed, 3) if elapsed else 0.0,
+        "ok_per_s": round(len(ok) / elapsed, 3) if elapsed else 0.0,
         "latency_p50_s": round(percentile(ok, 50), 3),
         "latency_p95_s": round(percentile(ok, 95), 3),
         "latency_max_s": round(max(ok), 3) if ok else None,
         "latency_mean_s": round(statistics.fmean(ok), 3) if ok else None,
+        "latency_503_p50_ms": round(1000 * percentile(rejected, 50), 1) if rejected else None,
+        "latency_503_max_ms": round(1000 * max(rejected), 1) if rejected else None,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "errors_5xx": sum(v for k, v in statuses.items() if k >= 500),
+        "healthz_polls": len(health),
+        "healthz_ok": sum(1 for s, _ in health if s == 200),
+        "healthz_max_ms": round(max(health_ms), 1) if health_ms else None,
+        "healthz_mean_ms": round(statistics.fmean(health_ms), 1) if health_ms else None,
+        "rss_series_mb": [[round(t), round(r / 2**20, 1)] for t, r in server.rss_series],
+        # 503 is the designed answer to overload; any other 5xx is a failure.
+        "errors_5xx": sum(v for k, v in statuses.items() if k >= 500 and k != 503),
         "rss_start_mb": round(rss_start / 2**20, 1),
         "rss_end_mb": round(rss_end / 2**20, 1),
         "rss_peak_mb": round(max(server.peak_rss, rss_end) / 2**20, 1),
@@ -233,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--only", choices=("batched", "unbatched"),
                     help="run one configuration instead of comparing both")
+    ap.add_argument("--queue", type=int, help="the server's admission queue (default: max(16, "
+                    "2 x clients), never full; fewer than --clients gives an overload run with 503s)")
+    ap.add_argument("--retry-wait", type=float, default=0.0,
+                    help="seconds a client waits after a 503 before posting again (default 0)")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args(argv)
 
@@ -240,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     models = args.models
     if args.random_models:
         models = str(random_models(Path(tmp.name) / "models"))
-    common = ["--engine", args.engine, "--queue", str(max(16, 2 * args.clients))]
+    queue = args.queue if args.queue is not None else max(16, 2 * args.clients)
+    common = ["--engine", args.engine, "--queue", str(queue)]
     if models:
         common += ["--models", models]
     if args.workload == "reference":
@@ -274,13 +316,16 @@ def main(argv: list[str] | None = None) -> int:
         gain = by_name["batched"]["requests_per_s"] / by_name["unbatched"]["requests_per_s"] - 1
         summary["batching_throughput_gain"] = round(gain, 4)
 
-    print("\n| config | engines | req/s | p50 s | p95 s | 5xx | statuses | RSS start→end (peak) MB | crops/batch | req/batch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| config | engines | req/s (200/s) | 200 p50 / p95 s | 503 p50 ms | 5xx | statuses "
+          "| healthz ok, max ms | RSS start→end (peak) MB | crops/batch | req/batch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['config']} | {r['engines']} | {r['requests_per_s']} | {r['latency_p50_s']} | "
-              f"{r['latency_p95_s']} | {r['errors_5xx']} | {r['statuses']} | "
-              f"{r['rss_start_mb']}→{r['rss_end_mb']} ({r['rss_peak_mb']}) | "
+        print(f"| {r['config']} | {r['engines']} | {r['requests_per_s']} ({r['ok_per_s']}) | "
+              f"{r['latency_p50_s']} / {r['latency_p95_s']} | {r['latency_503_p50_ms']} | "
+              f"{r['errors_5xx']} | {r['statuses']} | {r['healthz_ok']}/{r['healthz_polls']}, "
+              f"{r['healthz_max_ms']} | {r['rss_start_mb']}→{r['rss_end_mb']} ({r['rss_peak_mb']}) | "
               f"{r['mean_crops_per_batch']} | {r['mean_requests_per_batch']} |")
+        print(f"  RSS every 15 s (s, MB): {r['rss_series_mb']}")
     if "batching_throughput_gain" in summary:
         print(f"\ncross-request batching throughput gain: {100 * summary['batching_throughput_gain']:+.1f}%")
     if any(r["batches"] == 0 for r in results):

@@ -13,12 +13,22 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 GENERATOR = (Path(__file__).parent.parent / "benchmarks" / "deepcream_bench" / "baselines"
              / "fixture.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # onnxruntime's optimized graphs of the test models (session.graph_cache_dir) go to a
+    # folder of this run, not the user's cache; subprocesses inherit it.
+    if "DEEPCREAM_GRAPH_CACHE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="deepcream-graphs-")
+        os.environ["DEEPCREAM_GRAPH_CACHE"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def _have_tensorflow() -> bool:

@@ -32,16 +32,18 @@ PICTURES = ["astronaut", "coffee", "lineart0"]
 
 # condition: (max green-tinted px left outside the mask, in % of the stroke px over the
 # pictures; max regions / strokes). Measured on this seed: 0 for png/palette/resized/
-# jpeg90-444, 0.015% jpeg70-444, 0.21% jpeg80-420, 0.27% jpeg60-420; ratios <= 1.75.
+# jpeg90-444, 0.008% jpeg70-444, 0.018% jpeg80-420, 0.034% jpeg60-420 (thin 4:2:0 strokes
+# seeded by their excess ridge; 0.19% / 0.23% without); ratios <= 1.5; no mask pixel farther
+# than 6 px from a stroke.
 # DeepCreamPy's exact rule leaves several % on every lossy class (see the test below).
 FLOORS = {
     "png": (0.01, 1.0),
     "png-aliased": (0.01, 1.0),
     "palette": (0.01, 1.0),
     "jpeg90-444": (0.02, 1.5),
-    "jpeg80-420": (0.5, 1.5),
-    "jpeg70-444": (0.1, 1.5),
-    "jpeg60-420": (0.6, 2.0),
+    "jpeg80-420": (0.05, 1.5),
+    "jpeg70-444": (0.03, 1.5),
+    "jpeg60-420": (0.08, 1.5),
     "resized": (0.02, 1.5),
 }
 
@@ -54,7 +56,7 @@ def test_condition_floor(condition: str) -> None:
         r = ev.score_mask(sample)  # pixels outside the mask are output unchanged
         missed += r["missed"]
         stroke_px += int(sample.strokes.sum())
-        assert r["far"] <= 4, f"{sample.name}: {r['far']} mask px > 6 px from a stroke"
+        assert r["far"] == 0, f"{sample.name}: {r['far']} mask px > 6 px from a stroke"
         assert r["ratio"] <= ratio_max, f"{sample.name}: {r['regions']} regions for {r['strokes']} strokes"
     assert 100 * missed / stroke_px <= missed_max
 
@@ -108,3 +110,22 @@ def test_growth_into_green_art_is_bounded() -> None:
     mask, _ = find_paint(image)
     rows = np.flatnonzero(mask[:, 200:260].any(axis=1))
     assert rows.min() >= 95 - bound and rows.max() <= 104 + bound
+
+
+@pytest.mark.parametrize("condition", ["png", "jpeg90-420", "jpeg80-444"])
+def test_lime_fill_touching_a_stroke_is_not_taken(condition: str) -> None:
+    """A flat lime fill as vivid as the paint (#0ddf05, excess 218) that a stroke crosses:
+    the mask keeps to the stroke (nothing farther than 6 px from it)."""
+    from scipy import ndimage
+
+    clean = np.full((160, 240, 3), 235, np.uint8)
+    clean[40:120, 120:220] = (13, 223, 5)  # the lime fill, with a dark outline
+    clean[38:40, 118:222] = clean[120:122, 118:222] = 30
+    clean[38:122, 118:120] = clean[38:122, 220:222] = 30
+    paths = [([(10.0, 70.0), (230.0, 90.0)], 8), ([(60.0, 10.0), (130.0, 150.0)], 4)]
+    painted, cover = ev.paint(clean, paths, antialias=True)
+    image, _ = ev.encode(painted, condition, np.random.default_rng(0))
+    mask, _ = find_paint(image)
+    far = ndimage.distance_transform_edt(cover == 0) > 6
+    assert mask[cover >= 0.5].all(), "the strokes themselves are found"
+    assert not (mask & far).any(), f"{(mask & far).sum()} px of the lime fill taken"

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -399,9 +400,41 @@ def test_queue_full_is_503_with_retry_after() -> None:
     assert int(second.headers["retry-after"]) >= 1
 
 
+def test_overload_answers_every_client() -> None:
+    """More simultaneous uploads than upload slots and queue places: each client reads an
+    answer (200, or 503 with Retry-After and a JSON error), never a reset connection, even
+    though the refused bodies are not parsed."""
+    settings = Settings(engine="classical", max_queue=1)
+    rgb = np.random.default_rng(0).integers(0, 200, (1024, 1024, 3), dtype=np.uint8)
+    rgb[500:520, 400:600] = (0, 255, 0)
+    body = png(rgb)  # ~3 MB: more than the socket buffers hold, as real uploads are
+    assert len(body) > 2 << 20
+
+    def posts(url: str) -> list[httpx.Response | Exception]:
+        answers: list[httpx.Response | Exception] = []
+        with client(url) as c:  # one kept-alive connection per client, as browsers do
+            for _ in range(4):
+                try:
+                    answers.append(c.post("/v1/decensor", files={"image": ("a.png", body)}))
+                except httpx.TransportError as exc:
+                    answers.append(exc)
+        return answers
+
+    with serve_in_thread(settings) as url, ThreadPoolExecutor(10) as pool:
+        answers = [a for batch in pool.map(posts, [url] * 10) for a in batch]
+    errors = [a for a in answers if isinstance(a, Exception)]
+    assert not errors, errors[:3]
+    statuses = sorted({a.status_code for a in answers})
+    assert set(statuses) <= {200, 503} and 200 in statuses, statuses
+    for a in answers:
+        if a.status_code == 503:
+            assert int(a.headers["retry-after"]) >= 1
+            assert_json_error(a, 503)
+
+
 def test_uploads_in_progress_are_bounded() -> None:
     """Bodies still arriving count against a bound (2 x queue): the next upload gets 503 before
-    any byte of it is read, and slots come back when those clients go away."""
+    its body is parsed, and slots come back when those clients go away."""
     settings = Settings(engine="classical", max_queue=1)
     small = png(bar_image()[0])
     with serve_in_thread(settings) as url, client(url) as c:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,39 @@ def test_warmup_marks_ready_and_changes_nothing(bar_model: Path, fixture_batch, 
     seconds = sess.warmup()
     assert sess.ready and seconds > 0 and sess.warmup_seconds == seconds
     assert np.abs(sess.run(*fixture_batch) - ort_output).max() <= 1e-5
+
+
+def test_optimized_graph_cache_loads_faster_and_changes_nothing(
+        bar_model: Path, fixture_batch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime's optimized graph is kept per CPU: the second load uses it, the outputs
+    are bit-identical to an uncached session's, and a damaged entry is rebuilt."""
+    monkeypatch.setenv("DEEPCREAM_GRAPH_CACHE", str(tmp_path / "graphs"))
+    plain = ModelSession(bar_model, graph_cache=False).run(*fixture_batch)
+    first = ModelSession(bar_model)
+    entries = list((tmp_path / "graphs").glob("*.onnx"))
+    assert not first._runner.from_cache and len(entries) == 1
+    second = ModelSession(bar_model)
+    assert second._runner.from_cache
+    assert np.array_equal(first.run(*fixture_batch), plain)
+    assert np.array_equal(second.run(*fixture_batch), plain)
+    entries[0].write_bytes(b"not a model")
+    rebuilt = ModelSession(bar_model)
+    assert not rebuilt._runner.from_cache and entries[0].stat().st_size > 1000
+    assert np.array_equal(rebuilt.run(*fixture_batch), plain)
+    monkeypatch.setenv("DEEPCREAM_GRAPH_CACHE", "off")
+    assert not ModelSession(bar_model)._runner.from_cache
+
+
+def test_graph_cache_keeps_the_newest_entries(tmp_path: Path) -> None:
+    from deepcream.session import GRAPH_CACHE_ENTRIES, _prune_graph_cache
+
+    for k in range(GRAPH_CACHE_ENTRIES + 3):
+        entry = tmp_path / f"m{k}.onnx"
+        entry.write_bytes(b"x")
+        os.utime(entry, (1000 + k, 1000 + k))
+    _prune_graph_cache(tmp_path)
+    left = sorted(p.name for p in tmp_path.glob("*.onnx"))
+    assert left == sorted(f"m{k}.onnx" for k in range(3, GRAPH_CACHE_ENTRIES + 3))
 
 
 def test_empty_batch(ort_session: ModelSession) -> None:

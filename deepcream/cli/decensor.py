@@ -341,14 +341,19 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     if args.mask_tolerance is not None and not 0 <= args.mask_tolerance <= 255:
         raise InputError(f"--mask-tolerance must be 0..255, got {args.mask_tolerance}")
+    decensorer = Decensorer(engine=args.engine, models=args.models,
+                            session=SessionOptions(backend=args.backend, threads=args.threads,
+                                                   precision=args.precision))
+    if args.dcp_folders is None and not args.ray:
+        # The model loads in the background from here on, while the inputs are listed and
+        # the first image is decoded and its regions found; a one-shot run needs no warm-up
+        # (its first crop is its warm-up). A bad engine name is still reported below.
+        decensorer.preload(args.mode or "bar")
     plan, out_dir = _plan(args)  # also settles the mode (--dcp-folders infers it)
     options = DecensorOptions(mode=args.mode, variations=args.variations,
                               mask_color=args.mask_color, mask_tolerance=args.mask_tolerance,
                               antialias=args.antialias, auto_mask=args.auto_mask,
                               max_regions=args.max_regions, wording=CLI_WORDING)
-    decensorer = Decensorer(engine=args.engine, models=args.models,
-                            session=SessionOptions(backend=args.backend, threads=args.threads,
-                                                   precision=args.precision))
     engine_class = decensorer.engine_class(args.mode)  # a bad engine name fails here
     tasks = plan.tasks
     summary = Summary()
@@ -364,12 +369,10 @@ def run(args: argparse.Namespace) -> int:
         print("deepcream: nothing to decensor", file=sys.stderr)
         return 1 if plan.errors else 2
 
-    # The model loads in the background while the first image is decoded and its regions
-    # found; a one-shot run needs no warm-up (its first crop is its warm-up).
     if args.ray:
         _check_models(args)
     else:
-        decensorer.preload(args.mode)
+        decensorer.preload(args.mode)  # a no-op when it started above
     quiet = args.quiet or not sys.stderr.isatty()
     text = {"Software": f"deepcream {__version__}"}  # the engine's name is added per output
 
@@ -442,7 +445,10 @@ def _run_tasks(args: argparse.Namespace, decensorer: Decensorer, tasks: list,
             tqdm(desc="regions", unit="crop", leave=False) as region_bar:
 
         def started(task: object, crops: int) -> None:
-            region_bar.reset(total=crops)
+            # Two images can be in the engine at once: the bar counts the crops of every
+            # image started so far, not one image's.
+            region_bar.total = (region_bar.total or 0) + crops
+            region_bar.refresh()
 
         def finished(outcome: Outcome) -> None:
             task = outcome.task
@@ -486,6 +492,8 @@ class _PlainLines:
     """What the decensor loop uses of tqdm when no progress bar is shown: lines go straight
     to their stream and the bars do nothing."""
 
+    total: int | None = None
+
     def __init__(self, *_: object, **__: object) -> None:
         pass
 
@@ -498,7 +506,7 @@ class _PlainLines:
     def update(self, *_: object) -> None:
         pass
 
-    def reset(self, *_: object, **__: object) -> None:
+    def refresh(self) -> None:
         pass
 
     @staticmethod

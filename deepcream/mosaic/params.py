@@ -84,6 +84,8 @@ class MosaicParams:
     #: weak_min, with steps >= weak_ratio x interior + weak_min on two sides
     weak_ratio: float = 1.5
     weak_min: float = 0.5
+    #: ... each step side stepping so on at least this share of its pixels (0: off)
+    weak_cover: float = 0.5
     #: a strong cell has block edges when the step reaches the side threshold on at least
     #: this share of a vertical and of a horizontal side's pixels
     edge_cover: float = 0.5
@@ -110,6 +112,7 @@ class MosaicParams:
     #: 5x5 from median5_min_p
     median_min_p: int = 5
     median5_min_p: int = 10
+    edged_only: bool = True
     #: a grid counts as over flat art when this share of its cells is exactly flat on the
     #: unfiltered luma (JPEG decodes a flat fill exactly constant away from edges)
     fill_share: float = 0.25
@@ -136,6 +139,11 @@ class MosaicParams:
     #: region's cells) + complete_min
     complete_ratio: float = 1.5
     complete_min: float = 0.5
+    #: completion takes only flat cells 4-connected to the region through flat cells
+    complete_connected: bool = True
+    #: ... and not groups of them bordering more than rough_border x as many rough cells
+    #: (not flat, not in the region) as region cells (inf: off)
+    rough_border: float = 1.0
     #: box growth reaches at most box_reach x the box's extent in each direction
     box_reach: float = 2.0
     #: lossless: a region with at least cert_min exclusive blocks is kept even when thin

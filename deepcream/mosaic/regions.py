@@ -167,6 +167,29 @@ def join_block_groups(cells: np.ndarray, pairs: np.ndarray, across_v: np.ndarray
     return out
 
 
+def drop_texture_gaps(take: np.ndarray, region: np.ndarray, flat: np.ndarray,
+                      ratio: float) -> np.ndarray:
+    """``take`` without its 4-connected groups that border more rough cells (not flat, not
+    in ``region``) than region cells. Inside a patch every cell is a block (flat) or a partial
+    block on its border, so flat cells among rough ones are gaps of a texture beside the
+    patch (paper between hatching lines), not blocks over a flat fill."""
+    labels, n = ndimage.label(take)
+    if n == 0:
+        return take
+    rough = ~flat & ~region
+    near_rough = np.zeros(n + 1)
+    near_region = np.zeros(n + 1)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        h, w = take.shape
+        src = labels[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+        nb = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
+        near_rough += np.bincount(src.ravel(), weights=rough[nb].ravel(), minlength=n + 1)
+        near_region += np.bincount(src.ravel(), weights=region[nb].ravel(), minlength=n + 1)
+    keep = near_rough <= ratio * near_region
+    keep[0] = False
+    return keep[labels]
+
+
 def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | None = None,
                     slack: int = 0, certain: np.ndarray | None = None,
                    edged: np.ndarray | None = None,
@@ -221,7 +244,19 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
         elif evidence is not None:
             box = extend_box(box, flat, evidence, slack, far=prm.box_reach)
         y0, y1, x0, x1 = box
-        out[y0:y1, x0:x1] |= flat[y0:y1, x0:x1]
+        take = flat[y0:y1, x0:x1]
+        if prm.complete_connected:
+            # Flat cells 4-connected to the region through flat cells: a block over a flat
+            # fill continues the fill, while the flat cells of a regular texture (paper
+            # between hatching lines crossing the grid) are cut apart by its lines.
+            seed = np.zeros_like(out)
+            seed[sl] = mine
+            seed = seed[y0:y1, x0:x1]
+            take = ndimage.binary_propagation(seed, mask=take | seed) & take
+            if prm.rough_border < np.inf:
+                take = drop_texture_gaps(take, seed | out[y0:y1, x0:x1], flat[y0:y1, x0:x1],
+                                         prm.rough_border)
+        out[y0:y1, x0:x1] |= take
         if edged is not None and evidence is not None:
             # ... and such cells left outside the (grown) box leave the region: flat fill
             # beside the patch whose only steps are the art's edges and the patch's side.

@@ -27,8 +27,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SUPPORTED_FORMATS = FORMATS
-# Refused uploads (503) up to this size are read to their end and dropped, unparsed.
-REFUSED_DRAIN_BYTES = 1 << 20
 
 # What each kind of decode failure is in HTTP: the decoder is the CLI's, only this mapping is
 # the server's.
@@ -135,21 +133,15 @@ class UploadGuard:
         if scope["path"] in self.multipart_paths and self.refusal is not None:
             refused = self.refusal()
             if refused is not None:
-                # Small bodies are read to their end and dropped, unparsed (a socket closed
-                # while the client still sends can reset before it reads the answer); larger
-                # ones are not read at all and the connection closes.
-                drain = declared is None or int(declared) <= REFUSED_DRAIN_BYTES
-                await _send_error(send, refused.status, refused.message,
-                                  {k.lower(): v for k, v in refused.headers.items()},
-                                  close=not drain)
-                if drain:
-                    await self._drain(receive, cap=REFUSED_DRAIN_BYTES)
+                await self._refuse(receive, send, declared, refused.status, refused.message,
+                                   {k.lower(): v for k, v in refused.headers.items()})
                 return
         if self.bodies >= self.max_bodies:
             if self.on_reject is not None:
                 self.on_reject()
-            await _send_error(send, 503, f"server busy: {self.bodies} uploads in progress; "
-                              "retry later", {"retry-after": str(self.retry_after_s)})
+            await self._refuse(receive, send, declared, 503,
+                               f"server busy: {self.bodies} uploads in progress; retry later",
+                               {"retry-after": str(self.retry_after_s)})
             return
         self.bodies += 1
         try:
@@ -199,6 +191,15 @@ class UploadGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _refuse(self, receive: Receive, send: Send, declared: str | None, status: int,
+                      message: str, headers: dict[str, str]) -> None:
+        """Answer without parsing the body, then read it to its end and drop it (a socket
+        closed while the client still sends resets, and the client may never read the answer:
+        the "lingering close" of nginx and Apache). Reading costs bandwidth, not CPU; the
+        minimum upload rate bounds how long a slow client keeps the connection."""
+        await _send_error(send, status, message, headers, close=False)
+        await self._drain(receive, cap=self.max_bytes)
 
     def _drain_cap(self) -> int:
         """Over-limit bodies up to this size are read (and dropped) after the 413 is sent: a
