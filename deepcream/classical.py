@@ -10,9 +10,10 @@ completions agree on stay dark, guesses the completions disagree on fade towards
 estimate. Measured by ``scripts/classical_quality.py`` (docs/decensor.md).
 
 Mosaics, ``backprojected_mosaic``: a mosaic keeps each block's mean color. The fill starts
-from an edge-directed upsampling of the block grid and corrects it so that every block's mean
-equals the mosaic's (iterative back-projection), then blends into the pixels around the
-region so that no halo appears at its border.
+from a bicubic upsampling of the block grid and corrects it so that every block's mean
+equals the mosaic's (iterative back-projection), meeting the pixels around the region without
+a halo; on flat art, blocks whose mean is a mix of neighbouring flat colors are then painted
+sharp with those colors in those shares (``_unmix_blocks``).
 """
 
 from __future__ import annotations
