@@ -112,6 +112,8 @@ class MosaicParams:
     #: 5x5 from median5_min_p
     median_min_p: int = 5
     median5_min_p: int = 10
+    #: lossy input: only strong cells with block edges (see ``edge_cover``) seed and carry
+    #: regions; the others still let completion boxes grow
     edged_only: bool = True
     #: a grid counts as over flat art when this share of its cells is exactly flat on the
     #: unfiltered luma (JPEG decodes a flat fill exactly constant away from edges)
