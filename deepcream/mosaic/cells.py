@@ -116,8 +116,20 @@ class Grid:
         # ... with steps on two sides, but small ones: a flat surrounding cell next to the
         # region has one step side only (the one it shares with the mosaic).
         need_weak = self.prm.weak_ratio * inner + self.prm.weak_min
-        weak_sides = ((vlines[:, :-1] >= need_weak).astype(np.int8) + (vlines[:, 1:] >= need_weak)
-                      + (hlines[:-1, :] >= need_weak) + (hlines[1:, :] >= need_weak))
+        if self.prm.weak_cover > 0:
+            # ... along most of the side: a line of the art (hatching) crossing a grid line
+            # steps on a few of its pixels only.
+            nw_v, nw_h = need_weak[:, None, :], need_weak[:, :, None]
+            cov = self.prm.weak_cover
+            left = (vstep[:, :, :-1] >= nw_v).mean(axis=1) >= cov
+            right = (vstep[:, :, 1:] >= nw_v).mean(axis=1) >= cov
+            top = (hstep[:-1] >= nw_h).mean(axis=2) >= cov
+            bottom = (hstep[1:] >= nw_h).mean(axis=2) >= cov
+        else:
+            left = right = top = bottom = True
+        weak_sides = (((vlines[:, :-1] >= need_weak) & left).astype(np.int8)
+                      + ((vlines[:, 1:] >= need_weak) & right)
+                      + ((hlines[:-1, :] >= need_weak) & top) + ((hlines[1:, :] >= need_weak) & bottom))
         weak = (inner <= self.prm.weak_ratio * level + self.prm.weak_min) & self.inside & (weak_sides >= 2)
         return strong, weak
 

@@ -89,6 +89,14 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
                 # fall between the lines of a fine hatching pass the luma tests too.
                 strong = strong & (const | ndimage.binary_dilation(
                     const & strong, structure=np.ones((3, 3), bool)))
+        # Lossy input: a strong cell must have block edges to seed or carry a region (fine
+        # hatching crossing the grid lines steps on a few pixels of a side, enough for its
+        # mean); the others still let a region's completion box grow to them.
+        stepped = strong
+        if prm.edged_only and not exact_rgb:
+            strong = strong & (grid.edged | (faint if faint is not None else False))
+            if not strong.any():
+                continue
         # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
         # areas differ from some neighbours by very little).
         grown = ndimage.binary_propagation(strong, structure=np.ones((3, 3), bool),
@@ -141,7 +149,7 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
                         and float(np.percentile(raw_inner[cells], 75)) > prm.clean_noise)
             flat = (grid.inner <= prm.complete_ratio * level + prm.complete_min) & grid.inside
             cells = complete_cells(cells, flat,
-                                    strong, slack=0 if lossless else 1, certain=certain,
+                                    stepped, slack=0 if lossless else 1, certain=certain,
                                     edged=grid.edged if flat_art else None, prm=prm)
         # Partial blocks are exact runs when the region's cells are exactly flat on the
         # unfiltered image (lossless input, even with few strong cells, e.g. big blocks);

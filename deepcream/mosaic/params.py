@@ -84,6 +84,8 @@ class MosaicParams:
     #: weak_min, with steps >= weak_ratio x interior + weak_min on two sides
     weak_ratio: float = 1.5
     weak_min: float = 0.5
+    #: ... each step side stepping so on at least this share of its pixels (0: off)
+    weak_cover: float = 0.5
     #: a strong cell has block edges when the step reaches the side threshold on at least
     #: this share of a vertical and of a horizontal side's pixels
     edge_cover: float = 0.5
@@ -110,6 +112,9 @@ class MosaicParams:
     #: 5x5 from median5_min_p
     median_min_p: int = 5
     median5_min_p: int = 10
+    #: lossy input: only strong cells with block edges (see ``edge_cover``) seed and carry
+    #: regions; the others still let completion boxes grow
+    edged_only: bool = True
     #: a grid counts as over flat art when this share of its cells is exactly flat on the
     #: unfiltered luma (JPEG decodes a flat fill exactly constant away from edges)
     fill_share: float = 0.25
