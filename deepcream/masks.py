@@ -567,7 +567,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     color = _check_color(color)
     exact = _near(rgb, color, 0)
     n_exact = int(np.count_nonzero(exact))
-    art = ridge = None  # wide art fills of a paint-like color; excess top-hat (thin ridges)
+    # computed once when needed: paint-like pixels, wide art fills of a paint-like color,
+    # the excess top-hat (thin ridges)
+    paint_like = art = ridge = None
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
     # Decided first, on the strokes' box only: it is the common case (a PNG from a pixel
     # brush) and needs none of the whole-image seed search below.
@@ -587,8 +589,8 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         wide_core = cv2.erode(vivid.view(np.uint8), _square(_THIN_VIVID))
         wide = _within(wide_core.view(bool), _THIN_VIVID + 1)
         seeds |= vivid & (~wide | _within(seeds, _VIVID_REACH))
-        art = _art_fill(rgb, _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS),
-                        color, excess)
+        paint_like = _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS)
+        art = _art_fill(rgb, paint_like, color, excess)
         ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
         seeds |= _thin_seeds(excess, ridge, art)
         n_seeds = int(np.count_nonzero(seeds))
@@ -602,10 +604,13 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
     seeds = np.ascontiguousarray(seeds[y0:y1, x0:x1])
     ex = None if excess is None else np.ascontiguousarray(excess[y0:y1, x0:x1])
-    paint_like = _near(sub, color, _CORE_DISTANCE)
-    if ex is not None:
-        paint_like |= ex >= _CORE_EXCESS
-    paint_like &= ~(_art_fill(sub, paint_like, color, ex) if art is None else art[y0:y1, x0:x1])
+    if paint_like is None:
+        paint_like = _near(sub, color, _CORE_DISTANCE)
+        if ex is not None:
+            paint_like |= ex >= _CORE_EXCESS
+        paint_like &= ~_art_fill(sub, paint_like, color, ex)
+    else:
+        paint_like = paint_like[y0:y1, x0:x1] & ~art[y0:y1, x0:x1]
     allowed = paint_like & _within(seeds, _CORE_REACH)
     if ridge is not None:
         # A thin stroke under 4:2:0 found in pieces: its paler stretches between them still
@@ -634,7 +639,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     mask = np.zeros(exact.shape, bool)
     mask[y0:y1, x0:x1] = grown
     mask |= exact
-    _bridge_diagonals(mask)
+    _bridge_diagonals(mask[y0:y1, x0:x1])  # a view: every mask pixel lies in the box
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
 
 

@@ -279,6 +279,7 @@ def score(sample: Sample, **decensor_options: object) -> dict[str, float]:
         "tinted": int(tinted.sum()),
         # the paint the mask missed (left as is), vs green the fill itself chose inside it
         "missed": int((tinted & ~mask).sum()),
+        "missed_beyond": int((tinted & ~mask & (dist > FAR)).sum()),
         "tinted_pct": 100.0 * tinted.sum() / max(int(sample.strokes.sum()), 1),
         "far": int((changed & (dist > FAR)).sum()),
         "regions": result.regions,
