@@ -569,13 +569,14 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     n_exact = int(np.count_nonzero(exact))
     # computed once when needed: paint-like pixels, wide art fills of a paint-like color,
     # the excess top-hat (thin ridges)
-    paint_like = art = ridge = None
+    paint_like = art = near_art = ridge = None
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
     # Decided first, on the strokes' box only: it is the common case (a PNG from a pixel
     # brush) and needs none of the whole-image seed search below.
-    if n_exact and _hard_edged_in_box(rgb, exact, color):
+    shared: dict = {}
+    if n_exact and _hard_edged_in_box(rgb, exact, color, shared):
         return exact, PaintInfo(False, n_exact, n_exact)
-    excess = _excess(rgb, color)
+    excess = shared["excess"] if "excess" in shared else _excess(rgb, color)
     seeds = _near(rgb, color, _SEED_DISTANCE)
     n_seeds = int(np.count_nonzero(seeds))
     if n_seeds != n_exact:
@@ -592,7 +593,8 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         paint_like = _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS)
         art = _art_fill(rgb, paint_like, color, excess)
         ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
-        seeds |= _thin_seeds(excess, ridge, art)
+        near_art = _within(art, _THIN_ART_GAP)
+        seeds |= _thin_seeds(excess, ridge, near_art)
         n_seeds = int(np.count_nonzero(seeds))
     if n_seeds == 0:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -616,7 +618,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         # A thin stroke under 4:2:0 found in pieces: its paler stretches between them still
         # stand out as a ridge; the core follows it a bounded distance, away from art.
         allowed |= ((ex >= _ALONG_EXCESS) & (ridge[y0:y1, x0:x1] >= _ALONG_RIDGE)
-                    & _within(seeds, _ALONG_REACH) & ~_within(art[y0:y1, x0:x1], _THIN_ART_GAP))
+                    & _within(seeds, _ALONG_REACH) & ~near_art[y0:y1, x0:x1])
     core = _reconstruct(seeds, allowed)
     reach = _within(core, _EDGE_REACH)
     if ex is not None:
@@ -655,15 +657,15 @@ def _bridge_diagonals(mask: np.ndarray) -> None:
             mask[c] |= touch
 
 
-def _thin_seeds(excess: np.ndarray, ridge: np.ndarray, art: np.ndarray) -> np.ndarray:
-    """Seeds on thin ridges of mask excess away from ``art`` (see ``_THIN_SEED_EXCESS``)."""
+def _thin_seeds(excess: np.ndarray, ridge: np.ndarray, near_art: np.ndarray) -> np.ndarray:
+    """Seeds on thin ridges of mask excess, not in ``near_art`` (see ``_THIN_SEED_EXCESS``)."""
     thin = _drop_specks((excess >= _THIN_SEED_EXCESS) & (ridge >= _THIN_RIDGE))
     if not thin.any():
         return thin
     wide_core = cv2.erode(thin.view(np.uint8), _square(_THIN_VIVID))
     thin &= ~_within(wide_core.view(bool), _THIN_VIVID + 1)
-    if thin.any() and art.any():
-        thin &= ~_within(art, _THIN_ART_GAP)
+    if thin.any():
+        thin &= ~near_art
     return thin
 
 
@@ -700,16 +702,22 @@ def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
     return cv2.dilate(mask.view(np.uint8), kernel).view(bool)
 
 
-def _hard_edged_in_box(rgb: np.ndarray, exact: np.ndarray, color: Color) -> bool:
+def _hard_edged_in_box(rgb: np.ndarray, exact: np.ndarray, color: Color,
+                       keep: dict | None = None) -> bool:
     """``_hard_edged`` on the exact strokes' bounding box, widened past every pixel it reads
-    (ring 1 px, background 2 px further), so the answer is the whole image's."""
+    (ring 1 px, background 2 px further), so the answer is the whole image's. When the box
+    is the whole image, its excess is left in ``keep["excess"]`` for the caller."""
     margin = 4
     rows, cols = np.flatnonzero(exact.any(axis=1)), np.flatnonzero(exact.any(axis=0))
     y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, rgb.shape[0])
     x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, rgb.shape[1])
-    sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-    return _hard_edged(sub, np.ascontiguousarray(exact[y0:y1, x0:x1]), _excess(sub, color),
-                       color)
+    whole = (y0, x0, y1, x1) == (0, 0, *rgb.shape[:2])
+    sub = rgb if whole else np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    excess = _excess(sub, color)
+    if whole and keep is not None:
+        keep["excess"] = excess
+    return _hard_edged(sub, exact if whole else np.ascontiguousarray(exact[y0:y1, x0:x1]),
+                       excess, color)
 
 
 def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
@@ -718,16 +726,28 @@ def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
     carry clearly more mask color than the background 2 px further out (as an anti-aliased
     border does) outnumber those that carry clearly less by under ``_SOFT_EDGE_SHARE``."""
     ring = cv2.dilate(exact.view(np.uint8), _disk(1)).view(bool) & ~exact
-    ys, xs = np.nonzero(ring)
-    if len(ys) == 0:
+    many = excess is not None and np.count_nonzero(ring) >= 16_000
+    ys, xs = np.nonzero(ring[::4, ::4] if many else ring)
+    if len(ys) == 0 and not many:
         return True
     if excess is not None:
         inside = exact | ring
-        step = excess[ys, xs].astype(np.float32) - _outer_excess(excess, inside, ys, xs)
-        # Textured pictures differ from pixel to pixel both ways; a blended border only
-        # one way (toward the mask color): count the surplus.
-        colored = (int(np.count_nonzero(step > _EDGE_EXCESS))
-                   - int(np.count_nonzero(step < -_EDGE_EXCESS)))
+
+        def surplus(ys: np.ndarray, xs: np.ndarray) -> int:
+            step = excess[ys, xs].astype(np.float32) - _outer_excess(excess, inside, ys, xs)
+            # Textured pictures differ from pixel to pixel both ways; a blended border only
+            # one way (toward the mask color): count the surplus.
+            return (int(np.count_nonzero(step > _EDGE_EXCESS))
+                    - int(np.count_nonzero(step < -_EDGE_EXCESS)))
+
+        # Exact specks of a JPEG have a huge ring, mostly colored: the ring pixels on a
+        # 4 px grid far over the share settle it (a crisp stroke's ring is ~0).
+        if many:
+            ys, xs = ys * 4, xs * 4
+            if len(ys) >= 500 and surplus(ys, xs) > 4 * _SOFT_EDGE_SHARE * len(ys):
+                return False
+            ys, xs = np.nonzero(ring)
+        colored = surplus(ys, xs)
     else:
         colored = int(np.count_nonzero(_blend_candidates(rgb, exact, ys, xs, color)))
     return colored <= _SOFT_EDGE_SHARE * len(ys)
