@@ -239,6 +239,14 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         # With 2-3 (JPEG-blurred) grid lines per tile a period one off scores about as well;
         # let the cell tests choose between neighbouring periods.
         options = [int(pick[t])]
+        if prm.divisor_option:
+            # The largest multiple may be a coincidence of two grid lines per tile (after
+            # JPEG few lines survive): the next smaller period that scores near the best is
+            # tested too.
+            below = np.nonzero(near[t] & (period_arr >= min_block))[0]
+            below = below[below < pick[t]]
+            if len(below):
+                options.append(int(below[-1]))
         for j in (int(pick[t]) - 1, int(pick[t]) + 1):
             if (0 <= j < len(periods) and periods[j] >= min_block
                     and score[t, j] >= prm.neighbour_score * score[t, pick[t]]):
