@@ -10,9 +10,10 @@ completions agree on stay dark, guesses the completions disagree on fade towards
 estimate. Measured by ``scripts/classical_quality.py`` (docs/decensor.md).
 
 Mosaics, ``backprojected_mosaic``: a mosaic keeps each block's mean color. The fill starts
-from an edge-directed upsampling of the block grid and corrects it so that every block's mean
-equals the mosaic's (iterative back-projection), then blends into the pixels around the
-region so that no halo appears at its border.
+from a bicubic upsampling of the block grid and corrects it so that every block's mean
+equals the mosaic's (iterative back-projection), meeting the pixels around the region without
+a halo; on flat art, blocks whose mean is a mix of neighbouring flat colors are then painted
+sharp with those colors in those shares (``_unmix_blocks``).
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ INK_MAX_BLOCK = 8
 MIX_TOLERANCE = (6.0, 20.0)
 # Blocks that no mix explains (texture, several lines) move this far towards their flat mosaic
 # color (small / large blocks): a smooth guess across them costs structure (SSIM) there.
-UNEXPLAINED_TO_MOSAIC = (0.6, 1.0)
+UNEXPLAINED_TO_MOSAIC = (0.6, 0.85)
+# Weight of the sharp (unmixed) estimate in explained blocks over INK_MAX_BLOCK on flat art
+# (below, the flat share itself): all-sharp costs PSNR where a boundary is misplaced.
+LARGE_SHARP_SHARE = 0.85
 # Share of 3x3-flat pixels around the holes from which a picture counts as flat art.
 FLAT_ART_SHARE = 0.5
 
@@ -140,9 +144,10 @@ def backprojected_mosaic(crop: np.ndarray, holes: np.ndarray, grid_x: tuple[int,
     small = max(bx, by) <= INK_MAX_BLOCK
     if small:  # share of the sharp estimate grows with the flatness of the picture
         sharp_share, to_mosaic = flat, UNEXPLAINED_TO_MOSAIC[0]
-    else:  # all or nothing: a wrong big sharp block is costly
-        sharp_share = float(flat >= FLAT_ART_SHARE)
-        to_mosaic = UNEXPLAINED_TO_MOSAIC[1] * sharp_share
+    else:  # flat art or not: on photos a wrong big sharp block is costly
+        is_flat_art = float(flat >= FLAT_ART_SHARE)
+        sharp_share = LARGE_SHARP_SHARE * is_flat_art
+        to_mosaic = UNEXPLAINED_TO_MOSAIC[1] * is_flat_art
     if sharp_share > 0 or to_mosaic > 0:
         sharp, fits = _unmix_blocks(est, target, (sy, sx), (by, bx),
                                     ink_color(crop, holes) if small else None,

@@ -395,6 +395,12 @@ _VIVID_REACH = 32
 _THIN_SEED_EXCESS = 170
 _THIN_RIDGE = 100
 _THIN_ART_GAP = 6
+# A stroke's core also follows such a ridge at lower levels (excess >= _ALONG_EXCESS, top-hat
+# >= _ALONG_RIDGE) up to _ALONG_REACH px from a seed: thin 4:2:0 strokes fade over dark
+# backgrounds.
+_ALONG_EXCESS = 110
+_ALONG_RIDGE = 70
+_ALONG_REACH = 32
 _CORE_EXCESS = 150
 # Core: pixels this close, connected to a seed (hysteresis), no farther than _CORE_REACH px
 # from one: the rest of a JPEG-smeared stroke, but not the green art next to it.
@@ -498,7 +504,7 @@ def _reconstruct(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Pixels of ``allowed`` 8-connected to ``seed`` (hysteresis by connected components)."""
     count, labels = cv2.connectedComponents(allowed.view(np.uint8), connectivity=8)
     keep = np.zeros(count, bool)
-    keep[np.unique(labels[seed & allowed])] = True
+    keep[labels[seed & allowed]] = True  # a scatter: cheaper than np.unique on many pixels
     keep[0] = False
     return keep[labels]
 
@@ -561,7 +567,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     color = _check_color(color)
     exact = _near(rgb, color, 0)
     n_exact = int(np.count_nonzero(exact))
-    art = None  # wide art fills of a paint-like color, once computed
+    # computed once when needed: paint-like pixels, wide art fills of a paint-like color,
+    # the excess top-hat (thin ridges)
+    paint_like = art = ridge = None
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
     # Decided first, on the strokes' box only: it is the common case (a PNG from a pixel
     # brush) and needs none of the whole-image seed search below.
@@ -581,9 +589,10 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         wide_core = cv2.erode(vivid.view(np.uint8), _square(_THIN_VIVID))
         wide = _within(wide_core.view(bool), _THIN_VIVID + 1)
         seeds |= vivid & (~wide | _within(seeds, _VIVID_REACH))
-        art = _art_fill(rgb, _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS),
-                        color, excess)
-        seeds |= _thin_seeds(excess, art)
+        paint_like = _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS)
+        art = _art_fill(rgb, paint_like, color, excess)
+        ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
+        seeds |= _thin_seeds(excess, ridge, art)
         n_seeds = int(np.count_nonzero(seeds))
     if n_seeds == 0:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -595,11 +604,20 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
     seeds = np.ascontiguousarray(seeds[y0:y1, x0:x1])
     ex = None if excess is None else np.ascontiguousarray(excess[y0:y1, x0:x1])
-    paint_like = _near(sub, color, _CORE_DISTANCE)
-    if ex is not None:
-        paint_like |= ex >= _CORE_EXCESS
-    paint_like &= ~(_art_fill(sub, paint_like, color, ex) if art is None else art[y0:y1, x0:x1])
-    core = _reconstruct(seeds, paint_like & _within(seeds, _CORE_REACH))
+    if paint_like is None:
+        paint_like = _near(sub, color, _CORE_DISTANCE)
+        if ex is not None:
+            paint_like |= ex >= _CORE_EXCESS
+        paint_like &= ~_art_fill(sub, paint_like, color, ex)
+    else:
+        paint_like = paint_like[y0:y1, x0:x1] & ~art[y0:y1, x0:x1]
+    allowed = paint_like & _within(seeds, _CORE_REACH)
+    if ridge is not None:
+        # A thin stroke under 4:2:0 found in pieces: its paler stretches between them still
+        # stand out as a ridge; the core follows it a bounded distance, away from art.
+        allowed |= ((ex >= _ALONG_EXCESS) & (ridge[y0:y1, x0:x1] >= _ALONG_RIDGE)
+                    & _within(seeds, _ALONG_REACH) & ~_within(art[y0:y1, x0:x1], _THIN_ART_GAP))
+    core = _reconstruct(seeds, allowed)
     reach = _within(core, _EDGE_REACH)
     if ex is not None:
         grown = core | _reconstruct(core, reach & (ex > _EDGE_EXCESS))
@@ -621,7 +639,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     mask = np.zeros(exact.shape, bool)
     mask[y0:y1, x0:x1] = grown
     mask |= exact
-    _bridge_diagonals(mask)
+    _bridge_diagonals(mask[y0:y1, x0:x1])  # a view: every mask pixel lies in the box
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
 
 
@@ -637,9 +655,8 @@ def _bridge_diagonals(mask: np.ndarray) -> None:
             mask[c] |= touch
 
 
-def _thin_seeds(excess: np.ndarray, art: np.ndarray) -> np.ndarray:
+def _thin_seeds(excess: np.ndarray, ridge: np.ndarray, art: np.ndarray) -> np.ndarray:
     """Seeds on thin ridges of mask excess away from ``art`` (see ``_THIN_SEED_EXCESS``)."""
-    ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
     thin = _drop_specks((excess >= _THIN_SEED_EXCESS) & (ridge >= _THIN_RIDGE))
     if not thin.any():
         return thin
