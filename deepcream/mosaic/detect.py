@@ -66,6 +66,8 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
         # A few exactly flat strong cells do not prove lossless input (JPEG keeps uniform
         # dark blocks exact): with few strong cells, assume lossy and try the median pass.
         lossless = noise <= prm.clean_noise and np.count_nonzero(strong) >= prm.lossless_min_cells
+        if cand.fallback and lossless:
+            continue
         exact_rgb = False
         raw_inner = grid.inner
         if not lossless and p >= prm.median_min_p:
@@ -166,7 +168,8 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
             cells = clip_to_evidence(cells, pairs)
             cells = join_block_groups(cells, pairs, across_v, across_h,
                                        grid.constant_cells(grid.inside))
-        yield cand, grid, partial_blocks(grid, cells, noise, exact)
+        pixels = partial_blocks(grid, cells, noise, exact)
+        yield cand, grid, pixels
 
 
 @dataclass(frozen=True)

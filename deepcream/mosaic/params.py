@@ -40,6 +40,8 @@ class MosaicParams:
     #: phase's steps
     runner_up: float = 0.4
     runner_up_min_p: int = 16
+    #: also test the next smaller period that scores near the best (see ``near_best``)
+    divisor_option: bool = True
 
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"

@@ -29,6 +29,10 @@ class CandidateGrid:
     fy: int
     tiles: list[tuple[int, int]]
     runner: bool
+    #: only ever a smaller period than its tiles picked (``MosaicParams.divisor_option``);
+    #: not tested on lossless input, where beside a region found on its true grid it adds
+    #: partial blocks and flat cells
+    fallback: bool = False
 
 
 def grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1,
@@ -234,11 +238,22 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
           & (on_x[idx, pick] >= prm.min_grid_pixels // kx) & (on_y[idx, pick] >= prm.min_grid_pixels // ky))
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    primary: set[tuple[int, int, int]] = set()
     for t in np.nonzero(ok)[0]:
         ty, tx = divmod(int(t), ntx)
         # With 2-3 (JPEG-blurred) grid lines per tile a period one off scores about as well;
         # let the cell tests choose between neighbouring periods.
         options = [int(pick[t])]
+        div_j = -1
+        if prm.divisor_option:
+            # The largest multiple may be a coincidence of two grid lines per tile (after
+            # JPEG few lines survive): the next smaller period that scores near the best is
+            # tested too (on lossy input only, see ``CandidateGrid.fallback``).
+            below = np.nonzero(near[t] & (period_arr >= min_block))[0]
+            below = below[below < pick[t]]
+            if len(below):
+                div_j = int(below[-1])
+                options.append(div_j)
         for j in (int(pick[t]) - 1, int(pick[t]) + 1):
             if (0 <= j < len(periods) and periods[j] >= min_block
                     and score[t, j] >= prm.neighbour_score * score[t, pick[t]]):
@@ -255,9 +270,12 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
                     fy = (ph_y + ty * prm.stride) % p
                     runner = ph_x != int(phase_x[t, j]) or ph_y != int(phase_y[t, j])
                     (runners if runner else grids).setdefault((p, fx, fy), []).append((ty, tx))
+                    if j != div_j:
+                        primary.add((p, fx, fy))
     # Grids that are only some tile's runner-up (not also another tile's best) are tested
     # after the others and are not completed over flat cells: next to a patch found on its
     # true grid, the one its border suggests took the flat fills beside it.
-    order = [CandidateGrid(*key, tiles, False) for key, tiles in grids.items()]
-    order += [CandidateGrid(*key, tiles, True) for key, tiles in runners.items() if key not in grids]
+    order = [CandidateGrid(*key, tiles, False, key not in primary) for key, tiles in grids.items()]
+    order += [CandidateGrid(*key, tiles, True, key not in primary) for key, tiles in runners.items()
+              if key not in grids]
     return order, kx
