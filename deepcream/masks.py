@@ -506,6 +506,10 @@ def _reconstruct(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     keep = np.zeros(count, bool)
     keep[labels[seed & allowed]] = True  # a scatter: cheaper than np.unique on many pixels
     keep[0] = False
+    if count <= 256:  # a uint8 lookup table: ~3x faster than numpy's gather on int32 labels
+        table = np.zeros(256, np.uint8)
+        table[:count] = keep
+        return cv2.LUT(cv2.convertScaleAbs(labels), table).view(bool)
     return keep[labels]
 
 
