@@ -4,27 +4,12 @@ left alone. Figures for every condition: docs/mask-help.md (scripts/eval_masks.p
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import eval_masks as ev
 import numpy as np
 import pytest
 
 from deepcream.masks import find_mask, find_paint
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_eval():
-    spec = importlib.util.spec_from_file_location("eval_masks", ROOT / "scripts" / "eval_masks.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_masks"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ev = _load_eval()
 # A tuning seed (the docs' figures are on held-out seeds 100-104); three pictures of
 # different styles keep this fast.
 SEED = 1

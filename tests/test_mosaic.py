@@ -4,12 +4,12 @@ the detect-mosaic CLI and the pipeline's --auto-mask path."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import cv2
+import eval_mosaic as ev
+import eval_mosaic_art as ea
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -17,19 +17,6 @@ from PIL import Image, ImageDraw
 from deepcream.mosaic import DEFAULT_PARAMS, MosaicParams, detect_mosaic, find_mosaic_regions
 from deepcream.mosaic.period import gradients as _gradients
 from deepcream.mosaic.period import repetition as _repetition
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_eval():
-    spec = importlib.util.spec_from_file_location("eval_mosaic", ROOT / "scripts" / "eval_mosaic.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_mosaic"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ev = _load_eval()
 
 
 def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -622,17 +609,6 @@ def test_jpeg_line_art_fallback_box_growth_stays_near() -> None:
 
 
 # ---- regular textures (anime / manga art) ------------------------------------------------
-
-def _load_art_eval():
-    spec = importlib.util.spec_from_file_location("eval_mosaic_art",
-                                                  ROOT / "scripts" / "eval_mosaic_art.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["eval_mosaic_art"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ea = _load_art_eval()
 
 
 def _toned(seed: int, period: float, angle: float, one_bit: bool) -> np.ndarray:
