@@ -23,6 +23,8 @@ import logging
 import cv2
 import numpy as np
 
+from deepcream.regions import hole_window
+
 log = logging.getLogger(__name__)
 
 # Around the holes' bounding box, PatchMatch searches this far for source patches (px).
@@ -37,15 +39,6 @@ def patchmatch_available() -> bool:
     except ImportError:
         return False
     return bool(patch_match.patchmatch_available)
-
-
-def hole_window(holes: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """The holes' bounding box grown by ``margin`` (clipped to the array)."""
-    rows = np.flatnonzero(holes.any(axis=1))
-    cols = np.flatnonzero(holes.any(axis=0))
-    h, w = holes.shape
-    return (slice(max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, h)),
-            slice(max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, w)))
 
 
 def exemplar_fill(crop: np.ndarray, holes: np.ndarray, radius: int = 9) -> np.ndarray:

@@ -271,7 +271,8 @@ def smooth_mosaic(crop: np.ndarray, holes: np.ndarray, method: str = "bicubic") 
         radius = max(int(round(estimate_block_size(crop, holes) / 2.0)), 1)
         return cv2.stackBlur(np.ascontiguousarray(crop), (2 * radius + 1, 2 * radius + 1))
     if method == "backproject":
-        from deepcream.classical import backprojected_mosaic, hole_window
+        from deepcream.classical import backprojected_mosaic
+        from deepcream.regions import hole_window
 
         # Only the holes and a few blocks around them matter: the rest is pasted unchanged.
         ys, xs = hole_window(holes, 3 * max(grid_x[0], grid_y[0]))
@@ -355,7 +356,8 @@ class ClassicalEngine(Engine):
             return self.method
         if len(holes) > EXEMPLAR_MAX_CROPS:
             return "telea"
-        from deepcream.classical import EXEMPLAR_MARGIN, hole_window
+        from deepcream.classical import EXEMPLAR_MARGIN
+        from deepcream.regions import hole_window
 
         pixels = window = 0
         for h in holes:

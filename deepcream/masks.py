@@ -22,6 +22,7 @@ from PIL import Image
 
 from deepcream.errors import InputError
 from deepcream.options import DEFAULT_MASK_COLOR
+from deepcream.regions import hole_window
 
 Color = tuple[int, int, int]
 
@@ -207,14 +208,11 @@ def near_mask_hint(
     if tolerance >= _HINT_MAX_TOLERANCE:
         return None
     near = _near(rgb, color, _HINT_MAX_TOLERANCE)
-    rows = np.flatnonzero(near.any(axis=1))
-    if len(rows) == 0:
+    if not near.any():
         return None
-    cols = np.flatnonzero(near.any(axis=0))
-    y0, y1 = max(rows[0] - 2, 0), min(rows[-1] + 3, rgb.shape[0])
-    x0, x1 = max(cols[0] - 2, 0), min(cols[-1] + 3, rgb.shape[1])
-    sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-    near = near[y0:y1, x0:x1]
+    ys, xs = hole_window(near, 2)
+    sub = np.ascontiguousarray(rgb[ys, xs])
+    near = near[ys, xs]
     taken = _near(sub, color, tolerance)
     found = int(np.count_nonzero(taken))
     if found * 2 > np.count_nonzero(near):  # most near pixels are taken (clean strokes)
@@ -577,10 +575,13 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
     # Decided first, on the strokes' box only: it is the common case (a PNG from a pixel
     # brush) and needs none of the whole-image seed search below.
-    shared: dict = {}
-    if n_exact and _hard_edged_in_box(rgb, exact, color, shared):
-        return exact, PaintInfo(False, n_exact, n_exact)
-    excess = shared["excess"] if "excess" in shared else _excess(rgb, color)
+    excess = None
+    if n_exact:
+        hard, excess = _hard_edged_in_box(rgb, exact, color)
+        if hard:
+            return exact, PaintInfo(False, n_exact, n_exact)
+    if excess is None:
+        excess = _excess(rgb, color)
     seeds = _near(rgb, color, _SEED_DISTANCE)
     n_seeds = int(np.count_nonzero(seeds))
     if n_seeds != n_exact:
@@ -603,26 +604,23 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     if n_seeds == 0:
         return exact, PaintInfo(False, n_exact, n_exact)
     # Work on the box the mask can reach: strokes usually cover a small part of the page.
-    margin = _CORE_REACH + _EDGE_REACH + 4
-    rows, cols = np.flatnonzero(seeds.any(axis=1)), np.flatnonzero(seeds.any(axis=0))
-    y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, rgb.shape[0])
-    x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, rgb.shape[1])
-    sub = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-    seeds = np.ascontiguousarray(seeds[y0:y1, x0:x1])
-    ex = None if excess is None else np.ascontiguousarray(excess[y0:y1, x0:x1])
+    ys, xs = hole_window(seeds, _CORE_REACH + _EDGE_REACH + 4)
+    sub = np.ascontiguousarray(rgb[ys, xs])
+    seeds = np.ascontiguousarray(seeds[ys, xs])
+    ex = None if excess is None else np.ascontiguousarray(excess[ys, xs])
     if paint_like is None:
         paint_like = _near(sub, color, _CORE_DISTANCE)
         if ex is not None:
             paint_like |= ex >= _CORE_EXCESS
         paint_like &= ~_art_fill(sub, paint_like, color, ex)
     else:
-        paint_like = paint_like[y0:y1, x0:x1] & ~art[y0:y1, x0:x1]
+        paint_like = paint_like[ys, xs] & ~art[ys, xs]
     allowed = paint_like & _within(seeds, _CORE_REACH)
     if ridge is not None:
         # A thin stroke under 4:2:0 found in pieces: its paler stretches between them still
         # stand out as a ridge; the core follows it a bounded distance, away from art.
-        allowed |= ((ex >= _ALONG_EXCESS) & (ridge[y0:y1, x0:x1] >= _ALONG_RIDGE)
-                    & _within(seeds, _ALONG_REACH) & ~near_art[y0:y1, x0:x1])
+        allowed |= ((ex >= _ALONG_EXCESS) & (ridge[ys, xs] >= _ALONG_RIDGE)
+                    & _within(seeds, _ALONG_REACH) & ~near_art[ys, xs])
     core = _reconstruct(seeds, allowed)
     reach = _within(core, _EDGE_REACH)
     if ex is not None:
@@ -643,9 +641,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     grown = _fill_small_holes(grown, _HOLE_PIXELS)
     grown &= allowed
     mask = np.zeros(exact.shape, bool)
-    mask[y0:y1, x0:x1] = grown
+    mask[ys, xs] = grown
     mask |= exact
-    _bridge_diagonals(mask[y0:y1, x0:x1])  # a view: every mask pixel lies in the box
+    _bridge_diagonals(mask[ys, xs])  # a view: every mask pixel lies in the box
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
 
 
@@ -706,22 +704,19 @@ def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
     return cv2.dilate(mask.view(np.uint8), kernel).view(bool)
 
 
-def _hard_edged_in_box(rgb: np.ndarray, exact: np.ndarray, color: Color,
-                       keep: dict | None = None) -> bool:
+def _hard_edged_in_box(rgb: np.ndarray, exact: np.ndarray, color: Color
+                       ) -> tuple[bool, np.ndarray | None]:
     """``_hard_edged`` on the exact strokes' bounding box, widened past every pixel it reads
-    (ring 1 px, background 2 px further), so the answer is the whole image's. When the box
-    is the whole image, its excess is left in ``keep["excess"]`` for the caller."""
-    margin = 4
-    rows, cols = np.flatnonzero(exact.any(axis=1)), np.flatnonzero(exact.any(axis=0))
-    y0, y1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, rgb.shape[0])
-    x0, x1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, rgb.shape[1])
-    whole = (y0, x0, y1, x1) == (0, 0, *rgb.shape[:2])
-    sub = rgb if whole else np.ascontiguousarray(rgb[y0:y1, x0:x1])
+    (ring 1 px, background 2 px further), so the answer is the whole image's; and, when the
+    box is the whole image, the image's excess (else None), so the caller need not compute
+    it again."""
+    ys, xs = hole_window(exact, 4)
+    whole = (ys.start, xs.start, ys.stop, xs.stop) == (0, 0, *rgb.shape[:2])
+    sub = rgb if whole else np.ascontiguousarray(rgb[ys, xs])
     excess = _excess(sub, color)
-    if whole and keep is not None:
-        keep["excess"] = excess
-    return _hard_edged(sub, exact if whole else np.ascontiguousarray(exact[y0:y1, x0:x1]),
-                       excess, color)
+    hard = _hard_edged(sub, exact if whole else np.ascontiguousarray(exact[ys, xs]), excess,
+                       color)
+    return hard, (excess if whole else None)
 
 
 def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,

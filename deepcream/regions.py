@@ -83,6 +83,16 @@ class TooManyRegions(ValueError):
         self.count, self.limit = count, limit
 
 
+def hole_window(holes: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of ``holes`` (bool [H, W], not empty) grown by ``margin`` on each
+    side, clipped to the array, as (rows, cols) slices."""
+    rows = np.flatnonzero(holes.any(axis=1))
+    cols = np.flatnonzero(holes.any(axis=0))
+    h, w = holes.shape
+    return (slice(max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, h)),
+            slice(max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, w)))
+
+
 def _holes_rect(mask: np.ndarray) -> tuple[np.ndarray, int, int] | None:
     """The bounding rectangle of all holes (uint8 view) and its top-left ``(ox, oy)``."""
     mask = np.asarray(mask, dtype=bool)

@@ -255,7 +255,8 @@ def test_classical_method_is_chosen_once_per_job() -> None:
 
 
 def picked_window(holes: np.ndarray) -> int:
-    from deepcream.classical import EXEMPLAR_MARGIN, hole_window
+    from deepcream.classical import EXEMPLAR_MARGIN
+    from deepcream.regions import hole_window
 
     ys, xs = hole_window(holes[0], EXEMPLAR_MARGIN)
     return (ys.stop - ys.start) * (xs.stop - xs.start)
