@@ -95,6 +95,16 @@ def folder(cache: Path, images: int) -> Path:
 # Workers: one measurement per fresh process, JSON on stdout
 
 
+def model_times(engine: Any, job: Any, runs: int) -> list[float]:
+    """Seconds of ``runs`` passes of the job's crops through a loaded, warmed engine."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        engine.inpaint(job.crops, job.holes)
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def worker_model(cfg: dict[str, Any]) -> dict[str, Any]:
     from deepcream.engines import OnnxEngine
     from deepcream.options import DecensorOptions
@@ -104,11 +114,7 @@ def worker_model(cfg: dict[str, Any]) -> dict[str, Any]:
     engine.warmup()
     job = prepare(cfg["image"], DecensorOptions(), input_size=engine.input_size)
     engine.inpaint(job.crops, job.holes)
-    times = []
-    for _ in range(cfg["runs"]):
-        t = time.perf_counter()
-        engine.inpaint(job.crops, job.holes)
-        times.append(time.perf_counter() - t)
+    times = model_times(engine, job, cfg["runs"])
     return {"model_s": statistics.median(times), "model_all_s": times, "crops": len(job.plans)}
 
 
@@ -132,22 +138,13 @@ def worker_folder(cfg: dict[str, Any]) -> dict[str, Any]:
     from deepcream.pipeline import prepare
 
     job = prepare(plan.tasks[0].source, DecensorOptions(), input_size=engine.input_size)
-
-    def model_time() -> float:
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            engine.inpaint(job.crops, job.holes)
-            times.append(time.perf_counter() - t)
-        return statistics.median(times)
-
-    before = model_time()
+    before = statistics.median(model_times(engine, job, 3))
     outcomes = []
     t = time.perf_counter()
     run_tasks(decensorer, plan.tasks, DecensorOptions(), on_outcome=outcomes.append,
               prefetch=cfg["prefetch"])
     wall = time.perf_counter() - t
-    after = model_time()
+    after = statistics.median(model_times(engine, job, 3))
     assert all(o.status == "done" for o in outcomes), [o.message for o in outcomes]
     per_image = wall / len(outcomes)
     return {"images": len(outcomes), "wall_s": wall, "per_image_s": per_image,
