@@ -133,13 +133,13 @@ class UploadGuard:
         if scope["path"] in self.multipart_paths and self.refusal is not None:
             refused = self.refusal()
             if refused is not None:
-                await self._refuse(receive, send, declared, refused.status, refused.message,
+                await self._refuse(receive, send, refused.status, refused.message,
                                    {k.lower(): v for k, v in refused.headers.items()})
                 return
         if self.bodies >= self.max_bodies:
             if self.on_reject is not None:
                 self.on_reject()
-            await self._refuse(receive, send, declared, 503,
+            await self._refuse(receive, send, 503,
                                f"server busy: {self.bodies} uploads in progress; retry later",
                                {"retry-after": str(self.retry_after_s)})
             return
@@ -192,8 +192,8 @@ class UploadGuard:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, receive: Receive, send: Send, declared: str | None, status: int,
-                      message: str, headers: dict[str, str]) -> None:
+    async def _refuse(self, receive: Receive, send: Send, status: int, message: str,
+                      headers: dict[str, str]) -> None:
         """Answer without parsing the body, then read it to its end and drop it (a socket
         closed while the client still sends resets, and the client may never read the answer:
         the "lingering close" of nginx and Apache). Reading costs bandwidth, not CPU; the
