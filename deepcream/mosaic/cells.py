@@ -56,6 +56,7 @@ class Grid:
         self.inside = ((cy[:, None] + p > 0) & (cy[:, None] < h)
                        & (cx[None, :] + p > 0) & (cx[None, :] < w))
         self.image_size = (h, w)
+        self._constant: np.ndarray | None = None
 
     def cell_tests(self) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
@@ -216,17 +217,22 @@ class Grid:
     def constant_cells(self, which: np.ndarray) -> np.ndarray:
         """bool [ncy, ncx]: cells of ``which`` whose whole cell has exactly one color (all
         channels)."""
-        p, ncx, ncy = self.p, self.ncx, self.ncy
-        m = self.prm.margin
-        out = np.zeros(which.shape, bool)
-        which = which & self.inside
-        if not which.any():
-            return out
-        b = self.crop[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p, -1)
-        iy, ix = np.nonzero(which)
-        sel = b[iy, :, ix]  # [n, p, p, ch]
-        out[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
-        return out
+        if self._constant is None:
+            # One color iff every pixel equals its right and its lower neighbour within the
+            # cell: count the unequal pairs per cell.
+            p, ncx, ncy = self.p, self.ncx, self.ncy
+            m = self.prm.margin
+            c = self.crop[m:m + ncy * p, m:m + ncx * p]
+            ne_x = np.zeros(c.shape[:2], np.int32)
+            ne_y = np.zeros(c.shape[:2], np.int32)
+            ne_x[:, 1:] = (c[:, 1:] != c[:, :-1]).any(axis=2)
+            ne_y[1:, :] = (c[1:] != c[:-1]).any(axis=2)
+            # (Pairs across a cell's left/top line are not within the cell.)
+            ne_x[:, ::p] = 0
+            ne_y[::p, :] = 0
+            bad = (ne_x + ne_y).reshape(ncy, p, ncx, p).sum(axis=(1, 3))
+            self._constant = (bad == 0) & self.inside
+        return which & self._constant
 
     def block_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Block edges on grid lines: across the line, at least half a block's worth of lines
