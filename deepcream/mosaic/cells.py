@@ -56,7 +56,8 @@ class Grid:
         self.inside = ((cy[:, None] + p > 0) & (cy[:, None] < h)
                        & (cx[None, :] + p > 0) & (cx[None, :] < w))
         self.image_size = (h, w)
-        self._constant: np.ndarray | None = None
+        self._const = np.zeros((self.ncy, self.ncx), bool)
+        self._const_known = np.zeros((self.ncy, self.ncx), bool)
 
     def cell_tests(self) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
@@ -217,22 +218,19 @@ class Grid:
     def constant_cells(self, which: np.ndarray) -> np.ndarray:
         """bool [ncy, ncx]: cells of ``which`` whose whole cell has exactly one color (all
         channels)."""
-        if self._constant is None:
-            # One color iff every pixel equals its right and its lower neighbour within the
-            # cell: count the unequal pairs per cell.
-            p, ncx, ncy = self.p, self.ncx, self.ncy
-            m = self.prm.margin
-            c = self.crop[m:m + ncy * p, m:m + ncx * p]
-            ne_x = np.zeros(c.shape[:2], np.int32)
-            ne_y = np.zeros(c.shape[:2], np.int32)
-            ne_x[:, 1:] = (c[:, 1:] != c[:, :-1]).any(axis=2)
-            ne_y[1:, :] = (c[1:] != c[:-1]).any(axis=2)
-            # (Pairs across a cell's left/top line are not within the cell.)
-            ne_x[:, ::p] = 0
-            ne_y[::p, :] = 0
-            bad = (ne_x + ne_y).reshape(ncy, p, ncx, p).sum(axis=(1, 3))
-            self._constant = (bad == 0) & self.inside
-        return which & self._constant
+        out = np.zeros(which.shape, bool)
+        todo = which & self.inside & ~self._const_known
+        if todo.any():
+            p, m = self.p, self.prm.margin
+            iy, ix = np.nonzero(todo)
+            # Gather only the asked cells (often few of a large crop), each once per grid.
+            ys = m + iy[:, None] * p + np.arange(p)[None, :]  # [n, p]
+            xs = m + ix[:, None] * p + np.arange(p)[None, :]
+            sel = self.crop[ys[:, :, None], xs[:, None, :]]  # [n, p, p, ch]
+            self._const[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
+            self._const_known |= todo
+        out[:] = which & self.inside & self._const
+        return out
 
     def block_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Block edges on grid lines: across the line, at least half a block's worth of lines

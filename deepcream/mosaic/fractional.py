@@ -46,25 +46,25 @@ def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> tuple[
     capped so that a few strong outlines do not outweigh a grid of low-contrast blocks. The
     weights' centroid across a step is the step's position (exactly, for a step at a pixel
     border or mid-pixel)."""
-    img = luma.astype(np.float32)
-
-    def along_x(a: np.ndarray) -> np.ndarray:
-        d = np.zeros(a.shape, np.float32)
-        d[:, 1:] = np.abs(a[:, 1:] - a[:, :-1])  # d[x]: between x-1 and x
-        net = np.zeros(a.shape, np.float32)
-        net[:, 1:-1] = np.abs(a[:, 2:] - a[:, :-2])  # over d[x], d[x+1]
-        flank = np.zeros(a.shape, np.float32)
-        flank[:, 1:-2] = d[:, :-3] + d[:, 3:]  # d[x-1] + d[x+2]
-        return np.maximum(net - flank, 0.0)
-
-    wx = along_x(img)
-    wy = along_x(img.T).T
+    img = np.ascontiguousarray(luma)
+    # (uint8 arithmetic through OpenCV, which saturates: |a - b| by absdiff, and net - flank
+    # clipped at 0 by subtract.)
+    # Window at x: the differences between x - 1, x and x + 1 (net = |a[x + 1] - a[x - 1]|),
+    # flanks: the differences between x - 2 and x - 1 and between x + 1 and x + 2.
+    d = cv2.absdiff(img[:, 1:], img[:, :-1])  # d[:, i]: between i and i + 1
+    net = cv2.absdiff(img[:, 2:], img[:, :-2])  # net[:, i]: between i and i + 2
+    wx = np.zeros(img.shape, np.uint8)
+    wx[:, 2:-2] = cv2.subtract(net[:, 1:-1], cv2.add(d[:, :-3], d[:, 3:]))
+    d = cv2.absdiff(img[1:], img[:-1])
+    net = cv2.absdiff(img[2:], img[:-2])
+    wy = np.zeros(img.shape, np.uint8)
+    wy[2:-2] = cv2.subtract(net[1:-1], cv2.add(d[:-3], d[3:]))
     px = cv2.erode(wx, np.ones((3, 1), np.uint8))
-    py = cv2.erode(np.ascontiguousarray(wy), np.ones((1, 3), np.uint8))
-    cap = prm.frac_cap
-    px = np.where(px > prm.frac_min_step, np.minimum(px, cap), 0.0).astype(np.float32)
-    py = np.where(py > prm.frac_min_step, np.minimum(py, cap), 0.0).astype(np.float32)
-    return px, py
+    py = cv2.erode(wy, np.ones((1, 3), np.uint8))
+    cap = min(int(prm.frac_cap), 255)
+    px[px <= prm.frac_min_step] = 0
+    py[py <= prm.frac_min_step] = 0
+    return np.minimum(px, cap).astype(np.float32), np.minimum(py, cap).astype(np.float32)
 
 
 def comb(profile: np.ndarray, periods: np.ndarray, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -73,10 +73,12 @@ def comb(profile: np.ndarray, periods: np.ndarray, start: float = 0.0) -> tuple[
     weight on the comb) and the comb's phase in [0, P)."""
     n = profile.shape[-1]
     x = start + np.arange(n, dtype=np.float64)
-    ang = np.outer(x, 2 * np.pi / periods)
-    w = profile.astype(np.float64)
-    re, im = w @ np.cos(ang), w @ np.sin(ang)  # e^(-i a) = cos a - i sin a
-    total = np.maximum(w.sum(axis=-1, keepdims=True), 1e-9)
+    ang = np.outer(x, 2 * np.pi / periods)  # (float64: x up to the image size)
+    w = profile.astype(np.float32)
+    # e^(-i a) = cos a - i sin a
+    re = w @ np.cos(ang).astype(np.float32)
+    im = w @ np.sin(ang).astype(np.float32)
+    total = np.maximum(w.sum(axis=-1, keepdims=True, dtype=np.float64), 1e-9)
     score = np.hypot(re, im) / total
     phase = np.mod(np.arctan2(im, re) / (2 * np.pi) * periods, periods)
     return score, phase
@@ -182,7 +184,8 @@ def refine(prof_x: np.ndarray, prof_y: np.ndarray, tiles: np.ndarray, weights: n
     their places and summed, each weighted by its comb score (the art beside a mosaic adds
     to a tile's profile; tiles that comb well say more), over periods within frac_agree of
     p0; None when the grid is an integer one (the integer search's)."""
-    fine = p0 * (1.0 + np.arange(-prm.frac_agree, prm.frac_agree + 1e-9, prm.frac_fine))
+    # Two passes: steps of 10 x frac_fine over the range, then frac_fine around the best.
+    coarse = p0 * (1.0 + np.arange(-prm.frac_agree, prm.frac_agree + 1e-9, 10 * prm.frac_fine))
     found = []
     for prof, axis in ((prof_x, 1), (prof_y, 0)):
         first = int(tiles[:, axis].min())
@@ -192,7 +195,10 @@ def refine(prof_x: np.ndarray, prof_y: np.ndarray, tiles: np.ndarray, weights: n
             at = ((tx if axis == 1 else ty) - first) * prm.stride
             line[at:at + prm.tile] += wt * prof[ty, tx]
         # (A weight at x stands for the step centred at x + 0.5, see ``edge_weights``.)
-        sc, ph = comb(line, fine, start=first * prm.stride + 0.5)
+        start = first * prm.stride + 0.5
+        sc, _ = comb(line, coarse, start=start)
+        fine = coarse[int(sc.argmax())] * (1.0 + np.arange(-10, 11) * prm.frac_fine)
+        sc, ph = comb(line, fine, start=start)
         j = int(sc.argmax())
         found.append((float(fine[j]), float(ph[j])))
     (px, fx), (py, fy) = found

@@ -56,7 +56,7 @@ class MosaicParams:
     #: reaches this on both axes, with at least frac_mass summed step per axis; the
     #: frac_peaks best periods of a tile are candidates, taken when frac_min_tiles
     #: neighbouring tiles agree
-    frac_score: float = 0.1
+    frac_score: float = 0.15
     frac_mass: float = 400.0
     frac_peaks: int = 5
     frac_min_tiles: int = 2
