@@ -119,7 +119,12 @@ def detect_fractional(rgb: np.ndarray, fg: FractionalGrid, prm: MosaicParams = D
     tot_res = np.bincount(labels[counted], weights=res[counted], minlength=n + 1)
     tot_step = np.bincount(labels[counted], weights=step[counted], minlength=n + 1)
     cnt = np.bincount(labels[counted], minlength=n + 1)
-    keep = (cnt >= prm.frac_blend_min) & (tot_res <= prm.frac_region_blend * tot_step)
+    # ... and enough of them: about one cut pixel with a step per period of a row or column
+    # across a mosaic; a smooth area completed over a few blending outlines has far fewer.
+    area = np.bincount(labels.ravel(), minlength=n + 1)
+    period = min(fg.period_x, fg.period_y)
+    keep = ((cnt >= prm.frac_blend_min) & (tot_res <= prm.frac_region_blend * tot_step)
+            & (cnt * period >= prm.frac_region_density * area))
     keep[0] = False
     mask = keep[labels]
     if not mask.any():

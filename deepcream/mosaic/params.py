@@ -75,13 +75,15 @@ class MosaicParams:
     #: mixed in the cut's proportions", with flat pixels beside them. It is tested when a
     #: stride x stride block of its tiles has frac_blend_min such pixels within
     #: frac_blend_max of their step, frac_blend_share of its cut pixels; each region keeps
-    #: when its residuals sum to at most frac_region_blend of its steps.
+    #: when its residuals sum to at most frac_region_blend of its steps and it has at least
+    #: frac_region_density such pixels per `period` px of its area.
     frac_blend_cut: float = 0.2
     frac_blend_step: float = 8.0
     frac_blend_max: float = 0.15
     frac_blend_min: int = 20
     frac_blend_share: float = 0.3
     frac_region_blend: float = 0.3
+    frac_region_density: float = 0.15
 
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"
