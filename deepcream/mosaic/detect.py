@@ -102,7 +102,10 @@ def detect_fractional(rgb: np.ndarray, fg: FractionalGrid, prm: MosaicParams = D
     rows, _, row_of = cell_columns(y0, y1, fg.period_y, fg.phase_y, tol, q)
     h, w = rgb.shape[:2]
     sub = rgb[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)]
-    found = detect_on_grid(np.ascontiguousarray(sub), q, 0, 0, (0, 0, len(cols), len(rows)), prm=prm)
+    # Lossless input only: after JPEG the blend test (below) passed smooth areas and textures
+    # of clean pages.
+    found = detect_on_grid(np.ascontiguousarray(sub), q, 0, 0, (0, 0, len(cols), len(rows)),
+                           exact_only=prm.frac_lossless_only, prm=prm)
     if found is None:
         return None
     grid, pixels = found
@@ -136,11 +139,13 @@ def detect_fractional(rgb: np.ndarray, fg: FractionalGrid, prm: MosaicParams = D
 
 def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, int, int, int], *,
                    runner: bool = False, fallback: bool = False, repeated: bool = False,
-                   prm: MosaicParams = DEFAULT_PARAMS) -> tuple[Grid, np.ndarray] | None:
+                   exact_only: bool = False, prm: MosaicParams = DEFAULT_PARAMS
+                   ) -> tuple[Grid, np.ndarray] | None:
     """The regions of one grid (period p, phase fx, fy) over ``box``: (its cells, their pixel
     mask over the grid's crop), or None. ``runner``: only some tile's runner-up phase (not
     completed over flat cells); ``fallback``: see ``CandidateGrid.fallback``; ``repeated``:
-    the image is a pixel-repetition upscale."""
+    the image is a pixel-repetition upscale; ``exact_only``: only when most strong cells are
+    exactly constant blocks in all channels (lossless input)."""
     # Over 80 lines on purpose: the steps (cells, growth, borders, completion) read and
     # narrow the same per-grid arrays; the comments mark them.
     grid = Grid(rgb, p, fx, fy, box, prm=prm)
@@ -156,7 +161,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     # A few exactly flat strong cells do not prove lossless input (JPEG keeps uniform
     # dark blocks exact): with few strong cells, assume lossy and try the median pass.
     lossless = noise <= prm.clean_noise and np.count_nonzero(strong) >= prm.lossless_min_cells
-    if fallback and lossless:
+    if (fallback and lossless) or (exact_only and not lossless):
         return None
     exact_rgb = False
     raw_inner = grid.inner

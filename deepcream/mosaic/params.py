@@ -46,6 +46,8 @@ class MosaicParams:
     # --- non-integer periods (fractional.py) -------------------------------------------
     #: look for grids with a non-integer period or phase (mosaics rescaled after pixelation)
     fractional: bool = True
+    #: ... on lossless input only (cells exactly constant; see ``detect_fractional``)
+    frac_lossless_only: bool = True
     #: straight steps (persisting 3 px along the edge) above this count, capped at frac_cap
     frac_min_step: float = 2.0
     frac_cap: float = 64.0
