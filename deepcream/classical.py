@@ -123,7 +123,9 @@ def structure_fill(crop: np.ndarray, holes: np.ndarray, radius: int = 9) -> np.n
     win = hole_window(holes, STRUCTURE_WINDOW_MARGIN)
     part = np.ascontiguousarray(crop[win])
     mask = np.ascontiguousarray(holes[win])
-    depth = cv2.distanceTransform(mask.view(np.uint8), cv2.DIST_L2, 5)
+    # (without any known pixel the transform says "very far": every pixel gets Telea)
+    depth = np.minimum(cv2.distanceTransform(mask.view(np.uint8), cv2.DIST_L2, 5),
+                       STRUCTURE_MAX_STEPS + 1)
     reach = int(min(STRUCTURE_MAX_STEPS, max(4, np.ceil(STRUCTURE_REACH * depth.max()))))
     all_ys, all_xs = np.nonzero(mask)
     reached = depth[all_ys, all_xs] <= reach
