@@ -45,7 +45,7 @@ STRUCTURE_MAX_PIXELS = 50_000
 # with thousands of tiny regions comes in chunks of 64) and this many pixels in their
 # windows (hole bounding boxes plus the longest ray) together.
 STRUCTURE_MAX_CROPS = 16
-STRUCTURE_MAX_WINDOW = 1_000_000
+STRUCTURE_MAX_WINDOW = 4_000_000
 CLASSICAL_MOSAIC_METHOD = "backproject"
 CLASSICAL_MOSAIC_METHODS = ("backproject", "bicubic")
 
