@@ -1,5 +1,15 @@
 """Model-free fills used by the classical engine (``engines.ClassicalEngine``).
 
+Bars, ``structure_fill`` (the default): drawn art is flat or smoothly shaded regions
+separated by outlines, and a bar hides a short stretch of each. Every hole pixel looks along
+24 directions to the first known pixel on both sides; a direction is a good explanation when
+the two end colors agree and the structure at both ends (the structure tensor's edge
+orientation, weighted by how line-like it is) runs along that direction. The pixel takes the
+two-sided linear interpolation of the directions, weighted by how well each explains it
+(a soft minimum over a cost smoothed across neighbouring hole pixels): an outline whose ends
+face each other across the bar is drawn through, flat regions are filled with their own
+color without bleeding across the outlines, and where the evidence is ambiguous the
+directions average into a smooth estimate (which costs less error than a wrong guess).
 Bars, ``exemplar_fill``: PatchMatch completion (the ``pypatchmatch`` package: multi-scale
 nearest-neighbour-field search and patch voting) copies real structure from around the hole,
 so outlines, hatching and strands continue into it instead of averaging into a smudge. One
@@ -31,6 +41,190 @@ log = logging.getLogger(__name__)
 EXEMPLAR_MARGIN = 48
 # (patch radius, seed) of the PatchMatch completions that are averaged with Telea.
 EXEMPLAR_RUNS = ((3, 0), (5, 1))
+
+
+# Directions (over 180 degrees) a hole pixel looks along for the first known pixel.
+STRUCTURE_DIRECTIONS = 24
+# Longest ray (px): REACH times the largest distance of a hole pixel to the nearest known
+# one (longer rays lose to shorter ones anyway: the length term), at most MAX_STEPS. Pixels
+# no ray reaches get Telea.
+STRUCTURE_REACH = 4.0
+STRUCTURE_MAX_STEPS = 128
+# Known pixels the fill may look at around the holes' bounding box (px).
+STRUCTURE_WINDOW_MARGIN = STRUCTURE_MAX_STEPS + 8
+# Cost of a direction = end-color difference / COLOR_SCALE^2 (mean over RGB)
+# - ALIGN_GAIN * (alignment of both ends' structure with it, each in [-1, 1])
+# + LENGTH_WEIGHT * (ray length / the pixel's shortest ray); one-sided rays cost ONE_SIDED
+# instead of the color term. Weights: exp(-cost / TEMPERATURE), cost smoothed over the hole
+# with a Gaussian of SMOOTH px. Chosen on the tune seeds of scripts/classical_quality.py.
+STRUCTURE_COLOR_SCALE = 30.0
+STRUCTURE_ALIGN_GAIN = 16.0
+STRUCTURE_LENGTH_WEIGHT = 3.0
+STRUCTURE_ONE_SIDED = 3.0
+STRUCTURE_TEMPERATURE = 4.0
+STRUCTURE_SMOOTH = 2.0
+# Structure tensor: Gaussian window (px) and the gradient energy below which a place counts
+# as flat rather than oriented (squared RGB gradient units).
+STRUCTURE_TENSOR_SIGMA = 2.0
+STRUCTURE_TENSOR_FLOOR = 400.0
+# Hole pixels per fill call processed together (bounds memory: ~100 bytes per pixel and
+# direction); a larger hole is done in bands of rows.
+STRUCTURE_CHUNK = 200_000
+
+
+def _edge_orientation(img: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(angle along the local edge in radians, line-likeness in [0, 1)) from the structure
+    tensor of the known pixels only (gradients touching a hole pixel are left out)."""
+    f = img.astype(np.float32)
+    gx = cv2.Sobel(f, cv2.CV_32F, 1, 0, ksize=3) / 4
+    gy = cv2.Sobel(f, cv2.CV_32F, 0, 1, ksize=3) / 4
+    valid = cv2.erode(known.view(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32)
+    sigma = STRUCTURE_TENSOR_SIGMA
+    norm = cv2.GaussianBlur(valid, (0, 0), sigma) + 1e-6
+    j11, j22, j12 = (cv2.GaussianBlur(j.sum(axis=2) * valid, (0, 0), sigma) / norm
+                     for j in (gx * gx, gy * gy, gx * gy))
+    diff = j11 - j22
+    root = np.sqrt(diff * diff + 4 * j12 * j12)
+    return 0.5 * np.arctan2(2 * j12, diff) + np.pi / 2, root / (j11 + j22 + STRUCTURE_TENSOR_FLOOR)
+
+
+def _first_known(labels: np.ndarray, start: np.ndarray, offsets: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """For flat indices ``start`` into ``labels`` (0 hole, 1 known, 2 off the image), the
+    step (1-based; 0 = none) and flat index of the first known pixel along ``offsets``."""
+    steps = np.zeros(start.size, np.int32)
+    ends = np.zeros(start.size, np.int64)
+    todo = np.arange(start.size)
+    first_step, block = 0, 4
+    # Steps in growing blocks: most rays stop within a few steps, few go far.
+    while todo.size and first_step < offsets.size:
+        at = start[todo, None] + offsets[None, first_step:first_step + block]
+        lab = labels[at]
+        stopped = lab != 0
+        done = stopped.any(axis=1)
+        where = stopped.argmax(axis=1)
+        rows = np.flatnonzero(done)
+        hit = rows[lab[rows, where[rows]] == 1]
+        steps[todo[hit]] = first_step + where[hit] + 1
+        ends[todo[hit]] = at[hit, where[hit]]
+        todo = todo[~done]
+        first_step += block
+        block *= 2
+    return steps, ends
+
+
+def structure_fill(crop: np.ndarray, holes: np.ndarray, radius: int = 9) -> np.ndarray:
+    """The crop with its holes filled by two-sided directional interpolation guided by the
+    structure around them (module docstring). Pixels no ray reaches get Telea (``radius``).
+    Deterministic; only hole pixels change."""
+    out = crop.copy()
+    if not holes.any():
+        return out
+    win = hole_window(holes, STRUCTURE_WINDOW_MARGIN)
+    part = np.ascontiguousarray(crop[win])
+    mask = np.ascontiguousarray(holes[win])
+    # (without any known pixel the transform says "very far": every pixel gets Telea)
+    depth = np.minimum(cv2.distanceTransform(mask.view(np.uint8), cv2.DIST_L2, 5),
+                       STRUCTURE_MAX_STEPS + 1)
+    reach = int(min(STRUCTURE_MAX_STEPS, max(4, np.ceil(STRUCTURE_REACH * depth.max()))))
+    all_ys, all_xs = np.nonzero(mask)
+    reached = depth[all_ys, all_xs] <= reach
+    ys, xs = all_ys[reached], all_xs[reached]  # row-major: ys ascending
+    filled = np.empty((ys.size, 3), np.uint8)
+    ok_rays = np.empty(ys.size, bool)
+    # Bands of whole rows; each is computed with a halo of rows for the cost smoothing.
+    halo = int(4 * STRUCTURE_SMOOTH) + 1
+    first = 0
+    while first < ys.size:
+        stop = min(first + STRUCTURE_CHUNK, ys.size)
+        if stop < ys.size:
+            cut = int(np.searchsorted(ys, ys[stop - 1], side="left"))
+            stop = cut if cut > first else int(np.searchsorted(ys, ys[stop - 1], side="right"))
+        lo = int(np.searchsorted(ys, ys[first] - halo, side="left"))
+        hi = int(np.searchsorted(ys, ys[stop - 1] + halo, side="right"))
+        values, ok = _structure_values(part, mask, ys[lo:hi], xs[lo:hi], reach)
+        filled[first:stop] = values[first - lo:stop - lo]
+        ok_rays[first:stop] = ok[first - lo:stop - lo]
+        first = stop
+    sub = out[win]
+    sub[ys, xs] = filled
+    reached[reached] = ok_rays
+    if not reached.all():  # deep inside a large hole: no ray reaches
+        telea = cv2.inpaint(part, mask.view(np.uint8), radius, cv2.INPAINT_TELEA)
+        far = (all_ys[~reached], all_xs[~reached])
+        sub[far] = telea[far]
+    return out
+
+
+def _structure_values(img: np.ndarray, holes: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                      reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 [n, 3] fill values, bool [n] reached by some ray) of the hole pixels (ys, xs)
+    of ``img``."""
+    h, w = holes.shape
+    pad = reach + 1
+    labels = np.full((h + 2 * pad, w + 2 * pad), 2, np.uint8)
+    labels[pad:pad + h, pad:pad + w] = ~holes
+    row = w + 2 * pad
+    labels = labels.ravel()
+    colors = np.zeros((h + 2 * pad, w + 2 * pad, 3), np.float32)
+    colors[pad:pad + h, pad:pad + w] = img
+    colors = colors.reshape(-1, 3)
+    angle, strength = (np.pad(a, pad).ravel() for a in _edge_orientation(img, ~holes))
+    start = (ys + pad) * row + (xs + pad)
+    n, k_dirs = ys.size, STRUCTURE_DIRECTIONS
+    steps = np.arange(1, reach + 1)
+    costs = np.full((k_dirs, n), np.inf, np.float32)
+    lengths = np.full((k_dirs, n), np.inf, np.float32)
+    values = np.zeros((k_dirs, n, 3), np.float32)
+    for k in range(k_dirs):
+        theta = np.pi * k / k_dirs
+        offsets = (np.rint(steps * np.sin(theta)).astype(np.int64) * row
+                   + np.rint(steps * np.cos(theta)).astype(np.int64))
+        t1, e1 = _first_known(labels, start, offsets)
+        t2, e2 = _first_known(labels, start, -offsets)
+        c1, c2 = colors[e1], colors[e2]
+        a1 = strength[e1] * np.cos(2 * (theta - angle[e1]))
+        a2 = strength[e2] * np.cos(2 * (theta - angle[e2]))
+        both = (t1 > 0) & (t2 > 0)
+        span = (t1 + t2).astype(np.float32)
+        color = ((c1 - c2) ** 2).mean(axis=1) / STRUCTURE_COLOR_SCALE ** 2
+        costs[k, both] = (color - STRUCTURE_ALIGN_GAIN * (a1 + a2))[both]
+        values[k, both] = ((t2[:, None] * c1 + t1[:, None] * c2) / np.maximum(span, 1)[:, None])[both]
+        lengths[k, both] = span[both]
+        for t, c, a in ((t1, c1, a1), (t2, c2, a2)):
+            one = (t > 0) & ~both
+            costs[k, one] = STRUCTURE_ONE_SIDED - STRUCTURE_ALIGN_GAIN * a[one]
+            values[k, one] = c[one]
+            lengths[k, one] = 2 * t[one]
+    shortest = lengths.min(axis=0)
+    reached = np.isfinite(shortest)
+    costs += STRUCTURE_LENGTH_WEIGHT * lengths / np.where(reached, shortest, 1)
+    _smooth_costs(costs, ys, xs)
+    best = np.where(reached, costs.min(axis=0), 0)
+    weights = np.exp(-(costs - best) / STRUCTURE_TEMPERATURE)
+    weights[~np.isfinite(costs)] = 0
+    total = np.maximum(weights.sum(axis=0), 1e-12)
+    fill = np.einsum("kn,knc->nc", weights, values) / total[:, None]
+    return np.clip(fill + 0.5, 0, 255).astype(np.uint8), reached
+
+
+def _smooth_costs(costs: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> None:
+    """In place: each direction's cost averaged over nearby hole pixels (Gaussian), so that
+    a direction has to explain a neighbourhood, not one pixel by chance."""
+    y0, x0 = ys.min(), xs.min()
+    shape = (ys.max() - y0 + 1, xs.max() - x0 + 1)
+    at = (ys - y0, xs - x0)
+    inside = np.zeros(shape, np.float32)
+    inside[at] = 1
+    norm = cv2.GaussianBlur(inside, (0, 0), STRUCTURE_SMOOTH, borderType=cv2.BORDER_CONSTANT)[at] + 1e-6
+    grid = np.zeros(shape, np.float32)
+    for k in range(costs.shape[0]):
+        finite = np.isfinite(costs[k])
+        # An unreachable direction counts as a poor one for its neighbours' average.
+        grid[at] = np.where(finite, np.minimum(costs[k], 20.0), 20.0)
+        smoothed = cv2.GaussianBlur(grid, (0, 0), STRUCTURE_SMOOTH,
+                                    borderType=cv2.BORDER_CONSTANT)[at] / norm
+        costs[k] = np.where(finite, smoothed, np.inf)
 
 
 def patchmatch_available() -> bool:

@@ -7,9 +7,10 @@ fills.
 
 * ``onnx``: the converted DCPv2 models through :class:`deepcream.session.ModelSession`, with
   DCP's exact input/output arithmetic (float32, truncating conversion back to uint8).
-* ``classical``: no model needed. Bars: OpenCV inpainting (method chosen by measured PSNR in
-  the holes, see scripts/classical_quality.py and docs/decensor.md). Mosaics: a smooth
-  reconstruction from the block colors (bicubic between block centres).
+* ``classical``: no model needed. Bars: a structure-guided directional fill
+  (``deepcream.classical``) for holes within a pixel budget, OpenCV Telea beyond it (methods
+  chosen by measured PSNR in the holes, see scripts/classical_quality.py and
+  docs/decensor.md). Mosaics: a reconstruction from the block colors (back-projection).
 """
 
 from __future__ import annotations
@@ -34,15 +35,17 @@ log = logging.getLogger(__name__)
 # benchmark set): see docs/decensor.md for the table.
 CLASSICAL_BAR_METHOD = "auto"
 CLASSICAL_BAR_RADIUS = 9
-CLASSICAL_BAR_METHODS = ("auto", "exemplar", "telea", "ns")
-# "auto": the exemplar fill (PatchMatch, deepcream/classical.py) while a job's hole pixels stay
-# within this budget, Telea beyond it: the exemplar fill costs ~50x Telea's time per pixel.
-EXEMPLAR_MAX_PIXELS = 12_000
-# ... and while PatchMatch's work stays bounded: at most this many crops per engine call (a
-# streamed job with thousands of tiny regions comes in chunks of 64) and this many pixels in
-# their search windows (hole bounding boxes plus the margin) together.
-EXEMPLAR_MAX_CROPS = 16
-EXEMPLAR_MAX_WINDOW = 1_000_000
+CLASSICAL_BAR_METHODS = ("auto", "structure", "exemplar", "telea", "ns")
+# "auto": the structure fill (deepcream/classical.py) while a job's hole pixels stay within
+# this budget, Telea beyond it: the structure fill costs ~15 us CPU per hole pixel, several
+# times Telea, and a job with more holes than this (the 17-region reference workload has
+# 132,690) would leave the classical engine's speed target.
+STRUCTURE_MAX_PIXELS = 50_000
+# ... and while its fixed costs stay bounded: at most this many crops per job (a streamed job
+# with thousands of tiny regions comes in chunks of 64) and this many pixels in their
+# windows (hole bounding boxes plus the longest ray) together.
+STRUCTURE_MAX_CROPS = 16
+STRUCTURE_MAX_WINDOW = 4_000_000
 CLASSICAL_MOSAIC_METHOD = "backproject"
 CLASSICAL_MOSAIC_METHODS = ("backproject", "bicubic")
 
@@ -299,10 +302,11 @@ def smooth_mosaic(crop: np.ndarray, holes: np.ndarray, method: str = "bicubic") 
 
 @register_engine
 class ClassicalEngine(Engine):
-    """Model-free fills at native resolution. Bars: ``exemplar`` (PatchMatch completions
-    averaged with Telea, ``deepcream.classical``), ``telea``/``ns`` (OpenCV), or ``auto`` =
-    exemplar for jobs of at most ``EXEMPLAR_MAX_PIXELS`` hole pixels, else Telea. Mosaics:
-    see ``CLASSICAL_MOSAIC_METHODS``."""
+    """Model-free fills at native resolution. Bars: ``structure`` (directional fill guided by
+    the outlines around the hole, ``deepcream.classical``), ``exemplar`` (PatchMatch
+    completions averaged with Telea), ``telea``/``ns`` (OpenCV), or ``auto`` = structure for
+    jobs within ``STRUCTURE_MAX_PIXELS`` hole pixels (and the crop/window budgets), else
+    Telea. Mosaics: see ``CLASSICAL_MOSAIC_METHODS``."""
 
     name = "classical"
     input_size = None
@@ -324,10 +328,10 @@ class ClassicalEngine(Engine):
     def describe(self) -> str:
         if self.mode == "bar":
             if self.method == "auto":
-                return (f"classical exemplar (<= {EXEMPLAR_MAX_PIXELS} hole px, else "
+                return (f"classical structure (<= {STRUCTURE_MAX_PIXELS} hole px, else "
                         f"opencv-telea) r={self.radius}")
-            if self.method == "exemplar":
-                return f"classical exemplar r={self.radius}"
+            if self.method in ("structure", "exemplar"):
+                return f"classical {self.method} r={self.radius}"
             return f"classical opencv-{self.method} r={self.radius}"
         return f"classical mosaic-block-{self.mosaic_method}"
 
@@ -336,17 +340,15 @@ class ClassicalEngine(Engine):
         gets."""
         if self.method != "auto":
             return self.method
-        from deepcream.classical import patchmatch_available
-
-        if (hole_pixels <= EXEMPLAR_MAX_PIXELS and crops <= EXEMPLAR_MAX_CROPS
-                and window <= EXEMPLAR_MAX_WINDOW and patchmatch_available()):
-            return "exemplar"
+        if (hole_pixels <= STRUCTURE_MAX_PIXELS and crops <= STRUCTURE_MAX_CROPS
+                and window <= STRUCTURE_MAX_WINDOW):
+            return "structure"
         return "telea"
 
     def for_job(self, crops: int, holes: Crops | None) -> Engine:
         if self.mode != "bar" or self.method != "auto":
             return self
-        # a streamed job (holes None) has more crops than the exemplar budget allows
+        # a streamed job (holes None) has more crops than the structure budget allows
         fixed = copy.copy(self)
         fixed.method = "telea" if holes is None else self._bar_method_for_call(holes)
         return fixed
@@ -354,9 +356,9 @@ class ClassicalEngine(Engine):
     def _bar_method_for_call(self, holes: Crops) -> str:
         if self.mode != "bar" or self.method != "auto":
             return self.method
-        if len(holes) > EXEMPLAR_MAX_CROPS:
+        if len(holes) > STRUCTURE_MAX_CROPS:
             return "telea"
-        from deepcream.classical import EXEMPLAR_MARGIN
+        from deepcream.classical import STRUCTURE_WINDOW_MARGIN
         from deepcream.regions import hole_window
 
         pixels = window = 0
@@ -364,7 +366,7 @@ class ClassicalEngine(Engine):
             h = np.asarray(h, bool)
             count = int(np.count_nonzero(h))
             if count:
-                ys, xs = hole_window(h, EXEMPLAR_MARGIN)
+                ys, xs = hole_window(h, STRUCTURE_WINDOW_MARGIN)
                 pixels += count
                 window += (ys.stop - ys.start) * (xs.stop - xs.start)
         return self.bar_method_for(pixels, len(holes), window)
@@ -379,6 +381,10 @@ class ClassicalEngine(Engine):
             from deepcream.classical import exemplar_fill
 
             filled = exemplar_fill(crop, holes, self.radius)
+        elif self.mode == "bar" and method == "structure":
+            from deepcream.classical import structure_fill
+
+            filled = structure_fill(crop, holes, self.radius)
         elif self.mode == "bar":
             flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
             filled = cv2.inpaint(np.ascontiguousarray(crop), holes.view(np.uint8), self.radius, flag)

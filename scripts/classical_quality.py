@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python scripts/classical_quality.py [--seeds heldout|tune]
         [--bar-methods telea,engine] [--mosaic-methods mosaic,bicubic,engine] [--json OUT]
-    PYTHONPATH=. .venv/bin/python scripts/classical_quality.py --speed   # 1000x1000 holes
+    PYTHONPATH=. .venv/bin/python scripts/classical_quality.py --speed   # 1000x1000 holes etc.
 
 Images: procedurally drawn illustrations of four styles (``deepcream/examples/drawn_art.py``:
 cel = flat fills with outlines and hatching, ink = black-ink strokes and cross-hatching,
@@ -210,13 +210,17 @@ def table(scores: dict, kind: str, label: str) -> list[str]:
 def speed_checks() -> list[str]:
     """Wall and CPU seconds of the classical engine on 1000x1000 holes (whole
     ``deepcream.decensor`` call, 1400x1400 image): a bar hole, a flat mosaic hole, and drawn
-    art pixelated with 6, 8 and 24 px blocks."""
+    art pixelated with 6, 8 and 24 px blocks; plus the largest bar job that still gets the
+    structure fill."""
     from deepcream.examples.drawn_art import draw_cel
 
     side, at = 1000, 200
     art = draw_cel(side + 2 * at, side + 2 * at, 5)
     flat = np.full_like(art, 245)
     cases = [("bar", "drawn art, bar hole", art, None)]
+    # The largest job the default bar method ("auto") gives the structure fill: a 40 px bar
+    # of ~47,000 hole pixels with the detected mask (engines.STRUCTURE_MAX_PIXELS: 50,000).
+    cases.append(("bar", "drawn art, 40x1080 px bar (structure)", art, None))
     cases.append(("mosaic", "flat mosaic hole", flat, flat))
     for block in (6, 8, 24):
         n = side // block * block
@@ -225,7 +229,10 @@ def speed_checks() -> list[str]:
     lines = ["| 1000x1000 hole | wall s | CPU s |", "|---|---:|---:|"]
     for mode, label, clean, original in cases:
         colored = (clean if original is None else original).copy()
-        colored[at:at + side, at:at + side] = GREEN
+        if "40x1080" in label:
+            cv2.line(colored, (at, at + 500), (at + 1040, at + 500), GREEN, 40)
+        else:
+            colored[at:at + side, at:at + side] = GREEN
         w0, c0 = time.perf_counter(), time.process_time()
         deepcream.decensor(Pixels(colored, None), mode=mode, engine="classical",
                            original=None if original is None else Pixels(original, None))

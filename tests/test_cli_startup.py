@@ -3,8 +3,11 @@ no numerical or imaging library, and a one-shot decensor never imports SciPy."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 HEAVY = ("numpy", "PIL.Image", "cv2", "onnxruntime", "scipy", "onnx", "tqdm", "fastapi")
 
@@ -25,6 +28,8 @@ def test_help_and_parsing_import_no_heavy_library() -> None:
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    parser.parse_args(['--help'])\n")
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    # the verbs that need them (serve, convert) import them when they run
+    assert not loaded & {"socket", "zipfile"}, sorted(loaded & {"socket", "zipfile"})
 
 
 def test_one_shot_decensor_does_not_import_scipy(tmp_path) -> None:
@@ -40,3 +45,21 @@ def test_one_shot_decensor_does_not_import_scipy(tmp_path) -> None:
         f"{str(tmp_path / 'out')!r}, '--engine', 'classical', '-q']) == 0\n")
     assert (tmp_path / "out" / "a.png").is_file()
     assert "scipy" not in loaded
+
+
+def _threads_after(code: str, env: dict[str, str]) -> tuple[int, str]:
+    probe = code + ("\nimport os\nprint(len(os.listdir('/proc/self/task')), "
+                    "os.environ.get('OPENBLAS_NUM_THREADS'))")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True, env=env).stdout.split()
+    return int(out[0]), out[1]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc only")
+def test_the_command_starts_numpy_with_one_blas_thread() -> None:
+    # what entry() does before main(): numpy's OpenBLAS then starts no spinning workers
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    code = "from deepcream.cli import single_thread_blas\nsingle_thread_blas()\nimport numpy"
+    assert _threads_after(code, env) == (1, "1")
+    # a user's own setting is kept
+    assert _threads_after(code, {**env, "OPENBLAS_NUM_THREADS": "3"})[1] == "3"

@@ -209,12 +209,7 @@ def test_exemplar_bar_fill_continues_a_line_and_changes_only_holes() -> None:
     err_telea = np.abs(telea[holes].astype(int) - img[holes]).mean()
     assert out[line].mean() < telea[line].mean()  # darker where the line runs
     assert err < err_telea
-    assert eng.bar_method_for(engines.EXEMPLAR_MAX_PIXELS + 1) == "exemplar"
-    auto = engines.ClassicalEngine("bar")
-    assert auto.bar_method_for(engines.EXEMPLAR_MAX_PIXELS + 1) == "telea"
-    assert auto.bar_method_for(100) == "exemplar"
-    assert auto.bar_method_for(100, crops=engines.EXEMPLAR_MAX_CROPS + 1) == "telea"
-    assert auto.bar_method_for(100, window=engines.EXEMPLAR_MAX_WINDOW + 1) == "telea"
+    assert eng.bar_method_for(engines.STRUCTURE_MAX_PIXELS + 1) == "exemplar"
 
 
 def test_backprojected_mosaic_keeps_block_means_and_the_outside() -> None:
@@ -255,8 +250,8 @@ def test_classical_method_is_chosen_once_per_job() -> None:
 
 
 def picked_window(holes: np.ndarray) -> int:
-    from deepcream.classical import EXEMPLAR_MARGIN
+    from deepcream.classical import STRUCTURE_WINDOW_MARGIN
     from deepcream.regions import hole_window
 
-    ys, xs = hole_window(holes[0], EXEMPLAR_MARGIN)
+    ys, xs = hole_window(holes[0], STRUCTURE_WINDOW_MARGIN)
     return (ys.stop - ys.start) * (xs.stop - xs.start)

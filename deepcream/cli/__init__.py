@@ -55,10 +55,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def single_thread_blas() -> None:
+    """One OpenBLAS thread unless the user chose otherwise; call before numpy is imported.
+
+    numpy's OpenBLAS starts a thread per core at import, and they busy-wait after every
+    matrix product. deepcream's products are small (mosaic period folding), and its cores
+    are taken by onnxruntime's and the pipeline's own threads: on 2 cores the extra threads
+    only burned CPU (numpy's import 137 -> 80 ms CPU, ``detect_mosaic`` on 2604x2513
+    0.25-0.31 -> 0.14-0.18 s CPU, same or less wall; docs/performance.md)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def entry() -> None:
     """The ``deepcream`` command: run ``main``, then end the process at once. Every output
     is written and closed by then; the interpreter's teardown (freeing numpy, OpenCV and
     onnxruntime state) would only add ~0.1 s to each one-shot run."""
+    single_thread_blas()
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import zipfile
 from pathlib import Path
 
 
@@ -43,6 +42,8 @@ def _checkpoint_file(path: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    import zipfile
+
     from deepcream.convert import convert
     from deepcream.errors import DeepcreamError
     from deepcream.models import models_dir, read_manifest

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepcream.options import DEFAULT_MAX_REGIONS
+
+if TYPE_CHECKING:  # every CLI run builds this verb's parser; only `serve` opens sockets
+    import socket
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -66,6 +68,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
 
 def _bind(host: str, port: int) -> socket.socket:
     """Bind the listening socket ourselves so a busy port is one clear error line."""
+    import socket
+
     from deepcream.errors import DeepcreamError
 
     try:
