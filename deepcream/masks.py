@@ -410,9 +410,37 @@ _CORE_REACH = 16
 _EDGE_EXCESS = 24
 _EDGE_REACH = 3
 _RING_EXCESS = 32
-# Nothing of the soft mask lies farther than _MASK_REACH px (Euclidean) from the core: the
-# core lies inside the stroke (to within a pixel), and no fill may reach past ~6 px of it.
+# Nothing of the soft mask lies farther than _MASK_REACH px (Euclidean) from the stroke's
+# body: the core lies inside the stroke (to within a pixel), and no fill may reach past ~6 px
+# of it.
 _MASK_REACH = 5.0
+# The body is the core widened ring by ring (1 px each, up to _BODY_RINGS) where most
+# (_BODY_SHARE) of the ring's pixels within a _BODY_SHARE_WINDOW square read as paint
+# blended over the background: JPEG's 4:2:0 chroma leaves the core 2-3 px inside the
+# stroke, and the cap would stop the mask short of its bleed. A pixel reads as paint when
+# its luma lies at least _BODY_LUMA_ALPHA (and at most 1.5) of the way from the local
+# background's luma to the local paint's (when those differ by _BODY_LUMA_CONTRAST or more)
+# and its excess at least _BODY_EXCESS_ALPHA_LUMA of the way; else (luma says nothing) when
+# its excess lies _BODY_EXCESS_ALPHA of the way. Local = means over a _BODY_WINDOW square of
+# the core (paint) and of the pixels _BODY_BG_NEAR-_BODY_BG_FAR px out from it (background),
+# which must differ in excess by _BODY_MIN_CONTRAST. Chroma alone is blurred over 2 px by
+# 4:2:0; the luma is not, and tells which side of the border a pixel lies on. Per-pixel
+# tests go wrong by a pixel on textured backgrounds: the local share is what widens the
+# body, and the cap from the body stays _MASK_REACH.
+_BODY_RINGS = 3
+_BODY_SHARE = 0.7
+_BODY_SHARE_WINDOW = 15
+_BODY_WINDOW = 9
+_BODY_CELL = 3
+_BODY_BG_FAR = 6
+_BODY_LUMA_CONTRAST = 40
+_BODY_LUMA_ALPHA = 0.3
+_BODY_EXCESS_ALPHA_LUMA = 0.2
+_BODY_EXCESS_ALPHA = 0.7
+_BODY_MIN_CONTRAST = 60
+# ... and where no more than this share of the background pixels is vivid (a lime fill, not
+# JPEG bleed, which stays under _ART_EXCESS 4 px out).
+_BODY_VIVID_BACKGROUND = 0.1
 # Tint cleanup, up to _MASK_REACH from the core: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
 # _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
@@ -604,7 +632,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     if n_seeds == 0:
         return exact, PaintInfo(False, n_exact, n_exact)
     # Work on the box the mask can reach: strokes usually cover a small part of the page.
-    ys, xs = hole_window(seeds, _CORE_REACH + _EDGE_REACH + 4)
+    ys, xs = hole_window(seeds, _CORE_REACH + _BODY_RINGS + int(_MASK_REACH) + 4)
     sub = np.ascontiguousarray(rgb[ys, xs])
     seeds = np.ascontiguousarray(seeds[ys, xs])
     ex = None if excess is None else np.ascontiguousarray(excess[ys, xs])
@@ -632,7 +660,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
             grown |= _within(islands, 2) & reach
     else:
         grown = grow_antialiased(sub, core, color) & reach
-    allowed = _within_disk(core, _MASK_REACH)
+    body = core if ex is None else _stroke_body(
+        sub, core, ex, reach if _BODY_RINGS == _EDGE_REACH else _within(core, _BODY_RINGS))
+    allowed = _within_disk(body, _MASK_REACH)
     if ex is not None:
         grown = _tint_cleanup(ex, grown, allowed)
     # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
@@ -694,6 +724,106 @@ def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> 
     # ringing lobes a pixel or two off the mask join it through a 2 px bridge (else each
     # would be a region of its own)
     return mask | tinted | (_within(tinted, 2) & allowed & _within(mask, 2))
+
+
+class _CellSums:
+    """Sums over the pixels near each of a set of points (``ys``, ``xs``): pixels are binned
+    into ``_BODY_CELL`` px cells, and a point reads the sum over the square of
+    ``cells`` x ``cells`` cells around its own. Local statistics of a stroke's border for
+    a few bincounts, however large the box (a full-size integral image per statistic costs
+    more than the rest of the finder's border work)."""
+
+    def __init__(self, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> None:
+        h, w = shape
+        self._grid = (-(-h // _BODY_CELL), -(-w // _BODY_CELL))
+        self._cells = (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
+
+    def cells(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        return (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
+
+    def __call__(self, cells: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
+        """float32 [N]: per point, the sum of ``weights`` (1 when None) of the pixels in
+        ``cells`` over the ``size`` x ``size`` cells around the point's cell."""
+        grid = np.bincount(cells, weights, self._grid[0] * self._grid[1])
+        grid = cv2.boxFilter(grid.astype(np.float32).reshape(self._grid), -1, (size, size),
+                             normalize=False, borderType=cv2.BORDER_CONSTANT)
+        return grid.ravel()[self._cells]
+
+
+def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ys, xs) of the nonzero pixels of a uint8 mask (cv2.findNonZero: several times
+    faster than np.nonzero)."""
+    points = cv2.findNonZero(mask)
+    if points is None:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    points = points.reshape(-1, 2).astype(np.intp)
+    return points[:, 1], points[:, 0]
+
+
+def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: np.ndarray
+                 ) -> np.ndarray:
+    """``core`` widened ring by ring over the pixels that read as paint (see
+    ``_BODY_RINGS``): the stroke as painted, which the cap is measured from. ``reach``:
+    the pixels within _BODY_RINGS px (Chebyshev) of the core."""
+    h, w = core.shape
+    core8, reach8 = core.view(np.uint8), reach.view(np.uint8)
+    ys, xs = _pixels(cv2.subtract(reach8, core8))
+    if len(ys) == 0:
+        return core
+    bg_ys, bg_xs = _pixels(cv2.subtract(
+        cv2.dilate(reach8, _square(_BODY_BG_FAR - _BODY_RINGS)), reach8))
+    core_ys, core_xs = _pixels(core8)
+    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).ravel()
+    flat_ex = excess.ravel()
+    sums = _CellSums(core.shape, ys, xs)
+    bg_cells, core_cells = sums.cells(bg_ys, bg_xs), sums.cells(core_ys, core_xs)
+    bg_at, core_at = bg_ys * w + bg_xs, core_ys * w + core_xs
+    size = _BODY_WINDOW // _BODY_CELL
+    bg_count = sums(bg_cells, None, size)
+    paint_count = sums(core_cells, None, size)
+    bg = np.maximum(bg_count, 1)
+    paint = np.maximum(paint_count, 1)
+    bg_ex_values = flat_ex.take(bg_at)
+    bg_luma = sums(bg_cells, luma.take(bg_at), size) / bg
+    bg_ex = sums(bg_cells, bg_ex_values, size) / bg
+    vivid_bg = sums(bg_cells, bg_ex_values >= _ART_EXCESS, size) / bg
+    paint_luma = sums(core_cells, luma.take(core_at), size) / paint
+    paint_ex = sums(core_cells, flat_ex.take(core_at), size) / paint
+    at = ys * w + xs
+    ex = flat_ex.take(at).astype(np.float32)
+    lu = luma.take(at).astype(np.float32)
+    ex_contrast = paint_ex - bg_ex
+    alpha_ex = (ex - bg_ex) / np.maximum(ex_contrast, np.float32(1))
+    luma_contrast = paint_luma - bg_luma
+    informative = np.abs(luma_contrast) >= _BODY_LUMA_CONTRAST
+    alpha_luma = (lu - bg_luma) / np.where(informative, luma_contrast, np.float32(1))
+    reads = ((bg_count > 0) & (paint_count > 0) & (ex_contrast >= _BODY_MIN_CONTRAST)
+             # a stroke crossing a vivid art fill (lime) has it in its background ring
+             & (vivid_bg <= _BODY_VIVID_BACKGROUND)
+             & np.where(informative,
+                        (alpha_luma >= _BODY_LUMA_ALPHA) & (alpha_luma <= 1.5)
+                        & (alpha_ex >= _BODY_EXCESS_ALPHA_LUMA),
+                        alpha_ex >= _BODY_EXCESS_ALPHA))
+    # ring k = Chebyshev distance k from the core: the first square around the pixel that
+    # holds a core pixel (read from the core's integral image)
+    table = cv2.integral(core8, sdepth=cv2.CV_32S).ravel()
+    ring = np.full(len(ys), _BODY_RINGS, np.uint8)
+    for k in range(_BODY_RINGS - 1, 0, -1):
+        y1, y2 = np.maximum(ys - k, 0) * (w + 1), np.minimum(ys + k + 1, h) * (w + 1)
+        x1, x2 = np.maximum(xs - k, 0), np.minimum(xs + k + 1, w)
+        inside = table.take(y2 + x2) - table.take(y1 + x2) - table.take(y2 + x1) + table.take(y1 + x1)
+        ring[inside > 0] = k
+    body = core.copy()
+    flat_body = body.ravel()
+    widening = np.ones(len(ys), bool)
+    size = _BODY_SHARE_WINDOW // _BODY_CELL
+    for k in range(1, _BODY_RINGS + 1):
+        in_ring = ring == k
+        total = sums(sums._cells[in_ring], None, size)
+        hits = sums(sums._cells[in_ring & reads], None, size)
+        widening &= hits >= _BODY_SHARE * np.maximum(total, 1)
+        flat_body[at[in_ring & widening & reads]] = True
+    return body
 
 
 def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
