@@ -56,6 +56,8 @@ class Grid:
         self.inside = ((cy[:, None] + p > 0) & (cy[:, None] < h)
                        & (cx[None, :] + p > 0) & (cx[None, :] < w))
         self.image_size = (h, w)
+        self._const = np.zeros((self.ncy, self.ncx), bool)
+        self._const_known = np.zeros((self.ncy, self.ncx), bool)
 
     def cell_tests(self) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
@@ -216,16 +218,18 @@ class Grid:
     def constant_cells(self, which: np.ndarray) -> np.ndarray:
         """bool [ncy, ncx]: cells of ``which`` whose whole cell has exactly one color (all
         channels)."""
-        p, ncx, ncy = self.p, self.ncx, self.ncy
-        m = self.prm.margin
         out = np.zeros(which.shape, bool)
-        which = which & self.inside
-        if not which.any():
-            return out
-        b = self.crop[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p, -1)
-        iy, ix = np.nonzero(which)
-        sel = b[iy, :, ix]  # [n, p, p, ch]
-        out[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
+        todo = which & self.inside & ~self._const_known
+        if todo.any():
+            p, m = self.p, self.prm.margin
+            iy, ix = np.nonzero(todo)
+            # Gather only the asked cells (often few of a large crop), each once per grid.
+            ys = m + iy[:, None] * p + np.arange(p)[None, :]  # [n, p]
+            xs = m + ix[:, None] * p + np.arange(p)[None, :]
+            sel = self.crop[ys[:, :, None], xs[:, None, :]]  # [n, p, p, ch]
+            self._const[iy, ix] = (sel == sel[:, :1, :1]).all(axis=(1, 2, 3))
+            self._const_known |= todo
+        out[:] = which & self.inside & self._const
         return out
 
     def block_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

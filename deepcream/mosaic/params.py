@@ -43,6 +43,50 @@ class MosaicParams:
     #: also test the next smaller period that scores near the best (see ``near_best``)
     divisor_option: bool = True
 
+    # --- non-integer periods (fractional.py) -------------------------------------------
+    #: look for grids with a non-integer period or phase (mosaics rescaled after pixelation)
+    fractional: bool = True
+    #: ... on lossless input only (cells exactly constant; see ``detect_fractional``)
+    frac_lossless_only: bool = True
+    #: straight steps (persisting 3 px along the edge) above this count, capped at frac_cap
+    frac_min_step: float = 2.0
+    frac_cap: float = 64.0
+    #: real periods searched per tile
+    frac_min_period: float = 3.5
+    frac_max_period: float = 24.0
+    #: a tile holds a comb when |sum w e^(-2 pi i x / P)| / sum w, less its chance level,
+    #: reaches this on both axes, with at least frac_mass summed step per axis; the
+    #: frac_peaks best periods of a tile are candidates, taken when frac_min_tiles
+    #: neighbouring tiles agree
+    frac_score: float = 0.15
+    frac_mass: float = 400.0
+    frac_peaks: int = 5
+    frac_min_tiles: int = 2
+    #: tiles whose periods differ by at most this share make one grid; its period is then
+    #: searched over that range in relative steps of frac_fine
+    frac_agree: float = 0.05
+    frac_fine: float = 0.0005
+    #: grids whose periods are within frac_integer_period and phases within frac_integer of
+    #: an integer are left to the integer search
+    frac_integer_period: float = 0.05
+    frac_integer: float = 0.1
+    #: a cell's pixels are those wholly inside its edges, give or take this
+    frac_edge_tol: float = 0.15
+    #: a non-integer grid must blend the pixels its edges cut (cut frac_blend_cut ..
+    #: 1 - frac_blend_cut, steps of frac_blend_step or more): "cut pixel = its neighbours
+    #: mixed in the cut's proportions", with flat pixels beside them. It is tested when a
+    #: stride x stride block of its tiles has frac_blend_min such pixels within
+    #: frac_blend_max of their step, frac_blend_share of its cut pixels; each region keeps
+    #: when its residuals sum to at most frac_region_blend of its steps and it has at least
+    #: frac_region_density such pixels per `period` px of its area.
+    frac_blend_cut: float = 0.2
+    frac_blend_step: float = 8.0
+    frac_blend_max: float = 0.15
+    frac_blend_min: int = 20
+    frac_blend_share: float = 0.3
+    frac_region_blend: float = 0.3
+    frac_region_density: float = 0.15
+
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"
     rep_factors: tuple[int, ...] = (2, 3, 4)

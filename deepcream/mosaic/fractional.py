@@ -1,0 +1,286 @@
+"""Mosaics with a non-integer period: pixelated, then rescaled (e.g. 12 px blocks at 0.75 x
+are 9 px, 10 px blocks are 7.5 px).
+
+After an area-filtered rescale the block edges are at x = phase + k * period with a real
+period and phase. An edge that falls inside a pixel makes that pixel a blend of the two
+blocks: the step is split over the two pixel differences beside it, whose gradient-weighted
+centroid is still the edge's exact position. So the column profile of straight steps is a
+comb with a real period, found per tile by a Fourier transform over sub-pixel periods and
+refined over the tiles that agree. The pixels wholly inside a cell are then as constant as
+the blocks were: keeping only those (the same count per cell) gives an image with an
+integer grid, whose cells the integer-period detector tests as usual; its mask is mapped
+back to the image's pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+from deepcream.mosaic.period import tile_profiles
+
+
+@dataclass(frozen=True)
+class FractionalGrid:
+    """A grid with real periods and phases (edges at x = phase_x + k * period_x, pixel x
+    spanning [x, x + 1)) found over ``box`` (x0, y0, x1, y1; exclusive ends)."""
+    period_x: float
+    period_y: float
+    phase_x: float
+    phase_y: float
+    box: tuple[int, int, int, int]
+    #: the box of the tiles that found it (``box`` is grown around it)
+    core: tuple[int, int, int, int] | None = None
+
+
+def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> tuple[np.ndarray, np.ndarray]:
+    """Block-edge-like steps across x and across y (float32 [H, W], at the window's start
+    pixel): the net step over two pixel differences (a step blurred into one pixel, or a
+    sharp one) less the differences on either side of them (a block is flat beside its edge;
+    a thin line steps up and down, netting 0), kept where it persists 3 px along the edge and
+    capped so that a few strong outlines do not outweigh a grid of low-contrast blocks. The
+    weights' centroid across a step is the step's position (exactly, for a step at a pixel
+    border or mid-pixel)."""
+    img = np.ascontiguousarray(luma)
+    # (uint8 arithmetic through OpenCV, which saturates: |a - b| by absdiff, and net - flank
+    # clipped at 0 by subtract.)
+    # Window at x: the differences between x - 1, x and x + 1 (net = |a[x + 1] - a[x - 1]|),
+    # flanks: the differences between x - 2 and x - 1 and between x + 1 and x + 2.
+    d = cv2.absdiff(img[:, 1:], img[:, :-1])  # d[:, i]: between i and i + 1
+    net = cv2.absdiff(img[:, 2:], img[:, :-2])  # net[:, i]: between i and i + 2
+    wx = np.zeros(img.shape, np.uint8)
+    wx[:, 2:-2] = cv2.subtract(net[:, 1:-1], cv2.add(d[:, :-3], d[:, 3:]))
+    d = cv2.absdiff(img[1:], img[:-1])
+    net = cv2.absdiff(img[2:], img[:-2])
+    wy = np.zeros(img.shape, np.uint8)
+    wy[2:-2] = cv2.subtract(net[1:-1], cv2.add(d[:-3], d[3:]))
+    px = cv2.erode(wx, np.ones((3, 1), np.uint8))
+    py = cv2.erode(wy, np.ones((1, 3), np.uint8))
+    cap = min(int(prm.frac_cap), 255)
+    px[px <= prm.frac_min_step] = 0
+    py[py <= prm.frac_min_step] = 0
+    return np.minimum(px, cap).astype(np.float32), np.minimum(py, cap).astype(np.float32)
+
+
+def comb(profile: np.ndarray, periods: np.ndarray, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(score, phase) of a comb of each period in ``periods`` over the profile(s)
+    [..., n] at positions start + 0..n-1: |sum w e^(-2 pi i x / P)| / sum w (1 for all
+    weight on the comb) and the comb's phase in [0, P)."""
+    n = profile.shape[-1]
+    x = start + np.arange(n, dtype=np.float64)
+    ang = np.outer(x, 2 * np.pi / periods)  # (float64: x up to the image size)
+    w = profile.astype(np.float32)
+    # e^(-i a) = cos a - i sin a
+    re = w @ np.cos(ang).astype(np.float32)
+    im = w @ np.sin(ang).astype(np.float32)
+    total = np.maximum(w.sum(axis=-1, keepdims=True, dtype=np.float64), 1e-9)
+    score = np.hypot(re, im) / total
+    phase = np.mod(np.arctan2(im, re) / (2 * np.pi) * periods, periods)
+    return score, phase
+
+
+def chance_corrected(profiles: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Comb scores [n, P] of the profiles [n, tile] less what their weights score at random
+    positions (about 1 / sqrt(effective number of weighted columns): a tile with a few
+    edges combs well at any period)."""
+    score, _ = comb(profiles, periods)
+    total = profiles.sum(axis=1)
+    n_eff = total ** 2 / np.maximum((profiles ** 2).sum(axis=1), 1e-9)
+    chance = np.minimum(1.0 / np.sqrt(np.maximum(n_eff, 1.0)), 0.99)[:, None]
+    return (score - chance) / (1.0 - chance)
+
+
+def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> list[FractionalGrid]:
+    """Grids whose period or phase is not an integer (the integer-period search has the
+    others), each over the box of the tiles that found it."""
+    h, w = luma.shape[:2]
+    wx, wy = edge_weights(luma, prm)
+    prof_x = tile_profiles(wx, 1, prm)  # [nty, ntx, tile]
+    prof_y = tile_profiles(wy, 0, prm)
+    nty, ntx = prof_x.shape[:2]
+    # Frequencies 4 x finer than a tile resolves (1 / tile), from 1 / frac_max_period to
+    # 1 / frac_min_period.
+    df = 1.0 / (4 * prm.tile)
+    freqs = np.arange(1.0 / prm.frac_max_period, 1.0 / prm.frac_min_period + 1e-12, df)
+    periods = 1.0 / freqs
+    flat_x = prof_x.reshape(-1, prm.tile)
+    flat_y = prof_y.reshape(-1, prm.tile)
+    score = np.minimum(chance_corrected(flat_x, periods), chance_corrected(flat_y, periods))
+    enough = (flat_x.sum(axis=1) >= prm.frac_mass) & (flat_y.sum(axis=1) >= prm.frac_mass)
+    # Per tile the strongest few local maxima over the periods: where a mosaic covers part
+    # of a tile, the art's own texture beside it may comb better.
+    peak = np.zeros(score.shape, bool)
+    peak[:, 1:-1] = (score[:, 1:-1] >= score[:, :-2]) & (score[:, 1:-1] >= score[:, 2:])
+    peak &= (score >= prm.frac_score) & enough[:, None]
+    ranked = np.argsort(-np.where(peak, score, -1.0), axis=1)[:, :prm.frac_peaks]
+    entries = []  # (score, tile, period)
+    for t in np.nonzero(peak.any(axis=1))[0]:
+        for j in ranked[t]:
+            if not peak[t, j]:
+                break
+            # A comb of period P also scores at its harmonics P / k: take the largest
+            # multiple that scores near it.
+            pick = int(j)
+            for k in (2, 3):
+                fk = freqs[j] / k
+                jk = int(round((fk - freqs[0]) / df))
+                if jk >= 0 and score[t, jk] >= prm.near_best * score[t, j]:
+                    pick = jk
+            entries.append((float(score[t, j]), int(t), float(periods[pick])))
+    entries.sort(reverse=True)
+    out: list[FractionalGrid] = []
+    used = np.zeros(len(entries), bool)
+    ent_tile = np.array([e[1] for e in entries], np.int64)
+    ent_per = np.array([e[2] for e in entries])
+    for i, (_sc, t, p0) in enumerate(entries):
+        if used[i]:
+            continue
+        # Tiles that have a peak at about this period, 8-connected to this one, make one grid.
+        near = ~used & (np.abs(ent_per - p0) <= prm.frac_agree * p0)
+        has = np.zeros(nty * ntx, bool)
+        has[ent_tile[near]] = True
+        lab, _ = ndimage.label(has.reshape(nty, ntx), structure=np.ones((3, 3), bool))
+        mine = lab == lab.flat[t]
+        used |= near & mine.ravel()[ent_tile]
+        if np.count_nonzero(mine) < prm.frac_min_tiles:
+            continue
+        tys, txs = np.nonzero(mine)
+        x0, y0 = int(txs.min()) * prm.stride, int(tys.min()) * prm.stride
+        x1 = min(w, int(txs.max()) * prm.stride + prm.tile)
+        y1 = min(h, int(tys.max()) * prm.stride + prm.tile)
+        tile_w = np.array([score[u, int(np.argmin(np.abs(periods - p0)))] for u in tys * ntx + txs])
+        grid = refine(prof_x, prof_y, np.stack([tys, txs], axis=1), np.maximum(tile_w, 0.0),
+                      p0, (x0, y0, x1, y1), prm)
+        if grid is None:
+            continue
+        grow = prm.box_margin + int(math.ceil(max(grid.period_x, grid.period_y)))
+        box = (max(0, x0 - grow), max(0, y0 - grow), min(w, x1 + grow), min(h, y1 + grow))
+        found = FractionalGrid(grid.period_x, grid.period_y, grid.phase_x, grid.phase_y, box,
+                               (x0, y0, x1, y1))
+        if blends_somewhere(luma, found, prm):
+            out.append(found)
+    return [g for g in out if not any(is_divisor(g, other) for other in out)]
+
+
+def is_divisor(g: FractionalGrid, other: FractionalGrid) -> bool:
+    """Whether ``g`` is ``other`` at a k x smaller period (k = 2, 3) over overlapping tiles:
+    half of its edges are the other's, and the rest, inside flat blocks, cut nothing that
+    would not blend."""
+    a, b = g.core or g.box, other.core or other.box
+    if a[0] >= b[2] or b[0] >= a[2] or a[1] >= b[3] or b[1] >= a[3]:
+        return False
+    return any(abs(other.period_x - k * g.period_x) <= 0.02 * other.period_x
+               and abs(other.period_y - k * g.period_y) <= 0.02 * other.period_y for k in (2, 3))
+
+
+def refine(prof_x: np.ndarray, prof_y: np.ndarray, tiles: np.ndarray, weights: np.ndarray,
+           p0: float, box: tuple[int, int, int, int], prm: MosaicParams) -> FractionalGrid | None:
+    """Period and phase per axis from the tiles' profiles ([nty, ntx, tile]) laid out at
+    their places and summed, each weighted by its comb score (the art beside a mosaic adds
+    to a tile's profile; tiles that comb well say more), over periods within frac_agree of
+    p0; None when the grid is an integer one (the integer search's)."""
+    # Two passes: steps of 10 x frac_fine over the range, then frac_fine around the best.
+    coarse = p0 * (1.0 + np.arange(-prm.frac_agree, prm.frac_agree + 1e-9, 10 * prm.frac_fine))
+    found = []
+    for prof, axis in ((prof_x, 1), (prof_y, 0)):
+        first = int(tiles[:, axis].min())
+        size = (int(tiles[:, axis].max()) - first) * prm.stride + prm.tile
+        line = np.zeros(size, np.float64)
+        for (ty, tx), wt in zip(tiles, weights, strict=True):
+            at = ((tx if axis == 1 else ty) - first) * prm.stride
+            line[at:at + prm.tile] += wt * prof[ty, tx]
+        # (A weight at x stands for the step centred at x + 0.5, see ``edge_weights``.)
+        start = first * prm.stride + 0.5
+        sc, _ = comb(line, coarse, start=start)
+        fine = coarse[int(sc.argmax())] * (1.0 + np.arange(-10, 11) * prm.frac_fine)
+        sc, ph = comb(line, fine, start=start)
+        j = int(sc.argmax())
+        found.append((float(fine[j]), float(ph[j])))
+    (px, fx), (py, fy) = found
+    grid = FractionalGrid(px, py, fx, fy, box)
+    # (An integer grid found with a slightly wrong period: the integer search tests it.)
+    if (all(abs(v - round(v)) <= prm.frac_integer_period for v in (px, py))
+            and all(abs(v - round(v)) <= prm.frac_integer for v in (fx, fy))):
+        return None
+    return grid
+
+
+def cell_columns(start: int, stop: int, period: float, phase: float, tol: float,
+                 q: int | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+    """For the cells (edges at phase + k * period) covering pixels start..stop-1: the kept
+    pixel indices (q per cell, the first q pixels wholly inside it; may lie outside the
+    image), q (the fewest such pixels of a cell unless given), and per pixel start..stop-1 its index among the kept ones (the nearest kept
+    pixel of the cell holding its center)."""
+    k0 = math.floor((start + 0.5 - phase) / period)
+    k1 = math.floor((stop - 0.5 - phase) / period)
+    ks = np.arange(k0, k1 + 1)
+    edges = phase + ks * period
+    first = np.ceil(edges - tol).astype(np.int64)
+    last = np.floor(edges + period + tol).astype(np.int64)  # exclusive
+    if q is None:
+        q = int((last - first).min())
+    if q < 1:
+        return np.zeros(0, np.int64), 0, np.zeros(0, np.int64)
+    kept = (first[:, None] + np.arange(q)[None, :]).ravel()
+    x = np.arange(start, stop)
+    cell = np.floor((x + 0.5 - phase) / period).astype(np.int64) - k0
+    off = np.clip(x - first[cell], 0, q - 1)
+    return kept, q, cell * q + off
+
+
+def blend_residuals(luma: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DEFAULT_PARAMS
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Over ``fg.box``: (residual, step) float32 maps at the pixels that an edge of the grid
+    cuts (more than ``frac_blend_cut`` from either side). An area-filtered rescale makes
+    such a pixel the blend of its two neighbours in the proportions of the cut: residual =
+    |pixel - blend|, step = |right - left| (where the step reaches ``frac_blend_step``).
+    A texture that merely combs at the period does not blend so."""
+    x0, y0, x1, y1 = fg.box
+    img = luma[y0:y1, x0:x1].astype(np.float32)
+    res = np.zeros(img.shape, np.float32)
+    step = np.zeros(img.shape, np.float32)
+    for a, r, s, period, phase, start in ((img, res, step, fg.period_x, fg.phase_x, x0),
+                                          (img.T, res.T, step.T, fg.period_y, fg.phase_y, y0)):
+        n = a.shape[1]
+        ks = np.arange(math.ceil((start - phase) / period), math.floor((start + n - phase) / period) + 1)
+        b = phase + ks * period - start  # edge positions in box coordinates
+        px = np.floor(b).astype(np.int64)
+        cut = b - px  # share of pixel px left of the edge
+        ok = (cut >= prm.frac_blend_cut) & (cut <= 1 - prm.frac_blend_cut) & (px >= 2) & (px < n - 2)
+        px, cut = px[ok], cut[ok].astype(np.float32)
+        left, right, mid = a[:, px - 1], a[:, px + 1], a[:, px]
+        d = np.abs(right - left)
+        big = d >= prm.frac_blend_step
+        # ... between flat blocks: a ramp (smooth shading) blends any pixel with its
+        # neighbours, but its pixels beside them change as much.
+        flank = np.abs(a[:, px - 2] - left) + np.abs(a[:, px + 2] - right)
+        r[:, px] = np.where(big, np.abs(mid - (cut * left + (1 - cut) * right)) + flank, 0.0)
+        s[:, px] = np.where(big, d, 0.0)
+    return res, step
+
+
+def blends_somewhere(luma: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DEFAULT_PARAMS) -> bool:
+    """Whether some stride x stride block of the grid's core box blends its cut pixels as
+    the grid predicts (see ``blend_residuals``): frac_blend_min of them, and frac_blend_share
+    of the block's cut pixels (where the mosaic covers part of the block); a cheap test
+    before the cells are."""
+    core = FractionalGrid(fg.period_x, fg.period_y, fg.phase_x, fg.phase_y, fg.core or fg.box)
+    res, step = blend_residuals(luma, core, prm)
+    s = prm.stride
+    h, w = res.shape
+    hp, wp = -(-h // s) * s, -(-w // s) * s
+
+    def blocks(a: np.ndarray) -> np.ndarray:
+        out = np.zeros((hp, wp), np.float32)
+        out[:h, :w] = a
+        return out.reshape(hp // s, s, wp // s, s).sum(axis=(1, 3))
+
+    cut = step > 0
+    blended = blocks((cut & (res <= prm.frac_blend_max * step)).astype(np.float32))
+    ok = (blended >= prm.frac_blend_min) & (blended >= prm.frac_blend_share * blocks(cut.astype(np.float32)))
+    return bool(ok.any())
