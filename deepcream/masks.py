@@ -441,6 +441,15 @@ _BODY_MIN_CONTRAST = 60
 # ... and where no more than this share of the background pixels is vivid (a lime fill, not
 # JPEG bleed, which stays under _ART_EXCESS 4 px out).
 _BODY_VIVID_BACKGROUND = 0.1
+# The cap reaches _SOLID_REACH px (not _MASK_REACH) from the body's outer pixels (the core's
+# border, or the outermost ring taken) that read as nearly unblended paint: luma and excess
+# at least _SOLID_ALPHA of the way to the paint's (or, where the luma says nothing, excess
+# _SOLID_EXCESS_ALPHA of the way), and as many locally as _BODY_SHARE. Such a pixel lies in
+# the stroke, so 6 px from it is 6 px from the stroke; under 4:4:4 the core reaches the
+# stroke's edge, and the chroma bleed 5-6 px out is what the 5 px cap left.
+_SOLID_REACH = 6.0
+_SOLID_ALPHA = 0.7
+_SOLID_EXCESS_ALPHA = 0.9
 # Tint cleanup, up to _MASK_REACH from the core: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
 # _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
@@ -660,9 +669,11 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
             grown |= _within(islands, 2) & reach
     else:
         grown = grow_antialiased(sub, core, color) & reach
-    body = core if ex is None else _stroke_body(
+    body, solid = (core, None) if ex is None else _stroke_body(
         sub, core, ex, reach if _BODY_RINGS == _EDGE_REACH else _within(core, _BODY_RINGS))
     allowed = _within_disk(body, _MASK_REACH)
+    if solid is not None and solid.any():
+        allowed |= _within_disk(solid, _SOLID_REACH)
     if ex is not None:
         grown = _tint_cleanup(ex, grown, allowed)
     # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
@@ -674,6 +685,14 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     mask[ys, xs] = grown
     mask |= exact
     _bridge_diagonals(mask[ys, xs])  # a view: every mask pixel lies in the box
+    # Bleed islands the closing did not join to a stroke would each be a region of their own
+    box = mask[ys, xs]
+    count, labels = cv2.connectedComponents(box.view(np.uint8), connectivity=4)
+    if count > 2:
+        keep = np.zeros(count, bool)
+        keep[labels[core | exact[ys, xs]]] = True
+        keep[0] = False
+        box &= keep[labels]
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
 
 
@@ -736,7 +755,7 @@ class _CellSums:
     def __init__(self, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> None:
         h, w = shape
         self._grid = (-(-h // _BODY_CELL), -(-w // _BODY_CELL))
-        self._cells = (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
+        self.point_cells = (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
 
     def cells(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         return (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
@@ -747,7 +766,7 @@ class _CellSums:
         grid = np.bincount(cells, weights, self._grid[0] * self._grid[1])
         grid = cv2.boxFilter(grid.astype(np.float32).reshape(self._grid), -1, (size, size),
                              normalize=False, borderType=cv2.BORDER_CONSTANT)
-        return grid.ravel()[self._cells]
+        return grid.ravel()[self.point_cells]
 
 
 def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -761,15 +780,19 @@ def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: np.ndarray
-                 ) -> np.ndarray:
-    """``core`` widened ring by ring over the pixels that read as paint (see
-    ``_BODY_RINGS``): the stroke as painted, which the cap is measured from. ``reach``:
-    the pixels within _BODY_RINGS px (Chebyshev) of the core."""
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(body, solid): ``core`` widened ring by ring over the pixels that read as paint
+    (see ``_BODY_RINGS``), the stroke as painted, which the cap is measured from; and the
+    body's outer pixels that read as solid paint (see ``_SOLID_REACH``; None when the core
+    has no border). ``reach``: the pixels within _BODY_RINGS px (Chebyshev) of the core."""
     h, w = core.shape
     core8, reach8 = core.view(np.uint8), reach.view(np.uint8)
     ys, xs = _pixels(cv2.subtract(reach8, core8))
     if len(ys) == 0:
-        return core
+        return core, None
+    n_band = len(ys)
+    edge_ys, edge_xs = _pixels(cv2.subtract(core8, cv2.erode(core8, _square(1))))
+    ys, xs = np.concatenate([ys, edge_ys]), np.concatenate([xs, edge_xs])
     bg_ys, bg_xs = _pixels(cv2.subtract(
         cv2.dilate(reach8, _square(_BODY_BG_FAR - _BODY_RINGS)), reach8))
     core_ys, core_xs = _pixels(core8)
@@ -813,17 +836,31 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
         x1, x2 = np.maximum(xs - k, 0), np.minimum(xs + k + 1, w)
         inside = table.take(y2 + x2) - table.take(y1 + x2) - table.take(y2 + x1) + table.take(y1 + x1)
         ring[inside > 0] = k
+    ring[n_band:] = 0
     body = core.copy()
     flat_body = body.ravel()
     widening = np.ones(len(ys), bool)
+    taken = np.zeros(len(ys), bool)
     size = _BODY_SHARE_WINDOW // _BODY_CELL
     for k in range(1, _BODY_RINGS + 1):
         in_ring = ring == k
-        total = sums(sums._cells[in_ring], None, size)
-        hits = sums(sums._cells[in_ring & reads], None, size)
+        total = sums(sums.point_cells[in_ring], None, size)
+        hits = sums(sums.point_cells[in_ring & reads], None, size)
         widening &= hits >= _BODY_SHARE * np.maximum(total, 1)
         flat_body[at[in_ring & widening & reads]] = True
-    return body
+        taken |= in_ring & widening & reads
+    # Solid: the body's outer pixels that read as (nearly) unblended paint, so lie inside
+    # the stroke; the cap reaches _SOLID_REACH from them
+    strict = reads & np.where(informative,
+                              (alpha_luma >= _SOLID_ALPHA) & (alpha_ex >= _SOLID_ALPHA),
+                              alpha_ex >= _SOLID_EXCESS_ALPHA)
+    candidates = (ring == 0) | taken
+    total = sums(sums.point_cells[candidates], None, size)
+    hits = sums(sums.point_cells[candidates & strict], None, size)
+    solid = candidates & strict & (hits >= _BODY_SHARE * np.maximum(total, 1))
+    solid_map = np.zeros(core.shape, bool)
+    solid_map.ravel()[at[solid]] = True
+    return body, solid_map
 
 
 def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
