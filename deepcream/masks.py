@@ -535,9 +535,9 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def _reconstruct(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Pixels of ``allowed`` 8-connected to ``seed`` (hysteresis by connected components)."""
-    count, labels = cv2.connectedComponents(allowed.view(np.uint8), connectivity=8)
+def _reconstruct(seed: np.ndarray, allowed: np.ndarray, connectivity: int = 8) -> np.ndarray:
+    """Pixels of ``allowed`` connected to ``seed`` (hysteresis by connected components)."""
+    count, labels = cv2.connectedComponents(allowed.view(np.uint8), connectivity=connectivity)
     keep = np.zeros(count, bool)
     keep[labels[seed & allowed]] = True  # a scatter: cheaper than np.unique on many pixels
     keep[0] = False
@@ -671,9 +671,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         grown = grow_antialiased(sub, core, color) & reach
     body, solid = (core, None) if ex is None else _stroke_body(
         sub, core, ex, reach if _BODY_RINGS == _EDGE_REACH else _within(core, _BODY_RINGS))
-    allowed = _within_disk(body, _MASK_REACH)
-    if solid is not None and solid.any():
-        allowed |= _within_disk(solid, _SOLID_REACH)
+    allowed, rim = _cap(body, solid)
     if ex is not None:
         grown = _tint_cleanup(ex, grown, allowed)
     # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
@@ -681,18 +679,15 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(_CLOSE_RADIUS)).view(bool)
     grown = _fill_small_holes(grown, _HOLE_PIXELS)
     grown &= allowed
+    if rim is not None:
+        # the 1 px rim the solid border adds keeps only pixels that touch the rest of the
+        # mask: a bleed pixel there on its own would be a region of its own
+        inner = grown & ~rim
+        grown = inner | (grown & rim & cv2.dilate(inner.view(np.uint8), _CROSS).view(bool))
     mask = np.zeros(exact.shape, bool)
     mask[ys, xs] = grown
     mask |= exact
     _bridge_diagonals(mask[ys, xs])  # a view: every mask pixel lies in the box
-    # Bleed islands the closing did not join to a stroke would each be a region of their own
-    box = mask[ys, xs]
-    count, labels = cv2.connectedComponents(box.view(np.uint8), connectivity=4)
-    if count > 2:
-        keep = np.zeros(count, bool)
-        keep[labels[core | exact[ys, xs]]] = True
-        keep[0] = False
-        box &= keep[labels]
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
 
 
@@ -795,7 +790,8 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
     ys, xs = np.concatenate([ys, edge_ys]), np.concatenate([xs, edge_xs])
     bg_ys, bg_xs = _pixels(cv2.subtract(
         cv2.dilate(reach8, _square(_BODY_BG_FAR - _BODY_RINGS)), reach8))
-    core_ys, core_xs = _pixels(core8)
+    # paint: the core's pixels that a border pixel's window can reach (not its deep inside)
+    core_ys, core_xs = _pixels(cv2.subtract(core8, cv2.erode(core8, _square(_BODY_WINDOW))))
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).ravel()
     flat_ex = excess.ravel()
     sums = _CellSums(core.shape, ys, xs)
@@ -828,14 +824,17 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                         & (alpha_ex >= _BODY_EXCESS_ALPHA_LUMA),
                         alpha_ex >= _BODY_EXCESS_ALPHA))
     # ring k = Chebyshev distance k from the core: the first square around the pixel that
-    # holds a core pixel (read from the core's integral image)
-    table = cv2.integral(core8, sdepth=cv2.CV_32S).ravel()
+    # holds a core pixel (a few gathers per border pixel, not a full-size map per ring)
     ring = np.full(len(ys), _BODY_RINGS, np.uint8)
-    for k in range(_BODY_RINGS - 1, 0, -1):
-        y1, y2 = np.maximum(ys - k, 0) * (w + 1), np.minimum(ys + k + 1, h) * (w + 1)
-        x1, x2 = np.maximum(xs - k, 0), np.minimum(xs + k + 1, w)
-        inside = table.take(y2 + x2) - table.take(y1 + x2) - table.take(y2 + x1) + table.take(y1 + x1)
-        ring[inside > 0] = k
+    near = np.zeros(len(ys), bool)
+    flat_core = core.ravel()
+    for k in range(1, _BODY_RINGS):
+        for dy in range(-k, k + 1):
+            row = np.clip(ys + dy, 0, h - 1) * w
+            for dx in range(-k, k + 1):
+                if max(abs(dy), abs(dx)) == k:  # the square's border (inside: k - 1)
+                    near |= flat_core.take(row + np.clip(xs + dx, 0, w - 1))
+        ring[near & (ring == _BODY_RINGS)] = k
     ring[n_band:] = 0
     body = core.copy()
     flat_body = body.ravel()
@@ -861,6 +860,32 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
     solid_map = np.zeros(core.shape, bool)
     solid_map.ravel()[at[solid]] = True
     return body, solid_map
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def _cap(body: np.ndarray, solid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(allowed, rim): the pixels within _MASK_REACH px (Euclidean) of ``body`` or within
+    _SOLID_REACH of ``solid`` (a part of the body), and those of them only the latter
+    allows (None when there are none). Within _SOLID_REACH is taken as within _MASK_REACH
+    and one more step along a row or column (never farther: one dilation of both at once,
+    then a 3x3 cross, instead of a second large disk)."""
+    if solid is None or not solid.any():
+        return _within_disk(body, _MASK_REACH), None
+    marks = cv2.add(body.view(np.uint8), solid.view(np.uint8))  # 2 on solid (in the body)
+    near = _within_disk_values(marks, _MASK_REACH)
+    step = int(_SOLID_REACH - _MASK_REACH)
+    inner = near > 0
+    rim = cv2.dilate((near > 1).view(np.uint8), _CROSS, iterations=step).view(bool) & ~inner
+    return inner | rim, rim
+
+
+def _within_disk_values(values: np.ndarray, radius: float) -> np.ndarray:
+    """uint8: the largest of ``values`` within ``radius`` px (Euclidean) of each pixel."""
+    r = int(radius)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    return cv2.dilate(values, (yy * yy + xx * xx <= radius * radius).astype(np.uint8))
 
 
 def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
