@@ -37,8 +37,8 @@ CLASSICAL_BAR_METHOD = "auto"
 CLASSICAL_BAR_RADIUS = 9
 CLASSICAL_BAR_METHODS = ("auto", "structure", "exemplar", "telea", "ns")
 # "auto": the structure fill (deepcream/classical.py) while a job's hole pixels stay within
-# this budget, Telea beyond it: the structure fill costs ~15 us CPU per hole pixel, several
-# times Telea, and a job with more holes than this (the 17-region reference workload has
+# this budget, Telea beyond it: the structure fill costs ~10-30 us CPU per hole pixel more
+# than Telea, and a job with more holes than this (the 17-region reference workload has
 # 132,690) would leave the classical engine's speed target.
 STRUCTURE_MAX_PIXELS = 50_000
 # ... and while its fixed costs stay bounded: at most this many crops per job (a streamed job

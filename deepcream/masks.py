@@ -441,6 +441,15 @@ _BODY_MIN_CONTRAST = 60
 # ... and where no more than this share of the background pixels is vivid (a lime fill, not
 # JPEG bleed, which stays under _ART_EXCESS 4 px out).
 _BODY_VIVID_BACKGROUND = 0.1
+# The cap reaches _SOLID_REACH px (not _MASK_REACH) from the body's outer pixels (the core's
+# border, or the outermost ring taken) that read as nearly unblended paint: luma and excess
+# at least _SOLID_ALPHA of the way to the paint's (or, where the luma says nothing, excess
+# _SOLID_EXCESS_ALPHA of the way), and as many locally as _BODY_SHARE. Such a pixel lies in
+# the stroke, so 6 px from it is 6 px from the stroke; under 4:4:4 the core reaches the
+# stroke's edge, and the chroma bleed 5-6 px out is what the 5 px cap left.
+_SOLID_REACH = 6.0
+_SOLID_ALPHA = 0.7
+_SOLID_EXCESS_ALPHA = 0.9
 # Tint cleanup, up to _MASK_REACH from the core: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
 # _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
@@ -526,9 +535,9 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def _reconstruct(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Pixels of ``allowed`` 8-connected to ``seed`` (hysteresis by connected components)."""
-    count, labels = cv2.connectedComponents(allowed.view(np.uint8), connectivity=8)
+def _reconstruct(seed: np.ndarray, allowed: np.ndarray, connectivity: int = 8) -> np.ndarray:
+    """Pixels of ``allowed`` connected to ``seed`` (hysteresis by connected components)."""
+    count, labels = cv2.connectedComponents(allowed.view(np.uint8), connectivity=connectivity)
     keep = np.zeros(count, bool)
     keep[labels[seed & allowed]] = True  # a scatter: cheaper than np.unique on many pixels
     keep[0] = False
@@ -660,9 +669,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
             grown |= _within(islands, 2) & reach
     else:
         grown = grow_antialiased(sub, core, color) & reach
-    body = core if ex is None else _stroke_body(
+    body, solid = (core, None) if ex is None else _stroke_body(
         sub, core, ex, reach if _BODY_RINGS == _EDGE_REACH else _within(core, _BODY_RINGS))
-    allowed = _within_disk(body, _MASK_REACH)
+    allowed, rim = _cap(body, solid)
     if ex is not None:
         grown = _tint_cleanup(ex, grown, allowed)
     # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
@@ -670,6 +679,11 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(_CLOSE_RADIUS)).view(bool)
     grown = _fill_small_holes(grown, _HOLE_PIXELS)
     grown &= allowed
+    if rim is not None:
+        # the 1 px rim the solid border adds keeps only pixels that touch the rest of the
+        # mask: a bleed pixel there on its own would be a region of its own
+        inner = grown & ~rim
+        grown = inner | (grown & rim & cv2.dilate(inner.view(np.uint8), _CROSS).view(bool))
     mask = np.zeros(exact.shape, bool)
     mask[ys, xs] = grown
     mask |= exact
@@ -736,7 +750,7 @@ class _CellSums:
     def __init__(self, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> None:
         h, w = shape
         self._grid = (-(-h // _BODY_CELL), -(-w // _BODY_CELL))
-        self._cells = (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
+        self.point_cells = (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
 
     def cells(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         return (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
@@ -747,7 +761,7 @@ class _CellSums:
         grid = np.bincount(cells, weights, self._grid[0] * self._grid[1])
         grid = cv2.boxFilter(grid.astype(np.float32).reshape(self._grid), -1, (size, size),
                              normalize=False, borderType=cv2.BORDER_CONSTANT)
-        return grid.ravel()[self._cells]
+        return grid.ravel()[self.point_cells]
 
 
 def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -761,18 +775,23 @@ def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: np.ndarray
-                 ) -> np.ndarray:
-    """``core`` widened ring by ring over the pixels that read as paint (see
-    ``_BODY_RINGS``): the stroke as painted, which the cap is measured from. ``reach``:
-    the pixels within _BODY_RINGS px (Chebyshev) of the core."""
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(body, solid): ``core`` widened ring by ring over the pixels that read as paint
+    (see ``_BODY_RINGS``), the stroke as painted, which the cap is measured from; and the
+    body's outer pixels that read as solid paint (see ``_SOLID_REACH``; None when the core
+    has no border). ``reach``: the pixels within _BODY_RINGS px (Chebyshev) of the core."""
     h, w = core.shape
     core8, reach8 = core.view(np.uint8), reach.view(np.uint8)
     ys, xs = _pixels(cv2.subtract(reach8, core8))
     if len(ys) == 0:
-        return core
+        return core, None
+    n_band = len(ys)
+    edge_ys, edge_xs = _pixels(cv2.subtract(core8, cv2.erode(core8, _square(1))))
+    ys, xs = np.concatenate([ys, edge_ys]), np.concatenate([xs, edge_xs])
     bg_ys, bg_xs = _pixels(cv2.subtract(
         cv2.dilate(reach8, _square(_BODY_BG_FAR - _BODY_RINGS)), reach8))
-    core_ys, core_xs = _pixels(core8)
+    # paint: the core's pixels that a border pixel's window can reach (not its deep inside)
+    core_ys, core_xs = _pixels(cv2.subtract(core8, cv2.erode(core8, _square(_BODY_WINDOW))))
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).ravel()
     flat_ex = excess.ravel()
     sums = _CellSums(core.shape, ys, xs)
@@ -805,25 +824,68 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                         & (alpha_ex >= _BODY_EXCESS_ALPHA_LUMA),
                         alpha_ex >= _BODY_EXCESS_ALPHA))
     # ring k = Chebyshev distance k from the core: the first square around the pixel that
-    # holds a core pixel (read from the core's integral image)
-    table = cv2.integral(core8, sdepth=cv2.CV_32S).ravel()
+    # holds a core pixel (a few gathers per border pixel, not a full-size map per ring)
     ring = np.full(len(ys), _BODY_RINGS, np.uint8)
-    for k in range(_BODY_RINGS - 1, 0, -1):
-        y1, y2 = np.maximum(ys - k, 0) * (w + 1), np.minimum(ys + k + 1, h) * (w + 1)
-        x1, x2 = np.maximum(xs - k, 0), np.minimum(xs + k + 1, w)
-        inside = table.take(y2 + x2) - table.take(y1 + x2) - table.take(y2 + x1) + table.take(y1 + x1)
-        ring[inside > 0] = k
+    near = np.zeros(len(ys), bool)
+    flat_core = core.ravel()
+    for k in range(1, _BODY_RINGS):
+        for dy in range(-k, k + 1):
+            row = np.clip(ys + dy, 0, h - 1) * w
+            for dx in range(-k, k + 1):
+                if max(abs(dy), abs(dx)) == k:  # the square's border (inside: k - 1)
+                    near |= flat_core.take(row + np.clip(xs + dx, 0, w - 1))
+        ring[near & (ring == _BODY_RINGS)] = k
+    ring[n_band:] = 0
     body = core.copy()
     flat_body = body.ravel()
     widening = np.ones(len(ys), bool)
+    taken = np.zeros(len(ys), bool)
     size = _BODY_SHARE_WINDOW // _BODY_CELL
     for k in range(1, _BODY_RINGS + 1):
         in_ring = ring == k
-        total = sums(sums._cells[in_ring], None, size)
-        hits = sums(sums._cells[in_ring & reads], None, size)
+        total = sums(sums.point_cells[in_ring], None, size)
+        hits = sums(sums.point_cells[in_ring & reads], None, size)
         widening &= hits >= _BODY_SHARE * np.maximum(total, 1)
         flat_body[at[in_ring & widening & reads]] = True
-    return body
+        taken |= in_ring & widening & reads
+    # Solid: the body's outer pixels that read as (nearly) unblended paint, so lie inside
+    # the stroke; the cap reaches _SOLID_REACH from them
+    strict = reads & np.where(informative,
+                              (alpha_luma >= _SOLID_ALPHA) & (alpha_ex >= _SOLID_ALPHA),
+                              alpha_ex >= _SOLID_EXCESS_ALPHA)
+    candidates = (ring == 0) | taken
+    total = sums(sums.point_cells[candidates], None, size)
+    hits = sums(sums.point_cells[candidates & strict], None, size)
+    solid = candidates & strict & (hits >= _BODY_SHARE * np.maximum(total, 1))
+    solid_map = np.zeros(core.shape, bool)
+    solid_map.ravel()[at[solid]] = True
+    return body, solid_map
+
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def _cap(body: np.ndarray, solid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(allowed, rim): the pixels within _MASK_REACH px (Euclidean) of ``body`` or within
+    _SOLID_REACH of ``solid`` (a part of the body), and those of them only the latter
+    allows (None when there are none). Within _SOLID_REACH is taken as within _MASK_REACH
+    and one more step along a row or column (never farther: one dilation of both at once,
+    then a 3x3 cross, instead of a second large disk)."""
+    if solid is None or not solid.any():
+        return _within_disk(body, _MASK_REACH), None
+    marks = cv2.add(body.view(np.uint8), solid.view(np.uint8))  # 2 on solid (in the body)
+    near = _within_disk_values(marks, _MASK_REACH)
+    step = int(_SOLID_REACH - _MASK_REACH)
+    inner = near > 0
+    rim = cv2.dilate((near > 1).view(np.uint8), _CROSS, iterations=step).view(bool) & ~inner
+    return inner | rim, rim
+
+
+def _within_disk_values(values: np.ndarray, radius: float) -> np.ndarray:
+    """uint8: the largest of ``values`` within ``radius`` px (Euclidean) of each pixel."""
+    r = int(radius)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    return cv2.dilate(values, (yy * yy + xx * xx <= radius * radius).astype(np.uint8))
 
 
 def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:

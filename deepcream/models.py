@@ -22,8 +22,8 @@ DEFAULT_DIR = Path("~/.cache/deepcream/models")
 # One sentence on why the models are worth installing (`deepcream models`).
 MODELS_VS_CLASSICAL = (
     "The DCPv2 models are neural networks trained on illustrations: they redraw lines, "
-    "textures and mosaicked detail far better than the classical engine (PatchMatch and "
-    "diffusion fills, mosaic block-mean reconstruction) that deepcream uses without them.")
+    "textures and mosaicked detail far better than the classical engine (outline-guided "
+    "and diffusion fills, mosaic block-mean reconstruction) that deepcream uses without them.")
 # Said once per run when the classical engine made the outputs (CLI), and sent to the page.
 CLASSICAL_HINT = ("made with the classical engine: `deepcream fetch-model` installs the DCPv2 "
                   "models, which fill much better")

@@ -1,7 +1,8 @@
 """Measure the classical engine's fill quality on drawn art and photos, per condition.
 
     PYTHONPATH=. .venv/bin/python scripts/classical_quality.py [--seeds heldout|tune]
-        [--bar-methods telea,engine] [--mosaic-methods mosaic,bicubic,engine] [--json OUT]
+        [--bar-methods telea,engine] [--bar-edges exact|antialiased|jpeg]
+        [--mosaic-methods mosaic,bicubic,engine] [--json OUT]
     PYTHONPATH=. .venv/bin/python scripts/classical_quality.py --speed   # 1000x1000 holes etc.
 
 Images: procedurally drawn illustrations of four styles (``deepcream/examples/drawn_art.py``:
@@ -12,8 +13,11 @@ plus scikit-image's astronaut, chelsea and coffee photos (reported apart). Seeds
 
 Bars: for every width in 4, 8, 16, 24, 40 px, three straight green strokes per image, each
 centred on an outline pixel of the clean picture (so every bar crosses outlines), random
-angle and length. Mosaics: for every block size in 6, 8, 12, 16, 24 px, one grid-aligned
-mosaic box (5-12 blocks a side) centred on an outline pixel, with DCP's colored copy.
+angle and length; exact pixel-brush strokes by default, ``--bar-edges antialiased|jpeg`` for
+anti-aliased strokes or those saved as JPEG (holes then found by the pipeline's mask finder,
+scored on the stroke grown by 4 px). Mosaics: for every block size in 6, 8, 12, 16, 24 px,
+one grid-aligned mosaic box (5-12 blocks a side) centred on an outline pixel, with DCP's
+colored copy.
 
 Every method runs through the real pipeline (DCP boxes, crops, paste-back). Scores against
 the clean picture, inside the holes only: PSNR over the hole pixels; SSIM (scikit-image, 7x7)
@@ -80,16 +84,38 @@ def _outline_points(truth: np.ndarray, margin: int, rng: np.random.Generator,
     return [(int(xs[i]), int(ys[i])) for i in pick]
 
 
-def bar_holes(truth: np.ndarray, width: int, seed: int, count: int = 3) -> np.ndarray:
-    """bool [H,W]: ``count`` straight strokes ``width`` px thick, each crossing an outline."""
+def bar_holes(truth: np.ndarray, width: int, seed: int, count: int = 3,
+              grow: int = 0) -> np.ndarray:
+    """bool [H,W]: ``count`` straight strokes ``width`` (+ ``grow``) px thick, each crossing
+    an outline."""
     rng = np.random.default_rng([seed, width])
     holes = np.zeros(truth.shape[:2], np.uint8)
     for x, y in _outline_points(truth, 48, rng, count):
         length = int(rng.integers(60, 160))
         angle = rng.uniform(0, np.pi)
         dx, dy = int(length * np.cos(angle) / 2), int(length * np.sin(angle) / 2)
-        cv2.line(holes, (x - dx, y - dy), (x + dx, y + dy), 1, width)
+        cv2.line(holes, (x - dx, y - dy), (x + dx, y + dy), 1, width + grow)
     return holes.astype(bool)
+
+
+def soft_bars(truth: np.ndarray, width: int, seed: int, edges: str
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(painted image, bool scoring holes) for bars painted the way users' files come:
+    ``antialiased`` (OpenCV LINE_AA strokes) or ``jpeg`` (those saved as JPEG quality 90).
+    The holes are found by the pipeline's mask finder; scores cover the stroke grown by 4 px
+    (the same bars as ``bar_holes``)."""
+    rng = np.random.default_rng([seed, width])
+    painted = truth.copy()
+    for x, y in _outline_points(truth, 48, rng, 3):
+        length = int(rng.integers(60, 160))
+        angle = rng.uniform(0, np.pi)
+        dx, dy = int(length * np.cos(angle) / 2), int(length * np.sin(angle) / 2)
+        cv2.line(painted, (x - dx, y - dy), (x + dx, y + dy), GREEN, width, cv2.LINE_AA)
+    if edges == "jpeg":
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(painted, cv2.COLOR_RGB2BGR),
+                                [cv2.IMWRITE_JPEG_QUALITY, 90])
+        painted = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return painted, bar_holes(truth, width, seed, grow=4)
 
 
 def mosaic_case(truth: np.ndarray, block: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +192,13 @@ def run_condition(images: dict, methods: dict[str, Method], make_case, condition
                 scores[method].setdefault(str(cond), []).append(
                     (name, kind, psnr, ssim, cont, seconds))
     return scores
+
+
+def _soft_bar_case(edges: str):
+    def case(truth, width, seed):
+        painted, holes = soft_bars(truth, width, seed, edges)
+        return painted, painted, holes
+    return case
 
 
 def _bar_case(truth, width, seed):
@@ -246,6 +279,8 @@ def main() -> int:
     parser.add_argument("--seeds", choices=tuple(SEEDS), default="heldout")
     parser.add_argument("--bar-methods", default="telea,engine",
                         help="comma-separated; '' skips bars")
+    parser.add_argument("--bar-edges", choices=("exact", "antialiased", "jpeg"),
+                        default="exact", help="how the bars are painted (soft_bars)")
     parser.add_argument("--mosaic-methods", default="mosaic,bicubic,engine",
                         help="comma-separated; '' skips mosaics")
     parser.add_argument("--styles", default=",".join(STYLES) + ",photo",
@@ -267,7 +302,8 @@ def main() -> int:
     result = {}
     if args.bar_methods:
         methods = {m: bar_method(m) for m in args.bar_methods.split(",")}
-        result["bars"] = run_condition(images, methods, _bar_case, BAR_WIDTHS, seed_of)
+        make = _bar_case if args.bar_edges == "exact" else _soft_bar_case(args.bar_edges)
+        result["bars"] = run_condition(images, methods, make, BAR_WIDTHS, seed_of)
     if args.mosaic_methods:
         methods = {m: mosaic_method(m) for m in args.mosaic_methods.split(",")}
         result["mosaics"] = run_condition(images, methods, _mosaic_case, BLOCK_SIZES, seed_of)
