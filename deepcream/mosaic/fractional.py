@@ -39,7 +39,7 @@ class FractionalGrid:
 
 
 def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> tuple[np.ndarray, np.ndarray]:
-    """Block-edge-like steps across x and across y (float32 [H, W], at the window's start
+    """Block-edge-like steps across x and across y (uint8 [H, W], at the window's start
     pixel): the net step over two pixel differences (a step blurred into one pixel, or a
     sharp one) less the differences on either side of them (a block is flat beside its edge;
     a thin line steps up and down, netting 0), kept where it persists 3 px along the edge and
@@ -51,20 +51,29 @@ def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> tuple[
     # clipped at 0 by subtract.)
     # Window at x: the differences between x - 1, x and x + 1 (net = |a[x + 1] - a[x - 1]|),
     # flanks: the differences between x - 2 and x - 1 and between x + 1 and x + 2.
+    # On lossless input only (``frac_lossless_only``) the flanks must be exactly flat, as
+    # inside blocks: JPEG noise and natural texture then leave few weights, and few tiles
+    # to search.
+    exact = prm.frac_lossless_only
     d = cv2.absdiff(img[:, 1:], img[:, :-1])  # d[:, i]: between i and i + 1
     net = cv2.absdiff(img[:, 2:], img[:, :-2])  # net[:, i]: between i and i + 2
+    flank = cv2.add(d[:, :-3], d[:, 3:])
     wx = np.zeros(img.shape, np.uint8)
-    wx[:, 2:-2] = cv2.subtract(net[:, 1:-1], cv2.add(d[:, :-3], d[:, 3:]))
+    wx[:, 2:-2] = (cv2.bitwise_and(net[:, 1:-1], cv2.compare(flank, 0, cv2.CMP_EQ)) if exact
+                   else cv2.subtract(net[:, 1:-1], flank))
     d = cv2.absdiff(img[1:], img[:-1])
     net = cv2.absdiff(img[2:], img[:-2])
+    flank = cv2.add(d[:-3], d[3:])
     wy = np.zeros(img.shape, np.uint8)
-    wy[2:-2] = cv2.subtract(net[1:-1], cv2.add(d[:-3], d[3:]))
+    wy[2:-2] = (cv2.bitwise_and(net[1:-1], cv2.compare(flank, 0, cv2.CMP_EQ)) if exact
+                else cv2.subtract(net[1:-1], flank))
     px = cv2.erode(wx, np.ones((3, 1), np.uint8))
     py = cv2.erode(wy, np.ones((1, 3), np.uint8))
     cap = min(int(prm.frac_cap), 255)
     px[px <= prm.frac_min_step] = 0
     py[py <= prm.frac_min_step] = 0
-    return np.minimum(px, cap).astype(np.float32), np.minimum(py, cap).astype(np.float32)
+    # (uint8: ``tile_profiles`` sums them into float32 tiles.)
+    return np.minimum(px, cap), np.minimum(py, cap)
 
 
 def comb(profile: np.ndarray, periods: np.ndarray, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +119,14 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> li
     periods = 1.0 / freqs
     flat_x = prof_x.reshape(-1, prm.tile)
     flat_y = prof_y.reshape(-1, prm.tile)
-    score = np.minimum(chance_corrected(flat_x, periods), chance_corrected(flat_y, periods))
     enough = (flat_x.sum(axis=1) >= prm.frac_mass) & (flat_y.sum(axis=1) >= prm.frac_mass)
+    # (Scored only where there are enough steps: most tiles of a photo or a JPEG have few
+    # with exactly flat flanks.)
+    score = np.full((flat_x.shape[0], len(periods)), -1.0, np.float32)
+    some = np.nonzero(enough)[0]
+    if len(some):
+        score[some] = np.minimum(chance_corrected(flat_x[some], periods),
+                                 chance_corrected(flat_y[some], periods))
     # Per tile the strongest few local maxima over the periods: where a mosaic covers part
     # of a tile, the art's own texture beside it may comb better.
     peak = np.zeros(score.shape, bool)

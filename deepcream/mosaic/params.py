@@ -60,8 +60,8 @@ class MosaicParams:
     #: neighbouring tiles agree
     frac_score: float = 0.15
     frac_mass: float = 400.0
-    frac_peaks: int = 5
-    frac_min_tiles: int = 2
+    frac_peaks: int = 3
+    frac_min_tiles: int = 3
     #: tiles whose periods differ by at most this share make one grid; its period is then
     #: searched over that range in relative steps of frac_fine
     frac_agree: float = 0.05
