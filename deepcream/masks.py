@@ -755,13 +755,22 @@ class _CellSums:
     def cells(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         return (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
 
-    def __call__(self, cells: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
-        """float32 [N]: per point, the sum of ``weights`` (1 when None) of the pixels in
-        ``cells`` over the ``size`` x ``size`` cells around the point's cell."""
-        grid = np.bincount(cells, weights, self._grid[0] * self._grid[1])
-        grid = cv2.boxFilter(grid.astype(np.float32).reshape(self._grid), -1, (size, size),
-                             normalize=False, borderType=cv2.BORDER_CONSTANT)
-        return grid.ravel()[self.point_cells]
+    def several(self, cells: np.ndarray, fields: list[np.ndarray | None], size: int
+                ) -> list[np.ndarray]:
+        """float32 [N] per field: per point, the sum of the field over the pixels in
+        ``cells`` within the ``size`` x ``size`` cells around the point's cell; uint8 or
+        bool fields (None = 1), up to three, packed into one float64 weight at 16 bits
+        each (a field's window sum, at most 255 x 225 px, fits), so one bincount and one
+        box filter serve all (exact: the packed sums stay below 2**53)."""
+        assert len(fields) <= 3 and size * _BODY_CELL <= 15
+        packed = np.zeros(len(cells), np.float64)
+        for k, field in enumerate(fields):
+            packed += (1.0 if field is None else field.astype(np.float64)) * float(1 << (16 * k))
+        grid = np.bincount(cells, packed, self._grid[0] * self._grid[1])
+        grid = cv2.boxFilter(grid.reshape(self._grid), -1, (size, size), normalize=False,
+                             borderType=cv2.BORDER_CONSTANT)
+        values = grid.ravel()[self.point_cells].astype(np.int64)
+        return [((values >> (16 * k)) & 0xFFFF).astype(np.float32) for k in range(len(fields))]
 
 
 def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -798,16 +807,16 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
     bg_cells, core_cells = sums.cells(bg_ys, bg_xs), sums.cells(core_ys, core_xs)
     bg_at, core_at = bg_ys * w + bg_xs, core_ys * w + core_xs
     size = _BODY_WINDOW // _BODY_CELL
-    bg_count = sums(bg_cells, None, size)
-    paint_count = sums(core_cells, None, size)
+    bg_ex_values = flat_ex.take(bg_at)
+    bg_count, bg_luma, bg_ex = sums.several(
+        bg_cells, [None, luma.take(bg_at), bg_ex_values], size)
+    [vivid_bg] = sums.several(bg_cells, [bg_ex_values >= _ART_EXCESS], size)
+    paint_count, paint_luma, paint_ex = sums.several(
+        core_cells, [None, luma.take(core_at), flat_ex.take(core_at)], size)
     bg = np.maximum(bg_count, 1)
     paint = np.maximum(paint_count, 1)
-    bg_ex_values = flat_ex.take(bg_at)
-    bg_luma = sums(bg_cells, luma.take(bg_at), size) / bg
-    bg_ex = sums(bg_cells, bg_ex_values, size) / bg
-    vivid_bg = sums(bg_cells, bg_ex_values >= _ART_EXCESS, size) / bg
-    paint_luma = sums(core_cells, luma.take(core_at), size) / paint
-    paint_ex = sums(core_cells, flat_ex.take(core_at), size) / paint
+    bg_luma, bg_ex, vivid_bg = bg_luma / bg, bg_ex / bg, vivid_bg / bg
+    paint_luma, paint_ex = paint_luma / paint, paint_ex / paint
     at = ys * w + xs
     ex = flat_ex.take(at).astype(np.float32)
     lu = luma.take(at).astype(np.float32)
@@ -843,8 +852,7 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
     size = _BODY_SHARE_WINDOW // _BODY_CELL
     for k in range(1, _BODY_RINGS + 1):
         in_ring = ring == k
-        total = sums(sums.point_cells[in_ring], None, size)
-        hits = sums(sums.point_cells[in_ring & reads], None, size)
+        total, hits = sums.several(sums.point_cells[in_ring], [None, reads[in_ring]], size)
         widening &= hits >= _BODY_SHARE * np.maximum(total, 1)
         flat_body[at[in_ring & widening & reads]] = True
         taken |= in_ring & widening & reads
@@ -854,8 +862,7 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                               (alpha_luma >= _SOLID_ALPHA) & (alpha_ex >= _SOLID_ALPHA),
                               alpha_ex >= _SOLID_EXCESS_ALPHA)
     candidates = (ring == 0) | taken
-    total = sums(sums.point_cells[candidates], None, size)
-    hits = sums(sums.point_cells[candidates & strict], None, size)
+    total, hits = sums.several(sums.point_cells[candidates], [None, strict[candidates]], size)
     solid = candidates & strict & (hits >= _BODY_SHARE * np.maximum(total, 1))
     solid_map = np.zeros(core.shape, bool)
     solid_map.ravel()[at[solid]] = True
