@@ -507,6 +507,7 @@ def test_cli_detect_mosaic_json_sidecar_and_block_sizes(tmp_path: Path, capsys) 
     mask = np.asarray(Image.open(tmp_path / "out" / "pic.mask.png")) > 0
     assert doc["mask_pixels"] == np.count_nonzero(mask)
     assert [r["block"] for r in doc["regions"]] == [10]
+    assert [r["period"] for r in doc["regions"]] == [10.0]
     assert doc["regions"][0]["phase"] == [0, 0]
     assert doc["regions"][0]["pixels"] == np.count_nonzero(mask)
 
@@ -726,6 +727,9 @@ def test_fractional_period_is_found_to_a_fraction_of_a_pixel() -> None:
     # Phase 0 mod 7.5 (the canvas origin), within 0.2 px.
     for ph in (g.phase_x, g.phase_y):
         assert min(ph % 7.5, 7.5 - ph % 7.5) <= 0.2
+    # ... and reported per region (CLI, JSON sidecar): the real period, the rounded block.
+    _mask, regions = find_mosaic_regions(img)
+    assert len(regions) == 1 and abs(regions[0].period - 7.5) <= 0.05 and regions[0].block == 8
 
 
 @pytest.mark.parametrize("block,seed,condition,floor,before", [
