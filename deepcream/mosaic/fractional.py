@@ -169,16 +169,16 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> li
         x1 = min(w, int(txs.max()) * prm.stride + prm.tile)
         y1 = min(h, int(tys.max()) * prm.stride + prm.tile)
         tile_w = np.array([score[u, int(np.argmin(np.abs(periods - p0)))] for u in tys * ntx + txs])
-        grid = refine(prof_x, prof_y, np.stack([tys, txs], axis=1), np.maximum(tile_w, 0.0),
-                      p0, (x0, y0, x1, y1), prm)
-        if grid is None:
-            continue
-        grow = prm.box_margin + int(math.ceil(max(grid.period_x, grid.period_y)))
-        box = (max(0, x0 - grow), max(0, y0 - grow), min(w, x1 + grow), min(h, y1 + grow))
-        found = FractionalGrid(grid.period_x, grid.period_y, grid.phase_x, grid.phase_y, box,
-                               (x0, y0, x1, y1))
-        if blends_somewhere(luma, found, prm):
-            out.append(found)
+        # The per-axis grid, else (axes apart) one period for both: the first that blends.
+        for grid in refine(prof_x, prof_y, np.stack([tys, txs], axis=1), np.maximum(tile_w, 0.0),
+                           p0, (x0, y0, x1, y1), prm):
+            grow = prm.box_margin + int(math.ceil(max(grid.period_x, grid.period_y)))
+            box = (max(0, x0 - grow), max(0, y0 - grow), min(w, x1 + grow), min(h, y1 + grow))
+            found = FractionalGrid(grid.period_x, grid.period_y, grid.phase_x, grid.phase_y, box,
+                                   (x0, y0, x1, y1))
+            if blends_somewhere(luma, found, prm):
+                out.append(found)
+                break
     return [g for g in out if not any(is_divisor(g, other) for other in out)]
 
 
@@ -194,14 +194,18 @@ def is_divisor(g: FractionalGrid, other: FractionalGrid) -> bool:
 
 
 def refine(prof_x: np.ndarray, prof_y: np.ndarray, tiles: np.ndarray, weights: np.ndarray,
-           p0: float, box: tuple[int, int, int, int], prm: MosaicParams) -> FractionalGrid | None:
+           p0: float, box: tuple[int, int, int, int], prm: MosaicParams) -> list[FractionalGrid]:
     """Period and phase per axis from the tiles' profiles ([nty, ntx, tile]) laid out at
     their places and summed, each weighted by its comb score (the art beside a mosaic adds
     to a tile's profile; tiles that comb well say more), over periods within frac_agree of
-    p0; None when the grid is an integer one (the integer search's)."""
-    # Two passes: steps of 10 x frac_fine over the range, then frac_fine around the best.
-    coarse = p0 * (1.0 + np.arange(-prm.frac_agree, prm.frac_agree + 1e-9, 10 * prm.frac_fine))
-    found = []
+    p0: the per-axis grid, and when the axes' periods differ by more than frac_axes_agree a
+    grid with one period for both; without those that are integer grids (the integer
+    search's)."""
+    # Per axis; but when the two disagree by more than frac_axes_agree, one period for both
+    # (blocks are square, and rescaling keeps the aspect ratio): the art beside a small
+    # mosaic pulled one axis' own best period off. Two passes: steps of 10 x frac_fine over
+    # the range, then frac_fine around the best.
+    lines = []
     for prof, axis in ((prof_x, 1), (prof_y, 0)):
         first = int(tiles[:, axis].min())
         size = (int(tiles[:, axis].max()) - first) * prm.stride + prm.tile
@@ -210,19 +214,32 @@ def refine(prof_x: np.ndarray, prof_y: np.ndarray, tiles: np.ndarray, weights: n
             at = ((tx if axis == 1 else ty) - first) * prm.stride
             line[at:at + prm.tile] += wt * prof[ty, tx]
         # (A weight at x stands for the step centred at x + 0.5, see ``edge_weights``.)
-        start = first * prm.stride + 0.5
+        lines.append((line, first * prm.stride + 0.5))
+
+    def joint(periods: np.ndarray) -> tuple[int, list[np.ndarray]]:
+        scores, phases = zip(*(comb(line, periods, start=start) for line, start in lines),
+                             strict=True)
+        return int(np.argmax(scores[0] * scores[1])), list(phases)
+
+    coarse = p0 * (1.0 + np.arange(-prm.frac_agree, prm.frac_agree + 1e-9, 10 * prm.frac_fine))
+    per_axis = []
+    for line, start in lines:
         sc, _ = comb(line, coarse, start=start)
         fine = coarse[int(sc.argmax())] * (1.0 + np.arange(-10, 11) * prm.frac_fine)
         sc, ph = comb(line, fine, start=start)
-        j = int(sc.argmax())
-        found.append((float(fine[j]), float(ph[j])))
-    (px, fx), (py, fy) = found
-    grid = FractionalGrid(px, py, fx, fy, box)
+        per_axis.append((float(fine[int(sc.argmax())]), float(ph[int(sc.argmax())])))
+    (px, fx), (py, fy) = per_axis
+    grids = [FractionalGrid(px, py, fx, fy, box)]
+    if abs(px - py) > prm.frac_axes_agree * p0:
+        j, _ = joint(coarse)
+        fine = coarse[j] * (1.0 + np.arange(-10, 11) * prm.frac_fine)
+        j, phases = joint(fine)
+        grids.append(FractionalGrid(float(fine[j]), float(fine[j]), float(phases[0][j]),
+                                    float(phases[1][j]), box))
     # (An integer grid found with a slightly wrong period: the integer search tests it.)
-    if (all(abs(v - round(v)) <= prm.frac_integer_period for v in (px, py))
-            and all(abs(v - round(v)) <= prm.frac_integer for v in (fx, fy))):
-        return None
-    return grid
+    return [g for g in grids
+            if not (all(abs(v - round(v)) <= prm.frac_integer_period for v in (g.period_x, g.period_y))
+                    and all(abs(v - round(v)) <= prm.frac_integer for v in (g.phase_x, g.phase_y)))]
 
 
 def cell_columns(start: int, stop: int, period: float, phase: float, tol: float,

@@ -66,6 +66,8 @@ class MosaicParams:
     #: searched over that range in relative steps of frac_fine
     frac_agree: float = 0.05
     frac_fine: float = 0.0005
+    #: per-axis periods further apart than this share are replaced by one for both axes
+    frac_axes_agree: float = 0.005
     #: grids whose periods are within frac_integer_period and phases within frac_integer of
     #: an integer are left to the integer search
     frac_integer_period: float = 0.05
