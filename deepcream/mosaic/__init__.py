@@ -11,7 +11,10 @@ and the evaluation):
 - ``cells``: per candidate grid, which cells are flat blocks with steps on the grid lines;
 - ``regions``: cleaning, completion along the grid over blocks that look like their flat
   surroundings, lossless cuts and joins;
-- ``border``: partial blocks where the pixelated area ends between grid lines.
+- ``border``: partial blocks where the pixelated area ends between grid lines;
+- ``fractional``: grids with a non-integer period (mosaics rescaled after pixelation),
+  found by the blends their edges leave in the pixels they cut, tested as integer grids on
+  the pixels wholly inside their cells.
 
 Every threshold is a field of ``MosaicParams`` (``params.py``).
 """

@@ -133,7 +133,8 @@ def detect_fractional(rgb: np.ndarray, fg: FractionalGrid, prm: MosaicParams = D
     if not mask.any():
         return None
     p = max(1, round(fg.period_x))
-    cand = CandidateGrid(p, int(round(fg.phase_x)) % p, int(round(fg.phase_y)) % p, [], False)
+    cand = CandidateGrid(p, int(round(fg.phase_x)) % p, int(round(fg.phase_y)) % p, [], False,
+                         period=round(fg.period_x, 2))
     return cand, BoxPlacement(fg.box), mask
 
 
@@ -271,13 +272,15 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
 class MosaicRegion:
     """One connected mosaic region: its block size and grid phase (the grid lines are at
     x = phase_x + k * block, y = phase_y + k * block), its box (x0, y0, x1, y1; x1, y1
-    exclusive) and its pixel count."""
+    exclusive) and its pixel count. ``period``: the block size in px, not an integer for a
+    mosaic rescaled after pixelation (``block`` and the phases are then rounded)."""
 
     block: int
     phase_x: int
     phase_y: int
     box: tuple[int, int, int, int]
     pixels: int
+    period: float = 0.0
 
 
 def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
@@ -314,7 +317,8 @@ def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
         g = grids[int(votes.argmax())]
         regions.append(MosaicRegion(g.p, g.fx, g.fy,
                                     (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
-                                    int(np.count_nonzero(mine))))
+                                    int(np.count_nonzero(mine)),
+                                    float(g.p) if g.period is None else g.period))
     regions.sort(key=lambda r: -r.pixels)
     return result, regions
 

@@ -192,6 +192,9 @@ class MosaicParams:
     #: ... and not groups of them bordering more than rough_border x as many rough cells
     #: (not flat, not in the region) as region cells (inf: off)
     rough_border: float = 1.0
+    #: completion stays within the convex hull of the region's cells grown by this many
+    #: cells (-1: off)
+    complete_hull_margin: int = -1
     #: box growth reaches at most box_reach x the box's extent in each direction
     box_reach: float = 2.0
     #: lossless: a region with at least cert_min exclusive blocks is kept even when thin

@@ -33,6 +33,8 @@ class CandidateGrid:
     #: not tested on lossless input, where beside a region found on its true grid it adds
     #: partial blocks and flat cells
     fallback: bool = False
+    #: the real period of a non-integer grid (``fractional.py``; ``p`` is it rounded), or None
+    period: float | None = None
 
 
 def grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1,

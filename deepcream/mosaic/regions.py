@@ -9,6 +9,7 @@ region is cut to the box of its block pairs and joined with separate groups of t
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -256,6 +257,9 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
             if prm.rough_border < np.inf:
                 take = drop_texture_gaps(take, seed | out[y0:y1, x0:x1], flat[y0:y1, x0:x1],
                                          prm.rough_border)
+        if prm.complete_hull_margin >= 0:
+            take &= hull_mask(seed if prm.complete_connected else mine_in_box(sl, mine, box, out.shape),
+                              prm.complete_hull_margin)
         out[y0:y1, x0:x1] |= take
         if edged is not None and evidence is not None:
             # ... and such cells left outside the (grown) box leave the region: flat fill
@@ -267,3 +271,25 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
     return out
 
 
+
+
+def mine_in_box(sl: tuple[slice, slice], mine: np.ndarray, box: list[int], shape: tuple[int, int]
+                ) -> np.ndarray:
+    """The region's cells (``mine`` over ``sl``) over the cells of ``box``."""
+    full = np.zeros(shape, bool)
+    full[sl] = mine
+    y0, y1, x0, x1 = box
+    return full[y0:y1, x0:x1]
+
+
+def hull_mask(cells: np.ndarray, margin: int) -> np.ndarray:
+    """bool like ``cells``: their convex hull, grown by ``margin`` cells."""
+    ys, xs = np.nonzero(cells)
+    out = np.zeros(cells.shape, np.uint8)
+    if len(ys) == 0:
+        return out.astype(bool)
+    pts = np.stack([xs, ys], axis=1).astype(np.int32)
+    cv2.fillConvexPoly(out, cv2.convexHull(pts), 1)
+    if margin > 0:
+        out = cv2.dilate(out, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    return out.astype(bool)
