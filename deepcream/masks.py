@@ -411,8 +411,8 @@ _EDGE_EXCESS = 24
 _EDGE_REACH = 3
 _RING_EXCESS = 32
 # Nothing of the soft mask lies farther than _MASK_REACH px (Euclidean) from the stroke's
-# body: the core lies inside the stroke (to within a pixel), and no fill may reach past ~6 px
-# of it.
+# body (below), which lies inside the stroke to within a pixel: no fill may reach past ~6 px
+# of a stroke.
 _MASK_REACH = 5.0
 # The body is the core widened ring by ring (1 px each, up to _BODY_RINGS) where most
 # (_BODY_SHARE) of the ring's pixels within a _BODY_SHARE_WINDOW square read as paint
@@ -422,8 +422,9 @@ _MASK_REACH = 5.0
 # background's luma to the local paint's (when those differ by _BODY_LUMA_CONTRAST or more)
 # and its excess at least _BODY_EXCESS_ALPHA_LUMA of the way; else (luma says nothing) when
 # its excess lies _BODY_EXCESS_ALPHA of the way. Local = means over a _BODY_WINDOW square of
-# the core (paint) and of the pixels _BODY_BG_NEAR-_BODY_BG_FAR px out from it (background),
-# which must differ in excess by _BODY_MIN_CONTRAST. Chroma alone is blurred over 2 px by
+# the core (paint, binned in _BODY_CELL px cells) and of the pixels _BODY_RINGS + 1 to
+# _BODY_BG_FAR px (Chebyshev) out from it (background), which must differ in excess by
+# _BODY_MIN_CONTRAST. Chroma alone is blurred over 2 px by
 # 4:2:0; the luma is not, and tells which side of the border a pixel lies on. Per-pixel
 # tests go wrong by a pixel on textured backgrounds: the local share is what widens the
 # body, and the cap from the body stays _MASK_REACH.
@@ -450,7 +451,7 @@ _BODY_VIVID_BACKGROUND = 0.1
 _SOLID_REACH = 6.0
 _SOLID_ALPHA = 0.7
 _SOLID_EXCESS_ALPHA = 0.9
-# Tint cleanup, up to _MASK_REACH from the core: pixels that still carry mask color (excess
+# Tint cleanup, within the cap: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
 # _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
 # green art next to it stays as green as its own background.
@@ -598,9 +599,11 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     excluded), then the edge pixels still carrying mask color (``_EDGE_EXCESS``) up to
     ``_EDGE_REACH`` px further, the pixels still tinted toward the color above their local
     background (JPEG bleed and ringing), then a closing and small enclosed holes; nothing
-    farther than ``_MASK_REACH`` px (Euclidean) from the core. So JPEG specks merge into
-    their stroke, and the mask reaches at most ``_CORE_REACH + _MASK_REACH`` px into
-    neighbouring art of the paint's own color.
+    farther than ``_MASK_REACH`` px (Euclidean) from the stroke's body (the core widened
+    where its border reads as paint) or ``_SOLID_REACH`` px from the body's solid border.
+    So JPEG specks merge into their stroke, and the mask reaches at most
+    ``_CORE_REACH + _BODY_RINGS + _SOLID_REACH`` px into neighbouring art of the paint's
+    own color.
     """
     rgb = _check_rgb(rgb)
     color = _check_color(color)
@@ -743,7 +746,7 @@ def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> 
 class _CellSums:
     """Sums over the pixels near each of a set of points (``ys``, ``xs``): pixels are binned
     into ``_BODY_CELL`` px cells, and a point reads the sum over the square of
-    ``cells`` x ``cells`` cells around its own. Local statistics of a stroke's border for
+    ``size`` x ``size`` cells around its own. Local statistics of a stroke's border for
     a few bincounts, however large the box (a full-size integral image per statistic costs
     more than the rest of the finder's border work)."""
 

@@ -313,7 +313,14 @@ def test_paint_erase_undo_decensor_download(page, tmp_path: Path, shots) -> None
     # ... which is the painted shape within the brush's anti-aliased edge.
     changed = np.any(result != source, axis=-1)
     assert not changed[~ndimage.binary_dilation(expected, iterations=EDGE)].any()
-    assert changed[ndimage.binary_erosion(expected, iterations=EDGE)].mean() > 0.9
+    assert changed[ndimage.binary_erosion(expected, iterations=EDGE)].any()
+    # Inside, the page shows exactly the engine's fill of that image and that mask (a fill
+    # may keep a pixel's color where it restores it, so "changed" alone proves little).
+    from deepcream import decensor as library_decensor
+    from deepcream.imageio import Pixels
+
+    engine_fill = library_decensor(Pixels(source), engine="classical", mask=painted).pixels[0].rgb
+    assert np.array_equal(result, engine_fill)
     page.fill("#split", "35")
     shots("2-result-slider", page)
     page.click("#view-side")
