@@ -556,8 +556,15 @@ def _square(radius: int) -> np.ndarray:
 def _within(mask: np.ndarray, radius: int) -> np.ndarray:
     """Pixels within ``radius`` px of ``mask`` (Chebyshev: a square dilation, which OpenCV
     runs separably, so large radii cost no more than small ones)."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(mask.view(np.uint8), kernel).view(bool)
+    return cv2.dilate(mask.view(np.uint8), _square(radius)).view(bool)
+
+
+def _wide_parts(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` within ``_THIN_VIVID + 1`` px (Chebyshev) of a place where it
+    is at least ``2 * _THIN_VIVID + 1`` px thick: its wide areas and their borders, not its
+    thin runs."""
+    return _within(cv2.erode(mask.view(np.uint8), _square(_THIN_VIVID)).view(bool),
+                   _THIN_VIVID + 1)
 
 
 def _drop_specks(mask: np.ndarray) -> np.ndarray:
@@ -632,9 +639,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         # the exact color), or near paint of (almost) the exact color. A wide vivid area far
         # from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke.
         vivid = _drop_specks(excess >= _SEED_EXCESS)
-        wide_core = cv2.erode(vivid.view(np.uint8), _square(_THIN_VIVID))
-        wide = _within(wide_core.view(bool), _THIN_VIVID + 1)
-        seeds |= vivid & (~wide | _within(seeds, _VIVID_REACH))
+        seeds |= vivid & (~_wide_parts(vivid) | _within(seeds, _VIVID_REACH))
         paint_like = _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS)
         art = _art_fill(rgb, paint_like, color, excess)
         ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
@@ -711,8 +716,7 @@ def _thin_seeds(excess: np.ndarray, ridge: np.ndarray, near_art: np.ndarray) -> 
     thin = _drop_specks((excess >= _THIN_SEED_EXCESS) & (ridge >= _THIN_RIDGE))
     if not thin.any():
         return thin
-    wide_core = cv2.erode(thin.view(np.uint8), _square(_THIN_VIVID))
-    thin &= ~_within(wide_core.view(bool), _THIN_VIVID + 1)
+    thin &= ~_wide_parts(thin)
     if thin.any():
         thin &= ~near_art
     return thin
@@ -724,10 +728,8 @@ def _art_fill(rgb: np.ndarray, paint_like: np.ndarray, color: Color,
     flat art fills (lime, #0ddf05) that would otherwise join a stroke touching them."""
     if excess is not None:
         paint_like = paint_like | (excess >= _ART_EXCESS)
-    wide = cv2.erode(paint_like.view(np.uint8), _square(_THIN_VIVID))
-    wide = cv2.dilate(wide, _square(_THIN_VIVID + 1)).view(bool)
     local = cv2.medianBlur(color_distance(rgb, color), 5)
-    return wide & (local > _ART_DISTANCE)
+    return _wide_parts(paint_like) & (local > _ART_DISTANCE)
 
 
 def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -753,7 +755,7 @@ class _CellSums:
     def __init__(self, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> None:
         h, w = shape
         self._grid = (-(-h // _BODY_CELL), -(-w // _BODY_CELL))
-        self.point_cells = (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
+        self.point_cells = self.cells(ys, xs)
 
     def cells(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         return (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
@@ -900,10 +902,7 @@ def _within_disk_values(values: np.ndarray, radius: float) -> np.ndarray:
 
 def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
     """Pixels within ``radius`` px (Euclidean, exactly) of ``mask``."""
-    r = int(radius)
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    kernel = (yy * yy + xx * xx <= radius * radius).astype(np.uint8)
-    return cv2.dilate(mask.view(np.uint8), kernel).view(bool)
+    return _within_disk_values(mask.view(np.uint8), radius).view(bool)
 
 
 def _hard_edged_in_box(rgb: np.ndarray, exact: np.ndarray, color: Color
