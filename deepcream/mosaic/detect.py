@@ -65,7 +65,7 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
             yield (cand, *found)
     if prm.fractional and kx == 1:
         for fg in fractional_grids(luma, prm):
-            placed = detect_fractional(rgb, fg, prm)
+            placed = detect_fractional(rgb, luma, fg, prm)
             if placed is not None:
                 yield placed
 
@@ -86,11 +86,13 @@ class BoxPlacement:
         result[img_sl] |= pixels[pix_sl]
 
 
-def detect_fractional(rgb: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DEFAULT_PARAMS
+def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
+                      prm: MosaicParams = DEFAULT_PARAMS
                       ) -> tuple[CandidateGrid, BoxPlacement, np.ndarray] | None:
     """The regions of a non-integer grid over its box: the pixels wholly inside each cell
     (the same count q per cell) make an image with a q-px grid, tested as any integer grid;
-    its mask comes back to every pixel of the box (see ``fractional.cell_columns``)."""
+    its mask comes back to every pixel of the box (see ``fractional.cell_columns``).
+    ``luma``: the image's luma, which the blend test reads."""
     x0, y0, x1, y1 = fg.box
     tol = prm.frac_edge_tol
     _, qx, _ = cell_columns(x0, x1, fg.period_x, fg.phase_x, tol)
@@ -115,7 +117,6 @@ def detect_fractional(rgb: np.ndarray, fg: FractionalGrid, prm: MosaicParams = D
         return None
     mask = mask[row_of][:, col_of]
     # Each region must show the blends that the grid's cut pixels predict.
-    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     res, step = blend_residuals(luma, fg, prm)
     labels, n = ndimage.label(mask)
     counted = step > 0

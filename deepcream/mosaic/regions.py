@@ -180,8 +180,8 @@ def drop_texture_gaps(take: np.ndarray, region: np.ndarray, flat: np.ndarray,
     rough = ~flat & ~region
     near_rough = np.zeros(n + 1)
     near_region = np.zeros(n + 1)
+    h, w = take.shape
     for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
-        h, w = take.shape
         src = labels[max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
         nb = (slice(max(0, dy), h - max(0, -dy)), slice(max(0, dx), w - max(0, -dx)))
         near_rough += np.bincount(src.ravel(), weights=rough[nb].ravel(), minlength=n + 1)
@@ -246,20 +246,17 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
             box = extend_box(box, flat, evidence, slack, far=prm.box_reach)
         y0, y1, x0, x1 = box
         take = flat[y0:y1, x0:x1]
+        seed = mine_in_box(sl, mine, box, out.shape)
         if prm.complete_connected:
             # Flat cells 4-connected to the region through flat cells: a block over a flat
             # fill continues the fill, while the flat cells of a regular texture (paper
             # between hatching lines crossing the grid) are cut apart by its lines.
-            seed = np.zeros_like(out)
-            seed[sl] = mine
-            seed = seed[y0:y1, x0:x1]
             take = ndimage.binary_propagation(seed, mask=take | seed) & take
             if prm.rough_border < np.inf:
                 take = drop_texture_gaps(take, seed | out[y0:y1, x0:x1], flat[y0:y1, x0:x1],
                                          prm.rough_border)
         if prm.complete_hull_margin >= 0:
-            take &= hull_mask(seed if prm.complete_connected else mine_in_box(sl, mine, box, out.shape),
-                              prm.complete_hull_margin)
+            take &= hull_mask(seed, prm.complete_hull_margin)
         out[y0:y1, x0:x1] |= take
         if edged is not None and evidence is not None:
             # ... and such cells left outside the (grown) box leave the region: flat fill
@@ -269,8 +266,6 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
             outside[y0:y1, x0:x1] = False
             out &= ~outside
     return out
-
-
 
 
 def mine_in_box(sl: tuple[slice, slice], mine: np.ndarray, box: list[int], shape: tuple[int, int]
