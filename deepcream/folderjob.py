@@ -496,22 +496,25 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
     with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="deepcream-save",
                              initializer=lower_thread_priority) as saver,
           ThreadPoolExecutor(max_workers=in_engine, thread_name_prefix="deepcream-fill") as filler):
+        def report(outcome: Outcome) -> None:
+            nonlocal finished
+            finished += 1
+            on_outcome(outcome)
+
         def collect() -> None:
-            nonlocal pending, finished
+            nonlocal pending
             if pending is not None:
                 outcome = pending.result()
                 pending = None
-                finished += 1
-                on_outcome(outcome)
+                report(outcome)
 
         def settle_first() -> None:
             """The oldest image in flight: wait for it, report it or hand it to the writer."""
-            nonlocal pending, finished
+            nonlocal pending
             task, item = flight.popleft()
             if isinstance(item, Outcome):
                 collect()
-                finished += 1
-                on_outcome(item)
+                report(item)
                 return
             try:
                 result, pngs = item.result()
@@ -519,8 +522,7 @@ def run_tasks(decensorer: Decensorer, tasks: Sequence[Task], options: DecensorOp
                 raise  # the model cannot load: no image can be done
             except (DeepcreamError, MemoryError) as exc:
                 collect()
-                finished += 1
-                on_outcome(failure(task, ENGINE_FAILED, exc))
+                report(failure(task, ENGINE_FAILED, exc))
                 return
             collect()  # the previous image's write finished while this one ran
             pending = saver.submit(_save, task, pngs or [], result)
