@@ -88,14 +88,24 @@ def bar_holes(truth: np.ndarray, width: int, seed: int, count: int = 3,
               grow: int = 0) -> np.ndarray:
     """bool [H,W]: ``count`` straight strokes ``width`` (+ ``grow``) px thick, each crossing
     an outline."""
-    rng = np.random.default_rng([seed, width])
     holes = np.zeros(truth.shape[:2], np.uint8)
+    for a, b in _bar_segments(truth, width, seed, count):
+        cv2.line(holes, a, b, 1, width + grow)
+    return holes.astype(bool)
+
+
+def _bar_segments(truth: np.ndarray, width: int, seed: int, count: int = 3
+                  ) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The end points of the ``count`` bars of ``width`` for ``seed``: each centred on an
+    outline pixel, random angle and length (the same bars however they are painted)."""
+    rng = np.random.default_rng([seed, width])
+    segments = []
     for x, y in _outline_points(truth, 48, rng, count):
         length = int(rng.integers(60, 160))
         angle = rng.uniform(0, np.pi)
         dx, dy = int(length * np.cos(angle) / 2), int(length * np.sin(angle) / 2)
-        cv2.line(holes, (x - dx, y - dy), (x + dx, y + dy), 1, width + grow)
-    return holes.astype(bool)
+        segments.append(((x - dx, y - dy), (x + dx, y + dy)))
+    return segments
 
 
 def soft_bars(truth: np.ndarray, width: int, seed: int, edges: str
@@ -104,13 +114,9 @@ def soft_bars(truth: np.ndarray, width: int, seed: int, edges: str
     ``antialiased`` (OpenCV LINE_AA strokes) or ``jpeg`` (those saved as JPEG quality 90).
     The holes are found by the pipeline's mask finder; scores cover the stroke grown by 4 px
     (the same bars as ``bar_holes``)."""
-    rng = np.random.default_rng([seed, width])
     painted = truth.copy()
-    for x, y in _outline_points(truth, 48, rng, 3):
-        length = int(rng.integers(60, 160))
-        angle = rng.uniform(0, np.pi)
-        dx, dy = int(length * np.cos(angle) / 2), int(length * np.sin(angle) / 2)
-        cv2.line(painted, (x - dx, y - dy), (x + dx, y + dy), GREEN, width, cv2.LINE_AA)
+    for a, b in _bar_segments(truth, width, seed):
+        cv2.line(painted, a, b, GREEN, width, cv2.LINE_AA)
     if edges == "jpeg":
         ok, data = cv2.imencode(".jpg", cv2.cvtColor(painted, cv2.COLOR_RGB2BGR),
                                 [cv2.IMWRITE_JPEG_QUALITY, 90])
