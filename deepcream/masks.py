@@ -496,10 +496,10 @@ class PaintInfo:
     pixels: int
 
 
-def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
-    """uint8 [H, W]: how much more of the mask color's strong channels than of its weak
-    ones a pixel has, clipped at 0 (G - max(R, B) for #00ff00); None for colors without a
-    clear split (greys), whose edges are grown by blend fitting instead."""
+def _extremes(rgb: np.ndarray, color: Color) -> tuple[np.ndarray, np.ndarray] | None:
+    """(hi, lo), contiguous uint8 [H, W]: the lowest of the mask color's strong channels and
+    the highest of its weak ones (G and max(R, B) for #00ff00); None for colors without a
+    clear split (greys)."""
     high = [k for k in range(3) if color[k] >= 128]
     low = [k for k in range(3) if color[k] < 128]
     if not high or not low or min(color[k] for k in high) - max(color[k] for k in low) < 128:
@@ -511,7 +511,29 @@ def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
     lo = rgb[:, :, low[0]]
     for k in low[1:]:
         lo = np.maximum(lo, rgb[:, :, k])
-    return cv2.subtract(np.ascontiguousarray(hi), np.ascontiguousarray(lo))  # saturates at 0
+    return np.ascontiguousarray(hi), np.ascontiguousarray(lo)
+
+
+def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
+    """uint8 [H, W]: how much more of the mask color's strong channels than of its weak
+    ones a pixel has, clipped at 0 (G - max(R, B) for #00ff00); None for colors without a
+    clear split (greys), whose edges are grown by blend fitting instead."""
+    extremes = _extremes(rgb, color)
+    return None if extremes is None else cv2.subtract(*extremes)  # saturates at 0
+
+
+def _distance_and_excess(rgb: np.ndarray, color: Color) -> tuple[np.ndarray, np.ndarray | None]:
+    """(``color_distance(rgb, color)``, ``_excess(rgb, color)``), from the same channel
+    extremes when the color's channels are all 0 or 255 (#00ff00: the distance is
+    max(max(R, B), 255 - G))."""
+    extremes = _extremes(rgb, color)
+    if extremes is None:
+        return color_distance(rgb, color), None
+    hi, lo = extremes
+    excess = cv2.subtract(hi, lo)
+    if any(c not in (0, 255) for c in color):
+        return color_distance(rgb, color), excess
+    return cv2.max(lo, cv2.bitwise_not(hi)), excess
 
 
 def _near(rgb: np.ndarray, color: Color, distance: int) -> np.ndarray:
@@ -629,44 +651,46 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     """
     rgb = _check_rgb(rgb)
     color = _check_color(color)
-    exact = _near(rgb, color, 0)
+    # every color test below is a threshold on these two (one pass over the image each)
+    distance, excess = _distance_and_excess(rgb, color)
+    exact = distance == 0
     n_exact = int(np.count_nonzero(exact))
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
     # Decided first, around the exact strokes only: it is the common case (a PNG from a
     # pixel brush) and needs none of the seed search below.
-    if n_exact and _hard_edged_around(rgb, exact, color):
+    if n_exact and _hard_edged_around(rgb, exact, excess, color):
         return exact, PaintInfo(False, n_exact, n_exact)
-    excess = _excess(rgb, color)
-    near = _near(rgb, color, _SEED_DISTANCE)
+    # Seeds near the color are all kept, specks too (only vivid ones are dropped when
+    # alone): the finder was tuned so.
+    near = distance <= _SEED_DISTANCE
     # every seed is near the color or at least this vivid
     candidates = near if excess is None else near | (
         excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS))
     windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
     for win in windows:
         win.seeds = win.crop(near)
-        win_exact = win.crop(exact)
-        if int(np.count_nonzero(win.seeds)) != int(np.count_nonzero(win_exact)):
-            win.seeds = _drop_specks(win.seeds) | win_exact
     if excess is not None and any(win.seeds.any() for win in windows):
         for win in windows:
-            win.vivid_stage(rgb, excess, color)
+            win.vivid_stage(rgb, distance, excess)
     windows = [win for win in windows if win.seeds.any()]
     if not windows:
         return exact, PaintInfo(False, n_exact, n_exact)
     # The box the mask can reach, as one whole-image box around all seeds: its edges and
     # the 3 px cells of the border statistics are set by it (the windows are cut to it).
-    top = min(win.ys.start + int(np.flatnonzero(win.seeds.any(axis=1))[0]) for win in windows)
-    bottom = max(win.ys.start + int(np.flatnonzero(win.seeds.any(axis=1))[-1]) for win in windows)
-    left = min(win.xs.start + int(np.flatnonzero(win.seeds.any(axis=0))[0]) for win in windows)
-    right = max(win.xs.start + int(np.flatnonzero(win.seeds.any(axis=0))[-1]) for win in windows)
+    rects = [(win.ys.start, win.xs.start, cv2.boundingRect(win.seeds.view(np.uint8)))
+             for win in windows]
+    top = min(y0 + y for y0, _, (_, y, _, _) in rects)
+    left = min(x0 + x for _, x0, (x, _, _, _) in rects)
+    bottom = max(y0 + y + rh for y0, _, (_, y, _, rh) in rects)
+    right = max(x0 + x + rw for _, x0, (x, _, rw, _) in rects)
     margin = _CORE_REACH + _BODY_RINGS + int(_MASK_REACH) + 4
     h, w = exact.shape
     box = (max(top - margin, 0), max(left - margin, 0),
-           min(bottom + 1 + margin, h), min(right + 1 + margin, w))
+           min(bottom + margin, h), min(right + margin, w))
     mask = np.zeros(exact.shape, bool)
     placed = []
     for win in windows:
-        ys, xs, grown = win.grow(rgb, excess, color, box)
+        ys, xs, grown = win.grow(rgb, distance, excess, color, box)
         mask[ys, xs] = grown
         placed.append((ys, xs))
     mask |= exact
@@ -688,22 +712,22 @@ class _Window:
     def crop(self, image: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(image[self.ys, self.xs])
 
-    def vivid_stage(self, rgb: np.ndarray, excess: np.ndarray, color: Color) -> None:
+    def vivid_stage(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray) -> None:
         """Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
         the exact color), or near paint of (almost) the exact color. A wide vivid area far
         from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke."""
-        ex, sub = self.crop(excess), self.crop(rgb)
+        ex, dist = self.crop(excess), self.crop(distance)
         vivid = _drop_specks(ex >= _SEED_EXCESS)
         self.seeds |= vivid & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
-        paint_like = _near(sub, color, _CORE_DISTANCE) | (ex >= _CORE_EXCESS)
-        art = _art_fill(sub, paint_like, color, ex)
+        paint_like = (dist <= _CORE_DISTANCE) | (ex >= _CORE_EXCESS)
+        art = _art_fill(dist, paint_like, ex)
         self.paint_like = paint_like & ~art
         self.ridge = cv2.morphologyEx(ex, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
         self.near_art = _within(art, _THIN_ART_GAP)
         self.seeds |= _thin_seeds(ex, self.ridge, self.near_art)
 
-    def grow(self, rgb: np.ndarray, excess: np.ndarray | None, color: Color,
-             box: tuple[int, int, int, int]) -> tuple[slice, slice, np.ndarray]:
+    def grow(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray | None,
+             color: Color, box: tuple[int, int, int, int]) -> tuple[slice, slice, np.ndarray]:
         """(ys, xs, grown): the soft mask on the window cut to ``box`` (top, left, bottom,
         right)."""
         y0, x0 = max(self.ys.start, box[0]), max(self.xs.start, box[1])
@@ -712,13 +736,15 @@ class _Window:
         inner = (slice(y0 - self.ys.start, y1 - self.ys.start),
                  slice(x0 - self.xs.start, x1 - self.xs.start))
         sub = np.ascontiguousarray(rgb[ys, xs])
-        seeds = np.ascontiguousarray(self.seeds[inner])
+        whole = (y0, x0, y1, x1) == (self.ys.start, self.xs.start, self.ys.stop, self.xs.stop)
+        seeds = self.seeds if whole else np.ascontiguousarray(self.seeds[inner])
         ex = None if excess is None else np.ascontiguousarray(excess[ys, xs])
         if self.paint_like is None:
-            paint_like = _near(sub, color, _CORE_DISTANCE)
+            dist = np.ascontiguousarray(distance[ys, xs])
+            paint_like = dist <= _CORE_DISTANCE
             if ex is not None:
                 paint_like |= ex >= _CORE_EXCESS
-            paint_like &= ~_art_fill(sub, paint_like, color, ex)
+            paint_like &= ~_art_fill(dist, paint_like, ex)
         else:
             paint_like = self.paint_like[inner]
         allowed = paint_like & _within(seeds, _CORE_REACH)
@@ -768,13 +794,11 @@ def _windows(candidates: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
     (but at the image's edges). Candidates are grouped on a grid of _WINDOW_BLOCK px
     blocks; boxes that overlap, or whose union costs little more than the two, merge."""
     h, w = candidates.shape
-    ys, xs = _pixels(candidates.view(np.uint8))
-    if len(ys) == 0:
-        return []
     b = _WINDOW_BLOCK
     grid = (-(-h // b), -(-w // b))
-    occupied = np.bincount((ys // b) * grid[1] + xs // b, minlength=grid[0] * grid[1]) > 0
-    occupied = occupied.reshape(grid).view(np.uint8)
+    occupied = _blocks_any(candidates, b)
+    if not occupied.any():
+        return []
     reach = -(-margin // b)
     count, labels = cv2.connectedComponents(cv2.dilate(occupied, _square(reach)),
                                             connectivity=8)
@@ -793,6 +817,19 @@ def _windows(candidates: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
              for t, lf, bt, r in zip(top, left, bottom, right, strict=True) if r >= 0]
     boxes = _merge_boxes(boxes)
     return [(slice(t, bt), slice(lf, r)) for t, lf, bt, r in boxes]
+
+
+def _blocks_any(mask: np.ndarray, b: int) -> np.ndarray:
+    """uint8 [ceil(H / b), ceil(W / b)]: 1 where the b x b block of ``mask`` holds a pixel
+    (maxima over contiguous rows first: numpy reduces those at memory speed)."""
+    h, w = mask.shape
+    grid = (-(-h // b), -(-w // b))
+    rows = np.zeros((grid[0], grid[1] * b), np.uint8)
+    full = h // b * b
+    rows[:h // b, :w] = mask[:full].view(np.uint8).reshape(h // b, b, w).max(axis=1)
+    if full < h:
+        rows[h // b, :w] = mask[full:].view(np.uint8).max(axis=0)
+    return rows.reshape(grid[0], grid[1], b).max(axis=2)
 
 
 def _merge_boxes(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -843,14 +880,17 @@ def _thin_seeds(excess: np.ndarray, ridge: np.ndarray, near_art: np.ndarray) -> 
     return thin
 
 
-def _art_fill(rgb: np.ndarray, paint_like: np.ndarray, color: Color,
+def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
               excess: np.ndarray | None = None) -> np.ndarray:
     """The wide parts of ``paint_like`` whose local median color is clearly not ``color``:
     flat art fills (lime, #0ddf05) that would otherwise join a stroke touching them."""
     if excess is not None:
         paint_like = paint_like | (excess >= _ART_EXCESS)
-    local = cv2.medianBlur(color_distance(rgb, color), 5)
-    return _wide_parts(paint_like) & (local > _ART_DISTANCE)
+    # the median of the 5x5 color distances is above _ART_DISTANCE where at least 13 of
+    # the 25 are (medianBlur's replicated border, counted with a box filter: no distances)
+    far = (distance > _ART_DISTANCE).view(np.uint8)
+    far_count = cv2.boxFilter(far, -1, (5, 5), normalize=False, borderType=cv2.BORDER_REPLICATE)
+    return _wide_parts(paint_like) & (far_count >= 13)
 
 
 def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -1029,13 +1069,16 @@ def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
     return _within_disk_values(mask.view(np.uint8), radius).view(bool)
 
 
-def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, color: Color) -> bool:
-    """True when the exact-color strokes have crisp borders: the pixels around them that
-    carry clearly more mask color than the background 2 px further out (as an anti-aliased
-    border does) outnumber those that carry clearly less by under ``_SOFT_EDGE_SHARE``.
-    Read in windows around the strokes (nothing farther than 3 px from them is read); the
-    4 px sample grid is laid from the corner of the strokes' box widened by 4 px."""
-    if _excess(rgb[:1, :1], color) is None:
+def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
+                       color: Color) -> bool:
+    """(hard, excess): hard is True when the exact-color strokes have crisp borders: the
+    pixels around them that carry clearly more mask color than the background 2 px further
+    out (as an anti-aliased border does) outnumber those that carry clearly less by under
+    ``_SOFT_EDGE_SHARE``. Read in windows around the strokes (nothing farther than 3 px
+    from them is read); the 4 px sample grid is laid from the corner of the strokes' box
+    widened by 4 px. ``excess``: the image's (None: a color without a clear channel split,
+    read by blend fitting)."""
+    if excess is None:
         return _hard_edged_blends(rgb, exact, color)
     origin = hole_window(exact, 4)
     parts = []
@@ -1045,27 +1088,23 @@ def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, color: Color) -> bool
         ring = cv2.dilate(part_exact.view(np.uint8), _disk(1)).view(bool) & ~part_exact
         n = int(np.count_nonzero(ring))
         if n:
-            parts.append((ys, xs, part_exact, ring))
+            parts.append((ys, xs, part_exact, ring, np.ascontiguousarray(excess[ys, xs])))
             n_ring += n
     if n_ring == 0:
         return True
-    excesses: dict[int, np.ndarray] = {}
 
     def surplus(sample: bool) -> tuple[int, int]:
         """(pixels carrying clearly more mask color than 2 px further out minus those
         carrying clearly less, pixels read) over the ring, or its 4 px sample grid."""
         total = read = 0
-        for k, (ys, xs, part_exact, ring) in enumerate(parts):
-            if k not in excesses:
-                excesses[k] = _excess(np.ascontiguousarray(rgb[ys, xs]), color)
-            excess = excesses[k]
+        for ys, xs, part_exact, ring, part_excess in parts:
             if sample:
                 dy, dx = (origin[0].start - ys.start) % 4, (origin[1].start - xs.start) % 4
-                py, px = np.nonzero(ring[dy::4, dx::4])
+                py, px = _pixels(np.ascontiguousarray(ring[dy::4, dx::4]).view(np.uint8))
                 py, px = py * 4 + dy, px * 4 + dx
             else:
-                py, px = np.nonzero(ring)
-            total += _surplus(excess, part_exact | ring, py, px)
+                py, px = _pixels(ring.view(np.uint8))
+            total += _surplus(part_excess, part_exact | ring, py, px)
             read += len(py)
         return total, read
 
