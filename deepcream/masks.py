@@ -1020,18 +1020,11 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                         (alpha_luma >= _BODY_LUMA_ALPHA) & (alpha_luma <= 1.5)
                         & (alpha_ex >= _BODY_EXCESS_ALPHA_LUMA),
                         alpha_ex >= _BODY_EXCESS_ALPHA))
-    # ring k = Chebyshev distance k from the core: the first square around the pixel that
-    # holds a core pixel (a few gathers per border pixel, not a full-size map per ring)
+    # ring k = Chebyshev distance k from the core (one square dilation per ring, read at
+    # the border pixels)
     ring = np.full(len(ys), _BODY_RINGS, np.uint8)
-    near = np.zeros(len(ys), bool)
-    flat_core = core.ravel()
-    for k in range(1, _BODY_RINGS):
-        for dy in range(-k, k + 1):
-            row = np.clip(ys + dy, 0, h - 1) * w
-            for dx in range(-k, k + 1):
-                if max(abs(dy), abs(dx)) == k:  # the square's border (inside: k - 1)
-                    near |= flat_core.take(row + np.clip(xs + dx, 0, w - 1))
-        ring[near & (ring == _BODY_RINGS)] = k
+    for k in range(_BODY_RINGS - 1, 0, -1):
+        ring[_within(core, k).ravel().take(at)] = k
     ring[n_band:] = 0
     body = core.copy()
     flat_body = body.ravel()
