@@ -470,6 +470,16 @@ _ART_EXCESS = 120
 _CLOSE_RADIUS = 3
 # Enclosed non-mask islands up to this many pixels are JPEG damage inside a stroke.
 _HOLE_PIXELS = 64
+# find_paint works in windows around the candidate paint (pixels near the color or vivid:
+# every seed is one). Every pixel it reads or writes lies within this many px of a
+# candidate: the core reaches _ALONG_REACH (32) from a seed, the body _BODY_RINGS (3) and the
+# cap _SOLID_REACH (6) further, and the tint cleanup reads _TINT_WINDOW (6) around that;
+# the seed steps read less (_VIVID_REACH + 2). (48 px; 30 would change masks.)
+_WINDOW_MARGIN = _ALONG_REACH + _BODY_RINGS + int(_SOLID_REACH) + _TINT_WINDOW + 1
+# Candidates are grouped on a grid of blocks this size; two windows merge when their union
+# is at most this many pixels larger than the two (one window's fixed cost).
+_WINDOW_BLOCK = 16
+_WINDOW_COST = 50_000
 # Exact strokes count as hard-edged (today's exact mask, unchanged) while fewer than this
 # share of the pixels around them carry mask color.
 _SOFT_EDGE_SHARE = 0.05
@@ -486,10 +496,10 @@ class PaintInfo:
     pixels: int
 
 
-def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
-    """uint8 [H, W]: how much more of the mask color's strong channels than of its weak
-    ones a pixel has, clipped at 0 (G - max(R, B) for #00ff00); None for colors without a
-    clear split (greys), whose edges are grown by blend fitting instead."""
+def _extremes(rgb: np.ndarray, color: Color) -> tuple[np.ndarray, np.ndarray] | None:
+    """(hi, lo), contiguous uint8 [H, W]: the lowest of the mask color's strong channels and
+    the highest of its weak ones (G and max(R, B) for #00ff00); None for colors without a
+    clear split (greys)."""
     high = [k for k in range(3) if color[k] >= 128]
     low = [k for k in range(3) if color[k] < 128]
     if not high or not low or min(color[k] for k in high) - max(color[k] for k in low) < 128:
@@ -501,7 +511,29 @@ def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
     lo = rgb[:, :, low[0]]
     for k in low[1:]:
         lo = np.maximum(lo, rgb[:, :, k])
-    return cv2.subtract(np.ascontiguousarray(hi), np.ascontiguousarray(lo))  # saturates at 0
+    return np.ascontiguousarray(hi), np.ascontiguousarray(lo)
+
+
+def _excess(rgb: np.ndarray, color: Color) -> np.ndarray | None:
+    """uint8 [H, W]: how much more of the mask color's strong channels than of its weak
+    ones a pixel has, clipped at 0 (G - max(R, B) for #00ff00); None for colors without a
+    clear split (greys), whose edges are grown by blend fitting instead."""
+    extremes = _extremes(rgb, color)
+    return None if extremes is None else cv2.subtract(*extremes)  # saturates at 0
+
+
+def _distance_and_excess(rgb: np.ndarray, color: Color) -> tuple[np.ndarray, np.ndarray | None]:
+    """(``color_distance(rgb, color)``, ``_excess(rgb, color)``), from the same channel
+    extremes when the color's channels are all 0 or 255 (#00ff00: the distance is
+    max(max(R, B), 255 - G))."""
+    extremes = _extremes(rgb, color)
+    if extremes is None:
+        return color_distance(rgb, color), None
+    hi, lo = extremes
+    excess = cv2.subtract(hi, lo)
+    if any(c not in (0, 255) for c in color):
+        return color_distance(rgb, color), excess
+    return cv2.max(lo, cv2.bitwise_not(hi)), excess
 
 
 def _near(rgb: np.ndarray, color: Color, distance: int) -> np.ndarray:
@@ -611,92 +643,237 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     So JPEG specks merge into their stroke, and the mask reaches at most
     ``_CORE_REACH + _BODY_RINGS + _SOLID_REACH`` px into neighbouring art of the paint's
     own color.
+
+    Every step after the first whole-image color tests works in windows around the
+    candidate paint (see ``_windows``): what it reads and writes lies within
+    ``_WINDOW_MARGIN`` px of a candidate pixel, so the mask is the one whole-image
+    morphology gives, for the cost of the strokes' surroundings only.
     """
     rgb = _check_rgb(rgb)
     color = _check_color(color)
-    exact = _near(rgb, color, 0)
+    # every color test below is a threshold on these two (one pass over the image each)
+    distance, excess = _distance_and_excess(rgb, color)
+    exact = distance == 0
     n_exact = int(np.count_nonzero(exact))
-    # computed once when needed: paint-like pixels, wide art fills of a paint-like color,
-    # the excess top-hat (thin ridges)
-    paint_like = art = near_art = ridge = None
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
-    # Decided first, on the strokes' box only: it is the common case (a PNG from a pixel
-    # brush) and needs none of the whole-image seed search below.
-    excess = None
-    if n_exact:
-        hard, excess = _hard_edged_in_box(rgb, exact, color)
-        if hard:
-            return exact, PaintInfo(False, n_exact, n_exact)
-    if excess is None:
-        excess = _excess(rgb, color)
-    seeds = _near(rgb, color, _SEED_DISTANCE)
-    n_seeds = int(np.count_nonzero(seeds))
-    if n_seeds != n_exact:
-        seeds = _drop_specks(seeds) | exact
-        n_seeds = int(np.count_nonzero(seeds))
-    if excess is not None and n_seeds:
-        # Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
-        # the exact color), or near paint of (almost) the exact color. A wide vivid area far
-        # from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke.
-        vivid = _drop_specks(excess >= _SEED_EXCESS)
-        seeds |= vivid & (~_wide_parts(vivid) | _within(seeds, _VIVID_REACH))
-        paint_like = _near(rgb, color, _CORE_DISTANCE) | (excess >= _CORE_EXCESS)
-        art = _art_fill(rgb, paint_like, color, excess)
-        ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
-        near_art = _within(art, _THIN_ART_GAP)
-        seeds |= _thin_seeds(excess, ridge, near_art)
-        n_seeds = int(np.count_nonzero(seeds))
-    if n_seeds == 0:
+    # Decided first, around the exact strokes only: it is the common case (a PNG from a
+    # pixel brush) and needs none of the seed search below.
+    if n_exact and _hard_edged_around(rgb, exact, excess, color):
         return exact, PaintInfo(False, n_exact, n_exact)
-    # Work on the box the mask can reach: strokes usually cover a small part of the page.
-    ys, xs = hole_window(seeds, _CORE_REACH + _BODY_RINGS + int(_MASK_REACH) + 4)
-    sub = np.ascontiguousarray(rgb[ys, xs])
-    seeds = np.ascontiguousarray(seeds[ys, xs])
-    ex = None if excess is None else np.ascontiguousarray(excess[ys, xs])
-    if paint_like is None:
-        paint_like = _near(sub, color, _CORE_DISTANCE)
-        if ex is not None:
-            paint_like |= ex >= _CORE_EXCESS
-        paint_like &= ~_art_fill(sub, paint_like, color, ex)
-    else:
-        paint_like = paint_like[ys, xs] & ~art[ys, xs]
-    allowed = paint_like & _within(seeds, _CORE_REACH)
-    if ridge is not None:
-        # A thin stroke under 4:2:0 found in pieces: its paler stretches between them still
-        # stand out as a ridge; the core follows it a bounded distance, away from art.
-        allowed |= ((ex >= _ALONG_EXCESS) & (ridge[ys, xs] >= _ALONG_RIDGE)
-                    & _within(seeds, _ALONG_REACH) & ~near_art[ys, xs])
-    core = _reconstruct(seeds, allowed)
-    reach = _within(core, _EDGE_REACH)
-    if ex is not None:
-        grown = core | _reconstruct(core, reach & (ex > _EDGE_EXCESS))
-        # JPEG ringing islands that still read as mask-colored, widened by 2 px so they
-        # join their stroke's region
-        islands = reach & (ex > _RING_EXCESS) & ~grown
-        if islands.any():
-            grown |= _within(islands, 2) & reach
-    else:
-        grown = grow_antialiased(sub, core, color) & reach
-    body, solid = (core, None) if ex is None else _stroke_body(
-        sub, core, ex, reach if _BODY_RINGS == _EDGE_REACH else _within(core, _BODY_RINGS))
-    allowed, rim = _cap(body, solid)
-    if ex is not None:
-        grown = _tint_cleanup(ex, grown, allowed)
-    # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
-    # apart into their stroke.
-    grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE, _disk(_CLOSE_RADIUS)).view(bool)
-    grown = _fill_small_holes(grown, _HOLE_PIXELS)
-    grown &= allowed
-    if rim is not None:
-        # the 1 px rim the solid border adds keeps only pixels that touch the rest of the
-        # mask: a bleed pixel there on its own would be a region of its own
-        inner = grown & ~rim
-        grown = inner | (grown & rim & cv2.dilate(inner.view(np.uint8), _CROSS).view(bool))
+    # Seeds near the color are all kept, specks too (only vivid ones are dropped when
+    # alone): the finder was tuned so.
+    near = distance <= _SEED_DISTANCE
+    # every seed is near the color or at least this vivid
+    candidates = near if excess is None else near | (
+        excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS))
+    windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
+    for win in windows:
+        win.seeds = win.crop(near)
+    if excess is not None and any(win.seeds.any() for win in windows):
+        for win in windows:
+            win.vivid_stage(rgb, distance, excess)
+    windows = [win for win in windows if win.seeds.any()]
+    if not windows:
+        return exact, PaintInfo(False, n_exact, n_exact)
+    # The box the mask can reach, as one whole-image box around all seeds: its edges and
+    # the 3 px cells of the border statistics are set by it (the windows are cut to it).
+    rects = [(win.ys.start, win.xs.start, cv2.boundingRect(win.seeds.view(np.uint8)))
+             for win in windows]
+    top = min(y0 + y for y0, _, (_, y, _, _) in rects)
+    left = min(x0 + x for _, x0, (x, _, _, _) in rects)
+    bottom = max(y0 + y + rh for y0, _, (_, y, _, rh) in rects)
+    right = max(x0 + x + rw for _, x0, (x, _, rw, _) in rects)
+    margin = _CORE_REACH + _BODY_RINGS + int(_MASK_REACH) + 4
+    h, w = exact.shape
+    box = (max(top - margin, 0), max(left - margin, 0),
+           min(bottom + margin, h), min(right + margin, w))
     mask = np.zeros(exact.shape, bool)
-    mask[ys, xs] = grown
+    placed = []
+    for win in windows:
+        ys, xs, grown = win.grow(rgb, distance, excess, color, box)
+        mask[ys, xs] = grown
+        placed.append((ys, xs))
     mask |= exact
-    _bridge_diagonals(mask[ys, xs])  # a view: every mask pixel lies in the box
+    for ys, xs in placed:
+        _bridge_diagonals(mask[ys, xs])  # a view: every mask pixel lies in a window
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
+
+
+class _Window:
+    """One window of ``find_paint``: its slices, and the seed stage's results on its crop."""
+
+    def __init__(self, ys: slice, xs: slice) -> None:
+        self.ys, self.xs = ys, xs
+        self.seeds: np.ndarray = np.zeros(0, bool)
+        self.paint_like: np.ndarray | None = None
+        self.ridge: np.ndarray | None = None
+        self.near_art: np.ndarray | None = None
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(image[self.ys, self.xs])
+
+    def vivid_stage(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray) -> None:
+        """Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
+        the exact color), or near paint of (almost) the exact color. A wide vivid area far
+        from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke."""
+        ex, dist = self.crop(excess), self.crop(distance)
+        vivid = _drop_specks(ex >= _SEED_EXCESS)
+        self.seeds |= vivid & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
+        paint_like = (dist <= _CORE_DISTANCE) | (ex >= _CORE_EXCESS)
+        art = _art_fill(dist, paint_like, ex)
+        self.paint_like = paint_like & ~art
+        self.ridge = cv2.morphologyEx(ex, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
+        self.near_art = _within(art, _THIN_ART_GAP)
+        self.seeds |= _thin_seeds(ex, self.ridge, self.near_art)
+
+    def grow(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray | None,
+             color: Color, box: tuple[int, int, int, int]) -> tuple[slice, slice, np.ndarray]:
+        """(ys, xs, grown): the soft mask on the window cut to ``box`` (top, left, bottom,
+        right)."""
+        y0, x0 = max(self.ys.start, box[0]), max(self.xs.start, box[1])
+        y1, x1 = min(self.ys.stop, box[2]), min(self.xs.stop, box[3])
+        ys, xs = slice(y0, y1), slice(x0, x1)
+        inner = (slice(y0 - self.ys.start, y1 - self.ys.start),
+                 slice(x0 - self.xs.start, x1 - self.xs.start))
+        sub = np.ascontiguousarray(rgb[ys, xs])
+        whole = (y0, x0, y1, x1) == (self.ys.start, self.xs.start, self.ys.stop, self.xs.stop)
+        seeds = self.seeds if whole else np.ascontiguousarray(self.seeds[inner])
+        ex = None if excess is None else np.ascontiguousarray(excess[ys, xs])
+        if self.paint_like is None:
+            dist = np.ascontiguousarray(distance[ys, xs])
+            paint_like = dist <= _CORE_DISTANCE
+            if ex is not None:
+                paint_like |= ex >= _CORE_EXCESS
+            paint_like &= ~_art_fill(dist, paint_like, ex)
+        else:
+            paint_like = self.paint_like[inner]
+        allowed = paint_like & _within(seeds, _CORE_REACH)
+        if self.ridge is not None:
+            # A thin stroke under 4:2:0 found in pieces: its paler stretches between them
+            # still stand out as a ridge; the core follows it a bounded distance, away
+            # from art.
+            allowed |= ((ex >= _ALONG_EXCESS) & (self.ridge[inner] >= _ALONG_RIDGE)
+                        & _within(seeds, _ALONG_REACH) & ~self.near_art[inner])
+        core = _reconstruct(seeds, allowed)
+        reach = _within(core, _EDGE_REACH)
+        if ex is not None:
+            grown = core | _reconstruct(core, reach & (ex > _EDGE_EXCESS))
+            # JPEG ringing islands that still read as mask-colored, widened by 2 px so
+            # they join their stroke's region
+            islands = reach & (ex > _RING_EXCESS) & ~grown
+            if islands.any():
+                grown |= _within(islands, 2) & reach
+        else:
+            grown = grow_antialiased(sub, core, color) & reach
+        # the border statistics' 3 px cells are laid from the box's corner
+        phase = ((y0 - box[0]) % _BODY_CELL, (x0 - box[1]) % _BODY_CELL)
+        body, solid = (core, None) if ex is None else _stroke_body(
+            sub, core, ex, reach if _BODY_RINGS == _EDGE_REACH else _within(core, _BODY_RINGS),
+            phase)
+        allowed, rim = _cap(body, solid)
+        if ex is not None:
+            grown = _tint_cleanup(ex, grown, allowed)
+        # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
+        # apart into their stroke.
+        grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE,
+                                 _disk(_CLOSE_RADIUS)).view(bool)
+        grown = _fill_small_holes(grown, _HOLE_PIXELS)
+        grown &= allowed
+        if rim is not None:
+            # the 1 px rim the solid border adds keeps only pixels that touch the rest of
+            # the mask: a bleed pixel there on its own would be a region of its own
+            inner_mask = grown & ~rim
+            grown = inner_mask | (grown & rim
+                                  & cv2.dilate(inner_mask.view(np.uint8), _CROSS).view(bool))
+        return ys, xs, grown
+
+
+def _windows(candidates: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
+    """Disjoint boxes (row and column slices) holding every pixel within ``margin`` px of a
+    ``candidates`` pixel, and no candidate pixel closer than ``margin`` to their edges
+    (but at the image's edges). Candidates are grouped on a grid of _WINDOW_BLOCK px
+    blocks; boxes that overlap, or whose union costs little more than the two, merge."""
+    h, w = candidates.shape
+    b = _WINDOW_BLOCK
+    grid = (-(-h // b), -(-w // b))
+    occupied = _blocks_any(candidates, b)
+    if not occupied.any():
+        return []
+    reach = -(-margin // b)
+    count, labels = cv2.connectedComponents(cv2.dilate(occupied, _square(reach)),
+                                            connectivity=8)
+    by, bx = np.nonzero(occupied)
+    lab = labels[by, bx]
+    top = np.full(count, grid[0], np.int64)
+    left = np.full(count, grid[1], np.int64)
+    bottom = np.full(count, -1, np.int64)
+    right = np.full(count, -1, np.int64)
+    np.minimum.at(top, lab, by)
+    np.minimum.at(left, lab, bx)
+    np.maximum.at(bottom, lab, by)
+    np.maximum.at(right, lab, bx)
+    boxes = [(max(int(t) * b - margin, 0), max(int(lf) * b - margin, 0),
+              min((int(bt) + 1) * b + margin, h), min((int(r) + 1) * b + margin, w))
+             for t, lf, bt, r in zip(top, left, bottom, right, strict=True) if r >= 0]
+    boxes = _merge_boxes(boxes)
+    return [(slice(t, bt), slice(lf, r)) for t, lf, bt, r in boxes]
+
+
+def _blocks_any(mask: np.ndarray, b: int) -> np.ndarray:
+    """uint8 [ceil(H / b), ceil(W / b)]: 1 where the b x b block of ``mask`` holds a pixel
+    (maxima over contiguous rows first: numpy reduces those at memory speed)."""
+    h, w = mask.shape
+    grid = (-(-h // b), -(-w // b))
+    rows = np.zeros((grid[0], grid[1] * b), np.uint8)
+    full = h // b * b
+    rows[:h // b, :w] = mask[:full].view(np.uint8).reshape(h // b, b, w).max(axis=1)
+    if full < h:
+        rows[h // b, :w] = mask[full:].view(np.uint8).max(axis=0)
+    return rows.reshape(grid[0], grid[1], b).max(axis=2)
+
+
+def _merge_boxes(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Merge (top, left, bottom, right) boxes until none overlap; also pairs of boxes whose
+    union is not much larger than the two (a window's fixed cost is worth ~_WINDOW_COST
+    pixels), each box with the one it costs least to join, when that choice is mutual.
+    Vectorized over all pairs: a page of scattered green specks gives hundreds of boxes."""
+    b = np.array(boxes, np.int64).reshape(-1, 4)
+    while len(b) > 1:
+        top, left, bottom, right = (b[:, k] for k in range(4))
+        overlap = ((top[:, None] < bottom[None, :]) & (top[None, :] < bottom[:, None])
+                   & (left[:, None] < right[None, :]) & (left[None, :] < right[:, None]))
+        if np.count_nonzero(overlap) == len(b):  # only the diagonal
+            area = (bottom - top) * (right - left)
+            union = ((np.maximum(bottom[:, None], bottom[None, :])
+                      - np.minimum(top[:, None], top[None, :]))
+                     * (np.maximum(right[:, None], right[None, :])
+                        - np.minimum(left[:, None], left[None, :])))
+            extra = union - area[:, None] - area[None, :]
+            np.fill_diagonal(extra, np.iinfo(np.int64).max)
+            best = extra.argmin(axis=1)
+            index = np.arange(len(b))
+            join = (extra[index, best] <= _WINDOW_COST) & (best[best] == index)
+            if not join.any():
+                break
+            overlap = np.eye(len(b), dtype=bool)
+            overlap[index[join], best[join]] = True
+        # groups of boxes joined through each other: each takes the lowest index it reaches
+        # (a few passes over the pair matrix; scipy's csgraph costs ~0.4 s to import)
+        labels = np.arange(len(b))
+        joined = overlap | overlap.T
+        while True:
+            reached = np.where(joined, labels[None, :], len(b)).min(axis=1)
+            if np.array_equal(reached, labels):
+                break
+            labels = reached
+        _, labels = np.unique(labels, return_inverse=True)
+        count = int(labels.max()) + 1
+        merged = np.empty((count, 4), np.int64)
+        for k, reduce in enumerate((np.minimum, np.minimum, np.maximum, np.maximum)):
+            merged[:, k] = b[:, k].max() if k < 2 else b[:, k].min()
+            reduce.at(merged[:, k], labels, b[:, k])
+        b = merged
+    return [tuple(int(v) for v in row) for row in b]
 
 
 def _bridge_diagonals(mask: np.ndarray) -> None:
@@ -722,14 +899,17 @@ def _thin_seeds(excess: np.ndarray, ridge: np.ndarray, near_art: np.ndarray) -> 
     return thin
 
 
-def _art_fill(rgb: np.ndarray, paint_like: np.ndarray, color: Color,
+def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
               excess: np.ndarray | None = None) -> np.ndarray:
     """The wide parts of ``paint_like`` whose local median color is clearly not ``color``:
     flat art fills (lime, #0ddf05) that would otherwise join a stroke touching them."""
     if excess is not None:
         paint_like = paint_like | (excess >= _ART_EXCESS)
-    local = cv2.medianBlur(color_distance(rgb, color), 5)
-    return _wide_parts(paint_like) & (local > _ART_DISTANCE)
+    # the median of the 5x5 color distances is above _ART_DISTANCE where at least 13 of
+    # the 25 are (medianBlur's replicated border, counted with a box filter: no distances)
+    far = (distance > _ART_DISTANCE).view(np.uint8)
+    far_count = cv2.boxFilter(far, -1, (5, 5), normalize=False, borderType=cv2.BORDER_REPLICATE)
+    return _wide_parts(paint_like) & (far_count >= 13)
 
 
 def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -752,13 +932,16 @@ class _CellSums:
     a few bincounts, however large the box (a full-size integral image per statistic costs
     more than the rest of the finder's border work)."""
 
-    def __init__(self, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> None:
+    def __init__(self, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray,
+                 phase: tuple[int, int] = (0, 0)) -> None:
         h, w = shape
-        self._grid = (-(-h // _BODY_CELL), -(-w // _BODY_CELL))
+        self._phase = phase  # the cells start this many px before the array (row, column)
+        self._grid = (-(-(h + phase[0]) // _BODY_CELL), -(-(w + phase[1]) // _BODY_CELL))
         self.point_cells = self.cells(ys, xs)
 
     def cells(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        return (ys // _BODY_CELL) * self._grid[1] + xs // _BODY_CELL
+        return (((ys + self._phase[0]) // _BODY_CELL) * self._grid[1]
+                + (xs + self._phase[1]) // _BODY_CELL)
 
     def several(self, cells: np.ndarray, fields: list[np.ndarray | None], size: int
                 ) -> list[np.ndarray]:
@@ -788,8 +971,8 @@ def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return points[:, 1], points[:, 0]
 
 
-def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: np.ndarray,
+                 phase: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray | None]:
     """(body, solid): ``core`` widened ring by ring over the pixels that read as paint
     (see ``_BODY_RINGS``), the stroke as painted, which the cap is measured from; and the
     body's outer pixels that read as solid paint (see ``_SOLID_REACH``; None when the core
@@ -808,7 +991,7 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
     core_ys, core_xs = _pixels(cv2.subtract(core8, cv2.erode(core8, _square(_BODY_WINDOW))))
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).ravel()
     flat_ex = excess.ravel()
-    sums = _CellSums(core.shape, ys, xs)
+    sums = _CellSums(core.shape, ys, xs, phase)
     bg_cells, core_cells = sums.cells(bg_ys, bg_xs), sums.cells(core_ys, core_xs)
     bg_at, core_at = bg_ys * w + bg_xs, core_ys * w + core_xs
     size = _BODY_WINDOW // _BODY_CELL
@@ -837,18 +1020,11 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                         (alpha_luma >= _BODY_LUMA_ALPHA) & (alpha_luma <= 1.5)
                         & (alpha_ex >= _BODY_EXCESS_ALPHA_LUMA),
                         alpha_ex >= _BODY_EXCESS_ALPHA))
-    # ring k = Chebyshev distance k from the core: the first square around the pixel that
-    # holds a core pixel (a few gathers per border pixel, not a full-size map per ring)
+    # ring k = Chebyshev distance k from the core (one square dilation per ring, read at
+    # the border pixels)
     ring = np.full(len(ys), _BODY_RINGS, np.uint8)
-    near = np.zeros(len(ys), bool)
-    flat_core = core.ravel()
-    for k in range(1, _BODY_RINGS):
-        for dy in range(-k, k + 1):
-            row = np.clip(ys + dy, 0, h - 1) * w
-            for dx in range(-k, k + 1):
-                if max(abs(dy), abs(dx)) == k:  # the square's border (inside: k - 1)
-                    near |= flat_core.take(row + np.clip(xs + dx, 0, w - 1))
-        ring[near & (ring == _BODY_RINGS)] = k
+    for k in range(_BODY_RINGS - 1, 0, -1):
+        ring[_within(core, k).ravel().take(at)] = k
     ring[n_band:] = 0
     body = core.copy()
     flat_body = body.ravel()
@@ -905,51 +1081,77 @@ def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
     return _within_disk_values(mask.view(np.uint8), radius).view(bool)
 
 
-def _hard_edged_in_box(rgb: np.ndarray, exact: np.ndarray, color: Color
-                       ) -> tuple[bool, np.ndarray | None]:
-    """``_hard_edged`` on the exact strokes' bounding box, widened past every pixel it reads
-    (ring 1 px, background 2 px further), so the answer is the whole image's; and, when the
-    box is the whole image, the image's excess (else None), so the caller need not compute
-    it again."""
-    ys, xs = hole_window(exact, 4)
-    whole = (ys.start, xs.start, ys.stop, xs.stop) == (0, 0, *rgb.shape[:2])
-    sub = rgb if whole else np.ascontiguousarray(rgb[ys, xs])
-    excess = _excess(sub, color)
-    hard = _hard_edged(sub, exact if whole else np.ascontiguousarray(exact[ys, xs]), excess,
-                       color)
-    return hard, (excess if whole else None)
-
-
-def _hard_edged(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
-                color: Color) -> bool:
-    """True when the exact-color strokes have crisp borders: the pixels around them that
-    carry clearly more mask color than the background 2 px further out (as an anti-aliased
-    border does) outnumber those that carry clearly less by under ``_SOFT_EDGE_SHARE``."""
-    ring = cv2.dilate(exact.view(np.uint8), _disk(1)).view(bool) & ~exact
-    many = excess is not None and np.count_nonzero(ring) >= 16_000
-    ys, xs = np.nonzero(ring[::4, ::4] if many else ring)
-    if len(ys) == 0 and not many:
+def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
+                       color: Color) -> bool:
+    """(hard, excess): hard is True when the exact-color strokes have crisp borders: the
+    pixels around them that carry clearly more mask color than the background 2 px further
+    out (as an anti-aliased border does) outnumber those that carry clearly less by under
+    ``_SOFT_EDGE_SHARE``. Read in windows around the strokes (nothing farther than 3 px
+    from them is read); the 4 px sample grid is laid from the corner of the strokes' box
+    widened by 4 px. ``excess``: the image's (None: a color without a clear channel split,
+    read by blend fitting)."""
+    if excess is None:
+        return _hard_edged_blends(rgb, exact, color)
+    origin = hole_window(exact, 4)
+    parts = []
+    n_ring = 0
+    for ys, xs in _windows(exact, 4):
+        part_exact = np.ascontiguousarray(exact[ys, xs])
+        ring = cv2.dilate(part_exact.view(np.uint8), _disk(1)).view(bool) & ~part_exact
+        n = int(np.count_nonzero(ring))
+        if n:
+            parts.append((ys, xs, part_exact, ring, np.ascontiguousarray(excess[ys, xs])))
+            n_ring += n
+    if n_ring == 0:
         return True
-    if excess is not None:
-        inside = exact | ring
 
-        def surplus(ys: np.ndarray, xs: np.ndarray) -> int:
-            step = excess[ys, xs].astype(np.float32) - _outer_excess(excess, inside, ys, xs)
-            # Textured pictures differ from pixel to pixel both ways; a blended border only
-            # one way (toward the mask color): count the surplus.
-            return (int(np.count_nonzero(step > _EDGE_EXCESS))
-                    - int(np.count_nonzero(step < -_EDGE_EXCESS)))
+    def surplus(sample: bool) -> tuple[int, int]:
+        """(pixels carrying clearly more mask color than 2 px further out minus those
+        carrying clearly less, pixels read) over the ring, or its 4 px sample grid."""
+        total = read = 0
+        for ys, xs, part_exact, ring, part_excess in parts:
+            if sample:
+                dy, dx = (origin[0].start - ys.start) % 4, (origin[1].start - xs.start) % 4
+                py, px = _pixels(np.ascontiguousarray(ring[dy::4, dx::4]).view(np.uint8))
+                py, px = py * 4 + dy, px * 4 + dx
+            else:
+                py, px = _pixels(ring.view(np.uint8))
+            total += _surplus(part_excess, part_exact | ring, py, px)
+            read += len(py)
+        return total, read
 
-        # Exact specks of a JPEG have a huge ring, mostly colored: the ring pixels on a
-        # 4 px grid far over the share settle it (a crisp stroke's ring is ~0).
-        if many:
-            ys, xs = ys * 4, xs * 4
-            if len(ys) >= 500 and surplus(ys, xs) > 4 * _SOFT_EDGE_SHARE * len(ys):
-                return False
-            ys, xs = np.nonzero(ring)
-        colored = surplus(ys, xs)
-    else:
-        colored = int(np.count_nonzero(_blend_candidates(rgb, exact, ys, xs, color)))
+    # Exact specks of a JPEG have a huge ring, mostly colored: the ring pixels on a 4 px
+    # grid far over the share settle it (a crisp stroke's ring is ~0).
+    if n_ring >= 16_000:
+        total, read = surplus(sample=True)
+        if read >= 500 and total > 4 * _SOFT_EDGE_SHARE * read:
+            return False
+    total, read = surplus(sample=False)
+    return total <= _SOFT_EDGE_SHARE * read
+
+
+def _surplus(excess: np.ndarray, inside: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> int:
+    """Of the pixels (ys, xs) beside a stroke, those carrying clearly more mask color than
+    the background 2 px further out minus those carrying clearly less. Textured pictures
+    differ from pixel to pixel both ways; a blended border only one way (toward the mask
+    color)."""
+    step = excess[ys, xs].astype(np.float32) - _outer_excess(excess, inside, ys, xs)
+    return (int(np.count_nonzero(step > _EDGE_EXCESS))
+            - int(np.count_nonzero(step < -_EDGE_EXCESS)))
+
+
+def _hard_edged_blends(rgb: np.ndarray, exact: np.ndarray, color: Color) -> bool:
+    """``_hard_edged_around`` for colors without a clear channel split (greys): True when
+    under ``_SOFT_EDGE_SHARE`` of the pixels around the exact strokes are blends of the
+    mask color and the background (read on the strokes' box)."""
+    ys, xs = hole_window(exact, 4)
+    sub = np.ascontiguousarray(rgb[ys, xs])
+    sub_exact = np.ascontiguousarray(exact[ys, xs])
+    ring = cv2.dilate(sub_exact.view(np.uint8), _disk(1)).view(bool) & ~sub_exact
+    ys, xs = np.nonzero(ring)
+    if len(ys) == 0:
+        return True
+    colored = int(np.count_nonzero(_blend_candidates(sub, sub_exact, ys, xs, color)))
     return colored <= _SOFT_EDGE_SHARE * len(ys)
 
 

@@ -128,3 +128,60 @@ def test_lime_fill_touching_a_stroke_is_not_taken(condition: str) -> None:
     far = ndimage.distance_transform_edt(cover == 0) > 6
     assert mask[cover >= 0.5].all(), "the strokes themselves are found"
     assert not (mask & far).any(), f"{(mask & far).sum()} px of the lime fill taken"
+
+
+def test_windows_give_the_whole_image_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The finder works in windows around the candidate paint; the mask is the one the same
+    steps give on the whole image (one window), strokes far apart and near the edges
+    included. (Windows of margin 30 instead of 48 fail this.)"""
+    from deepcream import masks
+
+    rgb = np.full((420, 640, 3), 225, np.uint8)
+    rgb[:, 320:] = (90, 140, 200)
+    paths = [([(5.0, 20.0), (200.0, 60.0)], 6), ([(600.0, 300.0), (635.0, 415.0)], 12),
+             ([(330.0, 200.0), (420.0, 215.0)], 3), ([(40.0, 400.0), (90.0, 330.0)], 20)]
+    painted, _ = ev.paint(rgb, paths, antialias=True)
+    # thin greens leading away from a stroke, which the core follows up to 16 px (paint-like)
+    # and 32 px (a ridge of lower excess) from a seed: the farthest reach of the steps
+    painted[57:60, 200:260] = (50, 200, 50)
+    painted[35:38, 100:150] = (70, 200, 70)
+    for condition in ["jpeg90-420", "jpeg70-444", "png"]:
+        image, _ = ev.encode(painted, condition, np.random.default_rng(0))
+        assert len(masks._windows(masks._near(image, (0, 255, 0), masks._SEED_DISTANCE),
+                                  masks._WINDOW_MARGIN)) > 1
+        windowed, info = find_paint(image)
+        with monkeypatch.context() as patch:
+            patch.setattr(masks, "_windows", lambda candidates, margin: [
+                (slice(0, candidates.shape[0]), slice(0, candidates.shape[1]))])
+            whole, whole_info = find_paint(image)
+        assert info.soft and whole_info == info
+        assert np.array_equal(windowed, whole), condition
+
+
+def test_windows_are_disjoint_and_hold_every_candidate_with_its_margin() -> None:
+    """Scattered specks (a page of foliage) and a long diagonal stroke: the windows never
+    overlap, and every candidate pixel lies at least the margin inside its window (or at
+    the image's edge)."""
+    from deepcream import masks
+
+    rng = np.random.default_rng(3)
+    candidates = np.zeros((900, 1300), bool)
+    for y, x in rng.integers(0, [897, 1297], size=(25, 2)):
+        candidates[y:y + 3, x:x + 3] = True
+    for k in range(600):
+        candidates[200 + k, 300 + k:306 + k] = True
+    h, w = candidates.shape
+    margin = masks._WINDOW_MARGIN
+    windows = masks._windows(candidates, margin)
+    owner = np.zeros(candidates.shape, np.int32)
+    for ys, xs in windows:
+        owner[ys, xs] += 1
+        # the part of the window at least the margin from its edges inside the image
+        top = ys.start + margin if ys.start > 0 else 0
+        bottom = ys.stop - margin if ys.stop < h else h
+        left = xs.start + margin if xs.start > 0 else 0
+        right = xs.stop - margin if xs.stop < w else w
+        inside = candidates[ys, xs].copy()
+        inside[top - ys.start:bottom - ys.start, left - xs.start:right - xs.start] = False
+        assert not inside.any()
+    assert len(windows) > 1 and owner.max() == 1 and (owner[candidates] == 1).all()
