@@ -22,7 +22,7 @@ Per condition it reports, after a full `deepcream.decensor` with the classical e
 And the mask-finding time on 2604x2513 pictures (medians of 9; `--timing-only`: only that).
 
     .venv/bin/python scripts/eval_masks.py [--seed 100 101 ...] [--conditions png jpeg80-420]
-        [--out DIR] [--no-timing] [--dump DIR]
+        [--out DIR] [--no-timing] [--timing-only] [--threads N] [--dump DIR]
 
 Tuning was done on seeds 0-3; the figures in docs/mask-help.md are on held-out seeds 100-104.
 """
@@ -423,12 +423,19 @@ def main() -> int:
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--timing-only", action="store_true",
                     help="only the 2604x2513 mask-finding time")
+    ap.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="OpenCV threads (default: OpenCV's, all cores); 1 gives CPU figures "
+                    "that a busy machine disturbs less")
     ap.add_argument("--mask-only", action="store_true",
                     help="skip the fill: report only what the mask leaves (paint outside the "
                     "mask, mask pixels far from strokes, regions); much faster")
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
                     help="write the worst images (input and output) here")
     args = ap.parse_args()
+    if args.threads is not None:
+        import cv2
+
+        cv2.setNumThreads(args.threads)
     if args.timing_only:
         print("\n".join(timing_lines(time_large())))
         return 0
