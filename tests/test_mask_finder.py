@@ -156,3 +156,32 @@ def test_windows_give_the_whole_image_mask(monkeypatch: pytest.MonkeyPatch) -> N
             whole, whole_info = find_paint(image)
         assert info.soft and whole_info == info
         assert np.array_equal(windowed, whole), condition
+
+
+def test_windows_are_disjoint_and_hold_every_candidate_with_its_margin() -> None:
+    """Scattered specks (a page of foliage) and a long diagonal stroke: the windows never
+    overlap, and every candidate pixel lies at least the margin inside its window (or at
+    the image's edge)."""
+    from deepcream import masks
+
+    rng = np.random.default_rng(3)
+    candidates = np.zeros((900, 1300), bool)
+    for y, x in rng.integers(0, [897, 1297], size=(25, 2)):
+        candidates[y:y + 3, x:x + 3] = True
+    for k in range(600):
+        candidates[200 + k, 300 + k:306 + k] = True
+    h, w = candidates.shape
+    margin = masks._WINDOW_MARGIN
+    windows = masks._windows(candidates, margin)
+    owner = np.zeros(candidates.shape, np.int32)
+    for ys, xs in windows:
+        owner[ys, xs] += 1
+        # the part of the window at least the margin from its edges inside the image
+        top = ys.start + margin if ys.start > 0 else 0
+        bottom = ys.stop - margin if ys.stop < h else h
+        left = xs.start + margin if xs.start > 0 else 0
+        right = xs.stop - margin if xs.stop < w else w
+        inside = candidates[ys, xs].copy()
+        inside[top - ys.start:bottom - ys.start, left - xs.start:right - xs.start] = False
+        assert not inside.any()
+    assert len(windows) > 1 and owner.max() == 1 and (owner[candidates] == 1).all()
