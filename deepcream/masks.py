@@ -919,6 +919,8 @@ def _thin_seeds(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, near_art
         # not beside a wide area of that vividness: the slivers of a green art fill between
         # two outlines are such ridges
         faint &= ~_within(_wide_parts(excess >= _FAINT_WIDE_EXCESS), _THIN_ART_GAP)
+        # (a stroke's own soft edge beside its seeds would chain a sliver of art to it)
+        faint &= ~_within(seeds, 2)
     if faint.any():
         # (its pieces, broken where 4:2:0 chroma blocks average it away, joined first)
         joined = cv2.dilate(faint.view(np.uint8), _square(_FAINT_GAP))
