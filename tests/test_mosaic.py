@@ -653,18 +653,19 @@ def art_set():
     return ea.make_art_set(0, illustrations=1, pages=1, clean_pages=1)
 
 
-@pytest.mark.parametrize("name,condition,floor", [
-    ("illust0", "png", 0.6),      # 0.650
-    ("manga0", "png", 0.9),       # 0.953
-    ("manga0", "jpeg90", 0.85),   # 0.885
-    ("manga0", "scale75", 0.9),   # 0.951 (8 px blocks become 6 px)
+@pytest.mark.parametrize("name,condition,floor,spill", [
+    ("illust0", "png", 0.67, 0.02),      # 0.699 / 0.5% outside
+    ("manga0", "png", 0.98, 0.01),       # 0.996 / 0.1%
+    ("manga0", "jpeg90", 0.87, 0.01),    # 0.895 / 0.0%
+    ("manga0", "scale75", 0.95, 0.01),   # 0.984 / 0.2% (8 px blocks become 6 px)
 ])
-def test_art_set_iou_floor(art_set, name, condition, floor) -> None:
+def test_art_set_iou_floor(art_set, name, condition, floor, spill) -> None:
+    """IoU and the share of the detected area outside the selections ("outside")."""
     sample = next(s for s in art_set[0] if s.name == name)
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, condition)
     pred = detect_mosaic(img)
     assert ea.iou(pred, truth) >= floor
-    assert np.count_nonzero(pred & ~truth) <= 0.1 * np.count_nonzero(pred)
+    assert np.count_nonzero(pred & ~truth) <= spill * np.count_nonzero(pred)
 
 
 @pytest.mark.parametrize("condition", ["png", "jpeg95", "jpeg80", "jpeg70"])
@@ -681,8 +682,9 @@ def art_set_seed2():
 
 
 @pytest.mark.parametrize("name,condition,floor,spill", [
-    ("illust1", "png", 0.8, 0.15),     # 0.832 / 10.2% (before: 0.424 / 57%)
-    ("illust0", "jpeg90", 0.68, 0.2),  # 0.722 / 13.9% (before: 0.475 / 52%)
+    ("illust1", "png", 0.85, 0.1),     # 0.876 / 8.9% (before: 0.424 / 57%, then 0.832 / 10.2%)
+    ("illust0", "jpeg90", 0.72, 0.12),  # 0.754 / 9.2% (before: 0.475 / 52%, then 0.722 / 13.9%)
+    ("manga2", "png", 0.87, 0.07),     # 0.904 / 4.8% (before: 0.774 / 19.7%)
 ])
 def test_art_mosaic_does_not_spill_over_hatching(art_set_seed2, name, condition, floor,
                                                  spill) -> None:
@@ -690,12 +692,29 @@ def test_art_mosaic_does_not_spill_over_hatching(art_set_seed2, name, condition,
     6 px cells whose few interior pixels fall between the lines; lossy cells whose sides a
     line crosses at a few pixels), and completion took the paper between hatching lines and
     the background in the corners of the region's box. The region now keeps to the
-    selection."""
+    selection. (Seed 2 ``manga2``: completion took the paper between hatching lines beside a
+    brush stroke, each strip of flat cells touching the region at one end; the strips are
+    now judged apart from the region's own flat cells, which had joined them all into one
+    group that the texture-gap test never dropped.)"""
     sample = next(s for s in art_set_seed2 if s.name == name)
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, condition)
     pred = detect_mosaic(img)
     assert ea.iou(pred, truth) >= floor
     assert np.count_nonzero(pred & ~truth) <= spill * np.count_nonzero(pred)
+
+
+def test_lossless_partial_blocks_follow_a_curved_selection(art_set_seed2) -> None:
+    """Lossless input: a drawing program writes each block's color inside the selection only,
+    so where a blob's border crosses a cell the block color covers exactly the selected
+    pixels. The region's border is taken pixel by pixel in those cells (``exact_pixels``)
+    instead of as straight strips, and completion takes exactly constant cells only. Seed 2
+    ``manga0`` PNG: 0.977 / 1.6% outside; 0.876 / 2.7% without it."""
+    sample = next(s for s in art_set_seed2 if s.name == "manga0")
+    pred = detect_mosaic(sample.image)
+    assert ea.iou(pred, sample.truth) >= 0.95
+    assert np.count_nonzero(pred & ~sample.truth) <= 0.025 * np.count_nonzero(pred)
+    off = detect_mosaic(sample.image, params=MosaicParams(exact_pixels=False))
+    assert ea.iou(off, sample.truth) <= 0.9
 
 
 def _rescaled_mosaic(block: int, seed: int, condition: str = "scale75"):
@@ -761,7 +780,8 @@ def test_completion_within_the_hull_keeps_blob_regions_in_their_selection(art_se
     """``complete_hull_margin`` (off by default: rectangles over line art lose their flat
     corners): completion then takes flat cells only within the convex hull of the region's
     cells grown by that many cells, not the background in the corners of a brush stroke's
-    box. Seed 2 ``illust1`` JPEG q90: 0.795 / 17.8% outside by default, 0.875 / 8.9%."""
+    box. Seed 2 ``illust1`` JPEG q90: 0.875 / 8.9% (0.795 / 17.8% by default before the
+    texture-gap fix, 0.882 / 8.4% after it)."""
     sample = next(s for s in art_set_seed2 if s.name == "illust1")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
     pred = detect_mosaic(img, params=MosaicParams(complete_hull_margin=1))

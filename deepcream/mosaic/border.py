@@ -4,12 +4,15 @@ Cells next to a region may hold a *partial block*, a constant strip continuing f
 shared grid line and ending on one straight line (the patch border); border cells of the
 region may hold a partial block plus surroundings, and are trimmed where the patch border
 crosses them (an exact run's end on lossless input, a straight step or the end of the
-block's smoothness after JPEG, else their grid line's median width).
+block's smoothness after JPEG, else their grid line's median width). On lossless input the
+cells the border crosses are then decided pixel by pixel where the block colors show it
+(``exact_block_pixels``): a selection of any shape, not only straight borders.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from deepcream.mosaic.cells import Grid
 
@@ -254,3 +257,105 @@ def partial_blocks(grid: Grid, cells: np.ndarray, noise: float, lossless: bool) 
     extra = (side | corner).transpose(0, 2, 1, 3).reshape(ncy * p, ncx * p)
     return out | extra
 
+
+
+def exact_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Lossless input: the pixel mask [ncy*p, ncx*p] of ``partial_blocks`` (``fallback``)
+    with the region's border decided pixel by pixel where the block colors show it.
+
+    A drawing program writes each block's color (the mean of its square) inside the
+    selection only, so a cell the selection's border crosses holds its block color exactly
+    on the selected pixels and the untouched picture on the others. In the region's
+    non-constant cells and in the cells beside it, the partial block is the pixels of the
+    block color 4-connected to the sides the cell shares with region cells. The block color
+    is the most frequent color on those sides that steps to the region cell across the grid
+    line (a block beside a block) and is *exclusive*: found nowhere as an area (a pixel with
+    its 3 x 3 neighbourhood in that color) in the two rings of cells around them. A mean of
+    a square of drawn art is a color of its own; a flat fill beyond the border is found all
+    around, and grey images over smooth areas take every level somewhere: such cells, and
+    cells beside the region wholly in the color (a fill the region's blocks match, or a
+    block that cannot be told from one), keep ``fallback``'s pixels."""
+    p = grid.p
+    prm = grid.prm
+    m = prm.margin
+    st = np.ones((3, 3), bool)
+    near = ndimage.binary_dilation(cells, structure=st) & grid.inside
+    refine = near & ~grid.constant_cells(cells)
+    if not refine.any():
+        return fallback
+    ring = ndimage.binary_dilation(near, iterations=2, structure=st) & ~near
+    # Work on the cells around the region only.
+    ys, xs = np.nonzero(near | ring)
+    i0, i1, j0, j1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    cells, near, refine, ring = (a[i0:i1, j0:j1] for a in (cells, near, refine, ring))
+    ncy, ncx = cells.shape
+    hh, ww = ncy * p, ncx * p
+    c = grid.crop[i0 * p:i1 * p + 2 * m, j0 * p:j1 * p + 2 * m].astype(np.int64)
+    full = c[..., 0] if c.shape[-1] == 1 else (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+    keys = full[m:m + hh, m:m + ww]
+
+    def px(cell_mask: np.ndarray) -> np.ndarray:
+        return np.repeat(np.repeat(cell_mask, p, 0), p, 1)
+
+    # Side pixels facing a region cell, and those of them that step to the pixel across
+    # the grid line (dy, dx: where the region cell lies).
+    pad = np.pad(cells, 1)
+    rows = np.arange(hh)[:, None] % p
+    cols = np.arange(ww)[None, :] % p
+    side = np.zeros((hh, ww), bool)
+    votes = np.zeros((hh, ww), bool)
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)):
+        on = np.ones((hh, ww), bool)
+        if dy:
+            on &= rows == (0 if dy < 0 else p - 1)
+        if dx:
+            on &= cols == (0 if dx < 0 else p - 1)
+        on &= px(pad[1 + dy:1 + dy + ncy, 1 + dx:1 + dx + ncx])
+        across = full[m + dy:m + dy + hh, m + dx:m + dx + ww]
+        side |= on
+        votes |= on & (keys != across)
+    refine_px = px(refine)
+    side &= refine_px
+    votes &= refine_px
+    # Colors found as an area in the two rings of cells around the region and its
+    # neighbours.
+    flat = np.ones(keys.shape, bool)
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = full[m:m + hh, m:m + ww]
+        for sgn in (1, -1):
+            b = full[m + sgn * dy:m + sgn * dy + hh, m + sgn * dx:m + sgn * dx + ww]
+            flat &= a == b
+    found = np.unique(keys[px(ring) & flat])
+    by_cell = keys.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)  # [i, j, r, c]
+    vote_cells = votes.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
+    side_cells = side.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
+    chosen = np.full((ncy, ncx), -1, np.int64)
+    for i, j in zip(*np.nonzero(refine), strict=True):
+        vals = by_cell[i, j][vote_cells[i, j]]
+        if not len(vals):
+            continue
+        u, n = np.unique(vals, return_counts=True)
+        if len(found):
+            pos = np.clip(np.searchsorted(found, u), 0, len(found) - 1)
+            excl = found[pos] != u
+        else:
+            excl = np.ones(len(u), bool)
+        # The block color holds a good share of the stepping side pixels (a noisy
+        # surrounding gives each of its colors a pixel or two).
+        if excl.any() and n[excl].max() >= prm.exact_votes * len(vals):
+            k = u[excl][np.argmax(n[excl])]
+            # ... and not the color of a region block it touches without a step (the
+            # block continues there, or a fill does: the border is not in this cell's colors).
+            same = np.count_nonzero(by_cell[i, j][side_cells[i, j] & ~vote_cells[i, j]] == k)
+            if same <= n[excl].max():
+                chosen[i, j] = k
+    chosen_px = px(chosen)
+    eq = (keys == chosen_px) & (chosen_px >= 0)
+    grown = ndimage.binary_propagation(eq & side, mask=eq)
+    area = grown.reshape(ncy, p, ncx, p).sum(axis=(1, 3))
+    whole = (area == p * p) & ~cells
+    decided = px(refine & (chosen >= 0) & ~whole)
+    out = fallback.copy()
+    win = out[i0 * p:i1 * p, j0 * p:j1 * p]
+    win[:] = (win & ~decided) | (grown & decided & px(area >= prm.exact_min_area))
+    return out

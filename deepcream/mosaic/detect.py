@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from deepcream.mosaic.border import partial_blocks
+from deepcream.mosaic.border import exact_block_pixels, partial_blocks
 from deepcream.mosaic.cells import Grid
 from deepcream.mosaic.fractional import (
     FractionalGrid,
@@ -247,6 +247,11 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         flat_art = (not lossless and fill_share >= prm.fill_share
                     and float(np.percentile(raw_inner[cells], 75)) > prm.clean_noise)
         flat = (grid.inner <= prm.complete_ratio * level + prm.complete_min) & grid.inside
+        if exact_rgb and prm.exact_pixels:
+            # Lossless: every whole block is exactly constant (its partial blocks are added
+            # pixel by pixel, ``exact_block_pixels``); cells of a smooth gradient or crossed
+            # by thin lines are not blocks however flat they look.
+            flat = grid.constant_cells(flat)
         cells = complete_cells(cells, flat,
                                 stepped, slack=0 if lossless else 1, certain=certain,
                                 edged=grid.edged if flat_art else None, prm=prm)
@@ -266,6 +271,8 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         cells = join_block_groups(cells, pairs, across_v, across_h,
                                    grid.constant_cells(grid.inside))
     pixels = partial_blocks(grid, cells, noise, exact)
+    if exact and exact_rgb and prm.exact_pixels:
+        pixels = exact_block_pixels(grid, cells, pixels)
     return grid, pixels
 
 

@@ -203,6 +203,14 @@ class MosaicParams:
     cert_min: int = 4
 
     # --- region borders (border.py) -----------------------------------------------------
+    #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and
+    #: completion over exactly constant cells only (every whole block is one)
+    exact_pixels: bool = True
+    #: ... a block color must hold this share of the side pixels that step to the region
+    exact_votes: float = 0.3
+    #: ... and cover at least this many pixels of the cell (a noisy surrounding's colors
+    #: are single pixels)
+    exact_min_area: int = 3
     #: partial blocks: share of a cell's lines whose constant run ends at the same place
     partial_agree: float = 0.7
     #: lossy partial strips: pixels equal within partial_tol + partial_tol_noise x noise

@@ -253,7 +253,10 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
             # between hatching lines crossing the grid) are cut apart by its lines.
             take = ndimage.binary_propagation(seed, mask=take | seed) & take
             if prm.rough_border < np.inf:
-                take = drop_texture_gaps(take, seed | out[y0:y1, x0:x1], flat[y0:y1, x0:x1],
+                # (Groups of the cells it adds: the region's own flat cells would join
+                # every group into one.)
+                region = seed | out[y0:y1, x0:x1]
+                take = drop_texture_gaps(take & ~region, region, flat[y0:y1, x0:x1],
                                          prm.rough_border)
         if prm.complete_hull_margin >= 0:
             take &= hull_mask(seed, prm.complete_hull_margin)
