@@ -462,13 +462,20 @@ _BODY_MIN_CONTRAST = 60
 # JPEG bleed, which stays under _ART_EXCESS 4 px out).
 _BODY_VIVID_BACKGROUND = 0.1
 # The cap reaches _SOLID_REACH px (not _MASK_REACH) from the body's outer pixels (the core's
-# border, or the outermost ring taken) that read as nearly unblended paint: luma and excess
-# at least _SOLID_ALPHA of the way to the paint's (or, where the luma says nothing, excess
-# _SOLID_EXCESS_ALPHA of the way), and as many locally as _BODY_SHARE. Such a pixel lies in
-# the stroke, so 6 px from it is 6 px from the stroke; under 4:4:4 the core reaches the
-# stroke's edge, and the chroma bleed 5-6 px out is what the 5 px cap left.
+# border, or the outermost ring taken) that read as nearly unblended paint: luma at least
+# _SOLID_ALPHA of the way to the paint's and excess too, or excess _SOLID_LUMA_EXCESS of the
+# way when the luma lies between _SOLID_ALPHA and _SOLID_LUMA_MAX (or, where the luma says
+# nothing, excess _SOLID_EXCESS_ALPHA of the way); and as many locally as _BODY_SHARE. Such a pixel lies in the stroke, so 6 px from it is 6 px
+# from the stroke; under 4:4:4 the core reaches the stroke's edge, and the chroma bleed
+# 5-6 px out is what the 5 px cap left. The luma is at full resolution under 4:2:0, the
+# excess is not: a stroke's outermost full pixel shares its chroma with the background and
+# reads ~0.5-0.7 of the way in excess, hence the lower excess bar where the luma tells, for
+# pixels whose luma lies between the background's and the paint's, as a blend's does (one
+# past the paint's is background whose local mean a dark outline pulled down).
 _SOLID_REACH = 6.0
 _SOLID_ALPHA = 0.7
+_SOLID_LUMA_MAX = 1.0
+_SOLID_LUMA_EXCESS = 0.55
 _SOLID_EXCESS_ALPHA = 0.9
 # Tint cleanup, within the cap: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
@@ -1115,7 +1122,10 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
     # Solid: the body's outer pixels that read as (nearly) unblended paint, so lie inside
     # the stroke; the cap reaches _SOLID_REACH from them
     strict = reads & np.where(informative,
-                              (alpha_luma >= _SOLID_ALPHA) & (alpha_ex >= _SOLID_ALPHA),
+                              (alpha_luma >= _SOLID_ALPHA)
+                              & ((alpha_ex >= _SOLID_ALPHA)
+                                 | ((alpha_luma <= _SOLID_LUMA_MAX)
+                                    & (alpha_ex >= _SOLID_LUMA_EXCESS))),
                               alpha_ex >= _SOLID_EXCESS_ALPHA)
     candidates = (ring == 0) | taken
     total, hits = sums.several(sums.point_cells[candidates], [None, strict[candidates]], size)
