@@ -393,6 +393,25 @@ _VIVID_REACH = 32
 _THIN_SEED_EXCESS = 170
 _THIN_RIDGE = 100
 _THIN_ART_GAP = 6
+# A stroke resized after painting (and then saved as JPEG 4:2:0) is thinner and paler still:
+# a ridge of excess >= _FAINT_SEED_EXCESS standing _FAINT_RIDGE above its surroundings seeds
+# where it runs on for _FAINT_LENGTH px or more (a stroke's line; the art's short vivid
+# specks and JPEG ringing do not).
+_FAINT_SEED_EXCESS = 110
+_FAINT_RIDGE = 70
+_FAINT_LENGTH = 40
+_FAINT_GAP = 3
+# ... nor beside a wide area of at least this excess (a dull green fill of the art)
+_FAINT_WIDE_EXCESS = 70
+# ... and it must read as a blend of the mask color into its background (see _blend_like):
+# the background is the mean over _FAINT_WINDOW px around of the pixels with excess below
+# _FAINT_BACKGROUND
+_FAINT_BACKGROUND = 60
+_FAINT_WINDOW = 6
+_FAINT_BLEND = 30.0
+_FAINT_ALPHA = 0.3
+# a faint ridge this close to other seeds must join them
+_FAINT_ISOLATION = 32
 # A stroke's core also follows such a ridge at lower levels (excess >= _ALONG_EXCESS, top-hat
 # >= _ALONG_RIDGE) up to _ALONG_REACH px from a seed: thin 4:2:0 strokes fade over dark
 # backgrounds.
@@ -678,7 +697,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         win.seeds = win.crop(near)
     if excess is not None and any(win.seeds.any() for win in windows):
         for win in windows:
-            win.vivid_stage(rgb, distance, excess)
+            win.vivid_stage(rgb, distance, excess, color)
     windows = [win for win in windows if win.seeds.any()]
     if not windows:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -719,7 +738,8 @@ class _Window:
     def crop(self, image: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(image[self.ys, self.xs])
 
-    def vivid_stage(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray) -> None:
+    def vivid_stage(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray,
+                    color: Color) -> None:
         """Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
         the exact color), or near paint of (almost) the exact color. A wide vivid area far
         from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke."""
@@ -731,7 +751,8 @@ class _Window:
         self.paint_like = paint_like & ~art
         self.ridge = cv2.morphologyEx(ex, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
         self.near_art = _within(art, _THIN_ART_GAP)
-        self.seeds |= _thin_seeds(ex, self.ridge, self.near_art)
+        self.seeds |= _thin_seeds(self.crop(rgb), ex, self.ridge, self.near_art, color,
+                                  self.seeds)
 
     def grow(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray | None,
              color: Color, box: tuple[int, int, int, int]) -> tuple[slice, slice, np.ndarray]:
@@ -895,15 +916,69 @@ def _bridge_diagonals(mask: np.ndarray) -> None:
             mask[c] |= touch
 
 
-def _thin_seeds(excess: np.ndarray, ridge: np.ndarray, near_art: np.ndarray) -> np.ndarray:
-    """Seeds on thin ridges of mask excess, not in ``near_art`` (see ``_THIN_SEED_EXCESS``)."""
+def _thin_seeds(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, near_art: np.ndarray,
+                color: Color, seeds: np.ndarray) -> np.ndarray:
+    """Seeds on thin ridges of mask excess, not in ``near_art`` (see ``_THIN_SEED_EXCESS``
+    and ``_FAINT_SEED_EXCESS``; faint ones only away from the other ``seeds``)."""
     thin = _drop_specks((excess >= _THIN_SEED_EXCESS) & (ridge >= _THIN_RIDGE))
+    faint = (excess >= _FAINT_SEED_EXCESS) & (ridge >= _FAINT_RIDGE) & ~thin
+    if faint.any():
+        # not beside a wide area of that vividness: the slivers of a green art fill between
+        # two outlines are such ridges
+        faint &= ~_within(_wide_parts(excess >= _FAINT_WIDE_EXCESS), _THIN_ART_GAP)
+        # (a stroke's own soft edge beside its seeds would chain a sliver of art to it)
+        faint &= ~_within(seeds, 2)
+    if faint.any():
+        # (its pieces, broken where 4:2:0 chroma blocks average it away, joined first)
+        joined = cv2.dilate(faint.view(np.uint8), _square(_FAINT_GAP))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+        extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+        long_ = extent >= _FAINT_LENGTH
+        long_[0] = False
+        if seeds.any():
+            # ... and not a stretch near other seeds that it does not join (it would be a
+            # region of its own beside its stroke's)
+            near = np.unique(labels[_within(seeds, _FAINT_ISOLATION) & (joined > 0)])
+            joins = np.unique(labels[seeds & (joined > 0)])
+            long_[np.setdiff1d(near, joins)] = False
+        if long_.any():
+            faint &= long_[labels]
+            long_ &= _blend_like(rgb, excess, faint, labels, n, color)
+            thin |= faint & long_[labels]
     if not thin.any():
         return thin
     thin &= ~_wide_parts(thin)
     if thin.any():
         thin &= ~near_art
     return thin
+
+
+def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: np.ndarray,
+                n: int, color: Color) -> np.ndarray:
+    """Per label (bool [n]): whether its ``faint`` pixels read as the mask color blended
+    into their local background (the mean of the nearby pixels that carry little of it):
+    pixel - background = alpha x (color - background) up to a median residual of
+    _FAINT_BLEND, with a median alpha of at least _FAINT_ALPHA. A resized stroke is such a
+    blend; a thin line of a green of the art's own (#32cd32, #7cfc00) is not."""
+    weight = (excess < _FAINT_BACKGROUND).astype(np.float32)
+    size = (2 * _FAINT_WINDOW + 1, 2 * _FAINT_WINDOW + 1)
+    norm = cv2.boxFilter(weight, -1, size, normalize=False)
+    ys, xs = np.nonzero(faint)
+    lab = labels[ys, xs]
+    pix = rgb[ys, xs].astype(np.float32)
+    bg = np.empty_like(pix)
+    for k in range(3):
+        total = cv2.boxFilter(rgb[:, :, k].astype(np.float32) * weight, -1, size, normalize=False)
+        bg[:, k] = total[ys, xs] / np.maximum(norm[ys, xs], 1.0)
+    d = np.asarray(color, np.float32)[None, :] - bg
+    alpha = np.clip(np.sum((pix - bg) * d, axis=1) / np.maximum(np.sum(d * d, axis=1), 1.0), 0.0, 1.0)
+    residual = np.linalg.norm(pix - bg - alpha[:, None] * d, axis=1)
+    ok = np.zeros(n, bool)
+    for i in np.unique(lab):
+        mine = lab == i
+        ok[i] = (float(np.median(residual[mine])) <= _FAINT_BLEND
+                 and float(np.median(alpha[mine])) >= _FAINT_ALPHA)
+    return ok
 
 
 def _art_fill(distance: np.ndarray, paint_like: np.ndarray,

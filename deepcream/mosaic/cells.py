@@ -135,6 +135,14 @@ class Grid:
         weak = (inner <= self.prm.weak_ratio * level + self.prm.weak_min) & self.inside & (weak_sides >= 2)
         return strong, weak
 
+    def spread(self) -> np.ndarray:
+        """[ncy, ncx]: max - min of the luma inside each cell, its outer ``t`` pixels left out
+        (t = 2 from 8 px, where JPEG smears the grid-line steps into them; else 1)."""
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        t = 2 if p >= 8 else 1
+        cell = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, t:p - t, :, t:p - t]
+        return cell.max(axis=(1, 3)) - cell.min(axis=(1, 3))
+
     def _block_sides(self, vlines: np.ndarray, hlines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The mean steps on the grid lines ([ncy, ncx+1], [ncy+1, ncx]) with those between
         two alike cells set to 0 (see ``MosaicParams.mean_step_ratio``)."""

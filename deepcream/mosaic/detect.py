@@ -167,6 +167,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         return None
     exact_rgb = False
     raw_inner = grid.inner
+    raw_grid = grid
     if not lossless and p >= prm.median_min_p:
         grid = Grid(rgb, p, fx, fy, box, denoise=5 if p >= prm.median5_min_p else 3, prm=prm)
         strong, weak = grid.cell_tests()
@@ -247,6 +248,13 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         flat_art = (not lossless and fill_share >= prm.fill_share
                     and float(np.percentile(raw_inner[cells], 75)) > prm.clean_noise)
         flat = (grid.inner <= prm.complete_ratio * level + prm.complete_min) & grid.inside
+        if not lossless and prm.complete_spread_ratio > 0:
+            # Lossy: the median filter that the cell tests read removes thin lines, so a
+            # hatched cell looks as flat as a block; on the unfiltered luma a block keeps
+            # only JPEG's ringing, a cell crossed by a line its full contrast.
+            spread = raw_grid.spread()
+            flat &= spread <= (prm.complete_spread_ratio * float(np.percentile(spread[cells], 80))
+                               + prm.complete_spread_min)
         if exact_rgb and prm.exact_pixels:
             # Lossless: every whole block is exactly constant (its partial blocks are added
             # pixel by pixel, ``exact_block_pixels``); cells of a smooth gradient or crossed

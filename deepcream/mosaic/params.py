@@ -189,6 +189,12 @@ class MosaicParams:
     #: region's cells) + complete_min
     complete_ratio: float = 1.5
     complete_min: float = 0.5
+    #: lossy input: ... and cells whose luma spread (max - min inside, unfiltered) is at
+    #: most complete_spread_ratio x (80th percentile of the region's cells) +
+    #: complete_spread_min (0: off; 1 cuts spill over hatching on the art set but loses
+    #: partial border cells of patches over line art: off by default)
+    complete_spread_ratio: float = 0.0
+    complete_spread_min: float = 8.0
     #: completion takes only flat cells 4-connected to the region through flat cells
     complete_connected: bool = True
     #: ... and not groups of them bordering more than rough_border x as many rough cells
