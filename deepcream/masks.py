@@ -688,7 +688,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     if n_exact and _hard_edged_around(rgb, exact, excess, color):
         return exact, PaintInfo(False, n_exact, n_exact)
     # Seeds near the color are all kept, specks too (only vivid ones are dropped when
-    # alone): the finder was tuned so.
+    # alone): a thin stroke resized and then saved as JPEG may keep only specks near it.
     near = distance <= _SEED_DISTANCE
     # every seed is near the color or at least this vivid
     candidates = near if excess is None else near | (
