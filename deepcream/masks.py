@@ -692,7 +692,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     near = distance <= _SEED_DISTANCE
     # every seed is near the color or at least this vivid
     candidates = near if excess is None else near | (
-        excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS))
+        excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS, _FAINT_SEED_EXCESS))
     windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
     for win in windows:
         win.seeds = win.crop(near)
