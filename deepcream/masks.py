@@ -410,6 +410,7 @@ _FAINT_BACKGROUND = 60
 _FAINT_WINDOW = 6
 _FAINT_BLEND = 30.0
 _FAINT_ALPHA = 0.3
+_FAINT_BAND = 256  # rows per band of the background sums
 # a faint ridge this close to other seeds must join them
 _FAINT_ISOLATION = 32
 # A stroke's core also follows such a ridge at lower levels (excess >= _ALONG_EXCESS, top-hat
@@ -965,16 +966,25 @@ def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: 
     pixel - background = alpha x (color - background) up to a median residual of
     _FAINT_BLEND, with a median alpha of at least _FAINT_ALPHA. A resized stroke is such a
     blend; a thin line of a green of the art's own (#32cd32, #7cfc00) is not."""
-    weight = (excess < _FAINT_BACKGROUND).astype(np.float32)
-    size = (2 * _FAINT_WINDOW + 1, 2 * _FAINT_WINDOW + 1)
-    norm = cv2.boxFilter(weight, -1, size, normalize=False)
     ys, xs = np.nonzero(faint)
     lab = labels[ys, xs]
     pix = rgb[ys, xs].astype(np.float32)
     bg = np.empty_like(pix)
-    for k in range(3):
-        total = cv2.boxFilter(rgb[:, :, k].astype(np.float32) * weight, -1, size, normalize=False)
-        bg[:, k] = total[ys, xs] / np.maximum(norm[ys, xs], 1.0)
+    size = (2 * _FAINT_WINDOW + 1, 2 * _FAINT_WINDOW + 1)
+    m, h = _FAINT_WINDOW, faint.shape[0]
+    # in bands of rows: float sums over a whole large window would cost gigabytes
+    for r0 in range(int(ys.min()), int(ys.max()) + 1, _FAINT_BAND):
+        at = (ys >= r0) & (ys < r0 + _FAINT_BAND)
+        if not at.any():
+            continue
+        b0, b1 = max(r0 - m, 0), min(r0 + _FAINT_BAND + m, h)
+        weight = (excess[b0:b1] < _FAINT_BACKGROUND).astype(np.float32)
+        norm = cv2.boxFilter(weight, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        by, bx = ys[at] - b0, xs[at]
+        for k in range(3):
+            total = cv2.boxFilter(rgb[b0:b1, :, k].astype(np.float32) * weight, -1, size,
+                                  normalize=False, borderType=cv2.BORDER_CONSTANT)
+            bg[at, k] = total[by, bx] / np.maximum(norm[by, bx], 1.0)
     d = np.asarray(color, np.float32)[None, :] - bg
     alpha = np.clip(np.sum((pix - bg) * d, axis=1) / np.maximum(np.sum(d * d, axis=1), 1.0), 0.0, 1.0)
     residual = np.linalg.norm(pix - bg - alpha[:, None] * d, axis=1)
