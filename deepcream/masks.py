@@ -691,15 +691,20 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     # Seeds near the color are all kept, specks too (only vivid ones are dropped when
     # alone): a thin stroke resized and then saved as JPEG may keep only specks near it.
     near = distance <= _SEED_DISTANCE
-    # every seed is near the color or at least this vivid
-    candidates = near if excess is None else near | (
-        excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS, _FAINT_SEED_EXCESS))
+    # every seed is near the color, at least this vivid, or on a faint ridge of excess (a
+    # thin stroke resized after painting may have no pixel of the first two)
+    ridge = None
+    candidates = near
+    if excess is not None:
+        ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
+        candidates = near | (excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS)) | (
+            (excess >= _FAINT_SEED_EXCESS) & (ridge >= _FAINT_RIDGE))
     windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
     for win in windows:
         win.seeds = win.crop(near)
     if excess is not None and any(win.seeds.any() for win in windows):
         for win in windows:
-            win.vivid_stage(rgb, distance, excess, color)
+            win.vivid_stage(rgb, distance, excess, ridge, color)
     windows = [win for win in windows if win.seeds.any()]
     if not windows:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -741,7 +746,7 @@ class _Window:
         return np.ascontiguousarray(image[self.ys, self.xs])
 
     def vivid_stage(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray,
-                    color: Color) -> None:
+                    ridge: np.ndarray, color: Color) -> None:
         """Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
         the exact color), or near paint of (almost) the exact color. A wide vivid area far
         from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke."""
@@ -751,7 +756,7 @@ class _Window:
         paint_like = (dist <= _CORE_DISTANCE) | (ex >= _CORE_EXCESS)
         art = _art_fill(dist, paint_like, ex)
         self.paint_like = paint_like & ~art
-        self.ridge = cv2.morphologyEx(ex, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
+        self.ridge = self.crop(ridge)
         self.near_art = _within(art, _THIN_ART_GAP)
         self.seeds |= _thin_seeds(self.crop(rgb), ex, self.ridge, self.near_art, color,
                                   self.seeds)
