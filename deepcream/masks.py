@@ -411,8 +411,9 @@ _FAINT_WINDOW = 6
 _FAINT_BLEND = 30.0
 _FAINT_ALPHA = 0.3
 _FAINT_BAND = 256  # rows per band of the background sums
-# a faint ridge this close to other seeds must join them
-_FAINT_ISOLATION = 32
+# a faint ridge this close to other seeds must join them (64: a stretch 32-64 px beyond a
+# stroke's seeds was seen to become a region of its own)
+_FAINT_ISOLATION = 64
 # A stroke's core also follows such a ridge at lower levels (excess >= _ALONG_EXCESS, top-hat
 # >= _ALONG_RIDGE) up to _ALONG_REACH px from a seed: thin 4:2:0 strokes fade over dark
 # backgrounds.
