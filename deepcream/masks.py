@@ -410,8 +410,10 @@ _FAINT_BACKGROUND = 60
 _FAINT_WINDOW = 6
 _FAINT_BLEND = 30.0
 _FAINT_ALPHA = 0.3
-# a faint ridge this close to other seeds must join them
-_FAINT_ISOLATION = 32
+_FAINT_BAND = 256  # rows per band of the background sums
+# a faint ridge this close to other seeds must join them (64: a stretch 32-64 px beyond a
+# stroke's seeds was seen to become a region of its own)
+_FAINT_ISOLATION = 64
 # A stroke's core also follows such a ridge at lower levels (excess >= _ALONG_EXCESS, top-hat
 # >= _ALONG_RIDGE) up to _ALONG_REACH px from a seed: thin 4:2:0 strokes fade over dark
 # backgrounds.
@@ -687,17 +689,22 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     if n_exact and _hard_edged_around(rgb, exact, excess, color):
         return exact, PaintInfo(False, n_exact, n_exact)
     # Seeds near the color are all kept, specks too (only vivid ones are dropped when
-    # alone): the finder was tuned so.
+    # alone): a thin stroke resized and then saved as JPEG may keep only specks near it.
     near = distance <= _SEED_DISTANCE
-    # every seed is near the color or at least this vivid
-    candidates = near if excess is None else near | (
-        excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS))
+    # every seed is near the color, at least this vivid, or on a faint ridge of excess (a
+    # thin stroke resized after painting may have no pixel of the first two)
+    ridge = None
+    candidates = near
+    if excess is not None:
+        ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
+        candidates = near | (excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS)) | (
+            (excess >= _FAINT_SEED_EXCESS) & (ridge >= _FAINT_RIDGE))
     windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
     for win in windows:
         win.seeds = win.crop(near)
     if excess is not None and any(win.seeds.any() for win in windows):
         for win in windows:
-            win.vivid_stage(rgb, distance, excess, color)
+            win.vivid_stage(rgb, distance, excess, ridge, color)
     windows = [win for win in windows if win.seeds.any()]
     if not windows:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -739,7 +746,7 @@ class _Window:
         return np.ascontiguousarray(image[self.ys, self.xs])
 
     def vivid_stage(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray,
-                    color: Color) -> None:
+                    ridge: np.ndarray, color: Color) -> None:
         """Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
         the exact color), or near paint of (almost) the exact color. A wide vivid area far
         from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke."""
@@ -749,7 +756,7 @@ class _Window:
         paint_like = (dist <= _CORE_DISTANCE) | (ex >= _CORE_EXCESS)
         art = _art_fill(dist, paint_like, ex)
         self.paint_like = paint_like & ~art
-        self.ridge = cv2.morphologyEx(ex, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
+        self.ridge = self.crop(ridge)
         self.near_art = _within(art, _THIN_ART_GAP)
         self.seeds |= _thin_seeds(self.crop(rgb), ex, self.ridge, self.near_art, color,
                                   self.seeds)
@@ -960,16 +967,25 @@ def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: 
     pixel - background = alpha x (color - background) up to a median residual of
     _FAINT_BLEND, with a median alpha of at least _FAINT_ALPHA. A resized stroke is such a
     blend; a thin line of a green of the art's own (#32cd32, #7cfc00) is not."""
-    weight = (excess < _FAINT_BACKGROUND).astype(np.float32)
-    size = (2 * _FAINT_WINDOW + 1, 2 * _FAINT_WINDOW + 1)
-    norm = cv2.boxFilter(weight, -1, size, normalize=False)
     ys, xs = np.nonzero(faint)
     lab = labels[ys, xs]
     pix = rgb[ys, xs].astype(np.float32)
     bg = np.empty_like(pix)
-    for k in range(3):
-        total = cv2.boxFilter(rgb[:, :, k].astype(np.float32) * weight, -1, size, normalize=False)
-        bg[:, k] = total[ys, xs] / np.maximum(norm[ys, xs], 1.0)
+    size = (2 * _FAINT_WINDOW + 1, 2 * _FAINT_WINDOW + 1)
+    m, h = _FAINT_WINDOW, faint.shape[0]
+    # in bands of rows: float sums over a whole large window would cost gigabytes
+    for r0 in range(int(ys.min()), int(ys.max()) + 1, _FAINT_BAND):
+        at = (ys >= r0) & (ys < r0 + _FAINT_BAND)
+        if not at.any():
+            continue
+        b0, b1 = max(r0 - m, 0), min(r0 + _FAINT_BAND + m, h)
+        weight = (excess[b0:b1] < _FAINT_BACKGROUND).astype(np.float32)
+        norm = cv2.boxFilter(weight, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        by, bx = ys[at] - b0, xs[at]
+        for k in range(3):
+            total = cv2.boxFilter(rgb[b0:b1, :, k].astype(np.float32) * weight, -1, size,
+                                  normalize=False, borderType=cv2.BORDER_CONSTANT)
+            bg[at, k] = total[by, bx] / np.maximum(norm[by, bx], 1.0)
     d = np.asarray(color, np.float32)[None, :] - bg
     alpha = np.clip(np.sum((pix - bg) * d, axis=1) / np.maximum(np.sum(d * d, axis=1), 1.0), 0.0, 1.0)
     residual = np.linalg.norm(pix - bg - alpha[:, None] * d, axis=1)

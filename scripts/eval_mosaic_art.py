@@ -447,7 +447,6 @@ def main() -> int:
                     help="write the generated PNGs (mosaic and clean) there")
     ap.add_argument("--out", type=Path, default=Path("."))
     args = ap.parse_args()
-    from deepcream.fsutil import atomic_write_bytes
 
     if args.dump:
         args.dump.mkdir(parents=True, exist_ok=True)
@@ -468,11 +467,17 @@ def main() -> int:
         for cond, r in res["clean"].items():
             bad = [f"s{p['seed']} {p['name']} {100 * p['fp']:.2f}%" for p in r["per_page"] if p["fp"] > 0]
             print(f"clean {cond}: {', '.join(bad) or 'none'}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out / "mosaic-art-eval.json",
-                       (json.dumps(res, indent=1, default=float) + "\n").encode())
-    atomic_write_bytes(args.out / "mosaic-art-eval.md", to_markdown(res).encode())
+    write_results(args.out, "mosaic-art-eval", res, to_markdown(res))
     return 0
+
+
+def write_results(out: Path, stem: str, res: dict, markdown: str) -> None:
+    """``stem``.json (every figure) and ``stem``.md (the tables) in ``out``, atomically."""
+    from deepcream.fsutil import atomic_write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / f"{stem}.json", (json.dumps(res, indent=1, default=float) + "\n").encode())
+    atomic_write_bytes(out / f"{stem}.md", markdown.encode())
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ how far the figures carry to art the generators did not make.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -202,8 +201,6 @@ def main() -> int:
                     help="also write the clean cartoons there as PNG")
     ap.add_argument("--out", type=Path, default=Path("."))
     args = ap.parse_args()
-    from deepcream.fsutil import atomic_write_bytes
-
     bases = [(name, cartoon(photo)) for name, photo in photos()]
     if args.dump:
         from PIL import Image
@@ -214,10 +211,7 @@ def main() -> int:
     res = {"seeds": args.seed, "pictures": [n for n, _ in bases],
            "masks": evaluate_masks(args.seed, bases), "mosaics": evaluate_mosaics(args.seed, bases)}
     print(to_markdown(res))
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out / "other-style-eval.json",
-                       (json.dumps(res, indent=1, default=float) + "\n").encode())
-    atomic_write_bytes(args.out / "other-style-eval.md", to_markdown(res).encode())
+    ea.write_results(args.out, "other-style-eval", res, to_markdown(res))
     return 0
 
 

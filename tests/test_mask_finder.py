@@ -153,7 +153,8 @@ def test_lime_fill_touching_a_stroke_is_not_taken(condition: str) -> None:
 def test_windows_give_the_whole_image_mask(monkeypatch: pytest.MonkeyPatch) -> None:
     """The finder works in windows around the candidate paint; the mask is the one the same
     steps give on the whole image (one window), strokes far apart and near the edges
-    included. (Windows of margin 30 instead of 48 fail this.)"""
+    included. (Windows of margin 30 instead of 48 fail this, and so do windows that leave
+    out faint ridges.)"""
     from deepcream import masks
 
     rgb = np.full((420, 640, 3), 225, np.uint8)
@@ -165,6 +166,9 @@ def test_windows_give_the_whole_image_mask(monkeypatch: pytest.MonkeyPatch) -> N
     # and 32 px (a ridge of lower excess) from a seed: the farthest reach of the steps
     painted[57:60, 200:260] = (50, 200, 50)
     painted[35:38, 100:150] = (70, 200, 70)
+    # a faint line far from the rest (the paint half blended into the background, as a
+    # stroke resized after painting): only a faint ridge seeds it
+    painted[250:252, 120:260] = (112, 240, 112)
     for condition in ["jpeg90-420", "jpeg70-444", "png"]:
         image, _ = ev.encode(painted, condition, np.random.default_rng(0))
         assert len(masks._windows(masks._near(image, (0, 255, 0), masks._SEED_DISTANCE),
