@@ -59,9 +59,10 @@ class Grid:
         self._const = np.zeros((self.ncy, self.ncx), bool)
         self._const_known = np.zeros((self.ncy, self.ncx), bool)
 
-    def cell_tests(self) -> tuple[np.ndarray, np.ndarray]:
+    def cell_tests(self, pair: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
-        sides; weak = flat inside with a step on >= 1 side (grown from strong cells only)."""
+        sides; weak = flat inside with a step on >= 1 side (grown from strong cells only).
+        ``pair``: a side's step must exceed the interior gradient of both its cells."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = self.prm.margin
         y = self.luma
@@ -84,21 +85,27 @@ class Grid:
         inner = np.maximum(cx[:, :, :, lo:hi].mean(axis=1).max(axis=2),
                            cy[:, lo:hi, :, :].mean(axis=3).max(axis=1))
         need = self.prm.side_ratio * inner + self.prm.side_min
+        need_l = need_r = need_t = need_b = need
+        if pair:
+            need_v = np.concatenate([need[:, :1], np.maximum(need[:, :-1], need[:, 1:]), need[:, -1:]], axis=1)
+            need_h = np.concatenate([need[:1], np.maximum(need[:-1], need[1:]), need[-1:]], axis=0)
+            need_l, need_r, need_t, need_b = need_v[:, :-1], need_v[:, 1:], need_h[:-1], need_h[1:]
         # Between two blocks the step on the grid line is the difference of the two cells'
         # means (JPEG smears it over a few pixels, which keeps the means). A regular texture
         # with the grid's period (screentone dots, hatching) steps on the grid line too, but
         # its cells are alike: the means barely differ. Such sides are no block sides.
         # (The outermost lines of the crop have no neighbour cell: not judged.)
         vlines, hlines = self._block_sides(vlines, hlines)
-        sides = ((vlines[:, :-1] >= need).astype(np.int8) + (vlines[:, 1:] >= need)
-                 + (hlines[:-1, :] >= need) + (hlines[1:, :] >= need))
+        left, right = vlines[:, :-1] >= need_l, vlines[:, 1:] >= need_r
+        top, bottom = hlines[:-1, :] >= need_t, hlines[1:, :] >= need_b
+        sides = left.astype(np.int8) + right + top + bottom
         flat = (inner <= self.prm.flat_max) & self.inside
         self.inner = inner
         # A mosaic is a 2-D grid: a strong cell has a step on a vertical and on a horizontal
         # side. (Cells along a straight thick outline of flat art have steps on the two
         # sides parallel to it only.)
-        vert = (vlines[:, :-1] >= need) | (vlines[:, 1:] >= need)
-        horiz = (hlines[:-1, :] >= need) | (hlines[1:, :] >= need)
+        vert = left | right
+        horiz = top | bottom
         strong = flat & vert & horiz & (sides >= 2)
         # Block edges: between two constant blocks the step runs along the whole side (a
         # partial block at a patch corner covers part of it), while an edge of the art that
@@ -106,11 +113,11 @@ class Grid:
         # lifts the side's mean over the threshold.
         vstep = np.abs(rows[:, lines_x] - rows[:, lines_x - 1]).reshape(ncy, p, ncx + 1)
         hstep = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p)
-        need_v, need_h = need[:, None, :], need[:, :, None]
-        vert_e = (((vstep[:, :, :-1] >= need_v).mean(axis=1) >= self.prm.edge_cover)
-                  | ((vstep[:, :, 1:] >= need_v).mean(axis=1) >= self.prm.edge_cover))
-        horiz_e = (((hstep[:-1] >= need_h).mean(axis=2) >= self.prm.edge_cover)
-                   | ((hstep[1:] >= need_h).mean(axis=2) >= self.prm.edge_cover))
+        cov = self.prm.edge_cover
+        vert_e = (((vstep[:, :, :-1] >= need_l[:, None, :]).mean(axis=1) >= cov)
+                  | ((vstep[:, :, 1:] >= need_r[:, None, :]).mean(axis=1) >= cov))
+        horiz_e = (((hstep[:-1] >= need_t[:, :, None]).mean(axis=2) >= cov)
+                   | ((hstep[1:] >= need_b[:, :, None]).mean(axis=2) >= cov))
         self.edged = strong & vert_e & horiz_e
         # Weak cells must be as flat as this grid's strong cells are (0 for PNG, JPEG noise
         # otherwise), not merely smooth like a natural background.

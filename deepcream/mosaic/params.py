@@ -111,6 +111,10 @@ class MosaicParams:
     #: gradient + side_min
     side_ratio: float = 2.0
     side_min: float = 1.5
+    #: grids on JPEG's 8 x 8 blocks (period a multiple of 8, phase 0): a side's step must
+    #: exceed side_ratio x the interior gradient of both cells it separates (not just this
+    #: one's) + side_min
+    jpeg_pair_sides: bool = True
     #: a side only counts when the two cells' mean lumas differ by at least this share of the
     #: side's step (blocks: the whole step; screentone or hatching with the grid's period:
     #: alike cells, ~0); 0 turns the check off
