@@ -4,13 +4,15 @@ Cells next to a region may hold a *partial block*, a constant strip continuing f
 shared grid line and ending on one straight line (the patch border); border cells of the
 region may hold a partial block plus surroundings, and are trimmed where the patch border
 crosses them (an exact run's end on lossless input, a straight step or the end of the
-block's smoothness after JPEG, else their grid line's median width). On lossless input the
-cells the border crosses are then decided pixel by pixel where the block colors show it
-(``exact_block_pixels``): a selection of any shape, not only straight borders.
+block's smoothness after JPEG, else their grid line's median width). Then the cells the
+border crosses are decided pixel by pixel: on lossless input where the block colors show it
+(``exact_block_pixels``; a selection of any shape, not only straight borders), after JPEG
+by cutting away what is not near the block's color (``lossy_block_pixels``).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -358,4 +360,70 @@ def exact_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray) -> n
     out = fallback.copy()
     win = out[i0 * p:i1 * p, j0 * p:j1 * p]
     win[:] = (win & ~decided) | (grown & decided & px(area >= prm.exact_min_area))
+    return out
+
+
+def lossy_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray, noise: float
+                       ) -> np.ndarray:
+    """Lossy input: ``fallback`` (``partial_blocks``) cut pixel by pixel in the region's
+    border cells and the cells beside it. A partial block is its block's color on the
+    selected pixels only; after JPEG that color is known to a tolerance: the median luma of
+    the cell's pixels 1-3 px from the sides it shares with region cells. Only the pixels
+    within ``lossy_pixel_tol`` x the partial-strip tolerance of it, 4-connected to those
+    sides after a 3 x 3 opening (JPEG noise), keep; nothing is added (similar surroundings
+    would be)."""
+    p = grid.p
+    prm = grid.prm
+    m = prm.margin
+    st = np.ones((3, 3), bool)
+    near = ndimage.binary_dilation(cells, structure=st) & grid.inside
+    pad = np.pad(cells, 1)
+    interior = cells & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
+    refine = near & ~interior
+    if not refine.any() or p < 6:
+        return fallback
+    # Work on the cells around the region only.
+    ys, xs = np.nonzero(near)
+    i0, i1, j0, j1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    cells, refine = cells[i0:i1, j0:j1], refine[i0:i1, j0:j1]
+    ncy, ncx = cells.shape
+    hh, ww = ncy * p, ncx * p
+    crop = np.ascontiguousarray(grid.crop[i0 * p + m:i1 * p + m, j0 * p + m:j1 * p + m])
+    lum = (cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.shape[2] == 3 else crop[..., 0]
+           ).astype(np.float32)
+
+    def px(a: np.ndarray) -> np.ndarray:
+        return np.repeat(np.repeat(a, p, 0), p, 1)
+
+    rows = np.arange(hh)[:, None] % p
+    cols = np.arange(ww)[None, :] % p
+    pad = np.pad(cells, 1)
+    band = np.zeros((hh, ww), bool)  # 1-3 px from a side shared with a region cell
+    edge = np.zeros((hh, ww), bool)  # 0-1 px from it
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        facing = px(pad[1 + dy:1 + dy + ncy, 1 + dx:1 + dx + ncx])
+        along = rows if dy else cols  # distance from the shared side
+        d = along if dy + dx < 0 else p - 1 - along
+        band |= facing & (d >= 1) & (d <= 3)
+        edge |= facing & (d <= 1)
+    refine_px = px(refine)
+    band &= refine_px
+    edge &= refine_px
+    color = np.zeros((ncy, ncx), np.float32)
+    known = np.zeros((ncy, ncx), bool)
+    by_band = band.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
+    by_lum = lum.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
+    for i, j in zip(*np.nonzero(refine), strict=True):
+        v = by_lum[i, j][by_band[i, j]]
+        if len(v):
+            color[i, j] = np.median(v)
+            known[i, j] = True
+    tol = prm.lossy_pixel_tol * (prm.partial_tol + prm.partial_tol_noise * noise)
+    close = (np.abs(lum - px(color)) <= tol) & px(known)
+    close = ndimage.binary_opening(close, structure=st)
+    grown = ndimage.binary_propagation(close & edge, mask=close)
+    decided = px(refine & known)
+    out = fallback.copy()
+    win = out[i0 * p:i1 * p, j0 * p:j1 * p]
+    win &= ~decided | grown
     return out

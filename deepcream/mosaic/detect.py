@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from deepcream.mosaic.border import exact_block_pixels, partial_blocks
+from deepcream.mosaic.border import exact_block_pixels, lossy_block_pixels, partial_blocks
 from deepcream.mosaic.cells import Grid
 from deepcream.mosaic.fractional import (
     FractionalGrid,
@@ -281,6 +281,8 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     pixels = partial_blocks(grid, cells, noise, exact)
     if exact and exact_rgb and prm.exact_pixels:
         pixels = exact_block_pixels(grid, cells, pixels)
+    elif not exact and prm.lossy_pixels:
+        pixels = lossy_block_pixels(grid, cells, pixels, noise)
     return grid, pixels
 
 

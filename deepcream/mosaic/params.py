@@ -219,6 +219,10 @@ class MosaicParams:
     exact_min_area: int = 3
     #: partial blocks: share of a cell's lines whose constant run ends at the same place
     partial_agree: float = 0.7
+    #: lossy input: border cells cut pixel by pixel (``border.lossy_block_pixels``) to the
+    #: pixels within lossy_pixel_tol x the strip tolerance below of the block's luma
+    lossy_pixels: bool = True
+    lossy_pixel_tol: float = 2.0
     #: lossy partial strips: pixels equal within partial_tol + partial_tol_noise x noise
     partial_tol: float = 3.0
     partial_tol_noise: float = 3.0
