@@ -498,11 +498,14 @@ _ART_EXCESS = 120
 _CLOSE_RADIUS = 3
 # Enclosed non-mask islands up to this many pixels are JPEG damage inside a stroke.
 _HOLE_PIXELS = 64
-# find_paint works in windows around the candidate paint (pixels near the color or vivid:
-# every seed is one). Every pixel it reads or writes lies within this many px of a
-# candidate: the core reaches _ALONG_REACH (32) from a seed, the body _BODY_RINGS (3) and the
-# cap _SOLID_REACH (6) further, and the tint cleanup reads _TINT_WINDOW (6) around that;
-# the seed steps read less (_VIVID_REACH + 2). (48 px; 30 would change masks.)
+# find_paint works in windows around the candidate paint (pixels near the color, vivid, or
+# on a faint ridge: every seed is one). Every pixel it reads or writes lies within this many
+# px of a candidate: the core reaches _ALONG_REACH (32) from a seed, the body _BODY_RINGS (3)
+# and the cap _SOLID_REACH (6) further, and the tint cleanup reads _TINT_WINDOW (6) around
+# that; the seed steps read less (_VIVID_REACH + 2). Candidates of two windows lie more
+# than twice this apart (else their boxes would overlap and merge), so the seed steps that
+# look for other seeds (_VIVID_REACH 32, a faint ridge's _FAINT_ISOLATION 64) see only their
+# own window's.
 _WINDOW_MARGIN = _ALONG_REACH + _BODY_RINGS + int(_SOLID_REACH) + _TINT_WINDOW + 1
 # Candidates are grouped on a grid of blocks this size; two windows merge when their union
 # is at most this many pixels larger than the two (one window's fixed cost).

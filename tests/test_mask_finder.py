@@ -184,8 +184,8 @@ def test_windows_give_the_whole_image_mask(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_windows_are_disjoint_and_hold_every_candidate_with_its_margin() -> None:
     """Scattered specks (a page of foliage) and a long diagonal stroke: the windows never
-    overlap, and every candidate pixel lies at least the margin inside its window (or at
-    the image's edge)."""
+    overlap, every candidate pixel lies at least the margin inside its window (or at the
+    image's edge), and the candidates of two windows more than twice the margin apart."""
     from deepcream import masks
 
     rng = np.random.default_rng(3)
@@ -209,6 +209,13 @@ def test_windows_are_disjoint_and_hold_every_candidate_with_its_margin() -> None
         inside[top - ys.start:bottom - ys.start, left - xs.start:right - xs.start] = False
         assert not inside.any()
     assert len(windows) > 1 and owner.max() == 1 and (owner[candidates] == 1).all()
+    # candidates of two windows lie more than twice the margin apart, farther than any seed
+    # step looks for other seeds
+    assert max(masks._VIVID_REACH, masks._FAINT_ISOLATION) < 2 * margin
+    for ys, xs in windows:
+        mine = np.zeros(candidates.shape, bool)
+        mine[ys, xs] = candidates[ys, xs]
+        assert not (masks._within(mine, 2 * margin) & candidates & ~mine).any()
 
 
 def test_solid_border_under_420_is_read_by_its_luma() -> None:
