@@ -409,19 +409,24 @@ def lossy_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray, nois
     refine_px = px(refine)
     band &= refine_px
     edge &= refine_px
+    by_band = band.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)[refine].reshape(-1, p * p)
+    by_lum = lum.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)[refine].reshape(-1, p * p)
+    has = by_band.any(axis=1)
     color = np.zeros((ncy, ncx), np.float32)
     known = np.zeros((ncy, ncx), bool)
-    by_band = band.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
-    by_lum = lum.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
-    for i, j in zip(*np.nonzero(refine), strict=True):
-        v = by_lum[i, j][by_band[i, j]]
-        if len(v):
-            color[i, j] = np.median(v)
-            known[i, j] = True
+    iy, ix = np.nonzero(refine)
+    color[iy[has], ix[has]] = np.nanmedian(np.where(by_band[has], by_lum[has], np.nan), axis=1)
+    known[iy[has], ix[has]] = True
     tol = prm.lossy_pixel_tol * (prm.partial_tol + prm.partial_tol_noise * noise)
-    close = (np.abs(lum - px(color)) <= tol) & px(known)
-    close = ndimage.binary_opening(close, structure=st)
-    grown = ndimage.binary_propagation(close & edge, mask=close)
+    close = ((np.abs(lum - px(color)) <= tol) & px(known)).astype(np.uint8)
+    close = cv2.morphologyEx(close, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8),
+                             borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    # The components (4-connected) that reach the shared sides.
+    n, labels = cv2.connectedComponents(close, connectivity=4)
+    reach = np.zeros(n, bool)
+    reach[labels[edge & (close > 0)]] = True
+    reach[0] = False
+    grown = reach[labels]
     decided = px(refine & known)
     out = fallback.copy()
     win = out[i0 * p:i1 * p, j0 * p:j1 * p]
