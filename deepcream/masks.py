@@ -929,12 +929,13 @@ def _bridge_diagonals(mask: np.ndarray) -> None:
 def _thin_seeds(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, near_art: np.ndarray,
                 color: Color, seeds: np.ndarray) -> np.ndarray:
     """Seeds on thin ridges of mask excess, not in ``near_art`` (see ``_THIN_SEED_EXCESS``
-    and ``_FAINT_SEED_EXCESS``; faint ones only away from the other ``seeds``)."""
+    and ``_FAINT_SEED_EXCESS``; faint ones only far from the other ``seeds`` or joining
+    them)."""
     thin = _drop_specks((excess >= _THIN_SEED_EXCESS) & (ridge >= _THIN_RIDGE))
     faint = (excess >= _FAINT_SEED_EXCESS) & (ridge >= _FAINT_RIDGE) & ~thin
     if faint.any():
-        # not beside a wide area of that vividness: the slivers of a green art fill between
-        # two outlines are such ridges
+        # not beside a wide area of a dull green (_FAINT_WIDE_EXCESS): the slivers of a green
+        # art fill between two outlines are such ridges
         faint &= ~_within(_wide_parts(excess >= _FAINT_WIDE_EXCESS), _THIN_ART_GAP)
         # (a stroke's own soft edge beside its seeds would chain a sliver of art to it)
         faint &= ~_within(seeds, 2)
@@ -969,7 +970,8 @@ def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: 
     into their local background (the mean of the nearby pixels that carry little of it):
     pixel - background = alpha x (color - background) up to a median residual of
     _FAINT_BLEND, with a median alpha of at least _FAINT_ALPHA. A resized stroke is such a
-    blend; a thin line of a green of the art's own (#32cd32, #7cfc00) is not."""
+    blend; a thin line of a green of the art's own often is not (#32cd32 or #7cfc00 on white
+    or on a dark ground; #32cd32 on orange does pass)."""
     ys, xs = np.nonzero(faint)
     lab = labels[ys, xs]
     pix = rgb[ys, xs].astype(np.float32)
