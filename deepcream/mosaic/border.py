@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from deepcream.mosaic.cells import Grid
+from deepcream.mosaic.cells import Grid, cell_pixels, color_keys
 
 
 def partial_blocks(grid: Grid, cells: np.ndarray, noise: float, lossless: bool) -> np.ndarray:
@@ -292,12 +292,8 @@ def exact_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray) -> n
     cells, near, refine, ring = (a[i0:i1, j0:j1] for a in (cells, near, refine, ring))
     ncy, ncx = cells.shape
     hh, ww = ncy * p, ncx * p
-    c = grid.crop[i0 * p:i1 * p + 2 * m, j0 * p:j1 * p + 2 * m].astype(np.int64)
-    full = c[..., 0] if c.shape[-1] == 1 else (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+    full = color_keys(grid.crop[i0 * p:i1 * p + 2 * m, j0 * p:j1 * p + 2 * m])
     keys = full[m:m + hh, m:m + ww]
-
-    def px(cell_mask: np.ndarray) -> np.ndarray:
-        return np.repeat(np.repeat(cell_mask, p, 0), p, 1)
 
     # Side pixels facing a region cell, and those of them that step to the pixel across
     # the grid line (dy, dx: where the region cell lies).
@@ -312,11 +308,11 @@ def exact_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray) -> n
             on &= rows == (0 if dy < 0 else p - 1)
         if dx:
             on &= cols == (0 if dx < 0 else p - 1)
-        on &= px(pad[1 + dy:1 + dy + ncy, 1 + dx:1 + dx + ncx])
+        on &= cell_pixels(pad[1 + dy:1 + dy + ncy, 1 + dx:1 + dx + ncx], p)
         across = full[m + dy:m + dy + hh, m + dx:m + dx + ww]
         side |= on
         votes |= on & (keys != across)
-    refine_px = px(refine)
+    refine_px = cell_pixels(refine, p)
     side &= refine_px
     votes &= refine_px
     # Colors found as an area in the two rings of cells around the region and its
@@ -327,7 +323,7 @@ def exact_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray) -> n
         for sgn in (1, -1):
             b = full[m + sgn * dy:m + sgn * dy + hh, m + sgn * dx:m + sgn * dx + ww]
             flat &= a == b
-    found = np.unique(keys[px(ring) & flat])
+    found = np.unique(keys[cell_pixels(ring, p) & flat])
     by_cell = keys.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)  # [i, j, r, c]
     vote_cells = votes.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
     side_cells = side.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)
@@ -351,15 +347,15 @@ def exact_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray) -> n
             same = np.count_nonzero(by_cell[i, j][side_cells[i, j] & ~vote_cells[i, j]] == k)
             if same <= n[excl].max():
                 chosen[i, j] = k
-    chosen_px = px(chosen)
+    chosen_px = cell_pixels(chosen, p)
     eq = (keys == chosen_px) & (chosen_px >= 0)
     grown = ndimage.binary_propagation(eq & side, mask=eq)
     area = grown.reshape(ncy, p, ncx, p).sum(axis=(1, 3))
     whole = (area == p * p) & ~cells
-    decided = px(refine & (chosen >= 0) & ~whole)
+    decided = cell_pixels(refine & (chosen >= 0) & ~whole, p)
     out = fallback.copy()
     win = out[i0 * p:i1 * p, j0 * p:j1 * p]
-    win[:] = (win & ~decided) | (grown & decided & px(area >= prm.exact_min_area))
+    win[:] = (win & ~decided) | (grown & decided & cell_pixels(area >= prm.exact_min_area, p))
     return out
 
 
@@ -392,21 +388,18 @@ def lossy_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray, nois
     lum = (cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.shape[2] == 3 else crop[..., 0]
            ).astype(np.float32)
 
-    def px(a: np.ndarray) -> np.ndarray:
-        return np.repeat(np.repeat(a, p, 0), p, 1)
-
     rows = np.arange(hh)[:, None] % p
     cols = np.arange(ww)[None, :] % p
     pad = np.pad(cells, 1)
     band = np.zeros((hh, ww), bool)  # 1-3 px from a side shared with a region cell
     edge = np.zeros((hh, ww), bool)  # 0-1 px from it
     for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        facing = px(pad[1 + dy:1 + dy + ncy, 1 + dx:1 + dx + ncx])
+        facing = cell_pixels(pad[1 + dy:1 + dy + ncy, 1 + dx:1 + dx + ncx], p)
         along = rows if dy else cols  # distance from the shared side
         d = along if dy + dx < 0 else p - 1 - along
         band |= facing & (d >= 1) & (d <= 3)
         edge |= facing & (d <= 1)
-    refine_px = px(refine)
+    refine_px = cell_pixels(refine, p)
     band &= refine_px
     edge &= refine_px
     by_band = band.reshape(ncy, p, ncx, p).transpose(0, 2, 1, 3)[refine].reshape(-1, p * p)
@@ -418,7 +411,7 @@ def lossy_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray, nois
     color[iy[has], ix[has]] = np.nanmedian(np.where(by_band[has], by_lum[has], np.nan), axis=1)
     known[iy[has], ix[has]] = True
     tol = prm.lossy_pixel_tol * (prm.partial_tol + prm.partial_tol_noise * noise)
-    close = ((np.abs(lum - px(color)) <= tol) & px(known)).astype(np.uint8)
+    close = ((np.abs(lum - cell_pixels(color, p)) <= tol) & cell_pixels(known, p)).astype(np.uint8)
     close = cv2.morphologyEx(close, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8),
                              borderType=cv2.BORDER_CONSTANT, borderValue=0)
     # The components (4-connected) that reach the shared sides.
@@ -427,7 +420,7 @@ def lossy_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray, nois
     reach[labels[edge & (close > 0)]] = True
     reach[0] = False
     grown = reach[labels]
-    decided = px(refine & known)
+    decided = cell_pixels(refine & known, p)
     out = fallback.copy()
     win = out[i0 * p:i1 * p, j0 * p:j1 * p]
     win &= ~decided | grown

@@ -17,6 +17,18 @@ from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 from deepcream.mosaic.period import gradients
 
 
+def color_keys(pixels: np.ndarray) -> np.ndarray:
+    """int32 [...]: one integer per pixel of uint8 [..., C] (C = 1 or 3) naming its color,
+    for equality tests and ``np.unique`` over colors."""
+    c = pixels.astype(np.int32)
+    return c[..., 0] if c.shape[-1] == 1 else (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+
+
+def cell_pixels(cell_mask: np.ndarray, p: int) -> np.ndarray:
+    """[ncy * p, ncx * p]: each cell's value over its p x p pixels."""
+    return np.repeat(np.repeat(cell_mask, p, 0), p, 1)
+
+
 class Grid:
     """Cells of one grid (period p, phase fx, fy) over a box, on an edge-replicated crop.
 
@@ -256,8 +268,7 @@ class Grid:
         edges across vertical grid lines [ncy, ncx-1], across horizontal ones [ncy-1, ncx])."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = self.prm.margin
-        c = self.crop[m:m + ncy * p, m:m + ncx * p].astype(np.int32)
-        key = c[..., 0] if c.shape[-1] == 1 else (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+        key = color_keys(self.crop[m:m + ncy * p, m:m + ncx * p])
         by_rows = key.reshape(ncy, p, ncx, p)  # [i, r, j, c]: row r of cell (i, j)
         by_cols = by_rows.transpose(2, 3, 0, 1)  # [j, c, i, r]: column c of cell (i, j)
         need = max(2, p // 2)
@@ -296,12 +307,11 @@ class Grid:
         exact = self.constant_cells(cand)
         if np.count_nonzero(exact) < self.prm.cert_min:
             return out
-        c = self.crop.astype(np.int32)
-        keys = c[:, :, 0] if c.shape[2] == 1 else (c[:, :, 0] << 16) | (c[:, :, 1] << 8) | c[:, :, 2]
+        keys = color_keys(self.crop)
         idx = np.argwhere(exact)
         colors = keys[m + p * idx[:, 0], m + p * idx[:, 1]]
         in_cells = np.zeros(keys.shape, bool)
-        in_cells[m:m + ncy * p, m:m + ncx * p] = np.repeat(np.repeat(exact, p, 0), p, 1)
+        in_cells[m:m + ncy * p, m:m + ncx * p] = cell_pixels(exact, p)
         uniq = np.unique(colors)
         pos = np.clip(np.searchsorted(uniq, keys), 0, len(uniq) - 1)
         hit = uniq[pos] == keys

@@ -151,11 +151,11 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     # Over 80 lines on purpose: the steps (cells, growth, borders, completion) read and
     # narrow the same per-grid arrays; the comments mark them.
     grid = Grid(rgb, p, fx, fy, box, prm=prm)
+    jpeg_aligned = p % 8 == 0 and fx % 8 == 0 and fy % 8 == 0
     # On JPEG's own 8 x 8 blocks, a flat JPEG block (paper, which JPEG keeps exact) steps to
     # its neighbour wherever that one holds a line, whose ringing fills its whole JPEG
     # block: there a side counts only when it steps over the flatness of both its cells.
-    on_jpeg_blocks = p % 8 == 0 and fx % 8 == 0 and fy % 8 == 0
-    strong, weak = grid.cell_tests(pair=prm.jpeg_pair_sides and on_jpeg_blocks)
+    strong, weak = grid.cell_tests(pair=prm.jpeg_pair_sides and jpeg_aligned)
     # (Not on a pixel-repetition upscale: its texture steps fall on grid lines of every
     # even period and none between.)
     faint = grid.faint_cells() if p <= prm.small_block and not repeated else None
@@ -209,7 +209,6 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     min_cells = int(np.clip(np.ceil(prm.min_area / (p * p)), 3, prm.min_cells))
     # JPEG's own 8x8 blocks look like a weak mosaic in smooth areas: a grid that lines
     # up with them must be carried by strong cells.
-    jpeg_aligned = p % 8 == 0 and fx % 8 == 0 and fy % 8 == 0
     # Small blocks: after JPEG few cells pass the strong test (the step smears into the
     # 1-3 interior pixels), while the weak test stays specific.
     share = (prm.jpeg_grid_seed_share if jpeg_aligned
