@@ -1189,7 +1189,7 @@ def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
 
 def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
                        color: Color) -> bool:
-    """(hard, excess): hard is True when the exact-color strokes have crisp borders: the
+    """True when the exact-color strokes have crisp borders: the
     pixels around them that carry clearly more mask color than the background 2 px further
     out (as an anti-aliased border does) outnumber those that carry clearly less by under
     ``_SOFT_EDGE_SHARE``. Read in windows around the strokes (nothing farther than 3 px
