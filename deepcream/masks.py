@@ -694,6 +694,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     # Seeds near the color are all kept, specks too (only vivid ones are dropped when
     # alone): a thin stroke resized and then saved as JPEG may keep only specks near it.
     near = distance <= _SEED_DISTANCE
+    if not near.any():
+        # (every other seed is looked for only beside paint near the color: see below)
+        return exact, PaintInfo(False, n_exact, n_exact)
     # every seed is near the color, at least this vivid, or on a faint ridge of excess (a
     # thin stroke resized after painting may have no pixel of the first two)
     ridge = None
