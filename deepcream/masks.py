@@ -708,7 +708,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
     for win in windows:
         win.seeds = win.crop(near)
-    if excess is not None and any(win.seeds.any() for win in windows):
+    if excess is not None:  # (some window has near seeds: every near pixel is a candidate)
         for win in windows:
             win.vivid_stage(rgb, distance, excess, ridge, color)
     windows = [win for win in windows if win.seeds.any()]
