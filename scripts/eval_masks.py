@@ -175,35 +175,41 @@ def _resized(arr: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarra
 def painted_samples(seed: int, conditions: list[str], only: list[str] | None = None
                     ) -> list[Sample]:
     """Every base picture (or those named in ``only``) painted and saved per condition."""
-    from scipy import ndimage
-
     rng = np.random.default_rng(seed)
     bases = [(n, fit(skimage_image(n))) for n in SKIMAGE_SOURCES]
     bases += [(f"lineart{i}", line_art(rng, antialias=bool(i % 2 == 0))) for i in range(3)]
+    return [sample for index, (name, base) in enumerate(bases)
+            if only is None or name in only
+            for sample in paint_and_save(name, base, seed, index, conditions)]
+
+
+def paint_and_save(name: str, base: np.ndarray, seed: int, index: int, conditions: list[str]
+                   ) -> list[Sample]:
+    """``base`` painted with strokes and saved per condition; the strokes and each
+    condition's draws come from generators keyed by (seed, index[, condition])."""
+    from scipy import ndimage
+
+    h, w = base.shape[:2]
+    # one generator per picture and condition: the same strokes under every condition,
+    # whichever conditions are asked for
+    paths = stroke_paths(np.random.default_rng([seed, index]), w, h)
     out = []
-    for index, (name, base) in enumerate(bases):
-        if only is not None and name not in only:
-            continue
-        h, w = base.shape[:2]
-        # one generator per picture and condition: the same strokes under every condition,
-        # whichever conditions are asked for
-        paths = stroke_paths(np.random.default_rng([seed, index]), w, h)
-        for condition in conditions:
-            rng = np.random.default_rng([seed, index, CONDITIONS.index(condition)])
-            antialias = condition != "png-aliased" and not (
-                condition.startswith("jpeg") and rng.random() < 0.3)
-            painted, cover = paint(base, paths, antialias)
-            state = rng.bit_generator.state
-            image, factor = encode(painted, condition, rng)
-            rng.bit_generator.state = state
-            # the reference: the clean picture through the same resize and encoding
-            clean, _ = encode(base, condition, rng)
-            strokes = cover > 0
-            if factor != 1.0:
-                size = (image.shape[1], image.shape[0])
-                strokes = _resized((cover * 255).astype(np.uint8), size, Image.BILINEAR) > 0
-            _, count = ndimage.label(strokes)
-            out.append(Sample(f"{name}", condition, clean, image, strokes, int(count)))
+    for condition in conditions:
+        rng = np.random.default_rng([seed, index, CONDITIONS.index(condition)])
+        antialias = condition != "png-aliased" and not (
+            condition.startswith("jpeg") and rng.random() < 0.3)
+        painted, cover = paint(base, paths, antialias)
+        state = rng.bit_generator.state
+        image, factor = encode(painted, condition, rng)
+        rng.bit_generator.state = state
+        # the reference: the clean picture through the same resize and encoding
+        clean, _ = encode(base, condition, rng)
+        strokes = cover > 0
+        if factor != 1.0:
+            size = (image.shape[1], image.shape[0])
+            strokes = _resized((cover * 255).astype(np.uint8), size, Image.BILINEAR) > 0
+        _, count = ndimage.label(strokes)
+        out.append(Sample(f"{name}", condition, clean, image, strokes, int(count)))
     return out
 
 

@@ -77,50 +77,25 @@ def cartoon(photo: np.ndarray) -> np.ndarray:
 
 
 def mask_samples(seed: int, bases: list[tuple[str, np.ndarray]]) -> list[em.Sample]:
-    """Every cartoon painted with strokes and saved per condition (as ``eval_masks``)."""
-    from PIL import Image
-    from scipy import ndimage
-
-    out = []
-    for index, (name, base) in enumerate(bases):
-        h, w = base.shape[:2]
-        paths = em.stroke_paths(np.random.default_rng([seed, 1000 + index]), w, h)
-        for ci, condition in enumerate(MASK_CONDITIONS):
-            rng = np.random.default_rng([seed, 1000 + index, ci])
-            antialias = not (condition.startswith("jpeg") and rng.random() < 0.3)
-            painted, cover = em.paint(base, paths, antialias)
-            state = rng.bit_generator.state
-            image, factor = em.encode(painted, condition, rng)
-            rng.bit_generator.state = state
-            clean, _ = em.encode(base, condition, rng)
-            strokes = cover > 0
-            if factor != 1.0:
-                size = (image.shape[1], image.shape[0])
-                strokes = np.asarray(Image.fromarray((cover * 255).astype(np.uint8)).resize(
-                    size, Image.BILINEAR)) > 0
-            _, count = ndimage.label(strokes)
-            out.append(em.Sample(name, condition, clean, image, strokes, int(count)))
-    return out
+    """Every cartoon painted with strokes and saved per condition (``eval_masks``'s painter;
+    pictures keyed 1000 + i, apart from ``eval_masks``' own)."""
+    return [sample for index, (name, base) in enumerate(bases)
+            for sample in em.paint_and_save(name, base, seed, 1000 + index, MASK_CONDITIONS)]
 
 
 def evaluate_masks(seeds: list[int], bases: list[tuple[str, np.ndarray]]) -> dict:
-    from scipy import ndimage
-
     from deepcream.masks import find_paint
     from deepcream.regions import find_regions
 
     rows = []
     for seed in seeds:
         for s in mask_samples(seed, bases):
-            mask, _ = find_paint(s.image)
-            dist = ndimage.distance_transform_edt(~s.strokes)
-            left = (em.tint(s.image) > em.TINT) & (em.tint(s.clean) <= em.TINT) & ~mask
+            r = em.score_mask(s)  # tinted px left within NEAR_STROKE (8) and beyond FAR (6)
             rows.append({"seed": seed, "name": s.name, "condition": s.condition,
-                         "tinted_within_6": int((left & (dist <= em.FAR)).sum()),
-                         "tinted_6_to_8": int((left & (dist > em.FAR) & (dist <= em.NEAR_STROKE)).sum()),
-                         "stroke_px": int(s.strokes.sum()),
-                         "far": int((mask & (dist > em.FAR)).sum()),
-                         "regions": len(find_regions(mask)), "strokes": s.stroke_count})
+                         "tinted_within_6": r["missed"] - r["missed_beyond"],
+                         "tinted_6_to_8": r["missed_beyond"],
+                         "stroke_px": int(s.strokes.sum()), "far": r["far"],
+                         "regions": r["regions"], "strokes": r["strokes"]})
     table = {}
     for cond in MASK_CONDITIONS:
         r = [x for x in rows if x["condition"] == cond]
