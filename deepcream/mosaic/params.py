@@ -88,6 +88,37 @@ class MosaicParams:
     frac_blend_share: float = 0.3
     frac_region_blend: float = 0.3
     frac_region_density: float = 0.15
+    #: look for grids blurred by a resampling filter (resampled.py; bicubic, Lanczos); a pixel is explained by the block model when its
+    #: residual is at most resampled_tol levels
+    resampled: bool = True
+    resampled_tol: float = 1.0
+    #: ... searched on tiles where this share of pixels equals its left neighbour
+    resampled_flat_share: float = 0.0
+    #: ... plus this share of the step to its neighbours (Pillow samples its kernel, which
+    #: differs from the kernel's integral the model uses by 2-5% of a step)
+    resampled_rel: float = 0.06
+    #: a grid is tested when its model explains this share of the step pixels along both
+    #: axes' lines; its cells are tested on q = min(resampled_q, period) px
+    resampled_score: float = 0.1
+    resampled_seed_score: float = 0.15
+    resampled_seed_gain: float = 0.18
+    resampled_integer: float = 0.02
+    resampled_seeds: int = 3
+    resampled_box: int = 640
+    resampled_max_grids: int = 8
+    resampled_overlap: float = 0.3
+    resampled_area_margin: float = 0.05
+    resampled_q: int = 8
+    #: a region of a resampled grid needs resampled_min_cells explained cells stepping by
+    #: resampled_min_step levels or more to a neighbour, resampled_share of its such cells
+    resampled_min_step: float = 6.0
+    resampled_flat: float = 0.25
+    resampled_min_cells: int = 8
+    resampled_share: float = 0.7
+    #: lines (rows, columns) of a grid's core box that its period and phase are fitted on
+    resampled_lines: int = 24
+    #: ... first on the tile that combs best, then over up to this many px around it
+    resampled_reach: int = 320
 
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"
