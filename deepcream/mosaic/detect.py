@@ -17,6 +17,7 @@ from deepcream.mosaic.fractional import (
     cell_columns,
     fractional_grids,
 )
+from deepcream.mosaic.islands import smooth_islands
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 from deepcream.mosaic.period import CandidateGrid, candidate_grids
 from deepcream.mosaic.regions import (
@@ -68,6 +69,9 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
             placed = detect_fractional(rgb, luma, fg, prm)
             if placed is not None:
                 yield placed
+    if prm.islands and kx == 1:
+        for p, fx, fy, box, mask in smooth_islands(rgb, luma, prm):
+            yield CandidateGrid(p, fx, fy, [], False), BoxPlacement(box), mask
 
 
 class BoxPlacement:
