@@ -414,6 +414,26 @@ _FAINT_BAND = 256  # rows per band of the background sums
 # a faint ridge this close to other seeds must join them (64: a stretch 32-64 px beyond a
 # stroke's seeds was seen to become a region of its own)
 _FAINT_ISOLATION = 64
+# Long ridges of excess (>= _BLEND_RIDGE_EXCESS, top-hat >= _BLEND_RIDGE_RIDGE, joined over
+# _FAINT_GAP, at least _BLEND_RIDGE_LENGTH px long) that read as the mask color blended into
+# their background, judged apart in chroma and in luma (see _blend_ridges), seed anywhere but
+# within _THIN_ART_GAP of an art fill: thin strokes that JPEG 4:2:0 left paler, which may keep
+# no pixel near the color at all. In a picture with no pixel near the color they are the only
+# seeds: foliage and other art greens give vivid specks and short ridges, and lines of an art
+# green lie off the blend line in chroma or are too dark / too light in luma.
+_BLEND_RIDGE_EXCESS = 70
+_BLEND_RIDGE_RIDGE = 50
+_BLEND_RIDGE_LENGTH = 40
+_BLEND_RIDGE_CHROMA_RESIDUAL = 4.0
+_BLEND_RIDGE_ALPHA = 0.35
+_BLEND_RIDGE_LUMA_CONTRAST = 20
+_BLEND_RIDGE_LUMA_ALPHA = (0.6, 1.1)
+# ... and not where more than _BLEND_RIDGE_BACKGROUND_SHARE of the pixels within
+# _BLEND_RIDGE_BACKGROUND_REACH px carry excess _BLEND_RIDGE_BACKGROUND_EXCESS (a pale green or
+# cyan fill: the mask would widen into it, and its own tint hides the stroke's)
+_BLEND_RIDGE_BACKGROUND_EXCESS = 40
+_BLEND_RIDGE_BACKGROUND_REACH = 9
+_BLEND_RIDGE_BACKGROUND_SHARE = 0.6
 # A stroke's core also follows such a ridge at lower levels (excess >= _ALONG_EXCESS, top-hat
 # >= _ALONG_RIDGE) up to _ALONG_REACH px from a seed: thin 4:2:0 strokes fade over dark
 # backgrounds.
@@ -467,9 +487,10 @@ _BODY_VIVID_BACKGROUND = 0.1
 # border, or the outermost ring taken) that read as nearly unblended paint: luma at least
 # _SOLID_ALPHA of the way to the paint's and excess too, or excess _SOLID_LUMA_EXCESS of the
 # way when the luma lies between _SOLID_ALPHA and _SOLID_LUMA_MAX (or, where the luma says
-# nothing, excess _SOLID_EXCESS_ALPHA of the way); and as many locally as _BODY_SHARE. Such a pixel lies in the stroke, so 6 px from it is 6 px
-# from the stroke; under 4:4:4 the core reaches the stroke's edge, and the chroma bleed
-# 5-6 px out is what the 5 px cap left. The luma is at full resolution under 4:2:0, the
+# nothing, excess _SOLID_EXCESS_ALPHA of the way); and as many locally as _BODY_SHARE (see
+# _SOLID_SHARE). Such a pixel lies in the stroke, so 6 px from it is 6 px from the stroke;
+# under 4:4:4 the core reaches the stroke's edge, and the chroma bleed 5-6 px out is what
+# the 5 px cap left. The luma is at full resolution under 4:2:0, the
 # excess is not: a stroke's outermost full pixel shares its chroma with the background and
 # reads ~0.5-0.7 of the way in excess, hence the lower excess bar where the luma tells, for
 # pixels whose luma lies between the background's and the paint's, as a blend's does (one
@@ -479,6 +500,11 @@ _SOLID_ALPHA = 0.7
 _SOLID_LUMA_MAX = 1.0
 _SOLID_LUMA_EXCESS = 0.55
 _SOLID_EXCESS_ALPHA = 0.9
+# ... "as many locally" is _SOLID_SHARE beside wide strokes (their border runs on straight:
+# JPEG noise leaves ~0.6 of it reading as solid over pale green fills), _BODY_SHARE beside
+# thin ones (4:2:0 bleed a pixel past a thin stroke can read as solid paint too; 6 px from
+# it would be 7 px from the stroke).
+_SOLID_SHARE = 0.6
 # Tint cleanup, within the cap: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
 # _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
@@ -694,8 +720,8 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     # Seeds near the color are all kept, specks too (only vivid ones are dropped when
     # alone): a thin stroke resized and then saved as JPEG may keep only specks near it.
     near = distance <= _SEED_DISTANCE
-    if not near.any():
-        # (every other seed is looked for only beside paint near the color: see below)
+    lone = not near.any()
+    if lone and excess is None:
         return exact, PaintInfo(False, n_exact, n_exact)
     # every seed is near the color, at least this vivid, or on a faint ridge of excess (a
     # thin stroke resized after painting may have no pixel of the first two)
@@ -703,14 +729,15 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     candidates = near
     if excess is not None:
         ridge = cv2.morphologyEx(excess, cv2.MORPH_TOPHAT, _square(_THIN_VIVID))
-        candidates = near | (excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS)) | (
-            (excess >= _FAINT_SEED_EXCESS) & (ridge >= _FAINT_RIDGE))
+        candidates = (excess >= _BLEND_RIDGE_EXCESS) & (ridge >= _BLEND_RIDGE_RIDGE)
+        if not lone:  # (else only those ridges can seed: see _blend_ridges)
+            candidates |= near | (excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS))
     windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
     for win in windows:
         win.seeds = win.crop(near)
-    if excess is not None:  # (some window has near seeds: every near pixel is a candidate)
+    if excess is not None:
         for win in windows:
-            win.vivid_stage(rgb, distance, excess, ridge, color)
+            win.vivid_stage(rgb, distance, excess, ridge, color, lone)
     windows = [win for win in windows if win.seeds.any()]
     if not windows:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -752,20 +779,28 @@ class _Window:
         return np.ascontiguousarray(image[self.ys, self.xs])
 
     def vivid_stage(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray,
-                    ridge: np.ndarray, color: Color) -> None:
+                    ridge: np.ndarray, color: Color, lone: bool = False) -> None:
         """Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
         the exact color), or near paint of (almost) the exact color. A wide vivid area far
-        from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke."""
+        from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke.
+        Long blend-like ridges seed too (see ``_blend_ridges``); in a ``lone`` picture (no
+        pixel near the color anywhere) they are the only seeds."""
         ex, dist = self.crop(excess), self.crop(distance)
-        vivid = _drop_specks(ex >= _SEED_EXCESS)
-        self.seeds |= vivid & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
         paint_like = (dist <= _CORE_DISTANCE) | (ex >= _CORE_EXCESS)
         art = _art_fill(dist, paint_like, ex)
         self.paint_like = paint_like & ~art
         self.ridge = self.crop(ridge)
         self.near_art = _within(art, _THIN_ART_GAP)
-        self.seeds |= _thin_seeds(self.crop(rgb), ex, self.ridge, self.near_art, color,
-                                  self.seeds)
+        sub = self.crop(rgb)
+        blends = _blend_ridges(sub, ex, self.ridge, color, avoid=self.near_art)
+        if lone:
+            # vivid specks and short ridges with no paint near the color are the art's
+            self.seeds = blends
+            return
+        vivid = _drop_specks(ex >= _SEED_EXCESS)
+        self.seeds |= vivid & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
+        self.seeds |= _thin_seeds(sub, ex, self.ridge, self.near_art, color, self.seeds)
+        self.seeds |= blends
 
     def grow(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray | None,
              color: Color, box: tuple[int, int, int, int]) -> tuple[slice, slice, np.ndarray]:
@@ -967,20 +1002,16 @@ def _thin_seeds(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, near_art
     return thin
 
 
-def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: np.ndarray,
-                n: int, color: Color) -> np.ndarray:
-    """Per label (bool [n]): whether its ``faint`` pixels read as the mask color blended
-    into their local background (the mean of the nearby pixels that carry little of it):
-    pixel - background = alpha x (color - background) up to a median residual of
-    _FAINT_BLEND, with a median alpha of at least _FAINT_ALPHA. A resized stroke is such a
-    blend; a thin line of a green of the art's own often is not (#32cd32 or #7cfc00 on white
-    or on a dark ground; #32cd32 on orange does pass)."""
-    ys, xs = np.nonzero(faint)
-    lab = labels[ys, xs]
-    pix = rgb[ys, xs].astype(np.float32)
-    bg = np.empty_like(pix)
+def _local_background(rgb: np.ndarray, excess: np.ndarray, ys: np.ndarray, xs: np.ndarray
+                      ) -> np.ndarray:
+    """float32 [N, 3]: per pixel (ys, xs), the mean color of the pixels within
+    _FAINT_WINDOW px (Chebyshev) that carry little mask color (excess below
+    _FAINT_BACKGROUND): the background a stroke's pixel would be a blend with."""
+    bg = np.zeros((len(ys), 3), np.float32)
+    if len(ys) == 0:
+        return bg
     size = (2 * _FAINT_WINDOW + 1, 2 * _FAINT_WINDOW + 1)
-    m, h = _FAINT_WINDOW, faint.shape[0]
+    m, h = _FAINT_WINDOW, excess.shape[0]
     # in bands of rows: float sums over a whole large window would cost gigabytes
     for r0 in range(int(ys.min()), int(ys.max()) + 1, _FAINT_BAND):
         at = (ys >= r0) & (ys < r0 + _FAINT_BAND)
@@ -994,6 +1025,21 @@ def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: 
             total = cv2.boxFilter(rgb[b0:b1, :, k].astype(np.float32) * weight, -1, size,
                                   normalize=False, borderType=cv2.BORDER_CONSTANT)
             bg[at, k] = total[by, bx] / np.maximum(norm[by, bx], 1.0)
+    return bg
+
+
+def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: np.ndarray,
+                n: int, color: Color) -> np.ndarray:
+    """Per label (bool [n]): whether its ``faint`` pixels read as the mask color blended
+    into their local background (the mean of the nearby pixels that carry little of it):
+    pixel - background = alpha x (color - background) up to a median residual of
+    _FAINT_BLEND, with a median alpha of at least _FAINT_ALPHA. A resized stroke is such a
+    blend; a thin line of a green of the art's own often is not (#32cd32 or #7cfc00 on white
+    or on a dark ground; #32cd32 on orange does pass)."""
+    ys, xs = np.nonzero(faint)
+    lab = labels[ys, xs]
+    pix = rgb[ys, xs].astype(np.float32)
+    bg = _local_background(rgb, excess, ys, xs)
     d = np.asarray(color, np.float32)[None, :] - bg
     alpha = np.clip(np.sum((pix - bg) * d, axis=1) / np.maximum(np.sum(d * d, axis=1), 1.0), 0.0, 1.0)
     residual = np.linalg.norm(pix - bg - alpha[:, None] * d, axis=1)
@@ -1003,6 +1049,73 @@ def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: 
         ok[i] = (float(np.median(residual[mine])) <= _FAINT_BLEND
                  and float(np.median(alpha[mine])) >= _FAINT_ALPHA)
     return ok
+
+
+# JPEG's color transform (BT.601, full range): luma, then the two chroma axes.
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
+                 [0.5, -0.418688, -0.081312]], np.float32)
+
+
+def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color: Color,
+                  avoid: np.ndarray | None = None) -> np.ndarray:
+    """Seeds on thin strokes that may keep no pixel near the mask color (see
+    ``_BLEND_RIDGE_*``): the ridges of mask excess that run on for ``_BLEND_RIDGE_LENGTH``
+    px, touch no ``avoid`` pixel, and read as the mask color blended into their local
+    background: in chroma, on the line from the background's chroma to the color's (median
+    distance <= ``_BLEND_RIDGE_CHROMA_RESIDUAL``, median position >=
+    ``_BLEND_RIDGE_ALPHA``), and where the luma tells (the background's differs from the
+    color's by ``_BLEND_RIDGE_LUMA_CONTRAST``), with a luma as far along that line as a
+    stroke's middle is (median within ``_BLEND_RIDGE_LUMA_ALPHA``). Chroma and luma are read
+    apart because 4:2:0 JPEG averages the chroma of a thin line over 2x2 pixels and keeps
+    its luma."""
+    line = (excess >= _BLEND_RIDGE_EXCESS) & (ridge >= _BLEND_RIDGE_RIDGE)
+    if not line.any():
+        return line
+    # not over a background that carries mask color itself (a pale green or cyan fill, or
+    # foliage: most of the pixels around carry some): the mask would widen into the fill,
+    # whose own tint hides the stroke's anyway
+    size = 2 * _BLEND_RIDGE_BACKGROUND_REACH + 1
+    share = cv2.boxFilter((excess >= _BLEND_RIDGE_BACKGROUND_EXCESS).view(np.uint8),
+                          cv2.CV_32F, (size, size), borderType=cv2.BORDER_REPLICATE)
+    line &= share <= _BLEND_RIDGE_BACKGROUND_SHARE
+    if not line.any():
+        return line
+    joined = cv2.dilate(line.view(np.uint8), _square(_FAINT_GAP))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    long_ = extent >= _BLEND_RIDGE_LENGTH
+    long_[0] = False
+    if avoid is not None:
+        long_[labels[line & avoid]] = False
+    if not long_.any():
+        return np.zeros_like(line)
+    line &= long_[labels]
+    ys, xs = np.nonzero(line)
+    background = _local_background(rgb, excess, ys, xs)
+    lab = labels[ys, xs]
+    pix = rgb[ys, xs].astype(np.float32) @ _YCC.T
+    bg = background @ _YCC.T
+    paint = np.asarray(color, np.float32) @ _YCC.T
+    d = paint[None, 1:] - bg[:, 1:]
+    off = pix[:, 1:] - bg[:, 1:]
+    alpha = np.clip(np.sum(off * d, axis=1) / np.maximum(np.sum(d * d, axis=1), 1.0), 0.0, 1.0)
+    residual = np.linalg.norm(off - alpha[:, None] * d, axis=1)
+    luma_contrast = paint[0] - bg[:, 0]
+    informative = np.abs(luma_contrast) >= _BLEND_RIDGE_LUMA_CONTRAST
+    luma_alpha = (pix[:, 0] - bg[:, 0]) / np.where(informative, luma_contrast, 1.0)
+    ok = np.zeros(n, bool)
+    lo, hi = _BLEND_RIDGE_LUMA_ALPHA
+    for i in np.unique(lab):
+        mine = lab == i
+        if (float(np.median(residual[mine])) > _BLEND_RIDGE_CHROMA_RESIDUAL
+                or float(np.median(alpha[mine])) < _BLEND_RIDGE_ALPHA):
+            continue
+        told = mine & informative
+        if np.count_nonzero(told) * 2 >= np.count_nonzero(mine):
+            ok[i] = lo <= float(np.median(luma_alpha[told])) <= hi
+        else:
+            ok[i] = True
+    return line & ok[labels]
 
 
 def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
@@ -1153,7 +1266,9 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                               alpha_ex >= _SOLID_EXCESS_ALPHA)
     candidates = (ring == 0) | taken
     total, hits = sums.several(sums.point_cells[candidates], [None, strict[candidates]], size)
-    solid = candidates & strict & (hits >= _BODY_SHARE * np.maximum(total, 1))
+    wide = _wide_parts(body).ravel().take(at)
+    solid = candidates & strict & (hits >= np.where(wide, _SOLID_SHARE, _BODY_SHARE)
+                                   * np.maximum(total, 1))
     solid_map = np.zeros(core.shape, bool)
     solid_map.ravel()[at[solid]] = True
     return body, solid_map

@@ -8,8 +8,11 @@ The set, per seed: scikit-image's bundled sample photos and procedurally drawn l
 image edge; drawn anti-aliased (4x supersampled) or aliased. Each painted image is saved
 under every condition: PNG, PNG with a 256-color palette, JPEG at quality 95/90/80/70/60 with
 4:2:0 and 4:4:4 chroma, and "resized" (scaled by 0.5-0.9 after painting, then PNG or JPEG
-q90). Plus clean images with legitimately green content (foliage, a green dress, a green
-UI), as PNG and JPEG, to count false regions.
+q90). Plus pictures whose only paint is thin strokes (2-4 px) on a light and a mid-tone
+background and on a photo, as JPEG q90/q80 4:2:0 (rows "thin ...": 4:2:0 may leave such
+strokes no pixel near the exact color; `--no-thin` skips them). Plus clean images with
+legitimately green content (foliage, a green dress, a green UI), as PNG and JPEG, to count
+false regions.
 
 Per condition it reports, after a full `deepcream.decensor` with the classical engine:
 - tinted: output pixels within 8 px of a stroke with G - max(R, B) > 40 where the clean
@@ -22,7 +25,7 @@ Per condition it reports, after a full `deepcream.decensor` with the classical e
 And the mask-finding time on 2604x2513 pictures (medians of 9; `--timing-only`: only that).
 
     .venv/bin/python scripts/eval_masks.py [--seed 100 101 ...] [--conditions png jpeg80-420]
-        [--out DIR] [--no-timing] [--timing-only] [--threads N] [--dump DIR]
+        [--out DIR] [--no-timing] [--timing-only] [--threads N] [--dump DIR] [--no-thin]
 
 Tuning was done on seeds 0-3; the figures in docs/mask-help.md are on held-out seeds 100-104.
 """
@@ -106,12 +109,19 @@ def line_art(rng: np.random.Generator, antialias: bool, width: int = SIZE,
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def stroke_paths(rng: np.random.Generator, width: int, height: int
-                 ) -> list[tuple[list[tuple[float, float]], int]]:
+STROKE_WIDTHS = (3, 4, 6, 8, 12, 16, 24, 32, 40)
+# thin pen strokes: under JPEG 4:2:0 they may keep no pixel near the exact color
+THIN_WIDTHS = (2, 2.5, 3, 4)
+THIN_CONDITIONS = ("jpeg90-420", "jpeg80-420")
+
+
+def stroke_paths(rng: np.random.Generator, width: int, height: int,
+                 widths: tuple[float, ...] = STROKE_WIDTHS
+                 ) -> list[tuple[list[tuple[float, float]], float]]:
     """2-6 strokes: (points, width px), straight or wavy; some start or end off the image."""
     paths = []
     for _ in range(int(rng.integers(2, 7))):
-        w = int(rng.choice([3, 4, 6, 8, 12, 16, 24, 32, 40]))
+        w = float(rng.choice(widths))
         x0, y0 = rng.uniform(0, width), rng.uniform(0, height)
         angle = rng.uniform(0, np.pi)
         length = rng.uniform(0.2, 0.8) * max(width, height)
@@ -134,7 +144,7 @@ def paint(clean: np.ndarray, paths: list, antialias: bool) -> tuple[np.ndarray, 
     draw = ImageDraw.Draw(cover)
     for points, width in paths:
         pts = [(x * s, y * s) for x, y in points]
-        draw.line(pts, fill=255, width=width * s, joint="curve")
+        draw.line(pts, fill=255, width=round(width * s), joint="curve")
         r = width * s / 2  # round caps
         for x, y in (pts[0], pts[-1]):
             draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
@@ -183,8 +193,32 @@ def painted_samples(seed: int, conditions: list[str], only: list[str] | None = N
             for sample in paint_and_save(name, base, seed, index, conditions)]
 
 
-def paint_and_save(name: str, base: np.ndarray, seed: int, index: int, conditions: list[str]
-                   ) -> list[Sample]:
+def thin_samples(seed: int, conditions: tuple[str, ...] | list[str] = THIN_CONDITIONS
+                 ) -> list[Sample]:
+    """Pictures whose only paint is thin strokes (``THIN_WIDTHS``): a light and a mid-tone
+    background (flat colors with a gentle gradient) and one photo, per condition; the
+    condition is reported as ``thin <condition>``."""
+    rng = np.random.default_rng([seed, 7_000])
+    h, w = 400, SIZE
+    ramp = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
+    bases = []
+    for name, low, high in (("thin-light", 190, 256), ("thin-mid", 90, 170)):
+        a, b = rng.integers(low, high, 3), rng.integers(low, high, 3)
+        base = np.broadcast_to(a * (1 - ramp) + b * ramp, (h, w, 3))
+        bases.append((name, np.round(base).astype(np.uint8)))
+    photo = SKIMAGE_SOURCES[seed % len(SKIMAGE_SOURCES)]
+    bases.append((f"thin-{photo}", fit(skimage_image(photo))))
+    out = []
+    for index, (name, base) in enumerate(bases):
+        for sample in paint_and_save(name, base, seed, 2000 + index, list(conditions),
+                                     widths=THIN_WIDTHS):
+            sample.condition = f"thin {sample.condition}"
+            out.append(sample)
+    return out
+
+
+def paint_and_save(name: str, base: np.ndarray, seed: int, index: int, conditions: list[str],
+                   widths: tuple[float, ...] = STROKE_WIDTHS) -> list[Sample]:
     """``base`` painted with strokes and saved per condition; the strokes and each
     condition's draws come from generators keyed by (seed, index[, condition])."""
     from scipy import ndimage
@@ -192,7 +226,7 @@ def paint_and_save(name: str, base: np.ndarray, seed: int, index: int, condition
     h, w = base.shape[:2]
     # one generator per picture and condition: the same strokes under every condition,
     # whichever conditions are asked for
-    paths = stroke_paths(np.random.default_rng([seed, index]), w, h)
+    paths = stroke_paths(np.random.default_rng([seed, index]), w, h, widths)
     out = []
     for condition in conditions:
         rng = np.random.default_rng([seed, index, CONDITIONS.index(condition)])
@@ -435,6 +469,8 @@ def main() -> int:
     ap.add_argument("--mask-only", action="store_true",
                     help="skip the fill: report only what the mask leaves (paint outside the "
                     "mask, mask pixels far from strokes, regions); much faster")
+    ap.add_argument("--no-thin", action="store_true",
+                    help="skip the pictures painted with thin strokes only (rows 'thin ...')")
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
                     help="write the worst images (input and output) here")
     args = ap.parse_args()
@@ -447,7 +483,10 @@ def main() -> int:
         return 0
     rows, clean_rows = [], []
     for seed in args.seed:
-        for s in painted_samples(seed, args.conditions):
+        samples = painted_samples(seed, args.conditions)
+        if not args.no_thin:
+            samples += thin_samples(seed)
+        for s in samples:
             t0 = time.perf_counter()
             if args.mask_only:
                 r = score_mask(s)

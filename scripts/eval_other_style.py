@@ -1,6 +1,6 @@
 """Mask finding and mosaic detection on pictures of a style no generator here draws:
 photos turned into cel-shaded cartoons (smoothed, a dozen flat colors, anti-aliased ink
-outlines along the photo's own edges).
+outlines along the photo's own edges), or (``--pictures drawn``) real hand-drawn anime art.
 
 The repo's evaluation sets draw their art from shapes (`eval_masks.py`'s line art,
 `eval_mosaic_art.py`'s illustrations and manga pages), and the detectors were tuned on those
@@ -18,13 +18,24 @@ how far the figures carry to art the generators did not make.
   share of the detected area outside the mosaic; and the detected share of the clean
   cartoons.
 
+The drawn pictures are the texture sheets of the Live2D sample characters (hand-painted
+anime parts: faces, eyes, hair, clothes, effects, with line art and soft shading) that the
+``live2d-widget-model-*`` npm packages ship. They are not in the repo: ``npm pack`` fetches
+the pinned package versions into ``~/.cache/deepcream/drawn-art`` (or ``--cache``) on first
+use. Each sheet is flattened on white paper at up to 1024 px.
+
     python scripts/eval_other_style.py --seed 0 1 --out DIR   # writes other-style-eval.{json,md}
+    python scripts/eval_other_style.py --pictures drawn --seed 0 1 --out DIR   # drawn-art-eval.*
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import shutil
+import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import cv2
@@ -47,6 +58,45 @@ def photos() -> list[tuple[str, np.ndarray]]:
     return [("motorcycle", data.stereo_motorcycle()[0]), ("retina", data.retina()),
             ("cat", data.chelsea()), ("astronaut", data.astronaut()), ("coffee", data.coffee()),
             ("rocket", data.rocket())]
+
+
+# (package, version) of the npm packages whose texture sheets are the drawn pictures
+DRAWN_PACKAGES = [(f"live2d-widget-model-{name}", "1.0.5") for name in (
+    "epsilon2_1", "haruto", "hibiki", "hijiki", "izumi", "koharu", "miku", "ni-j", "nico",
+    "nipsilon", "nito", "shizuku", "tsumiki", "unitychan", "z16")]
+DRAWN_SIDE = 1024
+
+
+def drawn_art(cache: Path) -> list[tuple[str, np.ndarray]]:
+    """Each package's largest texture sheet, flattened on white, at most DRAWN_SIDE px."""
+    from PIL import Image
+
+    cache.mkdir(parents=True, exist_ok=True)
+    pictures = []
+    for package, version in DRAWN_PACKAGES:
+        tgz = cache / f"{package}-{version}.tgz"
+        if not tgz.exists():
+            if shutil.which("npm") is None:
+                raise SystemExit("--pictures drawn needs npm (apt-get install npm) to fetch "
+                                 f"{package}@{version}")
+            subprocess.run(["npm", "pack", f"{package}@{version}", "--pack-destination",
+                            str(cache)], check=True, capture_output=True)
+        sheets = []
+        with tarfile.open(tgz) as tar:
+            for member in tar.getmembers():
+                if member.name.endswith(".png") and "/texture_" in member.name:
+                    sheet = Image.open(io.BytesIO(tar.extractfile(member).read()))
+                    sheets.append((sheet.size[0] * sheet.size[1], member.name, sheet))
+        _, _, sheet = min(sheets, key=lambda t: (-t[0], t[1]))  # largest, then texture_00
+        paper = Image.new("RGBA", sheet.size, (255, 255, 255, 255))
+        paper.alpha_composite(sheet.convert("RGBA"))
+        rgb = np.asarray(paper.convert("RGB"))
+        f = DRAWN_SIDE / max(rgb.shape[:2])
+        if f < 1:
+            rgb = cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)),
+                             interpolation=cv2.INTER_AREA)
+        pictures.append((package.removeprefix("live2d-widget-model-"), np.ascontiguousarray(rgb)))
+    return pictures
 
 
 def cartoon(photo: np.ndarray) -> np.ndarray:
@@ -150,7 +200,8 @@ def evaluate_mosaics(seeds: list[int], bases: list[tuple[str, np.ndarray]]) -> d
 
 def to_markdown(res: dict) -> str:
     m, z = res["masks"], res["mosaics"]
-    lines = [f"Seeds {res['seeds']}; {len(res['pictures'])} cartoons ({', '.join(res['pictures'])})", "",
+    kind = "drawn texture sheets" if res.get("source") == "drawn" else "cartoons"
+    lines = [f"Seeds {res['seeds']}; {len(res['pictures'])} {kind} ({', '.join(res['pictures'])})", "",
              "Masks (#00ff00 strokes): tinted stroke px left outside the mask",
              "",
              "| condition | images | within 6 px (images with any) | 6-8 px | % of stroke px | mask px > 6 px away | worst regions/strokes |",
@@ -158,13 +209,13 @@ def to_markdown(res: dict) -> str:
     for cond, r in m["conditions"].items():
         lines.append(f"| {cond} | {r['images']} | {r['tinted_within_6']} ({r['images_with_tint']}) | "
                      f"{r['tinted_6_to_8']} | {r['tinted_pct']:.3f} | {r['far']} | {r['worst_ratio']:.2f} |")
-    lines += ["", "Clean cartoons, regions found: "
+    lines += ["", f"Clean {kind}, regions found: "
               + ", ".join(f"{c['name']} {c['regions']}" for c in m["clean"]), "",
               "Mosaics", "", "| condition | images | mean IoU | min IoU | outside (mean) |", "|---|---|---|---|---|"]
     for cond, r in z["conditions"].items():
         lines.append(f"| {cond} | {r['images']} | {r['mean_iou']:.3f} | {r['min_iou']:.3f} | "
                      f"{100 * r['mean_outside']:.1f}% |")
-    lines += ["", "Clean cartoons, worst detected share: "
+    lines += ["", f"Clean {kind}, worst detected share: "
               + ", ".join(f"{c} {100 * r['worst']:.3f}%" for c, r in z["clean"].items())]
     return "\n".join(lines) + "\n"
 
@@ -172,21 +223,29 @@ def to_markdown(res: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--pictures", choices=["cartoons", "drawn"], default="cartoons",
+                    help="cartoons made from photos, or drawn anime texture sheets (npm)")
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "deepcream" / "drawn-art",
+                    help="where the drawn pictures' packages are kept")
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
-                    help="also write the clean cartoons there as PNG")
+                    help="also write the clean pictures there as PNG")
     ap.add_argument("--out", type=Path, default=Path("."))
     args = ap.parse_args()
-    bases = [(name, cartoon(photo)) for name, photo in photos()]
+    if args.pictures == "drawn":
+        bases = drawn_art(args.cache)
+    else:
+        bases = [(name, cartoon(photo)) for name, photo in photos()]
     if args.dump:
         from PIL import Image
 
         args.dump.mkdir(parents=True, exist_ok=True)
         for name, base in bases:
             Image.fromarray(base).save(args.dump / f"{name}.png")
-    res = {"seeds": args.seed, "pictures": [n for n, _ in bases],
+    res = {"seeds": args.seed, "source": args.pictures, "pictures": [n for n, _ in bases],
            "masks": evaluate_masks(args.seed, bases), "mosaics": evaluate_mosaics(args.seed, bases)}
     print(to_markdown(res))
-    ea.write_results(args.out, "other-style-eval", res, to_markdown(res))
+    stem = "drawn-art-eval" if args.pictures == "drawn" else "other-style-eval"
+    ea.write_results(args.out, stem, res, to_markdown(res))
     return 0
 
 

@@ -19,6 +19,7 @@ from deepcream.mosaic.fractional import (
     cell_columns,
     fractional_grids,
 )
+from deepcream.mosaic.islands import smooth_islands
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 from deepcream.mosaic.period import CandidateGrid, candidate_grids
 from deepcream.mosaic.regions import (
@@ -77,6 +78,9 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
                 placed[1].paste(so_far, placed[2])
     if prm.fractional and prm.resampled and kx == 1:
         yield from resampled_detections(rgb, luma, so_far, prm)
+    if prm.islands and kx == 1:
+        for p, fx, fy, box, mask in smooth_islands(rgb, luma, prm):
+            yield CandidateGrid(p, fx, fy, [], False), BoxPlacement(box), mask
 
 
 def resampled_detections(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,

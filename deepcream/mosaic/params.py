@@ -120,6 +120,26 @@ class MosaicParams:
     #: ... first on the tile that combs best, then over up to this many px around it
     resampled_reach: int = 320
 
+    # --- mosaics that flattened a texture (islands.py) ------------------------------------
+    #: look for smooth islands in rough surroundings whose exact color changes lie on a grid
+    islands: bool = True
+    #: smooth: every channel within island_smooth of the 4 neighbours
+    island_smooth: int = 4
+    #: islands of island_min_area px up to island_max_share of the image
+    island_min_area: int = 400
+    island_max_share: float = 0.25
+    #: the ring island_ring px wide around an island is at least island_rough non-smooth
+    island_ring: int = 6
+    island_rough: float = 0.5
+    #: exact color changes inside the island: at least island_min_changes per axis, with a
+    #: chance-corrected share of island_grid on one phase of one period for both axes
+    island_min_changes: int = 40
+    #: ... on at most this share of its neighbour pairs (blocks: one pair per block length)
+    island_change_share: float = 0.4
+    island_grid: float = 0.9
+    #: mean colors of the island and of its ring within this (blocks average the texture)
+    island_mean_tol: float = 12.0
+
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"
     rep_factors: tuple[int, ...] = (2, 3, 4)
@@ -240,6 +260,11 @@ class MosaicParams:
     complete_hull_margin: int = -1
     #: box growth reaches at most box_reach x the box's extent in each direction
     box_reach: float = 2.0
+    #: lossy flat art: when no cell with block edges is in reach, the box grows to any strong
+    #: cell, by at most box_reach_any x its extent. 0 (off): such a cell is as often an
+    #: outline of the art beyond a flat fill beside a blob-shaped patch (the fill was taken)
+    #: as a partial block on a rectangle's border
+    box_reach_any: float = 0.0
     #: lossless: a region with at least cert_min exclusive blocks is kept even when thin
     cert_min: int = 4
 

@@ -237,11 +237,13 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
                        sl[1].start + xs.min(), sl[1].start + xs.max() + 1]
             # The box grows to cells with block edges (a strong cell that an
             # edge of the art crossing its corner steps pulled it over the fill beside the
-            # patch); only when none is in reach, to any strong cell (a patch over a flat fill
-            # may show no more than partial blocks along its border), but by at most the box's
-            # own extent (not twice): such a cell far out is more likely an art edge again.
+            # patch). Growing to any strong cell when none is in reach (``box_reach_any``,
+            # off) found rectangles over a flat fill by the partial blocks of their border,
+            # but took the fill beside blob-shaped patches up to an outline of the art.
             grown = extend_box(box, flat, evidence & edged, slack, far=prm.box_reach)
-            box = grown if grown != box else extend_box(box, flat, evidence, slack, far=1.0)
+            if grown == box and prm.box_reach_any > 0:
+                grown = extend_box(box, flat, evidence, slack, far=prm.box_reach_any)
+            box = grown
         elif evidence is not None:
             box = extend_box(box, flat, evidence, slack, far=prm.box_reach)
         y0, y1, x0, x1 = box
@@ -259,7 +261,9 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
                 take = drop_texture_gaps(take & ~region, region, flat[y0:y1, x0:x1],
                                          prm.rough_border)
         if prm.complete_hull_margin >= 0:
-            take &= hull_mask(seed, prm.complete_hull_margin)
+            # The hull of every found cell in the (grown) box: a patch over line art or dark
+            # space shows its blocks in separate pieces, which the box growth joined.
+            take &= hull_mask(seed | cells[y0:y1, x0:x1], prm.complete_hull_margin)
         out[y0:y1, x0:x1] |= take
         if edged is not None and evidence is not None:
             # ... and such cells left outside the (grown) box leave the region: flat fill

@@ -1,0 +1,141 @@
+"""Mosaics that flattened a texture (lossless input).
+
+A mosaic over screentone or hatching averages the texture into blocks that differ from each
+other by a few levels only: too little for the step-based period search (the texture's own
+steps dominate every tile) and for the cell tests. Such a patch is a *smooth island* in a
+rough surrounding, of about the surrounding's mean color, whose pixels change color (exactly:
+lossless input) only on the lines of one grid. Each of the three is common alone (speech
+balloons in screentone are smooth islands of another color; flat fills beside hatching end
+on outlines; a smooth gradient changes color everywhere), all three together make a mosaic.
+Blocks that are all equal (a uniform texture averaged to one color) show no grid and are not
+found.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+
+
+def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
+          ) -> tuple[int, int, float]:
+    """(period, phase, chance-corrected share of ``pos`` on that phase): the largest period
+    scoring at least ``near_best`` of the best (a divisor of the true period scores the same)."""
+    best: list[tuple[int, int, float]] = []
+    for p in range(min_p, max_p + 1):
+        counts = np.bincount(pos % p, minlength=p)
+        phase = int(counts.argmax())
+        share = counts[phase] / len(pos)
+        best.append((p, phase, (share - 1.0 / p) / (1.0 - 1.0 / p)))
+    top = max(s for _, _, s in best)
+    return max((b for b in best if b[2] >= near_best * top), key=lambda b: b[0])
+
+
+def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
+                   ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray]]:
+    """[(period, phase x, phase y, box (x0, y0, x1, y1), bool mask over the box)] of the
+    smooth islands that are mosaics (see the module's doc). ``luma``: the image's uint8 luma."""
+    h, w = luma.shape
+    tol = prm.island_smooth
+    # Smooth: luma within ``tol`` of the 4 neighbours (uint8 arithmetic: fast on big images).
+    pad = cv2.copyMakeBorder(luma, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    dl = cv2.absdiff(pad[1:-1, 1:-1], pad[1:-1, :-2])  # to the left neighbour
+    dr = cv2.absdiff(pad[1:-1, 1:-1], pad[1:-1, 2:])
+    du = cv2.absdiff(pad[1:-1, 1:-1], pad[:-2, 1:-1])
+    dd = cv2.absdiff(pad[1:-1, 1:-1], pad[2:, 1:-1])
+    worst = cv2.max(cv2.max(dl, dr), cv2.max(du, dd))
+    # ... and inside a block: equal to a neighbour each way (lossless blocks of 2 px and more;
+    # after JPEG few pixels are, so its smooth areas fall apart into small pieces).
+    in_x = cv2.min(dl, dr) == 0
+    in_y = cv2.min(du, dd) == 0
+    smooth = (worst <= tol) & in_x & in_y
+    # Islands are found on a half-size map (2 x 2 pixels all smooth), 4 x fewer pixels for
+    # the labelling; each is then taken back at full size inside its box.
+    hh, hw = h // 2, w // 2
+    half = (smooth[0:2 * hh:2, 0:2 * hw:2] & smooth[1:2 * hh:2, 0:2 * hw:2]
+            & smooth[0:2 * hh:2, 1:2 * hw:2] & smooth[1:2 * hh:2, 1:2 * hw:2])
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(half.view(np.uint8), connectivity=4)
+    rough_sub = worst[0:2 * hh:2, 0:2 * hw:2] > tol
+    area = stats[:, cv2.CC_STAT_AREA] * 4
+    ok = (area >= prm.island_min_area) & (area <= prm.island_max_share * h * w)
+    ok[0] = False
+    if not ok.any():
+        return []
+    # A first look at exact changes on the half-size map (every other pixel): a flat fill has
+    # none, JPEG changes nearly everywhere, blocks on some columns (rows) only.
+    sub = luma[0:2 * hh:2, 0:2 * hw:2]
+    keep = ok[labels]
+    pair_x = keep[:, 1:] & (labels[:, 1:] == labels[:, :-1])
+    pair_y = keep[1:, :] & (labels[1:, :] == labels[:-1, :])
+    lx = labels[:, 1:][pair_x]
+    ly = labels[1:, :][pair_y]
+    cx_n = np.bincount(lx, weights=sub[:, 1:][pair_x] != sub[:, :-1][pair_x], minlength=n)
+    cy_n = np.bincount(ly, weights=sub[1:, :][pair_y] != sub[:-1, :][pair_y], minlength=n)
+    px_n = np.bincount(lx, minlength=n)
+    py_n = np.bincount(ly, minlength=n)
+    half_m = prm.island_min_changes / 2
+    ok &= ((cx_n >= half_m) & (cy_n >= half_m) & (cx_n <= prm.island_change_share * px_n)
+           & (cy_n <= prm.island_change_share * py_n))
+    cand = np.nonzero(ok)[0]
+    out = []
+    r = prm.island_ring
+    kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    kern_half = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (r + 1, r + 1))
+    img = rgb if rgb.ndim == 3 else rgb[:, :, None]
+    m = prm.island_min_changes
+    for k in cand[cand > 0]:
+        x, y, bw, bh = stats[k, :4] * 2
+        x0, y0 = max(0, x - r - 1), max(0, y - r - 1)
+        x1, y1 = min(w, x + bw + r + 1), min(h, y + bh + r + 1)
+        lab = labels[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2] == k
+        # Rough surroundings, first judged on the half-size map (cheap; most smooth areas of
+        # photos and fills have smooth surroundings).
+        ring_half = cv2.dilate(lab.view(np.uint8), kern_half).astype(bool) & ~lab
+        rough_half = rough_sub[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2]
+        if not ring_half.any() or float(np.mean(rough_half[ring_half])) < prm.island_rough:
+            continue
+        big = np.repeat(np.repeat(lab, 2, 0), 2, 1)[y0 % 2:y0 % 2 + y1 - y0, x0 % 2:x0 % 2 + x1 - x0]
+        full = np.zeros((y1 - y0, x1 - x0), bool)
+        full[:big.shape[0], :big.shape[1]] = big
+        # Back at full size: the smooth pixels 4-connected to it within one pixel.
+        grown = cv2.dilate(full.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        comp = grown & smooth[y0:y1, x0:x1]
+        # Exact luma changes between two pixels of the island: lossless blocks change only on
+        # the grid lines; a flat fill not at all.
+        both_x = comp[:, 1:] & comp[:, :-1]
+        chg_x = both_x & (dl[y0:y1, x0 + 1:x1] > 0)
+        both_y = comp[1:, :] & comp[:-1, :]
+        chg_y = both_y & (du[y0 + 1:y1, x0:x1] > 0)
+        nx, ny = np.count_nonzero(chg_x), np.count_nonzero(chg_y)
+        if (nx < m or ny < m or nx > prm.island_change_share * np.count_nonzero(both_x)
+                or ny > prm.island_change_share * np.count_nonzero(both_y)):
+            continue
+        ring = cv2.dilate(comp.view(np.uint8), kern).astype(bool) & ~comp
+        if not ring.any() or float(np.mean(worst[y0:y1, x0:x1][ring] > tol)) < prm.island_rough:
+            continue
+        cx = np.nonzero(chg_x)[1] + x0 + 1
+        cy = np.nonzero(chg_y)[0] + y0 + 1
+        p, fx, sx = _fold(cx, prm.min_block, prm.max_block, prm.near_best)
+        py, fy, sy = _fold(cy, prm.min_block, prm.max_block, prm.near_best)
+        if p != py or min(sx, sy) < prm.island_grid:
+            continue
+        # At least two grid lines each way (one straight edge is no grid).
+        if len(np.unique(cx[cx % p == fx])) < 2 or len(np.unique(cy[cy % p == fy])) < 2:
+            continue
+        # Of about the surroundings' mean color (blocks average the texture they cover).
+        crop = img[y0:y1, x0:x1].astype(np.float64)
+        if np.abs(crop[comp].mean(axis=0) - crop[ring].mean(axis=0)).max() > prm.island_mean_tol:
+            continue
+        # The block pixels next to the texture are not smooth themselves (their neighbour
+        # outside differs): a pixel beside the island of the same luma as its neighbour in it
+        # joins.
+        lum = luma[y0:y1, x0:x1]
+        mask = comp.copy()
+        mask[:, 1:] |= comp[:, :-1] & (lum[:, 1:] == lum[:, :-1])
+        mask[:, :-1] |= comp[:, 1:] & (lum[:, :-1] == lum[:, 1:])
+        mask[1:, :] |= comp[:-1, :] & (lum[1:, :] == lum[:-1, :])
+        mask[:-1, :] |= comp[1:, :] & (lum[:-1, :] == lum[1:, :])
+        out.append((p, fx, fy, (x0, y0, x1, y1), mask))
+    return out
