@@ -229,7 +229,8 @@ def detect_resampled(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     cell_ok = ok[np.ix_(iy, ix)]
     # A smooth gradient fits as blocks a few levels apart: cells that step by less than
     # resampled_min_step keep their own pixels unless flat.
-    near = contrast[np.ix_(iy, ix)]
+    steps = contrast[:, iy][:, :, ix]  # [2 (across x, across y), ncy, ncx]
+    near = steps.max(axis=0)
     filled = cell_ok & ((near >= prm.resampled_min_step) | (near <= prm.resampled_flat))
     blocks = np.repeat(np.repeat(colors[np.ix_(iy, ix)], q, axis=0), q, axis=1)
     keep = np.repeat(np.repeat(filled, q, axis=0), q, axis=1)
@@ -245,10 +246,14 @@ def detect_resampled(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     # cells fit any grid, and a smooth gradient fits as blocks a level or two apart.
     cells = mask[:ncy * q, :ncx * q].reshape(ncy, q, ncx, q).any(axis=(1, 3))
     labels, n = ndimage.label(cells, structure=np.ones((3, 3), bool))
-    stepped = contrast[np.ix_(iy, ix)] >= prm.resampled_min_step
+    # ... along both axes: cells along a straight outline of the art step across it only.
+    stepped = near >= prm.resampled_min_step
     n_step = np.bincount(labels[stepped], minlength=n + 1)
     n_fit = np.bincount(labels[stepped & cell_ok], minlength=n + 1)
     keep = (n_fit >= prm.resampled_min_cells) & (n_fit >= prm.resampled_share * n_step)
+    for axis_steps in steps:
+        keep &= np.bincount(labels[(axis_steps >= prm.resampled_min_step) & cell_ok],
+                            minlength=n + 1) >= prm.resampled_min_cells / 2
     keep[0] = False
     good = np.repeat(np.repeat(keep[labels], q, axis=0), q, axis=1)
     mask[:ncy * q, :ncx * q] &= good

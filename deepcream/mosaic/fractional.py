@@ -128,13 +128,6 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurr
     flat_x = prof_x.reshape(-1, prm.tile)
     flat_y = prof_y.reshape(-1, prm.tile)
     enough = (flat_x.sum(axis=1) >= prm.frac_mass) & (flat_y.sum(axis=1) >= prm.frac_mass)
-    if blurred:
-        # Lossless input: a rescaled picture keeps flat areas (block interiors, fills)
-        # exactly flat, while JPEG and photos leave few pixels equal to their neighbour.
-        zero = (cv2.absdiff(luma[:, 1:], luma[:, :-1]) == 0).astype(np.uint8)
-        zero = np.pad(zero, ((0, 0), (0, 1)))
-        share = tile_profiles(zero, 1, prm).sum(axis=2).reshape(-1) / float(prm.tile * prm.tile)
-        enough &= share >= prm.resampled_flat_share
     # (Scored only where there are enough steps: most tiles of a photo or a JPEG have few
     # with exactly flat flanks.)
     score = np.full((flat_x.shape[0], len(periods)), -1.0, np.float32)
@@ -196,7 +189,9 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurr
             if blurred or blends_somewhere(luma, found, prm):
                 out.append(found)
                 break
-    return [g for g in out if not any(is_divisor(g, other) for other in out)]
+    # (Blurred: every grid goes to the block model, so a comb at twice the period, which
+    # any grid's art can show, must not remove it.)
+    return out if blurred else [g for g in out if not any(is_divisor(g, other) for other in out)]
 
 
 def is_divisor(g: FractionalGrid, other: FractionalGrid) -> bool:

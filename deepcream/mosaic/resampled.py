@@ -98,15 +98,12 @@ def fit_cells(planes: np.ndarray, box: tuple[int, int, int, int], period: tuple[
 
 
 def line_score(lines: np.ndarray, start: int, period: float, phase: float, name: str,
-               active: np.ndarray, tol: float, count: bool = False) -> float:
+               active: np.ndarray, tol: float) -> float:
     """Share of the ``active`` pixels (near a step) of ``lines`` [r, n] (float, pixels
-    start..) that one row of blocks on this grid explains within ``tol`` (plus 4% of the
-    step to the pixel's neighbours two away). A row of an image rescaled separably is such
-    a row whatever the other axis did."""
+    start..) that one row of blocks on this grid explains within ``tol``. A row of an image
+    rescaled separably is such a row whatever the other axis did."""
     a, _ = cell_matrix(start, lines.shape[1], period, phase, name)
     res = np.abs(lines - (lines @ _pinv(a).T) @ a.T)
-    if count:
-        return float(np.count_nonzero((res <= tol) & active))
     return float(np.count_nonzero((res <= tol) & active)) / max(1, int(np.count_nonzero(active)))
 
 
@@ -150,10 +147,10 @@ def refine_grid(luma: np.ndarray, tiles: tuple[tuple[int, int], ...], core: tupl
                 ) -> tuple[tuple[float, float], tuple[float, float], str, float] | None:
     """(periods, phases, filter, score: the smaller axis' share of explained step pixels)
     of a grid found near (period, phase), or None when the model explains too little on its
-    seed tile (one of ``tiles``, x0, y0 each): there in
-    coarse passes, then the filter that explains the most, then a last fine pass over up
-    to ``resampled_reach`` px of ``core`` around the seed (a period 0.1% off drifts 0.3 px
-    over 300 px). Lines: rows (columns) spread over the box, ``luma`` float."""
+    seed tile (one of ``tiles``, x0, y0 each, best comb first): there in coarse passes
+    with a bicubic model, then the blurring filter that explains the most, then fine passes
+    over up to ``resampled_reach`` px of ``core`` around the seed (a period 0.1% off drifts
+    0.3 px over 300 px). Lines: rows (columns) spread evenly over a box; ``luma`` float."""
     tol = prm.resampled_tol
     h, w = luma.shape[:2]
 
@@ -212,7 +209,7 @@ def explained_cells(rgb: np.ndarray, box: tuple[int, int, int, int], period: tup
                     phase: tuple[float, float], name: str, prm: MosaicParams = DEFAULT_PARAMS
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
     """(block colors uint8 [m_y, m_x, 3], explained bool [m_y, m_x], the largest luma step
-    to a 4-neighbour [m_y, m_x], k0_y, k0_x) of the
+    to a left or right and to an upper or lower neighbour [2, m_y, m_x], k0_y, k0_x) of the
     grid's cells over ``box`` of ``rgb``: a cell is explained when the model leaves at most
     ``resampled_tol`` levels plus ``resampled_rel`` of the step to its neighbours on every
     pixel whose centre it holds (luma)."""
@@ -230,12 +227,13 @@ def explained_cells(rgb: np.ndarray, box: tuple[int, int, int, int], period: tup
     worst = np.zeros((my, mx))
     np.maximum.at(worst, (cy[:, None], cx[None, :]), res_l)
     pad = np.pad(val_l, 1, mode="edge")
-    contrast = np.max(np.abs(np.stack([pad[:-2, 1:-1], pad[2:, 1:-1], pad[1:-1, :-2], pad[1:-1, 2:]])
-                             - val_l[None]), axis=0)
+    across_y = np.maximum(np.abs(pad[:-2, 1:-1] - val_l), np.abs(pad[2:, 1:-1] - val_l))
+    across_x = np.maximum(np.abs(pad[1:-1, :-2] - val_l), np.abs(pad[1:-1, 2:] - val_l))
+    contrast = np.maximum(across_x, across_y)
     covered = np.zeros((my, mx), bool)
     covered[np.ix_(np.unique(cy), np.unique(cx))] = True
     ok = covered & (worst <= prm.resampled_tol + prm.resampled_rel * contrast)
     colors = np.clip(np.rint(values), 0, 255).astype(np.uint8)
     if colors.shape[2] == 1:
         colors = np.repeat(colors, 3, axis=2)
-    return colors, ok, contrast, ky, kx
+    return colors, ok, np.stack([across_x, across_y]), ky, kx
