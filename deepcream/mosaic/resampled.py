@@ -118,6 +118,25 @@ def active_pixels(lines: np.ndarray, step: float = 3.0) -> np.ndarray:
     return d
 
 
+def line_scores(lines: np.ndarray, start: int, grids: list[tuple[float, float]], name: str,
+                active: np.ndarray, tol: float) -> np.ndarray:
+    """``line_score`` for each (period, phase) of ``grids`` at once (one batched solve: the
+    fits are small, their count is what costs)."""
+    n = lines.shape[1]
+    mats = [cell_matrix(start, n, p, f, name)[0] for p, f in grids]
+    m = max(a.shape[1] for a in mats)
+    a = np.zeros((len(mats), n, m))
+    for i, mat in enumerate(mats):
+        a[i, :, :mat.shape[1]] = mat
+    g = np.transpose(a, (0, 2, 1)) @ a  # [K, m, m]
+    g[:, np.arange(m), np.arange(m)] += 1e-4
+    rhs = np.transpose(a, (0, 2, 1)) @ lines.T  # [K, m, r]
+    fit = a @ np.linalg.solve(g, rhs)  # [K, n, r]
+    res = np.abs(lines.T[None] - fit)
+    ok = (res <= tol) & active.T[None]
+    return np.count_nonzero(ok, axis=(1, 2)) / max(1, int(np.count_nonzero(active)))
+
+
 def refine_axis(lines: np.ndarray, start: int, period: float, phase: float, name: str,
                 passes: tuple[tuple[float, float, int, float, int], ...]) -> tuple[float, float, float]:
     """(period, phase, score) maximising ``line_score`` around the given grid, in passes of
@@ -130,14 +149,12 @@ def refine_axis(lines: np.ndarray, start: int, period: float, phase: float, name
     anchor = phase + round((centre - phase) / period) * period
     score = 0.0
     for tol, span_p, n_p, span_a, n_a in passes:
-        p0, a0 = period, anchor
-        score = -1.0
-        for dp in np.linspace(-span_p, span_p, n_p):
-            for da in np.linspace(-span_a, span_a, n_a):
-                p, a = p0 * (1 + dp), a0 + da
-                s = line_score(lines, start, p, a % p, name, active, tol)
-                if s > score:
-                    score, period, anchor = s, p, a
+        cands = [(period * (1 + dp), anchor + da) for dp in np.linspace(-span_p, span_p, n_p)
+                 for da in np.linspace(-span_a, span_a, n_a)]
+        scores = line_scores(lines, start, [(p, a % p) for p, a in cands], name, active, tol)
+        best = int(np.argmax(scores))
+        score = float(scores[best])
+        period, anchor = cands[best]
     return period, anchor % period, score
 
 
