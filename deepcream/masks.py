@@ -487,9 +487,10 @@ _BODY_VIVID_BACKGROUND = 0.1
 # border, or the outermost ring taken) that read as nearly unblended paint: luma at least
 # _SOLID_ALPHA of the way to the paint's and excess too, or excess _SOLID_LUMA_EXCESS of the
 # way when the luma lies between _SOLID_ALPHA and _SOLID_LUMA_MAX (or, where the luma says
-# nothing, excess _SOLID_EXCESS_ALPHA of the way); and as many locally as _BODY_SHARE. Such a pixel lies in the stroke, so 6 px from it is 6 px
-# from the stroke; under 4:4:4 the core reaches the stroke's edge, and the chroma bleed
-# 5-6 px out is what the 5 px cap left. The luma is at full resolution under 4:2:0, the
+# nothing, excess _SOLID_EXCESS_ALPHA of the way); and as many locally as _BODY_SHARE (see
+# _SOLID_SHARE). Such a pixel lies in the stroke, so 6 px from it is 6 px from the stroke;
+# under 4:4:4 the core reaches the stroke's edge, and the chroma bleed 5-6 px out is what
+# the 5 px cap left. The luma is at full resolution under 4:2:0, the
 # excess is not: a stroke's outermost full pixel shares its chroma with the background and
 # reads ~0.5-0.7 of the way in excess, hence the lower excess bar where the luma tells, for
 # pixels whose luma lies between the background's and the paint's, as a blend's does (one
@@ -499,13 +500,11 @@ _SOLID_ALPHA = 0.7
 _SOLID_LUMA_MAX = 1.0
 _SOLID_LUMA_EXCESS = 0.55
 _SOLID_EXCESS_ALPHA = 0.9
-# The solid border also takes the anti-aliased fringe beside it: pixels a row or column step
-# out whose luma lies _FRINGE_ALPHA to _SOLID_ALPHA of the way to the paint's and excess at
-# least _FRINGE_EXCESS_ALPHA, as _FRINGE_SHARE of those around do: a stroke ends where its
-# brush coverage ends, about a pixel past the solid border.
-_FRINGE_ALPHA = 0.5
-_FRINGE_EXCESS_ALPHA = 0.3
-_FRINGE_SHARE = 0.5
+# ... "as many locally" is _SOLID_SHARE beside wide strokes (their border runs on straight:
+# JPEG noise leaves ~0.6 of it reading as solid over pale green fills), _BODY_SHARE beside
+# thin ones (4:2:0 bleed a pixel past a thin stroke can read as solid paint too; 6 px from
+# it would be 7 px from the stroke).
+_SOLID_SHARE = 0.6
 # Tint cleanup, within the cap: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
 # _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
@@ -1267,28 +1266,11 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                               alpha_ex >= _SOLID_EXCESS_ALPHA)
     candidates = (ring == 0) | taken
     total, hits = sums.several(sums.point_cells[candidates], [None, strict[candidates]], size)
-    solid = candidates & strict & (hits >= _BODY_SHARE * np.maximum(total, 1))
+    wide = _wide_parts(body).ravel().take(at)
+    solid = candidates & strict & (hits >= np.where(wide, _SOLID_SHARE, _BODY_SHARE)
+                                   * np.maximum(total, 1))
     solid_map = np.zeros(core.shape, bool)
     solid_map.ravel()[at[solid]] = True
-    # the anti-aliased fringe: pixels just outside the solid border (a row or column step)
-    # that read as paint blended about half over the background, as most of those around
-    # do; part of the stroke as painted, so the cap reaches _SOLID_REACH from them too
-    beside = cv2.dilate(solid_map.view(np.uint8), _CROSS).ravel().take(at) > 0
-    # (where the luma says nothing, by the excess only beside wide strokes: 4:2:0 smears
-    # a thin stroke's excess a pixel past its border)
-    wide = _wide_parts(body).ravel().take(at)
-    partial = np.where(informative,
-                       (alpha_luma >= _FRINGE_ALPHA) & (alpha_luma < _SOLID_ALPHA)
-                       & (alpha_ex >= _FRINGE_EXCESS_ALPHA),
-                       wide & (alpha_ex >= _FRINGE_ALPHA) & (alpha_ex < _SOLID_EXCESS_ALPHA))
-    context = ((bg_count > 0) & (paint_count > 0) & (ex_contrast >= _BODY_MIN_CONTRAST)
-               & (vivid_bg <= _BODY_VIVID_BACKGROUND))
-    candidates = (ring >= 1) & beside & ~flat_body.take(at)
-    fringe = candidates & partial & context
-    total, hits = sums.several(sums.point_cells[candidates], [None, fringe[candidates]], size)
-    fringe &= hits >= _FRINGE_SHARE * np.maximum(total, 1)
-    flat_body[at[fringe]] = True
-    solid_map.ravel()[at[fringe]] = True
     return body, solid_map
 
 

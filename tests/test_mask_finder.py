@@ -288,16 +288,16 @@ def masks_distance(image: np.ndarray) -> np.ndarray:
     return color_distance(image, (0, 255, 0))
 
 
-def test_cap_reaches_past_the_anti_aliased_fringe() -> None:
-    """The solid border takes the anti-aliased fringe beside it (pixels about half
-    blended), and the cap reaches 6 px from there: a stroke ends where its coverage ends, a
-    pixel past its solid border. Line art over a pale fill (dev seed 8), four JPEG
-    conditions: 296 tinted px within 6 px of a stroke were left, 216 now; nothing farther
-    than 6 px."""
+def test_solid_border_beside_wide_strokes_needs_a_smaller_local_share() -> None:
+    """Over pale green fills JPEG noise leaves only ~60 % of a wide stroke's border pixels
+    reading as solid paint; with 70 % required there the 6 px cap fell back to 5 px from
+    the body. Line art over pale fills (dev seeds 5 and 8), five JPEG conditions: 303
+    tinted px within 6 px of a stroke were left, 208 now; nothing farther than 6 px."""
     near = 0
-    for condition in ["jpeg90-420", "jpeg70-420", "jpeg70-444", "jpeg80-444"]:
-        [sample] = ev.painted_samples(8, [condition], only=["lineart1"])
+    for seed, condition in [(8, "jpeg90-420"), (8, "jpeg80-444"), (8, "jpeg70-444"),
+                            (8, "jpeg60-444"), (5, "jpeg80-444")]:
+        [sample] = ev.painted_samples(seed, [condition], only=["lineart1"])
         r = ev.score_mask(sample)
         near += r["missed"] - r["missed_beyond"]
-        assert r["far"] == 0, f"{condition}: {r['far']} mask px > 6 px from a stroke"
-    assert near <= 240
+        assert r["far"] == 0, f"{seed} {condition}: {r['far']} mask px > 6 px from a stroke"
+    assert near <= 230

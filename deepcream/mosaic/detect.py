@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from scipy import ndimage
+from threadpoolctl import threadpool_limits
 
 from deepcream.mosaic.border import exact_block_pixels, lossy_block_pixels, partial_blocks
 from deepcream.mosaic.cells import Grid
@@ -26,6 +28,7 @@ from deepcream.mosaic.regions import (
     complete_cells,
     join_block_groups,
 )
+from deepcream.mosaic.resampled import explained_cells, refine_grid
 
 
 def check_input(rgb: np.ndarray, prm: MosaicParams) -> None:
@@ -50,6 +53,7 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
     # even columns everywhere; luma keeps full resolution.
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     order, kx = candidate_grids(luma, prm.min_block, prm.max_block, prm)
+    so_far = np.zeros((h, w), bool)  # what the grids before the resampled ones found
     for cand in order:
         p, fx, fy, runner = cand.p, cand.fx, cand.fy, cand.runner
         tys = [t[0] for t in cand.tiles]
@@ -64,14 +68,59 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
                                repeated=kx != 1, prm=prm)
         if found is not None:
             yield (cand, *found)
+            if prm.fractional and prm.resampled:
+                found[0].paste(so_far, found[1])
     if prm.fractional and kx == 1:
         for fg in fractional_grids(luma, prm):
             placed = detect_fractional(rgb, luma, fg, prm)
             if placed is not None:
                 yield placed
+                placed[1].paste(so_far, placed[2])
+    if prm.fractional and prm.resampled and kx == 1:
+        yield from resampled_detections(rgb, luma, so_far, prm)
     if prm.islands and kx == 1:
         for p, fx, fy, box, mask in smooth_islands(rgb, luma, prm):
             yield CandidateGrid(p, fx, fy, [], False), BoxPlacement(box), mask
+
+
+def resampled_detections(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
+                         prm: MosaicParams = DEFAULT_PARAMS
+                         ) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
+    """The regions of non-integer grids whose steps a bicubic or Lanczos rescale blurred
+    (``resampled.py``), tested best comb first, at most ``resampled_max_grids``; regions
+    that overlap what the other grids ``found`` (a bool mask) by resampled_overlap of their
+    area are left to those (their tests are made for sharp steps and area blends)."""
+    lumaf = (rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+             if rgb.ndim == 3 else rgb.astype(np.float32))
+    out = []
+    tested = 0
+    # (Thousands of least-squares fits of a few dozen unknowns: BLAS threads only add
+    # their start-up and, on a busy machine, their waits.)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for fg in fractional_grids(luma, prm, blurred=True):
+            # Integer periods are the integer search's (a blur of a pixel or two leaves
+            # their cells flat enough); JPEG's own 8 x 8 blocks comb at about 8 px (the
+            # model is for lossless input).
+            if all(abs(v - round(v)) <= prm.resampled_integer or abs(v - 8) <= 0.12
+                   for v in (fg.period_x, fg.period_y)):
+                continue
+            if tested >= prm.resampled_max_grids:
+                break
+            tested += 1
+            placed = detect_resampled(rgb, lumaf, fg, prm)
+            if placed is None:
+                continue
+            cand, place, mask = placed
+            x0, y0, x1, y1 = place.box
+            labels, n = ndimage.label(mask)
+            area = np.bincount(labels.ravel(), minlength=n + 1)
+            known = np.bincount(labels.ravel(), weights=found[y0:y1, x0:x1].ravel(), minlength=n + 1)
+            keep = known < prm.resampled_overlap * area
+            keep[0] = False
+            mask = keep[labels]
+            if mask.any():
+                out.append((cand, place, mask))
+    return out
 
 
 class BoxPlacement:
@@ -141,6 +190,82 @@ def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     cand = CandidateGrid(p, int(round(fg.phase_x)) % p, int(round(fg.phase_y)) % p, [], False,
                          period=round(fg.period_x, 2))
     return cand, BoxPlacement(fg.box), mask
+
+
+def detect_resampled(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
+                     prm: MosaicParams = DEFAULT_PARAMS
+                     ) -> tuple[CandidateGrid, BoxPlacement, np.ndarray] | None:
+    """The regions of a grid found near ``fg`` whose blocks a resampling filter blurred
+    (``resampled.py``): period and phase refined by the block model over the core box, then
+    an image of q x q px per cell in which each cell the model explains is its fitted block
+    color (exactly constant) and every other cell its own pixels, tested as an integer
+    grid; its mask comes back to every pixel of the box. ``luma``: float luma of ``rgb``."""
+    core = fg.core or fg.box
+    fitted = refine_grid(luma, fg.tiles, core, (fg.period_x, fg.period_y),
+                         (fg.phase_x, fg.phase_y), prm)
+    if fitted is None or fitted[3] < prm.resampled_score:
+        return None
+    period, phase, name, _score = fitted
+    # (The box is cut to resampled_box px around the core's centre: a grid combed over a
+    # large photo spans it.)
+    cx, cy = (core[0] + core[2]) // 2, (core[1] + core[3]) // 2
+    r = prm.resampled_box // 2
+    x0, y0, x1, y1 = fg.box
+    box = (max(x0, cx - r), max(y0, cy - r), min(x1, cx + r), min(y1, cy + r))
+    x0, y0, x1, y1 = box
+    colors, ok, contrast, ky, kx = explained_cells(rgb, box, period, phase, name, prm)
+    q = max(prm.min_block, min(prm.resampled_q, int(min(period))))
+    cols, _, col_of = cell_columns(x0, x1, period[0], phase[0], -0.5, q)
+    rows, _, row_of = cell_columns(y0, y1, period[1], phase[1], -0.5, q)
+    h, w = rgb.shape[:2]
+    rgb3 = rgb if rgb.ndim == 3 else np.repeat(rgb[:, :, None], 3, axis=2)
+    sub = rgb3[np.clip(rows, 0, h - 1)][:, np.clip(cols, 0, w - 1)].copy()
+    # cells of the sub image -> cells of the fit
+    ncy, ncx = len(rows) // q, len(cols) // q
+    iy = math.floor((y0 + 0.5 - phase[1]) / period[1]) - ky + np.arange(ncy)
+    ix = math.floor((x0 + 0.5 - phase[0]) / period[0]) - kx + np.arange(ncx)
+    iy = np.clip(iy, 0, colors.shape[0] - 1)
+    ix = np.clip(ix, 0, colors.shape[1] - 1)
+    cell_ok = ok[np.ix_(iy, ix)]
+    # A smooth gradient fits as blocks a few levels apart: cells that step by less than
+    # resampled_min_step keep their own pixels unless flat.
+    steps = contrast[:, iy][:, :, ix]  # [2 (across x, across y), ncy, ncx]
+    near = steps.max(axis=0)
+    filled = cell_ok & ((near >= prm.resampled_min_step) | (near <= prm.resampled_flat))
+    blocks = np.repeat(np.repeat(colors[np.ix_(iy, ix)], q, axis=0), q, axis=1)
+    keep = np.repeat(np.repeat(filled, q, axis=0), q, axis=1)
+    sub[keep] = blocks[keep]
+    found = detect_on_grid(np.ascontiguousarray(sub), q, 0, 0, (0, 0, len(cols), len(rows)),
+                           exact_only=True, prm=prm)
+    if found is None:
+        return None
+    grid, pixels = found
+    mask = np.zeros((len(rows), len(cols)), bool)
+    grid.paste(mask, pixels)
+    # Each region must be carried by cells the model explains where blocks step: flat
+    # cells fit any grid, and a smooth gradient fits as blocks a level or two apart.
+    cells = mask[:ncy * q, :ncx * q].reshape(ncy, q, ncx, q).any(axis=(1, 3))
+    labels, n = ndimage.label(cells, structure=np.ones((3, 3), bool))
+    # ... along both axes: cells along a straight outline of the art step across it only.
+    stepped = near >= prm.resampled_min_step
+    n_step = np.bincount(labels[stepped], minlength=n + 1)
+    n_fit = np.bincount(labels[stepped & cell_ok], minlength=n + 1)
+    keep = (n_fit >= prm.resampled_min_cells) & (n_fit >= prm.resampled_share * n_step)
+    for axis_steps in steps:
+        keep &= np.bincount(labels[(axis_steps >= prm.resampled_min_step) & cell_ok],
+                            minlength=n + 1) >= prm.resampled_min_cells / 2
+    keep[0] = False
+    good = np.repeat(np.repeat(keep[labels], q, axis=0), q, axis=1)
+    mask[:ncy * q, :ncx * q] &= good
+    mask[ncy * q:] = False
+    mask[:, ncx * q:] = False
+    if not mask.any():
+        return None
+    mask = mask[row_of][:, col_of]
+    p = max(1, round(period[0]))
+    cand = CandidateGrid(p, int(round(phase[0])) % p, int(round(phase[1])) % p, [], False,
+                         period=round(period[0], 2))
+    return cand, BoxPlacement(box), mask
 
 
 def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, int, int, int], *,

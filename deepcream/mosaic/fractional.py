@@ -36,9 +36,13 @@ class FractionalGrid:
     box: tuple[int, int, int, int]
     #: the box of the tiles that found it (``box`` is grown around it)
     core: tuple[int, int, int, int] | None = None
+    #: the tiles that found it (x0, y0 of each, best comb first; a blurred grid is first
+    #: fitted on one)
+    tiles: tuple[tuple[int, int], ...] = ()
 
 
-def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> tuple[np.ndarray, np.ndarray]:
+def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, exact: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Block-edge-like steps across x and across y (uint8 [H, W], at the window's start
     pixel): the net step over two pixel differences (a step blurred into one pixel, or a
     sharp one) less the differences on either side of them (a block is flat beside its edge;
@@ -53,8 +57,9 @@ def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> tuple[
     # flanks: the differences between x - 2 and x - 1 and between x + 1 and x + 2.
     # On lossless input only (``frac_lossless_only``) the flanks must be exactly flat, as
     # inside blocks: JPEG noise and natural texture then leave few weights, and few tiles
-    # to search.
-    exact = prm.frac_lossless_only
+    # to search. Not so (``exact`` False) for filters that spread a step over 3-6 pixels
+    # with an overshoot beside it (``resampled.py``).
+    exact = exact and prm.frac_lossless_only
     d = cv2.absdiff(img[:, 1:], img[:, :-1])  # d[:, i]: between i and i + 1
     net = cv2.absdiff(img[:, 2:], img[:, :-2])  # net[:, i]: between i and i + 2
     flank = cv2.add(d[:, :-3], d[:, 3:])
@@ -104,11 +109,14 @@ def chance_corrected(profiles: np.ndarray, periods: np.ndarray) -> np.ndarray:
     return (score - chance) / (1.0 - chance)
 
 
-def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> list[FractionalGrid]:
+def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurred: bool = False
+                     ) -> list[FractionalGrid]:
     """Grids whose period or phase is not an integer (the integer-period search has the
-    others), each over the box of the tiles that found it."""
+    others), each over the box of the tiles that found it. ``blurred``: steps need not have
+    exactly flat flanks, and the grids are not checked for area-filter blends (the block
+    model of ``resampled.py`` tests them)."""
     h, w = luma.shape[:2]
-    wx, wy = edge_weights(luma, prm)
+    wx, wy = edge_weights(luma, prm, exact=not blurred)
     prof_x = tile_profiles(wx, 1, prm)  # [nty, ntx, tile]
     prof_y = tile_profiles(wy, 0, prm)
     nty, ntx = prof_x.shape[:2]
@@ -175,11 +183,15 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> li
             grow = prm.box_margin + int(math.ceil(max(grid.period_x, grid.period_y)))
             box = (max(0, x0 - grow), max(0, y0 - grow), min(w, x1 + grow), min(h, y1 + grow))
             found = FractionalGrid(grid.period_x, grid.period_y, grid.phase_x, grid.phase_y, box,
-                                   (x0, y0, x1, y1))
-            if blends_somewhere(luma, found, prm):
+                                   (x0, y0, x1, y1),
+                                   tuple((int(txs[i]) * prm.stride, int(tys[i]) * prm.stride)
+                                         for i in np.argsort(-tile_w)))
+            if blurred or blends_somewhere(luma, found, prm):
                 out.append(found)
                 break
-    return [g for g in out if not any(is_divisor(g, other) for other in out)]
+    # (Blurred: every grid goes to the block model, so a comb at twice the period, which
+    # any grid's art can show, must not remove it.)
+    return out if blurred else [g for g in out if not any(is_divisor(g, other) for other in out)]
 
 
 def is_divisor(g: FractionalGrid, other: FractionalGrid) -> bool:

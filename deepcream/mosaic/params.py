@@ -89,6 +89,50 @@ class MosaicParams:
     frac_region_blend: float = 0.3
     frac_region_density: float = 0.15
 
+    # --- non-integer periods blurred by a resampling filter (resampled.py) -------------------
+    #: look for grids whose block steps a bilinear, bicubic or Lanczos rescale blurred
+    resampled: bool = True
+    #: a line pixel is explained by the block model when its residual is at most
+    #: resampled_tol levels (1.5 x that on the seed tile, 4 x in the first refining pass)
+    resampled_tol: float = 1.0
+    #: at most this many candidate grids per image (best comb first); periods within
+    #: resampled_integer of an integer on both axes are the integer search's
+    resampled_max_grids: int = 8
+    resampled_integer: float = 0.02
+    #: the seed is the first of a grid's resampled_seeds best-combing tiles on which the grid
+    #: explains resampled_seed_gain more of the step pixels than itself shifted by half a
+    #: period; after the coarse passes that gain must still be resampled_seed_score
+    resampled_seeds: int = 3
+    resampled_seed_gain: float = 0.18
+    resampled_seed_score: float = 0.15
+    #: lines (rows and columns) of a box the period and phase are fitted on; the last pass
+    #: runs over up to resampled_reach px around the seed
+    resampled_lines: int = 24
+    resampled_reach: int = 320
+    #: after the last pass the grid must explain this share of the step pixels on both axes
+    resampled_score: float = 0.1
+    #: the area filter's model explaining more by this share leaves the grid to step 7
+    #: (``detect_fractional``)
+    resampled_area_margin: float = 0.05
+    #: cells are fitted over at most resampled_box px around the grid's core; a cell is
+    #: explained when every pixel it holds has a residual of at most resampled_tol plus
+    #: resampled_rel of its step to its neighbours (Pillow samples its kernel, which differs
+    #: from the kernel's integral the model uses by 2-5% of a step)
+    resampled_box: int = 640
+    resampled_rel: float = 0.06
+    #: the integer-grid image has min(resampled_q, period) px per cell; explained cells take
+    #: their fitted color when they step by resampled_min_step or more, or by at most
+    #: resampled_flat (a smooth gradient fits as blocks a level apart)
+    resampled_q: int = 8
+    resampled_min_step: float = 6.0
+    resampled_flat: float = 0.25
+    #: a region needs resampled_min_cells explained cells stepping by resampled_min_step or
+    #: more, resampled_share of its such cells; regions that other grids found for
+    #: resampled_overlap of their area are left to those
+    resampled_min_cells: int = 8
+    resampled_share: float = 0.7
+    resampled_overlap: float = 0.3
+
     # --- mosaics that flattened a texture (islands.py) ------------------------------------
     #: look for smooth islands in rough surroundings whose exact color changes lie on a grid
     islands: bool = True
