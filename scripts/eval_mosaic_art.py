@@ -446,6 +446,8 @@ def main() -> int:
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
                     help="write the generated PNGs (mosaic and clean) there")
     ap.add_argument("--out", type=Path, default=Path("."))
+    ap.add_argument("--params", default=None, metavar="JSON",
+                    help='MosaicParams overrides, e.g. \'{"resampled": false}\' (a stage off)')
     args = ap.parse_args()
 
     if args.dump:
@@ -455,7 +457,16 @@ def main() -> int:
             for s in mosaic + clean:
                 Image.fromarray(s.image).save(args.dump / f"s{seed}-{s.name}.png")
                 Image.fromarray(s.truth.astype(np.uint8) * 255).save(args.dump / f"s{seed}-{s.name}.truth.png")
-    res = evaluate(args.seed, args.conditions)
+    detector = None
+    if args.params:
+        from deepcream.mosaic import MosaicParams, detect_mosaic
+
+        prm = MosaicParams(**json.loads(args.params))
+        def detector(img: np.ndarray) -> np.ndarray:
+            return detect_mosaic(img, params=prm)
+    res = evaluate(args.seed, args.conditions, detector)
+    if args.params:
+        res["params"] = json.loads(args.params)
     print(to_markdown(res))
     if args.worst:
         for cond, r in res["conditions"].items():
