@@ -34,9 +34,29 @@ def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
 
 
 def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
-                   ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray]]:
-    """[(period, phase x, phase y, box (x0, y0, x1, y1), bool mask over the box)] of the
-    smooth islands that are mosaics (see the module's doc). ``luma``: the image's uint8 luma."""
+                   ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
+    """[(period rounded, phase x, phase y, box (x0, y0, x1, y1), bool mask over the box,
+    period)] of the smooth islands that are mosaics (see the module's doc). ``luma``: the
+    image's uint8 luma. With ``island_blends``, a second pass where blended pixels count as
+    smooth adds the islands that do not overlap the first pass's (the first pass's islands
+    stay exactly as they are: after JPEG the looser map reshaped some)."""
+    out = _islands(rgb, luma, prm, blends=False)
+    if not prm.island_blends:
+        return out
+    taken = np.zeros(luma.shape, bool)
+    for _p, _fx, _fy, (x0, y0, x1, y1), mask, _period in out:
+        taken[y0:y1, x0:x1] |= mask
+    for found in _islands(rgb, luma, prm, blends=True):
+        x0, y0, x1, y1 = found[3]
+        if not (taken[y0:y1, x0:x1] & found[4]).any():
+            out.append(found)
+    return out
+
+
+def _islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams, blends: bool
+             ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
+    """``smooth_islands``' pass; ``blends``: blended pixels are smooth and the grid may have
+    a real period."""
     h, w = luma.shape
     tol = prm.island_smooth
     # Smooth: luma within ``tol`` of the 4 neighbours (uint8 arithmetic: fast on big images).
@@ -50,7 +70,7 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
     # after JPEG few pixels are, so its smooth areas fall apart into small pieces).
     in_x = cv2.min(dl, dr) == 0
     in_y = cv2.min(du, dd) == 0
-    if prm.island_blends:
+    if blends:
         # ... or, rescaled with an area filter, a blend of the two blocks an edge cuts:
         # strictly between its neighbours across the edge.
         c = pad[1:-1, 1:-1]
@@ -132,7 +152,7 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
             # At least two grid lines each way (one straight edge is no grid).
             if len(np.unique(cx[cx % p == fx])) < 2 or len(np.unique(cy[cy % p == fy])) < 2:
                 continue
-        elif prm.island_blends:
+        elif blends:
             # A non-integer period (rescaled after pixelation): the changes weighted by
             # their size, whose centroid across a blended pixel is the edge's position.
             found = _fractional_fold(chg_x, dl[y0:y1, x0 + 1:x1], chg_y, du[y0 + 1:y1, x0:x1],

@@ -160,9 +160,10 @@ class MosaicParams:
     island_grid: float = 0.9
     #: mean colors of the island and of its ring within this (blocks average the texture)
     island_mean_tol: float = 12.0
-    #: rescaled islands: a pixel strictly between its two neighbours along an axis (an area
-    #: filter's blend of two blocks) is inside a block that way too, and the exact changes may
-    #: comb on a real period instead (chance-corrected comb score island_frac_grid per axis)
+    #: rescaled islands, a second pass: a pixel strictly between its two neighbours along an
+    #: axis (an area filter's blend of two blocks) is inside a block that way too, and the
+    #: exact changes may comb on a real period instead (chance-corrected comb score
+    #: island_frac_grid per axis); its islands that overlap the first pass's are dropped
     island_blends: bool = True
     island_frac_grid: float = 0.8
 
