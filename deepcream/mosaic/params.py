@@ -55,7 +55,7 @@ class MosaicParams:
     #: over resampled_reach px around it)
     frac_local_lines: int = 24
     #: ... for the frac_local_max best-combing grids of an image
-    frac_local_max: int = 4
+    frac_local_max: int = 2
     #: straight steps (persisting 3 px along the edge) above this count, capped at frac_cap
     frac_min_step: float = 2.0
     frac_cap: float = 64.0
