@@ -506,25 +506,33 @@ _SOLID_EXCESS_ALPHA = 0.9
 # it would be 7 px from the stroke).
 _SOLID_SHARE = 0.6
 # Past the cap, the tint cleanup (below) also takes pixels up to _BLEND_TINT_REACH px
-# (Euclidean) from the body's outer pixels that read as paint blended at least part way
-# over the background (luma _BLEND_BORDER_LUMA to _SOLID_LUMA_MAX of the way, excess
-# _BLEND_BORDER_EXCESS of the way, where the luma tells; and as many of the border pixels
-# within _BODY_SHARE_WINDOW as _BLEND_BORDER_SHARE): such a pixel is partly covered by the
-# stroke, so 6 px from it is within 6 px of the stroke. An anti-aliased border reads only
-# ~0.3-0.7 of the way, so it is seldom solid (above), and the 5 px cap from it stops a pixel
-# short of the JPEG bleed 5-6 px out, which over pale green or lime fills (their own tint
-# 30-40) reads as green. Only pixels that are tinted above their local background and
-# touch the mask join: the mask grows by at most one pixel there.
+# (Euclidean) from the body's border pixels that read as paint blended part way over the
+# background: luma _BLEND_BORDER_LUMA to _SOLID_LUMA_MAX of the way and excess
+# _BLEND_BORDER_EXCESS of the way where the luma tells; where it does not, beside wide
+# strokes only, excess _BODY_EXCESS_ALPHA of the way (as for the body); and as many of the
+# border pixels within _BODY_SHARE_WINDOW as _BLEND_BORDER_SHARE (beside thin strokes
+# _BLEND_BORDER_THIN_SHARE: 4:2:0 bleed a pixel past them reads as blended too). Such a
+# pixel is partly covered by the stroke, so 6 px from it is within 6 px of the stroke. An
+# anti-aliased border reads only ~0.3-0.7 of the way, so it is seldom solid (above), and
+# the 5 px cap from it stops a pixel short of the JPEG bleed 5-6 px out, which over pale
+# green or lime fills (their own excess 30-40) reads as green. Only tinted pixels (as the
+# cleanup tests them) that touch the mask join: the mask grows by at most one pixel there.
 _BLEND_TINT_REACH = 6.0
 _BLEND_BORDER_LUMA = 0.5
 _BLEND_BORDER_EXCESS = 0.3
 _BLEND_BORDER_SHARE = 0.5
+_BLEND_BORDER_THIN_SHARE = 0.6
 # Tint cleanup, within the cap: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
-# _TINT_WINDOW px, + _TINT_MARGIN). JPEG chroma bleed and ringing decay away from a stroke;
-# green art next to it stays as green as its own background.
+# _TINT_WINDOW px, + _TINT_MARGIN): JPEG chroma bleed and ringing decay away from a stroke,
+# while pale green art next to it stays as green as its own background. Pixels with an
+# excess above _TINT_GREEN (green to the eye, the issue's own measure) are taken within the
+# cap whatever their background: over a pale green or cyan fill whose own excess is just
+# under it (36-40), JPEG noise beside a stroke lifts pixels over it by a few levels, less
+# than the margin. Either way no farther than the cap (6 px from the stroke).
 _TINT_FLOOR = 32
 _TINT_MARGIN = 12
+_TINT_GREEN = 40
 _TINT_WINDOW = 6
 # A wide paint-like area whose median pixel (5x5) is farther than this from the mask color
 # is art (a lime fill like #0ddf05 is as vivid as the paint): inside wide strokes, even at
@@ -1155,10 +1163,11 @@ def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
 
 def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """``mask`` plus the ``allowed`` pixels still tinted toward the mask color above their
-    local background (JPEG chroma bleed and ringing around a stroke)."""
+    local background (JPEG chroma bleed and ringing around a stroke), or green to the eye
+    (``_TINT_GREEN``)."""
     background = cv2.erode(excess, _square(_TINT_WINDOW))
     tinted = (allowed & ~mask & (excess > _TINT_FLOOR)
-              & (cv2.subtract(excess, background) > _TINT_MARGIN))
+              & ((cv2.subtract(excess, background) > _TINT_MARGIN) | (excess > _TINT_GREEN)))
     if not tinted.any():
         return mask
     # ringing lobes a pixel or two off the mask join it through a 2 px bridge (else each
@@ -1300,10 +1309,16 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
     # background, where at least _BLEND_BORDER_SHARE of the border pixels around do
     body8 = body.view(np.uint8)
     border = candidates & (cv2.subtract(body8, cv2.erode(body8, _CROSS)) > 0).ravel().take(at)
-    blended = (border & reads & informative & (alpha_luma >= _BLEND_BORDER_LUMA)
-               & (alpha_luma <= _SOLID_LUMA_MAX) & (alpha_ex >= _BLEND_BORDER_EXCESS))
+    # (where the luma says nothing, reading as paint by the excess alone, beside wide
+    # strokes only: 4:2:0 bleed a pixel past a thin stroke reads so too)
+    blended = border & reads & np.where(
+        informative,
+        (alpha_luma >= _BLEND_BORDER_LUMA) & (alpha_luma <= _SOLID_LUMA_MAX)
+        & (alpha_ex >= _BLEND_BORDER_EXCESS),
+        wide)
     total, hits = sums.several(sums.point_cells[border], [None, blended[border]], size)
-    blended &= hits >= _BLEND_BORDER_SHARE * np.maximum(total, 1)
+    blended &= hits >= np.where(wide, _BLEND_BORDER_SHARE, _BLEND_BORDER_THIN_SHARE) * np.maximum(
+        total, 1)
     blended_map = np.zeros(core.shape, bool)
     blended_map.ravel()[at[blended]] = True
     return body, solid_map, blended_map
