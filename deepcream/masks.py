@@ -871,11 +871,12 @@ class _Window:
         allowed, rim = _cap(body, solid)
         outer_tint = None
         if ex is not None:
-            grown = _tint_cleanup(ex, grown, allowed)
+            background = cv2.erode(ex, _square(_TINT_WINDOW))
+            grown = _tint_cleanup(ex, grown, allowed, background)
             if blended is not None and blended.any():
                 # bleed a pixel past the cap, within 6 px of a partly covered border pixel
-                outer = _within_disk(blended, _BLEND_TINT_REACH) & ~allowed
-                outer_tint = _tint_cleanup(ex, grown, grown | outer) & outer
+                outer_tint = (_within_disk(blended, _BLEND_TINT_REACH) & ~allowed
+                              & _tinted(ex, background))
         # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
         # apart into their stroke.
         grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE,
@@ -1161,13 +1162,19 @@ def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
     return _wide_parts(paint_like) & (far_count >= 13)
 
 
-def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """``mask`` plus the ``allowed`` pixels still tinted toward the mask color above their
-    local background (JPEG chroma bleed and ringing around a stroke), or green to the eye
-    (``_TINT_GREEN``)."""
-    background = cv2.erode(excess, _square(_TINT_WINDOW))
-    tinted = (allowed & ~mask & (excess > _TINT_FLOOR)
-              & ((cv2.subtract(excess, background) > _TINT_MARGIN) | (excess > _TINT_GREEN)))
+def _tinted(excess: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The pixels still tinted toward the mask color: above their local ``background``
+    (the lowest excess within _TINT_WINDOW px) by _TINT_MARGIN, or green to the eye
+    (``_TINT_GREEN``); either way above _TINT_FLOOR."""
+    return ((excess > _TINT_FLOOR)
+            & ((cv2.subtract(excess, background) > _TINT_MARGIN) | (excess > _TINT_GREEN)))
+
+
+def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray,
+                  background: np.ndarray) -> np.ndarray:
+    """``mask`` plus the ``allowed`` pixels still tinted toward the mask color (JPEG chroma
+    bleed and ringing around a stroke; see ``_tinted``)."""
+    tinted = allowed & ~mask & _tinted(excess, background)
     if not tinted.any():
         return mask
     # ringing lobes a pixel or two off the mask join it through a 2 px bridge (else each
