@@ -386,6 +386,23 @@ def missed_cells(pred: np.ndarray, sample: ArtSample, scale: float) -> tuple[int
     return missed, total
 
 
+def photo_with_mosaic(block: int, seed: int, condition: str = "scale75") -> tuple[np.ndarray, np.ndarray]:
+    """A photo (skimage's astronaut at 900 x 900) with an ellipse of ``block`` px blocks (grid
+    at the canvas origin) placed by ``seed``, then saved or rescaled as ``condition`` says:
+    (image, truth). The tests' sample for one mosaic over photographic content."""
+    from eval_mosaic import skimage_image
+
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(skimage_image("astronaut"), (900, 900), interpolation=cv2.INTER_CUBIC)
+    sel = np.zeros(img.shape[:2], bool)
+    yy, xx = np.mgrid[0:900, 0:900]
+    cx, cy = rng.uniform(250, 650, 2)
+    sel[((xx - cx) / 150.0) ** 2 + ((yy - cy) / 110.0) ** 2 <= 1.0] = True
+    pixelate_selection(img, sel, block)
+    out, truth, _scale = apply_condition(img, sel, condition)
+    return out, truth
+
+
 def evaluate(seeds: list[int], conditions: list[str], detector=None) -> dict:
     if detector is None:
         from deepcream.mosaic import detect_mosaic as detector
@@ -446,6 +463,8 @@ def main() -> int:
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
                     help="write the generated PNGs (mosaic and clean) there")
     ap.add_argument("--out", type=Path, default=Path("."))
+    ap.add_argument("--params", default=None, metavar="JSON",
+                    help='MosaicParams overrides, e.g. \'{"resampled": false}\' (a stage off)')
     args = ap.parse_args()
 
     if args.dump:
@@ -455,7 +474,16 @@ def main() -> int:
             for s in mosaic + clean:
                 Image.fromarray(s.image).save(args.dump / f"s{seed}-{s.name}.png")
                 Image.fromarray(s.truth.astype(np.uint8) * 255).save(args.dump / f"s{seed}-{s.name}.truth.png")
-    res = evaluate(args.seed, args.conditions)
+    detector = None
+    if args.params:
+        from deepcream.mosaic import MosaicParams, detect_mosaic
+
+        prm = MosaicParams(**json.loads(args.params))
+        def detector(img: np.ndarray) -> np.ndarray:
+            return detect_mosaic(img, params=prm)
+    res = evaluate(args.seed, args.conditions, detector)
+    if args.params:
+        res["params"] = json.loads(args.params)
     print(to_markdown(res))
     if args.worst:
         for cond, r in res["conditions"].items():

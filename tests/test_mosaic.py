@@ -765,27 +765,13 @@ def test_jpeg_border_cells_cut_to_the_block_color(art_set_seed2) -> None:
     assert np.count_nonzero(pred & ~truth) < 0.85 * np.count_nonzero(off & ~truth)
 
 
-def _rescaled_mosaic(block: int, seed: int, condition: str = "scale75"):
-    """A photo (skimage's astronaut at 900 x 900) with an ellipse of ``block`` px blocks (grid
-    at the canvas origin) placed by ``seed``, then rescaled after pixelation (area filter):
-    (image, truth)."""
-    rng = np.random.default_rng(seed)
-    img = cv2.resize(ev.skimage_image("astronaut"), (900, 900), interpolation=cv2.INTER_CUBIC)
-    sel = np.zeros(img.shape[:2], bool)
-    yy, xx = np.mgrid[0:900, 0:900]
-    cx, cy = rng.uniform(250, 650, 2)
-    sel[((xx - cx) / 150.0) ** 2 + ((yy - cy) / 110.0) ** 2 <= 1.0] = True
-    ea.pixelate_selection(img, sel, block)
-    out, truth, _scale = ea.apply_condition(img, sel, condition)
-    return out, truth
-
 
 def test_fractional_period_is_found_to_a_fraction_of_a_pixel() -> None:
     """10 px blocks at 0.75 x are 7.5 px: edges at 7.5 k, every other one inside a pixel
     (a blend of the two blocks)."""
     from deepcream.mosaic.fractional import fractional_grids
 
-    img, truth = _rescaled_mosaic(10, 3)
+    img, truth = ea.photo_with_mosaic(10, 3)
     luma = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     grids = fractional_grids(luma)
     assert grids, "no fractional grid found"
@@ -805,7 +791,7 @@ def test_fractional_period_is_found_to_a_fraction_of_a_pixel() -> None:
     (7, 7, "scale75", 0.85, 0.1),    # 5.25 px: 0.910 (0)
 ])
 def test_rescaled_mosaic_with_fractional_period(block, seed, condition, floor, before) -> None:
-    img, truth = _rescaled_mosaic(block, seed, condition)
+    img, truth = ea.photo_with_mosaic(block, seed, condition)
     pred = detect_mosaic(img)
     assert ea.iou(pred, truth) >= floor
     assert np.count_nonzero(pred & ~truth) <= 0.1 * np.count_nonzero(pred)
@@ -817,7 +803,7 @@ def test_rescaled_mosaic_with_fractional_period(block, seed, condition, floor, b
 def test_fractional_grids_skip_jpeg() -> None:
     """After JPEG the blend test is not trusted (clean pages' textures passed it): the
     fractional search adds nothing on lossy input."""
-    img, _truth = _rescaled_mosaic(10, 3)
+    img, _truth = ea.photo_with_mosaic(10, 3)
     jpeg, _t, _s = ea.apply_condition(img, np.zeros(img.shape[:2], bool), "jpeg90")
     on = detect_mosaic(jpeg)
     off = detect_mosaic(jpeg, params=MosaicParams(fractional=False))

@@ -3,28 +3,12 @@ the block model of ``deepcream/mosaic/resampled.py``."""
 
 from __future__ import annotations
 
-import cv2
-import eval_mosaic as ev
 import eval_mosaic_art as ea
 import numpy as np
 import pytest
 
 from deepcream.mosaic import MosaicParams, detect_mosaic
 from deepcream.mosaic.resampled import cell_matrix, fit_cells
-
-
-def _rescaled_mosaic(block: int, seed: int, condition: str) -> tuple[np.ndarray, np.ndarray]:
-    """A photo (skimage's astronaut at 900 x 900) with an ellipse of ``block`` px blocks (grid
-    at the canvas origin) placed by ``seed``, rescaled after pixelation: (image, truth)."""
-    rng = np.random.default_rng(seed)
-    img = cv2.resize(ev.skimage_image("astronaut"), (900, 900), interpolation=cv2.INTER_CUBIC)
-    sel = np.zeros(img.shape[:2], bool)
-    yy, xx = np.mgrid[0:900, 0:900]
-    cx, cy = rng.uniform(250, 650, 2)
-    sel[((xx - cx) / 150.0) ** 2 + ((yy - cy) / 110.0) ** 2 <= 1.0] = True
-    ea.pixelate_selection(img, sel, block)
-    out, truth, _scale = ea.apply_condition(img, sel, condition)
-    return out, truth
 
 
 def test_block_model_reproduces_a_bicubic_rescale() -> None:
@@ -55,7 +39,7 @@ def test_block_model_reproduces_a_bicubic_rescale() -> None:
     (13, 5, "scale50-bicubic", 0.75),   # 6.5 px: 0.814 (0)
 ])
 def test_blurred_rescaled_mosaic_is_found(block, seed, condition, floor) -> None:
-    img, truth = _rescaled_mosaic(block, seed, condition)
+    img, truth = ea.photo_with_mosaic(block, seed, condition)
     pred = detect_mosaic(img)
     assert ea.iou(pred, truth) >= floor
     assert np.count_nonzero(pred & ~truth) <= 0.06 * np.count_nonzero(pred)
@@ -66,7 +50,7 @@ def test_blurred_rescaled_mosaic_is_found(block, seed, condition, floor) -> None
 def test_block_model_adds_nothing_after_jpeg() -> None:
     """The model is for lossless input: after JPEG no cell fits within its tolerance, and
     the detection is that of the other searches."""
-    img, _truth = _rescaled_mosaic(14, 4, "scale75-lanczos")
+    img, _truth = ea.photo_with_mosaic(14, 4, "scale75-lanczos")
     jpeg, _t, _s = ea.apply_condition(img, np.zeros(img.shape[:2], bool), "jpeg90")
     on = detect_mosaic(jpeg)
     off = detect_mosaic(jpeg, params=MosaicParams(resampled=False))
