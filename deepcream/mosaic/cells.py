@@ -162,6 +162,19 @@ class Grid:
         cell = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, t:p - t, :, t:p - t]
         return cell.max(axis=(1, 3)) - cell.min(axis=(1, 3))
 
+    def ramp(self) -> np.ndarray:
+        """[ncy, ncx]: how much the luma inside each cell rises or falls across it: the larger
+        of |mean of its last interior columns - mean of its first| and the same for rows
+        (a third of the interior each; the outer ``t`` pixels left out as in ``spread``). A
+        block is constant, while a cell of a smooth gradient ramps however flat it looks."""
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        t = 2 if p >= 8 else 1
+        cell = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, t:p - t, :, t:p - t]
+        k = max(1, (p - 2 * t) // 3)
+        rx = np.abs(cell[:, :, :, -k:].mean(axis=(1, 3)) - cell[:, :, :, :k].mean(axis=(1, 3)))
+        ry = np.abs(cell[:, -k:].mean(axis=(1, 3)) - cell[:, :k].mean(axis=(1, 3)))
+        return np.maximum(rx, ry)
+
     def _block_sides(self, vlines: np.ndarray, hlines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The mean steps on the grid lines ([ncy, ncx+1], [ncy+1, ncx]) with those between
         two alike cells set to 0 (see ``MosaicParams.mean_step_ratio``)."""

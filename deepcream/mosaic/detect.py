@@ -388,6 +388,14 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             spread = raw_grid.spread()
             flat &= spread <= (prm.complete_spread_ratio * float(np.percentile(spread[cells], 80))
                                + prm.complete_spread_min)
+        if not lossless and prm.complete_ramp_max > 0 and p >= prm.complete_ramp_min_p:
+            # Lossy: a block is constant inside, while a smooth gradient (a background, soft
+            # shading) ramps across every cell; after JPEG both pass the flatness test, and
+            # completion took the gradient in the corners of a blob-shaped patch's box and
+            # beyond. The bound follows how much JPEG's ringing ramps the region's own cells.
+            ramp = grid.ramp()
+            flat &= ramp <= max(prm.complete_ramp_max,
+                                prm.complete_ramp_ratio * float(np.percentile(ramp[cells], 80)))
         if exact_rgb and prm.exact_pixels:
             # Lossless: every whole block is exactly constant (its partial blocks are added
             # pixel by pixel, ``exact_block_pixels``); cells of a smooth gradient or crossed

@@ -277,6 +277,15 @@ class MosaicParams:
     #: partial border cells of patches over line art: off by default)
     complete_spread_ratio: float = 0.0
     complete_spread_min: float = 8.0
+    #: lossy input: completion (and box growth) leaves cells whose luma rises or falls
+    #: across them (``Grid.ramp``: mean of the last third of the interior less the first,
+    #: per axis) by more than complete_ramp_max levels, or complete_ramp_ratio x the 80th
+    #: percentile of the region's own cells when that is more (JPEG's ringing ramps blocks
+    #: too, more at low quality): a smooth gradient, not a block. From complete_ramp_min_p
+    #: px blocks (smaller cells hold too few pixels for a ramp). complete_ramp_max 0: off
+    complete_ramp_max: float = 0.75
+    complete_ramp_ratio: float = 2.0
+    complete_ramp_min_p: int = 6
     #: completion takes only flat cells 4-connected to the region through flat cells
     complete_connected: bool = True
     #: ... and not groups of them bordering more than rough_border x as many rough cells
