@@ -79,8 +79,9 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
     if prm.fractional and prm.resampled and kx == 1:
         yield from resampled_detections(rgb, luma, so_far, prm)
     if prm.islands and kx == 1:
-        for p, fx, fy, box, mask in smooth_islands(rgb, luma, prm):
-            yield CandidateGrid(p, fx, fy, [], False), BoxPlacement(box), mask
+        for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm):
+            yield (CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),
+                   BoxPlacement(box), mask)
 
 
 def resampled_detections(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,

@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 from deepcream.mosaic.period import tile_profiles
+from deepcream.mosaic.resampled import refine_grid
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurr
             entries.append((float(score[t, j]), int(t), float(periods[pick])))
     entries.sort(reverse=True)
     out: list[FractionalGrid] = []
+    lumaf = None
+    n_local = 0
     used = np.zeros(len(entries), bool)
     ent_tile = np.array([e[1] for e in entries], np.int64)
     ent_per = np.array([e[2] for e in entries])
@@ -177,15 +180,38 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurr
         x1 = min(w, int(txs.max()) * prm.stride + prm.tile)
         y1 = min(h, int(tys.max()) * prm.stride + prm.tile)
         tile_w = np.array([score[u, int(np.argmin(np.abs(periods - p0)))] for u in tys * ntx + txs])
+        seeds = tuple((int(txs[i]) * prm.stride, int(tys[i]) * prm.stride) for i in np.argsort(-tile_w))
+        grids = refine(prof_x, prof_y, np.stack([tys, txs], axis=1), np.maximum(tile_w, 0.0),
+                       p0, (x0, y0, x1, y1), prm)
+
+        def over_core(g: FractionalGrid, core: tuple[int, int, int, int] = (x0, y0, x1, y1)
+                      ) -> FractionalGrid:
+            return FractionalGrid(g.period_x, g.period_y, g.phase_x, g.phase_y, core)
+
+        if (not blurred and grids and n_local < prm.frac_local_max
+                and blend_count(luma, over_core(grids[0]), prm) >= prm.frac_blend_min):
+            # The tiles' combs summed over the group give a period a few 0.1% off when the
+            # group spans art that combs alike beside a small mosaic (its far edges then
+            # drift onto the blended pixels): the area-filter block model refines the
+            # first grid where its best-combing tiles are. (Only where that grid already
+            # blends some cut pixels: lossy input and textures, which do not, cost nothing.)
+            if lumaf is None:
+                lumaf = luma.astype(np.float32)
+            g = grids[0]
+            n_local += 1
+            fit = refine_grid(lumaf, seeds, (x0, y0, x1, y1), (g.period_x, g.period_y),
+                              (g.phase_x, g.phase_y), prm, filters=("area",), seek=True)
+            if fit is not None and not is_integer(fit[0], fit[1], prm):
+                grids.insert(0, FractionalGrid(*fit[0], *fit[1], g.box))
+                # (A seed tile mostly of art can pull the fit off: the grid that blends
+                # more of the cut pixels over the tiles goes first.)
+                grids.sort(key=lambda g: -blend_count(luma, over_core(g), prm))
         # The per-axis grid, else (axes apart) one period for both: the first that blends.
-        for grid in refine(prof_x, prof_y, np.stack([tys, txs], axis=1), np.maximum(tile_w, 0.0),
-                           p0, (x0, y0, x1, y1), prm):
+        for grid in grids:
             grow = prm.box_margin + int(math.ceil(max(grid.period_x, grid.period_y)))
             box = (max(0, x0 - grow), max(0, y0 - grow), min(w, x1 + grow), min(h, y1 + grow))
             found = FractionalGrid(grid.period_x, grid.period_y, grid.phase_x, grid.phase_y, box,
-                                   (x0, y0, x1, y1),
-                                   tuple((int(txs[i]) * prm.stride, int(tys[i]) * prm.stride)
-                                         for i in np.argsort(-tile_w)))
+                                   (x0, y0, x1, y1), seeds)
             if blurred or blends_somewhere(luma, found, prm):
                 out.append(found)
                 break
@@ -249,9 +275,14 @@ def refine(prof_x: np.ndarray, prof_y: np.ndarray, tiles: np.ndarray, weights: n
         grids.append(FractionalGrid(float(fine[j]), float(fine[j]), float(phases[0][j]),
                                     float(phases[1][j]), box))
     # (An integer grid found with a slightly wrong period: the integer search tests it.)
-    return [g for g in grids
-            if not (all(abs(v - round(v)) <= prm.frac_integer_period for v in (g.period_x, g.period_y))
-                    and all(abs(v - round(v)) <= prm.frac_integer for v in (g.phase_x, g.phase_y)))]
+    return [g for g in grids if not is_integer((g.period_x, g.period_y), (g.phase_x, g.phase_y), prm)]
+
+
+def is_integer(period: tuple[float, float], phase: tuple[float, float], prm: MosaicParams) -> bool:
+    """Whether a grid is an integer one (the integer search's), within frac_integer_period
+    and frac_integer."""
+    return (all(abs(v - round(v)) <= prm.frac_integer_period for v in period)
+            and all(abs(v - round(v)) <= prm.frac_integer for v in phase))
 
 
 def cell_columns(start: int, stop: int, period: float, phase: float, tol: float,
@@ -306,6 +337,13 @@ def blend_residuals(luma: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DE
         r[:, px] = np.where(big, np.abs(mid - (cut * left + (1 - cut) * right)) + flank, 0.0)
         s[:, px] = np.where(big, d, 0.0)
     return res, step
+
+
+def blend_count(luma: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DEFAULT_PARAMS) -> int:
+    """How many of the pixels the grid's edges cut over ``fg.box`` blend as it predicts
+    (see ``blend_residuals``)."""
+    res, step = blend_residuals(luma, fg, prm)
+    return int(np.count_nonzero((step > 0) & (res <= prm.frac_blend_max * step)))
 
 
 def blends_somewhere(luma: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DEFAULT_PARAMS) -> bool:

@@ -34,9 +34,29 @@ def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
 
 
 def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
-                   ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray]]:
-    """[(period, phase x, phase y, box (x0, y0, x1, y1), bool mask over the box)] of the
-    smooth islands that are mosaics (see the module's doc). ``luma``: the image's uint8 luma."""
+                   ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
+    """[(period rounded, phase x, phase y, box (x0, y0, x1, y1), bool mask over the box,
+    period)] of the smooth islands that are mosaics (see the module's doc). ``luma``: the
+    image's uint8 luma. With ``island_blends``, a second pass where blended pixels count as
+    smooth adds the islands that do not overlap the first pass's (the first pass's islands
+    stay exactly as they are: after JPEG the looser map reshaped some)."""
+    out = _islands(rgb, luma, prm, blends=False)
+    if not prm.island_blends:
+        return out
+    taken = np.zeros(luma.shape, bool)
+    for _p, _fx, _fy, (x0, y0, x1, y1), mask, _period in out:
+        taken[y0:y1, x0:x1] |= mask
+    for found in _islands(rgb, luma, prm, blends=True):
+        x0, y0, x1, y1 = found[3]
+        if not (taken[y0:y1, x0:x1] & found[4]).any():
+            out.append(found)
+    return out
+
+
+def _islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams, blends: bool
+             ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
+    """``smooth_islands``' pass; ``blends``: blended pixels are smooth and the grid may have
+    a real period."""
     h, w = luma.shape
     tol = prm.island_smooth
     # Smooth: luma within ``tol`` of the 4 neighbours (uint8 arithmetic: fast on big images).
@@ -50,6 +70,14 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
     # after JPEG few pixels are, so its smooth areas fall apart into small pieces).
     in_x = cv2.min(dl, dr) == 0
     in_y = cv2.min(du, dd) == 0
+    if blends:
+        # ... or, rescaled with an area filter, a blend of the two blocks an edge cuts:
+        # strictly between its neighbours across the edge.
+        c = pad[1:-1, 1:-1]
+        in_x |= (((c > pad[1:-1, :-2]) & (c < pad[1:-1, 2:]))
+                 | ((c < pad[1:-1, :-2]) & (c > pad[1:-1, 2:])))
+        in_y |= (((c > pad[:-2, 1:-1]) & (c < pad[2:, 1:-1]))
+                 | ((c < pad[:-2, 1:-1]) & (c > pad[2:, 1:-1])))
     smooth = (worst <= tol) & in_x & in_y
     # Islands are found on a half-size map (2 x 2 pixels all smooth), 4 x fewer pixels for
     # the labelling; each is then taken back at full size inside its box.
@@ -119,10 +147,21 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
         cy = np.nonzero(chg_y)[0] + y0 + 1
         p, fx, sx = _fold(cx, prm.min_block, prm.max_block, prm.near_best)
         py, fy, sy = _fold(cy, prm.min_block, prm.max_block, prm.near_best)
-        if p != py or min(sx, sy) < prm.island_grid:
-            continue
-        # At least two grid lines each way (one straight edge is no grid).
-        if len(np.unique(cx[cx % p == fx])) < 2 or len(np.unique(cy[cy % p == fy])) < 2:
+        period = float(p)
+        if p == py and min(sx, sy) >= prm.island_grid:
+            # At least two grid lines each way (one straight edge is no grid).
+            if len(np.unique(cx[cx % p == fx])) < 2 or len(np.unique(cy[cy % p == fy])) < 2:
+                continue
+        elif blends:
+            # A non-integer period (rescaled after pixelation): the changes weighted by
+            # their size, whose centroid across a blended pixel is the edge's position.
+            found = _fractional_fold(chg_x, dl[y0:y1, x0 + 1:x1], chg_y, du[y0 + 1:y1, x0:x1],
+                                     (x0 + 1, y0 + 1), prm)
+            if found is None:
+                continue
+            period, fx, fy = found
+            p = max(1, round(period))
+        else:
             continue
         # Of about the surroundings' mean color (blocks average the texture they cover).
         crop = img[y0:y1, x0:x1].astype(np.float64)
@@ -137,5 +176,46 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
         mask[:, :-1] |= comp[:, 1:] & (lum[:, :-1] == lum[:, 1:])
         mask[1:, :] |= comp[:-1, :] & (lum[1:, :] == lum[:-1, :])
         mask[:-1, :] |= comp[1:, :] & (lum[:-1, :] == lum[1:, :])
-        out.append((p, fx, fy, (x0, y0, x1, y1), mask))
+        out.append((p, fx, fy, (x0, y0, x1, y1), mask, period))
     return out
+
+
+def _fractional_fold(chg_x: np.ndarray, dx: np.ndarray, chg_y: np.ndarray, dy: np.ndarray,
+                     start: tuple[int, int], prm: MosaicParams) -> tuple[float, int, int] | None:
+    """(period, phase x, phase y; phases rounded) of a real-period grid that the island's
+    exact changes (``chg_x`` [h, w'], sizes ``dx``, positions ``start[0] +`` column; likewise
+    y) comb on at the same period on both axes (chance-corrected comb score of
+    island_frac_grid each, periods within frac_agree / 5 of each other), or None."""
+    from deepcream.mosaic.fractional import chance_corrected, comb
+
+    profiles = [np.where(chg_x, dx, 0).sum(axis=0, dtype=np.float64),
+                np.where(chg_y, dy, 0).sum(axis=1, dtype=np.float64)]
+    if min(np.count_nonzero(q) for q in profiles) < 2:  # (one straight edge is no grid)
+        return None
+    n = max(len(q) for q in profiles)
+    df = 1.0 / (4 * n)
+    freqs = np.arange(1.0 / prm.frac_max_period, 1.0 / prm.frac_min_period + 1e-12, df)
+    periods = 1.0 / freqs
+    best = []
+    for q, at in zip(profiles, start, strict=True):
+        score = chance_corrected(q[None].astype(np.float32), periods)[0]
+        j = int(np.argmax(score))
+        if score[j] < prm.island_frac_grid:
+            return None
+        # (A comb of period P scores as well at P / k: the largest multiple scoring near it.)
+        pick = j
+        for k in (2, 3):
+            jk = int(round((freqs[j] / k - freqs[0]) / df))
+            if jk >= 0 and score[jk] >= prm.near_best * score[j]:
+                pick = jk
+        j = pick
+        # ... then finer, over the coarse step around it
+        fine = periods[j] * (1.0 + np.linspace(-1.0, 1.0, 81) * periods[j] * df)
+        sc, ph = comb(q[None], fine, start=at)
+        k = int(np.argmax(sc[0]))
+        best.append((float(score[j]), float(fine[k]), float(ph[0, k])))
+    (sx, px, fx), (sy, py, fy) = best
+    if min(sx, sy) < prm.island_frac_grid or abs(px - py) > prm.frac_agree / 5 * px:
+        return None
+    period = (px + py) / 2
+    return period, int(round(fx)) % max(1, round(period)), int(round(fy)) % max(1, round(period))

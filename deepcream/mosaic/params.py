@@ -48,6 +48,14 @@ class MosaicParams:
     fractional: bool = True
     #: ... on lossless input only (cells exactly constant; see ``detect_fractional``)
     frac_lossless_only: bool = True
+    #: refine a non-integer grid with the area-filter block model (``resampled.py``)
+    #: around its best-combing tiles; of that and the grid the group's combs give, the one
+    #: that blends more cut pixels is tried first (0: off)
+    #: ... first on frac_local_lines rows and columns of a seed tile (then resampled_lines
+    #: over resampled_reach px around it)
+    frac_local_lines: int = 24
+    #: ... for the frac_local_max best-combing grids of an image
+    frac_local_max: int = 2
     #: straight steps (persisting 3 px along the edge) above this count, capped at frac_cap
     frac_min_step: float = 2.0
     frac_cap: float = 64.0
@@ -152,6 +160,12 @@ class MosaicParams:
     island_grid: float = 0.9
     #: mean colors of the island and of its ring within this (blocks average the texture)
     island_mean_tol: float = 12.0
+    #: rescaled islands, a second pass: a pixel strictly between its two neighbours along an
+    #: axis (an area filter's blend of two blocks) is inside a block that way too, and the
+    #: exact changes may comb on a real period instead (chance-corrected comb score
+    #: island_frac_grid per axis); its islands that overlap the first pass's are dropped
+    island_blends: bool = True
+    island_frac_grid: float = 0.8
 
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"

@@ -60,6 +60,8 @@ _S = {name: _response(name) for name in FILTERS}
 def step_response(name: str, t: np.ndarray) -> np.ndarray:
     """Share of the way from the left block's value to the right one's at offset t (pixel
     centre minus edge, output pixels)."""
+    if name == "area":  # (the box's integral, in closed form: the search fits it most)
+        return np.clip(t + 0.5, 0.0, 1.0)
     return np.interp(t, _T, _S[name], left=0.0, right=1.0)
 
 
@@ -160,20 +162,26 @@ def refine_axis(lines: np.ndarray, start: int, period: float, phase: float, name
 
 def refine_grid(luma: np.ndarray, tiles: tuple[tuple[int, int], ...], core: tuple[int, int, int, int],
                 period: tuple[float, float], phase: tuple[float, float],
-                prm: MosaicParams = DEFAULT_PARAMS
-                ) -> tuple[tuple[float, float], tuple[float, float], str, float] | None:
+                prm: MosaicParams = DEFAULT_PARAMS, filters: tuple[str, ...] = FILTERS[1:],
+                seek: bool = False) -> tuple[tuple[float, float], tuple[float, float], str, float] | None:
     """(periods, phases, filter, score: the smaller axis' share of explained step pixels)
     of a grid found near (period, phase), or None when the model explains too little on its
     seed tile (one of ``tiles``, x0, y0 each, best comb first): there in coarse passes
     with a bicubic model, then the blurring filter that explains the most, then fine passes
     over up to ``resampled_reach`` px of ``core`` around the seed (a period 0.1% off drifts
-    0.3 px over 300 px). Lines: rows (columns) spread evenly over a box; ``luma`` float."""
+    0.3 px over 300 px). Lines: rows (columns) spread evenly over a box; ``luma`` float.
+    ``filters``: the models to choose from (the first for the seed and coarse passes when
+    bicubic is not among them); with the area filter alone, the grid of step 7's blends,
+    refined where its seed tile is rather than over every tile that combed alike.
+    ``seek``: the coarse passes (a wider one first) run on each seed tile before its test,
+    for a grid only roughly known."""
     tol = prm.resampled_tol
+    first = "bicubic" if "bicubic" in filters else filters[0]
     h, w = luma.shape[:2]
 
-    def lines_of(box: tuple[int, int, int, int]) -> tuple[list[np.ndarray], tuple[int, int]]:
+    def lines_of(box: tuple[int, int, int, int], n: int = prm.resampled_lines
+                 ) -> tuple[list[np.ndarray], tuple[int, int]]:
         x0, y0, x1, y1 = box
-        n = prm.resampled_lines
         rows = np.unique(np.linspace(y0, y1 - 1, n).astype(np.int64))
         cols = np.unique(np.linspace(x0, x1 - 1, n).astype(np.int64))
         return [luma[rows, x0:x1], luma[y0:y1, cols].T], (x0, y0)
@@ -186,21 +194,33 @@ def refine_grid(luma: np.ndarray, tiles: tuple[tuple[int, int], ...], core: tupl
                    - line_score(lines[ax], starts[ax], per[ax], (ph[ax] + per[ax] / 2) % per[ax], name,
                                 active_pixels(lines[ax]), tol) for ax in (0, 1))
 
+    coarse = ((4 * tol, prm.frac_agree / 5, 11, 0.5, 7), (1.5 * tol, prm.frac_agree / 25, 5, 0.1, 5))
+    if seek:
+        # (Wider: a small mosaic's period from combs summed with the art around it.)
+        coarse = ((4 * tol, prm.frac_agree / 2.5, 11, 1.0, 7), *coarse)
+    per, ph = list(period), list(phase)
+    scores = [0.0, 0.0]
     # The seed: the first of the best-combing tiles where the grid as combed already
-    # explains the steps (the art beside a small mosaic combs too).
+    # explains the steps (the art beside a small mosaic combs too); with ``seek``, where
+    # the grid after the coarse passes on that tile does.
     for x, y in tiles[:prm.resampled_seeds]:
-        lines, starts = lines_of((x, y, min(w, x + prm.tile), min(h, y + prm.tile)))
-        if gain(lines, starts, list(period), list(phase), "bicubic", 1.5 * tol) >= prm.resampled_seed_gain:
+        lines, starts = lines_of((x, y, min(w, x + prm.tile), min(h, y + prm.tile)),
+                                 prm.frac_local_lines if seek else prm.resampled_lines)
+        if seek:
+            per, ph = list(period), list(phase)
+            for ax in (0, 1):
+                per[ax], ph[ax], scores[ax] = refine_axis(lines[ax], starts[ax], per[ax], ph[ax], first,
+                                                          coarse)
+            if gain(lines, starts, per, ph, first, 1.5 * tol) >= prm.resampled_seed_gain:
+                break
+        elif gain(lines, starts, list(period), list(phase), first, 1.5 * tol) >= prm.resampled_seed_gain:
+            for ax in (0, 1):
+                per[ax], ph[ax], scores[ax] = refine_axis(lines[ax], starts[ax], per[ax], ph[ax], first,
+                                                          coarse)
             break
     else:
         return None
-    coarse = ((4 * tol, prm.frac_agree / 5, 11, 0.5, 7), (1.5 * tol, prm.frac_agree / 25, 5, 0.1, 5))
-    per, ph = list(period), list(phase)
-    scores = [0.0, 0.0]
-    for ax in (0, 1):
-        per[ax], ph[ax], scores[ax] = refine_axis(lines[ax], starts[ax], per[ax], ph[ax], "bicubic",
-                                                  coarse)
-    if gain(lines, starts, per, ph, "bicubic", 1.5 * tol) < prm.resampled_seed_score:
+    if gain(lines, starts, per, ph, first, 1.5 * tol) < prm.resampled_seed_score:
         return None
 
     def both(name: str) -> float:
@@ -209,8 +229,8 @@ def refine_grid(luma: np.ndarray, tiles: tuple[tuple[int, int], ...], core: tupl
 
     # (Blurring filters only: steps an area filter blended are ``detect_fractional``'s, and
     # when the area model explains more the grid is left to it.)
-    name = max(FILTERS[1:], key=both)
-    if both("area") > both(name) + prm.resampled_area_margin:
+    name = max(filters, key=both)
+    if "area" not in filters and both("area") > both(name) + prm.resampled_area_margin:
         return None
     cx, cy = min(w, x + prm.tile // 2), min(h, y + prm.tile // 2)
     r = prm.resampled_reach // 2
