@@ -505,23 +505,6 @@ _SOLID_EXCESS_ALPHA = 0.9
 # thin ones (4:2:0 bleed a pixel past a thin stroke can read as solid paint too; 6 px from
 # it would be 7 px from the stroke).
 _SOLID_SHARE = 0.6
-# Past the cap, the tint cleanup (below) also takes pixels up to _BLEND_TINT_REACH px
-# (Euclidean) from the body's border pixels that read as paint blended part way over the
-# background: luma _BLEND_BORDER_LUMA to _SOLID_LUMA_MAX of the way and excess
-# _BLEND_BORDER_EXCESS of the way where the luma tells; where it does not, beside wide
-# strokes only, excess _BODY_EXCESS_ALPHA of the way (as for the body); and as many of the
-# border pixels within _BODY_SHARE_WINDOW as _BLEND_BORDER_SHARE (beside thin strokes
-# _BLEND_BORDER_THIN_SHARE: 4:2:0 bleed a pixel past them reads as blended too). Such a
-# pixel is partly covered by the stroke, so 6 px from it is within 6 px of the stroke. An
-# anti-aliased border reads only ~0.3-0.7 of the way, so it is seldom solid (above), and
-# the 5 px cap from it stops a pixel short of the JPEG bleed 5-6 px out, which over pale
-# green or lime fills (their own excess 30-40) reads as green. Only tinted pixels (as the
-# cleanup tests them) that touch the mask join: the mask grows by at most one pixel there.
-_BLEND_TINT_REACH = 6.0
-_BLEND_BORDER_LUMA = 0.5
-_BLEND_BORDER_EXCESS = 0.3
-_BLEND_BORDER_SHARE = 0.5
-_BLEND_BORDER_THIN_SHARE = 0.6
 # Tint cleanup, within the cap: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
 # _TINT_WINDOW px, + _TINT_MARGIN): JPEG chroma bleed and ringing decay away from a stroke,
@@ -865,18 +848,12 @@ class _Window:
             grown = grow_antialiased(sub, core, color) & reach
         # the border statistics' 3 px cells are laid from the box's corner
         phase = ((y0 - box[0]) % _BODY_CELL, (x0 - box[1]) % _BODY_CELL)
-        body, solid, blended = (core, None, None) if ex is None else _stroke_body(
+        body, solid = (core, None) if ex is None else _stroke_body(
             sub, core, ex, reach if _BODY_RINGS == _EDGE_REACH else _within(core, _BODY_RINGS),
             phase)
         allowed, rim = _cap(body, solid)
-        outer_tint = None
         if ex is not None:
-            background = cv2.erode(ex, _square(_TINT_WINDOW))
-            grown = _tint_cleanup(ex, grown, allowed, background)
-            if blended is not None and blended.any():
-                # bleed a pixel past the cap, within 6 px of a partly covered border pixel
-                outer_tint = (_within_disk(blended, _BLEND_TINT_REACH) & ~allowed
-                              & _tinted(ex, background))
+            grown = _tint_cleanup(ex, grown, allowed, cv2.erode(ex, _square(_TINT_WINDOW)))
         # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
         # apart into their stroke.
         grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE,
@@ -889,9 +866,6 @@ class _Window:
             inner_mask = grown & ~rim
             grown = inner_mask | (grown & rim
                                   & cv2.dilate(inner_mask.view(np.uint8), _CROSS).view(bool))
-        if outer_tint is not None and outer_tint.any():
-            # only where it touches the mask: a pixel there on its own would be a region
-            grown |= outer_tint & cv2.dilate(grown.view(np.uint8), _CROSS).view(bool)
         return ys, xs, grown
 
 
@@ -1229,19 +1203,16 @@ def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: np.ndarray,
-                 phase: tuple[int, int] = (0, 0)
-                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(body, solid, blended): ``core`` widened ring by ring over the pixels that read as
-    paint (see ``_BODY_RINGS``), the stroke as painted, which the cap is measured from; the
-    body's outer pixels that read as solid paint (see ``_SOLID_REACH``); and its border
-    pixels that read as paint blended part way over the background (see
-    ``_BLEND_TINT_REACH``). The last two are None when the core has no border. ``reach``:
-    the pixels within _BODY_RINGS px (Chebyshev) of the core."""
+                 phase: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray | None]:
+    """(body, solid): ``core`` widened ring by ring over the pixels that read as paint
+    (see ``_BODY_RINGS``), the stroke as painted, which the cap is measured from; and the
+    body's outer pixels that read as solid paint (see ``_SOLID_REACH``; None when the core
+    has no border). ``reach``: the pixels within _BODY_RINGS px (Chebyshev) of the core."""
     h, w = core.shape
     core8, reach8 = core.view(np.uint8), reach.view(np.uint8)
     ys, xs = _pixels(cv2.subtract(reach8, core8))
     if len(ys) == 0:
-        return core, None, None
+        return core, None
     n_band = len(ys)
     edge_ys, edge_xs = _pixels(cv2.subtract(core8, cv2.erode(core8, _square(1))))
     ys, xs = np.concatenate([ys, edge_ys]), np.concatenate([xs, edge_xs])
@@ -1312,23 +1283,7 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                                    * np.maximum(total, 1))
     solid_map = np.zeros(core.shape, bool)
     solid_map.ravel()[at[solid]] = True
-    # Blended: the body's border pixels that read as paint blended part way over the
-    # background, where at least _BLEND_BORDER_SHARE of the border pixels around do
-    body8 = body.view(np.uint8)
-    border = candidates & (cv2.subtract(body8, cv2.erode(body8, _CROSS)) > 0).ravel().take(at)
-    # (where the luma says nothing, reading as paint by the excess alone, beside wide
-    # strokes only: 4:2:0 bleed a pixel past a thin stroke reads so too)
-    blended = border & reads & np.where(
-        informative,
-        (alpha_luma >= _BLEND_BORDER_LUMA) & (alpha_luma <= _SOLID_LUMA_MAX)
-        & (alpha_ex >= _BLEND_BORDER_EXCESS),
-        wide)
-    total, hits = sums.several(sums.point_cells[border], [None, blended[border]], size)
-    blended &= hits >= np.where(wide, _BLEND_BORDER_SHARE, _BLEND_BORDER_THIN_SHARE) * np.maximum(
-        total, 1)
-    blended_map = np.zeros(core.shape, bool)
-    blended_map.ravel()[at[blended]] = True
-    return body, solid_map, blended_map
+    return body, solid_map
 
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))

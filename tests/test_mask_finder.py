@@ -303,23 +303,6 @@ def test_solid_border_beside_wide_strokes_needs_a_smaller_local_share() -> None:
     assert near <= 230
 
 
-def test_bleed_past_a_blended_border_is_taken_up_to_6_px() -> None:
-    """An anti-aliased stroke's outer pixels read only part way from the background to the
-    paint, so they are seldom solid and the 5 px cap from them stopped a pixel short of the
-    JPEG bleed 5-6 px out, green over a pale lime fill (clean tint 30-40). Tinted pixels
-    within 6 px of such a partly covered border pixel now join the mask. Line art over
-    pale lime fills (dev seeds 5 and 7), five JPEG conditions: 289 tinted px within 6 px
-    of a stroke were left, 182 now; nothing farther than 6 px."""
-    near = 0
-    for seed, condition in [(7, "jpeg95-420"), (7, "jpeg90-420"), (7, "jpeg80-420"),
-                            (7, "jpeg90-444"), (5, "jpeg90-420")]:
-        [sample] = ev.painted_samples(seed, [condition], only=["lineart1"])
-        r = ev.score_mask(sample)
-        near += r["missed"] - r["missed_beyond"]
-        assert r["far"] == 0, f"{seed} {condition}: {r['far']} mask px > 6 px from a stroke"
-    assert near <= 190
-
-
 def test_pixels_green_to_the_eye_are_taken_within_the_cap(monkeypatch: pytest.MonkeyPatch
                                                           ) -> None:
     """Over a pale cyan or green fill whose own excess is just under 40, JPEG noise beside
