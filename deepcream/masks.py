@@ -853,7 +853,7 @@ class _Window:
             phase)
         allowed, rim = _cap(body, solid)
         if ex is not None:
-            grown = _tint_cleanup(ex, grown, allowed, cv2.erode(ex, _square(_TINT_WINDOW)))
+            grown = _tint_cleanup(ex, grown, allowed)
         # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
         # apart into their stroke.
         grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE,
@@ -1144,11 +1144,10 @@ def _tinted(excess: np.ndarray, background: np.ndarray) -> np.ndarray:
             & ((cv2.subtract(excess, background) > _TINT_MARGIN) | (excess > _TINT_GREEN)))
 
 
-def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray,
-                  background: np.ndarray) -> np.ndarray:
+def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """``mask`` plus the ``allowed`` pixels still tinted toward the mask color (JPEG chroma
     bleed and ringing around a stroke; see ``_tinted``)."""
-    tinted = allowed & ~mask & _tinted(excess, background)
+    tinted = allowed & ~mask & _tinted(excess, cv2.erode(excess, _square(_TINT_WINDOW)))
     if not tinted.any():
         return mask
     # ringing lobes a pixel or two off the mask join it through a 2 px bridge (else each
