@@ -12,7 +12,7 @@ from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
 from deepcream.mosaic.border import exact_block_pixels, lossy_block_pixels, partial_blocks
-from deepcream.mosaic.cells import Grid
+from deepcream.mosaic.cells import Grid, cell_pixels
 from deepcream.mosaic.fractional import (
     FractionalGrid,
     blend_residuals,
@@ -102,7 +102,7 @@ def resampled_detections(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
             # Integer periods are the integer search's (a blur of a pixel or two leaves
             # their cells flat enough); JPEG's own 8 x 8 blocks comb at about 8 px (the
             # model is for lossless input).
-            if all(abs(v - round(v)) <= prm.resampled_integer or abs(v - 8) <= 0.12
+            if all(abs(v - round(v)) <= prm.resampled_integer or abs(v - 8) <= prm.resampled_jpeg_period
                    for v in (fg.period_x, fg.period_y)):
                 continue
             if tested >= prm.resampled_max_grids:
@@ -233,8 +233,8 @@ def detect_resampled(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     steps = contrast[:, iy][:, :, ix]  # [2 (across x, across y), ncy, ncx]
     near = steps.max(axis=0)
     filled = cell_ok & ((near >= prm.resampled_min_step) | (near <= prm.resampled_flat))
-    blocks = np.repeat(np.repeat(colors[np.ix_(iy, ix)], q, axis=0), q, axis=1)
-    keep = np.repeat(np.repeat(filled, q, axis=0), q, axis=1)
+    blocks = cell_pixels(colors[np.ix_(iy, ix)], q)
+    keep = cell_pixels(filled, q)
     sub[keep] = blocks[keep]
     found = detect_on_grid(np.ascontiguousarray(sub), q, 0, 0, (0, 0, len(cols), len(rows)),
                            exact_only=True, prm=prm)
@@ -256,7 +256,7 @@ def detect_resampled(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
         keep &= np.bincount(labels[(axis_steps >= prm.resampled_min_step) & cell_ok],
                             minlength=n + 1) >= prm.resampled_min_cells / 2
     keep[0] = False
-    good = np.repeat(np.repeat(keep[labels], q, axis=0), q, axis=1)
+    good = cell_pixels(keep[labels], q)
     mask[:ncy * q, :ncx * q] &= good
     mask[ncy * q:] = False
     mask[:, ncx * q:] = False

@@ -110,6 +110,18 @@ def chance_corrected(profiles: np.ndarray, periods: np.ndarray) -> np.ndarray:
     return (score - chance) / (1.0 - chance)
 
 
+def largest_multiple(score: np.ndarray, freqs: np.ndarray, j: int, df: float, near_best: float
+                     ) -> int:
+    """The index of the period to take for the comb peak ``j`` of ``score`` over ``freqs``
+    (evenly spaced by ``df``): a comb of period P also scores at its harmonics P / k, so the
+    largest multiple (k = 2, 3) scoring at least ``near_best`` of the peak, else ``j``."""
+    pick = j
+    for k in (2, 3):
+        jk = int(round((freqs[j] / k - freqs[0]) / df))
+        if jk >= 0 and score[jk] >= near_best * score[j]:
+            pick = jk
+    return pick
+
 def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurred: bool = False
                      ) -> list[FractionalGrid]:
     """Grids whose period or phase is not an integer (the integer-period search has the
@@ -147,14 +159,7 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurr
         for j in ranked[t]:
             if not peak[t, j]:
                 break
-            # A comb of period P also scores at its harmonics P / k: take the largest
-            # multiple that scores near it.
-            pick = int(j)
-            for k in (2, 3):
-                fk = freqs[j] / k
-                jk = int(round((fk - freqs[0]) / df))
-                if jk >= 0 and score[t, jk] >= prm.near_best * score[t, j]:
-                    pick = jk
+            pick = largest_multiple(score[t], freqs, int(j), df, prm.near_best)
             entries.append((float(score[t, j]), int(t), float(periods[pick])))
     entries.sort(reverse=True)
     out: list[FractionalGrid] = []

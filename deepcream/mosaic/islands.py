@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from deepcream.mosaic.cells import cell_pixels
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 
 
@@ -40,32 +41,39 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
     image's uint8 luma. With ``island_blends``, a second pass where blended pixels count as
     smooth adds the islands that do not overlap the first pass's (the first pass's islands
     stay exactly as they are: after JPEG the looser map reshaped some)."""
-    out = _islands(rgb, luma, prm, blends=False)
+    steps = _neighbour_steps(luma)
+    out = _islands(rgb, luma, steps, prm, blends=False)
     if not prm.island_blends:
         return out
     taken = np.zeros(luma.shape, bool)
     for _p, _fx, _fy, (x0, y0, x1, y1), mask, _period in out:
         taken[y0:y1, x0:x1] |= mask
-    for found in _islands(rgb, luma, prm, blends=True):
+    for found in _islands(rgb, luma, steps, prm, blends=True):
         x0, y0, x1, y1 = found[3]
         if not (taken[y0:y1, x0:x1] & found[4]).any():
             out.append(found)
     return out
 
 
-def _islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams, blends: bool
-             ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
-    """``smooth_islands``' pass; ``blends``: blended pixels are smooth and the grid may have
-    a real period."""
-    h, w = luma.shape
-    tol = prm.island_smooth
-    # Smooth: luma within ``tol`` of the 4 neighbours (uint8 arithmetic: fast on big images).
+def _neighbour_steps(luma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(luma padded by 1 px, |step| to the left, right, upper and lower neighbour, the largest
+    of the four): uint8 arithmetic, fast on big images; both passes read them."""
     pad = cv2.copyMakeBorder(luma, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-    dl = cv2.absdiff(pad[1:-1, 1:-1], pad[1:-1, :-2])  # to the left neighbour
+    dl = cv2.absdiff(pad[1:-1, 1:-1], pad[1:-1, :-2])
     dr = cv2.absdiff(pad[1:-1, 1:-1], pad[1:-1, 2:])
     du = cv2.absdiff(pad[1:-1, 1:-1], pad[:-2, 1:-1])
     dd = cv2.absdiff(pad[1:-1, 1:-1], pad[2:, 1:-1])
-    worst = cv2.max(cv2.max(dl, dr), cv2.max(du, dd))
+    return pad, dl, dr, du, dd, cv2.max(cv2.max(dl, dr), cv2.max(du, dd))
+
+
+def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], prm: MosaicParams,
+             blends: bool) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
+    """``smooth_islands``' pass over the ``_neighbour_steps`` of ``luma``; ``blends``: blended
+    pixels are smooth and the grid may have a real period."""
+    h, w = luma.shape
+    tol = prm.island_smooth
+    # Smooth: luma within ``tol`` of the 4 neighbours.
+    pad, dl, dr, du, dd, worst = steps
     # ... and inside a block: equal to a neighbour each way (lossless blocks of 2 px and more;
     # after JPEG few pixels are, so its smooth areas fall apart into small pieces).
     in_x = cv2.min(dl, dr) == 0
@@ -124,7 +132,7 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams, blends: bool
         rough_half = rough_sub[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2]
         if not ring_half.any() or float(np.mean(rough_half[ring_half])) < prm.island_rough:
             continue
-        big = np.repeat(np.repeat(lab, 2, 0), 2, 1)[y0 % 2:y0 % 2 + y1 - y0, x0 % 2:x0 % 2 + x1 - x0]
+        big = cell_pixels(lab, 2)[y0 % 2:y0 % 2 + y1 - y0, x0 % 2:x0 % 2 + x1 - x0]
         full = np.zeros((y1 - y0, x1 - x0), bool)
         full[:big.shape[0], :big.shape[1]] = big
         # Back at full size: the smooth pixels 4-connected to it within one pixel.
@@ -186,7 +194,7 @@ def _fractional_fold(chg_x: np.ndarray, dx: np.ndarray, chg_y: np.ndarray, dy: n
     exact changes (``chg_x`` [h, w'], sizes ``dx``, positions ``start[0] +`` column; likewise
     y) comb on at the same period on both axes (chance-corrected comb score of
     island_frac_grid each, periods within frac_agree / 5 of each other), or None."""
-    from deepcream.mosaic.fractional import chance_corrected, comb
+    from deepcream.mosaic.fractional import chance_corrected, comb, largest_multiple
 
     profiles = [np.where(chg_x, dx, 0).sum(axis=0, dtype=np.float64),
                 np.where(chg_y, dy, 0).sum(axis=1, dtype=np.float64)]
@@ -202,13 +210,7 @@ def _fractional_fold(chg_x: np.ndarray, dx: np.ndarray, chg_y: np.ndarray, dy: n
         j = int(np.argmax(score))
         if score[j] < prm.island_frac_grid:
             return None
-        # (A comb of period P scores as well at P / k: the largest multiple scoring near it.)
-        pick = j
-        for k in (2, 3):
-            jk = int(round((freqs[j] / k - freqs[0]) / df))
-            if jk >= 0 and score[jk] >= prm.near_best * score[j]:
-                pick = jk
-        j = pick
+        j = largest_multiple(score, freqs, j, df, prm.near_best)
         # ... then finer, over the coarse step around it
         fine = periods[j] * (1.0 + np.linspace(-1.0, 1.0, 81) * periods[j] * df)
         sc, ph = comb(q[None], fine, start=at)

@@ -107,6 +107,9 @@ class MosaicParams:
     #: resampled_integer of an integer on both axes are the integer search's
     resampled_max_grids: int = 8
     resampled_integer: float = 0.02
+    #: ... and periods within resampled_jpeg_period of 8 px on both axes are JPEG's own 8 x 8
+    #: blocks (the model is for lossless input)
+    resampled_jpeg_period: float = 0.12
     #: the seed is the first of a grid's resampled_seeds best-combing tiles on which the grid
     #: explains resampled_seed_gain more of the step pixels than itself shifted by half a
     #: period; after the coarse passes that gain must still be resampled_seed_score

@@ -140,12 +140,12 @@ def line_scores(lines: np.ndarray, start: int, grids: list[tuple[float, float]],
 
 
 def refine_axis(lines: np.ndarray, start: int, period: float, phase: float, name: str,
-                passes: tuple[tuple[float, float, int, float, int], ...]) -> tuple[float, float, float]:
+                passes: tuple[tuple[float, float, int, float, int], ...], active: np.ndarray
+                ) -> tuple[float, float, float]:
     """(period, phase, score) maximising ``line_score`` around the given grid, in passes of
     (tolerance, relative period span, steps, phase span in px, steps) of shrinking steps and
     tolerance (a loose tolerance first: a tight one's score falls off within 0.2% of the
-    period over a few hundred pixels)."""
-    active = active_pixels(lines)
+    period over a few hundred pixels). ``active``: ``active_pixels(lines)``."""
     # (The period is varied about the edge nearest the lines' middle, which stays put.)
     centre = start + lines.shape[1] / 2
     anchor = phase + round((centre - phase) / period) * period
@@ -180,19 +180,21 @@ def refine_grid(luma: np.ndarray, tiles: tuple[tuple[int, int], ...], core: tupl
     h, w = luma.shape[:2]
 
     def lines_of(box: tuple[int, int, int, int], n: int = prm.resampled_lines
-                 ) -> tuple[list[np.ndarray], tuple[int, int]]:
+                 ) -> tuple[list[np.ndarray], tuple[int, int], list[np.ndarray]]:
+        """(rows and columns of the box, their starts, their ``active_pixels``)"""
         x0, y0, x1, y1 = box
         rows = np.unique(np.linspace(y0, y1 - 1, n).astype(np.int64))
         cols = np.unique(np.linspace(x0, x1 - 1, n).astype(np.int64))
-        return [luma[rows, x0:x1], luma[y0:y1, cols].T], (x0, y0)
+        lines = [luma[rows, x0:x1], luma[y0:y1, cols].T]
+        return lines, (x0, y0), [active_pixels(line) for line in lines]
 
-    def gain(lines: list[np.ndarray], starts: tuple[int, int], per: list[float], ph: list[float],
-             name: str, tol: float) -> float:
+    def gain(lines: list[np.ndarray], starts: tuple[int, int], active: list[np.ndarray],
+             per: list[float], ph: list[float], name: str, tol: float) -> float:
         """How much better the grid explains the lines than itself shifted by half a
         period: smooth content fits any grid about as well."""
-        return min(line_score(lines[ax], starts[ax], per[ax], ph[ax], name, active_pixels(lines[ax]), tol)
+        return min(line_score(lines[ax], starts[ax], per[ax], ph[ax], name, active[ax], tol)
                    - line_score(lines[ax], starts[ax], per[ax], (ph[ax] + per[ax] / 2) % per[ax], name,
-                                active_pixels(lines[ax]), tol) for ax in (0, 1))
+                                active[ax], tol) for ax in (0, 1))
 
     coarse = ((4 * tol, prm.frac_agree / 5, 11, 0.5, 7), (1.5 * tol, prm.frac_agree / 25, 5, 0.1, 5))
     if seek:
@@ -204,28 +206,29 @@ def refine_grid(luma: np.ndarray, tiles: tuple[tuple[int, int], ...], core: tupl
     # explains the steps (the art beside a small mosaic combs too); with ``seek``, where
     # the grid after the coarse passes on that tile does.
     for x, y in tiles[:prm.resampled_seeds]:
-        lines, starts = lines_of((x, y, min(w, x + prm.tile), min(h, y + prm.tile)),
-                                 prm.frac_local_lines if seek else prm.resampled_lines)
+        lines, starts, active = lines_of((x, y, min(w, x + prm.tile), min(h, y + prm.tile)),
+                                         prm.frac_local_lines if seek else prm.resampled_lines)
         if seek:
             per, ph = list(period), list(phase)
             for ax in (0, 1):
                 per[ax], ph[ax], scores[ax] = refine_axis(lines[ax], starts[ax], per[ax], ph[ax], first,
-                                                          coarse)
-            if gain(lines, starts, per, ph, first, 1.5 * tol) >= prm.resampled_seed_gain:
+                                                          coarse, active[ax])
+            if gain(lines, starts, active, per, ph, first, 1.5 * tol) >= prm.resampled_seed_gain:
                 break
-        elif gain(lines, starts, list(period), list(phase), first, 1.5 * tol) >= prm.resampled_seed_gain:
+        elif (gain(lines, starts, active, list(period), list(phase), first, 1.5 * tol)
+              >= prm.resampled_seed_gain):
             for ax in (0, 1):
                 per[ax], ph[ax], scores[ax] = refine_axis(lines[ax], starts[ax], per[ax], ph[ax], first,
-                                                          coarse)
+                                                          coarse, active[ax])
             break
     else:
         return None
-    if gain(lines, starts, per, ph, first, 1.5 * tol) < prm.resampled_seed_score:
+    if gain(lines, starts, active, per, ph, first, 1.5 * tol) < prm.resampled_seed_score:
         return None
 
     def both(name: str) -> float:
-        return min(line_score(lines[ax], starts[ax], per[ax], ph[ax], name,
-                              active_pixels(lines[ax]), tol) for ax in (0, 1))
+        return min(line_score(lines[ax], starts[ax], per[ax], ph[ax], name, active[ax], tol)
+                   for ax in (0, 1))
 
     # (Blurring filters only: steps an area filter blended are ``detect_fractional``'s, and
     # when the area model explains more the grid is left to it.)
@@ -235,10 +238,11 @@ def refine_grid(luma: np.ndarray, tiles: tuple[tuple[int, int], ...], core: tupl
     cx, cy = min(w, x + prm.tile // 2), min(h, y + prm.tile // 2)
     r = prm.resampled_reach // 2
     wide = (max(core[0], cx - r), max(core[1], cy - r), min(core[2], cx + r), min(core[3], cy + r))
-    lines, starts = lines_of(wide)
+    lines, starts, active = lines_of(wide)
     fine = ((1.5 * tol, prm.frac_agree / 10, 9, 0.15, 3), (tol, prm.frac_agree / 100, 3, 0.05, 3))
     for ax in (0, 1):
-        per[ax], ph[ax], scores[ax] = refine_axis(lines[ax], starts[ax], per[ax], ph[ax], name, fine)
+        per[ax], ph[ax], scores[ax] = refine_axis(lines[ax], starts[ax], per[ax], ph[ax], name, fine,
+                                                  active[ax])
     return (per[0], per[1]), (ph[0], ph[1]), name, min(scores)
 
 
