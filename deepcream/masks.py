@@ -1033,6 +1033,14 @@ def _local_background(rgb: np.ndarray, excess: np.ndarray, ys: np.ndarray, xs: n
     return bg
 
 
+def _blend_position(offset: np.ndarray, line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, residual) per row: how far ``offset`` (pixel - background) lies along
+    ``line`` (mask color - background), clipped to 0..1, and its distance from that line."""
+    alpha = np.clip(np.sum(offset * line, axis=1) / np.maximum(np.sum(line * line, axis=1), 1.0),
+                    0.0, 1.0)
+    return alpha, np.linalg.norm(offset - alpha[:, None] * line, axis=1)
+
+
 def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: np.ndarray,
                 n: int, color: Color) -> np.ndarray:
     """Per label (bool [n]): whether its ``faint`` pixels read as the mask color blended
@@ -1045,9 +1053,7 @@ def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: 
     lab = labels[ys, xs]
     pix = rgb[ys, xs].astype(np.float32)
     bg = _local_background(rgb, excess, ys, xs)
-    d = np.asarray(color, np.float32)[None, :] - bg
-    alpha = np.clip(np.sum((pix - bg) * d, axis=1) / np.maximum(np.sum(d * d, axis=1), 1.0), 0.0, 1.0)
-    residual = np.linalg.norm(pix - bg - alpha[:, None] * d, axis=1)
+    alpha, residual = _blend_position(pix - bg, np.asarray(color, np.float32)[None, :] - bg)
     ok = np.zeros(n, bool)
     for i in np.unique(lab):
         mine = lab == i
@@ -1101,10 +1107,7 @@ def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color:
     pix = rgb[ys, xs].astype(np.float32) @ _YCC.T
     bg = background @ _YCC.T
     paint = np.asarray(color, np.float32) @ _YCC.T
-    d = paint[None, 1:] - bg[:, 1:]
-    off = pix[:, 1:] - bg[:, 1:]
-    alpha = np.clip(np.sum(off * d, axis=1) / np.maximum(np.sum(d * d, axis=1), 1.0), 0.0, 1.0)
-    residual = np.linalg.norm(off - alpha[:, None] * d, axis=1)
+    alpha, residual = _blend_position(pix[:, 1:] - bg[:, 1:], paint[None, 1:] - bg[:, 1:])
     luma_contrast = paint[0] - bg[:, 0]
     informative = np.abs(luma_contrast) >= _BLEND_RIDGE_LUMA_CONTRAST
     luma_alpha = (pix[:, 0] - bg[:, 0]) / np.where(informative, luma_contrast, 1.0)
