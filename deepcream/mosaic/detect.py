@@ -58,14 +58,16 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     # (Both non-integer searches weigh the same pixel differences.)
     steps = edge_steps(luma) if prm.fractional else None
-    # The searches for blurred grids and for smooth islands do not depend on what the
-    # others find (the resampled regions are compared with it only at the end): with
-    # ``parallel`` they run in a second thread beside the integer and fractional ones.
-    # (Both need a grid that is not a pixel-repeated upscale, kx == 1, which only the
-    # integer search tells: they start on the likely case and are dropped otherwise.)
-    with ThreadPoolExecutor(max_workers=1) if prm.parallel else nullcontext() as pool:
-        side = (pool.submit(side_searches, rgb, luma, prm, steps) if pool is not None
-                else None)
+    # The non-integer and island searches do not depend on what the integer search finds
+    # (the resampled regions are compared with what the others found only at the end):
+    # with ``parallel`` they run in two more threads beside it. (They need a grid that is
+    # not a pixel-repeated upscale, kx == 1, which only the integer search tells: they
+    # start on the likely case and are dropped otherwise.)
+    searches = [fractional_detections] if prm.fractional else []
+    searches += [resampled_detections] if prm.fractional and prm.resampled else []
+    searches += [island_detections] if prm.islands else []
+    with ThreadPoolExecutor(max_workers=2) if prm.parallel else nullcontext() as pool:
+        side = [pool.submit(f, rgb, luma, prm, steps) for f in searches] if pool is not None else None
         order, kx = candidate_grids(luma, prm.min_block, prm.max_block, prm)
         so_far = np.zeros((h, w), bool)  # what the grids before the resampled ones found
         for cand in order:
@@ -87,29 +89,33 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
                     found[0].paste(so_far, found[1])
         if kx != 1:
             return
-        if prm.fractional:
-            for fg in fractional_grids(luma, prm, steps):
-                placed = detect_fractional(rgb, luma, fg, prm)
-                if placed is not None:
-                    yield placed
-                    placed[1].paste(so_far, placed[2])
-        resampled, islands = side.result() if side is not None else side_searches(rgb, luma, prm, steps)
-    yield from not_found_before(resampled, so_far, prm)
-    yield from islands
+        for i, search in enumerate(searches):
+            placed = side[i].result() if side is not None else search(rgb, luma, prm, steps)
+            if search is resampled_detections:
+                yield from not_found_before(placed, so_far, prm)
+                continue
+            yield from placed
+            if search is fractional_detections:
+                for _cand, place, mask in placed:
+                    place.paste(so_far, mask)
 
 
-def side_searches(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
-                  steps: tuple[np.ndarray, ...] | None
-                  ) -> tuple[list[tuple[CandidateGrid, BoxPlacement, np.ndarray]],
-                             list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]]:
-    """(the regions of blurred grids, see ``resampled_detections``; the smooth islands) as
-    ``grid_detections`` yields them, each empty when its stage is off."""
-    resampled = (resampled_detections(rgb, luma, prm, steps)
-                 if prm.fractional and prm.resampled else [])
-    islands = [(CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),
-                BoxPlacement(box), mask)
-               for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm)] if prm.islands else []
-    return resampled, islands
+def fractional_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
+                          steps: tuple[np.ndarray, ...] | None
+                          ) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
+    """The regions of the non-integer grids of area-filtered rescales (``fractional.py``).
+    ``steps``: ``fractional.edge_steps(luma)`` if already computed."""
+    found = (detect_fractional(rgb, luma, fg, prm) for fg in fractional_grids(luma, prm, steps))
+    return [placed for placed in found if placed is not None]
+
+
+def island_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
+                      steps: object = None) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
+    """The smooth islands that are mosaics (``islands.py``), as ``grid_detections`` yields
+    regions. (``steps``: unused; the searches share a signature.)"""
+    return [(CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),
+             BoxPlacement(box), mask)
+            for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm)]
 
 
 def not_found_before(placed: list[tuple[CandidateGrid, BoxPlacement, np.ndarray]], found: np.ndarray,
@@ -129,8 +135,8 @@ def not_found_before(placed: list[tuple[CandidateGrid, BoxPlacement, np.ndarray]
             yield cand, place, kept
 
 
-def resampled_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS,
-                         steps: tuple[np.ndarray, ...] | None = None
+def resampled_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
+                         steps: tuple[np.ndarray, ...] | None
                          ) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
     """The regions of non-integer grids whose steps a bicubic or Lanczos rescale blurred
     (``resampled.py``), tested best comb first, at most ``resampled_max_grids``.

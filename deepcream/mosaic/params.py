@@ -43,8 +43,8 @@ class MosaicParams:
     #: also test the next smaller period that scores near the best (see ``near_best``)
     divisor_option: bool = True
 
-    #: run the searches that do not depend on the others (blurred grids, smooth islands)
-    #: in a second thread (same result either way)
+    #: run the searches that do not depend on the integer one (non-integer grids, blurred
+    #: grids, smooth islands) in two more threads (same result either way)
     parallel: bool = True
 
     # --- non-integer periods (fractional.py) -------------------------------------------
