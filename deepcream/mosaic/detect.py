@@ -70,19 +70,17 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
         side = [pool.submit(f, rgb, luma, prm, steps) for f in searches] if pool is not None else None
         order, kx = candidate_grids(luma, prm.min_block, prm.max_block, prm)
         so_far = np.zeros((h, w), bool)  # what the grids before the resampled ones found
-        for cand in order:
-            p, fx, fy, runner = cand.p, cand.fx, cand.fy, cand.runner
-            tys = [t[0] for t in cand.tiles]
-            txs = [t[1] for t in cand.tiles]
-            # Test cells well beyond the tiles that found this grid: neighbouring tiles of
-            # the same mosaic may have settled on another phase (a straight patch edge can
-            # outvote a grid line there), and the cell tests decide anyway.
-            grow = prm.box_margin + p
-            box = (max(0, min(txs) * prm.stride - grow), max(0, min(tys) * prm.stride - grow),
-                   min(w, max(txs) * prm.stride + prm.tile + grow),
-                   min(h, max(tys) * prm.stride + prm.tile + grow))
-            found = detect_on_grid(rgb, p, fx, fy, box, runner=runner, fallback=cand.fallback,
-                                   repeated=kx != 1, prm=prm)
+        # (Each candidate's cells are tested on their own: in the workers too, after the
+        # other searches, so that neither thread idles.)
+        tests = [(rgb, cand.p, cand.fx, cand.fy, candidate_box(cand, h, w, prm)) for cand in order]
+        options = [{"runner": cand.runner, "fallback": cand.fallback, "repeated": kx != 1, "prm": prm}
+                   for cand in order]
+        if pool is not None:
+            done = [pool.submit(detect_on_grid, *a, **k) for a, k in zip(tests, options, strict=True)]
+            results = (f.result() for f in done)
+        else:
+            results = (detect_on_grid(*a, **k) for a, k in zip(tests, options, strict=True))
+        for cand, found in zip(order, results, strict=True):
             if found is not None:
                 yield (cand, *found)
                 if prm.fractional and prm.resampled:
@@ -98,6 +96,17 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
             if search is fractional_detections:
                 for _cand, place, mask in placed:
                     place.paste(so_far, mask)
+
+
+def candidate_box(cand: CandidateGrid, h: int, w: int, prm: MosaicParams) -> tuple[int, int, int, int]:
+    """The box whose cells are tested for a candidate grid: well beyond the tiles that found
+    it, since neighbouring tiles of the same mosaic may have settled on another phase (a
+    straight patch edge can outvote a grid line there), and the cell tests decide anyway."""
+    tys = [t[0] for t in cand.tiles]
+    txs = [t[1] for t in cand.tiles]
+    grow = prm.box_margin + cand.p
+    return (max(0, min(txs) * prm.stride - grow), max(0, min(tys) * prm.stride - grow),
+            min(w, max(txs) * prm.stride + prm.tile + grow), min(h, max(tys) * prm.stride + prm.tile + grow))
 
 
 def fractional_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
