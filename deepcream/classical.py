@@ -78,6 +78,60 @@ STRUCTURE_FRINGE_SHARE = 0.03
 STRUCTURE_FRINGE_PIXEL_SHARE = 0.1
 STRUCTURE_FRINGE_OFF_LINE = 40.0
 
+# Mixing two colours can create a third that neither has: the lean towards the paint color
+# (the paint's strong channels' minimum minus its weak channels' maximum; for #00ff00,
+# G - max(R, B)) is concave, so olive (R > B) averaged with cyan (B > R) is green. A filled
+# pixel may lean towards the paint at most PAINT_LEAN_SLACK levels more than the interpolated
+# lean of the known pixels around it (Telea of their lean); beyond that it is desaturated
+# towards its own luma. Only for paint whose strong and weak channels differ by at least
+# PAINT_MIN_CONTRAST (a saturated mask color, not hole pixels of a separate mask file).
+PAINT_LEAN_SLACK = 8.0
+PAINT_MIN_CONTRAST = 128.0
+
+
+def _paint_channels(paint: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(strong, weak) channel masks of a saturated paint color, else None."""
+    strong = paint >= 128
+    if strong.all() or not strong.any():
+        return None
+    if float(paint[strong].min()) - float(paint[~strong].max()) < PAINT_MIN_CONTRAST:
+        return None
+    return strong, ~strong
+
+
+def limit_paint_lean(crop: np.ndarray, holes: np.ndarray, filled: np.ndarray,
+                     radius: int = 9) -> np.ndarray:
+    """``filled`` with its hole pixels desaturated where they lean towards the paint color
+    (the holes' median in ``crop``) more than the known pixels around them (see
+    PAINT_LEAN_SLACK). Pixels outside ``holes`` are returned unchanged."""
+    if not holes.any() or holes.all():
+        return filled
+    channels = _paint_channels(np.median(crop[holes], axis=0))
+    if channels is None:
+        return filled
+    strong, weak = channels
+    ys, xs = np.nonzero(holes)
+    f = filled[ys, xs].astype(np.float32)
+    lean = f[:, strong].min(axis=1) - f[:, weak].max(axis=1)
+    if not (lean > PAINT_LEAN_SLACK).any():
+        return filled
+    win = hole_window(holes, 2 * radius)
+    part = crop[win].astype(np.float32)
+    known_lean = np.ascontiguousarray(part[..., strong].min(axis=2) - part[..., weak].max(axis=2))
+    bound = cv2.inpaint(known_lean, np.ascontiguousarray(holes[win]).view(np.uint8), radius,
+                        cv2.INPAINT_TELEA)[ys - win[0].start, xs - win[1].start]
+    limit = np.maximum(bound, 0) + PAINT_LEAN_SLACK
+    over = lean > limit
+    if not over.any():
+        return filled
+    # lean(luma + s (c - luma)) = s lean(c): scale the chroma so the lean meets the limit.
+    c = f[over]
+    luma = (c @ np.array([0.299, 0.587, 0.114], np.float32))[:, None]
+    scale = (limit[over] / lean[over])[:, None]
+    out = filled.copy()
+    out[ys[over], xs[over]] = np.clip(luma + scale * (c - luma) + 0.5, 0, 255).astype(np.uint8)
+    return out
+
 
 def _edge_orientation(img: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(angle along the local edge in radians, line-likeness in [0, 1)) from the structure

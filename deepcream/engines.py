@@ -390,6 +390,10 @@ class ClassicalEngine(Engine):
             filled = cv2.inpaint(np.ascontiguousarray(crop), holes.view(np.uint8), self.radius, flag)
         else:
             filled = smooth_mosaic(crop, holes, self.mosaic_method)
+        if self.mode == "bar":
+            from deepcream.classical import limit_paint_lean
+
+            filled = limit_paint_lean(crop, holes, filled, self.radius)
         out[holes] = filled[holes]
         return out
 

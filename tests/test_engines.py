@@ -255,3 +255,45 @@ def picked_window(holes: np.ndarray) -> int:
 
     ys, xs = hole_window(holes[0], STRUCTURE_WINDOW_MARGIN)
     return (ys.stop - ys.start) * (xs.stop - xs.start)
+
+
+
+def _olive_cyan_bar() -> tuple[np.ndarray, np.ndarray]:
+    crop = np.zeros((96, 96, 3), np.uint8)
+    crop[:, :48] = (96, 112, 0)
+    crop[:, 48:] = (48, 208, 208)
+    holes = np.zeros((96, 96), bool)
+    holes[20:76, 28:68] = True
+    crop[holes] = (0, 255, 0)
+    return crop, holes
+
+
+def _lean(img: np.ndarray) -> np.ndarray:
+    return img[..., 1].astype(int) - np.maximum(img[..., 0], img[..., 2]).astype(int)
+
+
+def test_classical_bar_fill_does_not_mix_the_paint_color() -> None:
+    """Olive (R > B) and cyan (B > R) are not green (lean <= 16), but their average is: a
+    green bar over their boundary must not come back green where Telea mixes them (without
+    the limit: ~400 hole px lean > 30, up to 71) (issue 12)."""
+    crop, holes = _olive_cyan_bar()
+    out = engines.ClassicalEngine("bar", method="telea").inpaint([crop], [holes])[0]
+    assert int((_lean(out)[holes] > 30).sum()) == 0
+    assert np.array_equal(out[~holes], crop[~holes])
+
+
+def test_paint_lean_limit_desaturates_only_mixed_hole_pixels() -> None:
+    from deepcream.classical import limit_paint_lean
+
+    crop, holes = _olive_cyan_bar()
+    filled = crop.copy()
+    filled[holes] = (72, 160, 104)  # olive + cyan / 2: lean 56
+    filled[holes & (np.arange(96) < 40)[None, :]] = (96, 112, 0)  # a plain olive part
+    out = limit_paint_lean(crop, holes, filled)
+    assert np.array_equal(out[~holes], crop[~holes])
+    assert np.array_equal(out[holes & (np.arange(96) < 40)[None, :]],
+                          filled[holes & (np.arange(96) < 40)[None, :]])
+    assert int(_lean(out)[holes].max()) <= 16 + 8 + 2
+    # desaturated towards its own luma: brightness kept within a few levels
+    luma = lambda a: a.astype(float) @ [0.299, 0.587, 0.114]  # noqa: E731
+    assert np.abs(luma(out[holes]) - luma(filled[holes])).max() < 3
