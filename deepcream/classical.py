@@ -81,9 +81,9 @@ STRUCTURE_FRINGE_OFF_LINE = 40.0
 # Mixing two colours can create a third that neither has: the lean towards the paint color
 # (the paint's strong channels' minimum minus its weak channels' maximum; for #00ff00,
 # G - max(R, B)) is concave, so olive (R > B) averaged with cyan (B > R) is green. A filled
-# pixel may lean towards the paint at most PAINT_LEAN_SLACK levels more than the interpolated
-# lean of the known pixels around it (Telea of their lean); beyond that it is desaturated
-# towards its own luma. Only for paint whose strong and weak channels differ by at least
+# pixel may lean towards the paint at most PAINT_LEAN_SLACK levels more than the known pixels
+# it is made from (the structure fill: their lean interpolated with the fill's own weights;
+# other fills: Telea of their lean); beyond that it is desaturated towards its own luma. Only for paint whose strong and weak channels differ by at least
 # PAINT_MIN_CONTRAST (a saturated mask color, not hole pixels of a separate mask file).
 PAINT_LEAN_SLACK = 8.0
 PAINT_MIN_CONTRAST = 128.0
@@ -109,27 +109,40 @@ def limit_paint_lean(crop: np.ndarray, holes: np.ndarray, filled: np.ndarray,
     channels = _paint_channels(np.median(crop[holes], axis=0))
     if channels is None:
         return filled
-    strong, weak = channels
     ys, xs = np.nonzero(holes)
-    f = filled[ys, xs].astype(np.float32)
-    lean = f[:, strong].min(axis=1) - f[:, weak].max(axis=1)
-    if not (lean > PAINT_LEAN_SLACK).any():
+    if not (_lean(filled[ys, xs], channels) > PAINT_LEAN_SLACK).any():
         return filled
     win = hole_window(holes, 2 * radius)
-    part = crop[win].astype(np.float32)
-    known_lean = np.ascontiguousarray(part[..., strong].min(axis=2) - part[..., weak].max(axis=2))
+    known_lean = np.ascontiguousarray(_lean(crop[win], channels))
     bound = cv2.inpaint(known_lean, np.ascontiguousarray(holes[win]).view(np.uint8), radius,
                         cv2.INPAINT_TELEA)[ys - win[0].start, xs - win[1].start]
+    out = filled.copy()
+    out[ys, xs] = _limit_lean(filled[ys, xs], bound, channels)
+    return out
+
+
+def _lean(pixels: np.ndarray, channels: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """float32 lean towards the paint: strong channels' minimum minus weak channels' maximum."""
+    f = pixels.astype(np.float32)
+    strong, weak = channels
+    return f[..., strong].min(axis=-1) - f[..., weak].max(axis=-1)
+
+
+def _limit_lean(pixels: np.ndarray, bound: np.ndarray, channels: tuple[np.ndarray, np.ndarray]
+                ) -> np.ndarray:
+    """uint8 [n, 3] ``pixels`` desaturated towards their luma where their lean exceeds
+    max(``bound``, 0) + PAINT_LEAN_SLACK, just down to that limit."""
+    lean = _lean(pixels, channels)
     limit = np.maximum(bound, 0) + PAINT_LEAN_SLACK
     over = lean > limit
     if not over.any():
-        return filled
+        return pixels
     # lean(luma + s (c - luma)) = s lean(c): scale the chroma so the lean meets the limit.
-    c = f[over]
+    c = pixels[over].astype(np.float32)
     luma = (c @ np.array([0.299, 0.587, 0.114], np.float32))[:, None]
     scale = (limit[over] / lean[over])[:, None]
-    out = filled.copy()
-    out[ys[over], xs[over]] = np.clip(luma + scale * (c - luma) + 0.5, 0, 255).astype(np.uint8)
+    out = pixels.copy()
+    out[over] = np.clip(luma + scale * (c - luma) + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
@@ -185,6 +198,7 @@ def structure_fill(crop: np.ndarray, holes: np.ndarray, radius: int = 9) -> np.n
     part = np.ascontiguousarray(crop[win])
     mask = np.ascontiguousarray(holes[win])
     unknown = _with_fringe(part, mask)
+    channels = _paint_channels(np.median(part[mask], axis=0))
     # (without any known pixel the transform says "very far": every pixel gets Telea)
     depth = np.minimum(cv2.distanceTransform(unknown.view(np.uint8), cv2.DIST_L2, 5),
                        STRUCTURE_MAX_STEPS + 1)
@@ -204,8 +218,10 @@ def structure_fill(crop: np.ndarray, holes: np.ndarray, radius: int = 9) -> np.n
             stop = cut if cut > first else int(np.searchsorted(ys, ys[stop - 1], side="right"))
         lo = int(np.searchsorted(ys, ys[first] - halo, side="left"))
         hi = int(np.searchsorted(ys, ys[stop - 1] + halo, side="right"))
-        values, ok = _structure_values(part, unknown, ys[lo:hi], xs[lo:hi], reach)
-        filled[first:stop] = values[first - lo:stop - lo]
+        values, ok, bound = _structure_values(part, unknown, ys[lo:hi], xs[lo:hi], reach,
+                                              channels)
+        values, bound = values[first - lo:stop - lo], bound[first - lo:stop - lo]
+        filled[first:stop] = values if channels is None else _limit_lean(values, bound, channels)
         ok_rays[first:stop] = ok[first - lo:stop - lo]
         first = stop
     sub = out[win]
@@ -215,6 +231,8 @@ def structure_fill(crop: np.ndarray, holes: np.ndarray, radius: int = 9) -> np.n
         telea = cv2.inpaint(part, mask.view(np.uint8), radius, cv2.INPAINT_TELEA)
         far = (all_ys[~reached], all_xs[~reached])
         sub[far] = telea[far]
+        if channels is not None:
+            sub[far] = limit_paint_lean(part, mask, sub, radius)[far]
     return out
 
 
@@ -255,25 +273,31 @@ def _with_fringe(img: np.ndarray, holes: np.ndarray) -> np.ndarray:
 
 
 def _structure_values(img: np.ndarray, holes: np.ndarray, ys: np.ndarray, xs: np.ndarray,
-                      reach: int) -> tuple[np.ndarray, np.ndarray]:
-    """(uint8 [n, 3] fill values, bool [n] reached by some ray) of the hole pixels (ys, xs)
-    of ``img``; rays take colors only from pixels outside ``holes``."""
+                      reach: int, channels: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(uint8 [n, 3] fill values, bool [n] reached by some ray, float32 [n] lean towards the
+    paint ``channels`` of the end pixels, interpolated with the fill's weights; zeros without
+    ``channels``) of the hole pixels (ys, xs) of ``img``; rays take colors only from pixels
+    outside ``holes``."""
     h, w = holes.shape
     pad = reach + 1
     labels = np.full((h + 2 * pad, w + 2 * pad), 2, np.uint8)
     labels[pad:pad + h, pad:pad + w] = ~holes
     row = w + 2 * pad
     labels = labels.ravel()
-    colors = np.zeros((h + 2 * pad, w + 2 * pad, 3), np.float32)
-    colors[pad:pad + h, pad:pad + w] = img
-    colors = colors.reshape(-1, 3)
+    # RGB, then the lean towards the paint, interpolated along with them
+    colors = np.zeros((h + 2 * pad, w + 2 * pad, 4), np.float32)
+    colors[pad:pad + h, pad:pad + w, :3] = img
+    if channels is not None:
+        colors[pad:pad + h, pad:pad + w, 3] = _lean(img, channels)
+    colors = colors.reshape(-1, 4)
     angle, strength = (np.pad(a, pad).ravel() for a in _edge_orientation(img, ~holes))
     start = (ys + pad) * row + (xs + pad)
     n, k_dirs = ys.size, STRUCTURE_DIRECTIONS
     steps = np.arange(1, reach + 1)
     costs = np.full((k_dirs, n), np.inf, np.float32)
     lengths = np.full((k_dirs, n), np.inf, np.float32)
-    values = np.zeros((k_dirs, n, 3), np.float32)
+    values = np.zeros((k_dirs, n, 4), np.float32)
     for k in range(k_dirs):
         theta = np.pi * k / k_dirs
         offsets = (np.rint(steps * np.sin(theta)).astype(np.int64) * row
@@ -285,7 +309,7 @@ def _structure_values(img: np.ndarray, holes: np.ndarray, ys: np.ndarray, xs: np
         a2 = strength[e2] * np.cos(2 * (theta - angle[e2]))
         both = (t1 > 0) & (t2 > 0)
         span = (t1 + t2).astype(np.float32)
-        color = ((c1 - c2) ** 2).mean(axis=1) / STRUCTURE_COLOR_SCALE ** 2
+        color = ((c1[:, :3] - c2[:, :3]) ** 2).mean(axis=1) / STRUCTURE_COLOR_SCALE ** 2
         costs[k, both] = (color - STRUCTURE_ALIGN_GAIN * (a1 + a2))[both]
         values[k, both] = ((t2[:, None] * c1 + t1[:, None] * c2) / np.maximum(span, 1)[:, None])[both]
         lengths[k, both] = span[both]
@@ -303,7 +327,7 @@ def _structure_values(img: np.ndarray, holes: np.ndarray, ys: np.ndarray, xs: np
     weights[~np.isfinite(costs)] = 0
     total = np.maximum(weights.sum(axis=0), 1e-12)
     fill = np.einsum("kn,knc->nc", weights, values) / total[:, None]
-    return np.clip(fill + 0.5, 0, 255).astype(np.uint8), reached
+    return np.clip(fill[:, :3] + 0.5, 0, 255).astype(np.uint8), reached, fill[:, 3]
 
 
 def _smooth_costs(costs: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> None:

@@ -390,7 +390,7 @@ class ClassicalEngine(Engine):
             filled = cv2.inpaint(np.ascontiguousarray(crop), holes.view(np.uint8), self.radius, flag)
         else:
             filled = smooth_mosaic(crop, holes, self.mosaic_method)
-        if self.mode == "bar":
+        if self.mode == "bar" and method != "structure":  # (the structure fill limits its own)
             from deepcream.classical import limit_paint_lean
 
             filled = limit_paint_lean(crop, holes, filled, self.radius)

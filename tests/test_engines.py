@@ -297,3 +297,23 @@ def test_paint_lean_limit_desaturates_only_mixed_hole_pixels() -> None:
     # desaturated towards its own luma: brightness kept within a few levels
     luma = lambda a: a.astype(float) @ [0.299, 0.587, 0.114]  # noqa: E731
     assert np.abs(luma(out[holes]) - luma(filled[holes])).max() < 3
+
+
+@pytest.mark.parametrize("pattern", ["corner", "stripes"])
+def test_structure_fill_does_not_mix_the_paint_color(pattern: str) -> None:
+    """The structure fill averages directions: over an olive corner or olive/cyan stripes it
+    made green (without the limit: 83 / 541 hole px lean > 30, up to 67 / 52)."""
+    from deepcream.classical import structure_fill
+
+    crop = np.zeros((96, 96, 3), np.uint8)
+    crop[:] = (48, 208, 208)
+    if pattern == "corner":
+        crop[:48, :48] = (96, 112, 0)
+    else:
+        crop[:, (np.arange(96) // 6) % 2 == 0] = (96, 112, 0)
+    holes = np.zeros((96, 96), bool)
+    holes[28:68, 28:68] = True
+    crop[holes] = (0, 255, 0)
+    out = structure_fill(crop, holes)
+    assert int((_lean(out)[holes] > 30).sum()) == 0
+    assert np.array_equal(out[~holes], crop[~holes])
