@@ -407,9 +407,12 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             cells = cells | ok_comp[comp]
     if not cells.any():
         return None
-    if exact_rgb and prm.exclusive_rings > 0:
+    if exact_rgb and not exact_only and prm.exclusive_rings > 0:
         # Lossless: blocks the cell tests missed beside a region (a block over sparse lines
-        # or a texture steps on one side only), followed by their exclusive colors.
+        # or a texture steps on one side only), followed by their exclusive colors. (Not on
+        # the cell images of non-integer grids, ``exact_only``: their regions must pass a
+        # blend test over their whole area, which cells grown over a fill's constant cells
+        # made them fail.)
         cells = grid.grow_exclusive(cells, prm.exclusive_rings)
     # "As flat as the region's cells": most of them, not the median strong cell (after
     # JPEG the flattest strong cells are a few exact dark blocks).
