@@ -43,6 +43,10 @@ class MosaicParams:
     #: also test the next smaller period that scores near the best (see ``near_best``)
     divisor_option: bool = True
 
+    #: run the searches that do not depend on the integer one (non-integer grids, blurred
+    #: grids, smooth islands) in two more threads (same result either way)
+    parallel: bool = True
+
     # --- non-integer periods (fractional.py) -------------------------------------------
     #: look for grids with a non-integer period or phase (mosaics rescaled after pixelation)
     fractional: bool = True
