@@ -505,22 +505,6 @@ _SOLID_EXCESS_ALPHA = 0.9
 # thin ones (4:2:0 bleed a pixel past a thin stroke can read as solid paint too; 6 px from
 # it would be 7 px from the stroke).
 _SOLID_SHARE = 0.6
-# The cap also reaches _SOLID_REACH px from the body's other outer pixels that, each on its
-# own, read as paint of the mask color itself: the local paint's mean excess at least
-# _ANCHOR_PAINT_EXCESS (the paint, not an art green taken into the core), and the pixel's luma
-# _ANCHOR_LUMA to _ANCHOR_LUMA_MAX of the way from the local background's to the paint's with
-# its excess _ANCHOR_EXCESS_LUMA of the way (or, where the luma says nothing, excess
-# _ANCHOR_EXCESS of the way). An anti-aliased stroke's border pixel is covered only part way,
-# so its border rarely reads as solid along a whole stretch, and the 5 px cap from the body
-# stopped a pixel short of the bleed 5-6 px from its faint outermost pixels. A luma past
-# the paint's is a background that a dark outline pulled the local mean under (JPEG leaves
-# uncovered pixels beside an aliased stroke reading so). Only the pixels taken by the tint
-# cleanup over a background that is not green to the eye (_TINT_GREEN) join there.
-_ANCHOR_PAINT_EXCESS = 200
-_ANCHOR_LUMA = 0.6
-_ANCHOR_LUMA_MAX = 1.0
-_ANCHOR_EXCESS_LUMA = 0.8
-_ANCHOR_EXCESS = 0.9
 # Tint cleanup, within the cap: pixels that still carry mask color (excess
 # above _TINT_FLOOR) clearly above their local background (the lowest excess within
 # _TINT_WINDOW px, + _TINT_MARGIN): JPEG chroma bleed and ringing decay away from a stroke,
@@ -864,23 +848,18 @@ class _Window:
             grown = grow_antialiased(sub, core, color) & reach
         # the border statistics' 3 px cells are laid from the box's corner
         phase = ((y0 - box[0]) % _BODY_CELL, (x0 - box[1]) % _BODY_CELL)
-        body, solid, anchors = (core, None, None) if ex is None else _stroke_body(
+        body, solid = (core, None) if ex is None else _stroke_body(
             sub, core, ex, reach if _BODY_RINGS == _EDGE_REACH else _within(core, _BODY_RINGS),
             phase)
-        allowed, rim, band = _cap(body, solid, anchors)
+        allowed, rim = _cap(body, solid)
         if ex is not None:
-            grown, band = _tint_cleanup(ex, grown, allowed, band)
+            grown = _tint_cleanup(ex, grown, allowed)
         # Regions are 4-connected: a closing joins diagonal touches and specks a few pixels
         # apart into their stroke.
         grown = cv2.morphologyEx(grown.view(np.uint8), cv2.MORPH_CLOSE,
                                  _disk(_CLOSE_RADIUS)).view(bool)
         grown = _fill_small_holes(grown, _HOLE_PIXELS)
-        if band is not None:
-            # past the cap only the band's own tinted pixels (not what the closing adds)
-            grown &= allowed | band
-            rim = band if rim is None else rim | band
-        else:
-            grown &= allowed
+        grown &= allowed
         if rim is not None:
             # the 1 px rim the solid border adds keeps only pixels that touch the rest of
             # the mask: a bleed pixel there on its own would be a region of its own
@@ -1168,29 +1147,15 @@ def _tinted(excess: np.ndarray, background: np.ndarray) -> np.ndarray:
             & ((cv2.subtract(excess, background) > _TINT_MARGIN) | (excess > _TINT_GREEN)))
 
 
-def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray,
-                  band: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(mask, taken band): ``mask`` plus the ``allowed`` pixels still tinted toward the mask
-    color (JPEG chroma bleed and ringing around a stroke; see ``_tinted``), and the pixels
-    of ``band`` (past the cap, see ``_cap``) that are tinted over a background that
-    is not green to the eye itself (None when there is no band)."""
-    background = cv2.erode(excess, _square(_TINT_WINDOW))
-    tinted_any = _tinted(excess, background)
-    tinted = allowed & ~mask & tinted_any
-    taken = None
-    if band is not None:
-        # art greener than _TINT_GREEN keeps its own pixels there: the band is for bleed
-        # over fills that are not green, which JPEG lifts over the level
-        taken = band & tinted_any
-        ys, xs = _pixels(taken.view(np.uint8))
-        green = background[ys, xs] > _TINT_GREEN
-        taken[ys[green], xs[green]] = False
+def _tint_cleanup(excess: np.ndarray, mask: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """``mask`` plus the ``allowed`` pixels still tinted toward the mask color (JPEG chroma
+    bleed and ringing around a stroke; see ``_tinted``)."""
+    tinted = allowed & ~mask & _tinted(excess, cv2.erode(excess, _square(_TINT_WINDOW)))
     if not tinted.any():
-        return (mask, taken) if taken is None else (mask | taken, taken)
+        return mask
     # ringing lobes a pixel or two off the mask join it through a 2 px bridge (else each
     # would be a region of its own)
-    grown = mask | tinted | (_within(tinted, 2) & allowed & _within(mask, 2))
-    return (grown, taken) if taken is None else (grown | taken, taken)
+    return mask | tinted | (_within(tinted, 2) & allowed & _within(mask, 2))
 
 
 class _CellSums:
@@ -1240,19 +1205,16 @@ def _pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: np.ndarray,
-                 phase: tuple[int, int] = (0, 0)
-                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(body, solid, anchors): ``core`` widened ring by ring over the pixels that read as
-    paint (see ``_BODY_RINGS``), the stroke as painted, which the cap is measured from; the
-    body's outer pixels that read as solid paint (see ``_SOLID_REACH``); and its other outer
-    pixels that read as paint of the mask color each on its own (see ``_ANCHOR_PAINT_EXCESS``)
-    (None, None when the core has no border). ``reach``: the pixels within _BODY_RINGS px
-    (Chebyshev) of the core."""
+                 phase: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray | None]:
+    """(body, solid): ``core`` widened ring by ring over the pixels that read as paint
+    (see ``_BODY_RINGS``), the stroke as painted, which the cap is measured from; and the
+    body's outer pixels that read as solid paint (see ``_SOLID_REACH``; None when the core
+    has no border). ``reach``: the pixels within _BODY_RINGS px (Chebyshev) of the core."""
     h, w = core.shape
     core8, reach8 = core.view(np.uint8), reach.view(np.uint8)
     ys, xs = _pixels(cv2.subtract(reach8, core8))
     if len(ys) == 0:
-        return core, None, None
+        return core, None
     n_band = len(ys)
     edge_ys, edge_xs = _pixels(cv2.subtract(core8, cv2.erode(core8, _square(1))))
     ys, xs = np.concatenate([ys, edge_ys]), np.concatenate([xs, edge_xs])
@@ -1323,52 +1285,26 @@ def _stroke_body(rgb: np.ndarray, core: np.ndarray, excess: np.ndarray, reach: n
                                    * np.maximum(total, 1))
     solid_map = np.zeros(core.shape, bool)
     solid_map.ravel()[at[solid]] = True
-    # Anchors: the other outer pixels that read as paint of the mask color itself, each on
-    # its own (see _ANCHOR_*); the cap reaches _SOLID_REACH from them over fills that are
-    # not green (see _cap)
-    anchors = candidates & ~solid & (paint_ex >= _ANCHOR_PAINT_EXCESS) & np.where(
-        informative, (alpha_luma >= _ANCHOR_LUMA) & (alpha_luma <= _ANCHOR_LUMA_MAX)
-        & (alpha_ex >= _ANCHOR_EXCESS_LUMA),
-        alpha_ex >= _ANCHOR_EXCESS)
-    anchor_map = np.zeros(core.shape, bool)
-    anchor_map.ravel()[at[anchors]] = True
-    return body, solid_map, anchor_map
+    return body, solid_map
 
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 
-def _cap(body: np.ndarray, solid: np.ndarray | None, anchors: np.ndarray | None = None
-         ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """(allowed, rim, band): the pixels within _MASK_REACH px (Euclidean) of ``body`` or within
-    _SOLID_REACH of ``solid`` (a part of the body); those of them only the latter allows; and
-    the pixels within _SOLID_REACH of ``anchors`` (a part of the body) that it does not allow
-    (None when there are none). Within _SOLID_REACH is taken as within _MASK_REACH and one
-    more step along a row or column (exactly the Euclidean disk of 6 px: one dilation of
-    all three at once, then a 3x3 cross, instead of a second large disk)."""
-    has_solid = solid is not None and solid.any()
-    has_anchors = anchors is not None and anchors.any()
-    if not has_solid and not has_anchors:
-        return _within_disk(body, _MASK_REACH), None, None
-    # 1 on the body, 2 on anchors, 3 on the solid border (both parts of the body, disjoint)
-    marks = body.view(np.uint8)
-    if has_anchors:
-        marks = cv2.add(marks, anchors.view(np.uint8))
-    if has_solid:
-        marks = cv2.add(marks, cv2.add(solid.view(np.uint8), solid.view(np.uint8)))
+def _cap(body: np.ndarray, solid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(allowed, rim): the pixels within _MASK_REACH px (Euclidean) of ``body`` or within
+    _SOLID_REACH of ``solid`` (a part of the body), and those of them only the latter
+    allows (None when there are none). Within _SOLID_REACH is taken as within _MASK_REACH
+    and one more step along a row or column (never farther: one dilation of both at once,
+    then a 3x3 cross, instead of a second large disk)."""
+    if solid is None or not solid.any():
+        return _within_disk(body, _MASK_REACH), None
+    marks = cv2.add(body.view(np.uint8), solid.view(np.uint8))  # 2 on solid (in the body)
     near = _within_disk_values(marks, _MASK_REACH)
-    # the largest mark one step further: 3 = within _SOLID_REACH of the solid border, else 2
-    # = of an anchor
-    further = cv2.dilate(near, _CROSS, iterations=int(_SOLID_REACH - _MASK_REACH))
-    outside = near == 0
-    rim = band = None
-    if has_solid:
-        rim = outside & (further == 3)
-    if has_anchors:
-        band = outside & (further == 2)
-        if not band.any():
-            band = None
-    return near > 0 if rim is None else (near > 0) | rim, rim, band
+    step = int(_SOLID_REACH - _MASK_REACH)
+    inner = near > 0
+    rim = cv2.dilate((near > 1).view(np.uint8), _CROSS, iterations=step).view(bool) & ~inner
+    return inner | rim, rim
 
 
 def _within_disk_values(values: np.ndarray, radius: float) -> np.ndarray:

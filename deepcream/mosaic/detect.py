@@ -122,9 +122,47 @@ def island_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
                       steps: object = None) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
     """The smooth islands that are mosaics (``islands.py``), as ``grid_detections`` yields
     regions. (``steps``: unused; the searches share a signature.)"""
-    return [(CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),
-             BoxPlacement(box), mask)
-            for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm)]
+    out = []
+    for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm):
+        if period == p and prm.exclusive_rings > 0:
+            box, mask = grow_island(rgb, p, fx, fy, box, mask, prm)
+        out.append((CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),
+                    BoxPlacement(box), mask))
+    return out
+
+
+def grow_island(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, int, int, int],
+                mask: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
+                ) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """(box, mask over it) of a smooth island on the integer grid (p, fx, fy) grown over the
+    cells around it that are exactly constant in exclusive colors (``Grid.grow_exclusive``):
+    the island is the part of a patch over the flattened texture, and its blocks over an
+    outline or another fill beside it are blocks of their own colors."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = box
+    r = (prm.exclusive_rings + 1) * p
+    big = (max(0, x0 - r), max(0, y0 - r), min(w, x1 + r), min(h, y1 + r))
+    grid = Grid(rgb, p, fx, fy, big, prm=prm)
+    full = np.zeros((h, w), bool)
+    full[y0:y1, x0:x1] = mask
+    win = grid.window(np.zeros((grid.ncy * p, grid.ncx * p), bool))
+    if win is None:
+        return box, mask
+    pix = np.zeros((grid.ncy * p, grid.ncx * p), bool)
+    pix[win[1]] = full[win[0]]
+    # The island's cells: those it covers for the most part (its border cells are partial).
+    cells = pix.reshape(grid.ncy, p, grid.ncx, p).mean(axis=(1, 3)) >= 0.5
+    # Lossless input only (most of the island's cells exactly constant blocks).
+    if np.count_nonzero(grid.constant_cells(cells)) < prm.exact_share * np.count_nonzero(cells):
+        return box, mask
+    grown = grid.grow_exclusive(cells, prm.exclusive_rings)
+    if not (grown & ~cells).any():
+        return box, mask
+    pix |= cell_pixels(grown & ~cells, p)
+    full[win[0]] |= pix[win[1]]
+    bx0, by0, bx1, by1 = big
+    sub = full[by0:by1, bx0:bx1]
+    return big, sub
 
 
 def not_found_before(placed: list[tuple[CandidateGrid, BoxPlacement, np.ndarray]], found: np.ndarray,
@@ -420,6 +458,13 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             cells = cells | ok_comp[comp]
     if not cells.any():
         return None
+    if exact_rgb and not exact_only and prm.exclusive_rings > 0:
+        # Lossless: blocks the cell tests missed beside a region (a block over sparse lines
+        # or a texture steps on one side only), followed by their exclusive colors. (Not on
+        # the cell images of non-integer grids, ``exact_only``: their regions must pass a
+        # blend test over their whole area, which cells grown over a fill's constant cells
+        # made them fail.)
+        cells = grid.grow_exclusive(cells, prm.exclusive_rings)
     # "As flat as the region's cells": most of them, not the median strong cell (after
     # JPEG the flattest strong cells are a few exact dark blocks).
     level = float(np.percentile(grid.inner[cells], 80))

@@ -310,6 +310,9 @@ class MosaicParams:
     box_reach_any: float = 0.0
     #: lossless: a region with at least cert_min exclusive blocks is kept even when thin
     cert_min: int = 4
+    #: lossless: regions grow over exactly constant cells in exclusive colors (found in the
+    #: zone only inside such cells) within this many cells of them (0: off)
+    exclusive_rings: int = 3
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and
