@@ -83,7 +83,7 @@ STRUCTURE_FRINGE_OFF_LINE = 40.0
 # G - max(R, B)) is concave, so olive (R > B) averaged with cyan (B > R) is green. A filled
 # pixel may lean towards the paint at most PAINT_LEAN_SLACK levels more than the known pixels
 # it is made from (the structure fill: their lean interpolated with the fill's own weights;
-# other fills: Telea of their lean); beyond that it is desaturated towards its own luma. Only for paint whose strong and weak channels differ by at least
+# other fills: Telea of their lean); beyond that its strong channels are lowered. Only for paint whose strong and weak channels differ by at least
 # PAINT_MIN_CONTRAST (a saturated mask color, not hole pixels of a separate mask file).
 PAINT_LEAN_SLACK = 8.0
 PAINT_MIN_CONTRAST = 128.0
@@ -101,7 +101,7 @@ def _paint_channels(paint: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 def limit_paint_lean(crop: np.ndarray, holes: np.ndarray, filled: np.ndarray,
                      radius: int = 9) -> np.ndarray:
-    """``filled`` with its hole pixels desaturated where they lean towards the paint color
+    """``filled`` with its hole pixels lowered in the paint's strong channels where they lean towards
     (the holes' median in ``crop``) more than the known pixels around them (see
     PAINT_LEAN_SLACK). Pixels outside ``holes`` are returned unchanged."""
     if not holes.any() or holes.all():
@@ -130,19 +130,19 @@ def _lean(pixels: np.ndarray, channels: tuple[np.ndarray, np.ndarray]) -> np.nda
 
 def _limit_lean(pixels: np.ndarray, bound: np.ndarray, channels: tuple[np.ndarray, np.ndarray]
                 ) -> np.ndarray:
-    """uint8 [n, 3] ``pixels`` desaturated towards their luma where their lean exceeds
-    max(``bound``, 0) + PAINT_LEAN_SLACK, just down to that limit."""
+    """uint8 [n, 3] ``pixels`` whose lean exceeds max(``bound``, 0) + PAINT_LEAN_SLACK, with
+    their strong channels lowered by the excess (just down to that limit)."""
     lean = _lean(pixels, channels)
-    limit = np.maximum(bound, 0) + PAINT_LEAN_SLACK
-    over = lean > limit
+    excess = lean - (np.maximum(bound, 0) + PAINT_LEAN_SLACK)
+    over = excess > 0
     if not over.any():
         return pixels
-    # lean(luma + s (c - luma)) = s lean(c): scale the chroma so the lean meets the limit.
+    # Lowering the strong channels (not desaturating towards the luma, nor raising the weak
+    # ones) kept the fill's error on the dev pictures: the mix is too bright in them.
     c = pixels[over].astype(np.float32)
-    luma = (c @ np.array([0.299, 0.587, 0.114], np.float32))[:, None]
-    scale = (limit[over] / lean[over])[:, None]
+    c[:, channels[0]] -= excess[over][:, None]
     out = pixels.copy()
-    out[over] = np.clip(luma + scale * (c - luma) + 0.5, 0, 255).astype(np.uint8)
+    out[over] = np.clip(np.floor(c), 0, 255).astype(np.uint8)
     return out
 
 
