@@ -101,9 +101,9 @@ def _paint_channels(paint: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 def limit_paint_lean(crop: np.ndarray, holes: np.ndarray, filled: np.ndarray,
                      radius: int = 9) -> np.ndarray:
-    """``filled`` with its hole pixels lowered in the paint's strong channels where they lean towards
-    (the holes' median in ``crop``) more than the known pixels around them (see
-    PAINT_LEAN_SLACK). Pixels outside ``holes`` are returned unchanged."""
+    """``filled`` with its hole pixels lowered in the paint's strong channels where they lean
+    towards the paint color (the holes' median in ``crop``) more than the known pixels around
+    them (Telea of their lean; see PAINT_LEAN_SLACK). Pixels outside ``holes`` unchanged."""
     if not holes.any() or holes.all():
         return filled
     channels = _paint_channels(np.median(crop[holes], axis=0))
