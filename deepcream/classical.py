@@ -83,8 +83,9 @@ STRUCTURE_FRINGE_OFF_LINE = 40.0
 # G - max(R, B)) is concave, so olive (R > B) averaged with cyan (B > R) is green. A filled
 # pixel may lean towards the paint at most PAINT_LEAN_SLACK levels more than the known pixels
 # it is made from (the structure fill: their lean interpolated with the fill's own weights;
-# other fills: Telea of their lean); beyond that its strong channels are lowered. Only for paint whose strong and weak channels differ by at least
-# PAINT_MIN_CONTRAST (a saturated mask color, not hole pixels of a separate mask file).
+# other fills: Telea of their lean); beyond that its strong channels are lowered. Only when
+# the hole pixels' median is a saturated color, as painted masks are (strong and weak channels
+# at least PAINT_MIN_CONTRAST apart).
 PAINT_LEAN_SLACK = 8.0
 PAINT_MIN_CONTRAST = 128.0
 
