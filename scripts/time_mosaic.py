@@ -5,7 +5,8 @@
 Images: ``time_large``'s (astronaut, two integer mosaics of 24 and 9 px) as JPEG q85 and as
 PNG pixels, and ``rescaled``: the same picture pixelated at 3472x3351 (24 and 12 px blocks)
 and shrunk x0.75 with the area filter (18 and 9 px). Each ``--params`` is a configuration of
-MosaicParams overrides timed beside the defaults. Prints wall and CPU medians (min); the CPU
+MosaicParams overrides timed beside the defaults (e.g. ``'{"parallel": false}'``: every
+search in one thread). Prints wall and CPU medians (min); the CPU
 time is the process's (OpenCV threads add to it). BLAS runs one thread, as in the CLI.
 """
 

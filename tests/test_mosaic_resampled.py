@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deepcream.mosaic import MosaicParams, detect_mosaic
-from deepcream.mosaic.resampled import cell_matrix, fit_cells
+from deepcream.mosaic.resampled import FILTERS, cell_matrices, cell_matrix, fit_cells
 
 
 def test_block_model_reproduces_a_bicubic_rescale() -> None:
@@ -55,3 +55,33 @@ def test_block_model_adds_nothing_after_jpeg() -> None:
     on = detect_mosaic(jpeg)
     off = detect_mosaic(jpeg, params=MosaicParams(resampled=False))
     assert np.array_equal(on, off)
+
+
+def test_band_cell_matrices_equal_the_dense_ones() -> None:
+    """``cell_matrices`` interpolates the step responses only near each pixel; its matrices
+    are exactly those of ``cell_matrix`` (zero-padded) for every filter."""
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        n, period = int(rng.integers(20, 200)), float(rng.uniform(3.5, 24))
+        grids = [(period * (1 + d), float(rng.uniform(0, 40)) % (period * (1 + d)))
+                 for d in np.linspace(-0.05, 0.05, 5)]
+        name = FILTERS[trial % len(FILTERS)]
+        start = int(rng.integers(0, 3000))
+        stacked = cell_matrices(start, n, grids, name)
+        for k, (p, f) in enumerate(grids):
+            a, _k0 = cell_matrix(start, n, p, f, name)
+            assert np.array_equal(stacked[k, :, :a.shape[1]], a)
+            assert not stacked[k, :, a.shape[1]:].any()
+
+
+def test_parallel_searches_give_the_serial_mask() -> None:
+    """The blurred-grid and island searches run in a second thread by default; the mask is
+    the one of running every search in turn (here a Lanczos-rescaled mosaic, which the
+    blurred-grid search finds, and a page with screentone)."""
+    img, truth = ea.photo_with_mosaic(10, 3, "scale75-lanczos")
+    mosaic, _clean = ea.make_art_set(3, illustrations=0, pages=1, clean_pages=0)
+    for image in (img, mosaic[0].image):
+        serial = detect_mosaic(image, params=MosaicParams(parallel=False))
+        assert serial.any()
+        assert np.array_equal(detect_mosaic(image), serial)
+    assert ea.iou(detect_mosaic(img), truth) >= 0.75

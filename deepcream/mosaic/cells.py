@@ -24,6 +24,26 @@ def color_keys(pixels: np.ndarray) -> np.ndarray:
     return c[..., 0] if c.shape[-1] == 1 else (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
 
 
+def colors_found(colors: np.ndarray, pixels: np.ndarray, where: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """bool [n]: which of ``colors`` (uint8 [n, C]) some pixel of ``pixels`` (uint8 [..., C])
+    has, among those where ``where`` (bool [...]) is set. A pixel can only match when its
+    first two channels do: a table of those (16 bits) leaves few pixels whose whole color is
+    looked up."""
+    if pixels.shape[-1] == 1:
+        table = np.zeros(256, bool)
+        table[pixels[..., 0][where] if where is not None else pixels[..., 0]] = True
+        return table[colors[:, 0]]
+    pair = np.zeros(1 << 16, bool)
+    pair[(colors[:, 0].astype(np.uint16) << 8) | colors[:, 1]] = True
+    maybe = pair[(pixels[..., 0].astype(np.uint16) << 8) | pixels[..., 1]]
+    if where is not None:
+        maybe &= where
+    table = np.zeros(1 << 24, bool)
+    table[color_keys(pixels[maybe])] = True
+    return table[color_keys(colors)]
+
+
 def cell_pixels(cell_mask: np.ndarray, p: int) -> np.ndarray:
     """[ncy * p, ncx * p]: each cell's value over its p x p pixels."""
     return np.repeat(np.repeat(cell_mask, p, 0), p, 1)
@@ -70,6 +90,8 @@ class Grid:
         self.image_size = (h, w)
         self._const = np.zeros((self.ncy, self.ncx), bool)
         self._const_known = np.zeros((self.ncy, self.ncx), bool)
+        #: [ncy, ncx] strongest interior gradient per cell, set by ``cell_tests``
+        self.inner: np.ndarray | None = None
 
     def cell_tests(self, pair: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
@@ -320,18 +342,39 @@ class Grid:
         exact = self.constant_cells(cand)
         if np.count_nonzero(exact) < self.prm.cert_min:
             return out
-        keys = color_keys(self.crop)
         idx = np.argwhere(exact)
-        colors = keys[m + p * idx[:, 0], m + p * idx[:, 1]]
-        in_cells = np.zeros(keys.shape, bool)
-        in_cells[m:m + ncy * p, m:m + ncx * p] = cell_pixels(exact, p)
-        uniq = np.unique(colors)
-        pos = np.clip(np.searchsorted(uniq, keys), 0, len(uniq) - 1)
-        hit = uniq[pos] == keys
-        bad = np.unique(keys[hit & ~in_cells])
-        good = ~np.isin(colors, bad)
+        corner = self.crop[m + p * idx[:, 0], m + p * idx[:, 1]]
+        elsewhere = np.ones(self.crop.shape[:2], bool)
+        elsewhere[m:m + ncy * p, m:m + ncx * p] = ~cell_pixels(exact, p)
+        good = ~colors_found(corner, self.crop, elsewhere)
         out[idx[good, 0], idx[good, 1]] = True
         return out
+
+    def grow_exclusive(self, cells: np.ndarray, rings: int) -> np.ndarray:
+        """``cells`` grown (8-connected) over cells within ``rings`` cells of them that are
+        exactly constant (all channels, whole cell) in an *exclusive* color: one found in no
+        other cell of that zone but constant ones (lossless input; the region's own cells
+        are not judged). A block over drawn art has the mean of its square, a color of its
+        own, while a fill beside a patch also covers cells that an edge crosses; so a patch
+        whose blocks the cell tests missed (a block over a sparse line steps on one side
+        only) is followed block by block."""
+        st = np.ones((3, 3), bool)
+        zone = ndimage.binary_dilation(cells, structure=st, iterations=rings) & self.inside & ~cells
+        # (A constant cell has no luma gradient inside: the cheap test first, when known.)
+        flat = zone if self.inner is None else zone & (self.inner <= 0)
+        cand = self.constant_cells(flat)
+        reach = ndimage.binary_propagation(cells, structure=st, mask=cells | cand) & cand
+        if not reach.any():
+            return cells
+        p, m = self.p, self.prm.margin
+        iy, ix = np.nonzero(reach)
+        # ... judged on the pixels of the zone's other cells.
+        oy, ox = np.nonzero(zone & ~cand)
+        view = self.crop[m:m + self.ncy * p, m:m + self.ncx * p].reshape(self.ncy, p, self.ncx, p, -1)
+        good = ~colors_found(self.crop[m + iy * p, m + ix * p], view[oy, :, ox])
+        excl = np.zeros_like(cells)
+        excl[iy[good], ix[good]] = True
+        return ndimage.binary_propagation(cells, structure=st, mask=cells | excl)
 
     def window(self, pixels: np.ndarray) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
         """(image slices, slices of ``pixels``) where a crop-sized pixel mask lands in the

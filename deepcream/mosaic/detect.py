@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import cv2
@@ -16,7 +18,9 @@ from deepcream.mosaic.cells import Grid, cell_pixels
 from deepcream.mosaic.fractional import (
     FractionalGrid,
     blend_residuals,
+    blurred_grids,
     cell_columns,
+    edge_steps,
     fractional_grids,
 )
 from deepcream.mosaic.islands import smooth_islands
@@ -28,7 +32,7 @@ from deepcream.mosaic.regions import (
     complete_cells,
     join_block_groups,
 )
-from deepcream.mosaic.resampled import explained_cells, refine_grid
+from deepcream.mosaic.resampled import FloatLuma, explained_cells, refine_grid
 
 
 def check_input(rgb: np.ndarray, prm: MosaicParams) -> None:
@@ -52,53 +56,145 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
     # Luma for finding the grid: JPEG subsamples chroma 2x, whose blur puts color steps on
     # even columns everywhere; luma keeps full resolution.
     luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    order, kx = candidate_grids(luma, prm.min_block, prm.max_block, prm)
-    so_far = np.zeros((h, w), bool)  # what the grids before the resampled ones found
-    for cand in order:
-        p, fx, fy, runner = cand.p, cand.fx, cand.fy, cand.runner
-        tys = [t[0] for t in cand.tiles]
-        txs = [t[1] for t in cand.tiles]
-        # Test cells well beyond the tiles that found this grid: neighbouring tiles of the
-        # same mosaic may have settled on another phase (a straight patch edge can outvote a
-        # grid line there), and the cell tests decide anyway.
-        grow = prm.box_margin + p
-        box = (max(0, min(txs) * prm.stride - grow), max(0, min(tys) * prm.stride - grow),
-               min(w, max(txs) * prm.stride + prm.tile + grow), min(h, max(tys) * prm.stride + prm.tile + grow))
-        found = detect_on_grid(rgb, p, fx, fy, box, runner=runner, fallback=cand.fallback,
-                               repeated=kx != 1, prm=prm)
-        if found is not None:
-            yield (cand, *found)
-            if prm.fractional and prm.resampled:
-                found[0].paste(so_far, found[1])
-    if prm.fractional and kx == 1:
-        for fg in fractional_grids(luma, prm):
-            placed = detect_fractional(rgb, luma, fg, prm)
-            if placed is not None:
-                yield placed
-                placed[1].paste(so_far, placed[2])
-    if prm.fractional and prm.resampled and kx == 1:
-        yield from resampled_detections(rgb, luma, so_far, prm)
-    if prm.islands and kx == 1:
-        for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm):
-            yield (CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),
-                   BoxPlacement(box), mask)
+    # (Both non-integer searches weigh the same pixel differences.)
+    steps = edge_steps(luma) if prm.fractional else None
+    # The non-integer and island searches do not depend on what the integer search finds
+    # (the resampled regions are compared with what the others found only at the end):
+    # with ``parallel`` they run in two more threads beside it. (They need a grid that is
+    # not a pixel-repeated upscale, kx == 1, which only the integer search tells: they
+    # start on the likely case and are dropped otherwise.)
+    searches = [fractional_detections] if prm.fractional else []
+    searches += [resampled_detections] if prm.fractional and prm.resampled else []
+    searches += [island_detections] if prm.islands else []
+    with ThreadPoolExecutor(max_workers=2) if prm.parallel else nullcontext() as pool:
+        side = [pool.submit(f, rgb, luma, prm, steps) for f in searches] if pool is not None else None
+        order, kx = candidate_grids(luma, prm.min_block, prm.max_block, prm)
+        so_far = np.zeros((h, w), bool)  # what the grids before the resampled ones found
+        # (Each candidate's cells are tested on their own: in the workers too, after the
+        # other searches, so that neither thread idles.)
+        tests = [(rgb, cand.p, cand.fx, cand.fy, candidate_box(cand, h, w, prm)) for cand in order]
+        options = [{"runner": cand.runner, "fallback": cand.fallback, "repeated": kx != 1, "prm": prm}
+                   for cand in order]
+        if pool is not None:
+            done = [pool.submit(detect_on_grid, *a, **k) for a, k in zip(tests, options, strict=True)]
+            results = (f.result() for f in done)
+        else:
+            results = (detect_on_grid(*a, **k) for a, k in zip(tests, options, strict=True))
+        for cand, found in zip(order, results, strict=True):
+            if found is not None:
+                yield (cand, *found)
+                if prm.fractional and prm.resampled:
+                    found[0].paste(so_far, found[1])
+        if kx != 1:
+            return
+        for i, search in enumerate(searches):
+            placed = side[i].result() if side is not None else search(rgb, luma, prm, steps)
+            if search is resampled_detections:
+                yield from not_found_before(placed, so_far, prm)
+                continue
+            yield from placed
+            if search is fractional_detections:
+                for _cand, place, mask in placed:
+                    place.paste(so_far, mask)
 
 
-def resampled_detections(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
-                         prm: MosaicParams = DEFAULT_PARAMS
+def candidate_box(cand: CandidateGrid, h: int, w: int, prm: MosaicParams) -> tuple[int, int, int, int]:
+    """The box whose cells are tested for a candidate grid: well beyond the tiles that found
+    it, since neighbouring tiles of the same mosaic may have settled on another phase (a
+    straight patch edge can outvote a grid line there), and the cell tests decide anyway."""
+    tys = [t[0] for t in cand.tiles]
+    txs = [t[1] for t in cand.tiles]
+    grow = prm.box_margin + cand.p
+    return (max(0, min(txs) * prm.stride - grow), max(0, min(tys) * prm.stride - grow),
+            min(w, max(txs) * prm.stride + prm.tile + grow), min(h, max(tys) * prm.stride + prm.tile + grow))
+
+
+def fractional_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
+                          steps: tuple[np.ndarray, ...] | None
+                          ) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
+    """The regions of the non-integer grids of area-filtered rescales (``fractional.py``).
+    ``steps``: ``fractional.edge_steps(luma)`` if already computed."""
+    found = (detect_fractional(rgb, luma, fg, prm) for fg in fractional_grids(luma, prm, steps))
+    return [placed for placed in found if placed is not None]
+
+
+def island_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
+                      steps: object = None) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
+    """The smooth islands that are mosaics (``islands.py``), as ``grid_detections`` yields
+    regions. (``steps``: unused; the searches share a signature.)"""
+    out = []
+    for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm):
+        if period == p and prm.exclusive_rings > 0:
+            box, mask = grow_island(rgb, p, fx, fy, box, mask, prm)
+        out.append((CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),
+                    BoxPlacement(box), mask))
+    return out
+
+
+def grow_island(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, int, int, int],
+                mask: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
+                ) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """(box, mask over it) of a smooth island on the integer grid (p, fx, fy) grown over the
+    cells around it that are exactly constant in exclusive colors (``Grid.grow_exclusive``):
+    the island is the part of a patch over the flattened texture, and its blocks over an
+    outline or another fill beside it are blocks of their own colors."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = box
+    r = (prm.exclusive_rings + 1) * p
+    big = (max(0, x0 - r), max(0, y0 - r), min(w, x1 + r), min(h, y1 + r))
+    grid = Grid(rgb, p, fx, fy, big, prm=prm)
+    full = np.zeros((h, w), bool)
+    full[y0:y1, x0:x1] = mask
+    win = grid.window(np.zeros((grid.ncy * p, grid.ncx * p), bool))
+    if win is None:
+        return box, mask
+    pix = np.zeros((grid.ncy * p, grid.ncx * p), bool)
+    pix[win[1]] = full[win[0]]
+    # The island's cells: those it covers for the most part (its border cells are partial).
+    cells = pix.reshape(grid.ncy, p, grid.ncx, p).mean(axis=(1, 3)) >= 0.5
+    # Lossless input only (most of the island's cells exactly constant blocks).
+    if np.count_nonzero(grid.constant_cells(cells)) < prm.exact_share * np.count_nonzero(cells):
+        return box, mask
+    grown = grid.grow_exclusive(cells, prm.exclusive_rings)
+    if not (grown & ~cells).any():
+        return box, mask
+    pix |= cell_pixels(grown & ~cells, p)
+    full[win[0]] |= pix[win[1]]
+    bx0, by0, bx1, by1 = big
+    sub = full[by0:by1, bx0:bx1]
+    return big, sub
+
+
+def not_found_before(placed: list[tuple[CandidateGrid, BoxPlacement, np.ndarray]], found: np.ndarray,
+                     prm: MosaicParams) -> Iterator[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
+    """The resampled regions that do not overlap what the other grids ``found`` (a bool
+    mask) by resampled_overlap of their area: those are left to the other grids, whose tests
+    are made for sharp steps and area blends."""
+    for cand, place, mask in placed:
+        x0, y0, x1, y1 = place.box
+        labels, n = ndimage.label(mask)
+        area = np.bincount(labels.ravel(), minlength=n + 1)
+        known = np.bincount(labels.ravel(), weights=found[y0:y1, x0:x1].ravel(), minlength=n + 1)
+        keep = known < prm.resampled_overlap * area
+        keep[0] = False
+        kept = keep[labels]
+        if kept.any():
+            yield cand, place, kept
+
+
+def resampled_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
+                         steps: tuple[np.ndarray, ...] | None
                          ) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
     """The regions of non-integer grids whose steps a bicubic or Lanczos rescale blurred
-    (``resampled.py``), tested best comb first, at most ``resampled_max_grids``; regions
-    that overlap what the other grids ``found`` (a bool mask) by resampled_overlap of their
-    area are left to those (their tests are made for sharp steps and area blends)."""
-    lumaf = (rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-             if rgb.ndim == 3 else rgb.astype(np.float32))
+    (``resampled.py``), tested best comb first, at most ``resampled_max_grids``.
+    ``steps``: ``fractional.edge_steps(luma)`` if already computed."""
+    lumaf = FloatLuma(rgb)
     out = []
     tested = 0
     # (Thousands of least-squares fits of a few dozen unknowns: BLAS threads only add
     # their start-up and, on a busy machine, their waits.)
     with threadpool_limits(limits=1, user_api="blas"):
-        for fg in fractional_grids(luma, prm, blurred=True):
+        for fg in blurred_grids(luma, prm, steps):
             # Integer periods are the integer search's (a blur of a pixel or two leaves
             # their cells flat enough); JPEG's own 8 x 8 blocks comb at about 8 px (the
             # model is for lossless input).
@@ -109,18 +205,8 @@ def resampled_detections(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
                 break
             tested += 1
             placed = detect_resampled(rgb, lumaf, fg, prm)
-            if placed is None:
-                continue
-            cand, place, mask = placed
-            x0, y0, x1, y1 = place.box
-            labels, n = ndimage.label(mask)
-            area = np.bincount(labels.ravel(), minlength=n + 1)
-            known = np.bincount(labels.ravel(), weights=found[y0:y1, x0:x1].ravel(), minlength=n + 1)
-            keep = known < prm.resampled_overlap * area
-            keep[0] = False
-            mask = keep[labels]
-            if mask.any():
-                out.append((cand, place, mask))
+            if placed is not None:
+                out.append(placed)
     return out
 
 
@@ -193,14 +279,15 @@ def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     return cand, BoxPlacement(fg.box), mask
 
 
-def detect_resampled(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
+def detect_resampled(rgb: np.ndarray, luma: np.ndarray | FloatLuma, fg: FractionalGrid,
                      prm: MosaicParams = DEFAULT_PARAMS
                      ) -> tuple[CandidateGrid, BoxPlacement, np.ndarray] | None:
     """The regions of a grid found near ``fg`` whose blocks a resampling filter blurred
     (``resampled.py``): period and phase refined by the block model over the core box, then
     an image of q x q px per cell in which each cell the model explains is its fitted block
     color (exactly constant) and every other cell its own pixels, tested as an integer
-    grid; its mask comes back to every pixel of the box. ``luma``: float luma of ``rgb``."""
+    grid; its mask comes back to every pixel of the box. ``luma``: float luma of ``rgb``
+    (``FloatLuma``)."""
     core = fg.core or fg.box
     fitted = refine_grid(luma, fg.tiles, core, (fg.period_x, fg.period_y),
                          (fg.phase_x, fg.phase_y), prm)
@@ -371,6 +458,13 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             cells = cells | ok_comp[comp]
     if not cells.any():
         return None
+    if exact_rgb and not exact_only and prm.exclusive_rings > 0:
+        # Lossless: blocks the cell tests missed beside a region (a block over sparse lines
+        # or a texture steps on one side only), followed by their exclusive colors. (Not on
+        # the cell images of non-integer grids, ``exact_only``: their regions must pass a
+        # blend test over their whole area, which cells grown over a fill's constant cells
+        # made them fail.)
+        cells = grid.grow_exclusive(cells, prm.exclusive_rings)
     # "As flat as the region's cells": most of them, not the median strong cell (after
     # JPEG the flattest strong cells are a few exact dark blocks).
     level = float(np.percentile(grid.inner[cells], 80))

@@ -15,6 +15,7 @@ back to the image's pixels.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -42,7 +43,23 @@ class FractionalGrid:
     tiles: tuple[tuple[int, int], ...] = ()
 
 
-def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, exact: bool = True
+def edge_steps(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(net x, flank x, net y, flank y) uint8 of ``edge_weights``, which both the exact and
+    the blurred grid search weigh (computed once for both)."""
+    img = np.ascontiguousarray(luma)
+    # (uint8 arithmetic through OpenCV, which saturates: |a - b| by absdiff.)
+    # Window at x: the differences between x - 1, x and x + 1 (net = |a[x + 1] - a[x - 1]|),
+    # flanks: the differences between x - 2 and x - 1 and between x + 1 and x + 2.
+    d = cv2.absdiff(img[:, 1:], img[:, :-1])  # d[:, i]: between i and i + 1
+    net = cv2.absdiff(img[:, 2:], img[:, :-2])  # net[:, i]: between i and i + 2
+    nx, fx = net[:, 1:-1], cv2.add(d[:, :-3], d[:, 3:])
+    d = cv2.absdiff(img[1:], img[:-1])
+    net = cv2.absdiff(img[2:], img[:-2])
+    return nx, fx, net[1:-1], cv2.add(d[:-3], d[3:])
+
+
+def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, exact: bool = True,
+                 steps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Block-edge-like steps across x and across y (uint8 [H, W], at the window's start
     pixel): the net step over two pixel differences (a step blurred into one pixel, or a
@@ -50,29 +67,19 @@ def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, exact: bo
     a thin line steps up and down, netting 0), kept where it persists 3 px along the edge and
     capped so that a few strong outlines do not outweigh a grid of low-contrast blocks. The
     weights' centroid across a step is the step's position (exactly, for a step at a pixel
-    border or mid-pixel)."""
-    img = np.ascontiguousarray(luma)
-    # (uint8 arithmetic through OpenCV, which saturates: |a - b| by absdiff, and net - flank
-    # clipped at 0 by subtract.)
-    # Window at x: the differences between x - 1, x and x + 1 (net = |a[x + 1] - a[x - 1]|),
-    # flanks: the differences between x - 2 and x - 1 and between x + 1 and x + 2.
+    border or mid-pixel). ``steps``: ``edge_steps(luma)`` if already computed."""
     # On lossless input only (``frac_lossless_only``) the flanks must be exactly flat, as
     # inside blocks: JPEG noise and natural texture then leave few weights, and few tiles
     # to search. Not so (``exact`` False) for filters that spread a step over 3-6 pixels
-    # with an overshoot beside it (``resampled.py``).
+    # with an overshoot beside it (``resampled.py``). (net - flank is clipped at 0 by
+    # OpenCV's saturating subtract.)
     exact = exact and prm.frac_lossless_only
-    d = cv2.absdiff(img[:, 1:], img[:, :-1])  # d[:, i]: between i and i + 1
-    net = cv2.absdiff(img[:, 2:], img[:, :-2])  # net[:, i]: between i and i + 2
-    flank = cv2.add(d[:, :-3], d[:, 3:])
-    wx = np.zeros(img.shape, np.uint8)
-    wx[:, 2:-2] = (cv2.bitwise_and(net[:, 1:-1], cv2.compare(flank, 0, cv2.CMP_EQ)) if exact
-                   else cv2.subtract(net[:, 1:-1], flank))
-    d = cv2.absdiff(img[1:], img[:-1])
-    net = cv2.absdiff(img[2:], img[:-2])
-    flank = cv2.add(d[:-3], d[3:])
-    wy = np.zeros(img.shape, np.uint8)
-    wy[2:-2] = (cv2.bitwise_and(net[1:-1], cv2.compare(flank, 0, cv2.CMP_EQ)) if exact
-                else cv2.subtract(net[1:-1], flank))
+    nx, fx, ny, fy = steps if steps is not None else edge_steps(luma)
+    wx = np.zeros(luma.shape[:2], np.uint8)
+    wy = np.zeros(luma.shape[:2], np.uint8)
+    for w, net, flank in ((wx[:, 2:-2], nx, fx), (wy[2:-2], ny, fy)):
+        w[...] = (cv2.bitwise_and(net, cv2.compare(flank, 0, cv2.CMP_EQ)) if exact
+                  else cv2.subtract(net, flank))
     px = cv2.erode(wx, np.ones((3, 1), np.uint8))
     py = cv2.erode(wy, np.ones((1, 3), np.uint8))
     cap = min(int(prm.frac_cap), 255)
@@ -122,14 +129,33 @@ def largest_multiple(score: np.ndarray, freqs: np.ndarray, j: int, df: float, ne
             pick = jk
     return pick
 
-def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurred: bool = False
-                     ) -> list[FractionalGrid]:
+
+def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS,
+                     steps: tuple[np.ndarray, ...] | None = None) -> list[FractionalGrid]:
     """Grids whose period or phase is not an integer (the integer-period search has the
-    others), each over the box of the tiles that found it. ``blurred``: steps need not have
-    exactly flat flanks, and the grids are not checked for area-filter blends (the block
-    model of ``resampled.py`` tests them)."""
+    others) and whose cut pixels blend as an area filter blends them, each over the box of
+    the tiles that found it; none that is another's at a 2 or 3 x smaller period.
+    ``steps``: ``edge_steps(luma)`` if already computed."""
+    out = list(combed_grids(luma, prm, False, steps))
+    return [g for g in out if not any(is_divisor(g, other) for other in out)]
+
+
+def blurred_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS,
+                  steps: tuple[np.ndarray, ...] | None = None) -> Iterator[FractionalGrid]:
+    """The grids of steps that need not have exactly flat flanks, best comb first, not
+    checked for area-filter blends (the block model of ``resampled.py`` tests them). A
+    generator: each grid's refinement costs, and the caller stops after a few. (Every grid
+    goes to the block model, so a comb at twice the period, which any grid's art can show,
+    does not remove it.)"""
+    return combed_grids(luma, prm, True, steps)
+
+
+def combed_grids(luma: np.ndarray, prm: MosaicParams, blurred: bool,
+                 steps: tuple[np.ndarray, ...] | None) -> Iterator[FractionalGrid]:
+    """The grids of ``fractional_grids`` (``blurred`` False) or ``blurred_grids``, in the
+    order of their best tile's comb score."""
     h, w = luma.shape[:2]
-    wx, wy = edge_weights(luma, prm, exact=not blurred)
+    wx, wy = edge_weights(luma, prm, exact=not blurred, steps=steps)
     prof_x = tile_profiles(wx, 1, prm)  # [nty, ntx, tile]
     prof_y = tile_profiles(wy, 0, prm)
     nty, ntx = prof_x.shape[:2]
@@ -162,7 +188,6 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurr
             pick = largest_multiple(score[t], freqs, int(j), df, prm.near_best)
             entries.append((float(score[t, j]), int(t), float(periods[pick])))
     entries.sort(reverse=True)
-    out: list[FractionalGrid] = []
     lumaf = None
     n_local = 0
     used = np.zeros(len(entries), bool)
@@ -218,11 +243,8 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, blurr
             found = FractionalGrid(grid.period_x, grid.period_y, grid.phase_x, grid.phase_y, box,
                                    (x0, y0, x1, y1), seeds)
             if blurred or blends_somewhere(luma, found, prm):
-                out.append(found)
+                yield found
                 break
-    # (Blurred: every grid goes to the block model, so a comb at twice the period, which
-    # any grid's art can show, must not remove it.)
-    return out if blurred else [g for g in out if not any(is_divisor(g, other) for other in out)]
 
 
 def is_divisor(g: FractionalGrid, other: FractionalGrid) -> bool:

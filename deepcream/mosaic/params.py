@@ -43,6 +43,10 @@ class MosaicParams:
     #: also test the next smaller period that scores near the best (see ``near_best``)
     divisor_option: bool = True
 
+    #: run the searches that do not depend on the integer one (non-integer grids, blurred
+    #: grids, smooth islands) in two more threads (same result either way)
+    parallel: bool = True
+
     # --- non-integer periods (fractional.py) -------------------------------------------
     #: look for grids with a non-integer period or phase (mosaics rescaled after pixelation)
     fractional: bool = True
@@ -318,6 +322,9 @@ class MosaicParams:
     box_reach_any: float = 0.0
     #: lossless: a region with at least cert_min exclusive blocks is kept even when thin
     cert_min: int = 4
+    #: lossless: regions grow over exactly constant cells in exclusive colors (found in the
+    #: zone only inside such cells) within this many cells of them (0: off)
+    exclusive_rings: int = 3
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and

@@ -46,7 +46,8 @@ def _kernel(name: str, x: np.ndarray) -> np.ndarray:
 
 FILTERS = ("area", "bilinear", "bicubic", "lanczos")
 _REACH = {"area": 0.5, "bilinear": 1.0, "bicubic": 2.0, "lanczos": 3.0}
-_T = np.arange(-3.5, 3.5, 1 / 256) + 1 / 512
+_T_SPAN = 3.5  # the step responses are tabulated over +-_T_SPAN px (0 and 1 beyond)
+_T = np.arange(-_T_SPAN, _T_SPAN, 1 / 256) + 1 / 512
 
 
 def _response(name: str) -> np.ndarray:
@@ -120,22 +121,47 @@ def active_pixels(lines: np.ndarray, step: float = 3.0) -> np.ndarray:
     return d
 
 
+def cell_matrices(start: int, n: int, grids: list[tuple[float, float]], name: str) -> np.ndarray:
+    """``cell_matrix`` of each (period, phase) of ``grids`` at once, zero-padded to the most
+    cells: [K, n, m]. The step response is 0 or 1 beyond +-3.5 px of an edge, so it is
+    interpolated only over a band of edges around each pixel (the same values as over all
+    of them)."""
+    reach = _REACH[name] + 0.5
+    periods = np.array([p for p, _ in grids], np.float64)[:, None, None]
+    phases = np.array([f for _, f in grids], np.float64)[:, None, None]
+    k0 = np.floor((start - reach - phases) / periods)
+    k1 = np.floor((start + n + reach - phases) / periods)
+    m = int((k1 - k0).max()) + 1
+    centres = (start + np.arange(n) + 0.5)[None, :, None]
+    # Edges j (phase + (k0 + j) * period) from one period left of the band on, through one
+    # period right of it: every edge left of them is over 3.5 px left of the pixel (s = 1),
+    # every one right of them over 3.5 px right (s = 0); a[j] = s[j] - s[j + 1] is 0 but
+    # from edge lo - 1 to the band's end.
+    lo = np.floor((centres - _T_SPAN - phases) / periods) - k0 - 1  # [K, n, 1]
+    band = lo + np.arange(int(2 * _T_SPAN / periods.min()) + 4)  # [K, n, B]
+    s = np.zeros(band.shape[:2] + (band.shape[2] + 2,))
+    s[:, :, 0] = 1.0
+    s[:, :, 1:-1] = step_response(name, centres - (phases + (k0 + band) * periods))
+    cols = np.concatenate([lo - 1, band], axis=2)  # the columns of a those differences are
+    a = np.zeros((len(grids), n, m))
+    valid = (cols >= 0) & (cols < m)
+    kk, ii, _ = np.nonzero(valid)
+    a[kk, ii, cols[valid].astype(np.int64)] = (s[:, :, :-1] - s[:, :, 1:])[valid]
+    return a
+
+
 def line_scores(lines: np.ndarray, start: int, grids: list[tuple[float, float]], name: str,
                 active: np.ndarray, tol: float) -> np.ndarray:
     """``line_score`` for each (period, phase) of ``grids`` at once (one batched solve: the
     fits are small, their count is what costs)."""
-    n = lines.shape[1]
-    mats = [cell_matrix(start, n, p, f, name)[0] for p, f in grids]
-    m = max(a.shape[1] for a in mats)
-    a = np.zeros((len(mats), n, m))
-    for i, mat in enumerate(mats):
-        a[i, :, :mat.shape[1]] = mat
-    g = np.transpose(a, (0, 2, 1)) @ a  # [K, m, m]
+    a = cell_matrices(start, lines.shape[1], grids, name)
+    m = a.shape[2]
+    at = np.ascontiguousarray(np.transpose(a, (0, 2, 1)))
+    g = at @ a  # [K, m, m]
     g[:, np.arange(m), np.arange(m)] += 1e-4
-    rhs = np.transpose(a, (0, 2, 1)) @ lines.T  # [K, m, r]
-    fit = a @ np.linalg.solve(g, rhs)  # [K, n, r]
-    res = np.abs(lines.T[None] - fit)
-    ok = (res <= tol) & active.T[None]
+    lt = np.ascontiguousarray(lines.T)
+    fit = a @ np.linalg.solve(g, at @ lt)  # [K, n, r]
+    ok = (np.abs(lt[None] - fit) <= tol) & active.T[None]
     return np.count_nonzero(ok, axis=(1, 2)) / max(1, int(np.count_nonzero(active)))
 
 
@@ -160,7 +186,23 @@ def refine_axis(lines: np.ndarray, start: int, period: float, phase: float, name
     return period, anchor % period, score
 
 
-def refine_grid(luma: np.ndarray, tiles: tuple[tuple[int, int], ...], core: tuple[int, int, int, int],
+class FloatLuma:
+    """The float luma (0.299 R + 0.587 G + 0.114 B) of an image, computed for the pixels
+    read (``luma[rows, x0:x1]``): the block model fits a few dozen rows and columns, not
+    the image."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.rgb = rgb
+        self.shape = rgb.shape[:2]
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        px = self.rgb[index].astype(np.float32)
+        if px.ndim == self.rgb.ndim == 3:
+            return px[..., 0] * np.float32(0.299) + px[..., 1] * np.float32(0.587) + px[..., 2] * np.float32(0.114)
+        return px
+
+
+def refine_grid(luma: np.ndarray | FloatLuma, tiles: tuple[tuple[int, int], ...], core: tuple[int, int, int, int],
                 period: tuple[float, float], phase: tuple[float, float],
                 prm: MosaicParams = DEFAULT_PARAMS, filters: tuple[str, ...] = FILTERS[1:],
                 seek: bool = False) -> tuple[tuple[float, float], tuple[float, float], str, float] | None:
