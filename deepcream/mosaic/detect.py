@@ -497,7 +497,11 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             flat = grid.constant_cells(flat)
         cells = complete_cells(cells, flat,
                                 stepped, slack=0 if lossless else 1, certain=certain,
-                                edged=grid.edged if flat_art else None, prm=prm)
+                                edged=grid.edged if flat_art else None,
+                                hull_margin=(prm.lossy_hull_margin if not lossless
+                                             and prm.lossy_hull_margin >= 0
+                                             and p >= prm.lossy_hull_min_p else None),
+                                prm=prm)
     # Partial blocks are exact runs when the region's cells are exactly flat on the
     # unfiltered image (lossless input, even with few strong cells, e.g. big blocks);
     # JPEG keeps only some blocks exact (dark ones, q95). Judged on the cells inside the

@@ -301,6 +301,18 @@ class MosaicParams:
     #: completion stays within the convex hull of the region's cells grown by this many
     #: cells (-1: off)
     complete_hull_margin: int = -1
+    #: lossy input: the same with this margin (-1: off; then ``complete_hull_margin``).
+    #: After JPEG the found cells of a blob-shaped patch over a flat fill span its box, whose
+    #: corners are the fill beyond the patch border
+    lossy_hull_margin: int = 1
+    #: ... from this block size (JPEG leaves small blocks' found cells a scattered sample of
+    #: the patch: faint cells, the edges crossing it)
+    lossy_hull_min_p: int = 5
+    #: ... (either margin) but not when found cells lie in complete_rect_corners or more of
+    #: the four corner squares of the box (complete_rect_corner of its extent on a side, at
+    #: least 2 cells): a rectangular patch (an ellipse reaches into them only at their tips)
+    complete_rect_corner: float = 0.15
+    complete_rect_corners: int = 3
     #: box growth reaches at most box_reach x the box's extent in each direction
     box_reach: float = 2.0
     #: lossy flat art: when no cell with block edges is in reach, the box grows to any strong

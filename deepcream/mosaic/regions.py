@@ -193,7 +193,7 @@ def drop_texture_gaps(take: np.ndarray, region: np.ndarray, flat: np.ndarray,
 
 def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | None = None,
                     slack: int = 0, certain: np.ndarray | None = None,
-                   edged: np.ndarray | None = None,
+                   edged: np.ndarray | None = None, hull_margin: int | None = None,
                    prm: MosaicParams = DEFAULT_PARAMS) -> np.ndarray:
     """Complete each region along its own grid. A censorship patch is one contiguous area on
     one grid, but its blocks over flat fills (line art) look exactly like the fill, so the cell
@@ -204,7 +204,12 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
     an image with no region gets none. ``edged`` (lossy flat art): the strong cells with block
     edges; the box starts from the region's other cells (see ``Grid.cell_tests``), grows to
     edged cells (to any strong cell only when no edged one is in reach), and strong cells
-    without block edges outside the grown box are dropped."""
+    without block edges outside the grown box are dropped. ``hull_margin`` (default
+    ``prm.complete_hull_margin``; -1 off): flat cells are taken only within the convex hull
+    of the found cells in the box grown by that many cells, unless they fill the box's
+    corners like a rectangle's (see ``hull_cut``)."""
+    if hull_margin is None:
+        hull_margin = prm.complete_hull_margin
     if not cells.any():
         return cells
     out = cells.copy()
@@ -240,12 +245,17 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
             # patch). Growing to any strong cell when none is in reach (``box_reach_any``,
             # off) found rectangles over a flat fill by the partial blocks of their border,
             # but took the fill beside blob-shaped patches up to an outline of the art.
-            grown = extend_box(box, flat, evidence & edged, slack, far=prm.box_reach)
+            reach = evidence & edged
+            grown = extend_box(box, flat, reach, slack, far=prm.box_reach)
             if grown == box and prm.box_reach_any > 0:
-                grown = extend_box(box, flat, evidence, slack, far=prm.box_reach_any)
-            box = grown
+                reach = evidence
+                grown = extend_box(box, flat, reach, slack, far=prm.box_reach_any)
+            before, box = box, grown
         elif evidence is not None:
+            reach, before = evidence, box
             box = extend_box(box, flat, evidence, slack, far=prm.box_reach)
+        else:
+            reach, before = None, box
         y0, y1, x0, x1 = box
         take = flat[y0:y1, x0:x1]
         seed = mine_in_box(sl, mine, box, out.shape)
@@ -260,10 +270,16 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
                 region = seed | out[y0:y1, x0:x1]
                 take = drop_texture_gaps(take & ~region, region, flat[y0:y1, x0:x1],
                                          prm.rough_border)
-        if prm.complete_hull_margin >= 0:
-            # The hull of every found cell in the (grown) box: a patch over line art or dark
-            # space shows its blocks in separate pieces, which the box growth joined.
-            take &= hull_mask(seed | cells[y0:y1, x0:x1], prm.complete_hull_margin)
+        if hull_margin >= 0:
+            # (The block-like cells the box grew to count as found: a patch over line art
+            # shows its blocks in pieces, with blocks over a flat fill between.)
+            found = seed | cells[y0:y1, x0:x1]
+            if reach is not None and before != box:
+                grew = reach[y0:y1, x0:x1].copy()
+                by0, by1, bx0, bx1 = before
+                grew[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = False
+                found = found | grew
+            take &= hull_cut(found, hull_margin, prm.complete_rect_corner, prm.complete_rect_corners)
         out[y0:y1, x0:x1] |= take
         if edged is not None and evidence is not None:
             # ... and such cells left outside the (grown) box leave the region: flat fill
@@ -282,6 +298,25 @@ def mine_in_box(sl: tuple[slice, slice], mine: np.ndarray, box: list[int], shape
     full[sl] = mine
     y0, y1, x0, x1 = box
     return full[y0:y1, x0:x1]
+
+
+def hull_cut(found: np.ndarray, margin: int, corner: float, corners: int) -> np.ndarray:
+    """bool like ``found`` (a region's box, in cells): where completion may take flat cells.
+    Blocks over a flat fill look exactly like the fill, so nothing in the pixels tells the
+    blocks of a patch from the fill beyond its border: only the shape of the found cells
+    does. A brush stroke or an ellipse leaves the corners of its box to the surroundings;
+    its found cells (every piece of it, which the box growth joined) span a convex hull
+    inside it, kept grown by ``margin`` cells. A rectangle fills the corners of its box:
+    when found cells lie in at least ``corners`` of the four corner squares (``corner`` of
+    the box's extent on a side; an ellipse reaches into them only at their inner tips, from
+    0.15), the whole box is kept, as a rectangle's corner over a flat fill is part of it."""
+    h, w = found.shape
+    ky, kx = max(2, round(corner * h)), max(2, round(corner * w))
+    seen = sum(bool(found[ys, xs].any()) for ys in (slice(0, ky), slice(h - ky, h))
+               for xs in (slice(0, kx), slice(w - kx, w)))
+    if seen >= corners:
+        return np.ones_like(found)
+    return hull_mask(found, margin)
 
 
 def hull_mask(cells: np.ndarray, margin: int) -> np.ndarray:
