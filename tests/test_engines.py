@@ -282,7 +282,7 @@ def test_classical_bar_fill_does_not_mix_the_paint_color() -> None:
     assert np.array_equal(out[~holes], crop[~holes])
 
 
-def test_paint_lean_limit_desaturates_only_mixed_hole_pixels() -> None:
+def test_paint_lean_limit_lowers_only_mixed_hole_pixels() -> None:
     from deepcream.classical import limit_paint_lean
 
     crop, holes = _olive_cyan_bar()
