@@ -72,14 +72,13 @@ def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
         so_far = np.zeros((h, w), bool)  # what the grids before the resampled ones found
         # (Each candidate's cells are tested on their own: in the workers too, after the
         # other searches, so that neither thread idles.)
-        tests = [(rgb, cand.p, cand.fx, cand.fy, candidate_box(cand, h, w, prm)) for cand in order]
-        options = [{"runner": cand.runner, "fallback": cand.fallback, "repeated": kx != 1, "prm": prm}
-                   for cand in order]
-        if pool is not None:
-            done = [pool.submit(detect_on_grid, *a, **k) for a, k in zip(tests, options, strict=True)]
-            results = (f.result() for f in done)
-        else:
-            results = (detect_on_grid(*a, **k) for a, k in zip(tests, options, strict=True))
+        def test(cand: CandidateGrid) -> tuple[Grid, np.ndarray] | None:
+            return detect_on_grid(rgb, cand.p, cand.fx, cand.fy, candidate_box(cand, h, w, prm),
+                                  runner=cand.runner, fallback=cand.fallback, repeated=kx != 1,
+                                  prm=prm)
+
+        # (Executor.map submits every candidate at once and yields the results in order.)
+        results = pool.map(test, order) if pool is not None else map(test, order)
         for cand, found in zip(order, results, strict=True):
             if found is not None:
                 yield (cand, *found)
