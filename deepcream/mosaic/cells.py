@@ -371,7 +371,16 @@ class Grid:
         # ... judged on the pixels of the zone's other cells.
         oy, ox = np.nonzero(zone & ~cand)
         view = self.crop[m:m + self.ncy * p, m:m + self.ncx * p].reshape(self.ncy, p, self.ncx, p, -1)
-        good = ~colors_found(self.crop[m + iy * p, m + ix * p], view[oy, :, ox])
+        colors = self.crop[m + iy * p, m + ix * p]
+        good = ~colors_found(colors, view[oy, :, ox])
+        if self.prm.exclusive_beyond and len(oy) == 0:
+            # No other cell in the zone to judge by (a patch whose sides all lie on grid lines,
+            # in a flat fill): the colors are judged on the crop beyond the zone, where a fill
+            # goes on and a block's own color does not.
+            beyond = np.ones(self.crop.shape[:2], bool)
+            beyond[m:m + self.ncy * p, m:m + self.ncx * p] = ~cell_pixels(
+                ndimage.binary_dilation(cells, structure=st, iterations=rings), p)
+            good &= ~colors_found(colors, self.crop, beyond)
         excl = np.zeros_like(cells)
         excl[iy[good], ix[good]] = True
         return ndimage.binary_propagation(cells, structure=st, mask=cells | excl)

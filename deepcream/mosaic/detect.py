@@ -539,6 +539,23 @@ class MosaicRegion:
     period: float = 0.0
 
 
+def fill_enclosed_holes(mask: np.ndarray, prm: MosaicParams) -> None:
+    """Fill, in place, the holes of each region of ``mask`` (4-connected; a hole: pixels
+    not in the mask that no 8-connected path links to the outside) that are together at most
+    hole_fill_share of its area."""
+    if prm.hole_fill_share <= 0 or not mask.any():
+        return
+    labels, _ = ndimage.label(mask)
+    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        region = labels[sl] == k
+        filled = ndimage.binary_fill_holes(region, structure=np.ones((3, 3), bool))
+        holes = filled & ~region
+        if holes.any() and np.count_nonzero(holes) <= prm.hole_fill_share * np.count_nonzero(region):
+            mask[sl] |= holes
+
+
 def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
                         ) -> tuple[np.ndarray, list[MosaicRegion]]:
     """(mask bool [H, W], regions largest first) of the pixelated areas of an RGB (or grey)
@@ -564,12 +581,14 @@ def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
     regions: list[MosaicRegion] = []
     if not grids:
         return result, regions
+    fill_enclosed_holes(result, prm)
     labels, _ = ndimage.label(result)
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         if sl is None:
             continue
         mine = labels[sl] == k
-        votes = np.bincount(owner[sl][mine], minlength=len(grids))
+        found = owner[sl][mine]  # (-1: a filled hole)
+        votes = np.bincount(found[found >= 0], minlength=len(grids))
         g = grids[int(votes.argmax())]
         regions.append(MosaicRegion(g.p, g.fx, g.fy,
                                     (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
@@ -586,4 +605,5 @@ def detect_mosaic(rgb: np.ndarray, *, params: MosaicParams | None = None) -> np.
     result = np.zeros(rgb.shape[:2], bool)
     for _cand, grid, pixels in grid_detections(rgb, prm):
         grid.paste(result, pixels)
+    fill_enclosed_holes(result, prm)
     return result

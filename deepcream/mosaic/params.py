@@ -158,7 +158,7 @@ class MosaicParams:
     island_max_share: float = 0.25
     #: the ring island_ring px wide around an island is at least island_rough non-smooth
     island_ring: int = 6
-    island_rough: float = 0.5
+    island_rough: float = 0.35
     #: exact color changes inside the island: at least island_min_changes per axis, with a
     #: chance-corrected share of island_grid on one phase of one period for both axes
     island_min_changes: int = 40
@@ -325,6 +325,12 @@ class MosaicParams:
     #: lossless: regions grow over exactly constant cells in exclusive colors (found in the
     #: zone only inside such cells) within this many cells of them (0: off)
     exclusive_rings: int = 3
+    #: ... and, when the zone has no such other cell, in the crop beyond it
+    exclusive_beyond: bool = True
+    #: the holes a region encloses are filled when together they are at most this share
+    #: of its area (0: off). Blocks equal to the picture under them (a block over a flat
+    #: fill) leave holes; a ring-shaped region around more than itself is left as found
+    hole_fill_share: float = 1.0
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and
