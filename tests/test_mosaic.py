@@ -1022,13 +1022,13 @@ def test_holes_inside_a_region_are_filled(art_set_seed3) -> None:
 
 def test_mosaic_that_flattened_a_light_screentone_is_found() -> None:
     """Art-set seed 201 ``manga1`` (a held-out seed until the eighth session, when its PNG
-    IoU of 0 was looked into): a patch of 18 px blocks over a light dot screen whose ring
-    is only half non-smooth pixels (the paper between the dots is smooth), under the
-    island test's old 0.5; at 0.35 it is found (0.904) and the clean pages stay clean."""
+    IoU of 0 was looked into): a patch of 18 px blocks over a light dot screen, whose ring is
+    half non-smooth pixels (the paper between the dots is smooth). The island test's cheap
+    first look, on the half-size map, read it as smoother than the full-size test and
+    dropped it; with a lower bar there it is found (0.904) and the clean page stays clean."""
     mosaic, clean = ea.make_art_set(201, clean_pages=1)
     sample = next(s for s in mosaic if s.name == "manga1")
-    assert DEFAULT_PARAMS.island_rough == 0.35
     assert ea.iou(detect_mosaic(sample.image), sample.truth) >= 0.9
-    old = detect_mosaic(sample.image, params=MosaicParams(island_rough=0.5))
+    old = detect_mosaic(sample.image, params=MosaicParams(island_rough_half=0.5))
     assert ea.iou(old, sample.truth) < 0.1
     assert not detect_mosaic(clean[0].image).any()

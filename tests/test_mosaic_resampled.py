@@ -33,7 +33,7 @@ def test_block_model_reproduces_a_bicubic_rescale() -> None:
 
 
 @pytest.mark.parametrize("block,seed,condition,floor", [
-    (10, 3, "scale75-lanczos", 0.75),   # 7.5 px: 0.852 (0.181 without the block model)
+    (10, 3, "scale75-lanczos", 0.75),   # 7.5 px: 0.808 (0.068 without the block model)
     (14, 4, "scale75-lanczos", 0.8),    # 10.5 px: 0.872 (0)
     (7, 7, "scale75-bicubic", 0.8),     # 5.25 px: 0.882 (0.135)
     (13, 5, "scale50-bicubic", 0.75),   # 6.5 px: 0.814 (0)
@@ -44,7 +44,7 @@ def test_blurred_rescaled_mosaic_is_found(block, seed, condition, floor) -> None
     assert ea.iou(pred, truth) >= floor
     assert np.count_nonzero(pred & ~truth) <= 0.06 * np.count_nonzero(pred)
     off = detect_mosaic(img, params=MosaicParams(resampled=False))
-    assert ea.iou(off, truth) <= 0.2
+    assert ea.iou(off, truth) <= 0.15
 
 
 def test_block_model_adds_nothing_after_jpeg() -> None:

@@ -158,7 +158,9 @@ class MosaicParams:
     island_max_share: float = 0.25
     #: the ring island_ring px wide around an island is at least island_rough non-smooth
     island_ring: int = 6
-    island_rough: float = 0.35
+    island_rough: float = 0.5
+    #: ... first checked on the half-size map, with this lower bar
+    island_rough_half: float = 0.35
     #: exact color changes inside the island: at least island_min_changes per axis, with a
     #: chance-corrected share of island_grid on one phase of one period for both axes
     island_min_changes: int = 40
