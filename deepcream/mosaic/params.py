@@ -327,7 +327,8 @@ class MosaicParams:
     #: lossless: regions grow over exactly constant cells in exclusive colors (found in the
     #: zone only inside such cells) within this many cells of them (0: off)
     exclusive_rings: int = 3
-    #: ... and, when the zone has no such other cell, in the crop beyond it
+    #: ... and, when the zone has no other cell (all are constant), found nowhere in the crop
+    #: beyond the zone either (a fill goes on there, a block's own color does not)
     exclusive_beyond: bool = True
     #: the holes a region encloses are filled when together they are at most this share
     #: of its area (0: off). Blocks equal to the picture under them (a block over a flat
