@@ -185,6 +185,17 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         mask[:, :-1] |= comp[:, 1:] & (lum[:, :-1] == lum[:, 1:])
         mask[1:, :] |= comp[:-1, :] & (lum[1:, :] == lum[:-1, :])
         mask[:-1, :] |= comp[1:, :] & (lum[:-1, :] == lum[1:, :])
+        if prm.island_hull_margin >= 0:
+            # The patch is where its grid's changes are: a smooth fill that the island runs on
+            # into beyond them (a flat area beside a patch over cel shading) is not, past
+            # island_hull_margin blocks.
+            ys, xs = np.nonzero(chg_x)
+            ys2, xs2 = np.nonzero(chg_y)
+            pts = np.concatenate([np.stack([xs + 1, ys], axis=1), np.stack([xs2, ys2 + 1], axis=1)])
+            hull = np.zeros(mask.shape, np.uint8)
+            cv2.fillConvexPoly(hull, cv2.convexHull(pts.astype(np.int32)), 1)
+            reach = 2 * prm.island_hull_margin * p + 1
+            mask &= cv2.dilate(hull, np.ones((reach, reach), np.uint8)).astype(bool)
         out.append((p, fx, fy, (x0, y0, x1, y1), mask, period))
     return out
 

@@ -169,6 +169,9 @@ class MosaicParams:
     island_grid: float = 0.9
     #: mean colors of the island and of its ring within this (blocks average the texture)
     island_mean_tol: float = 12.0
+    #: an island is cut to the convex hull of its exact changes grown by this many blocks
+    #: (-1: off)
+    island_hull_margin: int = 1
     #: rescaled islands, a second pass: a pixel strictly between its two neighbours along an
     #: axis (an area filter's blend of two blocks) is inside a block that way too, and the
     #: exact changes may comb on a real period instead (chance-corrected comb score
