@@ -732,7 +732,9 @@ def test_jpeg_completion_spread_option_leaves_cells_crossed_by_thin_lines(art_se
     pred = detect_mosaic(img, params=MosaicParams(complete_spread_ratio=1.0))
     assert ea.iou(pred, truth) >= 0.74
     assert np.count_nonzero(pred & ~truth) <= 0.15 * np.count_nonzero(pred)
-    off = detect_mosaic(img)
+    # (The region a divisor of its grid found is cut to it since the eighth session, which
+    # takes most of that spill as well: shown without.)
+    off = detect_mosaic(img, params=MosaicParams(divisor_overlap=0))
     assert np.count_nonzero(off & ~truth) > 0.17 * np.count_nonzero(off)
 
 
@@ -928,8 +930,11 @@ def test_jpeg_completion_stays_within_the_hull_of_a_blob(art_set_seed5) -> None:
     pred = detect_mosaic(img)
     assert ea.iou(pred, truth) >= 0.74
     assert np.count_nonzero(pred & ~truth) <= 0.08 * np.count_nonzero(pred)
-    off = detect_mosaic(img, params=MosaicParams(lossy_hull_margin=-1))
+    off = detect_mosaic(img, params=MosaicParams(lossy_hull_margin=-1, divisor_overlap=0))
     assert np.count_nonzero(off & ~truth) > 0.15 * np.count_nonzero(off)
+    # The divisor cut alone (eighth session) takes most of it too.
+    cut_only = detect_mosaic(img, params=MosaicParams(lossy_hull_margin=-1))
+    assert np.count_nonzero(cut_only & ~truth) <= 0.08 * np.count_nonzero(cut_only)
 
 
 def test_jpeg_completion_leaves_a_smooth_gradient(art_set_seed9) -> None:
@@ -1051,3 +1056,18 @@ def test_island_is_cut_to_where_its_grid_changes() -> None:
     assert np.count_nonzero(pred & ~truth) <= 0.06 * np.count_nonzero(pred)
     uncut = detect_mosaic(img, params=MosaicParams(island_hull_margin=-1))
     assert np.count_nonzero(uncut & ~truth) >= 0.08 * np.count_nonzero(uncut)
+
+
+def test_region_on_a_divisor_of_the_found_grid_is_cut_to_it() -> None:
+    """Art-set seed 102 ``manga2`` (held-out until the eighth session): a patch of 8 px
+    blocks over hatching is also a patch of 4 px blocks, and the 4 px grid's smaller constant
+    cells completed its box over the paper and between the hatching lines (IoU 0.633, 33.7%
+    of the detection outside). The 8 px grid was found too: the 4 px grid's regions are cut
+    to its regions grown by a block (0.814, 10.1%)."""
+    sample = next(s for s in ea.make_art_set(102, clean_pages=0)[0] if s.name == "manga2")
+    pred = detect_mosaic(sample.image)
+    assert ea.iou(pred, sample.truth) >= 0.8
+    assert np.count_nonzero(pred & ~sample.truth) <= 0.12 * np.count_nonzero(pred)
+    both = detect_mosaic(sample.image, params=MosaicParams(divisor_overlap=0))
+    assert ea.iou(both, sample.truth) < 0.7
+    assert np.count_nonzero(both & ~sample.truth) >= 0.3 * np.count_nonzero(both)

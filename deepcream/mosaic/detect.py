@@ -539,6 +539,46 @@ class MosaicRegion:
     period: float = 0.0
 
 
+def cut_divisor_grids(found: list[tuple[CandidateGrid, Grid, np.ndarray]], shape: tuple[int, int],
+                      prm: MosaicParams) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
+    """``found`` (``grid_detections``), each region of an integer grid whose lines are all
+    lines of a coarser grid that was found too (period a multiple, phases alike) cut to that
+    grid's regions grown by one of its blocks, when those cover divisor_overlap of it: blocks
+    of 8 px are also blocks of 4, whose smaller constant cells complete over fills and between
+    hatching lines around the patch; the coarser grid holds the patch. (Per region: a patch
+    of 4 px blocks elsewhere in the image is the finer grid's own.)"""
+    if prm.divisor_overlap <= 0:
+        return found
+    integer = [i for i, (cand, _grid, _pixels) in enumerate(found) if cand.period is None]
+    out = list(found)
+    for i in integer:
+        fine, grid, pixels = found[i]
+        coarser = [j for j in integer if found[j][0].p > fine.p and found[j][0].p % fine.p == 0
+                   and found[j][0].fx % fine.p == fine.fx and found[j][0].fy % fine.p == fine.fy]
+        win = grid.window(pixels) if coarser else None
+        if win is None:
+            continue
+        img_sl, pix_sl = win
+        theirs = np.zeros(shape, bool)
+        for j in coarser:
+            found[j][1].paste(theirs, found[j][2])
+        theirs = theirs[img_sl]
+        mine = pixels[pix_sl]
+        n, labels = cv2.connectedComponents(mine.view(np.uint8), connectivity=4)
+        area = np.bincount(labels.ravel(), minlength=n)
+        shared = np.bincount(labels[theirs], minlength=n)
+        held = shared >= prm.divisor_overlap * area
+        held[0] = False
+        if not held.any():
+            continue
+        q = max(found[j][0].p for j in coarser)
+        near = cv2.dilate(theirs.view(np.uint8), np.ones((2 * q + 1, 2 * q + 1), np.uint8)).astype(bool)
+        cut = pixels.copy()
+        cut[pix_sl] &= ~held[labels] | near
+        out[i] = (fine, grid, cut)
+    return out
+
+
 def fill_enclosed_holes(mask: np.ndarray, prm: MosaicParams) -> None:
     """Fill, in place, the holes of each region of ``mask`` (4-connected; a hole: pixels
     not in the mask that no 8-connected path links to the outside) that are together at most
@@ -578,7 +618,7 @@ def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
     result = np.zeros((h, w), bool)
     owner = np.full((h, w), -1, np.int16)
     grids: list[CandidateGrid] = []
-    for cand, grid, pixels in grid_detections(rgb, prm):
+    for cand, grid, pixels in cut_divisor_grids(list(grid_detections(rgb, prm)), (h, w), prm):
         win = grid.window(pixels)
         if win is None:
             continue
@@ -614,7 +654,7 @@ def detect_mosaic(rgb: np.ndarray, *, params: MosaicParams | None = None) -> np.
     prm = DEFAULT_PARAMS if params is None else params
     check_input(rgb, prm)
     result = np.zeros(rgb.shape[:2], bool)
-    for _cand, grid, pixels in grid_detections(rgb, prm):
+    for _cand, grid, pixels in cut_divisor_grids(list(grid_detections(rgb, prm)), result.shape, prm):
         grid.paste(result, pixels)
     fill_enclosed_holes(result, prm)
     return result

@@ -337,6 +337,9 @@ class MosaicParams:
     #: of its area (0: off). Blocks equal to the picture under them (a block over a flat
     #: fill) leave holes; a ring-shaped region around more than itself is left as found
     hole_fill_share: float = 1.0
+    #: a region found on a grid whose lines are all lines of a coarser grid found too is
+    #: dropped when that grid's regions cover this share of it (0: off)
+    divisor_overlap: float = 0.5
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and
