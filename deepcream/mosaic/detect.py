@@ -559,24 +559,46 @@ def cut_divisor_grids(found: list[tuple[CandidateGrid, Grid, np.ndarray]], shape
         if win is None:
             continue
         img_sl, pix_sl = win
-        theirs = np.zeros(shape, bool)
+        # The coarser grids' regions over this one's window, grown by q px beyond it (only
+        # the window: a whole-image mask and dilation per grid cost ~50 ms on a big image).
+        q = max(found[j][0].p for j in coarser)
+        y0, x0 = max(0, img_sl[0].start - q), max(0, img_sl[1].start - q)
+        y1, x1 = min(shape[0], img_sl[0].stop + q), min(shape[1], img_sl[1].stop + q)
+        theirs = np.zeros((y1 - y0, x1 - x0), bool)
         for j in coarser:
-            found[j][1].paste(theirs, found[j][2])
-        theirs = theirs[img_sl]
+            paste_within(theirs, (y0, x0), found[j][1], found[j][2])
+        inner = (slice(img_sl[0].start - y0, img_sl[0].stop - y0),
+                 slice(img_sl[1].start - x0, img_sl[1].stop - x0))
         mine = pixels[pix_sl]
         n, labels = cv2.connectedComponents(mine.view(np.uint8), connectivity=4)
         area = np.bincount(labels.ravel(), minlength=n)
-        shared = np.bincount(labels[theirs], minlength=n)
+        shared = np.bincount(labels[theirs[inner]], minlength=n)
         held = shared >= prm.divisor_overlap * area
         held[0] = False
         if not held.any():
             continue
-        q = max(found[j][0].p for j in coarser)
-        near = cv2.dilate(theirs.view(np.uint8), np.ones((2 * q + 1, 2 * q + 1), np.uint8)).astype(bool)
+        near = cv2.dilate(theirs.view(np.uint8), np.ones((2 * q + 1, 2 * q + 1), np.uint8))
         cut = pixels.copy()
-        cut[pix_sl] &= ~held[labels] | near
+        cut[pix_sl] &= ~held[labels] | near[inner].astype(bool)
         out[i] = (fine, grid, cut)
     return out
+
+
+def paste_within(target: np.ndarray, origin: tuple[int, int], grid: Grid | BoxPlacement,
+                 pixels: np.ndarray) -> None:
+    """``grid.paste`` into ``target``, a part of the image whose top-left pixel is ``origin``
+    (y, x): only what lands inside it."""
+    win = grid.window(pixels)
+    if win is None:
+        return
+    (ys, xs), (pys, pxs) = win
+    y0, x0 = origin
+    a, b = max(ys.start, y0), min(ys.stop, y0 + target.shape[0])
+    c, d = max(xs.start, x0), min(xs.stop, x0 + target.shape[1])
+    if a >= b or c >= d:
+        return
+    target[a - y0:b - y0, c - x0:d - x0] |= pixels[pys, pxs][a - ys.start:b - ys.start,
+                                                              c - xs.start:d - xs.start]
 
 
 def fill_enclosed_holes(mask: np.ndarray, prm: MosaicParams) -> None:
