@@ -14,7 +14,10 @@ and the evaluation):
 - ``border``: partial blocks where the pixelated area ends between grid lines;
 - ``fractional``: grids with a non-integer period (mosaics rescaled after pixelation),
   found by the blends their edges leave in the pixels they cut, tested as integer grids on
-  the pixels wholly inside their cells.
+  the pixels wholly inside their cells;
+- ``detect``: the grids' regions together: a region that a divisor of another found grid
+  holds is cut to that grid's regions (8 px blocks are also 4 px blocks), and the holes a
+  region encloses are filled (blocks equal to the fill under them).
 
 Every threshold is a field of ``MosaicParams`` (``params.py``).
 """
