@@ -359,7 +359,8 @@ class Grid:
         whose blocks the cell tests missed (a block over a sparse line steps on one side
         only) is followed block by block."""
         st = np.ones((3, 3), bool)
-        zone = ndimage.binary_dilation(cells, structure=st, iterations=rings) & self.inside & ~cells
+        near = ndimage.binary_dilation(cells, structure=st, iterations=rings)
+        zone = near & self.inside & ~cells
         # (A constant cell has no luma gradient inside: the cheap test first, when known.)
         flat = zone if self.inner is None else zone & (self.inner <= 0)
         cand = self.constant_cells(flat)
@@ -378,8 +379,7 @@ class Grid:
             # in a flat fill): the colors are judged on the crop beyond the zone, where a fill
             # goes on and a block's own color does not.
             beyond = np.ones(self.crop.shape[:2], bool)
-            beyond[m:m + self.ncy * p, m:m + self.ncx * p] = ~cell_pixels(
-                ndimage.binary_dilation(cells, structure=st, iterations=rings), p)
+            beyond[m:m + self.ncy * p, m:m + self.ncx * p] = ~cell_pixels(near, p)
             good &= ~colors_found(colors, self.crop, beyond)
         excl = np.zeros_like(cells)
         excl[iy[good], ix[good]] = True

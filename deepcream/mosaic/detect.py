@@ -629,6 +629,12 @@ def fill_enclosed_holes(mask: np.ndarray, prm: MosaicParams) -> None:
             box[y:y + h, x:x + w] |= holes
 
 
+def final_detections(rgb: np.ndarray, prm: MosaicParams) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
+    """Every grid's regions (``grid_detections``), those on a divisor of another found grid
+    cut to it (``cut_divisor_grids``)."""
+    return cut_divisor_grids(list(grid_detections(rgb, prm)), rgb.shape[:2], prm)
+
+
 def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
                         ) -> tuple[np.ndarray, list[MosaicRegion]]:
     """(mask bool [H, W], regions largest first) of the pixelated areas of an RGB (or grey)
@@ -640,7 +646,7 @@ def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
     result = np.zeros((h, w), bool)
     owner = np.full((h, w), -1, np.int16)
     grids: list[CandidateGrid] = []
-    for cand, grid, pixels in cut_divisor_grids(list(grid_detections(rgb, prm)), (h, w), prm):
+    for cand, grid, pixels in final_detections(rgb, prm):
         win = grid.window(pixels)
         if win is None:
             continue
@@ -676,7 +682,7 @@ def detect_mosaic(rgb: np.ndarray, *, params: MosaicParams | None = None) -> np.
     prm = DEFAULT_PARAMS if params is None else params
     check_input(rgb, prm)
     result = np.zeros(rgb.shape[:2], bool)
-    for _cand, grid, pixels in cut_divisor_grids(list(grid_detections(rgb, prm)), result.shape, prm):
+    for _cand, grid, pixels in final_detections(rgb, prm):
         grid.paste(result, pixels)
     fill_enclosed_holes(result, prm)
     return result

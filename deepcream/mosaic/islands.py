@@ -18,6 +18,7 @@ import numpy as np
 
 from deepcream.mosaic.cells import cell_pixels
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+from deepcream.mosaic.regions import hull_mask
 
 
 def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
@@ -189,13 +190,10 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
             # The patch is where its grid's changes are: a smooth fill that the island runs on
             # into beyond them (a flat area beside a patch over cel shading) is not, past
             # island_hull_margin blocks.
-            ys, xs = np.nonzero(chg_x)
-            ys2, xs2 = np.nonzero(chg_y)
-            pts = np.concatenate([np.stack([xs + 1, ys], axis=1), np.stack([xs2, ys2 + 1], axis=1)])
-            hull = np.zeros(mask.shape, np.uint8)
-            cv2.fillConvexPoly(hull, cv2.convexHull(pts.astype(np.int32)), 1)
-            reach = 2 * prm.island_hull_margin * p + 1
-            mask &= cv2.dilate(hull, np.ones((reach, reach), np.uint8)).astype(bool)
+            changed = np.zeros(mask.shape, bool)
+            changed[:, 1:] |= chg_x
+            changed[1:, :] |= chg_y
+            mask &= hull_mask(changed, prm.island_hull_margin * p)
         out.append((p, fx, fy, (x0, y0, x1, y1), mask, period))
     return out
 
