@@ -101,13 +101,16 @@ def _paint_channels(paint: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def limit_paint_lean(crop: np.ndarray, holes: np.ndarray, filled: np.ndarray,
-                     radius: int = 9) -> np.ndarray:
+                     radius: int = 9, channels: tuple[np.ndarray, np.ndarray] | None = None
+                     ) -> np.ndarray:
     """``filled`` with its hole pixels lowered in the paint's strong channels where they lean
     towards the paint color (the holes' median in ``crop``) more than the known pixels around
-    them (Telea of their lean; see PAINT_LEAN_SLACK). Pixels outside ``holes`` unchanged."""
+    them (Telea of their lean; see PAINT_LEAN_SLACK). Pixels outside ``holes`` unchanged.
+    ``channels``: ``_paint_channels`` of that median, when the caller has it."""
     if not holes.any() or holes.all():
         return filled
-    channels = _paint_channels(np.median(crop[holes], axis=0))
+    if channels is None:
+        channels = _paint_channels(np.median(crop[holes], axis=0))
     if channels is None:
         return filled
     ys, xs = np.nonzero(holes)
@@ -233,7 +236,7 @@ def structure_fill(crop: np.ndarray, holes: np.ndarray, radius: int = 9) -> np.n
         far = (all_ys[~reached], all_xs[~reached])
         sub[far] = telea[far]
         if channels is not None:
-            sub[far] = limit_paint_lean(part, mask, sub, radius)[far]
+            sub[far] = limit_paint_lean(part, mask, sub, radius, channels)[far]
     return out
 
 
