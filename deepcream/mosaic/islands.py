@@ -1,4 +1,4 @@
-"""Mosaics that flattened a texture (lossless input).
+"""Mosaics that flattened a texture.
 
 A mosaic over screentone or hatching averages the texture into blocks that differ from each
 other by a few levels only: too little for the step-based period search (the texture's own
@@ -8,7 +8,8 @@ lossless input) only on the lines of one grid. Each of the three is common alone
 balloons in screentone are smooth islands of another color; flat fills beside hatching end
 on outlines; a smooth gradient changes color everywhere), all three together make a mosaic.
 Blocks that are all equal (a uniform texture averaged to one color) show no grid and are not
-found.
+found. After JPEG no pixel is exactly equal to its neighbour: a third pass (``_lossy_islands``)
+reads smoothness and the grid's steps in a way JPEG's noise does not fake.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
         share = counts[phase] / len(pos)
         best.append((p, phase, (share - 1.0 / p) / (1.0 - 1.0 / p)))
     top = max(s for _, _, s in best)
+    if top <= 0:
+        return max(best, key=lambda b: b[2])
     return max((b for b in best if b[2] >= near_best * top), key=lambda b: b[0])
 
 
@@ -44,15 +47,18 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
     stay exactly as they are: after JPEG the looser map reshaped some)."""
     steps = _neighbour_steps(luma)
     out = _islands(rgb, luma, steps, prm, blends=False)
-    if not prm.island_blends:
-        return out
     taken = np.zeros(luma.shape, bool)
     for _p, _fx, _fy, (x0, y0, x1, y1), mask, _period in out:
         taken[y0:y1, x0:x1] |= mask
+    if not prm.island_blends:
+        return out + (_lossy_islands(rgb, luma, steps, prm, taken) if prm.island_lossy else [])
     for found in _islands(rgb, luma, steps, prm, blends=True):
         x0, y0, x1, y1 = found[3]
         if not (taken[y0:y1, x0:x1] & found[4]).any():
             out.append(found)
+            taken[y0:y1, x0:x1] |= found[4]
+    if prm.island_lossy:
+        out += _lossy_islands(rgb, luma, steps, prm, taken)
     return out
 
 
@@ -196,6 +202,161 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
             mask &= hull_mask(changed, prm.island_hull_margin * p)
         out.append((p, fx, fy, (x0, y0, x1, y1), mask, period))
     return out
+
+
+def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...],
+                   prm: MosaicParams, taken: np.ndarray
+                   ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
+    """The islands of lossy (JPEG) input that the exact passes cannot see, apart from
+    ``taken`` (bool, what they found). JPEG's noise makes few pixels equal to a neighbour and
+    changes nearly every pair, so smooth is a low mean step around a pixel, and a block edge
+    is a step that keeps its sign and size along the edge (JPEG's noise does not), read as
+    the mean of the signed steps over island_lossy_run pixels across. JPEG's own 8 x 8 grid
+    steps that way too: an island on a grid aligned with it is left out."""
+    h, w = luma.shape
+    worst = steps[-1]
+    smooth = cv2.blur(worst, (3, 3)) <= prm.island_lossy_smooth
+    hh, hw = h // 2, w // 2
+    half = (smooth[0:2 * hh:2, 0:2 * hw:2] & smooth[1:2 * hh:2, 0:2 * hw:2]
+            & smooth[0:2 * hh:2, 1:2 * hw:2] & smooth[1:2 * hh:2, 1:2 * hw:2])
+    if prm.island_lossy_open > 0:
+        # The flat paper between hatching lines is smooth too and would join an island
+        # that touches it: parts narrower than island_lossy_open px are cut off.
+        k = prm.island_lossy_open // 2
+        half = cv2.morphologyEx(half.view(np.uint8), cv2.MORPH_OPEN,
+                                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(half.view(np.uint8), connectivity=4)
+    area = stats[:, cv2.CC_STAT_AREA] * 4
+    ok = (area >= prm.island_min_area) & (area <= prm.island_max_share * h * w)
+    ok[0] = False
+    # (What the exact passes found stays theirs.)
+    if taken.any():
+        ok &= np.bincount(labels.ravel(), weights=taken[0:2 * hh:2, 0:2 * hw:2].ravel(),
+                          minlength=n) == 0
+    out = []
+    r = prm.island_ring
+    kern = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    kern_half = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (r + 1, r + 1))
+    rough_sub = ~smooth[0:2 * hh:2, 0:2 * hw:2]
+    img = rgb if rgb.ndim == 3 else rgb[:, :, None]
+    img_sub = np.ascontiguousarray(img[0:2 * hh:2, 0:2 * hw:2])
+    run = prm.island_lossy_run
+    for k in np.nonzero(ok)[0]:
+        x, y, bw, bh = stats[k, :4] * 2
+        x0, y0 = max(0, x - r - 1), max(0, y - r - 1)
+        x1, y1 = min(w, x + bw + r + 1), min(h, y + bh + r + 1)
+        half_box = slice(y0 // 2, (y1 + 1) // 2), slice(x0 // 2, (x1 + 1) // 2)
+        lab = labels[half_box] == k
+        ring_half = cv2.dilate(lab.view(np.uint8), kern_half).astype(bool) & ~lab
+        if not ring_half.any() or float(np.mean(rough_sub[half_box][ring_half])) < prm.island_rough_half:
+            continue
+        # The mean colors first on the half-size map too (cheap; most smooth areas of a
+        # photo differ from their surroundings), with a looser bar than the full-size test.
+        if _mean_gap(img_sub[half_box], lab, ring_half) > 1.5 * prm.island_mean_tol:
+            continue
+        big = cell_pixels(lab, 2)[y0 % 2:y0 % 2 + y1 - y0, x0 % 2:x0 % 2 + x1 - x0]
+        full = np.zeros((y1 - y0, x1 - x0), bool)
+        full[:big.shape[0], :big.shape[1]] = big
+        grown = cv2.dilate(full.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        comp = grown & smooth[y0:y1, x0:x1]
+        ring = cv2.dilate(comp.view(np.uint8), kern).astype(bool) & ~comp
+        if not ring.any() or float(np.mean(~smooth[y0:y1, x0:x1][ring])) < prm.island_rough:
+            continue
+        if _mean_gap(img[y0:y1, x0:x1], comp, ring) > prm.island_mean_tol:
+            continue
+        lum = luma[y0:y1, x0:x1].astype(np.float32)
+        # Signed steps between two island pixels, their mean over ``run`` pixels across;
+        # kept where all ``run`` pairs are in the island.
+        both_x = comp[:, 1:] & comp[:, :-1]
+        sx_ = np.where(both_x, lum[:, 1:] - lum[:, :-1], 0).astype(np.float32)
+        mx = cv2.blur(sx_, (1, run), borderType=cv2.BORDER_CONSTANT)
+        fx_ = cv2.blur(both_x.astype(np.float32), (1, run), borderType=cv2.BORDER_CONSTANT)
+        ax = np.abs(mx)
+        peak_x = np.ones(ax.shape, bool)
+        peak_x[:, 1:] &= ax[:, 1:] >= ax[:, :-1]
+        peak_x[:, :-1] &= ax[:, :-1] > ax[:, 1:]
+        chg_x = (fx_ > 1 - 1e-3) & (ax >= prm.island_lossy_step) & peak_x
+        both_y = comp[1:, :] & comp[:-1, :]
+        sy_ = np.where(both_y, lum[1:, :] - lum[:-1, :], 0).astype(np.float32)
+        my = cv2.blur(sy_, (run, 1), borderType=cv2.BORDER_CONSTANT)
+        fy_ = cv2.blur(both_y.astype(np.float32), (run, 1), borderType=cv2.BORDER_CONSTANT)
+        ay = np.abs(my)
+        peak_y = np.ones(ay.shape, bool)
+        peak_y[1:, :] &= ay[1:, :] >= ay[:-1, :]
+        peak_y[:-1, :] &= ay[:-1, :] > ay[1:, :]
+        chg_y = (fy_ > 1 - 1e-3) & (ay >= prm.island_lossy_step) & peak_y
+        m = prm.island_min_changes
+        chg_x[:, (np.arange(x0 + 1, x1) % 8) == 0] = False
+        chg_y[(np.arange(y0 + 1, y1) % 8) == 0, :] = False
+        if np.count_nonzero(chg_x) < m or np.count_nonzero(chg_y) < m:
+            continue
+        cx = np.nonzero(chg_x)[1] + x0 + 1
+        cy = np.nonzero(chg_y)[0] + y0 + 1
+        # (Each phase's changes per pair that could have one: the island's width and
+        # height vary along it.)
+        lines_x = np.nonzero(fx_ > 1 - 1e-3)[1] + x0 + 1
+        lines_x = lines_x[lines_x % 8 != 0]
+        lines_y = np.nonzero(fy_ > 1 - 1e-3)[0] + y0 + 1
+        lines_y = lines_y[lines_y % 8 != 0]
+        p, fx, _ = _fold(cx, prm.min_block, prm.max_block, prm.near_best)
+        py, fy, _ = _fold(cy, prm.min_block, prm.max_block, prm.near_best)
+        p, fx = _smallest_period(cx, lines_x, p, fx, prm.min_block)
+        py, fy = _smallest_period(cy, lines_y, py, fy, prm.min_block)
+        # (One axis may still fold best at a multiple of the other's period, the same grid.)
+        if max(p, py) % min(p, py) == 0:
+            p = min(p, py)
+            fx, fy = fx % p, fy % p
+        elif p != py:
+            continue
+        if min(_share(cx, p, fx), _share(cy, p, fy)) < prm.island_lossy_grid:
+            continue
+        g = min(p, 8)
+        if p < prm.island_lossy_min_p or ((p % 8 == 0 or 8 % p == 0) and fx % g == 0
+                                          and fy % g == 0):
+            continue
+        if len(np.unique(cx[cx % p == fx])) < 2 or len(np.unique(cy[cy % p == fy])) < 2:
+            continue
+        # The block pixels next to the texture are not smooth themselves: one pixel more.
+        mask = cv2.dilate(comp.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        if prm.island_hull_margin >= 0:
+            changed = np.zeros(mask.shape, bool)
+            changed[:, 1:] |= chg_x & (np.arange(1, x1 - x0) % p == (fx - x0) % p)[None, :]
+            changed[1:, :] |= chg_y & (np.arange(1, y1 - y0) % p == (fy - y0) % p)[:, None]
+            mask &= hull_mask(changed, prm.island_hull_margin * p)
+        out.append((p, fx, fy, (x0, y0, x1, y1), mask, float(p)))
+    return out
+
+
+def _mean_gap(img: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Largest per-channel difference between the mean colors of ``img`` over the bool masks
+    ``a`` and ``b`` (cv2.mean: no float copy of the image)."""
+    ma = cv2.mean(img, a.view(np.uint8))
+    mb = cv2.mean(img, b.view(np.uint8))
+    return max(abs(u - v) for u, v in zip(ma[:img.shape[2]], mb[:img.shape[2]], strict=True))
+
+
+def _share(pos: np.ndarray, p: int, f: int) -> float:
+    """Chance-corrected share of ``pos`` on phase ``f`` of period ``p`` (``_fold``'s score)."""
+    return (np.count_nonzero(pos % p == f) / len(pos) - 1.0 / p) / (1.0 - 1.0 / p)
+
+
+def _smallest_period(pos: np.ndarray, lines: np.ndarray, p: int, f: int, min_p: int
+                     ) -> tuple[int, int]:
+    """(period, phase): ``p`` divided by 2 or 3 while every phase of the smaller grid holds at
+    least half the changes per line of the found phase ``f``: a few grid lines, some of them
+    missing, can fold best at a multiple of the period, and ``_fold`` keeps the largest.
+    ``pos``: change positions; ``lines``: the positions a change may have."""
+    for d in (2, 3):
+        while p % d == 0 and p // d >= min_p:
+            q = p // d
+            rate = (np.bincount(pos % p, minlength=p)
+                    / np.maximum(np.bincount(lines % p, minlength=p), 1))
+            # (JPEG spreads a step over two pixels: a line's changes fall either side.)
+            near = rate + np.roll(rate, 1) + np.roll(rate, -1)
+            if min(near[(f + k * q) % p] for k in range(1, d)) < 0.5 * near[f]:
+                break
+            p, f = q, f % q
+    return p, f
 
 
 def _fractional_fold(chg_x: np.ndarray, dx: np.ndarray, chg_y: np.ndarray, dy: np.ndarray,

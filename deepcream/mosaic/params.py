@@ -178,6 +178,21 @@ class MosaicParams:
     #: island_frac_grid per axis); its islands that overlap the first pass's are dropped
     island_blends: bool = True
     island_frac_grid: float = 0.8
+    #: lossy islands (JPEG), a third pass: smooth where the 3 x 3 mean of the largest
+    #: neighbour step is at most island_lossy_smooth; the changes are the steps that hold
+    #: along island_lossy_run pixels across (their mean at least island_lossy_step), with a
+    #: chance-corrected share of island_lossy_grid on one phase of one period for both axes,
+    #: not JPEG's own 8 x 8 grid
+    island_lossy: bool = True
+    island_lossy_smooth: float = 3.0
+    island_lossy_run: int = 5
+    island_lossy_step: float = 1.5
+    island_lossy_grid: float = 0.5
+    #: ... on smooth areas opened by a disc of island_lossy_open px (0: not opened)
+    island_lossy_open: int = 10
+    #: ... with blocks of island_lossy_min_p px or more (JPEG's chroma, subsampled 2 x and
+    #: rebuilt, and fine photo texture fold on 3-4 px steps after JPEG)
+    island_lossy_min_p: int = 5
 
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"
