@@ -33,8 +33,6 @@ def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
         share = counts[phase] / len(pos)
         best.append((p, phase, (share - 1.0 / p) / (1.0 - 1.0 / p)))
     top = max(s for _, _, s in best)
-    if top <= 0:
-        return max(best, key=lambda b: b[2])
     return max((b for b in best if b[2] >= near_best * top), key=lambda b: b[0])
 
 
