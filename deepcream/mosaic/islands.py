@@ -42,7 +42,8 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
     period)] of the smooth islands that are mosaics (see the module's doc). ``luma``: the
     image's uint8 luma. With ``island_blends``, a second pass where blended pixels count as
     smooth adds the islands that do not overlap the first pass's (the first pass's islands
-    stay exactly as they are: after JPEG the looser map reshaped some)."""
+    stay exactly as they are: after JPEG the looser map reshaped some). With
+    ``island_lossy``, a third pass adds the islands of lossy input that overlap neither."""
     steps = _neighbour_steps(luma)
     out = _islands(rgb, luma, steps, prm, blends=False)
     taken = np.zeros(luma.shape, bool)
@@ -50,12 +51,14 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
         taken[y0:y1, x0:x1] |= mask
     if not prm.island_blends:
         return out + (_lossy_islands(rgb, luma, steps, prm, taken) if prm.island_lossy else [])
+    exact = len(out)
     for found in _islands(rgb, luma, steps, prm, blends=True):
         x0, y0, x1, y1 = found[3]
         if not (taken[y0:y1, x0:x1] & found[4]).any():
             out.append(found)
-            taken[y0:y1, x0:x1] |= found[4]
     if prm.island_lossy:
+        for _p, _fx, _fy, (x0, y0, x1, y1), mask, _period in out[exact:]:
+            taken[y0:y1, x0:x1] |= mask
         out += _lossy_islands(rgb, luma, steps, prm, taken)
     return out
 
@@ -220,9 +223,9 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
     if prm.island_lossy_open > 0:
         # The flat paper between hatching lines is smooth too and would join an island
         # that touches it: parts narrower than island_lossy_open px are cut off.
-        k = prm.island_lossy_open // 2
+        d = prm.island_lossy_open // 2  # (on the half-size map)
         half = cv2.morphologyEx(half.view(np.uint8), cv2.MORPH_OPEN,
-                                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))).astype(bool)
+                                cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))).astype(bool)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(half.view(np.uint8), connectivity=4)
     area = stats[:, cv2.CC_STAT_AREA] * 4
     ok = (area >= prm.island_min_area) & (area <= prm.island_max_share * h * w)
