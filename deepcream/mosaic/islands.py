@@ -46,21 +46,71 @@ def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAUL
     ``island_lossy``, a third pass adds the islands of lossy input that overlap neither."""
     steps = _neighbour_steps(luma)
     out = _islands(rgb, luma, steps, prm, blends=False)
-    taken = np.zeros(luma.shape, bool)
-    for _p, _fx, _fy, (x0, y0, x1, y1), mask, _period in out:
-        taken[y0:y1, x0:x1] |= mask
-    if not prm.island_blends:
-        return out + (_lossy_islands(rgb, luma, steps, prm, taken) if prm.island_lossy else [])
-    exact = len(out)
-    for found in _islands(rgb, luma, steps, prm, blends=True):
-        x0, y0, x1, y1 = found[3]
-        if not (taken[y0:y1, x0:x1] & found[4]).any():
-            out.append(found)
+    if prm.island_blends:
+        taken = _taken(out, luma.shape)
+        out += [found for found in _islands(rgb, luma, steps, prm, blends=True)
+                if not (taken[found[3][1]:found[3][3], found[3][0]:found[3][2]] & found[4]).any()]
     if prm.island_lossy:
-        for _p, _fx, _fy, (x0, y0, x1, y1), mask, _period in out[exact:]:
-            taken[y0:y1, x0:x1] |= mask
-        out += _lossy_islands(rgb, luma, steps, prm, taken)
+        out += _lossy_islands(rgb, luma, steps, prm, _taken(out, luma.shape))
     return out
+
+
+def _taken(islands: list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]],
+           shape: tuple[int, int]) -> np.ndarray:
+    """bool [H, W]: the pixels of ``islands``."""
+    taken = np.zeros(shape, bool)
+    for _p, _fx, _fy, (x0, y0, x1, y1), mask, _period in islands:
+        taken[y0:y1, x0:x1] |= mask
+    return taken
+
+
+def _half_map(smooth: np.ndarray) -> np.ndarray:
+    """The half-size map of ``smooth`` (bool [H, W]): 2 x 2 pixels all smooth. Islands are
+    labelled on it (4 x fewer pixels) and taken back at full size inside their boxes."""
+    hh, hw = smooth.shape[0] // 2, smooth.shape[1] // 2
+    return (smooth[0:2 * hh:2, 0:2 * hw:2] & smooth[1:2 * hh:2, 0:2 * hw:2]
+            & smooth[0:2 * hh:2, 1:2 * hw:2] & smooth[1:2 * hh:2, 1:2 * hw:2])
+
+
+def _box(stat: np.ndarray, r: int, h: int, w: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the box at full size of a half-map component (its ``stats`` row),
+    with room for a ring of ``r`` px."""
+    x, y, bw, bh = stat[:4] * 2
+    return max(0, x - r - 1), max(0, y - r - 1), min(w, x + bw + r + 1), min(h, y + bh + r + 1)
+
+
+def _half_box(box: tuple[int, int, int, int]) -> tuple[slice, slice]:
+    """The half-map slices of a full-size ``_box``."""
+    x0, y0, x1, y1 = box
+    return slice(y0 // 2, (y1 + 1) // 2), slice(x0 // 2, (x1 + 1) // 2)
+
+
+def _ring_roughness(mask: np.ndarray, rough: np.ndarray, kern: np.ndarray
+                    ) -> tuple[np.ndarray, float]:
+    """(the ring ``kern`` puts around ``mask``, its share of ``rough`` pixels; -1 when there
+    is no ring)."""
+    ring = cv2.dilate(mask.view(np.uint8), kern).astype(bool) & ~mask
+    return ring, float(np.mean(rough[ring])) if ring.any() else -1.0
+
+
+def _at_full_size(lab: np.ndarray, box: tuple[int, int, int, int], smooth: np.ndarray
+                  ) -> np.ndarray:
+    """A half-map component ``lab`` (over ``_half_box(box)``) back at full size over ``box``:
+    the ``smooth`` pixels (over ``box``) within one pixel of its 2 x 2 cells."""
+    x0, y0, x1, y1 = box
+    big = cell_pixels(lab, 2)[y0 % 2:y0 % 2 + y1 - y0, x0 % 2:x0 % 2 + x1 - x0]
+    full = np.zeros((y1 - y0, x1 - x0), bool)
+    full[:big.shape[0], :big.shape[1]] = big
+    return cv2.dilate(full.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & smooth
+
+
+def _hull_cut(mask: np.ndarray, chg_x: np.ndarray, chg_y: np.ndarray, margin: int) -> np.ndarray:
+    """``mask`` within the convex hull, grown by ``margin`` px, of the pixels right of the
+    changes ``chg_x`` ([h, w - 1]) and below ``chg_y`` ([h - 1, w])."""
+    changed = np.zeros(mask.shape, bool)
+    changed[:, 1:] |= chg_x
+    changed[1:, :] |= chg_y
+    return mask & hull_mask(changed, margin)
 
 
 def _neighbour_steps(luma: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -95,11 +145,8 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         in_y |= (((c > pad[:-2, 1:-1]) & (c < pad[2:, 1:-1]))
                  | ((c < pad[:-2, 1:-1]) & (c > pad[2:, 1:-1])))
     smooth = (worst <= tol) & in_x & in_y
-    # Islands are found on a half-size map (2 x 2 pixels all smooth), 4 x fewer pixels for
-    # the labelling; each is then taken back at full size inside its box.
-    hh, hw = h // 2, w // 2
-    half = (smooth[0:2 * hh:2, 0:2 * hw:2] & smooth[1:2 * hh:2, 0:2 * hw:2]
-            & smooth[0:2 * hh:2, 1:2 * hw:2] & smooth[1:2 * hh:2, 1:2 * hw:2])
+    half = _half_map(smooth)
+    hh, hw = half.shape
     n, labels, stats, _ = cv2.connectedComponentsWithStats(half.view(np.uint8), connectivity=4)
     rough_sub = worst[0:2 * hh:2, 0:2 * hw:2] > tol
     area = stats[:, cv2.CC_STAT_AREA] * 4
@@ -130,23 +177,16 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
     img = rgb if rgb.ndim == 3 else rgb[:, :, None]
     m = prm.island_min_changes
     for k in cand[cand > 0]:
-        x, y, bw, bh = stats[k, :4] * 2
-        x0, y0 = max(0, x - r - 1), max(0, y - r - 1)
-        x1, y1 = min(w, x + bw + r + 1), min(h, y + bh + r + 1)
-        lab = labels[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2] == k
+        box = _box(stats[k], r, h, w)
+        x0, y0, x1, y1 = box
+        half_box = _half_box(box)
+        lab = labels[half_box] == k
         # Rough surroundings, first judged on the half-size map (cheap; most smooth areas of
         # photos and fills have smooth surroundings). Its narrower ring, every other pixel,
         # reads a light dot screen as smoother than the full-size test does: a lower bar.
-        ring_half = cv2.dilate(lab.view(np.uint8), kern_half).astype(bool) & ~lab
-        rough_half = rough_sub[y0 // 2:(y1 + 1) // 2, x0 // 2:(x1 + 1) // 2]
-        if not ring_half.any() or float(np.mean(rough_half[ring_half])) < prm.island_rough_half:
+        if _ring_roughness(lab, rough_sub[half_box], kern_half)[1] < prm.island_rough_half:
             continue
-        big = cell_pixels(lab, 2)[y0 % 2:y0 % 2 + y1 - y0, x0 % 2:x0 % 2 + x1 - x0]
-        full = np.zeros((y1 - y0, x1 - x0), bool)
-        full[:big.shape[0], :big.shape[1]] = big
-        # Back at full size: the smooth pixels 4-connected to it within one pixel.
-        grown = cv2.dilate(full.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        comp = grown & smooth[y0:y1, x0:x1]
+        comp = _at_full_size(lab, box, smooth[y0:y1, x0:x1])
         # Exact luma changes between two pixels of the island: lossless blocks change only on
         # the grid lines; a flat fill not at all.
         both_x = comp[:, 1:] & comp[:, :-1]
@@ -157,8 +197,8 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         if (nx < m or ny < m or nx > prm.island_change_share * np.count_nonzero(both_x)
                 or ny > prm.island_change_share * np.count_nonzero(both_y)):
             continue
-        ring = cv2.dilate(comp.view(np.uint8), kern).astype(bool) & ~comp
-        if not ring.any() or float(np.mean(worst[y0:y1, x0:x1][ring] > tol)) < prm.island_rough:
+        ring, rough = _ring_roughness(comp, worst[y0:y1, x0:x1] > tol, kern)
+        if rough < prm.island_rough:
             continue
         cx = np.nonzero(chg_x)[1] + x0 + 1
         cy = np.nonzero(chg_y)[0] + y0 + 1
@@ -181,8 +221,7 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         else:
             continue
         # Of about the surroundings' mean color (blocks average the texture they cover).
-        crop = img[y0:y1, x0:x1].astype(np.float64)
-        if np.abs(crop[comp].mean(axis=0) - crop[ring].mean(axis=0)).max() > prm.island_mean_tol:
+        if _mean_gap(img[y0:y1, x0:x1], comp, ring) > prm.island_mean_tol:
             continue
         # The block pixels next to the texture are not smooth themselves (their neighbour
         # outside differs): a pixel beside the island of the same luma as its neighbour in it
@@ -197,11 +236,8 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
             # The patch is where its grid's changes are: a smooth fill that the island runs on
             # into beyond them (a flat area beside a patch over cel shading) is not, past
             # island_hull_margin blocks.
-            changed = np.zeros(mask.shape, bool)
-            changed[:, 1:] |= chg_x
-            changed[1:, :] |= chg_y
-            mask &= hull_mask(changed, prm.island_hull_margin * p)
-        out.append((p, fx, fy, (x0, y0, x1, y1), mask, period))
+            mask = _hull_cut(mask, chg_x, chg_y, prm.island_hull_margin * p)
+        out.append((p, fx, fy, box, mask, period))
     return out
 
 
@@ -217,9 +253,8 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
     h, w = luma.shape
     worst = steps[-1]
     smooth = cv2.blur(worst, (3, 3)) <= prm.island_lossy_smooth
-    hh, hw = h // 2, w // 2
-    half = (smooth[0:2 * hh:2, 0:2 * hw:2] & smooth[1:2 * hh:2, 0:2 * hw:2]
-            & smooth[0:2 * hh:2, 1:2 * hw:2] & smooth[1:2 * hh:2, 1:2 * hw:2])
+    half = _half_map(smooth)
+    hh, hw = half.shape
     if prm.island_lossy_open > 0:
         # The flat paper between hatching lines is smooth too and would join an island
         # that touches it: parts narrower than island_lossy_open px are cut off.
@@ -243,61 +278,39 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
     img_sub = np.ascontiguousarray(img[0:2 * hh:2, 0:2 * hw:2])
     run = prm.island_lossy_run
     for k in np.nonzero(ok)[0]:
-        x, y, bw, bh = stats[k, :4] * 2
-        x0, y0 = max(0, x - r - 1), max(0, y - r - 1)
-        x1, y1 = min(w, x + bw + r + 1), min(h, y + bh + r + 1)
-        half_box = slice(y0 // 2, (y1 + 1) // 2), slice(x0 // 2, (x1 + 1) // 2)
+        box = _box(stats[k], r, h, w)
+        x0, y0, x1, y1 = box
+        half_box = _half_box(box)
         lab = labels[half_box] == k
-        ring_half = cv2.dilate(lab.view(np.uint8), kern_half).astype(bool) & ~lab
-        if not ring_half.any() or float(np.mean(rough_sub[half_box][ring_half])) < prm.island_rough_half:
+        ring_half, rough = _ring_roughness(lab, rough_sub[half_box], kern_half)
+        if rough < prm.island_rough_half:
             continue
         # The mean colors first on the half-size map too (cheap; most smooth areas of a
         # photo differ from their surroundings), with a looser bar than the full-size test.
         if _mean_gap(img_sub[half_box], lab, ring_half) > 1.5 * prm.island_mean_tol:
             continue
-        big = cell_pixels(lab, 2)[y0 % 2:y0 % 2 + y1 - y0, x0 % 2:x0 % 2 + x1 - x0]
-        full = np.zeros((y1 - y0, x1 - x0), bool)
-        full[:big.shape[0], :big.shape[1]] = big
-        grown = cv2.dilate(full.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        comp = grown & smooth[y0:y1, x0:x1]
-        ring = cv2.dilate(comp.view(np.uint8), kern).astype(bool) & ~comp
-        if not ring.any() or float(np.mean(~smooth[y0:y1, x0:x1][ring])) < prm.island_rough:
+        comp = _at_full_size(lab, box, smooth[y0:y1, x0:x1])
+        ring, rough = _ring_roughness(comp, ~smooth[y0:y1, x0:x1], kern)
+        if rough < prm.island_rough:
             continue
         if _mean_gap(img[y0:y1, x0:x1], comp, ring) > prm.island_mean_tol:
             continue
         lum = luma[y0:y1, x0:x1].astype(np.float32)
-        # Signed steps between two island pixels, their mean over ``run`` pixels across;
-        # kept where all ``run`` pairs are in the island.
-        both_x = comp[:, 1:] & comp[:, :-1]
-        sx_ = np.where(both_x, lum[:, 1:] - lum[:, :-1], 0).astype(np.float32)
-        mx = cv2.blur(sx_, (1, run), borderType=cv2.BORDER_CONSTANT)
-        fx_ = cv2.blur(both_x.astype(np.float32), (1, run), borderType=cv2.BORDER_CONSTANT)
-        ax = np.abs(mx)
-        peak_x = np.ones(ax.shape, bool)
-        peak_x[:, 1:] &= ax[:, 1:] >= ax[:, :-1]
-        peak_x[:, :-1] &= ax[:, :-1] > ax[:, 1:]
-        chg_x = (fx_ > 1 - 1e-3) & (ax >= prm.island_lossy_step) & peak_x
-        both_y = comp[1:, :] & comp[:-1, :]
-        sy_ = np.where(both_y, lum[1:, :] - lum[:-1, :], 0).astype(np.float32)
-        my = cv2.blur(sy_, (run, 1), borderType=cv2.BORDER_CONSTANT)
-        fy_ = cv2.blur(both_y.astype(np.float32), (run, 1), borderType=cv2.BORDER_CONSTANT)
-        ay = np.abs(my)
-        peak_y = np.ones(ay.shape, bool)
-        peak_y[1:, :] &= ay[1:, :] >= ay[:-1, :]
-        peak_y[:-1, :] &= ay[:-1, :] > ay[1:, :]
-        chg_y = (fy_ > 1 - 1e-3) & (ay >= prm.island_lossy_step) & peak_y
-        m = prm.island_min_changes
+        # Steps across vertical edges, then (transposed) across horizontal ones.
+        chg_x, held_x = _held_steps(lum, comp, run, prm.island_lossy_step)
+        chg_y, held_y = (a.T for a in _held_steps(lum.T, comp.T, run, prm.island_lossy_step))
         chg_x[:, (np.arange(x0 + 1, x1) % 8) == 0] = False
         chg_y[(np.arange(y0 + 1, y1) % 8) == 0, :] = False
+        m = prm.island_min_changes
         if np.count_nonzero(chg_x) < m or np.count_nonzero(chg_y) < m:
             continue
         cx = np.nonzero(chg_x)[1] + x0 + 1
         cy = np.nonzero(chg_y)[0] + y0 + 1
         # (Each phase's changes per pair that could have one: the island's width and
         # height vary along it.)
-        lines_x = np.nonzero(fx_ > 1 - 1e-3)[1] + x0 + 1
+        lines_x = np.nonzero(held_x)[1] + x0 + 1
         lines_x = lines_x[lines_x % 8 != 0]
-        lines_y = np.nonzero(fy_ > 1 - 1e-3)[0] + y0 + 1
+        lines_y = np.nonzero(held_y)[0] + y0 + 1
         lines_y = lines_y[lines_y % 8 != 0]
         p, fx, _ = _fold(cx, prm.min_block, prm.max_block, prm.near_best)
         py, fy, _ = _fold(cy, prm.min_block, prm.max_block, prm.near_best)
@@ -320,12 +333,29 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
         # The block pixels next to the texture are not smooth themselves: one pixel more.
         mask = cv2.dilate(comp.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         if prm.island_hull_margin >= 0:
-            changed = np.zeros(mask.shape, bool)
-            changed[:, 1:] |= chg_x & (np.arange(1, x1 - x0) % p == (fx - x0) % p)[None, :]
-            changed[1:, :] |= chg_y & (np.arange(1, y1 - y0) % p == (fy - y0) % p)[:, None]
-            mask &= hull_mask(changed, prm.island_hull_margin * p)
-        out.append((p, fx, fy, (x0, y0, x1, y1), mask, float(p)))
+            # (The grid's own steps only.)
+            on_x = chg_x & (np.arange(1, x1 - x0) % p == (fx - x0) % p)[None, :]
+            on_y = chg_y & (np.arange(1, y1 - y0) % p == (fy - y0) % p)[:, None]
+            mask = _hull_cut(mask, on_x, on_y, prm.island_hull_margin * p)
+        out.append((p, fx, fy, box, mask, float(p)))
     return out
+
+
+def _held_steps(lum: np.ndarray, comp: np.ndarray, run: int, step: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(bool [h, w - 1] block edges between columns x and x + 1, bool [h, w - 1] pairs that
+    could have one) of float32 ``lum`` over the island ``comp``: the signed steps between two
+    island pixels, their mean over ``run`` pixels along the edge, kept where all ``run``
+    pairs are in the island, at least ``step`` and the larger of the two neighbours across."""
+    both = comp[:, 1:] & comp[:, :-1]
+    signed = np.ascontiguousarray(np.where(both, lum[:, 1:] - lum[:, :-1], 0), np.float32)
+    mean = np.abs(cv2.blur(signed, (1, run), borderType=cv2.BORDER_CONSTANT))
+    held = cv2.blur(np.ascontiguousarray(both, np.float32), (1, run),
+                    borderType=cv2.BORDER_CONSTANT) > 1 - 1e-3
+    peak = np.ones(mean.shape, bool)
+    peak[:, 1:] &= mean[:, 1:] >= mean[:, :-1]
+    peak[:, :-1] &= mean[:, :-1] > mean[:, 1:]
+    return held & (mean >= step) & peak, held
 
 
 def _mean_gap(img: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
