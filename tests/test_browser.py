@@ -436,7 +436,7 @@ def test_queue_of_three_with_drop_and_paint_in_images(page, tmp_path: Path, shot
     box = page.locator("#editor").bounding_box()
     assert page.is_visible("#view") and box
     # (The editor fits the view in its next animation frame once it shows: wait for it.)
-    page.wait_for_function("window.deepcream.state.cur.view !== null")
+    page.wait_for_function("() => window.deepcream.state.cur.view !== null")
     view = page.evaluate("window.deepcream.state.cur.view")
     assert abs(view["s"] - min(box["width"] / 320, box["height"] / 240)) < 0.02  # fitted again
     assert painted_count(page) == int(bars[2].sum())
