@@ -212,12 +212,13 @@ class Grid:
         hlines[1:-1, :] = np.where(dh >= r * hlines[1:-1, :], hlines[1:-1, :], 0.0)
         return vlines, hlines
 
-    def drop_texture_regions(self, cells: np.ndarray, strong: np.ndarray, exact: bool
-                               ) -> np.ndarray:
+    def drop_texture_regions(self, cells: np.ndarray, strong: np.ndarray, exact: bool,
+                             constant: np.ndarray | None = None) -> np.ndarray:
         """``cells`` without the regions (8-connected) that are a regular texture: on
         lossless input (``exact``) their strong cells take fewer than ``min_levels`` distinct
         mean lumas (or half their count, for a few big blocks), or their cell means repeat
-        every 2-3 cells (``_repeats``)."""
+        every 2-3 cells (``_repeats``; not asked when the region's strong cells that are
+        exactly constant, ``constant``, take ``repeat_max_levels`` levels or more)."""
         k = self.prm.min_levels if exact else 0
         if not cells.any():
             return cells
@@ -232,7 +233,9 @@ class Grid:
             mine = labels[sl] == i
             seen = level[sl][mine & strong[sl]]
             few_levels = k > 0 and len(np.unique(seen)) < min(k, (len(seen) + 1) // 2)
-            if few_levels or self._repeats(means[sl], mine):
+            many_levels = (constant is not None and 0 < self.prm.repeat_max_levels <= len(
+                np.unique(level[sl][mine & strong[sl] & constant[sl]])))
+            if few_levels or (not many_levels and self._repeats(means[sl], mine)):
                 out[sl] &= ~mine
         return out
 

@@ -442,7 +442,11 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     # fill some cells exactly; checks) gives strong cells of two or three colors only, or
     # cells that repeat every 2-3 cells; blocks average what they cover into many levels
     # that follow the picture.
-    cells = grid.drop_texture_regions(cells, strong, exact=lossless)
+    # (Exactly constant cells in many levels are blocks, except on the cell image of a
+    # non-integer grid, ``exact_only``, whose cells take the blends of a rescale.)
+    cells = grid.drop_texture_regions(
+        cells, strong, exact=lossless,
+        constant=grid.constant_cells(strong) if exact_rgb and not exact_only else None)
     # Lossless line art: a staircase of exclusive blocks along an edge is a mosaic even
     # when it is one cell thin (its cells' mixed colors exist nowhere else).
     certain = None

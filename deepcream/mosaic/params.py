@@ -235,6 +235,13 @@ class MosaicParams:
     repeat_min_step: float = 6.0
     repeat_ratio: float = 0.25
     repeat_min_pairs: int = 24
+    #: ... unless most strong cells are exactly constant (all channels) and the region's
+    #: constant ones take at least repeat_max_levels distinct lumas (0: always asked):
+    #: blocks in that many levels follow the picture, a texture aligned with the grid gives
+    #: constant cells in a few colors (paper, ink). (4 px blocks over a dot screen of about
+    #: twice their period alternate dark and light, and repeat every 2 cells as a texture
+    #: does.)
+    repeat_max_levels: int = 16
     #: a cell whose interior gradient exceeds this is not flat
     flat_max: float = 20.0
     #: weak cells: interior <= weak_ratio x (median interior of the strong cells) +
