@@ -897,17 +897,26 @@ def test_rescaled_mosaic_that_flattened_screentone_is_found(art_set_seed3) -> No
 
 
 def test_small_blocks_over_a_dot_screen_alternating_dark_and_light() -> None:
-    """Art-set seed 301 ``manga1`` (PNG): 4 px blocks over a 1-bit 45-degree dot screen
+    """Art-set seed 301 ``manga1``: 4 px blocks over a 1-bit 45-degree dot screen
     alternate dark and light from cell to cell, so cells 2 apart are more alike than
     neighbours, which the texture test read as a screen, and the whole patch was dropped
-    (0.611; its 14 px patch alone was found). Exactly constant cells in 16 levels or more
-    are blocks, not a texture (``repeat_max_levels``): 0.921."""
+    (PNG 0.611, JPEG q90 0.599; its 14 px patch alone was found). Lossless: exactly
+    constant cells in 16 levels or more are blocks, not a texture (``repeat_max_levels``):
+    0.921 (the JPEG rule below finds it too). JPEG: cells 2 apart differ by a fifth of the neighbours' difference here, by a
+    few hundredths on a screen read on such a grid; up to 6 px blocks a region repeats
+    below 0.15 of it (``repeat_ratio_small``): 0.900."""
     sample = next(s for s in ea.make_art_set(301, clean_pages=0)[0] if s.name == "manga1")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "png")
     pred = detect_mosaic(img)
     assert ea.iou(pred, truth) >= 0.9
     assert np.count_nonzero(pred & ~truth) <= 0.1 * np.count_nonzero(pred)
-    off = detect_mosaic(img, params=MosaicParams(repeat_max_levels=0))
+    off = detect_mosaic(img, params=MosaicParams(repeat_max_levels=0, repeat_ratio_small=0.25))
+    assert ea.iou(off, truth) < 0.7
+    img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
+    pred = detect_mosaic(img)
+    assert ea.iou(pred, truth) >= 0.85
+    assert np.count_nonzero(pred & ~truth) <= 0.12 * np.count_nonzero(pred)
+    off = detect_mosaic(img, params=MosaicParams(repeat_ratio_small=0.25))
     assert ea.iou(off, truth) < 0.7
 
 

@@ -253,8 +253,10 @@ class Grid:
             both = np.concatenate(pairs)
             # (Lags with too few pairs to judge are left out.)
             d.append(float(both.mean()) if len(both) >= self.prm.repeat_min_pairs else np.inf)
+        ratio = (self.prm.repeat_ratio_small if self.p <= self.prm.small_block
+                 else self.prm.repeat_ratio)
         return (np.isfinite(d[0]) and d[0] >= self.prm.repeat_min_step
-                and min(d[1], d[2]) < self.prm.repeat_ratio * d[0])
+                and min(d[1], d[2]) < ratio * d[0])
 
     def faint_cells(self) -> np.ndarray:
         """bool [ncy, ncx]: cells of a faint mosaic (see ``MosaicParams.faint_ratio``): mean steps on the

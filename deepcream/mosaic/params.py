@@ -235,6 +235,10 @@ class MosaicParams:
     repeat_min_step: float = 6.0
     repeat_ratio: float = 0.25
     repeat_min_pairs: int = 24
+    #: ... less than repeat_ratio_small of it for blocks up to small_block px: blocks about
+    #: half a dot screen's period, over it, alternate dark and light (cells 2 apart a fifth
+    #: as far apart as neighbours after JPEG), a screen on such a grid a few hundredths
+    repeat_ratio_small: float = 0.15
     #: ... unless most strong cells are exactly constant (all channels) and the region's
     #: constant ones take at least repeat_max_levels distinct lumas (0: always asked):
     #: blocks in that many levels follow the picture, a texture aligned with the grid gives
