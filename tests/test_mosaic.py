@@ -902,9 +902,9 @@ def test_small_blocks_over_a_dot_screen_alternating_dark_and_light() -> None:
     neighbours, which the texture test read as a screen, and the whole patch was dropped
     (PNG 0.611, JPEG q90 0.599; its 14 px patch alone was found). Lossless: exactly
     constant cells in 16 levels or more are blocks, not a texture (``repeat_max_levels``):
-    0.921 (the JPEG rule below finds it too). JPEG: cells 2 apart differ by a fifth of the neighbours' difference here, by a
-    few hundredths on a screen read on such a grid; up to 6 px blocks a region repeats
-    below 0.15 of it (``repeat_ratio_small``): 0.900."""
+    0.921 (the JPEG rule below finds it too). JPEG: cells 2 apart differ by a fifth of the
+    neighbours' difference here, by a few hundredths on a screen read on such a grid; up
+    to 6 px blocks a region repeats below 0.15 of it (``repeat_ratio_small``): 0.900."""
     sample = next(s for s in ea.make_art_set(301, clean_pages=0)[0] if s.name == "manga1")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "png")
     pred = detect_mosaic(img)

@@ -243,7 +243,9 @@ class Grid:
         """True when the cell means of a region repeat with a period of 2 or 3 cells (a
         checkered texture, or a dot screen at 45 degrees, whose period in x and y is about
         twice the grid's): cells that far apart are much more alike than neighbours. A
-        mosaic's blocks follow the picture, which changes more with distance, not less."""
+        mosaic's blocks follow the picture, which changes more with distance, not less.
+        (Blocks up to ``small_block`` px over a screen of twice their size alternate dark and
+        light: for them "much more alike" is ``repeat_ratio_small``, stricter.)"""
         d = []
         for lag in (1, 2, 3):
             pairs = []
