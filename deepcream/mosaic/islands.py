@@ -30,8 +30,7 @@ def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
     for p in range(min_p, max_p + 1):
         counts = np.bincount(pos % p, minlength=p)
         phase = int(counts.argmax())
-        share = counts[phase] / len(pos)
-        best.append((p, phase, (share - 1.0 / p) / (1.0 - 1.0 / p)))
+        best.append((p, phase, _chance_corrected(counts[phase] / len(pos), p)))
     top = max(s for _, _, s in best)
     return max((b for b in best if b[2] >= near_best * top), key=lambda b: b[0])
 
@@ -299,8 +298,11 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
         # Steps across vertical edges, then (transposed) across horizontal ones.
         chg_x, held_x = _held_steps(lum, comp, run, prm.island_lossy_step)
         chg_y, held_y = (a.T for a in _held_steps(lum.T, comp.T, run, prm.island_lossy_step))
-        chg_x[:, (np.arange(x0 + 1, x1) % 8) == 0] = False
-        chg_y[(np.arange(y0 + 1, y1) % 8) == 0, :] = False
+        # (Not on JPEG's own 8 px lines, neither as changes nor as places for one.)
+        for a in (chg_x, held_x):
+            a[:, (np.arange(x0 + 1, x1) % 8) == 0] = False
+        for a in (chg_y, held_y):
+            a[(np.arange(y0 + 1, y1) % 8) == 0, :] = False
         m = prm.island_min_changes
         if np.count_nonzero(chg_x) < m or np.count_nonzero(chg_y) < m:
             continue
@@ -309,9 +311,7 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
         # (Each phase's changes per pair that could have one: the island's width and
         # height vary along it.)
         lines_x = np.nonzero(held_x)[1] + x0 + 1
-        lines_x = lines_x[lines_x % 8 != 0]
         lines_y = np.nonzero(held_y)[0] + y0 + 1
-        lines_y = lines_y[lines_y % 8 != 0]
         p, fx, _ = _fold(cx, prm.min_block, prm.max_block, prm.near_best)
         py, fy, _ = _fold(cy, prm.min_block, prm.max_block, prm.near_best)
         p, fx = _smallest_period(cx, lines_x, p, fx, prm.min_block)
@@ -366,9 +366,14 @@ def _mean_gap(img: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return max(abs(u - v) for u, v in zip(ma[:img.shape[2]], mb[:img.shape[2]], strict=True))
 
 
+def _chance_corrected(share: float, p: int) -> float:
+    """A share of positions on one phase of period ``p``, 0 at chance (1 / p), 1 when all."""
+    return (share - 1.0 / p) / (1.0 - 1.0 / p)
+
+
 def _share(pos: np.ndarray, p: int, f: int) -> float:
     """Chance-corrected share of ``pos`` on phase ``f`` of period ``p`` (``_fold``'s score)."""
-    return (np.count_nonzero(pos % p == f) / len(pos) - 1.0 / p) / (1.0 - 1.0 / p)
+    return _chance_corrected(np.count_nonzero(pos % p == f) / len(pos), p)
 
 
 def _smallest_period(pos: np.ndarray, lines: np.ndarray, p: int, f: int, min_p: int
