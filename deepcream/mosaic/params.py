@@ -274,6 +274,14 @@ class MosaicParams:
     clean_noise: float = 0.25
     #: strong cells needed before "exact" counts as lossless input
     lossless_min_cells: int = 12
+    #: ... or fewer, when the image looks lossless: at least this share of its luma steps
+    #: of lossless_step or more have an exactly flat 3 x 3 patch (no channel at 0 or 255)
+    #: within 2 px (0: off)
+    lossless_flat_share: float = 0.15
+    lossless_step: int = 24
+    #: fewer steps than this: not judged (not lossless); at most lossless_sample are read
+    lossless_min_steps: int = 50
+    lossless_sample: int = 2048
     #: share of strong cells exactly constant in all channels for weak cells to have to be
     exact_share: float = 0.5
     #: lossy input: cell tests rerun on a 3x3 median-filtered luma from this block size,
