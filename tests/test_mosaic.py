@@ -45,6 +45,21 @@ def _assert_jpeg_patch_found(source: np.ndarray, box: tuple[int, int, int, int],
     assert np.count_nonzero(pred & ~truth) < spill * truth.sum()
 
 
+def _art_picture(seed: int, name: str, condition: str) -> tuple[np.ndarray, np.ndarray]:
+    """(image, truth) of art-set ``seed``'s mosaic picture ``name`` saved as ``condition``."""
+    sample = next(s for s in ea.make_art_set(seed, clean_pages=0)[0] if s.name == name)
+    img, truth, _scale = ea.apply_condition(sample.image, sample.truth, condition)
+    return img, truth
+
+
+def _assert_found(img: np.ndarray, truth: np.ndarray, floor: float, outside: float,
+                  params: MosaicParams | None = None) -> None:
+    """The detection reaches IoU ``floor`` and at most ``outside`` of it lies off ``truth``."""
+    pred = detect_mosaic(img, params=params)
+    assert ea.iou(pred, truth) >= floor
+    assert np.count_nonzero(pred & ~truth) <= outside * np.count_nonzero(pred)
+
+
 def _assert_line_art_patch_found(seed: int, index: int, box: tuple[int, int, int, int],
                                  block: int, offset: tuple[int, int], condition: str,
                                  floor: float, spill: float | None = None) -> None:
@@ -905,17 +920,12 @@ def test_small_blocks_over_a_dot_screen_alternating_dark_and_light() -> None:
     0.921 (the JPEG rule below finds it too). JPEG: cells 2 apart differ by a fifth of the
     neighbours' difference here, by a few hundredths on a screen read on such a grid; up
     to 6 px blocks a region repeats below 0.15 of it (``repeat_ratio_small``): 0.900."""
-    sample = next(s for s in ea.make_art_set(301, clean_pages=0)[0] if s.name == "manga1")
-    img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "png")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.9
-    assert np.count_nonzero(pred & ~truth) <= 0.1 * np.count_nonzero(pred)
+    img, truth = _art_picture(301, "manga1", "png")
+    _assert_found(img, truth, 0.9, 0.1)
     off = detect_mosaic(img, params=MosaicParams(repeat_max_levels=0, repeat_ratio_small=0.25))
     assert ea.iou(off, truth) < 0.7
-    img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.85
-    assert np.count_nonzero(pred & ~truth) <= 0.12 * np.count_nonzero(pred)
+    img, truth = _art_picture(301, "manga1", "jpeg90")
+    _assert_found(img, truth, 0.85, 0.12)
     off = detect_mosaic(img, params=MosaicParams(repeat_ratio_small=0.25))
     assert ea.iou(off, truth) < 0.7
 
@@ -925,11 +935,8 @@ def test_big_blocks_with_few_strong_cells_on_a_lossless_image() -> None:
     flat dot-screened fill leaves its grid's box 8 strong cells, fewer than the 12 that make
     "exactly flat" mean lossless, so it went through the lossy tests, which dropped it (PNG
     0.424). The image itself is lossless (``looks_lossless``), which decides then: 0.597."""
-    sample = next(s for s in ea.make_art_set(200, clean_pages=0)[0] if s.name == "illust0")
-    img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "png")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.58
-    assert np.count_nonzero(pred & ~truth) <= 0.13 * np.count_nonzero(pred)
+    img, truth = _art_picture(200, "illust0", "png")
+    _assert_found(img, truth, 0.58, 0.13)
     off = detect_mosaic(img, params=MosaicParams(lossless_flat_share=0))
     assert ea.iou(off, truth) < 0.45
 
@@ -1120,13 +1127,11 @@ def test_region_on_a_divisor_of_the_found_grid_is_cut_to_it() -> None:
     cells completed its box over the paper and between the hatching lines (IoU 0.633, 33.7%
     of the detection outside). The 8 px grid was found too: the 4 px grid's regions are cut
     to its regions grown by a block (0.814, 10.1%)."""
-    sample = next(s for s in ea.make_art_set(102, clean_pages=0)[0] if s.name == "manga2")
-    pred = detect_mosaic(sample.image)
-    assert ea.iou(pred, sample.truth) >= 0.8
-    assert np.count_nonzero(pred & ~sample.truth) <= 0.12 * np.count_nonzero(pred)
-    both = detect_mosaic(sample.image, params=MosaicParams(divisor_overlap=0))
-    assert ea.iou(both, sample.truth) < 0.7
-    assert np.count_nonzero(both & ~sample.truth) >= 0.3 * np.count_nonzero(both)
+    img, truth = _art_picture(102, "manga2", "png")
+    _assert_found(img, truth, 0.8, 0.12)
+    both = detect_mosaic(img, params=MosaicParams(divisor_overlap=0))
+    assert ea.iou(both, truth) < 0.7
+    assert np.count_nonzero(both & ~truth) >= 0.3 * np.count_nonzero(both)
 
 
 def test_mosaic_that_flattened_a_screentone_is_found_after_jpeg(art_set_seed3) -> None:
