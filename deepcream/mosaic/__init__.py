@@ -15,6 +15,8 @@ and the evaluation):
 - ``fractional``: grids with a non-integer period (mosaics rescaled after pixelation),
   found by the blends their edges leave in the pixels they cut, tested as integer grids on
   the pixels wholly inside their cells;
+- ``erased``: a region runs on over the flat rest of its patch where the blocks averaged a
+  uniform texture (hatching, screentone) to one color, which no grid shows;
 - ``detect``: the grids' regions together: a region that a divisor of another found grid
   holds is cut to that grid's regions (8 px blocks are also 4 px blocks), and the holes a
   region encloses are filled (blocks equal to the fill under them).

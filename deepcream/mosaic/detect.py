@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from deepcream.mosaic.border import exact_block_pixels, lossy_block_pixels, partial_blocks
 from deepcream.mosaic.cells import Grid, cell_pixels
+from deepcream.mosaic.erased import erased_texture
 from deepcream.mosaic.fractional import (
     FractionalGrid,
     blend_residuals,
@@ -693,13 +694,11 @@ def final_detections(rgb: np.ndarray, prm: MosaicParams) -> list[tuple[Candidate
     return cut_divisor_grids(list(grid_detections(rgb, prm)), rgb.shape[:2], prm)
 
 
-def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
-                        ) -> tuple[np.ndarray, list[MosaicRegion]]:
-    """(mask bool [H, W], regions largest first) of the pixelated areas of an RGB (or grey)
-    uint8 image. Regions are the mask's 4-connected components, as the decensor pipeline's
-    (``deepcream.regions.find_regions``); each reports the grid that found most of its pixels."""
-    prm = DEFAULT_PARAMS if params is None else params
-    check_input(rgb, prm)
+def found_mask(rgb: np.ndarray, prm: MosaicParams
+               ) -> tuple[np.ndarray, np.ndarray, list[CandidateGrid]]:
+    """(mask bool [H, W], owner int16 [H, W]: index into the grids, -1 where none or a
+    filled hole, the grids) of every grid's regions (``final_detections``), grown over
+    textures they erased (``erased.py``), their enclosed holes filled."""
     h, w = rgb.shape[:2]
     result = np.zeros((h, w), bool)
     owner = np.full((h, w), -1, np.int16)
@@ -715,22 +714,66 @@ def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
         owner[img_sl][new] = len(grids)
         result[img_sl] |= new
         grids.append(cand)
-    regions: list[MosaicRegion] = []
-    if not grids:
-        return result, regions
-    fill_enclosed_holes(result, prm)
-    labels, _ = ndimage.label(result)
-    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        mine = labels[sl] == k
+    if grids and prm.erased:
+        luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+
+        def grow(region: tuple[tuple[slice, slice], np.ndarray, int]
+                 ) -> tuple[tuple[tuple[int, int, int, int], np.ndarray] | None, int]:
+            sl, mine, g = region
+            cand = grids[g]
+            p = max(prm.min_block, round(cand.period if cand.period is not None else cand.p))
+            return erased_texture(rgb, luma, result, mine, (sl[0].start, sl[1].start), p, prm), g
+
+        # (Every region reads the regions as found; OpenCV releases the GIL, so two threads
+        # halve the wall time where two regions are large.)
+        regions = list(labelled_regions(result, owner))
+        with ThreadPoolExecutor(max_workers=2) if prm.parallel else nullcontext() as pool:
+            grown = list(pool.map(grow, regions) if pool is not None else map(grow, regions))
+        for extra, g in grown:
+            if extra is not None:
+                (x0, y0, x1, y1), added = extra
+                result[y0:y1, x0:x1] |= added
+                owner[y0:y1, x0:x1][added] = g
+    if grids:
+        fill_enclosed_holes(result, prm)
+    return result, owner, grids
+
+
+def labelled_regions(mask: np.ndarray, owner: np.ndarray
+                     ) -> Iterator[tuple[tuple[slice, slice], np.ndarray, int]]:
+    """Per 4-connected region of ``mask``: (its bounding box's slices, its pixels over that
+    box, the grid that found most of them), in raster order of their first pixel."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return
+    # (Labelled within the mask's box: the whole image would cost ~20-40 ms.)
+    y0, x0 = int(rows[0]), int(cols[0])
+    box = mask[y0:rows[-1] + 1, x0:cols[-1] + 1]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(box.view(np.uint8), connectivity=4)
+    for k in range(1, n):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        sl = (slice(y0 + y, y0 + y + h), slice(x0 + x, x0 + x + w))
+        mine = labels[y:y + h, x:x + w] == k
         found = owner[sl][mine]  # (-1: a filled hole)
-        votes = np.bincount(found[found >= 0], minlength=len(grids))
-        g = grids[int(votes.argmax())]
-        regions.append(MosaicRegion(g.p, g.fx, g.fy,
+        votes = np.bincount(found[found >= 0], minlength=1)
+        yield sl, mine, int(votes.argmax())
+
+
+def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
+                        ) -> tuple[np.ndarray, list[MosaicRegion]]:
+    """(mask bool [H, W], regions largest first) of the pixelated areas of an RGB (or grey)
+    uint8 image. Regions are the mask's 4-connected components, as the decensor pipeline's
+    (``deepcream.regions.find_regions``); each reports the grid that found most of its pixels."""
+    prm = DEFAULT_PARAMS if params is None else params
+    check_input(rgb, prm)
+    result, owner, grids = found_mask(rgb, prm)
+    regions: list[MosaicRegion] = []
+    for sl, mine, g in labelled_regions(result, owner):
+        cand = grids[g]
+        regions.append(MosaicRegion(cand.p, cand.fx, cand.fy,
                                     (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
                                     int(np.count_nonzero(mine)),
-                                    float(g.p) if g.period is None else g.period))
+                                    float(cand.p) if cand.period is None else cand.period))
     regions.sort(key=lambda r: -r.pixels)
     return result, regions
 
@@ -739,8 +782,4 @@ def detect_mosaic(rgb: np.ndarray, *, params: MosaicParams | None = None) -> np.
     """Mask (bool [H, W]) of the pixelated regions of an RGB (or grey) uint8 image."""
     prm = DEFAULT_PARAMS if params is None else params
     check_input(rgb, prm)
-    result = np.zeros(rgb.shape[:2], bool)
-    for _cand, grid, pixels in final_detections(rgb, prm):
-        grid.paste(result, pixels)
-    fill_enclosed_holes(result, prm)
-    return result
+    return found_mask(rgb, prm)[0]

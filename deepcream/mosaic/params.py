@@ -375,6 +375,32 @@ class MosaicParams:
     #: dropped when that grid's regions cover this share of it (0: off)
     divisor_overlap: float = 0.5
 
+    # --- blocks that erased a texture (erased.py) -------------------------------------------
+    #: a found region runs on over a flat area of its texture's mean color that the texture
+    #: encloses (below)
+    erased: bool = True
+    #: ... when this share of the area's new pixels lie a block or more from its border
+    erased_deep_share: float = 0.15
+    #: flat: luma std over 3 x 3 px at most erased_smooth, and within erased_level_tol of
+    #: the area's level where it meets the region
+    erased_smooth: float = 3.0
+    erased_level_tol: float = 6.0
+    #: enclosed within erased_reach x the region's size around it, at most erased_max_reach
+    #: px (at least 3 blocks)
+    erased_reach: float = 2.0
+    erased_max_reach: int = 256
+    #: and at most erased_max_growth x the region's area
+    erased_max_growth: float = 2.0
+    #: rough: luma std over 7 x 7 px at least erased_rough, around erased_rough_share of
+    #: its border
+    erased_rough: float = 6.0
+    erased_rough_share: float = 0.7
+    #: its color (any channel) within erased_color_tol of the texture's block means a half
+    #: to one block out, and within erased_edge_tol of the mean of the pixels up to half a
+    #: block out (an outline is not the texture)
+    erased_color_tol: float = 4.0
+    erased_edge_tol: float = 16.0
+
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and
     #: completion over exactly constant cells only (every whole block is one)

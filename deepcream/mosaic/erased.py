@@ -1,0 +1,137 @@
+"""Blocks that erased a texture, beside a region the grids found.
+
+A mosaic over hatching or screentone averages the texture: where the texture is uniform, its
+blocks all take one color, with no step between them and so no grid for the cell tests to
+see. The grid finds the part of the patch whose blocks step (over an outline, a fill's edge,
+shading); the rest is a flat area of the texture's own mean color, which the texture
+surrounds and which runs on from the found region. Flat areas are everywhere in art, so all
+of these must hold for one to be taken:
+
+- it is flat (luma within ``erased_level_tol`` of its color where it meets the region) and
+  shares a block's area with the region (the region's own flat blocks are part of it);
+- it is enclosed: it ends within ``erased_reach`` region sizes (a background goes on);
+- it is thick: ``erased_deep_share`` of its new pixels lie a block or more from its border
+  (the gaps between hatching lines are as flat, but thin);
+- its border is the texture itself: most pixels around it are rough, the texture a half to
+  one block out averages to its color over a block (``erased_color_tol``), and so do the
+  pixels right at its border (``erased_edge_tol``): the outline of a flat shape does not.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+
+
+def _local_std(x: np.ndarray, k: int) -> np.ndarray:
+    mean = cv2.boxFilter(x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+    sq = cv2.boxFilter(x * x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+    return np.sqrt(np.maximum(sq - mean * mean, 0.0))
+
+
+def _grown(mask: np.ndarray, r: int) -> np.ndarray:
+    return cv2.dilate(mask.view(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).view(bool)
+
+
+def _rough(lum: np.ndarray, win: tuple[slice, slice], prm: MosaicParams) -> np.ndarray:
+    """Whether each pixel of ``lum[win]`` is rough (7 x 7 std), read from 3 px beyond the
+    window where the box has them."""
+    (ys, xs), r = win, 3
+    y0, x0 = max(0, ys.start - r), max(0, xs.start - r)
+    y1, x1 = min(lum.shape[0], ys.stop + r), min(lum.shape[1], xs.stop + r)
+    std = _local_std(lum[y0:y1, x0:x1], 7)
+    return std[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] >= prm.erased_rough
+
+
+def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, others: np.ndarray,
+                         rough: np.ndarray, colors: np.ndarray, p: int, prm: MosaicParams) -> bool:
+    """Whether a flat ``area`` (bool, over a window) is thick and bordered by a texture of its
+    own mean color: the module's last two tests. ``new``: its pixels not yet found; ``mine``
+    / ``others``: this region's / every region's pixels; ``rough``: the rough pixels;
+    ``colors``: the window's pixels (uint8 [h, w, c])."""
+    depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    if np.count_nonzero(depth[new] >= p) < prm.erased_deep_share * np.count_nonzero(new):
+        return False
+    ring = _grown(area, 2) & ~area & ~_grown(mine, 1)
+    if np.count_nonzero(ring) < 10 or np.mean(rough[ring]) < prm.erased_rough_share:
+        return False
+    inner = _grown(area, (p + 1) // 2)
+    edge = inner & ~area & ~others
+    outer = _grown(area, p) & ~inner & ~others & rough
+    if np.count_nonzero(edge) < 10 or np.count_nonzero(outer) < 10:
+        return False
+    pixels = colors.astype(np.float32)
+    color = np.median(pixels[new], axis=0)
+    if float(np.abs(pixels[edge].mean(axis=0) - color).max()) > prm.erased_edge_tol:
+        return False  # an outline, not the texture
+    block_mean = cv2.boxFilter(pixels, -1, (p, p), borderType=cv2.BORDER_REFLECT)
+    texture = np.median(block_mean.reshape(pixels.shape)[outer], axis=0)
+    return float(np.abs(texture - color).max()) <= prm.erased_color_tol
+
+
+def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region: np.ndarray,
+                   origin: tuple[int, int], p: int, prm: MosaicParams = DEFAULT_PARAMS
+                   ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """(box (x0, y0, x1, y1), bool mask over it) of the flat areas that run on from one
+    found region over a texture its blocks erased (see the module), or None. ``found``: every
+    region's pixels (bool [H, W]); ``region``: this region's pixels over its bounding box,
+    whose top-left pixel is ``origin`` (y, x); ``p``: its block size."""
+    h, w = luma.shape
+    ry, rx = origin
+    rh, rw = region.shape
+    if np.count_nonzero(region) < p * p:
+        return None
+    reach = max(3 * p, min(prm.erased_max_reach, int(prm.erased_reach * max(rh, rw))))
+    x0, y0 = max(0, rx - reach), max(0, ry - reach)
+    x1, y1 = min(w, rx + rw + reach), min(h, ry + rh + reach)
+    lum = luma[y0:y1, x0:x1].astype(np.float32)
+    mine = np.zeros(lum.shape, bool)
+    mine[ry - y0:ry - y0 + rh, rx - x0:rx - x0 + rw] = region
+    smooth = _local_std(lum, 3) <= prm.erased_smooth
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(smooth.view(np.uint8), connectivity=4)
+    near = _grown(mine, 2)
+    others = found[y0:y1, x0:x1]
+    colors = rgb[y0:y1, x0:x1].reshape(y1 - y0, x1 - x0, -1)
+    shared = np.bincount(comp[mine], minlength=n)
+    added = np.zeros(lum.shape, bool)
+    bh, bw = lum.shape
+    m = p + 3  # room for the rings below
+    for k in np.unique(comp[near & smooth]):
+        if k == 0 or shared[k] < p * p:
+            continue
+        # (Each flat area is judged in its own window: the box can be large.)
+        cx, cy, cw, ch, _ = stats[k]
+        win = (slice(max(0, cy - m), min(bh, cy + ch + m)), slice(max(0, cx - m), min(bw, cx + cw + m)))
+        oy, ox = win[0].start, win[1].start
+        part = comp[win] == k
+        wmine, wothers, wlum = mine[win], others[win], lum[win]
+        # Where it meets the region: the flat area's level (a flat area of the texture's mean
+        # may touch other flat shapes through blocks of their colors).
+        meet = part & near[win] & ~wmine
+        if np.count_nonzero(meet) < 3:
+            continue
+        level = float(np.median(wlum[meet]))
+        rough = None  # (computed for the window when first needed)
+        flat = part & (np.abs(wlum - level) <= prm.erased_level_tol)
+        _, sub, sub_stats, _ = cv2.connectedComponentsWithStats(flat.view(np.uint8), connectivity=4)
+        for j in np.unique(sub[meet & flat]):
+            if j == 0:
+                continue
+            sx, sy, sw, sh, _ = sub_stats[j]
+            if ox + sx == 0 or oy + sy == 0 or ox + sx + sw >= bw or oy + sy + sh >= bh:
+                continue  # not enclosed within the reach
+            area = sub == j
+            new = area & ~wothers
+            count = np.count_nonzero(new)
+            if (count < p * p or count > prm.erased_max_growth * np.count_nonzero(region)
+                    or np.count_nonzero(area & wmine) < p * p):
+                continue
+            if rough is None:
+                rough = _rough(lum, win, prm)
+            if _bordered_by_texture(area, new, wmine, wothers, rough, colors[win], p, prm):
+                added[win] |= new
+    if not added.any():
+        return None
+    return (x0, y0, x1, y1), added
