@@ -660,32 +660,41 @@ def paste_within(target: np.ndarray, origin: tuple[int, int], grid: Grid | BoxPl
                                                               c - xs.start:d - xs.start]
 
 
+def mask_regions(mask: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+    """Per 4-connected region of ``mask``: (its bounding box's slices, its pixels over that
+    box), in raster order of their first pixel. (Labels are taken first: the caller may
+    change ``mask`` meanwhile.)"""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return
+    # (Labelled within the mask's box: the whole image would cost ~20-40 ms.)
+    y0, x0 = int(rows[0]), int(cols[0])
+    box = mask[y0:rows[-1] + 1, x0:cols[-1] + 1]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(box.view(np.uint8), connectivity=4)
+    for k in range(1, n):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        yield (slice(y0 + y, y0 + y + h), slice(x0 + x, x0 + x + w)), labels[y:y + h, x:x + w] == k
+
+
 def fill_enclosed_holes(mask: np.ndarray, prm: MosaicParams) -> None:
     """Fill, in place, the holes of each region of ``mask`` (4-connected; a hole: pixels
     not in the mask that no 8-connected path links to the outside) that are together at most
     hole_fill_share of its area."""
     if prm.hole_fill_share <= 0:
         return
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if len(rows) == 0:
-        return
-    # (Labelled within the mask's box: the whole image would cost ~20-40 ms.)
-    y0, x0 = rows[0], cols[0]
-    box = mask[y0:rows[-1] + 1, x0:cols[-1] + 1]
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(box.view(np.uint8), connectivity=4)
-    for k in range(1, n):
-        x, y, w, h, area = stats[k]
+    for sl, mine in mask_regions(mask):
+        h, w = mine.shape
         if w < 3 or h < 3:
             continue
         # The region's box, padded by a pixel: what is not the region and not 8-connected to
         # the padding is a hole.
         rest = np.ones((h + 2, w + 2), np.uint8)
-        rest[1:-1, 1:-1] = labels[y:y + h, x:x + w] != k
+        rest[1:-1, 1:-1] = ~mine
         _, parts = cv2.connectedComponents(rest, connectivity=8)
         holes = (parts[1:-1, 1:-1] != parts[0, 0]) & (rest[1:-1, 1:-1] > 0)
         count = np.count_nonzero(holes)
-        if count and count <= prm.hole_fill_share * area:
-            box[y:y + h, x:x + w] |= holes
+        if count and count <= prm.hole_fill_share * np.count_nonzero(mine):
+            mask[sl] |= holes
 
 
 def final_detections(rgb: np.ndarray, prm: MosaicParams) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
@@ -741,22 +750,11 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
 
 def labelled_regions(mask: np.ndarray, owner: np.ndarray
                      ) -> Iterator[tuple[tuple[slice, slice], np.ndarray, int]]:
-    """Per 4-connected region of ``mask``: (its bounding box's slices, its pixels over that
-    box, the grid that found most of them), in raster order of their first pixel."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if len(rows) == 0:
-        return
-    # (Labelled within the mask's box: the whole image would cost ~20-40 ms.)
-    y0, x0 = int(rows[0]), int(cols[0])
-    box = mask[y0:rows[-1] + 1, x0:cols[-1] + 1]
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(box.view(np.uint8), connectivity=4)
-    for k in range(1, n):
-        x, y, w, h = (int(v) for v in stats[k, :4])
-        sl = (slice(y0 + y, y0 + y + h), slice(x0 + x, x0 + x + w))
-        mine = labels[y:y + h, x:x + w] == k
+    """``mask_regions``, each with the grid that found most of its pixels (``owner``: see
+    ``found_mask``)."""
+    for sl, mine in mask_regions(mask):
         found = owner[sl][mine]  # (-1: a filled hole)
-        votes = np.bincount(found[found >= 0], minlength=1)
-        yield sl, mine, int(votes.argmax())
+        yield sl, mine, int(np.bincount(found[found >= 0], minlength=1).argmax())
 
 
 def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
