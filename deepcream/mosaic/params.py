@@ -390,7 +390,7 @@ class MosaicParams:
     erased_reach: float = 2.0
     erased_max_reach: int = 256
     #: and at most erased_max_growth x the region's area
-    erased_max_growth: float = 2.0
+    erased_max_growth: float = 3.0
     #: rough: luma std over 7 x 7 px at least erased_rough, around erased_rough_share of
     #: its border
     erased_rough: float = 6.0
