@@ -46,18 +46,22 @@ def check_input(rgb: np.ndarray, prm: MosaicParams) -> None:
         raise ValueError(f"block sizes must satisfy 2 <= min <= max <= {prm.tile // 2}")
 
 
-def grid_detections(rgb: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
+def image_luma(rgb: np.ndarray) -> np.ndarray:
+    """The luma the grids are found on: JPEG subsamples chroma 2x, whose blur puts color
+    steps on even columns everywhere; luma keeps full resolution."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+
+
+def grid_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
                     ) -> Iterator[tuple[CandidateGrid, Grid, np.ndarray]]:
     """Per candidate grid that holds a region: (the candidate, its cells, the pixel mask of
-    its regions over the grid's crop; ``Grid.paste`` puts it into an image-sized mask)."""
+    its regions over the grid's crop; ``Grid.paste`` puts it into an image-sized mask).
+    ``luma``: ``image_luma(rgb)``."""
     # Over 80 lines on purpose: one pass per candidate grid whose steps (cells, growth,
     # borders, completion) read and narrow the same per-grid arrays; the comments mark them.
     h, w = rgb.shape[:2]
     if h < 4 * prm.min_block or w < 4 * prm.min_block:
         return
-    # Luma for finding the grid: JPEG subsamples chroma 2x, whose blur puts color steps on
-    # even columns everywhere; luma keeps full resolution.
-    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     # (Both non-integer searches weigh the same pixel differences.)
     steps = edge_steps(luma) if prm.fractional else None
     # The non-integer and island searches do not depend on what the integer search finds
@@ -697,10 +701,11 @@ def fill_enclosed_holes(mask: np.ndarray, prm: MosaicParams) -> None:
             mask[sl] |= holes
 
 
-def final_detections(rgb: np.ndarray, prm: MosaicParams) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
+def final_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams
+                     ) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
     """Every grid's regions (``grid_detections``), those on a divisor of another found grid
-    cut to it (``cut_divisor_grids``)."""
-    return cut_divisor_grids(list(grid_detections(rgb, prm)), rgb.shape[:2], prm)
+    cut to it (``cut_divisor_grids``). ``luma``: ``image_luma(rgb)``."""
+    return cut_divisor_grids(list(grid_detections(rgb, luma, prm)), rgb.shape[:2], prm)
 
 
 def found_mask(rgb: np.ndarray, prm: MosaicParams
@@ -712,7 +717,8 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
     result = np.zeros((h, w), bool)
     owner = np.full((h, w), -1, np.int16)
     grids: list[CandidateGrid] = []
-    for cand, grid, pixels in final_detections(rgb, prm):
+    luma = image_luma(rgb)  # (the grids' and the erased texture's)
+    for cand, grid, pixels in final_detections(rgb, luma, prm):
         win = grid.window(pixels)
         if win is None:
             continue
@@ -724,8 +730,6 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
         result[img_sl] |= new
         grids.append(cand)
     if grids and prm.erased:
-        luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-
         def grow(region: tuple[tuple[slice, slice], np.ndarray, int]
                  ) -> tuple[tuple[tuple[int, int, int, int], np.ndarray] | None, int]:
             sl, mine, g = region
