@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from deepcream.mosaic import DEFAULT_PARAMS, MosaicParams, detect_mosaic, find_mosaic_regions
-from deepcream.mosaic.detect import fill_enclosed_holes, looks_lossless
+from deepcream.mosaic.detect import fill_enclosed_holes, image_luma, looks_lossless
 from deepcream.mosaic.period import gradients as _gradients
 from deepcream.mosaic.period import repetition as _repetition
 
@@ -953,10 +953,9 @@ def test_looks_lossless_tells_png_art_from_its_jpeg(condition: str) -> None:
         sample = art[picture]
         for name, want in (("png", True), (condition, False)):
             img, _truth, _scale = ea.apply_condition(sample.image, sample.truth, name)
-            luma = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-            assert looks_lossless(img, luma, DEFAULT_PARAMS) is want, (picture, name)
+            assert looks_lossless(img, image_luma(img), DEFAULT_PARAMS) is want, (picture, name)
     img, _truth, _scale = ea.apply_condition(art["manga0"].image, art["manga0"].truth, "png")
-    assert not looks_lossless(img, cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), DEFAULT_PARAMS)
+    assert not looks_lossless(img, image_luma(img), DEFAULT_PARAMS)
     flat = np.full((64, 64, 3), 200, np.uint8)
     assert not looks_lossless(flat, flat[:, :, 0], DEFAULT_PARAMS)  # no steps to judge
 
