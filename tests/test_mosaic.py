@@ -913,6 +913,18 @@ def test_rescaled_mosaic_that_flattened_screentone_is_found(art_set_seed3) -> No
     assert ea.iou(off, truth) < 0.1
 
 
+def test_rescaled_mosaic_over_flat_art_with_exact_blends_is_kept() -> None:
+    """Art-set seed 400 ``illust2`` rescaled by 0.75: its 6 px blocks become 4.5 px, mostly
+    over flat fills, so few of its cells step (0.14 cut pixels with a step per period of
+    its area, under the 0.15 of ``frac_region_density``), yet the grid predicts its blends
+    within 8 % of their steps (areas that are not a rescaled grid: 48 % or more). Such
+    regions need only ``frac_exact_density``: 0.951 (0.520 with the usual density)."""
+    img, truth = _art_picture(400, "illust2", "scale75")
+    _assert_found(img, truth, 0.9, 0.03)
+    usual = detect_mosaic(img, params=MosaicParams(frac_exact_density=0.15))
+    assert ea.iou(usual, truth) < 0.6
+
+
 def test_small_blocks_over_a_dot_screen_alternating_dark_and_light() -> None:
     """Art-set seed 301 ``manga1``: 4 px blocks over a 1-bit 45-degree dot screen
     alternate dark and light from cell to cell, so cells 2 apart are more alike than

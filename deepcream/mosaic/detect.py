@@ -277,8 +277,11 @@ def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     # across a mosaic; a smooth area completed over a few blending outlines has far fewer.
     area = np.bincount(labels.ravel(), minlength=n + 1)
     period = min(fg.period_x, fg.period_y)
+    # (Fewer are enough where the blends are nearly exact: a rescaled mosaic over flat art.)
+    exact = tot_res <= prm.frac_exact_blend * tot_step
+    density = np.where(exact, prm.frac_exact_density, prm.frac_region_density)
     keep = ((cnt >= prm.frac_blend_min) & (tot_res <= prm.frac_region_blend * tot_step)
-            & (cnt * period >= prm.frac_region_density * area))
+            & (cnt * period >= density * area))
     keep[0] = False
     mask = keep[labels]
     if not mask.any():

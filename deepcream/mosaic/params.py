@@ -92,7 +92,10 @@ class MosaicParams:
     #: stride x stride block of its tiles has frac_blend_min such pixels within
     #: frac_blend_max of their step, frac_blend_share of its cut pixels; each region keeps
     #: when its residuals sum to at most frac_region_blend of its steps and it has at least
-    #: frac_region_density such pixels per `period` px of its area.
+    #: frac_region_density such pixels per `period` px of its area; frac_exact_density when
+    #: its residuals sum to at most frac_exact_blend of its steps (blends that exact come
+    #: from a rescaled grid, even over flat art whose cells seldom step; areas that are not
+    #: such a grid were measured at 0.48 or more).
     frac_blend_cut: float = 0.2
     frac_blend_step: float = 8.0
     frac_blend_max: float = 0.15
@@ -100,6 +103,8 @@ class MosaicParams:
     frac_blend_share: float = 0.3
     frac_region_blend: float = 0.3
     frac_region_density: float = 0.15
+    frac_exact_blend: float = 0.1
+    frac_exact_density: float = 0.05
 
     # --- non-integer periods blurred by a resampling filter (resampled.py) -------------------
     #: look for grids whose block steps a bilinear, bicubic or Lanczos rescale blurred
