@@ -746,9 +746,7 @@ def test_jpeg_completion_spread_option_leaves_cells_crossed_by_thin_lines(art_se
     ``illust2`` JPEG q90: 0.758 / 12.7% outside with it, 0.709 / 19.3% without."""
     sample = next(s for s in art_set_seed2 if s.name == "illust2")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
-    pred = detect_mosaic(img, params=MosaicParams(complete_spread_ratio=1.0))
-    assert ea.iou(pred, truth) >= 0.74
-    assert np.count_nonzero(pred & ~truth) <= 0.15 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.74, 0.15, MosaicParams(complete_spread_ratio=1.0))
     # (The region a divisor of its grid found is cut to it since the eighth session, which
     # takes most of that spill as well: shown without.)
     off = detect_mosaic(img, params=MosaicParams(divisor_overlap=0))
@@ -778,9 +776,7 @@ def test_grid_on_jpeg_blocks_does_not_take_paper_between_hatching(art_set_seed2)
     such grids a side now steps over the flatness of both its cells: 0.936."""
     sample = next(s for s in art_set_seed2 if s.name == "manga1")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg80")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.9
-    assert np.count_nonzero(pred & ~truth) <= 0.02 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.9, 0.02)
     off = detect_mosaic(img, params=MosaicParams(jpeg_pair_sides=False))
     assert np.count_nonzero(off & ~truth) > 0.5 * np.count_nonzero(off)
 
@@ -851,9 +847,7 @@ def test_completion_within_the_hull_keeps_blob_regions_in_their_selection(art_se
     before the texture-gap fix, 0.882 / 8.4% after it)."""
     sample = next(s for s in art_set_seed2 if s.name == "illust1")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
-    pred = detect_mosaic(img, params=MosaicParams(complete_hull_margin=1))
-    assert ea.iou(pred, truth) >= 0.85
-    assert np.count_nonzero(pred & ~truth) <= 0.1 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.85, 0.1, MosaicParams(complete_hull_margin=1))
 
 
 @pytest.fixture(scope="module")
@@ -869,9 +863,7 @@ def test_art_box_does_not_grow_to_an_outline_across_a_fill(art_set_seed3) -> Non
     area outside). With that growth off (``box_reach_any=0``): 0.846 / 11.8%."""
     sample = next(s for s in art_set_seed3 if s.name == "illust1")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.82
-    assert np.count_nonzero(pred & ~truth) <= 0.14 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.82, 0.14)
     # (The ramp test of completion, ``complete_ramp_max``, and the hull of the found cells,
     # ``lossy_hull_margin``, also stop that fill: the old growth is shown with them off.)
     old = detect_mosaic(img, params=MosaicParams(box_reach_any=1.0, complete_ramp_max=0.0,
@@ -904,9 +896,7 @@ def test_rescaled_mosaic_that_flattened_screentone_is_found(art_set_seed3) -> No
     before, and without ``island_blends``)."""
     sample = next(s for s in art_set_seed3 if s.name == "illust0")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "scale75")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.9
-    assert np.count_nonzero(pred & ~truth) <= 0.03 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.9, 0.03)
     _mask, regions = find_mosaic_regions(img)
     assert regions and abs(regions[0].period - 9.75) <= 0.1
     off = detect_mosaic(img, params=MosaicParams(island_blends=False))
@@ -1024,9 +1014,7 @@ def test_rescaled_grid_is_refined_where_its_mosaic_is(art_set_seed5) -> None:
     islands)."""
     sample = next(s for s in art_set_seed5 if s.name == "manga2")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "scale75")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.83
-    assert np.count_nonzero(pred & ~truth) <= 0.06 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.83, 0.06)
     off = detect_mosaic(img, params=MosaicParams(frac_local_max=0))
     assert ea.iou(off, truth) <= 0.76
 
@@ -1040,9 +1028,7 @@ def test_jpeg_completion_stays_within_the_hull_of_a_blob(art_set_seed5) -> None:
     its box): 0.769 / 3.9%."""
     sample = next(s for s in art_set_seed5 if s.name == "illust0")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.74
-    assert np.count_nonzero(pred & ~truth) <= 0.08 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.74, 0.08)
     off = detect_mosaic(img, params=MosaicParams(lossy_hull_margin=-1, divisor_overlap=0))
     assert np.count_nonzero(off & ~truth) > 0.15 * np.count_nonzero(off)
     # The divisor cut alone (eighth session) takes most of it too.
@@ -1058,9 +1044,7 @@ def test_jpeg_completion_leaves_a_smooth_gradient(art_set_seed9) -> None:
     more than ``complete_ramp_max`` (or twice the region's own cells) are not completed."""
     sample = next(s for s in art_set_seed9 if s.name == "illust2")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.76
-    assert np.count_nonzero(pred & ~truth) <= 0.2 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.76, 0.2)
     off = detect_mosaic(img, params=MosaicParams(complete_ramp_max=0.0))
     assert np.count_nonzero(off & ~truth) > 0.3 * np.count_nonzero(off)
 
@@ -1165,9 +1149,7 @@ def test_island_is_cut_to_where_its_grid_changes() -> None:
     photo = dict(eo.photos())["coffee"]
     rng = np.random.default_rng([2, 2000 + names.index("coffee")])
     img, truth, _patches = ea.add_art_mosaics(eo.cartoon(photo), rng)
-    pred = detect_mosaic(img)
-    assert ea.iou(pred, truth) >= 0.9
-    assert np.count_nonzero(pred & ~truth) <= 0.06 * np.count_nonzero(pred)
+    _assert_found(img, truth, 0.9, 0.06)
     uncut = detect_mosaic(img, params=MosaicParams(island_hull_margin=-1))
     assert np.count_nonzero(uncut & ~truth) >= 0.08 * np.count_nonzero(uncut)
 
