@@ -440,6 +440,12 @@ _BLEND_RIDGE_BACKGROUND_SHARE = 0.6
 _ALONG_EXCESS = 110
 _ALONG_RIDGE = 70
 _ALONG_REACH = 32
+# ... and, where its chroma reads as the mask color blended into the background (see
+# _pale_along), down to _ALONG_PALE_EXCESS: over dark grounds 4:2:0 leaves stretches of a
+# 2-4 px stroke at excess 80-110, dark green with the background's luma; the art's own
+# greens of that excess (mint, teal) lie off the blend line.
+_ALONG_PALE_EXCESS = 80
+_ALONG_PALE_RESIDUAL = 8.0
 _CORE_EXCESS = 150
 # Core: pixels this close, connected to a seed (hysteresis), no farther than _CORE_REACH px
 # from one: the rest of a JPEG-smeared stroke, but not the green art next to it.
@@ -833,8 +839,12 @@ class _Window:
             # A thin stroke under 4:2:0 found in pieces: its paler stretches between them
             # still stand out as a ridge; the core follows it a bounded distance, away
             # from art.
-            allowed |= ((ex >= _ALONG_EXCESS) & (self.ridge[inner] >= _ALONG_RIDGE)
-                        & _within(seeds, _ALONG_REACH) & ~self.near_art[inner])
+            along = ((self.ridge[inner] >= _ALONG_RIDGE) & _within(seeds, _ALONG_REACH)
+                     & ~self.near_art[inner])
+            allowed |= along & (ex >= _ALONG_EXCESS)
+            pale = along & (ex >= _ALONG_PALE_EXCESS) & (ex < _ALONG_EXCESS)
+            if pale.any():
+                allowed |= _pale_along(sub, ex, pale, color)
         core = _reconstruct(seeds, allowed)
         reach = _within(core, _EDGE_REACH)
         if ex is not None:
@@ -1102,15 +1112,8 @@ def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color:
         return np.zeros_like(line)
     line &= long_[labels]
     ys, xs = np.nonzero(line)
-    background = _local_background(rgb, excess, ys, xs)
     lab = labels[ys, xs]
-    pix = rgb[ys, xs].astype(np.float32) @ _YCC.T
-    bg = background @ _YCC.T
-    paint = np.asarray(color, np.float32) @ _YCC.T
-    alpha, residual = _blend_position(pix[:, 1:] - bg[:, 1:], paint[None, 1:] - bg[:, 1:])
-    luma_contrast = paint[0] - bg[:, 0]
-    informative = np.abs(luma_contrast) >= _BLEND_RIDGE_LUMA_CONTRAST
-    luma_alpha = (pix[:, 0] - bg[:, 0]) / np.where(informative, luma_contrast, 1.0)
+    alpha, residual, luma_alpha, informative = _ycc_blend_fit(rgb, excess, ys, xs, color)
     ok = np.zeros(n, bool)
     lo, hi = _BLEND_RIDGE_LUMA_ALPHA
     for i in np.unique(lab):
@@ -1124,6 +1127,51 @@ def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color:
         else:
             ok[i] = True
     return line & ok[labels]
+
+
+def _ycc_blend_fit(rgb: np.ndarray, excess: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                   color: Color) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel (ys, xs), how it reads as ``color`` blended into its local background, in
+    JPEG's own color space: (chroma alpha, chroma residual, luma alpha, whether the luma
+    tells: the background's luma differs from the color's by _BLEND_RIDGE_LUMA_CONTRAST)."""
+    pix = rgb[ys, xs].astype(np.float32) @ _YCC.T
+    bg = _local_background(rgb, excess, ys, xs) @ _YCC.T
+    paint = np.asarray(color, np.float32) @ _YCC.T
+    alpha, residual = _blend_position(pix[:, 1:] - bg[:, 1:], paint[None, 1:] - bg[:, 1:])
+    luma_contrast = paint[0] - bg[:, 0]
+    informative = np.abs(luma_contrast) >= _BLEND_RIDGE_LUMA_CONTRAST
+    luma_alpha = (pix[:, 0] - bg[:, 0]) / np.where(informative, luma_contrast, 1.0)
+    return alpha, residual, luma_alpha, informative
+
+
+def _pale_along(rgb: np.ndarray, excess: np.ndarray, pale: np.ndarray, color: Color
+                ) -> np.ndarray:
+    """The runs of ``pale`` (bool: ridge pixels below _ALONG_EXCESS) whose chroma reads as
+    the mask color blended into the local background (median residual <=
+    _ALONG_PALE_RESIDUAL, median alpha >= _BLEND_RIDGE_ALPHA). The luma is not asked: where
+    a thin stroke fades this far under 4:2:0 its luma has gone into the background's."""
+    n, labels = cv2.connectedComponents(pale.view(np.uint8), connectivity=8)
+    ys, xs = np.nonzero(pale)
+    lab = labels[ys, xs]
+    alpha, residual, _, _ = _ycc_blend_fit(rgb, excess, ys, xs, color)
+    # a JPEG's stroke borders leave thousands of one-pixel runs: medians per run at once
+    ok = ((_medians_by_label(residual, lab, n) <= _ALONG_PALE_RESIDUAL)
+          & (_medians_by_label(alpha, lab, n) >= _BLEND_RIDGE_ALPHA))
+    return pale & ok[labels]
+
+
+def _medians_by_label(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """float [n]: np.median of ``values`` per label 0..n-1 (NaN where a label has none)."""
+    order = np.lexsort((values, labels))
+    counts = np.bincount(labels, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    low = starts + np.maximum(counts - 1, 0) // 2
+    high = starts + counts // 2
+    ranked = values[order]
+    out = np.full(n, np.nan)
+    has = counts > 0
+    out[has] = (ranked[low[has]] + ranked[np.minimum(high[has], len(ranked) - 1)]) / 2.0
+    return out
 
 
 def _art_fill(distance: np.ndarray, paint_like: np.ndarray,

@@ -82,6 +82,49 @@ def test_thin_strokes_resized_then_jpeg_are_seeded(monkeypatch: pytest.MonkeyPat
     assert sum(ev.score_mask(s)["missed"] for s in samples) >= 500
 
 
+def test_pale_stretches_of_thin_strokes_are_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over a dark ground 4:2:0 leaves stretches of a thin stroke dark green (excess
+    80-110, the background's luma): the core follows them where their chroma lies on the
+    blend line (``_ALONG_PALE_*``). Dev seeds 2 and 3: 68 tinted px left without it."""
+    from deepcream import masks
+
+    samples = [s for s in ev.thin_samples(2, ["jpeg80-420"]) if s.name == "thin-coffee"]
+    samples += ev.painted_samples(3, ["jpeg95-420"], only=["coffee"])
+
+    found = [ev.score_mask(sample) for sample in samples]
+    assert all(r["far"] == 0 and r["ratio"] <= 1.5 for r in found), found
+    assert sum(r["missed"] for r in found) <= 10
+    monkeypatch.setattr(masks, "_ALONG_PALE_EXCESS", masks._ALONG_EXCESS)
+    assert sum(ev.score_mask(sample)["missed"] for sample in samples) >= 60
+
+
+@pytest.mark.parametrize("condition", ["resized", "jpeg90-444"])
+def test_pale_art_lines_beside_a_stroke_are_not_followed(condition: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mint art line (37, 241, 162: excess ~80) running on from a stroke is a ridge like a
+    pale stroke's, but its chroma lies far off the blend line (residual ~50): dev seed 2
+    ``lineart2`` keeps no mask pixel farther than 6 px from a stroke, and 93-175 px there
+    with the chroma test off."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(2, [condition], only=["lineart2"])
+    assert ev.score_mask(sample)["far"] == 0
+    monkeypatch.setattr(masks, "_ALONG_PALE_RESIDUAL", 1e9)
+    assert ev.score_mask(sample)["far"] >= 50
+
+
+def test_medians_by_label_match_numpy() -> None:
+    from deepcream.masks import _medians_by_label
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(1, 40, 3000)
+    values = rng.normal(size=3000).astype(np.float32)
+    got = _medians_by_label(values, labels, 41)
+    assert np.isnan(got[0]) and np.isnan(got[40])
+    want = [np.median(values[labels == i]) for i in range(1, 40)]
+    np.testing.assert_allclose(got[1:40], want, rtol=0, atol=1e-6)
+
+
 def test_exact_mode_is_much_worse_on_jpeg() -> None:
     """The floors mean something: DeepCreamPy's exact rule on the same JPEGs."""
     samples = ev.painted_samples(SEED, ["jpeg80-420"], only=PICTURES)
