@@ -1170,7 +1170,7 @@ def _medians_by_label(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndar
     ranked = values[order]
     out = np.full(n, np.nan)
     has = counts > 0
-    out[has] = (ranked[low[has]] + ranked[np.minimum(high[has], len(ranked) - 1)]) / 2.0
+    out[has] = (ranked[low[has]] + ranked[high[has]]) / 2.0
     return out
 
 
