@@ -915,6 +915,36 @@ def test_rescaled_mosaic_over_flat_art_with_exact_blends_is_kept() -> None:
     assert ea.iou(usual, truth) < 0.6
 
 
+def test_rescaled_region_that_fails_whole_is_judged_again_where_it_blends() -> None:
+    """Art-set seed 100 ``illust0`` rescaled by 0.75: its 4.5 px grid's region takes the
+    patch and a wide area around it where the grid merely combs the art, and fails as a
+    whole (its cut pixels miss their blends by 1.24 of their steps). Without the pixels
+    around which, over 2 periods, the cut pixels misfit (``frac_rescue_cells``), what is
+    left blends within 0.03: 0.776 (0 before)."""
+    img, truth = _art_picture(100, "illust0", "scale75")
+    _assert_found(img, truth, 0.75, 0.03)
+    off = detect_mosaic(img, params=MosaicParams(frac_rescue_cells=0))
+    assert ea.iou(off, truth) < 0.1
+
+
+@pytest.mark.parametrize("seed, name, relaxed", [
+    # a 4.3 px grid's cut pixels along a vertical outline: 157 on its columns, 1 on its rows
+    (802, "illust2", {"frac_rescue_axis_share": 0.0}),
+    # a 939 px patch of art that fits a 4.5 px grid's blends by chance: 65 cut pixels
+    (701, "illust0", {"frac_rescue_min": 0}),
+])
+def test_what_a_rescue_keeps_steps_on_both_axes_and_is_not_small(seed: int, name: str,
+                                                                  relaxed: dict) -> None:
+    """Lossless pictures (no rescale): what the misfit cut leaves of a failed region is
+    kept only with ``frac_rescue_min`` cut pixels, a quarter of them on each axis's grid
+    lines (``frac_rescue_axis_share``); else 19% and 5% of the detected area lay off the
+    mosaic."""
+    img, truth = _art_picture(seed, name, "png")
+    _assert_found(img, truth, 0.75, 0.02)
+    loose = detect_mosaic(img, params=MosaicParams(**relaxed))
+    assert np.count_nonzero(loose & ~truth) > 0.04 * np.count_nonzero(loose)
+
+
 def test_small_blocks_over_a_dot_screen_alternating_dark_and_light() -> None:
     """Art-set seed 301 ``manga1``: 4 px blocks over a 1-bit 45-degree dot screen
     alternate dark and light from cell to cell, so cells 2 apart are more alike than
@@ -1011,11 +1041,12 @@ def test_rescaled_grid_is_refined_where_its_mosaic_is(art_set_seed5) -> None:
     13.42 / 13.46 and 8.19 / 8.16 px, whose edges drift a pixel off over the patches; the
     area-filter block model refined around the best-combing tiles (``frac_local_max``)
     finds 13.50 and both patches: 0.862 (0.719 without; 0.638 before this and the rescaled
-    islands)."""
+    islands). Without the refinement the regions that fail whole are now judged again
+    where they blend (``frac_rescue_cells``): 0.803; with neither, 0.725."""
     sample = next(s for s in art_set_seed5 if s.name == "manga2")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "scale75")
     _assert_found(img, truth, 0.83, 0.06)
-    off = detect_mosaic(img, params=MosaicParams(frac_local_max=0))
+    off = detect_mosaic(img, params=MosaicParams(frac_local_max=0, frac_rescue_cells=0))
     assert ea.iou(off, truth) <= 0.76
 
 

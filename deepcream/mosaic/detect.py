@@ -22,6 +22,7 @@ from deepcream.mosaic.fractional import (
     blend_residuals,
     blurred_grids,
     cell_columns,
+    cut_pixels,
     edge_steps,
     fractional_grids,
 )
@@ -268,6 +269,35 @@ def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     mask = mask[row_of][:, col_of]
     # Each region must show the blends that the grid's cut pixels predict.
     res, step = blend_residuals(luma, fg, prm)
+    period = min(fg.period_x, fg.period_y)
+    kept = _regions_that_blend(mask, res, step, period, prm)
+    if prm.frac_rescue_cells > 0 and (mask & ~kept).any():
+        # A region that fails as a whole may be a mosaic grown over art the grid merely
+        # combs: its part where the blends fit locally is judged again on its own.
+        failed = mask & ~kept
+        failed &= ~_blends_misfit(failed & (step > 0), res, step, period, prm)
+        # (with the usual density even where the blends are exact: what a misfit cut
+        # leaves of a spill over flat art is exact and sparse; and with frac_rescue_min cut
+        # pixels: a few cells of a texture can fit by chance)
+        rescued = _regions_that_blend(failed, res, step, period, prm, sparse_if_exact=False,
+                                      min_cut=prm.frac_rescue_min)
+        kept |= rescued & _blend_on_both_axes(rescued, step > 0, fg, prm)
+    mask = kept
+    if not mask.any():
+        return None
+    p = max(1, round(fg.period_x))
+    cand = CandidateGrid(p, int(round(fg.phase_x)) % p, int(round(fg.phase_y)) % p, [], False,
+                         period=round(fg.period_x, 2))
+    return cand, BoxPlacement(fg.box), mask
+
+
+def _regions_that_blend(mask: np.ndarray, res: np.ndarray, step: np.ndarray, period: float,
+                        prm: MosaicParams, sparse_if_exact: bool = True, min_cut: int = 0
+                        ) -> np.ndarray:
+    """The regions of ``mask`` (bool over a non-integer grid's box) whose cut pixels fit the
+    blends the grid predicts (``res`` / ``step``: ``fractional.blend_residuals``), with at
+    least frac_blend_min (and ``min_cut``) of them; ``sparse_if_exact``: exact blends need
+    only ``frac_exact_density``."""
     labels, n = ndimage.label(mask)
     counted = step > 0
     tot_res = np.bincount(labels[counted], weights=res[counted], minlength=n + 1)
@@ -276,20 +306,47 @@ def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     # ... and enough of them: about one cut pixel with a step per period of a row or column
     # across a mosaic; a smooth area completed over a few blending outlines has far fewer.
     area = np.bincount(labels.ravel(), minlength=n + 1)
-    period = min(fg.period_x, fg.period_y)
     # (Fewer are enough where the blends are nearly exact: a rescaled mosaic over flat art.)
-    exact = tot_res <= prm.frac_exact_blend * tot_step
+    exact = (tot_res <= prm.frac_exact_blend * tot_step) & sparse_if_exact
     density = np.where(exact, prm.frac_exact_density, prm.frac_region_density)
-    keep = ((cnt >= prm.frac_blend_min) & (tot_res <= prm.frac_region_blend * tot_step)
-            & (cnt * period >= density * area))
+    keep = ((cnt >= max(prm.frac_blend_min, min_cut))
+            & (tot_res <= prm.frac_region_blend * tot_step) & (cnt * period >= density * area))
     keep[0] = False
-    mask = keep[labels]
-    if not mask.any():
-        return None
-    p = max(1, round(fg.period_x))
-    cand = CandidateGrid(p, int(round(fg.phase_x)) % p, int(round(fg.phase_y)) % p, [], False,
-                         period=round(fg.period_x, 2))
-    return cand, BoxPlacement(fg.box), mask
+    return keep[labels]
+
+
+def _blend_on_both_axes(mask: np.ndarray, counted: np.ndarray, fg: FractionalGrid,
+                        prm: MosaicParams) -> np.ndarray:
+    """The regions of ``mask`` whose ``counted`` cut pixels lie on the grid's columns and on
+    its rows, at least frac_rescue_axis_share of them on each: a rescaled block grid steps
+    across both, an outline along one axis blends on that axis's cuts alone."""
+    x0, y0, x1, y1 = fg.box
+    on_col = np.zeros(x1 - x0, bool)
+    on_col[cut_pixels(x0, x1 - x0, fg.period_x, fg.phase_x, prm)[0]] = True
+    on_row = np.zeros(y1 - y0, bool)
+    on_row[cut_pixels(y0, y1 - y0, fg.period_y, fg.phase_y, prm)[0]] = True
+    labels, n = ndimage.label(mask)
+    pick = labels[counted]
+    cols = np.bincount(pick, weights=np.broadcast_to(on_col[None, :], mask.shape)[counted],
+                       minlength=n + 1)
+    rows = np.bincount(pick, weights=np.broadcast_to(on_row[:, None], mask.shape)[counted],
+                       minlength=n + 1)
+    share = prm.frac_rescue_axis_share * (cols + rows)
+    keep = (cols >= share) & (rows >= share)
+    keep[0] = False
+    return keep[labels]
+
+
+def _blends_misfit(cut: np.ndarray, res: np.ndarray, step: np.ndarray, period: float,
+                   prm: MosaicParams) -> np.ndarray:
+    """bool over the box: where the cut pixels ``cut`` within frac_rescue_cells periods
+    around misfit their predicted blends (residuals over frac_region_blend of their steps)."""
+    k = max(3, int(round(prm.frac_rescue_cells * period)) | 1)
+    total_res = cv2.boxFilter(np.where(cut, res, 0).astype(np.float32), -1, (k, k),
+                              normalize=False, borderType=cv2.BORDER_CONSTANT)
+    total_step = cv2.boxFilter(np.where(cut, step, 0).astype(np.float32), -1, (k, k),
+                               normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return (total_step > 0) & (total_res > prm.frac_region_blend * total_step)
 
 
 def detect_resampled(rgb: np.ndarray, luma: np.ndarray | FloatLuma, fg: FractionalGrid,

@@ -335,6 +335,19 @@ def cell_columns(start: int, stop: int, period: float, phase: float, tol: float,
     return kept, q, cell * q + off
 
 
+def cut_pixels(start: int, n: int, period: float, phase: float,
+               prm: MosaicParams = DEFAULT_PARAMS) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in 0..n-1, float32 share of each left of its edge) of the pixels that the
+    grid's edges (phase + k * period) cut more than ``frac_blend_cut`` from either side,
+    along an axis whose first pixel is ``start``; not within 2 px of its ends."""
+    ks = np.arange(math.ceil((start - phase) / period), math.floor((start + n - phase) / period) + 1)
+    b = phase + ks * period - start  # edge positions in box coordinates
+    px = np.floor(b).astype(np.int64)
+    cut = b - px  # share of pixel px left of the edge
+    ok = (cut >= prm.frac_blend_cut) & (cut <= 1 - prm.frac_blend_cut) & (px >= 2) & (px < n - 2)
+    return px[ok], cut[ok].astype(np.float32)
+
+
 def blend_residuals(luma: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DEFAULT_PARAMS
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Over ``fg.box``: (residual, step) float32 maps at the pixels that an edge of the grid
@@ -348,13 +361,7 @@ def blend_residuals(luma: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DE
     step = np.zeros(img.shape, np.float32)
     for a, r, s, period, phase, start in ((img, res, step, fg.period_x, fg.phase_x, x0),
                                           (img.T, res.T, step.T, fg.period_y, fg.phase_y, y0)):
-        n = a.shape[1]
-        ks = np.arange(math.ceil((start - phase) / period), math.floor((start + n - phase) / period) + 1)
-        b = phase + ks * period - start  # edge positions in box coordinates
-        px = np.floor(b).astype(np.int64)
-        cut = b - px  # share of pixel px left of the edge
-        ok = (cut >= prm.frac_blend_cut) & (cut <= 1 - prm.frac_blend_cut) & (px >= 2) & (px < n - 2)
-        px, cut = px[ok], cut[ok].astype(np.float32)
+        px, cut = cut_pixels(start, a.shape[1], period, phase, prm)
         left, right, mid = a[:, px - 1], a[:, px + 1], a[:, px]
         d = np.abs(right - left)
         big = d >= prm.frac_blend_step

@@ -104,6 +104,13 @@ class MosaicParams:
     frac_region_blend: float = 0.3
     frac_region_density: float = 0.15
     frac_exact_blend: float = 0.1
+    #: a region that fails these tests is judged again without the pixels around which
+    #: (frac_rescue_cells periods square) its cut pixels misfit their blends (0: not)
+    frac_rescue_cells: float = 2.0
+    #: ... and then needs frac_rescue_min cut pixels with a step, the usual density, and
+    #: frac_rescue_axis_share of those cut pixels on each axis's grid lines
+    frac_rescue_min: int = 100
+    frac_rescue_axis_share: float = 0.25
     frac_exact_density: float = 0.05
 
     # --- non-integer periods blurred by a resampling filter (resampled.py) -------------------
