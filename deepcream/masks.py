@@ -1064,12 +1064,8 @@ def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: 
     pix = rgb[ys, xs].astype(np.float32)
     bg = _local_background(rgb, excess, ys, xs)
     alpha, residual = _blend_position(pix - bg, np.asarray(color, np.float32)[None, :] - bg)
-    ok = np.zeros(n, bool)
-    for i in np.unique(lab):
-        mine = lab == i
-        ok[i] = (float(np.median(residual[mine])) <= _FAINT_BLEND
-                 and float(np.median(alpha[mine])) >= _FAINT_ALPHA)
-    return ok
+    return ((_medians_by_label(residual, lab, n) <= _FAINT_BLEND)
+            & (_medians_by_label(alpha, lab, n) >= _FAINT_ALPHA))
 
 
 # JPEG's color transform (BT.601, full range): luma, then the two chroma axes.
@@ -1114,18 +1110,13 @@ def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color:
     ys, xs = np.nonzero(line)
     lab = labels[ys, xs]
     alpha, residual, luma_alpha, informative = _ycc_blend_fit(rgb, excess, ys, xs, color)
-    ok = np.zeros(n, bool)
+    ok = ((_medians_by_label(residual, lab, n) <= _BLEND_RIDGE_CHROMA_RESIDUAL)
+          & (_medians_by_label(alpha, lab, n) >= _BLEND_RIDGE_ALPHA))
+    # the luma is asked where it tells for at least half of a ridge's pixels
     lo, hi = _BLEND_RIDGE_LUMA_ALPHA
-    for i in np.unique(lab):
-        mine = lab == i
-        if (float(np.median(residual[mine])) > _BLEND_RIDGE_CHROMA_RESIDUAL
-                or float(np.median(alpha[mine])) < _BLEND_RIDGE_ALPHA):
-            continue
-        told = mine & informative
-        if np.count_nonzero(told) * 2 >= np.count_nonzero(mine):
-            ok[i] = lo <= float(np.median(luma_alpha[told])) <= hi
-        else:
-            ok[i] = True
+    luma = _medians_by_label(luma_alpha[informative], lab[informative], n)
+    asked = 2 * np.bincount(lab[informative], minlength=n) >= np.bincount(lab, minlength=n)
+    ok &= ~asked | ((lo <= luma) & (luma <= hi))
     return line & ok[labels]
 
 
