@@ -275,13 +275,14 @@ def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
         # A region that fails as a whole may be a mosaic grown over art the grid merely
         # combs: its part where the blends fit locally is judged again on its own.
         failed = mask & ~kept
-        failed &= ~_blends_misfit(failed & (step > 0), res, step, period, prm)
+        counted = step > 0
+        failed &= ~_blends_misfit(failed & counted, res, step, period, prm)
         # (with the usual density even where the blends are exact: what a misfit cut
         # leaves of a spill over flat art is exact and sparse; and with frac_rescue_min cut
         # pixels: a few cells of a texture can fit by chance)
         rescued = _regions_that_blend(failed, res, step, period, prm, sparse_if_exact=False,
                                       min_cut=prm.frac_rescue_min)
-        kept |= rescued & _blend_on_both_axes(rescued, step > 0, fg, prm)
+        kept |= rescued & _blend_on_both_axes(rescued, counted, fg, prm)
     mask = kept
     if not mask.any():
         return None

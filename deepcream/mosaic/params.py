@@ -104,6 +104,7 @@ class MosaicParams:
     frac_region_blend: float = 0.3
     frac_region_density: float = 0.15
     frac_exact_blend: float = 0.1
+    frac_exact_density: float = 0.05
     #: a region that fails these tests is judged again without the pixels around which
     #: (frac_rescue_cells periods square) its cut pixels misfit their blends (0: not)
     frac_rescue_cells: float = 2.0
@@ -111,7 +112,6 @@ class MosaicParams:
     #: frac_rescue_axis_share of those cut pixels on each axis's grid lines
     frac_rescue_min: int = 100
     frac_rescue_axis_share: float = 0.25
-    frac_exact_density: float = 0.05
 
     # --- non-integer periods blurred by a resampling filter (resampled.py) -------------------
     #: look for grids whose block steps a bilinear, bicubic or Lanczos rescale blurred
