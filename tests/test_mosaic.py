@@ -945,6 +945,37 @@ def test_what_a_rescue_keeps_steps_on_both_axes_and_is_not_small(seed: int, name
     assert np.count_nonzero(loose & ~truth) > 0.04 * np.count_nonzero(loose)
 
 
+@pytest.mark.parametrize("seed, name, condition, floor, outside, before", [
+    # a 6 px patch beside a row of cells over a gradient whose 1-level step lies inside them
+    (902, "illust1", "png", 0.85, 0.1, 0.7),
+    # 13 px blocks shrunk to 10 px; weak cells of soft shading spread from the patch
+    (900, "illust2", "scale75", 0.8, 0.08, 0.65),
+])
+def test_weak_cells_of_a_partly_exact_grid_are_exactly_constant(
+        seed: int, name: str, condition: str, floor: float, outside: float, before: float) -> None:
+    """Lossless pictures whose grid box holds strong cells over hatching or dots elsewhere:
+    41-42% of its strong cells are exactly constant, under the half that makes weak cells
+    prove themselves exactly constant (``exact_share``), so a row of weak cells over a
+    smooth gradient (each holding a 1-level step) carried the region across the picture:
+    31% and 36% of the area found lay off the mosaic. From a fifth of the strong cells
+    constant (``weak_exact_share``) weak cells must be exactly constant too."""
+    img, truth = _art_picture(seed, name, condition)
+    _assert_found(img, truth, floor, outside)
+    off = detect_mosaic(img, params=MosaicParams(weak_exact_share=1.0))
+    assert ea.iou(off, truth) < before
+
+
+def test_weak_cells_after_jpeg_need_not_be_exactly_constant() -> None:
+    """Art-set seed 900 ``manga0`` as JPEG q90: its 17 px grid's box looks lossless in luma
+    (flat strong cells), but JPEG's chroma noise leaves 3% of them exactly constant. Weak
+    cells that had to be exactly constant there would lose the 17 px patch (IoU 0.594 ->
+    0.518): the fifth of ``weak_exact_share`` keeps JPEG out."""
+    img, truth = _art_picture(900, "manga0", "jpeg90")
+    _assert_found(img, truth, 0.58, 0.06)
+    strict = detect_mosaic(img, params=MosaicParams(weak_exact_share=0.0))
+    assert ea.iou(strict, truth) < 0.55
+
+
 def test_small_blocks_over_a_dot_screen_alternating_dark_and_light() -> None:
     """Art-set seed 301 ``manga1``: 4 px blocks over a 1-bit 45-degree dot screen
     alternate dark and light from cell to cell, so cells 2 apart are more alike than

@@ -488,6 +488,12 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             # fall between the lines of a fine hatching pass the luma tests too.
             strong = strong & (const | ndimage.binary_dilation(
                 const & strong, structure=np.ones((3, 3), bool)))
+        elif np.count_nonzero(const & strong) >= prm.weak_exact_share * np.count_nonzero(strong):
+            # Fewer constant strong cells (the others over hatching or dots of the box) still
+            # make a weak cell prove itself: a row of cells over a smooth gradient, each
+            # holding one of its 1-level steps, passes the luma tests and carried a region
+            # across the picture.
+            weak = weak & const
     # Lossy input: a strong cell must have block edges to seed or carry a region (fine
     # hatching crossing the grid lines steps on a few pixels of a side, enough for its
     # mean); the others still let a region's completion box grow to them.

@@ -296,6 +296,10 @@ class MosaicParams:
     lossless_sample: int = 2048
     #: share of strong cells exactly constant in all channels for weak cells to have to be
     exact_share: float = 0.5
+    #: ... and from this share on, weak cells alone must be (a lossless box whose strong
+    #: cells also lie over hatching or dots; JPEG's chroma noise leaves few strong cells
+    #: exactly constant, 0-16% in the evaluation set) (1: off)
+    weak_exact_share: float = 0.2
     #: lossy input: cell tests rerun on a 3x3 median-filtered luma from this block size,
     #: 5x5 from median5_min_p
     median_min_p: int = 5
