@@ -976,6 +976,37 @@ def test_weak_cells_after_jpeg_need_not_be_exactly_constant() -> None:
     assert ea.iou(strict, truth) < 0.55
 
 
+def test_blocks_over_a_smooth_gradient_are_grown_over_where_exactly_constant() -> None:
+    """Art-set seed 0 ``illust0`` (PNG): most of a 10 px patch lies over the picture's
+    gradient background, where its blocks step by a level or two, too little for the cell
+    tests (0.702). They are exactly constant, and the gradient beside the patch holds a
+    quantization step in most cells (``stepped_rings``): 0.909."""
+    img, truth = _art_picture(0, "illust0", "png")
+    _assert_found(img, truth, 0.88, 0.05)
+    off = detect_mosaic(img, params=MosaicParams(stepped_rings=0))
+    assert ea.iou(off, truth) < 0.75
+
+
+def test_growth_over_constant_cells_leaves_thin_bands_of_a_gradient() -> None:
+    """Art-set seed 801 ``illust2`` (PNG, 4 px blocks): a band of gradient rows with no
+    step inside, constant and stepping on a grid line, runs left from the patch. Grown
+    over only where a 24 px square fits (``stepped_thick_px``): 2.4% of the found area off
+    the mosaic; with a 3-cell square the band was taken (11.9%)."""
+    img, truth = _art_picture(801, "illust2", "png")
+    _assert_found(img, truth, 0.84, 0.04)
+    thin = detect_mosaic(img, params=MosaicParams(stepped_thick_px=0))
+    assert np.count_nonzero(thin & ~truth) > 0.08 * np.count_nonzero(thin)
+
+
+def test_growth_over_constant_cells_skips_jpeg_blocks() -> None:
+    """Art-set seed 101 ``illust2`` as JPEG q70: JPEG decodes smooth areas as exactly
+    constant 8 x 8 blocks that step on its lines, which the 8 px grid's lines hold; grown
+    over, they took 42% of the found area off the mosaic. On such a grid the growth waits
+    for a lossless-looking image, so the mask is the one found without it."""
+    img, _truth = _art_picture(101, "illust2", "jpeg70")
+    assert np.array_equal(detect_mosaic(img), detect_mosaic(img, params=MosaicParams(stepped_rings=0)))
+
+
 def test_small_blocks_over_a_dot_screen_alternating_dark_and_light() -> None:
     """Art-set seed 301 ``manga1``: 4 px blocks over a 1-bit 45-degree dot screen
     alternate dark and light from cell to cell, so cells 2 apart are more alike than
@@ -1129,14 +1160,15 @@ def test_lossless_region_follows_exclusive_blocks(art_set_seed8, art_set_seed9) 
     flattened a texture, found as a smooth island) are exactly constant cells in colors of
     their own (the mean of their square): regions grow over such *exclusive* cells within
     ``exclusive_rings`` cells (seed 8 ``illust0``: 0.829, 0.803 without; seed 9 ``illust0``,
-    an island: 0.874, 0.864 without)."""
+    an island: 0.874, 0.864 without). Both are compared without the growth over stepped
+    constant cells, which takes the same blocks where they lie over smooth areas."""
     for samples, name, floor, spill, before in ((art_set_seed8, "illust0", 0.82, 0.06, 0.81),
                                                 (art_set_seed9, "illust0", 0.87, 0.08, 0.868)):
         sample = next(s for s in samples if s.name == name)
         pred = detect_mosaic(sample.image)
         assert ea.iou(pred, sample.truth) >= floor
         assert np.count_nonzero(pred & ~sample.truth) <= spill * np.count_nonzero(pred)
-        off = detect_mosaic(sample.image, params=MosaicParams(exclusive_rings=0))
+        off = detect_mosaic(sample.image, params=MosaicParams(exclusive_rings=0, stepped_rings=0))
         assert ea.iou(off, sample.truth) <= before
 
 
@@ -1144,7 +1176,10 @@ def test_lossless_growth_stops_at_a_fill_around_an_aligned_patch() -> None:
     """A patch whose four sides lie on its grid lines over a flat fill: the fill's cells
     beside it are exactly constant in a color that no other cell of the zone has, so
     exclusive growth took a ring of them (12,096 px outside the patch, IoU 0.826). The fill
-    goes on beyond the zone, which a block's own color does not: 0 px outside."""
+    goes on beyond the zone, which a block's own color does not: 0 px outside. The same
+    ring is constant and steps to the patch's blocks, so the growth over stepped constant
+    cells took it too (11,520 px) until a grown part had to step within itself
+    (``stepped_apart_share``)."""
     rng = np.random.default_rng(0)
     img = np.full((360, 400, 3), (230, 220, 200), np.uint8)
     img[60:300, 80:320] = rng.integers(0, 256, (240, 240, 3))
@@ -1157,6 +1192,8 @@ def test_lossless_growth_stops_at_a_fill_around_an_aligned_patch() -> None:
     assert np.count_nonzero(pred & ~truth) == 0
     old = detect_mosaic(img, params=MosaicParams(exclusive_beyond=False))
     assert np.count_nonzero(old & ~truth) > 0.1 * np.count_nonzero(truth)
+    ring = detect_mosaic(img, params=MosaicParams(stepped_apart_share=0))
+    assert np.count_nonzero(ring & ~truth) > 0.1 * np.count_nonzero(truth)
 
 
 def test_holes_inside_a_region_are_filled(art_set_seed3) -> None:

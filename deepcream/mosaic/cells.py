@@ -392,6 +392,56 @@ class Grid:
         excl[iy[good], ix[good]] = True
         return ndimage.binary_propagation(cells, structure=st, mask=cells | excl)
 
+    def grow_stepped_constant(self, cells: np.ndarray, rings: int) -> np.ndarray:
+        """``cells`` grown (8-connected) over cells within ``rings`` cells of them that a
+        pixelation made exactly constant (lossless input): a constant cell (all channels,
+        whole cell) whose four neighbours are constant too and which differs in color from
+        one of them. A block over a smooth gradient or soft shading steps to its neighbours
+        by a level or two, too little for the cell tests, yet is exactly constant, while the
+        gradient beside the patch holds one of its quantization steps inside most cells; a
+        flat fill beside a patch is constant but steps nowhere. A band of gradient rows that
+        happens to hold no step is constant too and may step on a grid line, so what grows
+        is kept only where a square of ``stepped_thick_px`` pixels fits in the grown region
+        (such bands are a few cells tall and run along the picture), and only in parts that
+        step within themselves (``stepped_apart_share``); constant cells it encloses are
+        taken in."""
+        st = np.ones((3, 3), bool)
+        reach = 2 * rings + 1
+        near = cv2.dilate(cells.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)
+        near &= self.inside
+        cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
+        around = cv2.dilate(near.astype(np.uint8), cross).astype(bool)
+        const = self.constant_cells(around)
+        p, m = self.p, self.prm.margin
+        key = color_keys(self.crop[m:m + self.ncy * p:p, m:m + self.ncx * p:p])
+        pc, pk, pr = np.pad(const, 1), np.pad(key, 1), np.pad(cells, 1)
+        ny, nx = const.shape
+        all_constant = const.copy()
+        steps = np.zeros_like(const)
+        steps_apart = np.zeros_like(const)  # to a cell outside the region
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            nc = pc[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+            all_constant &= nc
+            step = nc & (pk[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx] != key)
+            steps |= step
+            steps_apart |= step & ~pr[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+        ok = all_constant & steps & near & ~cells
+        grown = ndimage.binary_propagation(cells, structure=st, mask=cells | ok)
+        k = max(3, -(-self.prm.stepped_thick_px // p))
+        thick = ndimage.binary_opening(np.pad(grown, k), structure=np.ones((k, k), bool))[k:-k, k:-k]
+        added = ndimage.binary_propagation(cells, structure=st, mask=cells | (thick & ok)) & ~cells
+        # A fill beside the region steps to its border blocks only: a grown part must step
+        # within itself (blocks over a gradient step to each other).
+        parts, n = ndimage.label(added, structure=st)
+        if n:
+            part_cells = np.bincount(parts.ravel(), minlength=n + 1)
+            apart = np.bincount(parts.ravel(), weights=steps_apart.ravel(), minlength=n + 1)
+            keep = apart >= self.prm.stepped_apart_share * part_cells
+            keep[0] = False
+            added = keep[parts]
+        grown = cells | added
+        return grown | (ndimage.binary_fill_holes(grown) & const)
+
     def window(self, pixels: np.ndarray) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
         """(image slices, slices of ``pixels``) where a crop-sized pixel mask lands in the
         image, or None when it lies outside."""

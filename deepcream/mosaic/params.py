@@ -383,6 +383,13 @@ class MosaicParams:
     #: ... and, when the zone has no other cell (all are constant), found nowhere in the crop
     #: beyond the zone either (a fill goes on there, a block's own color does not)
     exclusive_beyond: bool = True
+    #: lossless input: the region also grows this many cells over cells that pixelation made
+    #: exactly constant (``Grid.grow_stepped_constant``; 0: off), kept where a square of
+    #: stepped_thick_px pixels fits and in parts where this share of the cells steps to a
+    #: cell outside the region
+    stepped_rings: int = 30
+    stepped_thick_px: int = 24
+    stepped_apart_share: float = 0.2
     #: the holes a region encloses are filled when together they are at most this share
     #: of its area (0: off). Blocks equal to the picture under them (a block over a flat
     #: fill) leave holes; a ring-shaped region around more than itself is left as found
