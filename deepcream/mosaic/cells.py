@@ -401,10 +401,10 @@ class Grid:
         gradient beside the patch holds one of its quantization steps inside most cells; a
         flat fill beside a patch is constant but steps nowhere. A band of gradient rows that
         happens to hold no step is constant too and may step on a grid line, so what grows
-        is kept only where a square of ``stepped_thick_px`` pixels fits in the grown region
-        (such bands are a few cells tall and run along the picture), and only in parts that
-        step within themselves (``stepped_apart_share``); constant cells it encloses are
-        taken in."""
+        is kept only where a square of ``stepped_thick_px`` pixels (3 cells at least) fits in
+        the grown region (such bands are a few cells tall and run along the picture), and
+        only in parts that step within themselves (``stepped_apart_share``); constant cells
+        it encloses are taken in."""
         st = np.ones((3, 3), bool)
         reach = 2 * rings + 1
         near = cv2.dilate(cells.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)

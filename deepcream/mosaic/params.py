@@ -298,7 +298,7 @@ class MosaicParams:
     exact_share: float = 0.5
     #: ... and from this share on, weak cells alone must be (a lossless box whose strong
     #: cells also lie over hatching or dots; JPEG's chroma noise leaves few strong cells
-    #: exactly constant, 0-16% in the evaluation set) (1: off)
+    #: exactly constant: 0-14% in the boxes where asking it lost patches) (1: off)
     weak_exact_share: float = 0.2
     #: lossy input: cell tests rerun on a 3x3 median-filtered luma from this block size,
     #: 5x5 from median5_min_p
@@ -385,8 +385,8 @@ class MosaicParams:
     exclusive_beyond: bool = True
     #: lossless input: the region also grows this many cells over cells that pixelation made
     #: exactly constant (``Grid.grow_stepped_constant``; 0: off), kept where a square of
-    #: stepped_thick_px pixels fits and in parts where this share of the cells steps to a
-    #: cell outside the region
+    #: stepped_thick_px pixels (3 cells at least) fits and in parts where this share of the
+    #: cells steps to a cell outside the region
     stepped_rings: int = 30
     stepped_thick_px: int = 24
     stepped_apart_share: float = 0.2
