@@ -976,15 +976,22 @@ def test_weak_cells_after_jpeg_need_not_be_exactly_constant() -> None:
     assert ea.iou(strict, truth) < 0.55
 
 
-def test_blocks_over_a_smooth_gradient_are_grown_over_where_exactly_constant() -> None:
+@pytest.mark.parametrize("seed, name, condition, floor, outside, before", [
+    (0, "illust0", "png", 0.88, 0.05, 0.75),
+    # rescaled: the cells of the non-integer grid's cell image
+    (301, "illust1", "scale75", 0.88, 0.08, 0.7),
+])
+def test_blocks_over_a_smooth_gradient_are_grown_over_where_exactly_constant(
+        seed: int, name: str, condition: str, floor: float, outside: float, before: float) -> None:
     """Art-set seed 0 ``illust0`` (PNG): most of a 10 px patch lies over the picture's
     gradient background, where its blocks step by a level or two, too little for the cell
     tests (0.702). They are exactly constant, and the gradient beside the patch holds a
-    quantization step in most cells (``stepped_rings``): 0.909."""
-    img, truth = _art_picture(0, "illust0", "png")
-    _assert_found(img, truth, 0.88, 0.05)
+    quantization step in most cells (``stepped_rings``): 0.909. Seed 301 ``illust1``
+    rescaled by 0.75: 0.565 -> 0.901."""
+    img, truth = _art_picture(seed, name, condition)
+    _assert_found(img, truth, floor, outside)
     off = detect_mosaic(img, params=MosaicParams(stepped_rings=0))
-    assert ea.iou(off, truth) < 0.75
+    assert ea.iou(off, truth) < before
 
 
 def test_growth_over_constant_cells_leaves_thin_bands_of_a_gradient() -> None:

@@ -606,11 +606,11 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         cells = join_block_groups(cells, pairs, across_v, across_h,
                                    grid.constant_cells(grid.inside))
         # ... and grown over the blocks of smooth areas, which are exactly constant where the
-        # art beside them is not. (Not on the cell images of non-integer grids; not on a grid
-        # whose lines hold JPEG's 8 x 8 lines unless the image looks lossless: JPEG decodes
-        # a smooth area as constant 8 x 8 blocks that step on them.)
+        # art beside them is not. (Not on a grid whose lines hold JPEG's 8 x 8 lines unless
+        # the image looks lossless: JPEG decodes a smooth area as constant 8 x 8 blocks that
+        # step on them.)
         on_jpeg_lines = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
-        if (prm.stepped_rings and not exact_only
+        if (prm.stepped_rings
                 and (not on_jpeg_lines or (lossless_image is not None and lossless_image()))):
             cells = grid.grow_stepped_constant(cells, prm.stepped_rings)
     pixels = partial_blocks(grid, cells, noise, exact)
