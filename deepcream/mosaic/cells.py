@@ -392,7 +392,8 @@ class Grid:
         excl[iy[good], ix[good]] = True
         return ndimage.binary_propagation(cells, structure=st, mask=cells | excl)
 
-    def grow_stepped_constant(self, cells: np.ndarray, rings: int) -> np.ndarray:
+    def grow_stepped_constant(self, cells: np.ndarray, rings: int, across_v: np.ndarray,
+                              across_h: np.ndarray) -> np.ndarray:
         """``cells`` grown (8-connected) over cells within ``rings`` cells of them that a
         pixelation made exactly constant (lossless input): a constant cell (all channels,
         whole cell) whose four neighbours are constant too and which differs in color from
@@ -404,7 +405,8 @@ class Grid:
         is kept only where a square of ``stepped_thick_px`` pixels (3 cells at least) fits in
         the grown region (such bands are a few cells tall and run along the picture), and
         only in parts that step within themselves (``stepped_apart_share``); constant cells
-        it encloses are taken in."""
+        it encloses are taken in. ``across_v`` / ``across_h``: ``block_pairs``' edges (two
+        constant cells of different colors always make one)."""
         st = np.ones((3, 3), bool)
         reach = 2 * rings + 1
         near = cv2.dilate(cells.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)
@@ -412,22 +414,24 @@ class Grid:
         cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
         around = cv2.dilate(near.astype(np.uint8), cross).astype(bool)
         const = self.constant_cells(around)
-        p, m = self.p, self.prm.margin
-        key = color_keys(self.crop[m:m + self.ncy * p:p, m:m + self.ncx * p:p])
-        pc, pk, pr = np.pad(const, 1), np.pad(key, 1), np.pad(cells, 1)
+        pc, pr = np.pad(const, 1), np.pad(cells, 1)
         ny, nx = const.shape
+        # each cell's block edge to its upper, lower, left and right neighbour
+        edge = np.zeros((4, ny, nx), bool)
+        edge[0, 1:], edge[1, :-1] = across_h, across_h
+        edge[2, :, 1:], edge[3, :, :-1] = across_v, across_v
         all_constant = const.copy()
         steps = np.zeros_like(const)
         steps_apart = np.zeros_like(const)  # to a cell outside the region
-        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        for side, (dy, dx) in enumerate(((-1, 0), (1, 0), (0, -1), (0, 1))):
             nc = pc[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
             all_constant &= nc
-            step = nc & (pk[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx] != key)
+            step = nc & edge[side]
             steps |= step
             steps_apart |= step & ~pr[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
         ok = all_constant & steps & near & ~cells
         grown = ndimage.binary_propagation(cells, structure=st, mask=cells | ok)
-        k = max(3, -(-self.prm.stepped_thick_px // p))
+        k = max(3, -(-self.prm.stepped_thick_px // self.p))
         thick = ndimage.binary_opening(np.pad(grown, k), structure=np.ones((k, k), bool))[k:-k, k:-k]
         added = ndimage.binary_propagation(cells, structure=st, mask=cells | (thick & ok)) & ~cells
         # A fill beside the region steps to its border blocks only: a grown part must step

@@ -612,7 +612,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         on_jpeg_lines = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
         if (prm.stepped_rings
                 and (not on_jpeg_lines or (lossless_image is not None and lossless_image()))):
-            cells = grid.grow_stepped_constant(cells, prm.stepped_rings)
+            cells = grid.grow_stepped_constant(cells, prm.stepped_rings, across_v, across_h)
     pixels = partial_blocks(grid, cells, noise, exact)
     if exact and exact_rgb and prm.exact_pixels:
         pixels = exact_block_pixels(grid, cells, pixels)
