@@ -102,14 +102,14 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             doc = {"image": str(f), "width": int(mask.shape[1]), "height": int(mask.shape[0]),
                    "mask_pixels": int(np.count_nonzero(mask)),
-                   "regions": [{"block": r.block, "period": r.period,
-                                "phase": [r.phase_x, r.phase_y],
+                   "regions": [{"block": r.block or None, "period": r.period or None,
+                                "phase": [r.phase_x, r.phase_y] if r.block else None,
                                 "box": list(r.box), "pixels": r.pixels} for r in regions]}
             atomic_write_bytes(json_path, (json.dumps(doc, indent=2) + "\n").encode())
         if not mask.any():
             note = "no mosaic found"
         else:
-            blocks = ", ".join(f"{r.period:g} px at ({r.box[0]},{r.box[1]}) "
+            blocks = ", ".join(f"{f'{r.period:g} px' if r.block else 'unknown'} at ({r.box[0]},{r.box[1]}) "
                                f"{r.box[2] - r.box[0]}x{r.box[3] - r.box[1]}" for r in regions)
             note = (f"mosaic on {share:.2f}% of the image, {len(regions)} region"
                     f"{'s' if len(regions) != 1 else ''} (block {blocks})")

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from deepcream.mosaic.border import exact_block_pixels, lossy_block_pixels, partial_blocks
 from deepcream.mosaic.cells import Grid, cell_pixels
-from deepcream.mosaic.erased import erased_texture
+from deepcream.mosaic.erased import FlatAreas, erased_texture, flat_areas, flat_areas_in_texture
 from deepcream.mosaic.fractional import (
     FractionalGrid,
     blend_residuals,
@@ -667,7 +667,8 @@ class MosaicRegion:
     """One connected mosaic region: its block size and grid phase (the grid lines are at
     x = phase_x + k * block, y = phase_y + k * block), its box (x0, y0, x1, y1; x1, y1
     exclusive) and its pixel count. ``period``: the block size in px, not an integer for a
-    mosaic rescaled after pixelation (``block`` and the phases are then rounded)."""
+    mosaic rescaled after pixelation (``block`` and the phases are then rounded). ``block``
+    0: no grid was seen (a flat area inside a texture, ``erased.flat_areas_in_texture``)."""
 
     block: int
     phase_x: int
@@ -793,6 +794,11 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
     owner = np.full((h, w), -1, np.int16)
     grids: list[CandidateGrid] = []
     luma = image_luma(rgb)  # (the grids' and the erased texture's)
+    # (The std maps and flat areas of ``erased.py`` read the luma alone: computed in a thread
+    # while the grids are searched, as OpenCV releases the GIL.)
+    side = ThreadPoolExecutor(max_workers=1) if prm.erased and prm.parallel else None
+    flat_future = side.submit(flat_areas, luma, prm) if side is not None else None
+    flat: FlatAreas | None = None
     for cand, grid, pixels in final_detections(rgb, luma, prm):
         win = grid.window(pixels)
         if win is None:
@@ -804,13 +810,18 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
         owner[img_sl][new] = len(grids)
         result[img_sl] |= new
         grids.append(cand)
-    if grids and prm.erased:
+    if side is not None and flat_future is not None:
+        flat = flat_future.result()
+        side.shutdown()
+    elif prm.erased and (grids or prm.erased_alone):
+        flat = flat_areas(luma, prm)
+    if grids and flat is not None:
         def grow(region: tuple[tuple[slice, slice], np.ndarray, int]
                  ) -> tuple[tuple[tuple[int, int, int, int], np.ndarray] | None, int]:
             sl, mine, g = region
             cand = grids[g]
             p = max(prm.min_block, round(cand.period if cand.period is not None else cand.p))
-            return erased_texture(rgb, luma, result, mine, (sl[0].start, sl[1].start), p, prm), g
+            return erased_texture(rgb, luma, result, mine, (sl[0].start, sl[1].start), p, prm, flat), g
 
         # (Every region reads the regions as found; OpenCV releases the GIL, so two threads
         # halve the wall time where two regions are large.)
@@ -822,6 +833,12 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
                 (x0, y0, x1, y1), added = extra
                 result[y0:y1, x0:x1] |= added
                 owner[y0:y1, x0:x1][added] = g
+    if flat is not None and prm.erased_alone:
+        # (Their regions report block 0: no grid was seen.)
+        for (x0, y0, x1, y1), added in flat_areas_in_texture(rgb, luma, result, prm, flat):
+            result[y0:y1, x0:x1] |= added
+            owner[y0:y1, x0:x1][added] = len(grids)
+            grids.append(CandidateGrid(0, 0, 0, [], False))
     if grids:
         fill_enclosed_holes(result, prm)
     return result, owner, grids

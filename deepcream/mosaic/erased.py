@@ -19,6 +19,8 @@ of these must hold for one to be taken:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -46,11 +48,13 @@ def _rough(lum: np.ndarray, win: tuple[slice, slice], prm: MosaicParams) -> np.n
 
 
 def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, others: np.ndarray,
-                         rough: np.ndarray, colors: np.ndarray, p: int, prm: MosaicParams) -> bool:
+                         rough: np.ndarray, colors: np.ndarray, p: int, prm: MosaicParams,
+                         edge_px: int | None = None) -> bool:
     """Whether a flat ``area`` (bool, over a window) is thick and bordered by a texture of its
     own mean color: the module's last two tests. ``new``: its pixels not yet found; ``mine``
     / ``others``: this region's / every region's pixels; ``rough``: the rough pixels;
-    ``colors``: the window's pixels (uint8 [h, w, c])."""
+    ``colors``: the window's pixels (uint8 [h, w, c]); ``edge_px``: the width of the band
+    that must not be an outline (half a block if None)."""
     depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
     if np.count_nonzero(depth[new] >= p) < prm.erased_deep_share * np.count_nonzero(new):
         return False
@@ -58,7 +62,7 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, ot
     if np.count_nonzero(ring) < 10 or np.mean(rough[ring]) < prm.erased_rough_share:
         return False
     inner = _grown(area, (p + 1) // 2)
-    edge = inner & ~area & ~others
+    edge = (inner if edge_px is None else _grown(area, edge_px)) & ~area & ~others
     outer = _grown(area, p) & ~inner & ~others & rough
     if np.count_nonzero(edge) < 10 or np.count_nonzero(outer) < 10:
         return False
@@ -71,13 +75,38 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, ot
     return float(np.abs(texture - color).max()) <= prm.erased_color_tol
 
 
+@dataclass(frozen=True)
+class FlatAreas:
+    """An image's luma std over 3 x 3 and 7 x 7 px (float32 [H, W]) and, with
+    ``erased_alone``, the areas flat over 7 x 7 px (``flat_areas``): their labels (int32
+    [H, W], 4-connected) and ``cv2.connectedComponentsWithStats`` stats."""
+
+    std3: np.ndarray
+    std7: np.ndarray
+    labels: np.ndarray | None
+    stats: np.ndarray | None
+
+
+def flat_areas(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> FlatAreas:
+    """The maps ``erased_texture`` and ``flat_areas_in_texture`` read, from the luma alone (so
+    they can be computed while the grids are searched)."""
+    lum = luma.astype(np.float32)
+    std7 = _local_std(lum, 7)
+    labels = stats = None
+    if prm.erased_alone:
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(
+            (std7 <= prm.erased_alone_smooth).view(np.uint8), connectivity=4)
+    return FlatAreas(_local_std(lum, 3), std7, labels, stats)
+
+
 def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region: np.ndarray,
-                   origin: tuple[int, int], p: int, prm: MosaicParams = DEFAULT_PARAMS
-                   ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+                   origin: tuple[int, int], p: int, prm: MosaicParams = DEFAULT_PARAMS,
+                   maps: FlatAreas | None = None) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """(box (x0, y0, x1, y1), bool mask over it) of the flat areas that run on from one
     found region over a texture its blocks erased (see the module), or None. ``found``: every
     region's pixels (bool [H, W]); ``region``: this region's pixels over its bounding box,
-    whose top-left pixel is ``origin`` (y, x); ``p``: its block size."""
+    whose top-left pixel is ``origin`` (y, x); ``p``: its block size; ``maps``: the image's
+    ``flat_areas`` if computed (its std maps are read instead of computed again)."""
     h, w = luma.shape
     ry, rx = origin
     rh, rw = region.shape
@@ -89,7 +118,8 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
     lum = luma[y0:y1, x0:x1].astype(np.float32)
     mine = np.zeros(lum.shape, bool)
     mine[ry - y0:ry - y0 + rh, rx - x0:rx - x0 + rw] = region
-    smooth = _local_std(lum, 3) <= prm.erased_smooth
+    std3 = _local_std(lum, 3) if maps is None else maps.std3[y0:y1, x0:x1]
+    smooth = std3 <= prm.erased_smooth
     n, comp, stats, _ = cv2.connectedComponentsWithStats(smooth.view(np.uint8), connectivity=4)
     near = _grown(mine, 2)
     others = found[y0:y1, x0:x1]
@@ -129,9 +159,60 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
                     or np.count_nonzero(area & wmine) < p * p):
                 continue
             if rough is None:
-                rough = _rough(lum, win, prm)
+                rough = (_rough(lum, win, prm) if maps is None else
+                         maps.std7[y0:y1, x0:x1][win] >= prm.erased_rough)
             if _bordered_by_texture(area, new, wmine, wothers, rough, colors[win], p, prm):
                 added[win] |= new
     if not added.any():
         return None
     return (x0, y0, x1, y1), added
+
+
+def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
+                          prm: MosaicParams = DEFAULT_PARAMS, flat: FlatAreas | None = None
+                          ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """(box (x0, y0, x1, y1), bool mask over it) of each flat area of a texture's mean color
+    that the texture encloses and no region holds: a mosaic over a uniform screen or
+    hatching whose blocks all took one color. JPEG erases the level or two between such
+    blocks, so no grid is seen at all (nor its block size); the area is judged by the tests
+    above alone, with blocks of ``erased_alone_block`` px. ``found``: every region's pixels;
+    ``flat``: ``flat_areas(luma)`` if computed already. Flat here means flat over 7 x 7 px:
+    the gaps between a screen's dots are flat over 3 x 3 and would join the screen to the
+    area."""
+    h, w = luma.shape
+    flat = flat_areas(luma, prm) if flat is None or flat.labels is None else flat
+    std3, std7, comp, stats = flat.std3, flat.std7, flat.labels, flat.stats
+    assert comp is not None and stats is not None
+    p = prm.erased_alone_block
+    m = p + 6  # room for the rings of the tests
+    # (Areas mostly inside a region are not judged: counted in one pass.)
+    held = np.bincount(comp[found], minlength=len(stats))
+    out = []
+    for k in range(1, len(stats)):
+        cx, cy, cw, ch, count = stats[k]
+        if (count < prm.erased_alone_min_px or cw * ch > prm.erased_alone_max_share * h * w
+                or cx == 0 or cy == 0 or cx + cw >= w or cy + ch >= h or held[k] > 0.5 * count):
+            continue  # small, held, or not enclosed (a background goes on past the picture)
+        win = (slice(max(0, cy - m), min(h, cy + ch + m)), slice(max(0, cx - m), min(w, cx + cw + m)))
+        core = comp[win] == k
+        wfound = found[win]
+        wl = luma[win].astype(np.float32)
+        level = float(np.median(wl[core]))
+        # (The 7 x 7 test leaves out 3 px along the area's border: taken back where flat
+        # over 3 x 3 at the area's level.)
+        area = (_grown(core, 3) & (std3[win] <= prm.erased_smooth)
+                & (np.abs(wl - level) <= prm.erased_level_tol))
+        ns, sub = cv2.connectedComponents(area.view(np.uint8), connectivity=4)
+        if ns < 2:
+            continue
+        area = sub == int(np.bincount(sub[core & area], minlength=ns)[1:].argmax()) + 1
+        new = area & ~wfound
+        if np.count_nonzero(new) < prm.erased_alone_min_px:
+            continue
+        if _bordered_by_texture(area, new, np.zeros_like(area), wfound, std7[win] >= prm.erased_rough,
+                                rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px):
+            ys, xs = np.nonzero(new)
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            oy, ox = win[0].start + y0, win[1].start + x0
+            out.append(((ox, oy, ox + x1 - x0, oy + y1 - y0), new[y0:y1, x0:x1]))
+    return out

@@ -423,6 +423,19 @@ class MosaicParams:
     #: block out (an outline is not the texture)
     erased_color_tol: float = 4.0
     erased_edge_tol: float = 16.0
+    #: the same tests find such areas where no grid found anything (``flat_areas_in_texture``;
+    #: after JPEG the blocks of a uniform texture show no step): flat over 7 x 7 px (luma
+    #: std at most erased_alone_smooth), erased_alone_min_px or more, within a box of at most
+    #: erased_alone_max_share of the image, judged with blocks of erased_alone_block px
+    erased_alone: bool = True
+    erased_alone_smooth: float = 3.0
+    erased_alone_min_px: int = 600
+    erased_alone_max_share: float = 0.1
+    erased_alone_block: int = 12
+    #: ... its color within erased_edge_tol of the pixels up to erased_alone_edge_px out
+    #: (over half a block, a flat shape's 1-2 px outline and the screen of its tone beyond
+    #: it average to the shape's color)
+    erased_alone_edge_px: int = 3
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and

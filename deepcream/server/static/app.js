@@ -846,7 +846,7 @@ async function detectMosaic(item) {
   const blocks = xhr.getResponseHeader("X-Deepcream-Block-Sizes");
   replaceMask(item, maskFromBits(item, await bitsFromPng(item, xhr.response)));
   item.detectInfo = regions
-    ? `Found ${regions} pixelated area${regions === 1 ? "" : "s"}${blocks ? ` (block size ${blocks.split(",").join(", ")} px)` : ""}.`
+    ? `Found ${regions} pixelated area${regions === 1 ? "" : "s"}${blocks ? ` (block size ${blocks.split(",").map((b) => (b === "0" ? "unknown" : `${b} px`)).join(", ")})` : ""}.`
     : "No pixelated area found.";
   if (item === S.cur) $("detect-info").textContent = item.detectInfo;
   setItemMessage(item, regions ? "info" : "warn", regions
