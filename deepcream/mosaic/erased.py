@@ -19,6 +19,8 @@ of these must hold for one to be taken:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import cv2
@@ -27,10 +29,14 @@ import numpy as np
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 
 
-def _local_std(x: np.ndarray, k: int) -> np.ndarray:
+def _local_var(x: np.ndarray, k: int) -> np.ndarray:
     mean = cv2.boxFilter(x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
     sq = cv2.boxFilter(x * x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
-    return np.sqrt(np.maximum(sq - mean * mean, 0.0))
+    return sq - mean * mean
+
+
+def _local_std(x: np.ndarray, k: int) -> np.ndarray:
+    return np.sqrt(np.maximum(_local_var(x, k), 0.0))
 
 
 def _grown(mask: np.ndarray, r: int) -> np.ndarray:
@@ -77,26 +83,37 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, ot
 
 @dataclass(frozen=True)
 class FlatAreas:
-    """An image's luma std over 3 x 3 and 7 x 7 px (float32 [H, W]) and, with
+    """An image's smooth pixels (luma std over 3 x 3 px at most ``erased_smooth``) and rough
+    pixels (over 7 x 7 px at least ``erased_rough``; bool [H, W]) and, with
     ``erased_alone``, the areas flat over 7 x 7 px (``flat_areas``): their labels (int32
     [H, W], 4-connected) and ``cv2.connectedComponentsWithStats`` stats."""
 
-    std3: np.ndarray
-    std7: np.ndarray
+    smooth: np.ndarray
+    rough: np.ndarray
     labels: np.ndarray | None
     stats: np.ndarray | None
 
 
 def flat_areas(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> FlatAreas:
     """The maps ``erased_texture`` and ``flat_areas_in_texture`` read, from the luma alone (so
-    they can be computed while the grids are searched)."""
+    they can be computed while the grids are searched). (Variances against squared bounds:
+    the same pixels as the std against the bounds, without two square roots of the image.)"""
     lum = luma.astype(np.float32)
-    std7 = _local_std(lum, 7)
+    sq = lum * lum
+
+    def var(k: int) -> np.ndarray:
+        # (``_local_var`` with fewer image-size temporaries: each new one is page faults.)
+        mean = cv2.boxFilter(lum, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+        out = cv2.boxFilter(sq, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+        return np.subtract(out, np.multiply(mean, mean, out=mean), out=out)
+
+    var7 = var(7)
     labels = stats = None
     if prm.erased_alone:
         _, labels, stats, _ = cv2.connectedComponentsWithStats(
-            (std7 <= prm.erased_alone_smooth).view(np.uint8), connectivity=4)
-    return FlatAreas(_local_std(lum, 3), std7, labels, stats)
+            (var7 <= prm.erased_alone_smooth ** 2).view(np.uint8), connectivity=4)
+    rough = var7 >= prm.erased_rough ** 2
+    return FlatAreas(var(3) <= prm.erased_smooth ** 2, rough, labels, stats)
 
 
 def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region: np.ndarray,
@@ -118,8 +135,7 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
     lum = luma[y0:y1, x0:x1].astype(np.float32)
     mine = np.zeros(lum.shape, bool)
     mine[ry - y0:ry - y0 + rh, rx - x0:rx - x0 + rw] = region
-    std3 = _local_std(lum, 3) if maps is None else maps.std3[y0:y1, x0:x1]
-    smooth = std3 <= prm.erased_smooth
+    smooth = _local_std(lum, 3) <= prm.erased_smooth if maps is None else maps.smooth[y0:y1, x0:x1]
     n, comp, stats, _ = cv2.connectedComponentsWithStats(smooth.view(np.uint8), connectivity=4)
     near = _grown(mine, 2)
     others = found[y0:y1, x0:x1]
@@ -160,7 +176,7 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
                 continue
             if rough is None:
                 rough = (_rough(lum, win, prm) if maps is None else
-                         maps.std7[y0:y1, x0:x1][win] >= prm.erased_rough)
+                         maps.rough[y0:y1, x0:x1][win])
             if _bordered_by_texture(area, new, wmine, wothers, rough, colors[win], p, prm):
                 added[win] |= new
     if not added.any():
@@ -181,18 +197,19 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
     area."""
     h, w = luma.shape
     flat = flat_areas(luma, prm) if flat is None or flat.labels is None else flat
-    std3, std7, comp, stats = flat.std3, flat.std7, flat.labels, flat.stats
+    smooth, rough, comp, stats = flat.smooth, flat.rough, flat.labels, flat.stats
     assert comp is not None and stats is not None
     p = prm.erased_alone_block
     m = p + 6  # room for the rings of the tests
     # (Areas mostly inside a region are not judged: counted in one pass.)
     held = np.bincount(comp[found], minlength=len(stats))
-    out = []
-    for k in range(1, len(stats)):
-        cx, cy, cw, ch, count = stats[k]
-        if (count < prm.erased_alone_min_px or cw * ch > prm.erased_alone_max_share * h * w
-                or cx == 0 or cy == 0 or cx + cw >= w or cy + ch >= h or held[k] > 0.5 * count):
-            continue  # small, held, or not enclosed (a background goes on past the picture)
+    x, y, bw, bh, count = stats.T
+    judged = np.nonzero((count >= prm.erased_alone_min_px) & (bw * bh <= prm.erased_alone_max_share * h * w)
+                        & (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h) & (held <= 0.5 * count))[0]
+    judged = judged[judged > 0]  # (not small, not held, enclosed: a background goes on past the picture)
+
+    def judge(k: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        cx, cy, cw, ch = stats[k, :4]
         win = (slice(max(0, cy - m), min(h, cy + ch + m)), slice(max(0, cx - m), min(w, cx + cw + m)))
         core = comp[win] == k
         wfound = found[win]
@@ -200,19 +217,24 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
         level = float(np.median(wl[core]))
         # (The 7 x 7 test leaves out 3 px along the area's border: taken back where flat
         # over 3 x 3 at the area's level.)
-        area = (_grown(core, 3) & (std3[win] <= prm.erased_smooth)
+        area = (_grown(core, 3) & smooth[win]
                 & (np.abs(wl - level) <= prm.erased_level_tol))
         ns, sub = cv2.connectedComponents(area.view(np.uint8), connectivity=4)
         if ns < 2:
-            continue
+            return None
         area = sub == int(np.bincount(sub[core & area], minlength=ns)[1:].argmax()) + 1
         new = area & ~wfound
-        if np.count_nonzero(new) < prm.erased_alone_min_px:
-            continue
-        if _bordered_by_texture(area, new, np.zeros_like(area), wfound, std7[win] >= prm.erased_rough,
-                                rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px):
-            ys, xs = np.nonzero(new)
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            oy, ox = win[0].start + y0, win[1].start + x0
-            out.append(((ox, oy, ox + x1 - x0, oy + y1 - y0), new[y0:y1, x0:x1]))
-    return out
+        if np.count_nonzero(new) < prm.erased_alone_min_px or not _bordered_by_texture(
+                area, new, np.zeros_like(area), wfound, rough[win],
+                rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px):
+            return None
+        ys, xs = np.nonzero(new)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        oy, ox = win[0].start + y0, win[1].start + x0
+        return (ox, oy, ox + x1 - x0, oy + y1 - y0), new[y0:y1, x0:x1]
+
+    # (Two threads: OpenCV and numpy's whole-window passes release the GIL, and nothing else
+    # runs by now.)
+    with ThreadPoolExecutor(max_workers=2) if prm.parallel else nullcontext() as pool:
+        judgements = list(pool.map(judge, judged) if pool is not None else map(judge, judged))
+    return [found_area for found_area in judgements if found_area is not None]
