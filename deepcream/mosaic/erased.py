@@ -32,7 +32,7 @@ from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 def _local_var(x: np.ndarray, k: int) -> np.ndarray:
     mean = cv2.boxFilter(x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
     sq = cv2.boxFilter(x * x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
-    return sq - mean * mean
+    return np.subtract(sq, np.multiply(mean, mean, out=mean), out=sq)
 
 
 def _local_std(x: np.ndarray, k: int) -> np.ndarray:
@@ -99,21 +99,13 @@ def flat_areas(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> FlatArea
     they can be computed while the grids are searched). (Variances against squared bounds:
     the same pixels as the std against the bounds, without two square roots of the image.)"""
     lum = luma.astype(np.float32)
-    sq = lum * lum
-
-    def var(k: int) -> np.ndarray:
-        # (``_local_var`` with fewer image-size temporaries: each new one is page faults.)
-        mean = cv2.boxFilter(lum, -1, (k, k), borderType=cv2.BORDER_REFLECT)
-        out = cv2.boxFilter(sq, -1, (k, k), borderType=cv2.BORDER_REFLECT)
-        return np.subtract(out, np.multiply(mean, mean, out=mean), out=out)
-
-    var7 = var(7)
+    var7 = _local_var(lum, 7)
     labels = stats = None
     if prm.erased_alone:
         _, labels, stats, _ = cv2.connectedComponentsWithStats(
             (var7 <= prm.erased_alone_smooth ** 2).view(np.uint8), connectivity=4)
     rough = var7 >= prm.erased_rough ** 2
-    return FlatAreas(var(3) <= prm.erased_smooth ** 2, rough, labels, stats)
+    return FlatAreas(_local_var(lum, 3) <= prm.erased_smooth ** 2, rough, labels, stats)
 
 
 def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region: np.ndarray,
