@@ -220,6 +220,14 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
                 area, new, np.zeros_like(area), wfound, rough[win],
                 rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px):
             return None
+        if prm.erased_alone_trim:
+            # (Judged with the strands it sends into a sparse hatching's gaps, taken without
+            # them: a disc's opening would also round off the patch's corners.)
+            r = prm.erased_alone_trim
+            depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+            new &= _grown(depth >= r, r + 2)
+            if not new.any():
+                return None
         ys, xs = np.nonzero(new)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         oy, ox = win[0].start + y0, win[1].start + x0

@@ -436,6 +436,10 @@ class MosaicParams:
     #: (over half a block, a flat shape's 1-2 px outline and the screen of its tone beyond
     #: it average to the shape's color)
     erased_alone_edge_px: int = 3
+    #: ... taken only within erased_alone_trim + 2 px of its pixels that lie erased_alone_trim
+    #: or more inside it (0: all of it): a sparse hatching's gaps are as flat and of its
+    #: level, and the area runs into them as thin strands
+    erased_alone_trim: int = 6
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and
