@@ -794,7 +794,7 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
     owner = np.full((h, w), -1, np.int16)
     grids: list[CandidateGrid] = []
     luma = image_luma(rgb)  # (the grids' and the erased texture's)
-    # (The std maps and flat areas of ``erased.py`` read the luma alone: computed in a thread
+    # (The smooth, rough and flat-area maps of ``erased.py`` read the luma alone: made in a thread
     # while the grids are searched, as OpenCV releases the GIL.)
     side = ThreadPoolExecutor(max_workers=1) if prm.erased and prm.parallel else None
     flat_future = side.submit(flat_areas, luma, prm) if side is not None else None
