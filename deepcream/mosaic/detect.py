@@ -821,7 +821,7 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
             sl, mine, g = region
             cand = grids[g]
             p = max(prm.min_block, round(cand.period if cand.period is not None else cand.p))
-            return erased_texture(rgb, luma, result, mine, (sl[0].start, sl[1].start), p, prm, flat), g
+            return erased_texture(rgb, luma, result, mine, (sl[0].start, sl[1].start), p, flat, prm), g
 
         # (Every region reads the regions as found; OpenCV releases the GIL, so two threads
         # halve the wall time where two regions are large.)
@@ -835,7 +835,7 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
                 owner[y0:y1, x0:x1][added] = g
     if flat is not None and prm.erased_alone:
         # (Their regions report block 0: no grid was seen.)
-        for (x0, y0, x1, y1), added in flat_areas_in_texture(rgb, luma, result, prm, flat):
+        for (x0, y0, x1, y1), added in flat_areas_in_texture(rgb, luma, result, flat, prm):
             result[y0:y1, x0:x1] |= added
             owner[y0:y1, x0:x1][added] = len(grids)
             grids.append(CandidateGrid(0, 0, 0, [], False))

@@ -35,22 +35,8 @@ def _local_var(x: np.ndarray, k: int) -> np.ndarray:
     return np.subtract(sq, np.multiply(mean, mean, out=mean), out=sq)
 
 
-def _local_std(x: np.ndarray, k: int) -> np.ndarray:
-    return np.sqrt(np.maximum(_local_var(x, k), 0.0))
-
-
 def _grown(mask: np.ndarray, r: int) -> np.ndarray:
     return cv2.dilate(mask.view(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).view(bool)
-
-
-def _rough(lum: np.ndarray, win: tuple[slice, slice], prm: MosaicParams) -> np.ndarray:
-    """Whether each pixel of ``lum[win]`` is rough (7 x 7 std), read from 3 px beyond the
-    window where the box has them."""
-    (ys, xs), r = win, 3
-    y0, x0 = max(0, ys.start - r), max(0, xs.start - r)
-    y1, x1 = min(lum.shape[0], ys.stop + r), min(lum.shape[1], xs.stop + r)
-    std = _local_std(lum[y0:y1, x0:x1], 7)
-    return std[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] >= prm.erased_rough
 
 
 def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, others: np.ndarray,
@@ -109,13 +95,13 @@ def flat_areas(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> FlatArea
 
 
 def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region: np.ndarray,
-                   origin: tuple[int, int], p: int, prm: MosaicParams = DEFAULT_PARAMS,
-                   maps: FlatAreas | None = None) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+                   origin: tuple[int, int], p: int, maps: FlatAreas,
+                   prm: MosaicParams = DEFAULT_PARAMS) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """(box (x0, y0, x1, y1), bool mask over it) of the flat areas that run on from one
     found region over a texture its blocks erased (see the module), or None. ``found``: every
     region's pixels (bool [H, W]); ``region``: this region's pixels over its bounding box,
     whose top-left pixel is ``origin`` (y, x); ``p``: its block size; ``maps``: the image's
-    ``flat_areas`` if computed (its std maps are read instead of computed again)."""
+    ``flat_areas`` (its smooth and rough pixels)."""
     h, w = luma.shape
     ry, rx = origin
     rh, rw = region.shape
@@ -127,7 +113,7 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
     lum = luma[y0:y1, x0:x1].astype(np.float32)
     mine = np.zeros(lum.shape, bool)
     mine[ry - y0:ry - y0 + rh, rx - x0:rx - x0 + rw] = region
-    smooth = _local_std(lum, 3) <= prm.erased_smooth if maps is None else maps.smooth[y0:y1, x0:x1]
+    smooth = maps.smooth[y0:y1, x0:x1]
     n, comp, stats, _ = cv2.connectedComponentsWithStats(smooth.view(np.uint8), connectivity=4)
     near = _grown(mine, 2)
     others = found[y0:y1, x0:x1]
@@ -151,7 +137,6 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
         if np.count_nonzero(meet) < 3:
             continue
         level = float(np.median(wlum[meet]))
-        rough = None  # (computed for the window when first needed)
         flat = part & (np.abs(wlum - level) <= prm.erased_level_tol)
         _, sub, sub_stats, _ = cv2.connectedComponentsWithStats(flat.view(np.uint8), connectivity=4)
         for j in np.unique(sub[meet & flat]):
@@ -166,29 +151,26 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
             if (count < p * p or count > prm.erased_max_growth * np.count_nonzero(region)
                     or np.count_nonzero(area & wmine) < p * p):
                 continue
-            if rough is None:
-                rough = (_rough(lum, win, prm) if maps is None else
-                         maps.rough[y0:y1, x0:x1][win])
-            if _bordered_by_texture(area, new, wmine, wothers, rough, colors[win], p, prm):
+            if _bordered_by_texture(area, new, wmine, wothers, maps.rough[y0:y1, x0:x1][win],
+                                    colors[win], p, prm):
                 added[win] |= new
     if not added.any():
         return None
     return (x0, y0, x1, y1), added
 
 
-def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray,
-                          prm: MosaicParams = DEFAULT_PARAMS, flat: FlatAreas | None = None
+def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, flat: FlatAreas,
+                          prm: MosaicParams = DEFAULT_PARAMS
                           ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
     """(box (x0, y0, x1, y1), bool mask over it) of each flat area of a texture's mean color
     that the texture encloses and no region holds: a mosaic over a uniform screen or
     hatching whose blocks all took one color. JPEG erases the level or two between such
     blocks, so no grid is seen at all (nor its block size); the area is judged by the tests
     above alone, with blocks of ``erased_alone_block`` px. ``found``: every region's pixels;
-    ``flat``: ``flat_areas(luma)`` if computed already. Flat here means flat over 7 x 7 px:
+    ``flat``: ``flat_areas(luma, prm)`` (with ``erased_alone``). Flat here means flat over 7 x 7 px:
     the gaps between a screen's dots are flat over 3 x 3 and would join the screen to the
     area."""
     h, w = luma.shape
-    flat = flat_areas(luma, prm) if flat is None or flat.labels is None else flat
     smooth, rough, comp, stats = flat.smooth, flat.rough, flat.labels, flat.stats
     assert comp is not None and stats is not None
     p = prm.erased_alone_block
