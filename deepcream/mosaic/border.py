@@ -366,8 +366,8 @@ def lossy_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray, nois
     selected pixels only; after JPEG that color is known to a tolerance: the median luma of
     the cell's pixels 1-3 px from the sides it shares with region cells. Only the pixels
     within ``lossy_pixel_tol`` x the partial-strip tolerance of it, 4-connected to those
-    sides after a 3 x 3 opening (JPEG noise), keep; nothing is added (similar surroundings
-    would be)."""
+    sides after a 3 x 3 opening (JPEG noise), keep. What the same test finds in the cells
+    beside the region is not added here but kept in ``grid.beside`` (``beside_blocks``)."""
     p = grid.p
     prm = grid.prm
     m = prm.margin
@@ -424,4 +424,59 @@ def lossy_block_pixels(grid: Grid, cells: np.ndarray, fallback: np.ndarray, nois
     out = fallback.copy()
     win = out[i0 * p:i1 * p, j0 * p:j1 * p]
     win &= ~decided | grown
+    if prm.beside_blocks:
+        # (Cells with a strip of their own keep it: its straight run ended where the
+        # patch border is.)
+        strip = fallback[i0 * p:i1 * p, j0 * p:j1 * p].reshape(ncy, p, ncx, p).any(axis=(1, 3))
+        grid.beside = beside_blocks(grid, cells, refine & known & ~cells & ~strip, grown,
+                                    (i0, j0), color, tol)
+    return out
+
+
+def beside_blocks(grid: Grid, cells: np.ndarray, beside: np.ndarray, grown: np.ndarray,
+                  origin: tuple[int, int], color: np.ndarray, tol: float) -> np.ndarray | None:
+    """Lossy input: the partial blocks in the cells ``beside`` the region, as a pixel mask
+    like the regions' (bool [ncy*p, ncx*p] over the grid), or None. ``cells``, ``beside``,
+    ``grown``, ``color`` and ``tol`` are ``lossy_block_pixels``' over its window of cells,
+    whose first cell is ``origin`` (i0, j0): the region's cells, the cells beside it, the
+    pixels near each cell's side color connected to the sides it shares with the region,
+    that color (luma) and its tolerance.
+
+    Where a patch's border runs through a cell the region did not take, JPEG leaves its
+    partial block flat and of one color from the shared side to the border; beyond lies the
+    picture the selection left. A flat color of the surroundings (paper, a fill) passes that
+    test too, but goes on past the cell: beyond a hatching line, between a screen's dots, in
+    the next cell. So a cell's part is taken only when at most ``beside_beyond`` of the
+    other pixels within half a block around the cell (not the region's, not the parts
+    taken) are near its color, and it covers ``beside_min_share`` of the cell or more."""
+    p, prm, m = grid.p, grid.prm, grid.prm.margin
+    i0, j0 = origin
+    ncy, ncx = grown.shape[0] // p, grown.shape[1] // p
+    share = grown.reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+    add = beside & (share >= prm.beside_min_share)
+    if not add.any():
+        return None
+    taken = cell_pixels(cells, p) | (grown & cell_pixels(add, p))
+    crop = grid.crop
+    oy, ox = i0 * p + m, j0 * p + m  # the window's first pixel in the crop
+    e = p // 2
+    for i, j in zip(*np.nonzero(add), strict=True):
+        y0, x0 = max(0, oy + i * p - e), max(0, ox + j * p - e)
+        y1, x1 = min(crop.shape[0], oy + (i + 1) * p + e), min(crop.shape[1], ox + (j + 1) * p + e)
+        part = np.ascontiguousarray(crop[y0:y1, x0:x1])
+        lum = (cv2.cvtColor(part, cv2.COLOR_RGB2GRAY) if part.shape[2] == 3 else part[..., 0]
+               ).astype(np.float32)
+        # The pixels around the cell that are not taken (those beyond the window count too).
+        ry, rx = y0 - oy, x0 - ox
+        ya, yb = max(0, ry), min(taken.shape[0], ry + lum.shape[0])
+        xa, xb = max(0, rx), min(taken.shape[1], rx + lum.shape[1])
+        others = np.ones(lum.shape, bool)
+        others[ya - ry:yb - ry, xa - rx:xb - rx] = ~taken[ya:yb, xa:xb]
+        again = np.count_nonzero((np.abs(lum - color[i, j]) <= tol) & others)
+        if again > prm.beside_beyond * np.count_nonzero(others):
+            add[i, j] = False
+    if not add.any():
+        return None
+    out = np.zeros((grid.ncy * p, grid.ncx * p), bool)
+    out[i0 * p:(i0 + ncy) * p, j0 * p:(j0 + ncx) * p] = grown & cell_pixels(add, p)
     return out

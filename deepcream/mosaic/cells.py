@@ -90,6 +90,9 @@ class Grid:
         self.image_size = (h, w)
         self._const = np.zeros((self.ncy, self.ncx), bool)
         self._const_known = np.zeros((self.ncy, self.ncx), bool)
+        #: lossy input: partial blocks in the cells beside the regions (pixels as the regions'
+        #: mask), added once the regions are grown (``border.lossy_block_pixels``)
+        self.beside: np.ndarray | None = None
         #: [ncy, ncx] strongest interior gradient per cell, set by ``cell_tests``
         self.inner: np.ndarray | None = None
 

@@ -799,6 +799,7 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
     side = ThreadPoolExecutor(max_workers=1) if prm.erased and prm.parallel else None
     flat_future = side.submit(flat_areas, luma, prm) if side is not None else None
     flat: FlatAreas | None = None
+    beside: list[tuple[int, Grid]] = []
     for cand, grid, pixels in final_detections(rgb, luma, prm):
         win = grid.window(pixels)
         if win is None:
@@ -809,6 +810,8 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
             continue
         owner[img_sl][new] = len(grids)
         result[img_sl] |= new
+        if isinstance(grid, Grid) and grid.beside is not None:
+            beside.append((len(grids), grid))
         grids.append(cand)
     if side is not None and flat_future is not None:
         flat = flat_future.result()
@@ -833,6 +836,19 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
                 (x0, y0, x1, y1), added = extra
                 result[y0:y1, x0:x1] |= added
                 owner[y0:y1, x0:x1][added] = g
+    for g, grid in beside:
+        # Partial blocks beside a region, within a block of what is left of it (a divisor
+        # grid's region may have been cut), added last: they are no evidence for the steps
+        # above, which judge the regions' own cells.
+        win = grid.window(grid.beside)
+        if win is None:
+            continue
+        img_sl, pix_sl = win
+        p = grid.p
+        near = cv2.dilate((owner[img_sl] == g).view(np.uint8), np.ones((2 * p + 1, 2 * p + 1), np.uint8))
+        add = grid.beside[pix_sl] & ~result[img_sl] & near.view(bool)
+        owner[img_sl][add] = g
+        result[img_sl] |= add
     if flat is not None and prm.erased_alone:
         # (Their regions report block 0: no grid was seen.)
         for (x0, y0, x1, y1), added in flat_areas_in_texture(rgb, luma, result, flat, prm):
@@ -841,7 +857,26 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
             grids.append(CandidateGrid(0, 0, 0, [], False))
     if grids:
         fill_enclosed_holes(result, prm)
+        drop_specks(result, owner, grids, prm)
     return result, owner, grids
+
+
+def drop_specks(mask: np.ndarray, owner: np.ndarray, grids: list[CandidateGrid],
+                prm: MosaicParams) -> None:
+    """Remove, in place, the regions of ``mask`` smaller than ``min_region_blocks`` blocks of
+    their grid (``erased_alone_block`` px where none was seen): a few cells of a texture and
+    the bits the borders' steps leave apart are a few pixels each (over the art set, 5-20%
+    of such regions' pixels lie on a mosaic), and every region costs the mosaic model a
+    crop of its own. (Half a block, not one: a gap can cut off a piece of a patch's border.)"""
+    if prm.min_region_blocks <= 0:
+        return
+    for sl, mine, g in labelled_regions(mask, owner):
+        cand = grids[g]
+        p = cand.period if cand.period is not None else cand.p
+        p = p or prm.erased_alone_block
+        if np.count_nonzero(mine) < prm.min_region_blocks * p * p:
+            mask[sl] &= ~mine
+            owner[sl][mine] = -1
 
 
 def labelled_regions(mask: np.ndarray, owner: np.ndarray

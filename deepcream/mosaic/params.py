@@ -394,6 +394,9 @@ class MosaicParams:
     #: of its area (0: off). Blocks equal to the picture under them (a block over a flat
     #: fill) leave holes; a ring-shaped region around more than itself is left as found
     hole_fill_share: float = 1.0
+    #: the smallest region kept, in blocks (p x p px) of its grid (``detect.drop_specks``;
+    #: 0: off)
+    min_region_blocks: float = 0.5
     #: a region found on a grid whose lines are all lines of a coarser grid found too is
     #: dropped when that grid's regions cover this share of it (0: off)
     divisor_overlap: float = 0.5
@@ -456,6 +459,13 @@ class MosaicParams:
     #: pixels within lossy_pixel_tol x the strip tolerance below of the block's luma
     lossy_pixels: bool = True
     lossy_pixel_tol: float = 2.0
+    #: lossy input: the partial blocks in the cells beside a region (``border.beside_blocks``),
+    #: added once the regions are grown: a cell's part near its side's color, when it covers
+    #: beside_min_share of the cell or more and at most beside_beyond of the pixels within
+    #: half a block around the cell (not taken) are near that color too
+    beside_blocks: bool = True
+    beside_min_share: float = 0.1
+    beside_beyond: float = 0.3
     #: lossy partial strips: pixels equal within partial_tol + partial_tol_noise x noise
     partial_tol: float = 3.0
     partial_tol_noise: float = 3.0
