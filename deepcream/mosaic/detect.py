@@ -616,6 +616,10 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     pixels = partial_blocks(grid, cells, noise, exact)
     if exact and exact_rgb and prm.exact_pixels:
         pixels = exact_block_pixels(grid, cells, pixels)
+        if prm.beside_blocks and lossless_image is not None and not lossless_image():
+            # JPEG keeps grey blocks on its own 8 x 8 lines exact, but not the partial blocks
+            # beside them: only their tolerant test (``grid.beside``) finds those.
+            lossy_block_pixels(grid, cells, pixels, noise)
     elif not exact and prm.lossy_pixels:
         pixels = lossy_block_pixels(grid, cells, pixels, noise)
     return grid, pixels
