@@ -600,6 +600,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     exact = float(np.percentile(judged, 75)) <= prm.clean_noise
     # Truly lossless: cut each region to the box of its block edges; completion and box
     # growth took flat cells and cells that thin lines clip on every side of it.
+    on_jpeg_lines = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
     if exact and exact_rgb:
         pairs, across_v, across_h = grid.block_pairs()
         cells = clip_to_evidence(cells, pairs)
@@ -609,14 +610,14 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         # art beside them is not. (Not on a grid whose lines hold JPEG's 8 x 8 lines unless
         # the image looks lossless: JPEG decodes a smooth area as constant 8 x 8 blocks that
         # step on them.)
-        on_jpeg_lines = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
         if (prm.stepped_rings
                 and (not on_jpeg_lines or (lossless_image is not None and lossless_image()))):
             cells = grid.grow_stepped_constant(cells, prm.stepped_rings, across_v, across_h)
     pixels = partial_blocks(grid, cells, noise, exact)
     if exact and exact_rgb and prm.exact_pixels:
         pixels = exact_block_pixels(grid, cells, pixels)
-        if prm.beside_blocks and lossless_image is not None and not lossless_image():
+        if (prm.beside_blocks and on_jpeg_lines and lossless_image is not None
+                and not lossless_image()):
             # JPEG keeps grey blocks on its own 8 x 8 lines exact, but not the partial blocks
             # beside them: only their tolerant test (``grid.beside``) finds those.
             lossy_block_pixels(grid, cells, pixels, noise)
