@@ -463,7 +463,8 @@ class MosaicParams:
     #: added once the regions are grown: a cell's part near its side's color, when it covers
     #: beside_min_share of the cell or more and at most beside_beyond of the pixels within
     #: half a block around the cell (not taken) are near that color too; also beside exact
-    #: blocks in an image that does not look lossless (``detect.looks_lossless``)
+    #: blocks on a grid on JPEG's 8 x 8 lines in an image that does not look lossless
+    #: (``detect.looks_lossless``)
     beside_blocks: bool = True
     beside_min_share: float = 0.1
     beside_beyond: float = 0.3
