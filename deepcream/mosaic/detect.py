@@ -828,7 +828,7 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
                  ) -> tuple[tuple[tuple[int, int, int, int], np.ndarray] | None, int]:
             sl, mine, g = region
             cand = grids[g]
-            p = max(prm.min_block, round(cand.period if cand.period is not None else cand.p))
+            p = max(prm.min_block, round(cand.size))
             return erased_texture(rgb, luma, result, mine, (sl[0].start, sl[1].start), p, flat, prm), g
 
         # (Every region reads the regions as found; OpenCV releases the GIL, so two threads
@@ -877,8 +877,7 @@ def drop_specks(mask: np.ndarray, owner: np.ndarray, grids: list[CandidateGrid],
         return
     for sl, mine, g in labelled_regions(mask, owner):
         cand = grids[g]
-        p = cand.period if cand.period is not None else cand.p
-        p = p or prm.erased_alone_block
+        p = cand.size or prm.erased_alone_block
         if np.count_nonzero(mine) < prm.min_region_blocks * p * p:
             mask[sl] &= ~mine
             owner[sl][mine] = -1
@@ -907,7 +906,7 @@ def find_mosaic_regions(rgb: np.ndarray, *, params: MosaicParams | None = None
         regions.append(MosaicRegion(cand.p, cand.fx, cand.fy,
                                     (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
                                     int(np.count_nonzero(mine)),
-                                    float(cand.p) if cand.period is None else cand.period))
+                                    cand.size))
     regions.sort(key=lambda r: -r.pixels)
     return result, regions
 

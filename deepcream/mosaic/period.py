@@ -36,6 +36,11 @@ class CandidateGrid:
     #: the real period of a non-integer grid (``fractional.py``; ``p`` is it rounded), or None
     period: float | None = None
 
+    @property
+    def size(self) -> float:
+        """The block size in pixels: the real period, or ``p`` (0 where no grid was seen)."""
+        return float(self.p) if self.period is None else self.period
+
 
 def grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1,
                prm: MosaicParams = DEFAULT_PARAMS) -> np.ndarray:
