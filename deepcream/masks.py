@@ -551,6 +551,17 @@ _WINDOW_COST = 50_000
 # Exact strokes count as hard-edged (today's exact mask, unchanged) while fewer than this
 # share of the pixels around them carry mask color.
 _SOFT_EDGE_SHARE = 0.05
+# Paint saved without loss keeps its exact color wherever the brush covered a pixel fully,
+# and pixels near the color but not exact only in the one pixel ring of blends around it.
+# JPEG scatters near-exact pixels over the whole stroke. When those away from the ring are
+# at most this share of the exact count (PNG, palette and resized PNG of the evaluation set:
+# at most 0.036; JPEG from 0.17 up, 4:4:4 and q95 included), with at least
+# ``_LOSSLESS_MIN_EXACT`` exact pixels, seeds must lie within ``_LOSSLESS_SEED_REACH`` px of
+# an exact pixel: vivid green away from every exact pixel is art (a neon outline, a lime
+# ribbon cut by the picture's edge), not a stroke of its own.
+_LOSSY_NEAR_SHARE = 0.08
+_LOSSLESS_MIN_EXACT = 256
+_LOSSLESS_SEED_REACH = 2
 
 
 @dataclass(frozen=True)
@@ -743,12 +754,18 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         candidates = (excess >= _BLEND_RIDGE_EXCESS) & (ridge >= _BLEND_RIDGE_RIDGE)
         if not lone:  # (else only those ridges can seed: see _blend_ridges)
             candidates |= near | (excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS))
+    # (read before the seed stage, which may grow ``near`` in place)
+    lossless = (excess is not None and n_exact >= _LOSSLESS_MIN_EXACT
+                and _lossless_strokes(near, exact, n_exact))
     windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
     for win in windows:
         win.seeds = win.crop(near)
     if excess is not None:
         for win in windows:
             win.vivid_stage(rgb, distance, excess, ridge, color, lone)
+    if lossless:
+        for win in windows:
+            win.seeds &= _within(win.crop(exact), _LOSSLESS_SEED_REACH)
     windows = [win for win in windows if win.seeds.any()]
     if not windows:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -767,7 +784,7 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     mask = np.zeros(exact.shape, bool)
     placed = []
     for win in windows:
-        ys, xs, grown = win.grow(rgb, distance, excess, color, box)
+        ys, xs, grown = win.grow(rgb, distance, excess, color, box, lossless)
         mask[ys, xs] = grown
         placed.append((ys, xs))
     mask |= exact
@@ -814,9 +831,11 @@ class _Window:
         self.seeds |= blends
 
     def grow(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray | None,
-             color: Color, box: tuple[int, int, int, int]) -> tuple[slice, slice, np.ndarray]:
+             color: Color, box: tuple[int, int, int, int], lossless: bool = False
+             ) -> tuple[slice, slice, np.ndarray]:
         """(ys, xs, grown): the soft mask on the window cut to ``box`` (top, left, bottom,
-        right)."""
+        right). ``lossless`` (see ``_LOSSY_NEAR_SHARE``): the core does not follow faint
+        ridges away from its seeds (that is for a thin stroke broken up by JPEG)."""
         y0, x0 = max(self.ys.start, box[0]), max(self.xs.start, box[1])
         y1, x1 = min(self.ys.stop, box[2]), min(self.xs.stop, box[3])
         ys, xs = slice(y0, y1), slice(x0, x1)
@@ -835,7 +854,7 @@ class _Window:
         else:
             paint_like = self.paint_like[inner]
         allowed = paint_like & _within(seeds, _CORE_REACH)
-        if self.ridge is not None:
+        if self.ridge is not None and not lossless:
             # A thin stroke under 4:2:0 found in pieces: its paler stretches between them
             # still stand out as a ridge; the core follows it a bounded distance, away
             # from art.
@@ -1405,6 +1424,20 @@ def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | 
             return False
     total, read = surplus(sample=False)
     return total <= _SOFT_EDGE_SHARE * read
+
+
+def _lossless_strokes(near: np.ndarray, exact: np.ndarray, n_exact: int) -> bool:
+    """True when the pixels near the mask color but not exact all lie beside an exact one
+    (at most ``_LOSSY_NEAR_SHARE`` of the exact count elsewhere): paint saved without loss.
+    JPEG leaves noisy near-exact pixels all over a stroke's body."""
+    loose = near & ~exact
+    n_loose = int(np.count_nonzero(loose))
+    if n_loose <= _LOSSY_NEAR_SHARE * n_exact:
+        return True
+    beside = 0
+    for ys, xs in _windows(exact, 1):
+        beside += int(np.count_nonzero(loose[ys, xs] & _within(exact[ys, xs], 1)))
+    return n_loose - beside <= _LOSSY_NEAR_SHARE * n_exact
 
 
 def _surplus(excess: np.ndarray, inside: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> int:

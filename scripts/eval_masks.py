@@ -12,7 +12,8 @@ q90). Plus pictures whose only paint is thin strokes (2-4 px) on a light and a m
 background and on a photo, as JPEG q90/q80 4:2:0 (rows "thin ...": 4:2:0 may leave such
 strokes no pixel near the exact color; `--no-thin` skips them). Plus clean images with
 legitimately green content (foliage, a green dress, a green UI), as PNG and JPEG, to count
-false regions.
+false regions. With `--neon`, only pictures whose art has vivid green outlines and lines
+(excess 190-220, like thin strokes of the mask color), painted with strokes as the others.
 
 Per condition it reports, after a full `deepcream.decensor` with the classical engine:
 - tinted: output pixels within 8 px of a stroke with G - max(R, B) > 40 where the clean
@@ -213,6 +214,43 @@ def thin_samples(seed: int, conditions: tuple[str, ...] | list[str] = THIN_CONDI
         for sample in paint_and_save(name, base, seed, 2000 + index, list(conditions),
                                      widths=THIN_WIDTHS):
             sample.condition = f"thin {sample.condition}"
+            out.append(sample)
+    return out
+
+
+# vivid greens of art lines: excess 190-220, 39-68 from #00ff00 (none within the seed distance)
+NEON_COLORS = ((48, 255, 48), (30, 240, 20), (60, 255, 0), (0, 230, 40))
+
+
+def neon_art(rng: np.random.Generator, color: tuple[int, int, int], width: int = SIZE,
+             height: int = 400) -> np.ndarray:
+    """Flat ellipses outlined in a vivid green, and lines of it (1-3 px, anti-aliased): a
+    neon outline style, whose lines look like thin strokes of the mask color."""
+    s = 4
+    img = Image.new("RGB", (width * s, height * s),
+                    tuple(int(v) for v in rng.integers(150, 256, 3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(10):
+        x0, y0 = rng.integers(0, width * s, 2)
+        w, h = rng.integers(30 * s, 200 * s, 2)
+        draw.ellipse([int(x0), int(y0), int(x0 + w), int(y0 + h)],
+                     fill=tuple(int(v) for v in rng.integers(0, 256, 3)), outline=color,
+                     width=int(rng.integers(1 * s, 3 * s + 1)))
+    for _ in range(6):
+        ends = [tuple(int(v) for v in rng.integers(0, width * s, 2)) for _ in range(2)]
+        draw.line(ends, fill=color, width=int(rng.integers(1 * s, 3 * s + 1)))
+    return np.asarray(img.resize((width, height), Image.LANCZOS), dtype=np.uint8).copy()
+
+
+def neon_samples(seed: int, conditions: list[str]) -> list[Sample]:
+    """Pictures with vivid green art lines (``neon_art``, one per color of
+    ``NEON_COLORS``), painted with strokes as the others; the condition is reported as
+    ``neon <condition>``."""
+    out = []
+    for index, color in enumerate(NEON_COLORS):
+        base = neon_art(np.random.default_rng([seed, 8_000, index]), color)
+        for sample in paint_and_save(f"neon{index}", base, seed, 3000 + index, conditions):
+            sample.condition = f"neon {sample.condition}"
             out.append(sample)
     return out
 
@@ -471,6 +509,9 @@ def main() -> int:
                     "mask, mask pixels far from strokes, regions); much faster")
     ap.add_argument("--no-thin", action="store_true",
                     help="skip the pictures painted with thin strokes only (rows 'thin ...')")
+    ap.add_argument("--neon", action="store_true",
+                    help="only the pictures with vivid green art lines (rows 'neon ...'), "
+                    "under the given conditions")
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
                     help="write the worst images (input and output) here")
     args = ap.parse_args()
@@ -483,9 +524,12 @@ def main() -> int:
         return 0
     rows, clean_rows = [], []
     for seed in args.seed:
-        samples = painted_samples(seed, args.conditions)
-        if not args.no_thin:
-            samples += thin_samples(seed)
+        if args.neon:
+            samples = neon_samples(seed, args.conditions)
+        else:
+            samples = painted_samples(seed, args.conditions)
+            if not args.no_thin:
+                samples += thin_samples(seed)
         for s in samples:
             t0 = time.perf_counter()
             if args.mask_only:

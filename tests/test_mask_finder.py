@@ -104,10 +104,13 @@ def test_pale_art_lines_beside_a_stroke_are_not_followed(condition: str,
     """A mint art line (37, 241, 162: excess ~80) running on from a stroke is a ridge like a
     pale stroke's, but its chroma lies far off the blend line (residual ~50): dev seed 2
     ``lineart2`` keeps no mask pixel farther than 6 px from a stroke, and 93-175 px there
-    with the chroma test off."""
+    with the chroma test off. (The resized PNG is read as lossless, where the core follows
+    no ridge at all; read as lossy, it exercises the chroma test.)"""
     from deepcream import masks
 
     [sample] = ev.painted_samples(2, [condition], only=["lineart2"])
+    assert ev.score_mask(sample)["far"] == 0
+    monkeypatch.setattr(masks, "_LOSSY_NEAR_SHARE", -1.0)
     assert ev.score_mask(sample)["far"] == 0
     monkeypatch.setattr(masks, "_ALONG_PALE_RESIDUAL", 1e9)
     assert ev.score_mask(sample)["far"] >= 50
@@ -367,3 +370,54 @@ def test_pixels_green_to_the_eye_are_taken_within_the_cap(monkeypatch: pytest.Mo
     assert near_left() <= 40
     monkeypatch.setattr(masks, "_TINT_GREEN", 255)  # the margin over the background only
     assert near_left() >= 60
+
+
+@pytest.mark.parametrize(("seed", "name"), [(400, "lineart0"), (401, "lineart1")])
+def test_vivid_art_far_from_lossless_paint_is_not_a_stroke(seed: int, name: str,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """In a PNG, vivid green art far from every exact pixel is not paint: the tip of a green
+    ellipse brightened by the downscale's ringing (7, 211, 5) between two outlines (seed 400)
+    and a lime sliver (38, 254, 16) cut by the picture's edge (seed 401) read as thin
+    strokes. Neither may seed a region: no mask pixel farther than 6 px from a stroke, one
+    region per stroke group; 81 and 36 px there when the picture is read as lossy."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(seed, ["png"], only=[name])
+    got = ev.score_mask(sample)
+    assert got["far"] == 0
+    assert got["regions"] == got["strokes"]
+    monkeypatch.setattr(masks, "_LOSSY_NEAR_SHARE", -1.0)  # every picture read as lossy
+    assert ev.score_mask(sample)["far"] >= 30
+
+
+def test_neon_art_lines_are_not_followed_far_from_strokes_in_a_png(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pictures outlined in vivid greens (``eval_masks.neon_samples``: excess 190-220, like
+    thin strokes), painted with strokes, as PNG: the mask takes the art lines only near a
+    stroke that crosses them, and they make no region of their own."""
+    from deepcream import masks
+
+    samples = ev.neon_samples(1, ["png"])
+    got = [ev.score_mask(s) for s in samples]
+    far = sum(r["far"] for r in got)
+    assert all(r["ratio"] <= 1.5 for r in got)
+    monkeypatch.setattr(masks, "_LOSSY_NEAR_SHARE", -1.0)
+    before = sum(ev.score_mask(s)["far"] for s in samples)
+    assert far <= 0.25 * before
+
+
+def test_lossless_paint_is_told_from_jpeg() -> None:
+    """``_lossless_strokes`` reads PNG, palette and resized PNG pictures as lossless and
+    JPEG ones (4:4:4 and q95 too) as lossy, on every picture of a seed."""
+    from deepcream import masks
+
+    for condition, want in [("png", True), ("palette", True), ("resized", True),
+                            ("jpeg95-444", False), ("jpeg95-420", False),
+                            ("jpeg80-444", False)]:
+        for sample in ev.painted_samples(3, [condition]):
+            distance = masks.color_distance(sample.image)
+            exact = distance == 0
+            near = distance <= masks._SEED_DISTANCE
+            got = masks._lossless_strokes(near, exact, int(exact.sum()))
+            assert got == want, (condition, sample.name)
