@@ -788,6 +788,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         mask[ys, xs] = grown
         placed.append((ys, xs))
     mask |= exact
+    if lossless:
+        for ys, xs in placed:
+            _add_blend_ring(rgb[ys, xs], exact[ys, xs], mask[ys, xs], color)  # (views)
     for ys, xs in placed:
         _bridge_diagonals(mask[ys, xs])  # a view: every mask pixel lies in a window
     return mask, PaintInfo(True, n_exact, int(np.count_nonzero(mask)))
@@ -984,6 +987,19 @@ def _merge_boxes(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int,
             reduce.at(merged[:, k], labels, b[:, k])
         b = merged
     return [tuple(int(v) for v in row) for row in b]
+
+
+def _add_blend_ring(rgb: np.ndarray, exact: np.ndarray, mask: np.ndarray, color: Color
+                    ) -> None:
+    """Add to ``mask`` (in place) the pixels beside an exact one that blend the mask color
+    with a nearby background: a lossless brush's anti-aliased ring. Over an art fill of a
+    green (which the core leaves out) a thin stroke would otherwise keep only its exact
+    pixels, in specks a pixel apart, each a region of its own."""
+    ring = _within(exact, 1) & ~mask
+    ys, xs = _pixels(ring.view(np.uint8))
+    if len(ys):
+        blend = _blend_candidates(rgb, mask, ys, xs, color)
+        mask[ys[blend], xs[blend]] = True
 
 
 def _bridge_diagonals(mask: np.ndarray) -> None:

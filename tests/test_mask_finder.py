@@ -421,3 +421,18 @@ def test_lossless_paint_is_told_from_jpeg() -> None:
             near = distance <= masks._SEED_DISTANCE
             got = masks._lossless_strokes(near, exact, int(exact.sum()))
             assert got == want, (condition, sample.name)
+
+
+def test_thin_stroke_over_a_green_fill_is_one_region_when_lossless(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed 201 ``lineart0``, resized after painting (a lossless PNG): a thin stroke crosses
+    a green art fill (excess 130), which the core leaves out. Its exact pixels lie a pixel
+    apart; the blend ring beside them joins them (2 regions for 3 stroke groups, which
+    touch), where without it each speck was a region (19)."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(201, ["resized"], only=["lineart0"])
+    got = ev.score_mask(sample)
+    assert got["regions"] <= sample.stroke_count and got["far"] == 0
+    monkeypatch.setattr(masks, "_add_blend_ring", lambda *args: None)
+    assert ev.score_mask(sample)["regions"] >= 10
