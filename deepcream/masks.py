@@ -434,6 +434,12 @@ _BLEND_RIDGE_LUMA_ALPHA = (0.6, 1.1)
 _BLEND_RIDGE_BACKGROUND_EXCESS = 40
 _BLEND_RIDGE_BACKGROUND_REACH = 9
 _BLEND_RIDGE_BACKGROUND_SHARE = 0.6
+# A blurred stroke's own border reads as an art fill within this many px of its pixels near
+# the color; a blend ridge that touches art only there (a thin stroke crossing a wide one)
+# still seeds when it runs on _BLEND_RIDGE_LENGTH px farther than _STROKE_RIM_AWAY px from
+# them (resized then JPEG q90: thin strokes lost whole on real drawn art).
+_STROKE_RIM = 6
+_STROKE_RIM_AWAY = 12
 # A stroke's core also follows such a ridge at lower levels (excess >= _ALONG_EXCESS, top-hat
 # >= _ALONG_RIDGE) up to _ALONG_REACH px from a seed: thin 4:2:0 strokes fade over dark
 # backgrounds.
@@ -823,7 +829,16 @@ class _Window:
         self.ridge = self.crop(ridge)
         self.near_art = _within(art, _THIN_ART_GAP)
         sub = self.crop(rgb)
-        blends = _blend_ridges(sub, ex, self.ridge, color, avoid=self.near_art)
+        avoid, rim = self.near_art, None
+        if not lone:
+            # a blurred stroke's own border reads as an art fill: near the stroke, art
+            # only keeps a ridge out if it runs on away from the stroke (``_STROKE_RIM``)
+            close = _within(self.seeds, _STROKE_RIM)
+            if (art & close).any():
+                avoid = _within(art & ~close, _THIN_ART_GAP)
+                rim = self.near_art & ~avoid
+        blends = _blend_ridges(sub, ex, self.ridge, color, avoid=avoid, rim=rim,
+                               near=self.seeds)
         if lone:
             # vivid specks and short ridges with no paint near the color are the art's
             self.seeds = blends
@@ -1109,7 +1124,8 @@ _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
 
 
 def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color: Color,
-                  avoid: np.ndarray | None = None) -> np.ndarray:
+                  avoid: np.ndarray | None = None, rim: np.ndarray | None = None,
+                  near: np.ndarray | None = None) -> np.ndarray:
     """Seeds on thin strokes that may keep no pixel near the mask color (see
     ``_BLEND_RIDGE_*``): the ridges of mask excess that run on for ``_BLEND_RIDGE_LENGTH``
     px, touch no ``avoid`` pixel, and read as the mask color blended into their local
@@ -1119,7 +1135,9 @@ def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color:
     color's by ``_BLEND_RIDGE_LUMA_CONTRAST``), with a luma as far along that line as a
     stroke's middle is (median within ``_BLEND_RIDGE_LUMA_ALPHA``). Chroma and luma are read
     apart because 4:2:0 JPEG averages the chroma of a thin line over 2x2 pixels and keeps
-    its luma."""
+    its luma. ``rim``: pixels beside ``avoid`` that keep a ridge out only when it does not
+    run on ``_BLEND_RIDGE_LENGTH`` px farther than ``_STROKE_RIM_AWAY`` px from ``near``
+    (see ``_STROKE_RIM``)."""
     line = (excess >= _BLEND_RIDGE_EXCESS) & (ridge >= _BLEND_RIDGE_RIDGE)
     if not line.any():
         return line
@@ -1139,6 +1157,12 @@ def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color:
     long_[0] = False
     if avoid is not None:
         long_[labels[line & avoid]] = False
+    if rim is not None and near is not None:
+        tentative = np.zeros(n, bool)
+        tentative[labels[line & rim]] = True
+        tentative &= long_
+        if tentative.any():
+            long_[tentative & ~_extents_away(line & tentative[labels], labels, n, near)] = False
     if not long_.any():
         return np.zeros_like(line)
     line &= long_[labels]
@@ -1153,6 +1177,21 @@ def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color:
     asked = 2 * np.bincount(lab[informative], minlength=n) >= np.bincount(lab, minlength=n)
     ok &= ~asked | ((lo <= luma) & (luma <= hi))
     return line & ok[labels]
+
+
+def _extents_away(pixels: np.ndarray, labels: np.ndarray, n: int, near: np.ndarray
+                  ) -> np.ndarray:
+    """Per label (bool [n]): whether its ``pixels`` farther than ``_STROKE_RIM_AWAY`` px
+    from ``near`` span ``_BLEND_RIDGE_LENGTH`` px or more (box side)."""
+    ys, xs = np.nonzero(pixels & ~_within(near, _STROKE_RIM_AWAY))
+    lab = labels[ys, xs]
+    lo_y, hi_y = np.full(n, 1 << 30), np.full(n, -1)
+    lo_x, hi_x = np.full(n, 1 << 30), np.full(n, -1)
+    np.minimum.at(lo_y, lab, ys)
+    np.maximum.at(hi_y, lab, ys)
+    np.minimum.at(lo_x, lab, xs)
+    np.maximum.at(hi_x, lab, xs)
+    return np.maximum(hi_y - lo_y, hi_x - lo_x) + 1 >= _BLEND_RIDGE_LENGTH
 
 
 def _ycc_blend_fit(rgb: np.ndarray, excess: np.ndarray, ys: np.ndarray, xs: np.ndarray,

@@ -95,6 +95,8 @@ def test_pale_stretches_of_thin_strokes_are_followed(monkeypatch: pytest.MonkeyP
     assert all(r["far"] == 0 and r["ratio"] <= 1.5 for r in found), found
     assert sum(r["missed"] for r in found) <= 10
     monkeypatch.setattr(masks, "_ALONG_PALE_EXCESS", masks._ALONG_EXCESS)
+    # (the blend ridges beside a wide stroke's border seed part of the seed 3 stroke too)
+    monkeypatch.setattr(masks, "_STROKE_RIM", 0)
     assert sum(ev.score_mask(sample)["missed"] for sample in samples) >= 60
 
 
@@ -436,3 +438,31 @@ def test_thin_stroke_over_a_green_fill_is_one_region_when_lossless(
     assert got["regions"] <= sample.stroke_count and got["far"] == 0
     monkeypatch.setattr(masks, "_add_blend_ring", lambda *args: None)
     assert ev.score_mask(sample)["regions"] >= 10
+
+
+def test_thin_strokes_crossing_a_wide_one_are_found_after_resize_and_jpeg(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dev seed 3 ``coffee``, resized after painting and saved as JPEG q90: a blurred wide
+    stroke's own border reads as an art fill, and the thin stroke crossing it lost every
+    seed (834 tinted px left outside the mask). Its blend ridge runs on far from the wide
+    stroke, so it seeds: 10 px or fewer left."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(3, ["resized-jpeg90"], only=["coffee"])
+    got = ev.score_mask(sample)
+    assert got["missed"] <= 10 and got["far"] == 0
+    monkeypatch.setattr(masks, "_STROKE_RIM", 0)
+    assert ev.score_mask(sample)["missed"] >= 500
+
+
+def test_green_fill_slivers_beside_a_stroke_stay_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh seed 518 ``lineart2`` as JPEG q90 4:4:4: a blend-like ridge along a pale green
+    fill's border next to a stroke touches art only at the stroke's border, like a thin
+    stroke crossing it, but it does not run on away from the stroke: no mask pixel farther
+    than 6 px from a stroke, 50 or more without the length test."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(518, ["jpeg90-444"], only=["lineart2"])
+    assert ev.score_mask(sample)["far"] == 0
+    monkeypatch.setattr(masks, "_extents_away", lambda pixels, labels, n, near: np.ones(n, bool))
+    assert ev.score_mask(sample)["far"] >= 50
