@@ -725,6 +725,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     background (JPEG bleed and ringing), then a closing and small enclosed holes; nothing
     farther than ``_MASK_REACH`` px (Euclidean) from the stroke's body (the core widened
     where its border reads as paint) or ``_SOLID_REACH`` px from the body's solid border.
+    Strokes saved without loss (``_lossless_strokes``) seed only within
+    ``_LOSSLESS_SEED_REACH`` px of an exact pixel, and their anti-aliased ring beside the
+    exact pixels is added at the end (``_add_blend_ring``).
     So JPEG specks merge into their stroke, and the mask reaches at most
     ``_CORE_REACH + _BODY_RINGS + _SOLID_REACH`` px into neighbouring art of the paint's
     own color.
@@ -832,7 +835,8 @@ class _Window:
         avoid, rim = self.near_art, None
         if not lone:
             # a blurred stroke's own border reads as an art fill: near the stroke, art
-            # only keeps a ridge out if it runs on away from the stroke (``_STROKE_RIM``)
+            # only keeps a ridge out if it runs on away from the stroke (``_STROKE_RIM``;
+            # ``self.seeds`` still holds only the pixels near the color here)
             close = _within(self.seeds, _STROKE_RIM)
             if (art & close).any():
                 avoid = _within(art & ~close, _THIN_ART_GAP)
