@@ -564,10 +564,13 @@ _SOFT_EDGE_SHARE = 0.05
 # at most 0.036; JPEG from 0.17 up, 4:4:4 and q95 included), with at least
 # ``_LOSSLESS_MIN_EXACT`` exact pixels, seeds must lie within ``_LOSSLESS_SEED_REACH`` px of
 # an exact pixel: vivid green away from every exact pixel is art (a neon outline, a lime
-# ribbon cut by the picture's edge), not a stroke of its own.
+# ribbon cut by the picture's edge), not a stroke of its own ...
 _LOSSY_NEAR_SHARE = 0.08
 _LOSSLESS_MIN_EXACT = 256
 _LOSSLESS_SEED_REACH = 2
+# ... or read as the mask color blended into their background within this RGB distance
+# (median over the run): a soft brush's stroke that never reached full cover.
+_LOSSLESS_BLEND_RESIDUAL = 12.0
 
 
 @dataclass(frozen=True)
@@ -726,8 +729,9 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     farther than ``_MASK_REACH`` px (Euclidean) from the stroke's body (the core widened
     where its border reads as paint) or ``_SOLID_REACH`` px from the body's solid border.
     Strokes saved without loss (``_lossless_strokes``) seed only within
-    ``_LOSSLESS_SEED_REACH`` px of an exact pixel, and their anti-aliased ring beside the
-    exact pixels is added at the end (``_add_blend_ring``).
+    ``_LOSSLESS_SEED_REACH`` px of an exact pixel or in runs that read as blends of the
+    color (``_lossless_seeds``), and their anti-aliased ring beside the exact pixels is
+    added at the end (``_add_blend_ring``).
     So JPEG specks merge into their stroke, and the mask reaches at most
     ``_CORE_REACH + _BODY_RINGS + _SOLID_REACH`` px into neighbouring art of the paint's
     own color.
@@ -774,7 +778,8 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
             win.vivid_stage(rgb, distance, excess, ridge, color, lone)
     if lossless:
         for win in windows:
-            win.seeds &= _within(win.crop(exact), _LOSSLESS_SEED_REACH)
+            win.seeds = _lossless_seeds(win.crop(rgb), win.crop(excess), win.seeds,
+                                        win.crop(exact), win.near_art, color)
     windows = [win for win in windows if win.seeds.any()]
     if not windows:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -1006,6 +1011,33 @@ def _merge_boxes(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int,
             reduce.at(merged[:, k], labels, b[:, k])
         b = merged
     return [tuple(int(v) for v in row) for row in b]
+
+
+def _lossless_seeds(rgb: np.ndarray, excess: np.ndarray, seeds: np.ndarray,
+                    exact: np.ndarray, near_art: np.ndarray | None, color: Color
+                    ) -> np.ndarray:
+    """``seeds`` of a picture saved without loss: those within ``_LOSSLESS_SEED_REACH`` px
+    of an exact pixel, and the runs farther away that read as the mask color blended into
+    their local background (median RGB residual <= ``_LOSSLESS_BLEND_RESIDUAL``, median
+    alpha >= ``_FAINT_ALPHA``: a soft brush that never reached full cover), outside
+    ``near_art``. Vivid art lines of a color of their own are not such blends."""
+    close = _within(exact, _LOSSLESS_SEED_REACH)
+    far = seeds & ~close
+    if not far.any():
+        return seeds
+    n, labels = cv2.connectedComponents(far.view(np.uint8), connectivity=8)
+    ys, xs = np.nonzero(far)
+    lab = labels[ys, xs]
+    pix = rgb[ys, xs].astype(np.float32)
+    bg = _local_background(rgb, excess, ys, xs)
+    alpha, residual = _blend_position(pix - bg, np.asarray(color, np.float32)[None, :] - bg)
+    ok = ((_medians_by_label(residual, lab, n) <= _LOSSLESS_BLEND_RESIDUAL)
+          & (_medians_by_label(alpha, lab, n) >= _FAINT_ALPHA))
+    ok[0] = False
+    kept = far & ok[labels]
+    if near_art is not None:
+        kept &= ~near_art  # (the tip of a green fill, brightened by a downscale's ringing)
+    return (seeds & close) | kept
 
 
 def _add_blend_ring(rgb: np.ndarray, exact: np.ndarray, mask: np.ndarray, color: Color

@@ -396,17 +396,17 @@ def test_vivid_art_far_from_lossless_paint_is_not_a_stroke(seed: int, name: str,
 def test_neon_art_lines_are_not_followed_far_from_strokes_in_a_png(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Pictures outlined in vivid greens (``eval_masks.neon_samples``: excess 190-220, like
-    thin strokes), painted with strokes, as PNG: the mask takes the art lines only near a
-    stroke that crosses them, and they make no region of their own."""
+    thin strokes), painted with strokes, as PNG: far fewer art-line pixels are taken far
+    from a stroke than when the picture is read as lossy (seed 1: 13,386 px farther than
+    6 px against 56,156). Lines whose green happens to be a blend of #00ff00 and their
+    background still seed (see ``_lossless_seeds``)."""
     from deepcream import masks
 
     samples = ev.neon_samples(1, ["png"])
-    got = [ev.score_mask(s) for s in samples]
-    far = sum(r["far"] for r in got)
-    assert all(r["ratio"] <= 1.5 for r in got)
+    far = sum(ev.score_mask(s)["far"] for s in samples)
     monkeypatch.setattr(masks, "_LOSSY_NEAR_SHARE", -1.0)
     before = sum(ev.score_mask(s)["far"] for s in samples)
-    assert far <= 0.25 * before
+    assert far <= 0.35 * before
 
 
 def test_lossless_paint_is_told_from_jpeg() -> None:
@@ -466,3 +466,37 @@ def test_green_fill_slivers_beside_a_stroke_stay_out(monkeypatch: pytest.MonkeyP
     assert ev.score_mask(sample)["far"] == 0
     monkeypatch.setattr(masks, "_extents_away", lambda pixels, labels, n, near: np.ones(n, bool))
     assert ev.score_mask(sample)["far"] >= 50
+
+
+def _soft_brush_picture(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(picture, the soft stroke's pixels): line art with one anti-aliased wide stroke of
+    exact #00ff00 and one thin stroke from a soft brush (a 5 px line blurred, sigma 1.2),
+    which never reaches the exact color; saved as PNG."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    base = ev.line_art(np.random.default_rng(seed), True)
+    h, w = base.shape[:2]
+    wide = Image.new("L", (w * 4, h * 4), 0)
+    ImageDraw.Draw(wide).line([(160, 240), (1680, 360)], fill=255, width=80)
+    wide = wide.resize((w, h), Image.BOX)
+    soft = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(soft).line([(60, 300), (400, 250)], fill=255, width=5)
+    soft = soft.filter(ImageFilter.GaussianBlur(1.2))
+    alpha = np.maximum(np.asarray(wide, np.float32), np.asarray(soft, np.float32)) / 255
+    picture = base * (1 - alpha[:, :, None]) + np.array([0, 255, 0]) * alpha[:, :, None]
+    return np.clip(np.round(picture), 0, 255).astype(np.uint8), np.asarray(soft) > 40
+
+
+def test_soft_brush_strokes_with_no_exact_pixel_are_found_in_a_png(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A picture read as lossless seeds away from exact pixels only in runs that read as
+    blends of the mask color: a soft brush's thin stroke, which never reaches the exact
+    color, is such a run (seed 6: 96% of it taken, none without the blend test)."""
+    from deepcream import masks
+
+    picture, soft = _soft_brush_picture(6)
+    assert not (masks.color_distance(picture)[soft] == 0).any()
+    mask, info = find_paint(picture)
+    assert info.soft and mask[soft].mean() >= 0.9
+    monkeypatch.setattr(masks, "_LOSSLESS_BLEND_RESIDUAL", -1.0)
+    assert find_paint(picture)[0][soft].mean() <= 0.1
