@@ -571,6 +571,8 @@ _LOSSLESS_SEED_REACH = 2
 # ... or read as the mask color blended into their background within this RGB distance
 # (median over the run): a soft brush's stroke that never reached full cover.
 _LOSSLESS_BLEND_RESIDUAL = 12.0
+# ... against the least tinted pixel within this many px (the color under the brush)
+_LOSSLESS_BACKGROUND_REACH = 4
 
 
 @dataclass(frozen=True)
@@ -1018,9 +1020,10 @@ def _lossless_seeds(rgb: np.ndarray, excess: np.ndarray, seeds: np.ndarray,
                     ) -> np.ndarray:
     """``seeds`` of a picture saved without loss: those within ``_LOSSLESS_SEED_REACH`` px
     of an exact pixel, and the runs farther away that read as the mask color blended into
-    their local background (median RGB residual <= ``_LOSSLESS_BLEND_RESIDUAL``, median
-    alpha >= ``_FAINT_ALPHA``: a soft brush that never reached full cover), outside
-    ``near_art``. Vivid art lines of a color of their own are not such blends."""
+    the least tinted pixel near them (``_lowest_neighbour``; median RGB residual <=
+    ``_LOSSLESS_BLEND_RESIDUAL``, median alpha >= ``_FAINT_ALPHA``: a soft brush that never
+    reached full cover), outside ``near_art``. Vivid art lines of a color of their own are
+    not such blends."""
     close = _within(exact, _LOSSLESS_SEED_REACH)
     far = seeds & ~close
     if not far.any():
@@ -1029,7 +1032,7 @@ def _lossless_seeds(rgb: np.ndarray, excess: np.ndarray, seeds: np.ndarray,
     ys, xs = np.nonzero(far)
     lab = labels[ys, xs]
     pix = rgb[ys, xs].astype(np.float32)
-    bg = _local_background(rgb, excess, ys, xs)
+    bg = _lowest_neighbour(rgb, excess, ys, xs, _LOSSLESS_BACKGROUND_REACH)
     alpha, residual = _blend_position(pix - bg, np.asarray(color, np.float32)[None, :] - bg)
     ok = ((_medians_by_label(residual, lab, n) <= _LOSSLESS_BLEND_RESIDUAL)
           & (_medians_by_label(alpha, lab, n) >= _FAINT_ALPHA))
@@ -1038,6 +1041,26 @@ def _lossless_seeds(rgb: np.ndarray, excess: np.ndarray, seeds: np.ndarray,
     if near_art is not None:
         kept &= ~near_art  # (the tip of a green fill, brightened by a downscale's ringing)
     return (seeds & close) | kept
+
+
+def _lowest_neighbour(rgb: np.ndarray, excess: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                      radius: int) -> np.ndarray:
+    """float32 [N, 3]: per pixel (ys, xs), the color of the pixel with the least mask excess
+    within ``radius`` px (Chebyshev): one real pixel of what a soft stroke is blended over.
+    A mean over the surroundings mixes the art on both sides of the stroke, and a lossless
+    blend is exact only against the color it was made with."""
+    h, w = excess.shape
+    best = np.full(len(ys), 256, np.int16)
+    by, bx = ys.copy(), xs.copy()
+    for dy in range(-radius, radius + 1):
+        ny = np.clip(ys + dy, 0, h - 1)
+        for dx in range(-radius, radius + 1):
+            nx = np.clip(xs + dx, 0, w - 1)
+            e = excess[ny, nx].astype(np.int16)
+            lower = e < best
+            best[lower] = e[lower]
+            by[lower], bx[lower] = ny[lower], nx[lower]
+    return rgb[by, bx].astype(np.float32)
 
 
 def _add_blend_ring(rgb: np.ndarray, exact: np.ndarray, mask: np.ndarray, color: Color
