@@ -777,11 +777,8 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         win.seeds = win.crop(near)
     if excess is not None:
         for win in windows:
-            win.vivid_stage(rgb, distance, excess, ridge, color, lone)
-    if lossless:
-        for win in windows:
-            win.seeds = _lossless_seeds(win.crop(rgb), win.crop(excess), win.seeds,
-                                        win.crop(exact), win.near_art, color)
+            win.vivid_stage(rgb, distance, excess, ridge, color, lone,
+                            exact if lossless else None)
     windows = [win for win in windows if win.seeds.any()]
     if not windows:
         return exact, PaintInfo(False, n_exact, n_exact)
@@ -826,12 +823,15 @@ class _Window:
         return np.ascontiguousarray(image[self.ys, self.xs])
 
     def vivid_stage(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray,
-                    ridge: np.ndarray, color: Color, lone: bool = False) -> None:
+                    ridge: np.ndarray, color: Color, lone: bool = False,
+                    lossless_exact: np.ndarray | None = None) -> None:
         """Vivid pixels seed too: in thin runs (a thin stroke under 4:2:0 has no pixel near
         the exact color), or near paint of (almost) the exact color. A wide vivid area far
         from such paint is a lime fill in the art (#1eff00: excess 225), not a stroke.
         Long blend-like ridges seed too (see ``_blend_ridges``); in a ``lone`` picture (no
-        pixel near the color anywhere) they are the only seeds."""
+        pixel near the color anywhere) they are the only seeds. ``lossless_exact``: the
+        image's exact pixels when its strokes were saved without loss (``_lossless_seeds``
+        then keeps the seeds)."""
         ex, dist = self.crop(excess), self.crop(distance)
         paint_like = (dist <= _CORE_DISTANCE) | (ex >= _CORE_EXCESS)
         art = _art_fill(dist, paint_like, ex)
@@ -858,6 +858,9 @@ class _Window:
         self.seeds |= vivid & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
         self.seeds |= _thin_seeds(sub, ex, self.ridge, self.near_art, color, self.seeds)
         self.seeds |= blends
+        if lossless_exact is not None:
+            self.seeds = _lossless_seeds(sub, ex, self.seeds, self.crop(lossless_exact),
+                                         self.near_art, color)
 
     def grow(self, rgb: np.ndarray, distance: np.ndarray, excess: np.ndarray | None,
              color: Color, box: tuple[int, int, int, int], lossless: bool = False
@@ -1016,31 +1019,23 @@ def _merge_boxes(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int,
 
 
 def _lossless_seeds(rgb: np.ndarray, excess: np.ndarray, seeds: np.ndarray,
-                    exact: np.ndarray, near_art: np.ndarray | None, color: Color
-                    ) -> np.ndarray:
+                    exact: np.ndarray, near_art: np.ndarray, color: Color) -> np.ndarray:
     """``seeds`` of a picture saved without loss: those within ``_LOSSLESS_SEED_REACH`` px
     of an exact pixel, and the runs farther away that read as the mask color blended into
-    the least tinted pixel near them (``_lowest_neighbour``; median RGB residual <=
-    ``_LOSSLESS_BLEND_RESIDUAL``, median alpha >= ``_FAINT_ALPHA``: a soft brush that never
-    reached full cover), outside ``near_art``. Vivid art lines of a color of their own are
+    the least tinted pixel near them (``_blend_like`` with ``_LOSSLESS_BLEND_RESIDUAL`` and
+    ``_LOSSLESS_BACKGROUND_REACH``: a soft brush that never reached full cover), outside
+    ``near_art``. Vivid art lines of a color of their own are
     not such blends."""
     close = _within(exact, _LOSSLESS_SEED_REACH)
     far = seeds & ~close
     if not far.any():
         return seeds
     n, labels = cv2.connectedComponents(far.view(np.uint8), connectivity=8)
-    ys, xs = np.nonzero(far)
-    lab = labels[ys, xs]
-    pix = rgb[ys, xs].astype(np.float32)
-    bg = _lowest_neighbour(rgb, excess, ys, xs, _LOSSLESS_BACKGROUND_REACH)
-    alpha, residual = _blend_position(pix - bg, np.asarray(color, np.float32)[None, :] - bg)
-    ok = ((_medians_by_label(residual, lab, n) <= _LOSSLESS_BLEND_RESIDUAL)
-          & (_medians_by_label(alpha, lab, n) >= _FAINT_ALPHA))
+    ok = _blend_like(rgb, excess, far, labels, n, color, _LOSSLESS_BLEND_RESIDUAL,
+                     lowest_within=_LOSSLESS_BACKGROUND_REACH)
     ok[0] = False
-    kept = far & ok[labels]
-    if near_art is not None:
-        kept &= ~near_art  # (the tip of a green fill, brightened by a downscale's ringing)
-    return (seeds & close) | kept
+    # (not beside art: the tip of a green fill, brightened by a downscale's ringing)
+    return (seeds & close) | (far & ok[labels] & ~near_art)
 
 
 def _lowest_neighbour(rgb: np.ndarray, excess: np.ndarray, ys: np.ndarray, xs: np.ndarray,
@@ -1161,19 +1156,23 @@ def _blend_position(offset: np.ndarray, line: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _blend_like(rgb: np.ndarray, excess: np.ndarray, faint: np.ndarray, labels: np.ndarray,
-                n: int, color: Color) -> np.ndarray:
+                n: int, color: Color, max_residual: float = _FAINT_BLEND,
+                lowest_within: int | None = None) -> np.ndarray:
     """Per label (bool [n]): whether its ``faint`` pixels read as the mask color blended
-    into their local background (the mean of the nearby pixels that carry little of it):
-    pixel - background = alpha x (color - background) up to a median residual of
-    _FAINT_BLEND, with a median alpha of at least _FAINT_ALPHA. A resized stroke is such a
-    blend; a thin line of a green of the art's own often is not (#32cd32 or #7cfc00 on white
-    or on a dark ground; #32cd32 on orange does pass)."""
+    into their background: pixel - background = alpha x (color - background) up to a median
+    residual of ``max_residual``, with a median alpha of at least _FAINT_ALPHA. The
+    background is the mean of the nearby pixels that carry little mask color
+    (``_local_background``), or with ``lowest_within`` the least tinted pixel within that
+    many px (``_lowest_neighbour``). A resized stroke is such a blend; a thin line of a green
+    of the art's own often is not (#32cd32 or #7cfc00 on white or on a dark ground; #32cd32
+    on orange does pass)."""
     ys, xs = np.nonzero(faint)
     lab = labels[ys, xs]
     pix = rgb[ys, xs].astype(np.float32)
-    bg = _local_background(rgb, excess, ys, xs)
+    bg = (_local_background(rgb, excess, ys, xs) if lowest_within is None
+          else _lowest_neighbour(rgb, excess, ys, xs, lowest_within))
     alpha, residual = _blend_position(pix - bg, np.asarray(color, np.float32)[None, :] - bg)
-    return ((_medians_by_label(residual, lab, n) <= _FAINT_BLEND)
+    return ((_medians_by_label(residual, lab, n) <= max_residual)
             & (_medians_by_label(alpha, lab, n) >= _FAINT_ALPHA))
 
 
