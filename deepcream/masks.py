@@ -769,12 +769,13 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
         candidates = (excess >= _BLEND_RIDGE_EXCESS) & (ridge >= _BLEND_RIDGE_RIDGE)
         if not lone:  # (else only those ridges can seed: see _blend_ridges)
             candidates |= near | (excess >= min(_SEED_EXCESS, _THIN_SEED_EXCESS))
-    # (read before the seed stage, which may grow ``near`` in place)
     lossless = (excess is not None and n_exact >= _LOSSLESS_MIN_EXACT
                 and _lossless_strokes(near, exact, n_exact))
     windows = [_Window(ys, xs) for ys, xs in _windows(candidates, _WINDOW_MARGIN)]
     for win in windows:
-        win.seeds = win.crop(near)
+        # (a copy: the seed stage grows the seeds in place, and a window covering the whole
+        # image would otherwise crop to ``near`` itself)
+        win.seeds = win.crop(near).copy()
     if excess is not None:
         for win in windows:
             win.vivid_stage(rgb, distance, excess, ridge, color, lone,
