@@ -26,7 +26,10 @@ pixels are detected). Development seeds (tuning) and held-out seeds are reported
     .venv/bin/python scripts/eval_mosaic_art.py --seed 0 1 2 --out /tmp/art-dev
     .venv/bin/python scripts/eval_mosaic_art.py --seed 100 101 102 --out /tmp/art-held-out
 
-writes ``mosaic-art-eval.json`` and ``mosaic-art-eval.md`` into ``--out``.
+writes ``mosaic-art-eval.json`` and ``mosaic-art-eval.md`` into ``--out``. ``--hatched``
+evaluates hatched gradients instead (``HATCHINGS``: straight 2 px lines over a gradient, with
+9 and 17 px rectangular mosaics, and the same pictures clean; PNG and JPEG) and writes
+``mosaic-hatched-eval.json`` / ``.md``.
 """
 
 from __future__ import annotations
@@ -341,6 +344,56 @@ def make_art_set(seed: int, illustrations: int = 3, pages: int = 3, clean_pages:
     return mosaic, clean
 
 
+# --- hatched gradients (opt-in: --hatched) -----------------------------------------------
+
+#: (line period px, angle degrees) of the hatched pictures: 37 px at 45 degrees is the case
+#: issue 13 measured (2 px lines; 3.08 cells of a 17 px mosaic across, 5.81 of a 9 px one).
+HATCHINGS = ((37, 45), (23, 30), (12, 45), (29, 60), (37, 0))
+
+
+def hatched_gradient(rng: np.random.Generator, period: int, angle: float, width: int = 2,
+                     height: int = 900, length: int = 1200) -> np.ndarray:
+    """uint8 [H, W, 3]: a two-color linear gradient under straight dark lines ``width`` px
+    wide every ``period`` px (measured across them) at ``angle`` degrees."""
+    yy, xx = np.mgrid[0:height, 0:length].astype(np.float32)
+    c0, c1 = rng.uniform(60, 230, 3), rng.uniform(60, 230, 3)
+    t = xx / length * rng.uniform(0.3, 1.0) + yy / height * rng.uniform(0.3, 1.0)
+    t /= t.max()
+    img = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    a = np.deg2rad(angle)
+    line = (xx * np.cos(a) + yy * np.sin(a)) % period < width
+    img[line] *= 0.35
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def make_hatched_set(seed: int) -> tuple[list[ArtSample], list[ArtSample]]:
+    """(mosaic samples, clean pictures) for one seed: per ``HATCHINGS`` entry a hatched
+    gradient with two rectangular mosaics of 9 and 17 px blocks on the canvas grid (8-15
+    blocks a side, apart), and the same gradient without them."""
+    rng = np.random.default_rng([seed, 13])
+    mosaic, clean = [], []
+    for period, angle in HATCHINGS:
+        base = hatched_gradient(rng, period, angle)
+        h, w = base.shape[:2]
+        img, truth, patches = base.copy(), np.zeros((h, w), bool), []
+        for block in (9, 17):
+            for _try in range(50):
+                rh, rw = (int(rng.integers(8, 16)) * block for _ in range(2))
+                y0 = int(rng.integers(0, (h - rh) // block)) * block
+                x0 = int(rng.integers(0, (w - rw) // block)) * block
+                if not truth[max(0, y0 - 25):y0 + rh + 25, max(0, x0 - 25):x0 + rw + 25].any():
+                    break
+            sel = np.zeros((h, w), bool)
+            sel[y0:y0 + rh, x0:x0 + rw] = True
+            patches.append({"block": block, "selection": sel,
+                            "changed": pixelate_selection(img, sel, block)})
+            truth |= sel
+        name = f"hatch{period}-{angle}"
+        mosaic.append(ArtSample(name, img, truth, patches))
+        clean.append(ArtSample(f"clean-{name}", base, np.zeros((h, w), bool)))
+    return mosaic, clean
+
+
 # --- conditions and metrics --------------------------------------------------------------
 
 def apply_condition(img: np.ndarray, truth: np.ndarray, condition: str
@@ -403,11 +456,12 @@ def photo_with_mosaic(block: int, seed: int, condition: str = "scale75") -> tupl
     return out, truth
 
 
-def evaluate(seeds: list[int], conditions: list[str], detector=None) -> dict:
+def evaluate(seeds: list[int], conditions: list[str], detector=None,
+             make_set=make_art_set) -> dict:
     if detector is None:
         from deepcream.mosaic import detect_mosaic as detector
     out: dict = {"seeds": seeds, "conditions": {}, "clean": {}}
-    sets = {seed: make_art_set(seed) for seed in seeds}
+    sets = {seed: make_set(seed) for seed in seeds}
     for cond in conditions:
         rows = []
         for seed, (mosaic, _clean) in sets.items():
@@ -463,14 +517,20 @@ def main() -> int:
     ap.add_argument("--dump", type=Path, default=None, metavar="DIR",
                     help="write the generated PNGs (mosaic and clean) there")
     ap.add_argument("--out", type=Path, default=Path("."))
+    ap.add_argument("--hatched", action="store_true",
+                    help="the hatched gradients instead (HATCHINGS, with 9 and 17 px "
+                         "rectangular mosaics, and clean); PNG and JPEG conditions")
     ap.add_argument("--params", default=None, metavar="JSON",
                     help='MosaicParams overrides, e.g. \'{"resampled": false}\' (a stage off)')
     args = ap.parse_args()
 
+    make_set = make_hatched_set if args.hatched else make_art_set
+    if args.hatched and args.conditions == CONDITIONS:
+        args.conditions = CLEAN_CONDITIONS
     if args.dump:
         args.dump.mkdir(parents=True, exist_ok=True)
         for seed in args.seed:
-            mosaic, clean = make_art_set(seed)
+            mosaic, clean = make_set(seed)
             for s in mosaic + clean:
                 Image.fromarray(s.image).save(args.dump / f"s{seed}-{s.name}.png")
                 Image.fromarray(s.truth.astype(np.uint8) * 255).save(args.dump / f"s{seed}-{s.name}.truth.png")
@@ -481,7 +541,7 @@ def main() -> int:
         prm = MosaicParams(**json.loads(args.params))
         def detector(img: np.ndarray) -> np.ndarray:
             return detect_mosaic(img, params=prm)
-    res = evaluate(args.seed, args.conditions, detector)
+    res = evaluate(args.seed, args.conditions, detector, make_set)
     if args.params:
         res["params"] = json.loads(args.params)
     print(to_markdown(res))
@@ -495,7 +555,8 @@ def main() -> int:
         for cond, r in res["clean"].items():
             bad = [f"s{p['seed']} {p['name']} {100 * p['fp']:.2f}%" for p in r["per_page"] if p["fp"] > 0]
             print(f"clean {cond}: {', '.join(bad) or 'none'}")
-    write_results(args.out, "mosaic-art-eval", res, to_markdown(res))
+    write_results(args.out, "mosaic-hatched-eval" if args.hatched else "mosaic-art-eval", res,
+                  to_markdown(res))
     return 0
 
 

@@ -1449,3 +1449,45 @@ def test_lossy_islands_need_blocks_of_5_px() -> None:
     assert not detect_mosaic(img).any()
     small = detect_mosaic(img, params=MosaicParams(island_lossy_min_p=3))
     assert np.count_nonzero(small) > 5000
+
+
+def test_mosaic_over_a_hatching_of_another_period_is_not_a_texture() -> None:
+    """Issue 13's hatched gradient (2 px lines every 37 px at 45 degrees) with a 9 and a 17
+    px rectangular mosaic, JPEG q90 (``eval_mosaic_art.make_hatched_set`` seed 0). The 17
+    px blocks average a hatching 3.08 cells across, so their means nearly repeat 3 cells
+    apart, and the means' repeat test read the patch as a texture (IoU 0.316, the 17 px
+    patch lost whole). The steps between neighbours drift where the periods differ: 0.907.
+    A texture whose period is a whole number of cells still repeats its steps, and a shading
+    under it moves them less than it moves the means: 20 px checks on the pixel grid under a
+    shading, JPEG q90, were a 93% "mosaic" with the means' test and are found nowhere."""
+    sample = ea.make_hatched_set(0)[0][0]
+    assert sample.name == "hatch37-45"
+    img, truth, _ = ea.apply_condition(sample.image, sample.truth, "jpeg90")
+    assert ea.iou(detect_mosaic(img), truth) >= 0.85
+    assert ea.iou(detect_mosaic(img, params=MosaicParams(repeat_step_ratio=0)), truth) < 0.5
+    checks = _shaded_checks(20)
+    shown, _, _ = ea.apply_condition(checks, np.zeros(checks.shape[:2], bool), "jpeg90")
+    assert not detect_mosaic(shown).any()
+    assert detect_mosaic(shown, params=MosaicParams(repeat_step_ratio=0)).mean() > 0.5
+
+
+def _shaded_checks(square: int) -> np.ndarray:
+    """A checkerboard of ``square`` px squares on the pixel grid, under a diagonal shading."""
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    t = (((xx // square) + (yy // square)) % 2)[..., None]
+    img = np.array([200, 170, 150], np.float32) * (1 - t) + np.array([70, 60, 90], np.float32) * t
+    return np.clip(img * (1 - 0.3 * (xx + yy)[..., None] / 1120), 0, 255).astype(np.uint8)
+
+
+def test_jpeg_blocks_between_hatching_lines_are_no_island_when_asked() -> None:
+    """A clean hatched gradient (``make_hatched_set`` seed 1, 37 px lines at 45 degrees) at
+    JPEG q70: JPEG decodes the gradient between the lines as flat 8 x 8 blocks stepping on
+    its own grid lines, a smooth island in rough (ringing) surroundings to the exact island
+    pass: 19% of the picture is taken. ``island_jpeg_grid_exact`` (opt-in: it also drops
+    JPEG-saved mosaics that only an island finds) leaves out islands on JPEG's grid whose
+    blocks are one luma but not one color."""
+    clean = ea.make_hatched_set(1)[1][0]
+    assert clean.name == "clean-hatch37-45"
+    img, _, _ = ea.apply_condition(clean.image, clean.truth, "jpeg70")
+    assert detect_mosaic(img).mean() > 0.1
+    assert not detect_mosaic(img, params=MosaicParams(island_jpeg_grid_exact=0.5)).any()

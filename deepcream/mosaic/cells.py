@@ -49,6 +49,23 @@ def cell_pixels(cell_mask: np.ndarray, p: int) -> np.ndarray:
     return np.repeat(np.repeat(cell_mask, p, 0), p, 1)
 
 
+def _lag_difference(series: list[tuple[np.ndarray, np.ndarray, int]], lag: int,
+                    min_pairs: int) -> float:
+    """Mean absolute difference of values ``lag`` cells apart, over (values, valid, axis)
+    arrays together (pairs where both are valid); inf with fewer than ``min_pairs`` pairs
+    (too few to judge)."""
+    found = []
+    for values, valid, axis in series:
+        n = values.shape[axis]
+        if n <= lag:
+            continue
+        a, b = (values[:n - lag], values[lag:]) if axis == 0 else (values[:, :n - lag], values[:, lag:])
+        ok = (valid[:n - lag] & valid[lag:]) if axis == 0 else (valid[:, :n - lag] & valid[:, lag:])
+        found.append(np.abs(a - b)[ok])
+    both = np.concatenate(found) if found else np.empty(0)
+    return float(both.mean()) if len(both) >= min_pairs else np.inf
+
+
 class Grid:
     """Cells of one grid (period p, phase fx, fy) over a box, on an edge-replicated crop.
 
@@ -248,20 +265,26 @@ class Grid:
         twice the grid's): cells that far apart are much more alike than neighbours. A
         mosaic's blocks follow the picture, which changes more with distance, not less.
         (Blocks up to ``small_block`` px over a screen of twice their size alternate dark and
-        light: for them "much more alike" is ``repeat_ratio_small``, stricter.)"""
-        d = []
-        for lag in (1, 2, 3):
-            pairs = []
-            for a, b, ok in ((means[:, :-lag], means[:, lag:], mine[:, :-lag] & mine[:, lag:]),
-                             (means[:-lag], means[lag:], mine[:-lag] & mine[lag:])):
-                pairs.append(np.abs(a - b)[ok])
-            both = np.concatenate(pairs)
-            # (Lags with too few pairs to judge are left out.)
-            d.append(float(both.mean()) if len(both) >= self.prm.repeat_min_pairs else np.inf)
-        ratio = (self.prm.repeat_ratio_small if self.p <= self.prm.small_block
-                 else self.prm.repeat_ratio)
-        return (np.isfinite(d[0]) and d[0] >= self.prm.repeat_min_step
-                and min(d[1], d[2]) < ratio * d[0])
+        light: for them "much more alike" is ``repeat_ratio_small``, stricter. Bigger blocks
+        compare the steps between neighbours instead, see ``repeat_step_ratio``.)"""
+        prm = self.prm
+        both_axes = [(means, mine, 0), (means, mine, 1)]
+        d = [_lag_difference(both_axes, lag, prm.repeat_min_pairs) for lag in (1, 2, 3)]
+        if not (np.isfinite(d[0]) and d[0] >= prm.repeat_min_step):
+            return False
+        if self.p <= prm.small_block:
+            return min(d[1], d[2]) < prm.repeat_ratio_small * d[0]
+        if prm.repeat_step_ratio <= 0:
+            return min(d[1], d[2]) < prm.repeat_ratio * d[0]
+        # The means and the steps between neighbours (a linear shading under a texture moves
+        # the steps less than the means) must both repeat, 2-4 cells apart.
+        d.append(_lag_difference(both_axes, 4, prm.repeat_min_pairs))
+        if min(d[1:]) >= prm.repeat_ratio * d[0]:
+            return False
+        steps = [(means[:, 1:] - means[:, :-1], mine[:, 1:] & mine[:, :-1], 1),
+                 (means[1:] - means[:-1], mine[1:] & mine[:-1], 0)]
+        e = [_lag_difference(steps, lag, prm.repeat_min_pairs) for lag in (2, 3, 4)]
+        return min(e) < prm.repeat_step_ratio * d[0]
 
     def faint_cells(self) -> np.ndarray:
         """bool [ncy, ncx]: cells of a faint mosaic (see ``MosaicParams.faint_ratio``): mean steps on the

@@ -222,6 +222,10 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         # Of about the surroundings' mean color (blocks average the texture they cover).
         if _mean_gap(img[y0:y1, x0:x1], comp, ring) > prm.island_mean_tol:
             continue
+        if (prm.island_jpeg_grid_exact > 0 and (p % 8 == 0 or 8 % p == 0)
+                and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
+                and _jpeg_blocks_share(img, luma, comp, box, p, fx, fy) > 1 - prm.island_jpeg_grid_exact):
+            continue  # JPEG's own blocks (see the parameter)
         # The block pixels next to the texture are not smooth themselves (their neighbour
         # outside differs): a pixel beside the island of the same luma as its neighbour in it
         # joins.
@@ -339,6 +343,29 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
             mask = _hull_cut(mask, on_x, on_y, prm.island_hull_margin * p)
         out.append((p, fx, fy, box, mask, float(p)))
     return out
+
+
+def _jpeg_blocks_share(img: np.ndarray, luma: np.ndarray, comp: np.ndarray,
+                       box: tuple[int, int, int, int], p: int, fx: int, fy: int) -> float:
+    """Share of the cells of the grid (p, fx, fy) wholly inside ``comp`` (over ``box``) that
+    are one luma but not one color: JPEG's flat blocks, whose chroma is rebuilt smoothly
+    (0.0 when there is none). A lossless block is one color; a rescaled one's sides blend in
+    luma too."""
+    x0, y0, x1, y1 = box
+    gx0 = fx + p * -(-(x0 - fx) // p)  # first grid lines inside the box
+    gy0 = fy + p * -(-(y0 - fy) // p)
+    ncx, ncy = (x1 - gx0) // p, (y1 - gy0) // p
+    if ncx < 1 or ncy < 1:
+        return 0.0
+    inside = comp[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p]
+    whole = inside.reshape(ncy, p, ncx, p).all(axis=(1, 3))
+    if not whole.any():
+        return 0.0
+    cells = img[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p, -1)
+    one_color = (cells == cells[:, :1, :, :1]).all(axis=(1, 3, 4))
+    lum = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p)
+    one_luma = (lum == lum[:, :1, :, :1]).all(axis=(1, 3))
+    return float(np.count_nonzero(one_luma & ~one_color & whole)) / float(np.count_nonzero(whole))
 
 
 def _held_steps(lum: np.ndarray, comp: np.ndarray, run: int, step: float

@@ -205,6 +205,16 @@ class MosaicParams:
     #: ... with blocks of island_lossy_min_p px or more (JPEG's chroma, subsampled 2 x and
     #: rebuilt, and fine photo texture fold on 3-4 px steps after JPEG)
     island_lossy_min_p: int = 5
+    #: exact passes, on a grid aligned with JPEG's own 8 x 8 blocks: an island is left out
+    #: when over 1 - island_jpeg_grid_exact of its whole cells are one luma but not one color
+    #: (0: not asked). JPEG at q80 and below decodes a smooth gradient's blocks flat in luma,
+    #: stepping on its own grid lines, with the chroma rebuilt smoothly; between the lines of
+    #: a hatching they made smooth "islands" of 8 px blocks (up to 26% of a clean hatched
+    #: gradient at q70). A lossless mosaic's blocks are one color, a rescaled one's blend in
+    #: luma at their sides. Opt-in (e.g. 0.5): a JPEG-saved mosaic's blocks on that grid
+    #: are JPEG's blocks too, and where only an island found it, it is lost (art-set s301
+    #: ``illust2`` q80 0.774 -> 0.682, s101 ``illust2`` q80 0.829 -> 0.819).
+    island_jpeg_grid_exact: float = 0.0
 
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"
@@ -251,6 +261,18 @@ class MosaicParams:
     #: half a dot screen's period, over it, alternate dark and light (cells 2 apart a fifth
     #: as far apart as neighbours after JPEG), a screen on such a grid a few hundredths
     repeat_ratio_small: float = 0.15
+    #: blocks over small_block px: the steps between neighbouring cells must repeat too,
+    #: within ``repeat_step_ratio`` x the neighbours' mean difference, 2-4 cells apart (and
+    #: the means within repeat_ratio, 2-4 apart; 0: the means alone, 2-3 apart, as before;
+    #: the steps alone dropped a 12 px patch whose means did not repeat, 0.099, art-set s0
+    #: ``manga1`` q80). A texture whose period is a
+    #: whole number of cells repeats its steps exactly (and a smooth shading under it moves
+    #: them little: 24 px checks under a gradient, cell means 2 apart 0.08 of neighbours,
+    #: steps 0.07); a mosaic over a hatching whose period is not (37 px lines at 45 degrees,
+    #: 3.08 cells of 17 px) drifts: means 3 apart 0.10-0.22 of neighbours, which the means'
+    #: test read as a texture, steps 0.16 or more. Up to 4 cells apart: a 12 px checker read
+    #: on its 6 px half grid repeats every 4.
+    repeat_step_ratio: float = 0.1
     #: ... unless most strong cells are exactly constant (all channels) and the region's
     #: constant ones take at least repeat_max_levels distinct lumas (0: always asked):
     #: blocks in that many levels follow the picture, a texture aligned with the grid gives
