@@ -266,7 +266,7 @@ class Grid:
         mosaic's blocks follow the picture, which changes more with distance, not less.
         (Blocks up to ``small_block`` px over a screen of twice their size alternate dark and
         light: for them "much more alike" is ``repeat_ratio_small``, stricter. Bigger blocks
-        compare the steps between neighbours instead, see ``repeat_step_ratio``.)"""
+        must repeat the steps between neighbours too, see ``repeat_step_ratio``.)"""
         prm = self.prm
         both_axes = [(means, mine, 0), (means, mine, 1)]
         d = [_lag_difference(both_axes, lag, prm.repeat_min_pairs) for lag in (1, 2, 3)]

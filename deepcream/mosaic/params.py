@@ -262,16 +262,16 @@ class MosaicParams:
     #: as far apart as neighbours after JPEG), a screen on such a grid a few hundredths
     repeat_ratio_small: float = 0.15
     #: blocks over small_block px: the steps between neighbouring cells must repeat too,
-    #: within ``repeat_step_ratio`` x the neighbours' mean difference, 2-4 cells apart (and
-    #: the means within repeat_ratio, 2-4 apart; 0: the means alone, 2-3 apart, as before;
-    #: the steps alone dropped a 12 px patch whose means did not repeat, 0.099, art-set s0
-    #: ``manga1`` q80). A texture whose period is a
-    #: whole number of cells repeats its steps exactly (and a smooth shading under it moves
-    #: them little: 24 px checks under a gradient, cell means 2 apart 0.08 of neighbours,
-    #: steps 0.07); a mosaic over a hatching whose period is not (37 px lines at 45 degrees,
-    #: 3.08 cells of 17 px) drifts: means 3 apart 0.10-0.22 of neighbours, which the means'
-    #: test read as a texture, steps 0.16 or more. Up to 4 cells apart: a 12 px checker read
-    #: on its 6 px half grid repeats every 4.
+    #: within ``repeat_step_ratio`` x the neighbours' mean difference, 2-4 cells apart, and
+    #: the means within repeat_ratio, 2-4 apart (0: the means alone, 2-3 apart, as before).
+    #: A texture whose period is a whole number of cells repeats its steps exactly, and a
+    #: smooth shading under it moves them little (24 px checks under a gradient: cell means
+    #: 2 apart 0.08 of neighbours, steps 0.07); a mosaic over a hatching whose period is not
+    #: (37 px lines at 45 degrees, 3.08 cells of 17 px) drifts: means 3 apart 0.10-0.22 of
+    #: neighbours, which the means' test read as a texture, steps 0.16 or more. (The steps
+    #: alone dropped a 12 px patch whose means did not repeat at all, steps 0.099, art-set s0
+    #: ``manga1`` q80. Up to 4 apart: 16 px checks read on their 8 px half grid repeat
+    #: every 4.)
     repeat_step_ratio: float = 0.1
     #: ... unless most strong cells are exactly constant (all channels) and the region's
     #: constant ones take at least repeat_max_levels distinct lumas (0: always asked):
