@@ -938,7 +938,6 @@ def _windows(candidates: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
     blocks; boxes that overlap, or whose union costs little more than the two, merge."""
     h, w = candidates.shape
     b = _WINDOW_BLOCK
-    grid = (-(-h // b), -(-w // b))
     occupied = _blocks_any(candidates, b)
     if not occupied.any():
         return []
@@ -946,20 +945,27 @@ def _windows(candidates: np.ndarray, margin: int) -> list[tuple[slice, slice]]:
     count, labels = cv2.connectedComponents(cv2.dilate(occupied, _square(reach)),
                                             connectivity=8)
     by, bx = np.nonzero(occupied)
-    lab = labels[by, bx]
-    top = np.full(count, grid[0], np.int64)
-    left = np.full(count, grid[1], np.int64)
-    bottom = np.full(count, -1, np.int64)
-    right = np.full(count, -1, np.int64)
-    np.minimum.at(top, lab, by)
-    np.minimum.at(left, lab, bx)
-    np.maximum.at(bottom, lab, by)
-    np.maximum.at(right, lab, bx)
+    top, left, bottom, right = _label_boxes(by, bx, labels[by, bx], count)
     boxes = [(max(int(t) * b - margin, 0), max(int(lf) * b - margin, 0),
               min((int(bt) + 1) * b + margin, h), min((int(r) + 1) * b + margin, w))
              for t, lf, bt, r in zip(top, left, bottom, right, strict=True) if r >= 0]
     boxes = _merge_boxes(boxes)
     return [(slice(t, bt), slice(lf, r)) for t, lf, bt, r in boxes]
+
+
+def _label_boxes(ys: np.ndarray, xs: np.ndarray, lab: np.ndarray, count: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(top, left, bottom, right) per label 0..count-1 of the pixels (ys, xs) labelled
+    ``lab``, inclusive; a label with no pixel has bottom = right = -1."""
+    top = np.full(count, 1 << 62, np.int64)  # (no overflow in bottom - top)
+    left = top.copy()
+    bottom = np.full(count, -1, np.int64)
+    right = bottom.copy()
+    np.minimum.at(top, lab, ys)
+    np.minimum.at(left, lab, xs)
+    np.maximum.at(bottom, lab, ys)
+    np.maximum.at(right, lab, xs)
+    return top, left, bottom, right
 
 
 def _blocks_any(mask: np.ndarray, b: int) -> np.ndarray:
@@ -1243,14 +1249,8 @@ def _extents_away(pixels: np.ndarray, labels: np.ndarray, n: int, near: np.ndarr
     """Per label (bool [n]): whether its ``pixels`` farther than ``_STROKE_RIM_AWAY`` px
     from ``near`` span ``_BLEND_RIDGE_LENGTH`` px or more (box side)."""
     ys, xs = np.nonzero(pixels & ~_within(near, _STROKE_RIM_AWAY))
-    lab = labels[ys, xs]
-    lo_y, hi_y = np.full(n, 1 << 30), np.full(n, -1)
-    lo_x, hi_x = np.full(n, 1 << 30), np.full(n, -1)
-    np.minimum.at(lo_y, lab, ys)
-    np.maximum.at(hi_y, lab, ys)
-    np.minimum.at(lo_x, lab, xs)
-    np.maximum.at(hi_x, lab, xs)
-    return np.maximum(hi_y - lo_y, hi_x - lo_x) + 1 >= _BLEND_RIDGE_LENGTH
+    top, left, bottom, right = _label_boxes(ys, xs, labels[ys, xs], n)
+    return np.maximum(bottom - top, right - left) + 1 >= _BLEND_RIDGE_LENGTH
 
 
 def _ycc_blend_fit(rgb: np.ndarray, excess: np.ndarray, ys: np.ndarray, xs: np.ndarray,
