@@ -14,13 +14,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepcream.engines import Engine, engine_class, get_engine
 from deepcream.errors import InputError
-from deepcream.imageio import Pixels, Source
 from deepcream.options import DEFAULT_MASK_COLOR, ENGINE_TEXT_KEY, Color, DecensorOptions
-from deepcream.pipeline import DecensorResult, Job, MaskSource, prepare, run_job
 from deepcream.session import SessionOptions
+
+if TYPE_CHECKING:
+    # The pipeline (OpenCV, Pillow) is imported when an image is prepared, so a one-shot run
+    # starts loading its model before those imports, not after them.
+    from deepcream.imageio import Pixels, Source
+    from deepcream.pipeline import DecensorResult, Job, MaskSource
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +113,8 @@ class Decensorer:
         """Decode ``image`` (and ``original`` or ``mask``), find the regions, cut the crops
         for the engine of ``options.mode`` (which need not be loaded yet); see
         ``pipeline.prepare``."""
+        from deepcream.pipeline import prepare
+
         return prepare(image, options, original=original, mask=mask,
                        input_size=self.input_size(options.mode))
 
@@ -120,6 +127,8 @@ class Decensorer:
                                                None if job.streamed else job.holes)
         if png:
             text = {**(text or {}), ENGINE_TEXT_KEY: engine.describe()}
+        from deepcream.pipeline import run_job
+
         return run_job(engine, job, png=png, text=text, on_filled=on_filled)
 
     def decensor(self, image: Source | Pixels, options: DecensorOptions | None = None, *,

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from deepcream.errors import DeepcreamError, ModelError
 from deepcream.options import ENGINE_TEXT_KEY
+from deepcream.pngdecode import PNG_SIGNATURE
 
 if TYPE_CHECKING:
     from deepcream.decensorer import Decensorer
@@ -56,8 +57,6 @@ ENGINE_FAILED = "engine error"
 # Why an image was skipped without work.
 OUTPUT_EXISTS = "output exists"
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
 
 def png_text(path: str | os.PathLike[str], *, limit: int = 64) -> dict[str, str]:
     """The tEXt chunks of a PNG file that come before its image data (where deepcream and
@@ -68,7 +67,7 @@ def png_text(path: str | os.PathLike[str], *, limit: int = 64) -> dict[str, str]
         return found
     try:
         with open(path, "rb") as fh:
-            if fh.read(8) != _PNG_SIGNATURE:
+            if fh.read(8) != PNG_SIGNATURE:
                 return found
             for _ in range(limit):
                 head = fh.read(8)

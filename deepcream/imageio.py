@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from deepcream import pngdecode
 from deepcream.errors import InputError
 from deepcream.fsutil import atomic_path
 
@@ -90,7 +91,7 @@ def sniff_format(data: bytes) -> str | None:
 def _header_size(head: bytes) -> tuple[int, int] | None:
     """Width and height from a PNG or GIF header: Pillow refuses 0-pixel images as
     "unidentified", and "zero-size image" is the more useful message."""
-    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) >= 24:
+    if head[:8] == pngdecode.PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) >= 24:
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     if head[:4] == b"GIF8" and len(head) >= 10:
         return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
@@ -227,34 +228,6 @@ def _jpeg_data_problem(data: bytes) -> str | None:
     return None
 
 
-def _png_has_exif(data: bytes) -> bool:
-    pos = 8
-    while pos + 8 <= len(data):
-        if data[pos + 4:pos + 8] == b"eXIf":
-            return True
-        pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
-    return False
-
-
-def _spng_decodable(data: bytes) -> bool:
-    """An 8-bit RGB/RGBA, non-interlaced PNG (IHDR: bit depth 8, colour type 2 or 6,
-    interlace 0) with no tRNS chunk before the image data and no eXIf chunk: exactly the
-    PNGs whose pixels Pillow would give as plain RGB/RGBA, the right way up."""
-    if len(data) < 33 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
-        return False
-    if data[24] != 8 or data[25] not in (2, 6) or data[28] != 0:
-        return False
-    pos = 33
-    while pos + 8 <= len(data):
-        length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8]
-        if kind == b"tRNS":
-            return False
-        if kind == b"IDAT":
-            return not _png_has_exif(data)
-        pos += 12 + length
-    return False
-
-
 def _silence_libtiff() -> None:
     """Turn off libtiff's own message printing (``tempfile.tif: Using code not yet in
     table.`` straight to stderr, below Python's warnings): the decode error that follows is
@@ -316,13 +289,14 @@ def _open_checked(data: bytes, what: str, max_pixels: int | None) -> tuple[Image
     return img, fmt
 
 
-def _decode(data: bytes, what: str, max_pixels: int | None, *,
-            pixels: bool) -> Image.Image | Pixels:
-    """The one decoder behind ``load_image`` and ``load_pixels`` (see ``load_pixels``)."""
+def _decode(data: bytes, what: str, max_pixels: int | None, *, pixels: bool,
+            ahead: pngdecode.ReadAhead | None = None) -> Image.Image | Pixels:
+    """The one decoder behind ``load_image`` and ``load_pixels`` (see ``load_pixels``);
+    ``ahead``: what ``pngdecode.read_ahead`` read and decoded of ``data``."""
     try:
         img, fmt = _open_checked(data, what, max_pixels)
-        if pixels and _spng_decodable(data):
-            decoded = _spng_pixels(data, img)
+        if pixels and pngdecode.plain_png(data):
+            decoded = _spng_pixels(data, img, ahead.pixels if ahead is not None else None)
             if decoded is not None:
                 return decoded
         # Short data: Pillow decodes both without complaint (missing PNG rows black, missing
@@ -347,17 +321,28 @@ def _decode(data: bytes, what: str, max_pixels: int | None, *,
     return Pixels(rgb, alpha)
 
 
-def _spng_pixels(data: bytes, head: Image.Image) -> Pixels | None:
-    """libspng's decode of a plain 8-bit RGB/RGBA PNG, or None (no ``pyspng``, or libspng
-    refused the data: Pillow then decodes it and the checks after it report the problem)."""
+def _spng_pixels(data: bytes, head: Image.Image,
+                 ahead: tuple[bytearray, int, int, int] | None = None) -> Pixels | None:
+    """libspng's decode of a plain 8-bit RGB/RGBA PNG (``ahead``: already decoded by
+    ``pngdecode``), or None (no ``pyspng``, or libspng refused the data: Pillow then decodes
+    it and the checks after it report the problem). libspng runs without the GIL where
+    ``pngdecode`` can call it, else through ``pyspng``, which holds the GIL."""
     if head.mode not in ("RGB", "RGBA"):
         return None
-    try:
-        import pyspng
+    if ahead is None and pngdecode.available():
+        ahead = pngdecode.decode(data)
+        if ahead is None:
+            return None  # refused by libspng: pyspng would refuse it too
+    if ahead is not None:
+        rows, height, width, channels = ahead
+        decoded = np.frombuffer(rows, np.uint8).reshape(height, width, channels)
+    else:
+        try:
+            import pyspng
 
-        decoded = pyspng.load(data)
-    except Exception:  # noqa: BLE001 - ImportError or any decoder complaint
-        return None
+            decoded = pyspng.load(data)
+        except Exception:  # noqa: BLE001 - ImportError or any decoder complaint
+            return None
     if decoded.dtype != np.uint8 or decoded.shape != (head.height, head.width, len(head.mode)):
         return None
     if decoded.shape[2] == 3:
@@ -405,16 +390,24 @@ def load_pixels(src: Source | Pixels, *, name: str | None = None,
     An EXIF orientation is applied, so the pixels are the image as viewers show it.
 
     8-bit RGB/RGBA PNGs (what paint tools and deepcream write) are decoded by libspng
-    (``pyspng``) into one array: on the 2604x2513 benchmark image 40% less time than Pillow's
-    decoder plus the copy out of Pillow's 4-byte pixels."""
+    (``pyspng``'s, called without the GIL by ``pngdecode``) into one array: on the 2604x2513
+    benchmark image 40% less time than Pillow's decoder plus the copy out of Pillow's 4-byte
+    pixels. A path that ``pngdecode.read_ahead`` read (the CLI's one input) is taken from
+    there, if the file is still the one read."""
     if isinstance(src, Pixels):
         return Pixels(src.rgb.copy(), None if src.alpha is None else src.alpha.copy())
     if isinstance(src, Image.Image):
         rgb, alpha = to_rgb_alpha(load_image(src, name=name))
         return Pixels(rgb, alpha)
     what = name or _describe(src)
-    return _decode(read_source(src, name=what, max_bytes=max_bytes), what, max_pixels,
-                   pixels=True)  # type: ignore[return-value]
+    ahead = None if isinstance(src, bytes | bytearray) else pngdecode.take(src)
+    if ahead is not None and ahead.data is not None and (
+            max_bytes is None or len(ahead.data) <= max_bytes):
+        data = ahead.data
+    else:
+        ahead, data = None, read_source(src, name=what, max_bytes=max_bytes)
+    return _decode(data, what, max_pixels, pixels=True,
+                   ahead=ahead)  # type: ignore[return-value]
 
 
 # Rows per band when copying between PIL images and numpy arrays: ~1 MB of PIL's 4-byte pixels.
@@ -489,9 +482,6 @@ def from_rgb_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return (len(payload).to_bytes(4, "big") + kind + payload
             + (zlib.crc32(kind + payload) & 0xFFFFFFFF).to_bytes(4, "big"))
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _text_chunks(text: dict[str, str] | None) -> bytes:
@@ -594,7 +584,7 @@ class PngRowWriter:
         self.rows_written = 0
         header = (width.to_bytes(4, "big") + height.to_bytes(4, "big")
                   + bytes([8, 6 if alpha else 2, 0, 0, 0]))  # 8 bit, RGB(A), no interlace
-        self._start = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header), _text_chunks(text)]
+        self._start = [pngdecode.PNG_SIGNATURE, _png_chunk(b"IHDR", header), _text_chunks(text)]
         self._head = _DeflatedRows(width, self.channels, int(compress_level))
         self.tail_from = height if tail_from is None else min(max(int(tail_from), 0), height)
         self._tail = (_DeflatedRows(width, self.channels, int(compress_level))

@@ -586,14 +586,24 @@ class PaintInfo:
     pixels: int
 
 
-def _extremes(rgb: np.ndarray, color: Color) -> tuple[np.ndarray, np.ndarray] | None:
-    """(hi, lo), contiguous uint8 [H, W]: the lowest of the mask color's strong channels and
-    the highest of its weak ones (G and max(R, B) for #00ff00); None for colors without a
-    clear split (greys)."""
+def _channel_split(color: Color) -> tuple[list[int], list[int]] | None:
+    """(strong channels, weak channels) of the mask color ([1], [0, 2] for #00ff00); None
+    for colors without a clear split (greys)."""
     high = [k for k in range(3) if color[k] >= 128]
     low = [k for k in range(3) if color[k] < 128]
     if not high or not low or min(color[k] for k in high) - max(color[k] for k in low) < 128:
         return None
+    return high, low
+
+
+def _extremes(rgb: np.ndarray, color: Color) -> tuple[np.ndarray, np.ndarray] | None:
+    """(hi, lo), contiguous uint8 [H, W]: the lowest of the mask color's strong channels and
+    the highest of its weak ones (G and max(R, B) for #00ff00); None for colors without a
+    clear split (greys)."""
+    split = _channel_split(color)
+    if split is None:
+        return None
+    high, low = split
     # channel views with numpy: several times faster than cv2.split on large images
     hi = rgb[:, :, high[0]]
     for k in high[1:]:
@@ -624,6 +634,12 @@ def _distance_and_excess(rgb: np.ndarray, color: Color) -> tuple[np.ndarray, np.
     if any(c not in (0, 255) for c in color):
         return color_distance(rgb, color), excess
     return cv2.max(lo, cv2.bitwise_not(hi)), excess
+
+
+def _exact(rgb: np.ndarray, color: Color) -> np.ndarray:
+    """bool [H, W]: the pixels of exactly ``color`` (one cv2 pass)."""
+    value = np.array(color, np.uint8)
+    return cv2.inRange(rgb, value, value) != 0
 
 
 def _near(rgb: np.ndarray, color: Color, distance: int) -> np.ndarray:
@@ -745,15 +761,15 @@ def find_paint(rgb: np.ndarray, color: Color = DEFAULT_MASK_COLOR) -> tuple[np.n
     """
     rgb = _check_rgb(rgb)
     color = _check_color(color)
-    # every color test below is a threshold on these two (one pass over the image each)
-    distance, excess = _distance_and_excess(rgb, color)
-    exact = distance == 0
+    exact = _exact(rgb, color)
     n_exact = int(np.count_nonzero(exact))
     # Crisp exact strokes are taken as they are (vivid pixels elsewhere are the picture's).
     # Decided first, around the exact strokes only: it is the common case (a PNG from a
-    # pixel brush) and needs none of the seed search below.
-    if n_exact and _hard_edged_around(rgb, exact, excess, color):
+    # pixel brush) and needs none of the seed search below, nor its whole-image color tests.
+    if n_exact and _hard_edged_around(rgb, exact, color):
         return exact, PaintInfo(False, n_exact, n_exact)
+    # every color test below is a threshold on these two (one pass over the image each)
+    distance, excess = _distance_and_excess(rgb, color)
     # Seeds near the color are all kept, specks too (only vivid ones are dropped when
     # alone): a thin stroke resized and then saved as JPEG may keep only specks near it.
     near = distance <= _SEED_DISTANCE
@@ -1491,16 +1507,15 @@ def _within_disk(mask: np.ndarray, radius: float) -> np.ndarray:
     return _within_disk_values(mask.view(np.uint8), radius).view(bool)
 
 
-def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | None,
-                       color: Color) -> bool:
+def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, color: Color) -> bool:
     """True when the exact-color strokes have crisp borders: the
     pixels around them that carry clearly more mask color than the background 2 px further
     out (as an anti-aliased border does) outnumber those that carry clearly less by under
     ``_SOFT_EDGE_SHARE``. Read in windows around the strokes (nothing farther than 3 px
     from them is read); the 4 px sample grid is laid from the corner of the strokes' box
-    widened by 4 px. ``excess``: the image's (None: a color without a clear channel split,
-    read by blend fitting)."""
-    if excess is None:
+    widened by 4 px. Colors without a clear channel split are read by blend fitting
+    (``_hard_edged_blends``)."""
+    if _channel_split(color) is None:
         return _hard_edged_blends(rgb, exact, color)
     origin = hole_window(exact, 4)
     parts = []
@@ -1510,7 +1525,7 @@ def _hard_edged_around(rgb: np.ndarray, exact: np.ndarray, excess: np.ndarray | 
         ring = cv2.dilate(part_exact.view(np.uint8), _disk(1)).view(bool) & ~part_exact
         n = int(np.count_nonzero(ring))
         if n:
-            parts.append((ys, xs, part_exact, ring, np.ascontiguousarray(excess[ys, xs])))
+            parts.append((ys, xs, part_exact, ring, _excess(rgb[ys, xs], color)))
             n_ring += n
     if n_ring == 0:
         return True

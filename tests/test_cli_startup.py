@@ -63,3 +63,35 @@ def test_the_command_starts_numpy_with_one_blas_thread() -> None:
     assert _threads_after(code, env) == (1, "1")
     # a user's own setting is kept
     assert _threads_after(code, {**env, "OPENBLAS_NUM_THREADS": "3"})[1] == "3"
+
+
+def test_the_model_starts_loading_before_the_imaging_libraries_are_imported() -> None:
+    """A one-shot run starts loading its model right after ``Decensorer`` is imported: that
+    import brings numpy (the engines need it), not OpenCV, Pillow or the pipeline."""
+    loaded = _loaded_after("import deepcream.decensorer")
+    assert "numpy" in loaded
+    assert not loaded & {"cv2", "PIL.Image", "onnxruntime", "deepcream.pipeline"}, sorted(
+        loaded & {"cv2", "PIL.Image", "onnxruntime", "deepcream.pipeline"})
+
+
+def test_one_image_run_decodes_its_input_ahead(tmp_path) -> None:
+    """The CLI reads and decodes a single input from its first line (``pngdecode``), and the
+    pipeline takes those pixels instead of decoding the file again."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.full((64, 64, 3), 200, np.uint8)
+    rgb[20:30, 10:50] = (0, 255, 0)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    out = subprocess.run([sys.executable, "-c", (
+        "from deepcream import pngdecode\n"
+        "from deepcream.cli import main\n"
+        "real, taken = pngdecode.take, []\n"
+        "pngdecode.take = lambda p: taken.append(real(p)) or taken[-1]\n"
+        f"assert main(['decensor', {str(tmp_path / 'a.png')!r}, '-o', "
+        f"{str(tmp_path / 'out')!r}, '--engine', 'classical', '-q']) == 0\n"
+        "print([t is not None and t.pixels is not None for t in taken])\n")],
+        check=True, capture_output=True, text=True).stdout
+    assert out.split()[-1] == "[True]"
+    got = np.asarray(Image.open(tmp_path / "out" / "a.png").convert("RGB"))
+    assert np.array_equal(got[:15], rgb[:15]) and (got[20:30, 10:50] != (0, 255, 0)).any()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from deepcream import imageio
+from deepcream import imageio, pngdecode
 from deepcream.imageio import DecodeError
 
 
@@ -123,7 +123,7 @@ def test_png_exif_orientation_skips_the_libspng_path() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6
     data = _encode(Image.new("RGB", (16, 10), (1, 2, 3)), "PNG", exif=exif)
-    assert not imageio._spng_decodable(data)
+    assert not pngdecode.plain_png(data)
     assert imageio.load_pixels(data).size == (10, 16)
 
 
@@ -208,3 +208,87 @@ def test_libtiff_prints_nothing_on_a_corrupt_tiff(capfd) -> None:
     with pytest.raises(DecodeError, match="corrupt or truncated TIFF image"):
         imageio.load_pixels(bad)
     assert capfd.readouterr().err == ""
+
+
+def _plain_png(rgba: np.ndarray) -> bytes:
+    return _encode(Image.fromarray(rgba), "PNG")
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_libspng_without_the_gil_decodes_as_pyspng(channels: int) -> None:
+    """``pngdecode.decode`` calls the libspng inside pyspng's extension through ctypes (so
+    other threads run while it decodes): the same pixels as pyspng, and None for data
+    libspng refuses, which then goes to Pillow and its error."""
+    pyspng = pytest.importorskip("pyspng")
+    assert pngdecode.available()
+    rng = np.random.default_rng(5)
+    data = _plain_png(rng.integers(0, 256, (37, 53, channels), dtype=np.uint8))
+    rows, height, width, got_channels = pngdecode.decode(data)
+    got = np.frombuffer(rows, np.uint8).reshape(height, width, got_channels)
+    assert np.array_equal(got, pyspng.load(data))
+    cut = data[:len(data) // 2]  # the image data stops half way
+    assert pngdecode.decode(cut) is None
+    with pytest.raises(DecodeError, match="corrupt"):
+        imageio.load_pixels(cut)
+
+
+def test_read_ahead_limits_are_the_decoders_defaults() -> None:
+    assert pngdecode.READ_AHEAD_MAX_PIXELS == imageio.DEFAULT_MAX_PIXELS
+    assert pngdecode.READ_AHEAD_MAX_BYTES == imageio.DEFAULT_MAX_BYTES
+
+
+def test_a_file_read_ahead_decodes_as_read_now(tmp_path: Path, monkeypatch) -> None:
+    """What the CLI reads and decodes ahead (``pngdecode.read_ahead``) is what
+    ``load_pixels`` gives, taken once; a file changed since is read again."""
+    rng = np.random.default_rng(6)
+    first, second = (rng.integers(0, 256, (20, 30, 4), dtype=np.uint8) for _ in range(2))
+    path = tmp_path / "a.png"
+    path.write_bytes(_plain_png(first))
+    taken = []
+    real_take = pngdecode.take
+    monkeypatch.setattr(pngdecode, "take", lambda p: taken.append(real_take(p)) or taken[-1])
+    pngdecode.read_ahead(path)
+    got = imageio.load_pixels(path)
+    assert taken[-1] is not None and taken[-1].pixels is not None  # decoded ahead
+    assert np.array_equal(got.rgb, first[..., :3]) and np.array_equal(got.alpha, first[..., 3])
+    got.rgb[:] = 0  # the caller owns the pixels
+    assert np.array_equal(imageio.load_pixels(path).rgb, first[..., :3])  # read again
+    assert taken[-1] is None  # (taken once)
+
+    pngdecode.read_ahead(path)
+    pngdecode._AHEAD[str(path.absolute())][1].join()  # read; then the file changes
+    path.write_bytes(_plain_png(second))
+    os.utime(path, ns=(1, 1))  # (another time than the first file's, whatever the clock)
+    got = imageio.load_pixels(path)
+    assert taken[-1] is None  # the read-ahead was of another file: dropped
+    assert np.array_equal(got.rgb, second[..., :3])
+
+
+def test_read_ahead_leaves_fifos_folders_and_other_images_to_the_decoder(
+        tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    raised = []  # the read-ahead thread never dies with an exception (a traceback on stderr)
+    monkeypatch.setattr(threading, "excepthook", raised.append)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    pngdecode.read_ahead(fifo)  # never blocks: the FIFO is not read
+    assert pngdecode.take(fifo) is None
+    with pytest.raises(DecodeError, match="pipe.png: not a regular file"):
+        imageio.load_pixels(fifo)
+    pngdecode.read_ahead(tmp_path)
+    assert pngdecode.take(tmp_path) is None
+    pngdecode.read_ahead(tmp_path)
+    with pytest.raises(DecodeError, match="is a folder"):
+        imageio.load_pixels(tmp_path)
+    pngdecode.read_ahead(tmp_path / "missing.png")
+    with pytest.raises(DecodeError, match="no such file"):
+        imageio.load_pixels(tmp_path / "missing.png")
+    jpeg = tmp_path / "b.jpg"
+    jpeg.write_bytes(_encode(Image.new("RGB", (16, 8), (9, 99, 199)), "JPEG"))
+    pngdecode.read_ahead(jpeg)
+    ahead = pngdecode.take(jpeg)
+    assert ahead is not None and ahead.pixels is None  # read, not decoded: not a plain PNG
+    pngdecode.read_ahead(jpeg)
+    assert imageio.load_pixels(jpeg).size == (16, 8)
+    assert raised == []

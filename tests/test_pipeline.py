@@ -13,7 +13,7 @@ from scipy import ndimage
 from test_regions import reference_box
 
 import deepcream
-from deepcream import pipeline
+from deepcream import pipeline, pngdecode
 from deepcream import regions as rg
 from deepcream.engines import ClassicalEngine, OnnxEngine
 from deepcream.errors import InputError
@@ -482,13 +482,20 @@ def _png_bytes(img: Image.Image, **params) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.parametrize("libspng", ["ctypes", "pyspng"])
 @pytest.mark.parametrize("variant", ["rgb", "rgba", "rgb-trns", "palette", "gray", "rgb16",
                                      "jpeg"])
-def test_load_pixels_equals_pillow_decode(variant: str, monkeypatch) -> None:
-    """load_pixels decodes plain 8-bit RGB/RGBA PNGs with libspng and everything else with
-    Pillow; either way the arrays equal Pillow's decode through to_rgb_alpha."""
+def test_load_pixels_equals_pillow_decode(variant: str, libspng: str, monkeypatch) -> None:
+    """load_pixels decodes plain 8-bit RGB/RGBA PNGs with libspng (called without the GIL
+    through ctypes, or through pyspng where that cannot be loaded) and everything else with
+    Pillow; every way the arrays equal Pillow's decode through to_rgb_alpha."""
     pyspng = pytest.importorskip("pyspng")
     from deepcream import imageio
+
+    if libspng == "ctypes":
+        assert pngdecode.available()  # pyspng's extension exports libspng on this platform
+    else:
+        monkeypatch.setattr(pngdecode, "available", lambda: False)
 
     rng = np.random.default_rng(3)
     arr = rng.integers(0, 256, (23, 31, 4), dtype=np.uint8)
@@ -503,8 +510,9 @@ def test_load_pixels_equals_pillow_decode(variant: str, monkeypatch) -> None:
         "jpeg": lambda: _jpeg_bytes(rgb),
     }[variant]()
     calls = []
-    real = pyspng.load
-    monkeypatch.setattr(pyspng, "load", lambda d, *a, **k: calls.append(1) or real(d, *a, **k))
+    module, name = (pngdecode, "decode") if libspng == "ctypes" else (pyspng, "load")
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda d, *a, **k: calls.append(1) or real(d, *a, **k))
     got = imageio.load_pixels(data)
     want_rgb, want_alpha = imageio.to_rgb_alpha(imageio.load_image(data))
     assert np.array_equal(got.rgb, want_rgb)
@@ -522,15 +530,15 @@ def test_spng_path_only_for_plain_8bit_rgb_png() -> None:
 
     def png(depth: int, colour: int, interlace: int, chunks: bytes = b"") -> bytes:
         ihdr = (5).to_bytes(4, "big") * 2 + bytes([depth, colour, 0, 0, interlace])
-        return (imageio._PNG_SIGNATURE + imageio._png_chunk(b"IHDR", ihdr) + chunks
+        return (pngdecode.PNG_SIGNATURE + imageio._png_chunk(b"IHDR", ihdr) + chunks
                 + imageio._png_chunk(b"IDAT", b"") + imageio._png_chunk(b"IEND", b""))
 
-    assert imageio._spng_decodable(png(8, 2, 0)) and imageio._spng_decodable(png(8, 6, 0))
-    assert not imageio._spng_decodable(png(8, 2, 1))
-    assert not imageio._spng_decodable(png(16, 2, 0))
-    assert not imageio._spng_decodable(png(8, 0, 0)) and not imageio._spng_decodable(png(8, 3, 0))
-    assert not imageio._spng_decodable(png(8, 2, 0, imageio._png_chunk(b"tRNS", b"\0" * 6)))
-    assert not imageio._spng_decodable(b"GIF89a" + b"\0" * 40)
+    assert pngdecode.plain_png(png(8, 2, 0)) and pngdecode.plain_png(png(8, 6, 0))
+    assert not pngdecode.plain_png(png(8, 2, 1))
+    assert not pngdecode.plain_png(png(16, 2, 0))
+    assert not pngdecode.plain_png(png(8, 0, 0)) and not pngdecode.plain_png(png(8, 3, 0))
+    assert not pngdecode.plain_png(png(8, 2, 0, imageio._png_chunk(b"tRNS", b"\0" * 6)))
+    assert not pngdecode.plain_png(b"GIF89a" + b"\0" * 40)
 
 
 def _rgb16_png(rgb: np.ndarray) -> bytes:

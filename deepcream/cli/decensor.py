@@ -329,7 +329,18 @@ class _StopOnInterrupt:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
+def _read_ahead(args: argparse.Namespace) -> None:
+    """A one-image run reads and decodes its input in the background from its first line
+    (libspng without the GIL, ``pngdecode``), while numpy, OpenCV, Pillow and the model are
+    imported and loaded: decoding is then off the path to the first crop."""
+    if len(args.inputs) == 1 and args.dcp_folders is None and not args.ray:
+        from deepcream.pngdecode import read_ahead
+
+        read_ahead(args.inputs[0])
+
+
 def run(args: argparse.Namespace) -> int:
+    _read_ahead(args)
     from deepcream import __version__
     from deepcream.decensorer import Decensorer
     from deepcream.malloc import tune_malloc
