@@ -15,6 +15,7 @@ and ``imageio`` decodes as before.
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import importlib.util
 import os
@@ -43,19 +44,9 @@ class _Ihdr(ctypes.Structure):
                 ("interlace_method", ctypes.c_uint8)]
 
 
-_LIB_LOCK = threading.Lock()
-_LIB: list[ctypes.CDLL | None] = []  # [] until looked up, then [lib or None]
-
-
+@functools.cache
 def _library() -> ctypes.CDLL | None:
     """pyspng's extension module as a C library with libspng's API, or None."""
-    with _LIB_LOCK:
-        if not _LIB:
-            _LIB.append(_load_library())
-        return _LIB[0]
-
-
-def _load_library() -> ctypes.CDLL | None:
     try:
         spec = importlib.util.find_spec("pyspng")  # finds the package without importing it
         folders = list(spec.submodule_search_locations or []) if spec else []
