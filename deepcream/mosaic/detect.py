@@ -80,9 +80,7 @@ def grid_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAU
         # (Each candidate's cells are tested on their own: in the workers too, after the
         # other searches, so that neither thread idles.)
         # (Asked only when a grid's box cannot tell; computed once.)
-        @cache
-        def lossless_image() -> bool:
-            return prm.lossless_flat_share > 0 and looks_lossless(rgb, luma, prm)
+        lossless_image = lossless_once(rgb, luma, prm)
 
         def test(cand: CandidateGrid) -> tuple[Grid, np.ndarray] | None:
             return detect_on_grid(rgb, cand.p, cand.fx, cand.fy, candidate_box(cand, h, w, prm),
@@ -134,7 +132,8 @@ def island_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
     """The smooth islands that are mosaics (``islands.py``), as ``grid_detections`` yields
     regions. (``steps``: unused; the searches share a signature.)"""
     out = []
-    for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm):
+    for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm,
+                                                       lossless_once(rgb, luma, prm)):
         if period == p and prm.exclusive_rings > 0:
             box, mask = grow_island(rgb, p, fx, fy, box, mask, prm)
         out.append((CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),
@@ -624,6 +623,17 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     elif not exact and prm.lossy_pixels:
         pixels = lossy_block_pixels(grid, cells, pixels, noise)
     return grid, pixels
+
+
+def lossless_once(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams) -> Callable[[], bool]:
+    """``looks_lossless`` of the image (False with ``lossless_flat_share`` 0), computed on
+    the first call only: most images never need it."""
+
+    @cache
+    def lossless() -> bool:
+        return prm.lossless_flat_share > 0 and looks_lossless(rgb, luma, prm)
+
+    return lossless
 
 
 def looks_lossless(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams) -> bool:

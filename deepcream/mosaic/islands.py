@@ -14,6 +14,8 @@ reads smoothness and the grid's steps in a way JPEG's noise does not fake.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -35,19 +37,22 @@ def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
     return max((b for b in best if b[2] >= near_best * top), key=lambda b: b[0])
 
 
-def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
+def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS,
+                   lossless: Callable[[], bool] | None = None
                    ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
     """[(period rounded, phase x, phase y, box (x0, y0, x1, y1), bool mask over the box,
     period)] of the smooth islands that are mosaics (see the module's doc). ``luma``: the
     image's uint8 luma. With ``island_blends``, a second pass where blended pixels count as
     smooth adds the islands that do not overlap the first pass's (the first pass's islands
     stay exactly as they are: after JPEG the looser map reshaped some). With
-    ``island_lossy``, a third pass adds the islands of lossy input that overlap neither."""
+    ``island_lossy``, a third pass adds the islands of lossy input that overlap neither.
+    ``lossless()``: whether the image was saved without loss (then no island is JPEG's own
+    blocks; asked only where that matters; None: not known)."""
     steps = _neighbour_steps(luma)
-    out = _islands(rgb, luma, steps, prm, blends=False)
+    out = _islands(rgb, luma, steps, prm, blends=False, lossless=lossless)
     if prm.island_blends:
         taken = _taken(out, luma.shape)
-        out += [found for found in _islands(rgb, luma, steps, prm, blends=True)
+        out += [found for found in _islands(rgb, luma, steps, prm, blends=True, lossless=lossless)
                 if not (taken[found[3][1]:found[3][3], found[3][0]:found[3][2]] & found[4]).any()]
     if prm.island_lossy:
         out += _lossy_islands(rgb, luma, steps, prm, _taken(out, luma.shape))
@@ -124,9 +129,10 @@ def _neighbour_steps(luma: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], prm: MosaicParams,
-             blends: bool) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
+             blends: bool, lossless: Callable[[], bool] | None = None
+             ) -> list[tuple[int, int, int, tuple[int, int, int, int], np.ndarray, float]]:
     """``smooth_islands``' pass over the ``_neighbour_steps`` of ``luma``; ``blends``: blended
-    pixels are smooth and the grid may have a real period."""
+    pixels are smooth and the grid may have a real period; ``lossless``: see there."""
     h, w = luma.shape
     tol = prm.island_smooth
     # Smooth: luma within ``tol`` of the 4 neighbours.
@@ -222,10 +228,15 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         # Of about the surroundings' mean color (blocks average the texture they cover).
         if _mean_gap(img[y0:y1, x0:x1], comp, ring) > prm.island_mean_tol:
             continue
-        if (prm.island_jpeg_grid_exact > 0 and (p % 8 == 0 or 8 % p == 0)
-                and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
+        on_jpeg_grid = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
+        if (on_jpeg_grid and prm.island_jpeg_grid_exact > 0
                 and _jpeg_blocks_share(img, luma, comp, box, p, fx, fy) > 1 - prm.island_jpeg_grid_exact):
             continue  # JPEG's own blocks (see the parameter)
+        if (on_jpeg_grid and prm.island_jpeg_grid_strip > 0 and prm.island_jpeg_grid_plane > 0
+                and _aspect(comp) >= prm.island_jpeg_grid_strip
+                and _cells_on_a_plane(luma, comp, box, p, fx, fy, prm.island_jpeg_grid_plane)
+                and not (lossless is not None and lossless())):
+            continue  # a gradient JPEG flattened between two lines (see the parameters)
         # The block pixels next to the texture are not smooth themselves (their neighbour
         # outside differs): a pixel beside the island of the same luma as its neighbour in it
         # joins.
@@ -345,22 +356,59 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
     return out
 
 
+def _aspect(comp: np.ndarray) -> float:
+    """Long side over short side of the minimum-area rectangle around ``comp``'s pixels."""
+    ys, xs = np.nonzero(comp)
+    (_, _), (a, b), _ = cv2.minAreaRect(np.stack([xs, ys], 1).astype(np.float32))
+    return max(a, b) / max(min(a, b), 1.0)
+
+
+def _whole_cells(comp: np.ndarray, box: tuple[int, int, int, int], p: int, fx: int, fy: int
+                 ) -> tuple[int, int, np.ndarray] | None:
+    """(x, y of the first grid lines inside ``box``, bool [rows, columns] of the grid's
+    (p, fx, fy) cells from there that lie wholly inside ``comp``), or None when no cell fits."""
+    x0, y0, x1, y1 = box
+    gx0 = fx + p * -(-(x0 - fx) // p)
+    gy0 = fy + p * -(-(y0 - fy) // p)
+    ncx, ncy = (x1 - gx0) // p, (y1 - gy0) // p
+    if ncx < 1 or ncy < 1:
+        return None
+    inside = comp[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p]
+    return gx0, gy0, inside.reshape(ncy, p, ncx, p).all(axis=(1, 3))
+
+
+def _cells_on_a_plane(luma: np.ndarray, comp: np.ndarray, box: tuple[int, int, int, int],
+                      p: int, fx: int, fy: int, tol: float, min_cells: int = 12) -> bool:
+    """True when the grid's (p, fx, fy) cells wholly inside ``comp`` (over ``box``), at least
+    ``min_cells`` of them, have mean lumas within ``tol`` (rms) of their least-squares plane
+    over the cell positions: a smooth gradient sampled per block, as JPEG's flattened blocks
+    are, up to the rounding of their DC values. Fewer cells say too little."""
+    cells = _whole_cells(comp, box, p, fx, fy)
+    if cells is None:
+        return False
+    gx0, gy0, whole = cells
+    iy, ix = np.nonzero(whole)
+    if len(iy) < min_cells:
+        return False
+    ncy, ncx = whole.shape
+    means = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p).mean(
+        axis=(1, 3), dtype=np.float64)[iy, ix]
+    design = np.stack([np.ones(len(iy)), ix, iy], axis=1).astype(np.float64)
+    coef = np.linalg.lstsq(design, means, rcond=None)[0]
+    return float(np.sqrt(np.mean((means - design @ coef) ** 2))) <= tol
+
+
 def _jpeg_blocks_share(img: np.ndarray, luma: np.ndarray, comp: np.ndarray,
                        box: tuple[int, int, int, int], p: int, fx: int, fy: int) -> float:
     """Share of the cells of the grid (p, fx, fy) wholly inside ``comp`` (over ``box``) that
     are one luma but not one color: JPEG's flat blocks, whose chroma is rebuilt smoothly
     (0.0 when there is none). A lossless block is one color; a rescaled one's sides blend in
     luma too."""
-    x0, y0, x1, y1 = box
-    gx0 = fx + p * -(-(x0 - fx) // p)  # first grid lines inside the box
-    gy0 = fy + p * -(-(y0 - fy) // p)
-    ncx, ncy = (x1 - gx0) // p, (y1 - gy0) // p
-    if ncx < 1 or ncy < 1:
+    found = _whole_cells(comp, box, p, fx, fy)
+    if found is None or not found[2].any():
         return 0.0
-    inside = comp[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p]
-    whole = inside.reshape(ncy, p, ncx, p).all(axis=(1, 3))
-    if not whole.any():
-        return 0.0
+    gx0, gy0, whole = found
+    ncy, ncx = whole.shape
     cells = img[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p, -1)
     one_color = (cells == cells[:, :1, :, :1]).all(axis=(1, 3, 4))
     lum = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p)
