@@ -92,7 +92,7 @@ def _header_size(head: bytes) -> tuple[int, int] | None:
     """Width and height from a PNG or GIF header: Pillow refuses 0-pixel images as
     "unidentified", and "zero-size image" is the more useful message."""
     if head[:8] == pngdecode.PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) >= 24:
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        return pngdecode.png_size(head)
     if head[:4] == b"GIF8" and len(head) >= 10:
         return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
     return None

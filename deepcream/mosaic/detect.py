@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 import cv2
 import numpy as np
@@ -70,18 +70,18 @@ def grid_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAU
     # with ``parallel`` they run in two more threads beside it. (They need a grid that is
     # not a pixel-repeated upscale, kx == 1, which only the integer search tells: they
     # start on the likely case and are dropped otherwise.)
+    # (Whether the image looks lossless: asked by a grid whose box cannot tell and by the
+    # island search, computed once for both.)
+    lossless_image = lossless_once(rgb, luma, prm)
     searches = [fractional_detections] if prm.fractional else []
     searches += [resampled_detections] if prm.fractional and prm.resampled else []
-    searches += [island_detections] if prm.islands else []
+    searches += [partial(island_detections, lossless=lossless_image)] if prm.islands else []
     with ThreadPoolExecutor(max_workers=2) if prm.parallel else nullcontext() as pool:
         side = [pool.submit(f, rgb, luma, prm, steps) for f in searches] if pool is not None else None
         order, kx = candidate_grids(luma, prm.min_block, prm.max_block, prm)
         so_far = np.zeros((h, w), bool)  # what the grids before the resampled ones found
         # (Each candidate's cells are tested on their own: in the workers too, after the
         # other searches, so that neither thread idles.)
-        # (Asked only when a grid's box cannot tell; computed once.)
-        lossless_image = lossless_once(rgb, luma, prm)
-
         def test(cand: CandidateGrid) -> tuple[Grid, np.ndarray] | None:
             return detect_on_grid(rgb, cand.p, cand.fx, cand.fy, candidate_box(cand, h, w, prm),
                                   runner=cand.runner, fallback=cand.fallback, repeated=kx != 1,
@@ -128,12 +128,14 @@ def fractional_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
 
 
 def island_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
-                      steps: object = None) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
+                      steps: object = None, *, lossless: Callable[[], bool] | None = None
+                      ) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
     """The smooth islands that are mosaics (``islands.py``), as ``grid_detections`` yields
-    regions. (``steps``: unused; the searches share a signature.)"""
+    regions. (``steps``: unused; the searches share a signature.) ``lossless``: the
+    caller's ``lossless_once`` of the image, if it has one."""
     out = []
-    for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm,
-                                                       lossless_once(rgb, luma, prm)):
+    lossless = lossless or lossless_once(rgb, luma, prm)
+    for p, fx, fy, box, mask, period in smooth_islands(rgb, luma, prm, lossless):
         if period == p and prm.exclusive_rings > 0:
             box, mask = grow_island(rgb, p, fx, fy, box, mask, prm)
         out.append((CandidateGrid(p, fx, fy, [], False, period=round(period, 2) if period != p else None),

@@ -220,9 +220,10 @@ class MosaicParams:
     #: as long as wide) whose whole cells, 12 or more, have mean lumas within
     #: island_jpeg_grid_plane levels (rms) of a plane: a smooth gradient that JPEG flattened
     #: into its own blocks in the gap between two lines of a hatching (0 for either: not
-    #: asked). Not in images judged lossless (``looks_lossless``). On the clean hatched gradients at q70-q80 those islands had aspect 5.6-48
-    #: and residual 0.25-0.62 over 31-418 cells; the islands of mosaics on that grid, whose
-    #: blocks average different content, had aspect 3.9 at most, or residual 0.8 and up.
+    #: asked). Not in images judged lossless (``looks_lossless``). On the clean hatched
+    #: gradients at q70-q80 those islands had aspect 5.6-48 and residual 0.25-0.62 over
+    #: 31-418 cells; the islands of mosaics on that grid, whose blocks average different
+    #: content, had aspect 3.9 at most, or residual 0.8 and up.
     island_jpeg_grid_strip: float = 4.0
     island_jpeg_grid_plane: float = 1.0
 
