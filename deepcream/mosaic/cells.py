@@ -259,6 +259,42 @@ class Grid:
                 out[sl] &= ~mine
         return out
 
+    def drop_smooth_regions(self, cells: np.ndarray) -> np.ndarray:
+        """``cells`` without the regions (8-connected) whose cell means follow a smooth
+        shading: of their cells with all eight neighbours in the region, at least
+        ``jpeg_smooth_min_cells``, at most a share ``jpeg_smooth_rough`` differ from their
+        neighbours' mean by over ``jpeg_smooth_step`` levels. (That mean is the cell's own
+        value on any plane, and near it on a gentle curve.) JPEG decodes a soft shading as
+        flat 8 x 8 blocks that step on its own grid lines, each the shading's mean there up
+        to the rounding of its DC value; a mosaic's blocks average the art under them,
+        which a few outlines or colors already make rough."""
+        if not cells.any():
+            return cells
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        labels, _n = ndimage.label(cells, structure=np.ones((3, 3), bool))
+        out = cells.copy()
+        for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+            if sl is None:
+                continue
+            mine = np.pad(labels[sl] == i, 1)
+            vals = np.pad(means[sl], 1)
+            h, w = mine.shape[0] - 2, mine.shape[1] - 2
+            around = np.zeros((h, w), np.float32)
+            whole = mine[1:-1, 1:-1].copy()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    if dy or dx:
+                        around += vals[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                        whole &= mine[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+            judged = int(np.count_nonzero(whole))
+            if judged < self.prm.jpeg_smooth_min_cells:
+                continue
+            off = np.abs(vals[1:-1, 1:-1] - around / 8)[whole] > self.prm.jpeg_smooth_step
+            if np.count_nonzero(off) <= self.prm.jpeg_smooth_rough * judged:
+                out[sl] &= ~(labels[sl] == i)
+        return out
+
     def _repeats(self, means: np.ndarray, mine: np.ndarray) -> bool:
         """True when the cell means of a region repeat with a period of 2 or 3 cells (a
         checkered texture, or a dot screen at 45 degrees, whose period in x and y is about

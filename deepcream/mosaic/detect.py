@@ -591,6 +591,13 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
                                              and prm.lossy_hull_margin >= 0
                                              and p >= prm.lossy_hull_min_p else None),
                                 prm=prm)
+    on_jpeg_lines = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
+    if (on_jpeg_lines and prm.jpeg_smooth_min_cells > 0 and lossless_image is not None
+            and not lossless_image()):
+        # A soft shading that JPEG flattened into its own blocks (on the unfiltered luma).
+        cells = raw_grid.drop_smooth_regions(cells)
+        if not cells.any():
+            return None
     # Partial blocks are exact runs when the region's cells are exactly flat on the
     # unfiltered image (lossless input, even with few strong cells, e.g. big blocks);
     # JPEG keeps only some blocks exact (dark ones, q95). Judged on the cells inside the
@@ -601,7 +608,6 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     exact = float(np.percentile(judged, 75)) <= prm.clean_noise
     # Truly lossless: cut each region to the box of its block edges; completion and box
     # growth took flat cells and cells that thin lines clip on every side of it.
-    on_jpeg_lines = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
     if exact and exact_rgb:
         pairs, across_v, across_h = grid.block_pairs()
         cells = clip_to_evidence(cells, pairs)

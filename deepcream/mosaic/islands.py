@@ -228,13 +228,21 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         # Of about the surroundings' mean color (blocks average the texture they cover).
         if _mean_gap(img[y0:y1, x0:x1], comp, ring) > prm.island_mean_tol:
             continue
-        on_jpeg_grid = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
+        q = min(p, 8)
+        on_jpeg_grid = (p % 8 == 0 or 8 % p == 0) and fx % q == 0 and fy % q == 0
+        jx, jy = fx, fy
+        if not on_jpeg_grid and period != p and (p % 8 == 0 or 8 % p == 0):
+            # A real period within a hair of JPEG's (8.003 px from the blends of its flattened
+            # blocks) drifts to another phase at the image's origin: on JPEG's grid too when
+            # its changes are, as a whole grid's must be on its own phase (``island_grid``).
+            on_jpeg_grid = min(np.mean(cx % q == 0), np.mean(cy % q == 0)) >= prm.island_grid
+            jx = jy = 0
         if (on_jpeg_grid and prm.island_jpeg_grid_exact > 0
-                and _jpeg_blocks_share(img, luma, comp, box, p, fx, fy) > 1 - prm.island_jpeg_grid_exact):
+                and _jpeg_blocks_share(img, luma, comp, box, p, jx, jy) > 1 - prm.island_jpeg_grid_exact):
             continue  # JPEG's own blocks (see the parameter)
         if (on_jpeg_grid and prm.island_jpeg_grid_strip > 0 and prm.island_jpeg_grid_plane > 0
                 and _aspect(comp) >= prm.island_jpeg_grid_strip
-                and _cells_on_a_plane(luma, comp, box, p, fx, fy, prm.island_jpeg_grid_plane)
+                and _cells_on_a_plane(luma, comp, box, p, jx, jy, prm.island_jpeg_grid_plane)
                 and not (lossless is not None and lossless())):
             continue  # a gradient JPEG flattened between two lines (see the parameters)
         # The block pixels next to the texture are not smooth themselves (their neighbour
