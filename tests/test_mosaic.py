@@ -15,6 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from deepcream.mosaic import DEFAULT_PARAMS, MosaicParams, detect_mosaic, find_mosaic_regions
+from deepcream.mosaic.cells import Grid
 from deepcream.mosaic.detect import fill_enclosed_holes, image_luma, looks_lossless
 from deepcream.mosaic.period import gradients as _gradients
 from deepcream.mosaic.period import repetition as _repetition
@@ -1525,17 +1526,20 @@ def test_a_strip_between_hatching_lines_on_a_period_near_jpegs_is_no_island() ->
     assert detect_mosaic(img, params=MosaicParams(island_jpeg_grid_strip=0)).mean() > 0.002
 
 
+_NO_SMOOTH_RULE = MosaicParams(jpeg_smooth_min_cells=0, jpeg_smooth_plane_cells=0)
+
+
 def test_a_shading_jpeg_flattened_on_its_grid_is_no_mosaic() -> None:
     """Art-set seed 802 ``illust1`` at q70: JPEG decoded a soft shading beside the mosaic as
     flat blocks stepping on its own grid lines, and a 4 px grid there took 2,873 px that no
     mosaic covers. The region's cell means follow the shading (no cell off its neighbours'
     mean by over 2 levels; the mosaics on JPEG's grid over the evaluation sets: 8.5% of
-    their cells or more): left out (``jpeg_smooth_min_cells``), and the IoU rises."""
+    their cells or more): left out (``Grid.drop_smooth_regions``), and the IoU rises."""
     sample = ea.make_art_set(802)[0][1]
     assert sample.name == "illust1"
     img, truth, _ = ea.apply_condition(sample.image, sample.truth, "jpeg70")
     with_rule = detect_mosaic(img)
-    without = detect_mosaic(img, params=MosaicParams(jpeg_smooth_min_cells=0))
+    without = detect_mosaic(img, params=_NO_SMOOTH_RULE)
     assert np.count_nonzero(without & ~truth) > 2000
     assert np.count_nonzero(with_rule & ~truth) < 100
     assert ea.iou(with_rule, truth) > ea.iou(without, truth) + 0.03
@@ -1550,6 +1554,41 @@ def test_a_mosaic_on_jpegs_grid_over_gentle_art_is_kept() -> None:
     for condition in ("jpeg95", "jpeg90", "jpeg80"):
         img, truth, _ = ea.apply_condition(sample.image, sample.truth, condition)
         with_rule = detect_mosaic(img)
-        without = detect_mosaic(img, params=MosaicParams(jpeg_smooth_min_cells=0))
+        without = detect_mosaic(img, params=_NO_SMOOTH_RULE)
         assert ea.iou(with_rule, truth) >= ea.iou(without, truth) - 0.002
         assert ea.iou(with_rule, truth) > 0.5
+
+
+def _blocks(values: np.ndarray, p: int = 8) -> np.ndarray:
+    """RGB image of constant p x p grey blocks with the given [rows, columns] values."""
+    grey = np.clip(np.round(np.kron(values, np.ones((p, p)))), 0, 255).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def test_smooth_regions_on_a_plane_or_gentle_curve_are_dropped_and_art_is_kept() -> None:
+    """``Grid.drop_smooth_regions`` on blocks whose means follow a shading: a small region
+    (12 cells, none with eight neighbours in it) on a plane goes by the plane test, a large
+    one on a gentle curve (not a plane) by the neighbours' test; one block of art (+40
+    levels) in either keeps it."""
+    yy, xx = np.mgrid[0:24, 0:24].astype(np.float64)
+    plane = 120 + 1.3 * xx + 0.8 * yy
+    curve = 120 + 0.1 * (xx - 12) ** 2 + 0.08 * (yy - 10) ** 2 + 0.5 * xx
+    small = np.zeros((24, 24), bool)
+    small[5:8, 5:9] = True
+    large = np.zeros((24, 24), bool)
+    large[2:20, 3:21] = True
+    for values, cells in ((plane, small), (curve, large)):
+        grid = Grid(_blocks(values), 8, 0, 0, (0, 0, 192, 192))
+        crop_cells = np.zeros((grid.ncy, grid.ncx), bool)
+        crop_cells[:24, :24] = cells
+        assert not grid.drop_smooth_regions(crop_cells).any()
+        art = values.copy()
+        art[6, 6] += 40
+        grid = Grid(_blocks(art), 8, 0, 0, (0, 0, 192, 192))
+        assert (grid.drop_smooth_regions(crop_cells) == crop_cells).all()
+    # The curve is not a plane: the neighbours' test alone decides the large region.
+    plane_only = Grid(_blocks(curve), 8, 0, 0, (0, 0, 192, 192),
+                      prm=MosaicParams(jpeg_smooth_min_cells=0))  # (the plane test only)
+    crop_cells = np.zeros((plane_only.ncy, plane_only.ncx), bool)
+    crop_cells[:24, :24] = large
+    assert (plane_only.drop_smooth_regions(crop_cells) == crop_cells).all()

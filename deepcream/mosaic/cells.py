@@ -263,11 +263,13 @@ class Grid:
         """``cells`` without the regions (8-connected) whose cell means follow a smooth
         shading: of their cells with all eight neighbours in the region, at least
         ``jpeg_smooth_min_cells``, at most a share ``jpeg_smooth_rough`` differ from their
-        neighbours' mean by over ``jpeg_smooth_step`` levels. (That mean is the cell's own
-        value on any plane, and near it on a gentle curve.) JPEG decodes a soft shading as
-        flat 8 x 8 blocks that step on its own grid lines, each the shading's mean there up
-        to the rounding of its DC value; a mosaic's blocks average the art under them,
-        which a few outlines or colors already make rough."""
+        neighbours' mean by over ``jpeg_smooth_step`` levels (that mean is the cell's own
+        value on any plane, and near it on a gentle curve); or, ``jpeg_smooth_plane_cells``
+        cells or more, all within ``jpeg_smooth_plane`` levels (rms) of one plane over the
+        cell positions (small regions, which have few such inner cells). JPEG decodes a
+        soft shading as flat 8 x 8 blocks that step on its own grid lines, each the
+        shading's mean there up to the rounding of its DC value; a mosaic's blocks average
+        the art under them, which a few outlines or colors already make rough."""
         if not cells.any():
             return cells
         p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
@@ -288,10 +290,19 @@ class Grid:
                         around += vals[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
                         whole &= mine[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
             judged = int(np.count_nonzero(whole))
-            if judged < self.prm.jpeg_smooth_min_cells:
-                continue
-            off = np.abs(vals[1:-1, 1:-1] - around / 8)[whole] > self.prm.jpeg_smooth_step
-            if np.count_nonzero(off) <= self.prm.jpeg_smooth_rough * judged:
+            if 0 < self.prm.jpeg_smooth_min_cells <= judged:
+                off = np.abs(vals[1:-1, 1:-1] - around / 8)[whole] > self.prm.jpeg_smooth_step
+                smooth = np.count_nonzero(off) <= self.prm.jpeg_smooth_rough * judged
+            else:
+                smooth = False
+            if not smooth and self.prm.jpeg_smooth_plane_cells > 0:
+                iy, ix = np.nonzero(mine[1:-1, 1:-1])
+                if len(iy) >= self.prm.jpeg_smooth_plane_cells:
+                    at = np.stack([np.ones(len(iy)), ix, iy], axis=1)
+                    v = means[sl][iy, ix]
+                    coef = np.linalg.lstsq(at, v, rcond=None)[0]
+                    smooth = float(np.sqrt(np.mean((v - at @ coef) ** 2))) <= self.prm.jpeg_smooth_plane
+            if smooth:
                 out[sl] &= ~(labels[sl] == i)
         return out
 

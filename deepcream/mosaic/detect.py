@@ -592,7 +592,8 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
                                              and p >= prm.lossy_hull_min_p else None),
                                 prm=prm)
     on_jpeg_lines = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
-    if (on_jpeg_lines and prm.jpeg_smooth_min_cells > 0 and lossless_image is not None
+    if (on_jpeg_lines and (prm.jpeg_smooth_min_cells > 0 or prm.jpeg_smooth_plane_cells > 0)
+            and lossless_image is not None
             and not lossless_image()):
         # A soft shading that JPEG flattened into its own blocks (on the unfiltered luma).
         cells = raw_grid.drop_smooth_regions(cells)

@@ -238,6 +238,13 @@ class MosaicParams:
     jpeg_smooth_min_cells: int = 20
     jpeg_smooth_step: float = 2.0
     jpeg_smooth_rough: float = 0.02
+    #: ... or when jpeg_smooth_plane_cells of its cells or more (0: not asked) lie within
+    #: jpeg_smooth_plane levels (rms) of their least-squares plane: small regions of such
+    #: shading (rescaled then saved at q70, or q60) have few cells with eight neighbours in
+    #: them. Over final regions of 8 whole cells or more on those grids: JPEG's shadings
+    #: 0.35-1.48 at q70-q95 (up to 2.86 at q60, curved highlights), the mosaics 5.0 and up.
+    jpeg_smooth_plane_cells: int = 8
+    jpeg_smooth_plane: float = 1.5
 
     # --- pixel-repetition upscales (period.repetition) ----------------------------------
     #: factors k tried for "the image was enlarged k x by repeating pixels"
