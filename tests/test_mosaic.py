@@ -1592,3 +1592,15 @@ def test_smooth_regions_on_a_plane_or_gentle_curve_are_dropped_and_art_is_kept()
     crop_cells = np.zeros((plane_only.ncy, plane_only.ncx), bool)
     crop_cells[:24, :24] = large
     assert (plane_only.drop_smooth_regions(crop_cells) == crop_cells).all()
+
+
+def test_small_spots_of_a_checker_screen_on_the_grid_are_a_texture() -> None:
+    """Art-set seed 1801's clean ``manga0`` at q90: where its 1-bit 4 px checker screen
+    lines up with a 4 px grid, spots of 17-21 cells pass the cell tests (0.224% of the
+    page). Their means repeat 2 cells apart, but the checker test judged only regions with
+    24 pairs of cells that far apart (``repeat_min_pairs``): at 16 they are a texture."""
+    page = ea.make_art_set(1801)[1][0]
+    assert page.name == "clean-manga0"
+    img, _, _ = ea.apply_condition(page.image, page.truth, "jpeg90")
+    assert not detect_mosaic(img).any()
+    assert detect_mosaic(img, params=MosaicParams(repeat_min_pairs=24)).mean() > 0.001
