@@ -234,7 +234,8 @@ class MosaicParams:
     #: q70 decodes the soft shading of painted skin as flat blocks stepping on its lines: up
     #: to 1.3% of a clean drawn sheet was taken, in regions of 77-120 such cells and none
     #: rough; the 215 mosaic regions on those grids with 15 such cells or more (art groups
-    #: 0-1002, drawn sheets, cartoons; JPEG q95-q70) had 8.5% of them rough or more.
+    #: 0, 100, 300, 500, 800 and 1000, drawn sheets, cartoons; JPEG q95-q70) had 8.5% of
+    #: them rough or more.
     jpeg_smooth_min_cells: int = 20
     jpeg_smooth_step: float = 2.0
     jpeg_smooth_rough: float = 0.02
