@@ -636,15 +636,15 @@ def _distance_and_excess(rgb: np.ndarray, color: Color) -> tuple[np.ndarray, np.
     return cv2.max(lo, cv2.bitwise_not(hi)), excess
 
 
-def _exact(rgb: np.ndarray, color: Color) -> np.ndarray:
-    """bool [H, W]: the pixels of exactly ``color`` (one cv2 pass)."""
-    value = np.array(color, np.uint8)
-    return cv2.inRange(rgb, value, value) != 0
-
-
 def _near(rgb: np.ndarray, color: Color, distance: int) -> np.ndarray:
     """bool [H, W]: every channel within ``distance`` of ``color`` (one cv2 pass)."""
     return _tolerant_mask(rgb, color, distance)
+
+
+def _exact(rgb: np.ndarray, color: Color) -> np.ndarray:
+    """bool [H, W]: the pixels of exactly ``color``: ``_near`` at distance 0, as True/False
+    values (``inRange`` sets 255, and this can be ``find_paint``'s returned mask)."""
+    return _near(rgb, color, 0).view(np.uint8) != 0
 
 
 def _outer_excess(excess: np.ndarray, inside: np.ndarray, ys: np.ndarray, xs: np.ndarray
