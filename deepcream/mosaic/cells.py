@@ -66,6 +66,15 @@ def _lag_difference(series: list[tuple[np.ndarray, np.ndarray, int]], lag: int,
     return float(both.mean()) if len(both) >= min_pairs else np.inf
 
 
+def plane_rms(values: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> float:
+    """RMS distance of ``values`` from their least-squares plane over the positions
+    (``ix``, ``iy``): how far cell means are from a linear shading."""
+    design = np.stack([np.ones(len(ix)), ix, iy], axis=1).astype(np.float64)
+    v = np.asarray(values, np.float64)
+    coef = np.linalg.lstsq(design, v, rcond=None)[0]
+    return float(np.sqrt(np.mean((v - design @ coef) ** 2)))
+
+
 class Grid:
     """Cells of one grid (period p, phase fx, fy) over a box, on an edge-replicated crop.
 
@@ -272,38 +281,31 @@ class Grid:
         the art under them, which a few outlines or colors already make rough."""
         if not cells.any():
             return cells
-        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        prm = self.prm
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, prm.margin
         means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        # The mean of each cell's eight neighbours (exact in float32 on the periods this is
+        # asked on, 4, 8 and 16: the means are integers over p^2).
+        around = (cv2.boxFilter(means, -1, (3, 3), normalize=False,
+                                borderType=cv2.BORDER_CONSTANT) - means) / 8
         labels, _n = ndimage.label(cells, structure=np.ones((3, 3), bool))
         out = cells.copy()
         for i, sl in enumerate(ndimage.find_objects(labels), start=1):
             if sl is None:
                 continue
-            mine = np.pad(labels[sl] == i, 1)
-            vals = np.pad(means[sl], 1)
-            h, w = mine.shape[0] - 2, mine.shape[1] - 2
-            around = np.zeros((h, w), np.float32)
-            whole = mine[1:-1, 1:-1].copy()
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    if dy or dx:
-                        around += vals[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-                        whole &= mine[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+            mine = labels[sl] == i
+            whole = ndimage.binary_erosion(mine, structure=np.ones((3, 3), bool))
             judged = int(np.count_nonzero(whole))
-            if 0 < self.prm.jpeg_smooth_min_cells <= judged:
-                off = np.abs(vals[1:-1, 1:-1] - around / 8)[whole] > self.prm.jpeg_smooth_step
-                smooth = np.count_nonzero(off) <= self.prm.jpeg_smooth_rough * judged
-            else:
-                smooth = False
-            if not smooth and self.prm.jpeg_smooth_plane_cells > 0:
-                iy, ix = np.nonzero(mine[1:-1, 1:-1])
-                if len(iy) >= self.prm.jpeg_smooth_plane_cells:
-                    at = np.stack([np.ones(len(iy)), ix, iy], axis=1)
-                    v = means[sl][iy, ix]
-                    coef = np.linalg.lstsq(at, v, rcond=None)[0]
-                    smooth = float(np.sqrt(np.mean((v - at @ coef) ** 2))) <= self.prm.jpeg_smooth_plane
+            smooth = False
+            if 0 < prm.jpeg_smooth_min_cells <= judged:
+                off = np.abs(means[sl] - around[sl])[whole] > prm.jpeg_smooth_step
+                smooth = np.count_nonzero(off) <= prm.jpeg_smooth_rough * judged
+            if not smooth and prm.jpeg_smooth_plane_cells > 0:
+                iy, ix = np.nonzero(mine)
+                smooth = (len(iy) >= prm.jpeg_smooth_plane_cells
+                          and plane_rms(means[sl][iy, ix], ix, iy) <= prm.jpeg_smooth_plane)
             if smooth:
-                out[sl] &= ~(labels[sl] == i)
+                out[sl] &= ~mine
         return out
 
     def _repeats(self, means: np.ndarray, mine: np.ndarray) -> bool:

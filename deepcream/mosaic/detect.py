@@ -28,7 +28,7 @@ from deepcream.mosaic.fractional import (
 )
 from deepcream.mosaic.islands import smooth_islands
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
-from deepcream.mosaic.period import CandidateGrid, candidate_grids
+from deepcream.mosaic.period import CandidateGrid, candidate_grids, on_jpeg_lines
 from deepcream.mosaic.regions import (
     clean_cells,
     clip_to_evidence,
@@ -591,8 +591,8 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
                                              and prm.lossy_hull_margin >= 0
                                              and p >= prm.lossy_hull_min_p else None),
                                 prm=prm)
-    on_jpeg_lines = (p % 8 == 0 or 8 % p == 0) and fx % min(p, 8) == 0 and fy % min(p, 8) == 0
-    if (on_jpeg_lines and (prm.jpeg_smooth_min_cells > 0 or prm.jpeg_smooth_plane_cells > 0)
+    jpeg_lines = on_jpeg_lines(p, fx, fy)
+    if (jpeg_lines and (prm.jpeg_smooth_min_cells > 0 or prm.jpeg_smooth_plane_cells > 0)
             and lossless_image is not None
             and not lossless_image()):
         # A soft shading that JPEG flattened into its own blocks (on the unfiltered luma).
@@ -619,12 +619,12 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         # the image looks lossless: JPEG decodes a smooth area as constant 8 x 8 blocks that
         # step on them.)
         if (prm.stepped_rings
-                and (not on_jpeg_lines or (lossless_image is not None and lossless_image()))):
+                and (not jpeg_lines or (lossless_image is not None and lossless_image()))):
             cells = grid.grow_stepped_constant(cells, prm.stepped_rings, across_v, across_h)
     pixels = partial_blocks(grid, cells, noise, exact)
     if exact and exact_rgb and prm.exact_pixels:
         pixels = exact_block_pixels(grid, cells, pixels)
-        if (prm.beside_blocks and on_jpeg_lines and lossless_image is not None
+        if (prm.beside_blocks and jpeg_lines and lossless_image is not None
                 and not lossless_image()):
             # JPEG keeps grey blocks on its own 8 x 8 lines exact, but not the partial blocks
             # beside them: only their tolerant test (``grid.beside``) finds those.

@@ -19,8 +19,9 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from deepcream.mosaic.cells import cell_pixels
+from deepcream.mosaic.cells import cell_pixels, plane_rms
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
+from deepcream.mosaic.period import jpeg_period, on_jpeg_lines
 from deepcream.mosaic.regions import hull_mask
 
 
@@ -228,13 +229,13 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         # Of about the surroundings' mean color (blocks average the texture they cover).
         if _mean_gap(img[y0:y1, x0:x1], comp, ring) > prm.island_mean_tol:
             continue
-        q = min(p, 8)
-        on_jpeg_grid = (p % 8 == 0 or 8 % p == 0) and fx % q == 0 and fy % q == 0
+        on_jpeg_grid = on_jpeg_lines(p, fx, fy)
         jx, jy = fx, fy
-        if not on_jpeg_grid and period != p and (p % 8 == 0 or 8 % p == 0):
+        if not on_jpeg_grid and period != p and jpeg_period(p):
             # A real period within a hair of JPEG's (8.003 px from the blends of its flattened
             # blocks) drifts to another phase at the image's origin: on JPEG's grid too when
             # its changes are, as a whole grid's must be on its own phase (``island_grid``).
+            q = min(p, 8)
             on_jpeg_grid = min(np.mean(cx % q == 0), np.mean(cy % q == 0)) >= prm.island_grid
             jx = jy = 0
         if (on_jpeg_grid and prm.island_jpeg_grid_exact > 0
@@ -347,9 +348,7 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
             continue
         if min(_share(cx, p, fx), _share(cy, p, fy)) < prm.island_lossy_grid:
             continue
-        g = min(p, 8)
-        if p < prm.island_lossy_min_p or ((p % 8 == 0 or 8 % p == 0) and fx % g == 0
-                                          and fy % g == 0):
+        if p < prm.island_lossy_min_p or on_jpeg_lines(p, fx, fy):
             continue
         if len(np.unique(cx[cx % p == fx])) < 2 or len(np.unique(cy[cy % p == fy])) < 2:
             continue
@@ -401,9 +400,7 @@ def _cells_on_a_plane(luma: np.ndarray, comp: np.ndarray, box: tuple[int, int, i
     ncy, ncx = whole.shape
     means = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p).mean(
         axis=(1, 3), dtype=np.float64)[iy, ix]
-    design = np.stack([np.ones(len(iy)), ix, iy], axis=1).astype(np.float64)
-    coef = np.linalg.lstsq(design, means, rcond=None)[0]
-    return float(np.sqrt(np.mean((means - design @ coef) ** 2))) <= tol
+    return plane_rms(means, ix, iy) <= tol
 
 
 def _jpeg_blocks_share(img: np.ndarray, luma: np.ndarray, comp: np.ndarray,

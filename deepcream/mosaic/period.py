@@ -190,6 +190,19 @@ def periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
     return score, phase, onp, second
 
 
+def jpeg_period(p: int) -> bool:
+    """Whether a grid of period ``p`` could be JPEG's own 8 x 8 blocks (or lie on their
+    lines): a multiple or a divisor of 8."""
+    return p % 8 == 0 or 8 % p == 0
+
+
+def on_jpeg_lines(p: int, fx: int, fy: int) -> bool:
+    """Whether the grid (p, fx, fy) lies on JPEG's own block lines: a ``jpeg_period`` with
+    both phases on them."""
+    q = min(p, 8)
+    return jpeg_period(p) and fx % q == 0 and fy % q == 0
+
+
 def gradients(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """|step| as float32: gx[:, x] between x-1 and x, gy[y] between y-1 and y (0 on the
     first column/row). ``gray``: uint8 [H, W] or [H, W, 1]."""
