@@ -986,10 +986,14 @@ def test_weak_cells_after_jpeg_need_not_be_exactly_constant() -> None:
     """Art-set seed 900 ``manga0`` as JPEG q90: its 17 px grid's box looks lossless in luma
     (flat strong cells), but JPEG's chroma noise leaves 3% of them exactly constant. Weak
     cells that had to be exactly constant there would lose the 17 px patch (IoU 0.594 ->
-    0.518): the fifth of ``weak_exact_share`` keeps JPEG out."""
+    0.518): the fifth of ``weak_exact_share`` keeps JPEG out. (Since the twenty-second
+    session the flat blocks the patch left over the hatching are judged over boxes of 2-3
+    blocks too, and found either way: 0.846; the weak cells are tested without that.)"""
     img, truth = _art_picture(900, "manga0", "jpeg90")
-    _assert_found(img, truth, 0.58, 0.06)
-    strict = detect_mosaic(img, params=MosaicParams(weak_exact_share=0.0))
+    _assert_found(img, truth, 0.8, 0.06)
+    one_box = {"erased_texture_scales": 1}
+    assert ea.iou(detect_mosaic(img, params=MosaicParams(**one_box)), truth) >= 0.58
+    strict = detect_mosaic(img, params=MosaicParams(weak_exact_share=0.0, **one_box))
     assert ea.iou(strict, truth) < 0.55
 
 
@@ -1188,6 +1192,53 @@ def test_paper_beside_a_region_past_a_hatching_line_is_not_taken() -> None:
         assert ea.iou(mask, truth) >= ea.iou(off, truth) - 0.002
         loose = detect_mosaic(img, params=MosaicParams(beside_beyond=1.0))
         assert np.count_nonzero(loose & ~truth) >= 0.15 * np.count_nonzero(loose)
+
+
+def test_flat_area_over_a_hatching_sparser_than_a_block_is_found() -> None:
+    """Art-set seed 1701 ``manga2``: 18 px blocks over near-vertical hatching lines about 18
+    px apart all took one grey (241), with no step between them. Its flat area is judged
+    with 12 px blocks (no grid was seen), and a 12 px box holds one line of the hatching or
+    none: the median box mean beside it (233.5) is no tone of the hatching, so the area was
+    not taken (IoU 0.452 as PNG). Read over boxes of 2 and 3 blocks too
+    (``erased_texture_scales``), the hatching averages to the blocks' grey: 0.899.
+    A larger box counts only where the box before gave nearly the same tone
+    (``erased_scale_tol``): beside seed 1902 ``manga2``'s 4 px patch (JPEG q80) an outlined
+    grey shape (140) in a wide hatching matched its 8 px boxes' median (143.9) by chance,
+    between 80.7 over 4 px and 178.4 over 12 px, and 12,328 px off the mosaic were taken."""
+    for condition in ("png", "jpeg90"):
+        img, truth = _art_picture(1701, "manga2", condition)
+        _assert_found(img, truth, 0.88, 0.1)
+        one = detect_mosaic(img, params=MosaicParams(erased_texture_scales=1))
+        assert ea.iou(one, truth) < 0.5
+    img, truth = _art_picture(1902, "manga2", "jpeg80")
+    _assert_found(img, truth, 0.9, 0.08)
+    any_box = detect_mosaic(img, params=MosaicParams(erased_scale_tol=255.0))
+    assert np.count_nonzero(any_box & ~truth) > 15_000
+
+
+def test_flat_area_of_a_texture_cut_by_the_picture_edge_is_judged() -> None:
+    """Art-set seed 2002 ``illust0`` at JPEG q80: 11 px blocks over a dense hatching took one
+    color and run off the picture's bottom edge. The flat area was never judged, as any
+    area touching the edge was taken for a background that goes on past the picture (IoU
+    0; at q90 a grid found it). Judged when at most a quarter of its outline runs along the
+    edge (``erased_alone_edge_share``): 0.914. On a drawn hatching, a flat band along a
+    whole side stays out, and a short one is judged."""
+    img, truth = _art_picture(2002, "illust0", "jpeg80")
+    _assert_found(img, truth, 0.9, 0.02)
+    assert ea.iou(detect_mosaic(img, params=MosaicParams(erased_alone_edge_share=0)), truth) < 0.1
+
+    def hatched_with_flat(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        yy, xx = np.mgrid[0:400, 0:400]
+        grey = np.where((xx + yy) % 7 == 0, 40, 230).astype(np.uint8)
+        grey[y0:y1, x0:x1] = round(float(grey.mean()))
+        return np.repeat(grey[:, :, None], 3, axis=2)
+
+    strip = hatched_with_flat(0, 100, 160, 180)  # 80 of its 480 outline px on the edge
+    assert detect_mosaic(strip).sum() > 10_000
+    assert not detect_mosaic(strip, params=MosaicParams(erased_alone_edge_share=0)).any()
+    band = hatched_with_flat(100, 0, 300, 60)  # 200 of 520 on the edge
+    assert not detect_mosaic(band).any()
+    assert detect_mosaic(band, params=MosaicParams(erased_alone_edge_share=1.0)).sum() > 10_000
 
 
 def test_flat_area_is_taken_without_its_strands_into_a_sparse_hatching() -> None:
@@ -1524,6 +1575,20 @@ def test_a_strip_between_hatching_lines_on_a_period_near_jpegs_is_no_island() ->
     img, _, _ = ea.apply_condition(clean.image, clean.truth, "jpeg70")
     assert not detect_mosaic(img).any()
     assert detect_mosaic(img, params=MosaicParams(island_jpeg_grid_strip=0)).mean() > 0.002
+
+
+def test_strips_stepping_a_pixel_off_jpegs_lines_are_no_island() -> None:
+    """Hatched seed 17's clean 37 px / 45 degree gradient at q70 (a held-out seed): three
+    strips between hatching lines were taken, 5.9% of the picture. JPEG flattened the
+    gradient there, but its steps lie a pixel off its lines (8 px grids at phases (1, 0),
+    (7, 7) and (1, 1); one found by the blends pass, two by the lossy pass, which leaves
+    JPEG's own lines out), so the strip rule never asked. Asked within a pixel of them
+    (``island_jpeg_grid_near``): nothing."""
+    clean = ea.make_hatched_set(17)[1][0]
+    assert clean.name == "clean-hatch37-45"
+    img, _, _ = ea.apply_condition(clean.image, clean.truth, "jpeg70")
+    assert not detect_mosaic(img).any()
+    assert detect_mosaic(img, params=MosaicParams(island_jpeg_grid_near=0)).mean() > 0.05
 
 
 _NO_SMOOTH_RULE = MosaicParams(jpeg_smooth_min_cells=0, jpeg_smooth_plane_cells=0)

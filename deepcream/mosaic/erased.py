@@ -62,9 +62,26 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, ot
     color = np.median(pixels[new], axis=0)
     if float(np.abs(pixels[edge].mean(axis=0) - color).max()) > prm.erased_edge_tol:
         return False  # an outline, not the texture
-    block_mean = cv2.boxFilter(pixels, -1, (p, p), borderType=cv2.BORDER_REFLECT)
-    texture = np.median(block_mean.reshape(pixels.shape)[outer], axis=0)
-    return float(np.abs(texture - color).max()) <= prm.erased_color_tol
+    smaller = None
+    for k in range(1, max(1, prm.erased_texture_scales) + 1):
+        # The texture's tone: the median of its box means a half to one box out. A hatching
+        # sparser than the box averages to its tone only over a box of a few of its periods
+        # (a box holds one line or none), so boxes of 1, 2, ... blocks are read in turn.
+        # A larger box's tone counts when the box before gave nearly the same: a texture
+        # averaged out keeps its tone as the box grows, while boxes that still hold a line
+        # or none give medians that jump, and one of them can match by chance.
+        b = k * p
+        if k > 1:
+            outer = _grown(area, b) & ~_grown(area, (b + 1) // 2) & ~others & rough
+            if np.count_nonzero(outer) < 10:
+                break
+        box_mean = cv2.boxFilter(pixels, -1, (b, b), borderType=cv2.BORDER_REFLECT)
+        texture = np.median(box_mean.reshape(pixels.shape)[outer], axis=0)
+        steady = smaller is None or float(np.abs(texture - smaller).max()) <= prm.erased_scale_tol
+        if steady and float(np.abs(texture - color).max()) <= prm.erased_color_tol:
+            return True
+        smaller = texture
+    return False
 
 
 @dataclass(frozen=True)
@@ -121,7 +138,7 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
     shared = np.bincount(comp[mine], minlength=n)
     added = np.zeros(lum.shape, bool)
     bh, bw = lum.shape
-    m = p + 3  # room for the rings below
+    m = max(1, prm.erased_texture_scales) * p + 3  # room for the rings below
     for k in np.unique(comp[near & smooth]):
         if k == 0 or shared[k] < p * p:
             continue
@@ -174,18 +191,29 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
     smooth, rough, comp, stats = flat.smooth, flat.rough, flat.labels, flat.stats
     assert comp is not None and stats is not None
     p = prm.erased_alone_block
-    m = p + 6  # room for the rings of the tests
+    m = max(1, prm.erased_texture_scales) * p + 6  # room for the rings of the tests
     # (Areas mostly inside a region are not judged: counted in one pass.)
     held = np.bincount(comp[found], minlength=len(stats))
     x, y, bw, bh, count = stats.T
+    inside = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)
     judged = np.nonzero((count >= prm.erased_alone_min_px) & (bw * bh <= prm.erased_alone_max_share * h * w)
-                        & (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h) & (held <= 0.5 * count))[0]
-    judged = judged[judged > 0]  # (not small, not held, enclosed: a background goes on past the picture)
+                        & (inside | (prm.erased_alone_edge_share > 0)) & (held <= 0.5 * count))[0]
+    judged = judged[judged > 0]  # (not small, not held)
 
     def judge(k: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
         cx, cy, cw, ch = stats[k, :4]
         win = (slice(max(0, cy - m), min(h, cy + ch + m)), slice(max(0, cx - m), min(w, cx + cw + m)))
         core = comp[win] == k
+        if not inside[k]:
+            # A background goes on past the picture: much of its outline runs along the
+            # picture's edge. A patch that the edge cuts borders it over a short stretch.
+            on_edge = ((np.count_nonzero(core[0]) if win[0].start == 0 else 0)
+                       + (np.count_nonzero(core[-1]) if win[0].stop == h else 0)
+                       + (np.count_nonzero(core[:, 0]) if win[1].start == 0 else 0)
+                       + (np.count_nonzero(core[:, -1]) if win[1].stop == w else 0))
+            outline = np.count_nonzero(_grown(core, 1) & ~core)
+            if on_edge > prm.erased_alone_edge_share * (outline + on_edge):
+                return None
         wfound = found[win]
         wl = luma[win].astype(np.float32)
         level = float(np.median(wl[core]))

@@ -21,7 +21,7 @@ import numpy as np
 
 from deepcream.mosaic.cells import cell_pixels, plane_rms
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
-from deepcream.mosaic.period import jpeg_period, on_jpeg_lines
+from deepcream.mosaic.period import jpeg_period, near_jpeg_lines, on_jpeg_lines
 from deepcream.mosaic.regions import hull_mask
 
 
@@ -241,9 +241,12 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         if (on_jpeg_grid and prm.island_jpeg_grid_exact > 0
                 and _jpeg_blocks_share(img, luma, comp, box, p, jx, jy) > 1 - prm.island_jpeg_grid_exact):
             continue  # JPEG's own blocks (see the parameter)
-        if (on_jpeg_grid and prm.island_jpeg_grid_strip > 0 and prm.island_jpeg_grid_plane > 0
-                and _aspect(comp) >= prm.island_jpeg_grid_strip
-                and _cells_on_a_plane(luma, comp, box, p, jx, jy, prm.island_jpeg_grid_plane)
+        if not on_jpeg_grid and near_jpeg_lines(p, fx, fy, prm.island_jpeg_grid_near):
+            jx = jy = 0  # (for the strip test only: see the parameter)
+            near_jpeg = True
+        else:
+            near_jpeg = on_jpeg_grid
+        if (near_jpeg and _flattened_strip(luma, comp, box, p, jx, jy, prm)
                 and not (lossless is not None and lossless())):
             continue  # a gradient JPEG flattened between two lines (see the parameters)
         # The block pixels next to the texture are not smooth themselves (their neighbour
@@ -350,6 +353,9 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
             continue
         if p < prm.island_lossy_min_p or on_jpeg_lines(p, fx, fy):
             continue
+        if (near_jpeg_lines(p, fx, fy, prm.island_jpeg_grid_near)
+                and _flattened_strip(luma, comp, box, p, 0, 0, prm)):
+            continue  # steps a pixel off JPEG's lines, between two lines of a hatching
         if len(np.unique(cx[cx % p == fx])) < 2 or len(np.unique(cy[cy % p == fy])) < 2:
             continue
         # The block pixels next to the texture are not smooth themselves: one pixel more.
@@ -361,6 +367,16 @@ def _lossy_islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, .
             mask = _hull_cut(mask, on_x, on_y, prm.island_hull_margin * p)
         out.append((p, fx, fy, box, mask, float(p)))
     return out
+
+
+def _flattened_strip(luma: np.ndarray, comp: np.ndarray, box: tuple[int, int, int, int],
+                     p: int, fx: int, fy: int, prm: MosaicParams) -> bool:
+    """Whether an island on (or by) JPEG's grid is a strip whose cells, laid at phase (fx,
+    fy), follow a plane: a gradient JPEG flattened into its blocks between two lines of a
+    hatching (``island_jpeg_grid_strip`` / ``island_jpeg_grid_plane``; either 0: never)."""
+    return (prm.island_jpeg_grid_strip > 0 and prm.island_jpeg_grid_plane > 0
+            and _aspect(comp) >= prm.island_jpeg_grid_strip
+            and _cells_on_a_plane(luma, comp, box, p, fx, fy, prm.island_jpeg_grid_plane))
 
 
 def _aspect(comp: np.ndarray) -> float:

@@ -226,6 +226,12 @@ class MosaicParams:
     #: content, had aspect 3.9 at most, or residual 0.8 and up.
     island_jpeg_grid_strip: float = 4.0
     island_jpeg_grid_plane: float = 1.0
+    #: ... also asked of islands (every pass) on a grid of JPEG's period whose phases lie
+    #: within island_jpeg_grid_near px of its lines (0: on them only), with the cells laid
+    #: on JPEG's lines: at q70 a flattened gradient between lines of a 45 degree hatching
+    #: stepped a pixel off them (up to 5.9% of a clean hatched page, in strips of aspect
+    #: 27-44 whose cells lie on a plane)
+    island_jpeg_grid_near: int = 1
     #: images not judged lossless (``looks_lossless``), grids along JPEG's own 8 x 8 lines: a
     #: region is left out when its cell means follow a smooth shading
     #: (``Grid.drop_smooth_regions``): of its cells with all eight neighbours in it,
@@ -482,6 +488,13 @@ class MosaicParams:
     #: block out (an outline is not the texture)
     erased_color_tol: float = 4.0
     erased_edge_tol: float = 16.0
+    #: ... the texture's block means read over boxes of 1 to erased_texture_scales blocks
+    #: (1: one block only): a hatching sparser than a block averages to its tone only
+    #: over a box of a few of its periods
+    erased_texture_scales: int = 3
+    #: ... a box of k > 1 blocks counting when its tone lies within erased_scale_tol of
+    #: the tone over k - 1 blocks (a chance match of a box that holds a line or none)
+    erased_scale_tol: float = 8.0
     #: the same tests find such areas where no grid found anything (``flat_areas_in_texture``;
     #: after JPEG the blocks of a uniform texture show no step): flat over 7 x 7 px (luma
     #: std at most erased_alone_smooth), erased_alone_min_px or more, within a box of at most
@@ -499,6 +512,10 @@ class MosaicParams:
     #: or more inside it (0: all of it): a sparse hatching's gaps are as flat and of its
     #: level, and the area runs into them as thin strands
     erased_alone_trim: int = 6
+    #: ... and an area that touches the picture's edge is judged when at most this share of
+    #: its outline runs along the edge (0: only enclosed areas; a background goes on past
+    #: the picture)
+    erased_alone_edge_share: float = 0.25
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and

@@ -203,6 +203,16 @@ def on_jpeg_lines(p: int, fx: int, fy: int) -> bool:
     return jpeg_period(p) and fx % q == 0 and fy % q == 0
 
 
+def near_jpeg_lines(p: int, fx: int, fy: int, reach: int) -> bool:
+    """Whether the grid (p, fx, fy) is a ``jpeg_period`` with both phases within ``reach``
+    px of JPEG's block lines (0: on them). JPEG's flattened blocks can step a pixel off
+    its lines: its 4:2:0 chroma is rebuilt with a smoothing filter, and the luma read from
+    the colors follows it."""
+    q = min(p, 8)
+    return (jpeg_period(p) and min(fx % q, q - fx % q) <= reach
+            and min(fy % q, q - fy % q) <= reach)
+
+
 def gradients(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """|step| as float32: gx[:, x] between x-1 and x, gy[y] between y-1 and y (0 on the
     first column/row). ``gray``: uint8 [H, W] or [H, W, 1]."""
