@@ -41,12 +41,13 @@ def _grown(mask: np.ndarray, r: int) -> np.ndarray:
 
 def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, others: np.ndarray,
                          rough: np.ndarray, colors: np.ndarray, p: int, prm: MosaicParams,
-                         edge_px: int | None = None) -> bool:
+                         edge_px: int | None = None, edge_tol: float | None = None) -> bool:
     """Whether a flat ``area`` (bool, over a window) is thick and bordered by a texture of its
     own mean color: the module's last two tests. ``new``: its pixels not yet found; ``mine``
     / ``others``: this region's / every region's pixels; ``rough``: the rough pixels;
     ``colors``: the window's pixels (uint8 [h, w, c]); ``edge_px``: the width of the band
-    that must not be an outline (half a block if None)."""
+    that must not be an outline (half a block if None); ``edge_tol``: how far its mean may
+    lie from the area's color (``erased_edge_tol`` if None)."""
     depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
     if np.count_nonzero(depth[new] >= p) < prm.erased_deep_share * np.count_nonzero(new):
         return False
@@ -60,7 +61,8 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, ot
         return False
     pixels = colors.astype(np.float32)
     color = np.median(pixels[new], axis=0)
-    if float(np.abs(pixels[edge].mean(axis=0) - color).max()) > prm.erased_edge_tol:
+    if float(np.abs(pixels[edge].mean(axis=0) - color).max()) > (
+            prm.erased_edge_tol if edge_tol is None else edge_tol):
         return False  # an outline, not the texture
     smaller = None
     for k in range(1, max(1, prm.erased_texture_scales) + 1):
@@ -228,7 +230,8 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
         new = area & ~wfound
         if np.count_nonzero(new) < prm.erased_alone_min_px or not _bordered_by_texture(
                 area, new, np.zeros_like(area), wfound, rough[win],
-                rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px):
+                rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px,
+                None if inside[k] else prm.erased_alone_edge_cut_tol):
             return None
         if prm.erased_alone_trim:
             # (Judged with the strands it sends into a sparse hatching's gaps, taken without

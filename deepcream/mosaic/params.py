@@ -516,6 +516,11 @@ class MosaicParams:
     #: its outline runs along the edge (0: only enclosed areas; a background goes on past
     #: the picture)
     erased_alone_edge_share: float = 0.25
+    #: ... and with the pixels up to erased_alone_edge_px out within erased_alone_edge_cut_tol
+    #: of its color (not erased_edge_tol): less of its border shows. (The shaded part of an
+    #: outlined shape cut by the edge, beside a hatching of its tone, gave 14.9; the patches
+    #: cut by the edge that the evaluation sets hold, 0.8-5.4.)
+    erased_alone_edge_cut_tol: float = 8.0
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and
