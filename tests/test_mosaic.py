@@ -1250,8 +1250,17 @@ def test_shaded_part_of_a_shape_cut_by_the_picture_edge_is_no_erased_texture() -
     img, truth = _art_picture(200, "illust2", "jpeg90")
     assert not truth.any()
     assert not detect_mosaic(img).any()
-    loose = detect_mosaic(img, params=MosaicParams(erased_alone_edge_cut_tol=16.0))
+    loose = detect_mosaic(img, params=MosaicParams(erased_alone_edge_cut_tol=16.0,
+                                                    erased_alone_edge_cut_share=0.0))
     assert np.count_nonzero(loose) > 5_000
+    # Seed 2100 ``illust0`` at q80: the same kind of shading, cut by the left edge, beside a
+    # dot screen, within 6.9 of its border. Of the pixels 2-6 px around it, 5% are of its
+    # tone over 7 x 7 px (its border runs along the lighter fill); the patches cut by the
+    # edge, 95% or more (``erased_alone_edge_cut_share`` 0.5).
+    img, truth = _art_picture(2100, "illust0", "jpeg80")
+    assert np.count_nonzero(detect_mosaic(img) & ~truth) < 1_000
+    loose = detect_mosaic(img, params=MosaicParams(erased_alone_edge_cut_share=0.0))
+    assert np.count_nonzero(loose & ~truth) > 10_000
 
 
 def test_flat_area_is_taken_without_its_strands_into_a_sparse_hatching() -> None:

@@ -86,6 +86,17 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, ot
     return False
 
 
+def _tone_share_around(luma: np.ndarray, area: np.ndarray, found: np.ndarray) -> float:
+    """The share of the pixels 2-6 px around ``area`` (not ``found``) whose 7 x 7 mean luma
+    lies within 12 of the area's mean: a texture of its tone averages to it nearly all
+    around, a darker shading's border runs along the lighter fill beside it."""
+    band = _grown(area, 6) & ~_grown(area, 1) & ~found
+    if not band.any():
+        return 0.0
+    local = cv2.boxFilter(luma, -1, (7, 7), borderType=cv2.BORDER_REFLECT)
+    return float(np.mean(np.abs(local[band] - luma[area].mean()) <= 12))
+
+
 @dataclass(frozen=True)
 class FlatAreas:
     """An image's smooth pixels (luma std over 3 x 3 px at most ``erased_smooth``) and rough
@@ -232,6 +243,8 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
                 area, new, np.zeros_like(area), wfound, rough[win],
                 rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px,
                 None if inside[k] else prm.erased_alone_edge_cut_tol):
+            return None
+        if not inside[k] and _tone_share_around(wl, area, wfound) < prm.erased_alone_edge_cut_share:
             return None
         if prm.erased_alone_trim:
             # (Judged with the strands it sends into a sparse hatching's gaps, taken without

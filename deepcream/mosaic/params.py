@@ -521,6 +521,11 @@ class MosaicParams:
     #: outlined shape cut by the edge, beside a hatching of its tone, gave 14.9; the patches
     #: cut by the edge that the evaluation sets hold, 0.8-5.4.)
     erased_alone_edge_cut_tol: float = 8.0
+    #: ... and with at least erased_alone_edge_cut_share of the pixels 2-6 px around it of
+    #: its tone over 7 x 7 px (within 12 levels): the shaded parts of outlined shapes cut by
+    #: the edge beside a screen or hatching of their tone gave 0.01-0.05 (their border runs
+    #: along the lighter fill), the patches 0.95-0.96
+    erased_alone_edge_cut_share: float = 0.5
 
     # --- region borders (border.py) -----------------------------------------------------
     #: lossless input: region borders pixel by pixel (``border.exact_block_pixels``), and
