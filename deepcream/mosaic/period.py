@@ -199,15 +199,13 @@ def jpeg_period(p: int) -> bool:
 def on_jpeg_lines(p: int, fx: int, fy: int) -> bool:
     """Whether the grid (p, fx, fy) lies on JPEG's own block lines: a ``jpeg_period`` with
     both phases on them."""
-    q = min(p, 8)
-    return jpeg_period(p) and fx % q == 0 and fy % q == 0
+    return near_jpeg_lines(p, fx, fy, 0)
 
 
 def near_jpeg_lines(p: int, fx: int, fy: int, reach: int) -> bool:
     """Whether the grid (p, fx, fy) is a ``jpeg_period`` with both phases within ``reach``
-    px of JPEG's block lines (0: on them). JPEG's flattened blocks can step a pixel off
-    its lines: its 4:2:0 chroma is rebuilt with a smoothing filter, and the luma read from
-    the colors follows it."""
+    px of JPEG's block lines (0: on them). The steps of JPEG's flattened blocks can lie a
+    pixel off its lines (a clean hatched gradient at q70: grids at phases 1 and 7)."""
     q = min(p, 8)
     return (jpeg_period(p) and min(fx % q, q - fx % q) <= reach
             and min(fy % q, q - fy % q) <= reach)
