@@ -241,11 +241,9 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         if (on_jpeg_grid and prm.island_jpeg_grid_exact > 0
                 and _jpeg_blocks_share(img, luma, comp, box, p, jx, jy) > 1 - prm.island_jpeg_grid_exact):
             continue  # JPEG's own blocks (see the parameter)
-        if not on_jpeg_grid and near_jpeg_lines(p, fx, fy, prm.island_jpeg_grid_near):
-            jx = jy = 0  # (for the strip test only: see the parameter)
-            near_jpeg = True
-        else:
-            near_jpeg = on_jpeg_grid
+        near_jpeg = on_jpeg_grid
+        if not near_jpeg and near_jpeg_lines(p, fx, fy, prm.island_jpeg_grid_near):
+            near_jpeg, jx, jy = True, 0, 0  # (for the strip test only: see the parameter)
         if (near_jpeg and _flattened_strip(luma, comp, box, p, jx, jy, prm)
                 and not (lossless is not None and lossless())):
             continue  # a gradient JPEG flattened between two lines (see the parameters)
