@@ -385,6 +385,12 @@ _SEED_EXCESS = 190
 # near the exact color.
 _THIN_VIVID = 3
 _VIVID_REACH = 32
+# ... but not in the slivers of an art fill of a paint-like color (a fill between two
+# outlines, JPEG-boosted): pixels joined to a wide art fill (away from the stroke's own
+# blurred border, see _STROKE_RIM) through paint-like pixels within _ART_SLIVER_LIKE (every
+# channel) of the color of the fill's nearest pixel. A stroke that crosses or touches the
+# fill is of another color and stays a seed.
+_ART_SLIVER_LIKE = 40
 # Thin strokes under 4:2:0 often keep no pixel that vivid either (their chroma is averaged
 # with the background's): a ridge of excess >= _THIN_SEED_EXCESS standing _THIN_RIDGE above
 # its surroundings (a 7 px top-hat), in a thin run, seeds too, unless it lies within
@@ -871,9 +877,12 @@ class _Window:
             # vivid specks and short ridges with no paint near the color are the art's
             self.seeds = blends
             return
+        # (``self.seeds`` still holds only the pixels near the color here)
+        slivers = _art_slivers(sub, art & ~_within(self.seeds, _STROKE_RIM), paint_like)
         vivid = _drop_specks(ex >= _SEED_EXCESS)
-        self.seeds |= vivid & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
-        self.seeds |= _thin_seeds(sub, ex, self.ridge, self.near_art, color, self.seeds)
+        self.seeds |= vivid & ~slivers & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
+        self.seeds |= (_thin_seeds(sub, ex, self.ridge, self.near_art, color, self.seeds)
+                       & ~slivers)
         self.seeds |= blends
         if lossless_exact is not None:
             self.seeds = _lossless_seeds(sub, ex, self.seeds, self.crop(lossless_exact),
@@ -1325,6 +1334,19 @@ def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
     far = (distance > _ART_DISTANCE).view(np.uint8)
     far_count = cv2.boxFilter(far, -1, (5, 5), normalize=False, borderType=cv2.BORDER_REPLICATE)
     return _wide_parts(paint_like) & (far_count >= 13)
+
+
+def _art_slivers(rgb: np.ndarray, art: np.ndarray, paint_like: np.ndarray) -> np.ndarray:
+    """The ``paint_like`` pixels joined to ``art`` through paint-like pixels of the art's
+    own color: within _ART_SLIVER_LIKE (every channel) of the nearest art pixel's."""
+    if not art.any():
+        return art
+    _d, labels = cv2.distanceTransformWithLabels((~art).view(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(art)  # label k is the k-th art pixel in row-major order
+    nearest = rgb[ys, xs].astype(np.int16)[labels - 1]
+    like = np.abs(rgb.astype(np.int16) - nearest).max(axis=2) <= _ART_SLIVER_LIKE
+    return _reconstruct(art, paint_like & like)
 
 
 def _tinted(excess: np.ndarray, background: np.ndarray) -> np.ndarray:

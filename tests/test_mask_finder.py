@@ -382,7 +382,8 @@ def test_vivid_art_far_from_lossless_paint_is_not_a_stroke(seed: int, name: str,
     ellipse brightened by the downscale's ringing (7, 211, 5) between two outlines (seed 400)
     and a lime sliver (38, 254, 16) cut by the picture's edge (seed 401) read as thin
     strokes. Neither may seed a region: no mask pixel farther than 6 px from a stroke, one
-    region per stroke group; 81 and 36 px there when the picture is read as lossy."""
+    region per stroke group; 81 and 36 px there when the picture is read as lossy and the
+    art-fill sliver test is off (with it on, the lossy reading finds none either)."""
     from deepcream import masks
 
     [sample] = ev.painted_samples(seed, ["png"], only=[name])
@@ -390,6 +391,7 @@ def test_vivid_art_far_from_lossless_paint_is_not_a_stroke(seed: int, name: str,
     assert got["far"] == 0
     assert got["regions"] == got["strokes"]
     monkeypatch.setattr(masks, "_LOSSY_NEAR_SHARE", -1.0)  # every picture read as lossy
+    monkeypatch.setattr(masks, "_ART_SLIVER_LIKE", -1)
     assert ev.score_mask(sample)["far"] >= 30
 
 
@@ -500,3 +502,32 @@ def test_soft_brush_strokes_with_no_exact_pixel_are_found_in_a_png(
     assert info.soft and mask[soft].mean() >= 0.9
     monkeypatch.setattr(masks, "_LOSSLESS_BLEND_RESIDUAL", -1.0)
     assert find_paint(picture)[0][soft].mean() <= 0.1
+
+
+def test_slivers_of_a_green_art_fill_are_no_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh seed 802 ``lineart2`` as JPEG q90 4:2:0: a strip of a green rectangle (#22dd11-like,
+    an art fill, 23-50 from the paint's color) between two outlines, too thin to read as a
+    wide fill, seeded as thin vivid paint and became a region of its own 7-20 px from any
+    stroke (532 px farther than 6 px; 5 regions for 4 strokes). It is joined to the wide
+    fill through pixels of the fill's own color (``_art_slivers``): no seed, no far pixel."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(802, ["jpeg90-420"], only=["lineart2"])
+    score = ev.score_mask(sample)
+    assert score["far"] == 0
+    assert score["regions"] <= score["strokes"]
+    monkeypatch.setattr(masks, "_ART_SLIVER_LIKE", -1)  # nothing is the art's color
+    assert ev.score_mask(sample)["far"] >= 300
+
+
+def test_a_thin_stroke_crossing_a_green_fill_is_no_sliver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed 101 ``lineart2`` as JPEG q90 4:2:0: a thin stroke crosses a green art fill and
+    is joined to it through paint-like pixels, but not through pixels of the fill's color:
+    it stays seeded (no tinted pixel left). Joined through any paint-like pixel, its 770
+    tinted pixels outside the fill were left."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(101, ["jpeg90-420"], only=["lineart2"])
+    assert ev.score_mask(sample)["missed"] == 0
+    monkeypatch.setattr(masks, "_ART_SLIVER_LIKE", 255)  # any paint-like pixel joins
+    assert ev.score_mask(sample)["missed"] >= 500
