@@ -121,6 +121,11 @@ class Grid:
         self.beside: np.ndarray | None = None
         #: [ncy, ncx] strongest interior gradient per cell, set by ``cell_tests``
         self.inner: np.ndarray | None = None
+        #: (no weak step on a vertical side, none on a horizontal side), set by ``cell_tests``
+        self.unstepped_sides: tuple[np.ndarray, np.ndarray] | None = None
+        #: (mean steps across the vertical grid lines [ncy, ncx+1], across the horizontal ones
+        #: [ncy+1, ncx]), between alike cells 0, set by ``cell_tests``
+        self.side_steps: tuple[np.ndarray, np.ndarray] | None = None
 
     def cell_tests(self, pair: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
@@ -199,11 +204,42 @@ class Grid:
             bottom = (hstep[1:] >= nw_h).mean(axis=2) >= cov
         else:
             left = right = top = bottom = True
-        weak_sides = (((vlines[:, :-1] >= need_weak) & left).astype(np.int8)
-                      + ((vlines[:, 1:] >= need_weak) & right)
-                      + ((hlines[:-1, :] >= need_weak) & top) + ((hlines[1:, :] >= need_weak) & bottom))
+        w_left = (vlines[:, :-1] >= need_weak) & left
+        w_right = (vlines[:, 1:] >= need_weak) & right
+        w_top = (hlines[:-1, :] >= need_weak) & top
+        w_bottom = (hlines[1:, :] >= need_weak) & bottom
+        weak_sides = (w_left.astype(np.int8) + w_right + w_top + w_bottom)
         weak = (inner <= self.prm.weak_ratio * level + self.prm.weak_min) & self.inside & (weak_sides >= 2)
+        # (see ``long_bands``)
+        self.unstepped_sides = (~(w_left | w_right), ~(w_top | w_bottom))
+        self.side_steps = (vlines, hlines)
         return strong, weak
+
+    def long_bands(self, weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
+        """[ncy, ncx]: the weak cells (not strong) that step on their top and bottom sides only
+        (or left and right only), by ``band_max_step`` levels at most, in a band of such cells
+        one cell thick that runs on for ``band_min_cells`` cells or more (see
+        ``MosaicParams.band_min_cells``)."""
+        n = self.prm.band_min_cells
+        out = np.zeros_like(weak)
+        if n <= 0 or self.unstepped_sides is None or self.side_steps is None:
+            return out
+        vlines, hlines = self.side_steps
+        faint = (np.maximum(hlines[:-1], hlines[1:]) <= self.prm.band_max_step,
+                 np.maximum(vlines[:, :-1], vlines[:, 1:]) <= self.prm.band_max_step)
+        for axis, only, small in zip((1, 0), self.unstepped_sides, faint, strict=True):
+            band = weak & ~strong & only & small
+            # one cell thick: no band cell beside it across the band
+            pad = np.pad(band, 1)
+            if axis == 1:
+                beside = pad[:-2, 1:-1] | pad[2:, 1:-1]
+                run = np.ones((1, n), bool)
+            else:
+                beside = pad[1:-1, :-2] | pad[1:-1, 2:]
+                run = np.ones((n, 1), bool)
+            thin = band & ~beside
+            out |= ndimage.binary_opening(thin, structure=run)
+        return out
 
     def spread(self) -> np.ndarray:
         """[ncy, ncx]: max - min of the luma inside each cell, its outer ``t`` pixels left out
