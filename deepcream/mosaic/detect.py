@@ -503,7 +503,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         strong = strong & (grid.edged | (faint if faint is not None else False))
         if not strong.any():
             return None
-    # Bands over a smooth gradient, one cell thick, carry no region (``band_min_cells``).
+    # Long bands one cell thick over a smooth gradient do not join (``band_min_cells``).
     weak = weak & ~grid.long_bands(weak, strong)
     # Hysteresis: weak cells join when connected to strong ones (blocks over smooth
     # areas differ from some neighbours by very little).

@@ -329,10 +329,10 @@ class MosaicParams:
     #: ... each step side stepping so on at least this share of its pixels (0: off)
     weak_cover: float = 0.5
     #: weak cells that step on two opposite sides only (top and bottom, or left and right),
-    #: in a band one cell thick running on for this many cells or more, carry no region
-    #: (0: off). JPEG decodes a smooth gradient into constant bands that step on its lines,
+    #: in a band one cell thick running on for this many cells or more, do not join a
+    #: region (0: off). JPEG decodes a smooth gradient into constant bands a level apart,
     #: and on a grid whose lines meet them a row of such cells passed the weak test and
-    #: carried a region across the picture. Such bands step by a level or two; a row of
+    #: carried a region along the picture. Such bands step by a level or two; a row of
     #: blocks over an edge of the art (the same cells) steps by much more
     band_min_cells: int = 14
     #: ... stepping on those sides by at most this (mean luma step)
