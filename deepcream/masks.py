@@ -863,13 +863,15 @@ class _Window:
         self.near_art = _within(art, _THIN_ART_GAP)
         sub = self.crop(rgb)
         avoid, rim = self.near_art, None
+        art_away = art
         if not lone:
             # a blurred stroke's own border reads as an art fill: near the stroke, art
             # only keeps a ridge out if it runs on away from the stroke (``_STROKE_RIM``;
             # ``self.seeds`` still holds only the pixels near the color here)
             close = _within(self.seeds, _STROKE_RIM)
+            art_away = art & ~close
             if (art & close).any():
-                avoid = _within(art & ~close, _THIN_ART_GAP)
+                avoid = _within(art_away, _THIN_ART_GAP)
                 rim = self.near_art & ~avoid
         blends = _blend_ridges(sub, ex, self.ridge, color, avoid=avoid, rim=rim,
                                near=self.seeds)
@@ -877,8 +879,7 @@ class _Window:
             # vivid specks and short ridges with no paint near the color are the art's
             self.seeds = blends
             return
-        # (``self.seeds`` still holds only the pixels near the color here)
-        slivers = _art_slivers(sub, art & ~_within(self.seeds, _STROKE_RIM), paint_like)
+        slivers = _art_slivers(sub, art_away, paint_like)
         vivid = _drop_specks(ex >= _SEED_EXCESS)
         self.seeds |= vivid & ~slivers & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
         self.seeds |= (_thin_seeds(sub, ex, self.ridge, self.near_art, color, self.seeds)
