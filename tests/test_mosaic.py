@@ -925,10 +925,12 @@ def test_rescaled_mosaic_over_flat_art_with_exact_blends_is_kept() -> None:
     over flat fills, so few of its cells step (0.14 cut pixels with a step per period of
     its area, under the 0.15 of ``frac_region_density``), yet the grid predicts its blends
     within 8 % of their steps (areas that are not a rescaled grid: 48 % or more). Such
-    regions need only ``frac_exact_density``: 0.951 (0.520 with the usual density)."""
+    regions need only ``frac_exact_density``: 0.951 (0.520 with the usual density). (Per
+    edge that cuts a pixel, ``frac_per_cut``, half of a 4.5 px grid's edges, it has twice
+    that density: the counterfactual counts per period.)"""
     img, truth = _art_picture(400, "illust2", "scale75")
     _assert_found(img, truth, 0.9, 0.03)
-    usual = detect_mosaic(img, params=MosaicParams(frac_exact_density=0.15))
+    usual = detect_mosaic(img, params=MosaicParams(frac_exact_density=0.15, frac_per_cut=False))
     assert ea.iou(usual, truth) < 0.6
 
 
@@ -1732,3 +1734,29 @@ def test_small_spots_of_a_checker_screen_on_the_grid_are_a_texture() -> None:
     img, _, _ = ea.apply_condition(page.image, page.truth, "jpeg90")
     assert not detect_mosaic(img).any()
     assert detect_mosaic(img, params=MosaicParams(repeat_min_pairs=24)).mean() > 0.001
+
+
+def test_a_divisor_grid_is_tested_when_the_coarser_grid_finds_nothing() -> None:
+    """Art-set seed 1801 ``manga1`` at 0.75 x: 7 px blocks over a dot screen become a
+    5.25 px grid, and the beat of the averaged dots combs at 3 x that (15.5 px). The
+    5.25 px grid was dropped as a divisor of the beat's grid, which holds no region:
+    IoU 0. It is now tested when no coarser grid it divides found one
+    (``frac_divisor_tested``)."""
+    img, truth = _art_picture(1801, "manga1", "scale75")
+    assert ea.iou(detect_mosaic(img), truth) >= 0.9  # 0.945
+    assert ea.iou(detect_mosaic(img, params=MosaicParams(frac_divisor_tested=False)), truth) < 0.1
+
+
+def test_blend_density_counts_the_edges_that_cut_a_pixel() -> None:
+    """A 4.5 px grid (6 px blocks at 0.75 x) puts every other edge on a pixel border, where
+    nothing blends: its regions showed half the cut pixels per period of area that the
+    density test asks for. Counted per edge that cuts a pixel (``frac_per_cut``), art-set
+    seed 2202 ``illust0`` at 0.75 x goes from 0.29 to 0.94."""
+    from deepcream.mosaic.fractional import FractionalGrid, cut_share
+
+    box = (0, 0, 400, 400)
+    for period, share in ((4.5, 0.5), (7.5, 0.5), (5.25, 0.75), (3.75, 0.75)):
+        assert abs(cut_share(FractionalGrid(period, period, 0.0, 0.0, box)) - share) <= 0.03
+    img, truth = _art_picture(2202, "illust0", "scale75")
+    assert ea.iou(detect_mosaic(img), truth) >= 0.9  # 0.936
+    assert ea.iou(detect_mosaic(img, params=MosaicParams(frac_per_cut=False)), truth) < 0.4

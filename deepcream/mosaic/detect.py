@@ -22,9 +22,11 @@ from deepcream.mosaic.fractional import (
     blend_residuals,
     blurred_grids,
     cell_columns,
+    combed_grids,
     cut_pixels,
+    cut_share,
     edge_steps,
-    fractional_grids,
+    is_divisor,
 )
 from deepcream.mosaic.islands import smooth_islands
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
@@ -123,8 +125,17 @@ def fractional_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
                           ) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
     """The regions of the non-integer grids of area-filtered rescales (``fractional.py``).
     ``steps``: ``fractional.edge_steps(luma)`` if already computed."""
-    found = (detect_fractional(rgb, luma, fg, prm) for fg in fractional_grids(luma, prm, steps))
-    return [placed for placed in found if placed is not None]
+    grids = list(combed_grids(luma, prm, False, steps))
+    # A grid at a 2 or 3 x smaller period than another is left to that one, whose blocks it
+    # also cuts, unless that one finds nothing (``frac_divisor_tested``): the beat of 7 px
+    # blocks averaging a dot screen combs at 3 x their 5.25 px period after 0.75 x.
+    coarser = [[j for j, other in enumerate(grids) if is_divisor(g, other)] for g in grids]
+    results = {i: detect_fractional(rgb, luma, g, prm) for i, g in enumerate(grids) if not coarser[i]}
+    for i, g in enumerate(grids):
+        if (prm.frac_divisor_tested and coarser[i]
+                and all(results.get(j) is None for j in coarser[i])):
+            results[i] = detect_fractional(rgb, luma, g, prm)
+    return [results[i] for i in sorted(results) if results[i] is not None]
 
 
 def island_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
@@ -271,7 +282,9 @@ def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
     # Each region must show the blends that the grid's cut pixels predict.
     res, step = blend_residuals(luma, fg, prm)
     period = min(fg.period_x, fg.period_y)
-    kept = _regions_that_blend(mask, res, step, period, prm)
+    # (Cut pixels per period of area, counted per edge that can blend one.)
+    per_cut = period / max(prm.frac_cut_floor, cut_share(fg, prm)) if prm.frac_per_cut else period
+    kept = _regions_that_blend(mask, res, step, per_cut, prm)
     if prm.frac_rescue_cells > 0 and (mask & ~kept).any():
         # A region that fails as a whole may be a mosaic grown over art the grid merely
         # combs: its part where the blends fit locally is judged again on its own.
@@ -281,7 +294,7 @@ def detect_fractional(rgb: np.ndarray, luma: np.ndarray, fg: FractionalGrid,
         # (with the usual density even where the blends are exact: what a misfit cut
         # leaves of a spill over flat art is exact and sparse; and with frac_rescue_min cut
         # pixels: a few cells of a texture can fit by chance)
-        rescued = _regions_that_blend(failed, res, step, period, prm, sparse_if_exact=False,
+        rescued = _regions_that_blend(failed, res, step, per_cut, prm, sparse_if_exact=False,
                                       min_cut=prm.frac_rescue_min)
         kept |= rescued & _blend_on_both_axes(rescued, counted, fg, prm)
     mask = kept

@@ -348,6 +348,22 @@ def cut_pixels(start: int, n: int, period: float, phase: float,
     return px[ok], cut[ok].astype(np.float32)
 
 
+def cut_share(fg: FractionalGrid, prm: MosaicParams = DEFAULT_PARAMS) -> float:
+    """The share of the grid's edges over ``fg.box`` (on the axis where it is smaller) that
+    cut a pixel more than ``frac_blend_cut`` from either side (``cut_pixels``): the others
+    fall on or near a pixel border and blend nothing."""
+    x0, y0, x1, y1 = fg.box
+    shares = []
+    for start, n, period, phase in ((x0, x1 - x0, fg.period_x, fg.phase_x),
+                                    (y0, y1 - y0, fg.period_y, fg.phase_y)):
+        ks = np.arange(math.ceil((start - phase) / period), math.floor((start + n - phase) / period) + 1)
+        b = phase + ks * period - start
+        edges = np.count_nonzero((b >= 2) & (b < n - 2))
+        if edges:
+            shares.append(len(cut_pixels(start, n, period, phase, prm)[0]) / edges)
+    return min(shares) if shares else 1.0
+
+
 def blend_residuals(luma: np.ndarray, fg: FractionalGrid, prm: MosaicParams = DEFAULT_PARAMS
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Over ``fg.box``: (residual, step) float32 maps at the pixels that an edge of the grid

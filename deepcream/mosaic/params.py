@@ -52,6 +52,10 @@ class MosaicParams:
     fractional: bool = True
     #: ... on lossless input only (cells exactly constant; see ``detect_fractional``)
     frac_lossless_only: bool = True
+    #: a grid at a 2 or 3 x smaller period than another (``fractional.is_divisor``) is
+    #: tested when that one found no region (a beat of a mosaic over screentone combs at 3
+    #: periods of it)
+    frac_divisor_tested: bool = True
     #: refine a non-integer grid with the area-filter block model (``resampled.py``)
     #: around its best-combing tiles; of that and the grid the group's combs give, the one
     #: that blends more cut pixels is tried first (0: off)
@@ -105,6 +109,10 @@ class MosaicParams:
     frac_region_density: float = 0.15
     frac_exact_blend: float = 0.1
     frac_exact_density: float = 0.05
+    #: the densities count per edge that cuts a pixel: a period of k + 1/2 px puts every
+    #: other edge on a pixel border, where nothing blends (at most 1 / frac_cut_floor x)
+    frac_per_cut: bool = True
+    frac_cut_floor: float = 0.25
     #: a region that fails these tests is judged again without the pixels around which
     #: (frac_rescue_cells periods square) its cut pixels misfit their blends (0: not)
     frac_rescue_cells: float = 2.0
