@@ -355,6 +355,11 @@ class Grid:
         prm = self.prm
         both_axes = [(means, mine, 0), (means, mine, 1)]
         d = [_lag_difference(both_axes, lag, prm.repeat_min_pairs) for lag in (1, 2, 3)]
+        if not np.isfinite(d[0]) and prm.repeat_strong_step > 0:
+            # Too few cells for the tests below, unless ink and paper alternate.
+            few = [_lag_difference(both_axes, lag, prm.repeat_strong_pairs) for lag in (1, 2, 3)]
+            return bool(few[0] >= prm.repeat_strong_step
+                        and min(few[1], few[2]) < prm.repeat_ratio_small * few[0])
         if not (np.isfinite(d[0]) and d[0] >= prm.repeat_min_step):
             return False
         if self.p <= prm.small_block:

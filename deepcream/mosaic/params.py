@@ -309,6 +309,13 @@ class MosaicParams:
     #: half a dot screen's period, over it, alternate dark and light (cells 2 apart a fifth
     #: as far apart as neighbours after JPEG), a screen on such a grid a few hundredths
     repeat_ratio_small: float = 0.15
+    #: ... judged from repeat_strong_pairs pairs when neighbours differ by repeat_strong_step
+    #: or more and cells 2 or 3 apart by less than repeat_ratio_small of that: cells of
+    #: ink and paper in turn (0: off). Blocks average what they cover; 11 cells of a 45
+    #: degree dot screen whose dots fill every other 6 px cell after JPEG (neighbours 224
+    #: levels apart, cells 2 apart 0.3) took 0.104% of a clean page.
+    repeat_strong_step: float = 96.0
+    repeat_strong_pairs: int = 4
     #: blocks over small_block px: the steps between neighbouring cells must repeat too,
     #: within ``repeat_step_ratio`` x the neighbours' mean difference, 2-4 cells apart, and
     #: the means within repeat_ratio, 2-4 apart (0: the means alone, 2-3 apart, as before).
