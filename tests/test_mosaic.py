@@ -1013,10 +1013,11 @@ def test_blocks_over_a_smooth_gradient_are_grown_over_where_exactly_constant(
     gradient background, where its blocks step by a level or two, too little for the cell
     tests (0.702). They are exactly constant, and the gradient beside the patch holds a
     quantization step in most cells (``stepped_rings``): 0.909. Seed 301 ``illust1``
-    rescaled by 0.75: 0.565 -> 0.901."""
+    rescaled by 0.75: 0.565 -> 0.901. (The exact sides between such blocks, ``exact_sides``,
+    find some of them too: the counterfactual turns both off.)"""
     img, truth = _art_picture(seed, name, condition)
     _assert_found(img, truth, floor, outside)
-    off = detect_mosaic(img, params=MosaicParams(stepped_rings=0))
+    off = detect_mosaic(img, params=MosaicParams(stepped_rings=0, exact_sides=False))
     assert ea.iou(off, truth) < before
 
 
@@ -1760,6 +1761,17 @@ def test_blend_density_counts_the_edges_that_cut_a_pixel() -> None:
     img, truth = _art_picture(2202, "illust0", "scale75")
     assert ea.iou(detect_mosaic(img), truth) >= 0.9  # 0.936
     assert ea.iou(detect_mosaic(img, params=MosaicParams(frac_per_cut=False)), truth) < 0.4
+
+
+def test_blocks_over_vertical_hatching_step_between_exact_cells() -> None:
+    """Hatched seed 0 ``hatch37-0`` as PNG: 17 px blocks over vertical lines and a soft
+    gradient step across the lines by 14% but down them by a level or less, under the side
+    thresholds, so no cell had sides on both axes and the patch was not found (IoU 0 on
+    every hatched seed). Between two exactly constant cells of different colors any step is
+    a side (``exact_sides``): 0.79."""
+    sample = next(s for s in ea.make_hatched_set(0)[0] if s.name == "hatch37-0")
+    assert ea.iou(detect_mosaic(sample.image), sample.truth) >= 0.7
+    assert not detect_mosaic(sample.image, params=MosaicParams(exact_sides=False)).any()
 
 
 def test_a_few_cells_of_ink_and_paper_in_turn_are_a_texture() -> None:

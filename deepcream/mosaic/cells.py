@@ -127,7 +127,7 @@ class Grid:
         #: [ncy+1, ncx]), between alike cells 0, set by ``cell_tests``
         self.side_steps: tuple[np.ndarray, np.ndarray] | None = None
 
-    def cell_tests(self, pair: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def cell_tests(self, pair: bool = False, exact_sides: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
         sides; weak = flat inside with a step on >= 1 side (grown from strong cells only).
         ``pair``: a side's step must exceed the interior gradient of both its cells."""
@@ -175,6 +175,32 @@ class Grid:
         vert = left | right
         horiz = top | bottom
         strong = flat & vert & horiz & (sides >= 2)
+        if exact_sides:
+            # Lossless: between two exactly constant cells of different colors any step is
+            # a block side, however small (blocks over vertical hatching and a soft
+            # gradient step by a level or less down the hatching, yet are blocks).
+            one_axis = flat & (vert ^ horiz)
+            if one_axis.any():
+                ask = one_axis.copy()
+                ask[1:] |= one_axis[:-1]
+                ask[:-1] |= one_axis[1:]
+                ask[:, 1:] |= one_axis[:, :-1]
+                ask[:, :-1] |= one_axis[:, 1:]
+                const = self.constant_cells(ask & flat)
+                first = self.crop[m:m + ncy * p:p, m:m + ncx * p:p]
+                first = first.reshape(ncy, ncx, -1)
+                across_h = const[:-1] & const[1:] & (first[:-1] != first[1:]).any(axis=2)
+                across_v = const[:, :-1] & const[:, 1:] & (first[:, :-1] != first[:, 1:]).any(axis=2)
+                top_x = top.copy()
+                top_x[1:] |= across_h
+                bottom_x = bottom.copy()
+                bottom_x[:-1] |= across_h
+                left_x = left.copy()
+                left_x[:, 1:] |= across_v
+                right_x = right.copy()
+                right_x[:, :-1] |= across_v
+                sides_x = left_x.astype(np.int8) + right_x + top_x + bottom_x
+                strong |= one_axis & (left_x | right_x) & (top_x | bottom_x) & (sides_x >= 2)
         # Block edges: between two constant blocks the step runs along the whole side (a
         # partial block at a patch corner covers part of it), while an edge of the art that
         # crosses a grid line near a cell corner steps on a few of its pixels only, yet

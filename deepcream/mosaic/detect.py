@@ -458,7 +458,12 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     # On JPEG's own 8 x 8 blocks, a flat JPEG block (paper, which JPEG keeps exact) steps to
     # its neighbour wherever that one holds a line, whose ringing fills its whole JPEG
     # block: there a side counts only when it steps over the flatness of both its cells.
-    strong, weak = grid.cell_tests(pair=prm.jpeg_pair_sides and jpeg_aligned)
+    # (Exact sides: on an image that looks lossless, not on the cell image of a non-integer
+    # grid, whose cells are exactly constant wherever the art is flat.)
+    exact_sides = (prm.exact_sides and not exact_only and lossless_image is not None
+                   and lossless_image())
+    strong, weak = grid.cell_tests(pair=prm.jpeg_pair_sides and jpeg_aligned,
+                                   exact_sides=exact_sides)
     # (Not on a pixel-repetition upscale: its texture steps fall on grid lines of every
     # even period and none between.)
     faint = grid.faint_cells() if p <= prm.small_block and not repeated else None

@@ -335,6 +335,10 @@ class MosaicParams:
     #: twice their period alternate dark and light, and repeat every 2 cells as a texture
     #: does.)
     repeat_max_levels: int = 16
+    #: lossless (``looks_lossless``): a step between two exactly constant cells of
+    #: different colors is a side of each, however small (blocks over vertical hatching
+    #: and a soft gradient step by a level or less down the hatching)
+    exact_sides: bool = True
     #: a cell whose interior gradient exceeds this is not flat
     flat_max: float = 20.0
     #: weak cells: interior <= weak_ratio x (median interior of the strong cells) +
