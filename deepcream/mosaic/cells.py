@@ -130,7 +130,10 @@ class Grid:
     def cell_tests(self, pair: bool = False, exact_sides: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
         sides; weak = flat inside with a step on >= 1 side (grown from strong cells only).
-        ``pair``: a side's step must exceed the interior gradient of both its cells."""
+        ``pair``: a side's step must exceed the interior gradient of both its cells.
+        ``exact_sides``: a step between two exactly constant cells of different colors is
+        a side however small (``MosaicParams.exact_sides``; the caller asks it on lossless
+        images only)."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = self.prm.margin
         y = self.luma
