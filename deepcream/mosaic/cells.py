@@ -184,26 +184,19 @@ class Grid:
             # gradient step by a level or less down the hatching, yet are blocks).
             one_axis = flat & (vert ^ horiz)
             if one_axis.any():
-                ask = one_axis.copy()
-                ask[1:] |= one_axis[:-1]
-                ask[:-1] |= one_axis[1:]
-                ask[:, 1:] |= one_axis[:, :-1]
-                ask[:, :-1] |= one_axis[:, 1:]
+                # (those cells and their four neighbours)
+                ask = ndimage.binary_dilation(one_axis, structure=ndimage.generate_binary_structure(2, 1))
                 const = self.constant_cells(ask & flat)
-                first = self.crop[m:m + ncy * p:p, m:m + ncx * p:p]
-                first = first.reshape(ncy, ncx, -1)
+                first = self.crop[m:m + ncy * p:p, m:m + ncx * p:p]  # a pixel per cell
                 across_h = const[:-1] & const[1:] & (first[:-1] != first[1:]).any(axis=2)
                 across_v = const[:, :-1] & const[:, 1:] & (first[:, :-1] != first[:, 1:]).any(axis=2)
-                top_x = top.copy()
-                top_x[1:] |= across_h
-                bottom_x = bottom.copy()
-                bottom_x[:-1] |= across_h
-                left_x = left.copy()
-                left_x[:, 1:] |= across_v
-                right_x = right.copy()
-                right_x[:, :-1] |= across_v
-                sides_x = left_x.astype(np.int8) + right_x + top_x + bottom_x
-                strong |= one_axis & (left_x | right_x) & (top_x | bottom_x) & (sides_x >= 2)
+                vert_x, horiz_x = vert.copy(), horiz.copy()
+                horiz_x[1:] |= across_h
+                horiz_x[:-1] |= across_h
+                vert_x[:, 1:] |= across_v
+                vert_x[:, :-1] |= across_v
+                # (a vertical and a horizontal side: two sides)
+                strong |= one_axis & vert_x & horiz_x
         # Block edges: between two constant blocks the step runs along the whole side (a
         # partial block at a patch corner covers part of it), while an edge of the art that
         # crosses a grid line near a cell corner steps on a few of its pixels only, yet
