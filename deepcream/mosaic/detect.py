@@ -22,10 +22,10 @@ from deepcream.mosaic.fractional import (
     blend_residuals,
     blurred_grids,
     cell_columns,
-    combed_grids,
     cut_pixels,
     cut_share,
     edge_steps,
+    fractional_grids,
     is_divisor,
 )
 from deepcream.mosaic.islands import smooth_islands
@@ -125,7 +125,7 @@ def fractional_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
                           ) -> list[tuple[CandidateGrid, BoxPlacement, np.ndarray]]:
     """The regions of the non-integer grids of area-filtered rescales (``fractional.py``).
     ``steps``: ``fractional.edge_steps(luma)`` if already computed."""
-    grids = list(combed_grids(luma, prm, False, steps))
+    grids = fractional_grids(luma, prm, steps)
     # A grid at a 2 or 3 x smaller period than another is left to that one, whose blocks it
     # also cuts, unless that one finds nothing (``frac_divisor_tested``): the beat of 7 px
     # blocks averaging a dot screen combs at 3 x their 5.25 px period after 0.75 x.

@@ -134,10 +134,11 @@ def fractional_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS,
                      steps: tuple[np.ndarray, ...] | None = None) -> list[FractionalGrid]:
     """Grids whose period or phase is not an integer (the integer-period search has the
     others) and whose cut pixels blend as an area filter blends them, each over the box of
-    the tiles that found it; none that is another's at a 2 or 3 x smaller period.
-    ``steps``: ``edge_steps(luma)`` if already computed."""
-    out = list(combed_grids(luma, prm, False, steps))
-    return [g for g in out if not any(is_divisor(g, other) for other in out)]
+    the tiles that found it, best comb first. One may be another's at a 2 or 3 x smaller
+    period (``is_divisor``): the caller tests it only when that one finds nothing
+    (``detect.fractional_detections``). ``steps``: ``edge_steps(luma)`` if already
+    computed."""
+    return list(combed_grids(luma, prm, False, steps))
 
 
 def blurred_grids(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS,
