@@ -388,9 +388,18 @@ _VIVID_REACH = 32
 # ... but not in the slivers of an art fill of a paint-like color (a fill between two
 # outlines, JPEG-boosted): pixels joined to a wide art fill (away from the stroke's own
 # blurred border, see _STROKE_RIM) through paint-like pixels within _ART_SLIVER_LIKE (every
-# channel) of the color of the fill's nearest pixel. A stroke that crosses or touches the
-# fill is of another color and stays a seed.
+# channel) of the color of the art's nearest pixel, or within _ART_SLIVER_FILL_LIKE of the
+# color of the fill's own nearest pixel (the art's nearest pixel may be an outline beside
+# the fill). A stroke that crosses or touches the fill is of another color and stays a seed.
 _ART_SLIVER_LIKE = 40
+_ART_SLIVER_FILL_LIKE = 20
+# ... nor in the pieces of vivid, thin or ridge seeds that come within _THIN_ART_GAP px of
+# such a fill or _SLIVER_GAP px of its slivers and neither hold a seed near the color nor
+# run on twice _THIN_ART_GAP px away from the fill (pieces joined over gaps of up to
+# 2 * _PIECE_JOIN px): the vivid corners and tips that JPEG's ringing leaves where a
+# paint-like fill meets its outlines. A stroke passing by runs on.
+_SLIVER_GAP = 4
+_PIECE_JOIN = 3
 # Thin strokes under 4:2:0 often keep no pixel that vivid either (their chroma is averaged
 # with the background's): a ridge of excess >= _THIN_SEED_EXCESS standing _THIN_RIDGE above
 # its surroundings (a 7 px top-hat), in a thin run, seeds too, unless it lies within
@@ -879,12 +888,16 @@ class _Window:
             # vivid specks and short ridges with no paint near the color are the art's
             self.seeds = blends
             return
-        slivers = _art_slivers(sub, art_away, paint_like)
+        fill = art_away & paint_like
+        slivers = _art_slivers(sub, art_away, paint_like, fill)
+        # a speck near the color on a sliver is JPEG's ringing of the fill, not paint
+        self.seeds &= ~(_within(slivers, 1) & ~_drop_specks(self.seeds))
         vivid = _drop_specks(ex >= _SEED_EXCESS)
-        self.seeds |= vivid & ~slivers & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
-        self.seeds |= (_thin_seeds(sub, ex, self.ridge, self.near_art, color, self.seeds)
-                       & ~slivers)
-        self.seeds |= blends
+        found = vivid & ~slivers & (~_wide_parts(vivid) | _within(self.seeds, _VIVID_REACH))
+        found |= (_thin_seeds(sub, ex, self.ridge, self.near_art, color, self.seeds)
+                  & ~slivers)
+        found |= blends
+        self.seeds |= _off_art_pieces(found, self.seeds, fill, slivers)
         if lossless_exact is not None:
             self.seeds = _lossless_seeds(sub, ex, self.seeds, self.crop(lossless_exact),
                                          self.near_art, color)
@@ -1337,17 +1350,44 @@ def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
     return _wide_parts(paint_like) & (far_count >= 13)
 
 
-def _art_slivers(rgb: np.ndarray, art: np.ndarray, paint_like: np.ndarray) -> np.ndarray:
+def _art_slivers(rgb: np.ndarray, art: np.ndarray, paint_like: np.ndarray,
+                 fill: np.ndarray) -> np.ndarray:
     """The ``paint_like`` pixels joined to ``art`` through paint-like pixels of the art's
-    own color: within _ART_SLIVER_LIKE (every channel) of the nearest art pixel's."""
+    own color: within _ART_SLIVER_LIKE (every channel) of the nearest art pixel's, or within
+    _ART_SLIVER_FILL_LIKE of the nearest ``fill`` pixel's (``art`` also holds the few px
+    around a fill, so its nearest pixel may be an outline's)."""
     if not art.any():
         return art
-    _d, labels = cv2.distanceTransformWithLabels((~art).view(np.uint8), cv2.DIST_L2, 3,
-                                                 labelType=cv2.DIST_LABEL_PIXEL)
-    ys, xs = np.nonzero(art)  # label k is the k-th art pixel in row-major order
-    nearest = rgb[ys, xs].astype(np.int16)[labels - 1]
-    like = np.abs(rgb.astype(np.int16) - nearest).max(axis=2) <= _ART_SLIVER_LIKE
+    like = _like_nearest(rgb, art, _ART_SLIVER_LIKE)
+    if fill.any():
+        like |= _like_nearest(rgb, fill, _ART_SLIVER_FILL_LIKE)
     return _reconstruct(art, paint_like & like)
+
+
+def _like_nearest(rgb: np.ndarray, pixels: np.ndarray, within: int) -> np.ndarray:
+    """Where ``rgb`` lies within ``within`` (every channel) of the color of the nearest of
+    ``pixels``."""
+    _d, labels = cv2.distanceTransformWithLabels((~pixels).view(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(pixels)  # label k is the k-th of ``pixels`` in row-major order
+    nearest = rgb[ys, xs].astype(np.int16)[labels - 1]
+    return np.abs(rgb.astype(np.int16) - nearest).max(axis=2) <= within
+
+
+def _off_art_pieces(found: np.ndarray, seeds: np.ndarray, fill: np.ndarray,
+                    slivers: np.ndarray) -> np.ndarray:
+    """``found`` (vivid, thin and ridge seeds) less its pixels close to an art ``fill`` or
+    its ``slivers`` whose piece holds none of ``seeds`` and stays near the fill (see
+    _SLIVER_GAP)."""
+    close = found & (_within(fill, _THIN_ART_GAP) | _within(slivers, _SLIVER_GAP))
+    if not close.any():
+        return found
+    joined = cv2.dilate((found | seeds).view(np.uint8), _square(_PIECE_JOIN))
+    n, labels = cv2.connectedComponents(joined, connectivity=8)
+    anchored = np.zeros(n, bool)
+    anchored[labels[seeds | (found & ~_within(fill | slivers, 2 * _THIN_ART_GAP))]] = True
+    anchored[0] = False
+    return found & ~(close & ~anchored[labels])
 
 
 def _tinted(excess: np.ndarray, background: np.ndarray) -> np.ndarray:

@@ -383,7 +383,8 @@ def test_vivid_art_far_from_lossless_paint_is_not_a_stroke(seed: int, name: str,
     and a lime sliver (38, 254, 16) cut by the picture's edge (seed 401) read as thin
     strokes. Neither may seed a region: no mask pixel farther than 6 px from a stroke, one
     region per stroke group; 81 and 36 px there when the picture is read as lossy and the
-    art-fill sliver test is off (with it on, the lossy reading finds none either)."""
+    art-fill tests are off (the sliver test and ``_off_art_pieces``; with either on, the
+    lossy reading finds none either)."""
     from deepcream import masks
 
     [sample] = ev.painted_samples(seed, ["png"], only=[name])
@@ -392,6 +393,8 @@ def test_vivid_art_far_from_lossless_paint_is_not_a_stroke(seed: int, name: str,
     assert got["regions"] == got["strokes"]
     monkeypatch.setattr(masks, "_LOSSY_NEAR_SHARE", -1.0)  # every picture read as lossy
     monkeypatch.setattr(masks, "_ART_SLIVER_LIKE", -1)
+    monkeypatch.setattr(masks, "_ART_SLIVER_FILL_LIKE", -1)
+    monkeypatch.setattr(masks, "_off_art_pieces", lambda found, *_: found)
     assert ev.score_mask(sample)["far"] >= 30
 
 
@@ -517,6 +520,7 @@ def test_slivers_of_a_green_art_fill_are_no_seed(monkeypatch: pytest.MonkeyPatch
     assert score["far"] == 0
     assert score["regions"] <= score["strokes"]
     monkeypatch.setattr(masks, "_ART_SLIVER_LIKE", -1)  # nothing is the art's color
+    monkeypatch.setattr(masks, "_ART_SLIVER_FILL_LIKE", -1)
     assert ev.score_mask(sample)["far"] >= 300
 
 
@@ -531,3 +535,49 @@ def test_a_thin_stroke_crossing_a_green_fill_is_no_sliver(monkeypatch: pytest.Mo
     assert ev.score_mask(sample)["missed"] == 0
     monkeypatch.setattr(masks, "_ART_SLIVER_LIKE", 255)  # any paint-like pixel joins
     assert ev.score_mask(sample)["missed"] >= 500
+
+
+def test_ringing_corners_and_tips_of_a_green_fill_are_no_seed(monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """Fresh seed 803 as JPEG q90 4:4:4. ``lineart2``: where a lime ellipse, a cyan and a
+    spring-green one and a lime rectangle meet under their outlines, JPEG's ringing leaves a
+    few vivid pixels in the corners (no pixel within 12 of the paint); they seeded regions
+    of their own 7-20 px from any stroke (892 px farther than 6 px, 7 regions for 3
+    strokes). ``lineart1``: the narrow tip of a lime shape, brightened by ringing past the
+    fill's color, seeded a region of 385 px. Such pieces lie by a fill and reach no further
+    (``_off_art_pieces``); a stroke passing a fill runs on."""
+    from deepcream import masks
+
+    samples = [ev.painted_samples(803, ["jpeg90-444"], only=[name])[0]
+               for name in ("lineart2", "lineart1")]
+    for sample in samples:
+        score = ev.score_mask(sample)
+        assert score["far"] == 0
+        assert score["regions"] <= score["strokes"]
+    monkeypatch.setattr(masks, "_off_art_pieces", lambda found, *_: found)
+    assert [ev.score_mask(sample)["far"] for sample in samples] >= [800, 300]
+
+
+def test_a_sliver_is_told_by_its_fill_color_not_its_outline(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Fresh seed 802 ``lineart2`` as JPEG q80 4:4:4: the strip of a green rectangle between
+    two outlines (see ``test_slivers_of_a_green_art_fill_are_no_seed``) kept 495 px farther
+    than 6 px from a stroke, as the art pixel nearest to most of it is the outline beside the
+    fill (the art holds a few px around a fill), so it did not read as the art's color. Read
+    against the fill's own pixels (``_ART_SLIVER_FILL_LIKE``), it is a sliver."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(802, ["jpeg80-444"], only=["lineart2"])
+    score = ev.score_mask(sample)
+    assert score["far"] == 0
+    assert score["regions"] <= score["strokes"]
+    monkeypatch.setattr(masks, "_ART_SLIVER_FILL_LIKE", -1)
+    assert ev.score_mask(sample)["far"] >= 400
+
+
+def test_a_speck_of_the_paint_color_on_a_sliver_is_no_seed() -> None:
+    """Fresh seed 803 ``lineart2`` as JPEG q70 4:4:4: JPEG's ringing left two pixels of
+    exactly #00ff00 on a green art fill's sliver, 7-20 px from any stroke; as seeds near the
+    color they grew a region of 578 px there. A speck on a sliver is not paint."""
+    [sample] = ev.painted_samples(803, ["jpeg70-444"], only=["lineart2"])
+    assert ev.score_mask(sample)["far"] <= 10
