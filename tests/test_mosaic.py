@@ -258,14 +258,15 @@ def test_mosaic_over_flat_fill_is_completed_along_its_grid(condition: str, floor
         assert _iou(hull_only, truth) < floor - 0.05
 
 
-@pytest.mark.parametrize("condition,floor", [("png", 0.8), ("jpeg85", 0.78)])
+@pytest.mark.parametrize("condition,floor", [("png", 0.78), ("jpeg85", 0.78)])
 def test_patch_seen_in_separate_pieces_is_one_region(condition: str, floor: float) -> None:
     """A patch over line art shows blocks only where shapes cross it (here at its left and
     right ends), with blocks over a flat fill between: the region found at one end grows
-    across the flat cells of its grid to the blocks at the other end. (After JPEG the found
-    cells are two arcs, in one corner of the box only: completion stays within their hull
-    grown by a cell, ``lossy_hull_margin``, and the rectangle's far corners over the fill are
-    left: 0.790, 0.900 with the hull off.)"""
+    across the flat cells of its grid to the blocks at the other end. (The found cells are
+    two arcs, in one corner of the box only: completion stays within their hull grown by a
+    cell, ``complete_hull_margin`` / ``lossy_hull_margin``, and the rectangle's far corners
+    over the fill, which the pixelation did not change, are left: PNG 0.795, JPEG 0.790;
+    0.900 with the hull off.)"""
     pil = Image.new("RGB", (440, 360), (225, 215, 190))
     draw = ImageDraw.Draw(pil)
     draw.rectangle([40, 30, 400, 330], fill=(120, 170, 90))
@@ -283,14 +284,19 @@ def test_patch_seen_in_separate_pieces_is_one_region(condition: str, floor: floa
 def test_staircase_of_mixed_color_blocks_on_lossless_line_art() -> None:
     """A patch over a diagonal edge of flat art shows only a one-cell staircase of blocks of
     the edge's mixed color (exactly constant, a color found nowhere else): on lossless input
-    that alone is a mosaic, and its box is completed; the clean edge is never one."""
+    that alone is a mosaic; the clean edge is never one. Completion stays within the
+    staircase's hull (``complete_hull_margin``): the flat cells on either side, which the
+    pixelation did not change, are left (IoU 0.419, 400 px outside; the whole box with the
+    hull off: 0.590, 879 px outside)."""
     pil = Image.new("RGB", (420, 360), (225, 215, 190))
     ImageDraw.Draw(pil).polygon([(0, 360), (420, 0), (420, 360)], fill=(170, 60, 180))
     clean = np.asarray(pil).copy()
     img, truth = _pixelated(clean, (150, 90, 120, 120), 10, (3, 7))
     pred = detect_mosaic(img)
-    assert _iou(pred, truth) >= 0.5
-    assert np.count_nonzero(pred & ~truth) < 0.1 * truth.sum()
+    changed = np.any(img != clean, axis=2)
+    assert np.count_nonzero(changed & ~pred) == 0
+    assert _iou(pred, truth) >= 0.4
+    assert np.count_nonzero(pred & ~truth) < 0.05 * truth.sum()
     for condition in ("png", "jpeg95", "jpeg85"):
         assert not detect_mosaic(ev.encode(clean, condition)).any()
     # Anti-aliased edges are not blocks either.
@@ -1024,10 +1030,13 @@ def test_blocks_over_a_smooth_gradient_are_grown_over_where_exactly_constant(
 def test_growth_over_constant_cells_leaves_thin_bands_of_a_gradient() -> None:
     """Art-set seed 801 ``illust2`` (PNG, 4 px blocks): a band of gradient rows with no
     step inside, constant and stepping on a grid line, runs left from the patch. Grown
-    over only where a 24 px square fits (``stepped_thick_px``): 2.4% of the found area off
-    the mosaic; with a 3-cell square the band was taken (11.9%)."""
+    over only where a 24 px square fits (``stepped_thick_px``): 2.5% of the found area off
+    the mosaic; with a 3-cell square the band was taken (12.2%). (IoU 0.813: completion
+    within the hull of the found cells, ``complete_hull_margin``, leaves blocks over the flat
+    background that only the staircase along the patch's diagonal edge shows; 0.866 with
+    the whole box.)"""
     img, truth = _art_picture(801, "illust2", "png")
-    _assert_found(img, truth, 0.84, 0.04)
+    _assert_found(img, truth, 0.8, 0.04)
     thin = detect_mosaic(img, params=MosaicParams(stepped_thick_px=0))
     assert np.count_nonzero(thin & ~truth) > 0.08 * np.count_nonzero(thin)
 
@@ -1382,11 +1391,11 @@ def test_lossless_region_follows_exclusive_blocks(art_set_seed8, art_set_seed9) 
     line or a texture steps on one side only; blocks over an outline beside a patch that
     flattened a texture, found as a smooth island) are exactly constant cells in colors of
     their own (the mean of their square): regions grow over such *exclusive* cells within
-    ``exclusive_rings`` cells (seed 8 ``illust0``: 0.829, 0.803 without; seed 9 ``illust0``,
-    an island: 0.874, 0.864 without). Both are compared without the growth over stepped
+    ``exclusive_rings`` cells (seed 8 ``illust0``: 0.907, 0.804 without; seed 9 ``illust0``,
+    an island: 0.886, 0.876 without). Both are compared without the growth over stepped
     constant cells, which takes the same blocks where they lie over smooth areas."""
     for samples, name, floor, spill, before in ((art_set_seed8, "illust0", 0.82, 0.06, 0.81),
-                                                (art_set_seed9, "illust0", 0.87, 0.08, 0.868)):
+                                                (art_set_seed9, "illust0", 0.88, 0.08, 0.878)):
         sample = next(s for s in samples if s.name == name)
         pred = detect_mosaic(sample.image)
         assert ea.iou(pred, sample.truth) >= floor
@@ -1481,12 +1490,14 @@ def test_island_is_cut_to_where_its_grid_changes() -> None:
 def test_region_on_a_divisor_of_the_found_grid_is_cut_to_it() -> None:
     """Art-set seed 102 ``manga2`` (held-out until the eighth session): a patch of 8 px
     blocks over hatching is also a patch of 4 px blocks, and the 4 px grid's smaller constant
-    cells completed its box over the paper and between the hatching lines (IoU 0.633, 33.7%
+    cells completed its box over the paper and between the hatching lines (IoU 0.632, 33.8%
     of the detection outside). The 8 px grid was found too: the 4 px grid's regions are cut
-    to its regions grown by a block (0.814, 10.1%)."""
+    to its regions grown by a block (0.839, 7.0%). (Completion within the hull of the found
+    cells, ``complete_hull_margin``, now keeps the 4 px grid off the paper too: 0.851 with
+    the cut off; the figures above without it are with the hull off.)"""
     img, truth = _art_picture(102, "manga2", "png")
     _assert_found(img, truth, 0.8, 0.12)
-    both = detect_mosaic(img, params=MosaicParams(divisor_overlap=0))
+    both = detect_mosaic(img, params=MosaicParams(divisor_overlap=0, complete_hull_margin=-1))
     assert ea.iou(both, truth) < 0.7
     assert np.count_nonzero(both & ~truth) >= 0.3 * np.count_nonzero(both)
 

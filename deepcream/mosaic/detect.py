@@ -607,9 +607,9 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         cells = complete_cells(cells, flat,
                                 stepped, slack=0 if lossless else 1, certain=certain,
                                 edged=grid.edged if flat_art else None,
-                                hull_margin=(prm.lossy_hull_margin if not lossless
-                                             and prm.lossy_hull_margin >= 0
-                                             and p >= prm.lossy_hull_min_p else None),
+                                hull_margin=(prm.complete_hull_margin if lossless
+                                             else prm.lossy_hull_margin
+                                             if p >= prm.lossy_hull_min_p else -1),
                                 prm=prm)
     jpeg_lines = on_jpeg_lines(p, fx, fy)
     if (jpeg_lines and (prm.jpeg_smooth_min_cells > 0 or prm.jpeg_smooth_plane_cells > 0)

@@ -443,12 +443,16 @@ class MosaicParams:
     #: ... and not groups of them bordering more than rough_border x as many rough cells
     #: (not flat, not in the region) as region cells (inf: off)
     rough_border: float = 1.0
-    #: completion stays within the convex hull of the region's cells grown by this many
-    #: cells (-1: off)
-    complete_hull_margin: int = -1
-    #: lossy input: the same with this margin (-1: off; then ``complete_hull_margin``).
-    #: After JPEG the found cells of a blob-shaped patch over a flat fill span its box, whose
-    #: corners are the fill beyond the patch border
+    #: lossless input: completion stays within the convex hull of the region's cells grown
+    #: by this many cells (-1: off). Blocks over a flat fill or paper look exactly like it,
+    #: so only the found cells' shape tells where a patch ends: a brush stroke or an ellipse
+    #: leaves the corners of its box to the surroundings (a rectangle keeps its box, see
+    #: complete_rect_corners; the flat corners of one that the hull leaves out are cells the
+    #: pixelation did not change)
+    complete_hull_margin: int = 1
+    #: lossy input: the same with this margin (-1: off). After JPEG the found cells of a
+    #: blob-shaped patch over a flat fill span its box, whose corners are the fill beyond
+    #: the patch border
     lossy_hull_margin: int = 1
     #: ... from this block size (JPEG leaves small blocks' found cells a scattered sample of
     #: the patch: faint cells, the edges crossing it)
