@@ -860,8 +860,8 @@ def test_fractional_grids_skip_jpeg() -> None:
 
 
 def test_completion_within_the_hull_keeps_blob_regions_in_their_selection(art_set_seed2) -> None:
-    """``complete_hull_margin`` (off by default for lossless input; lossy input has
-    ``lossy_hull_margin``): completion then takes flat cells only within the convex hull of
+    """``complete_hull_margin`` (lossless input; lossy input from 5 px blocks has
+    ``lossy_hull_margin``): completion takes flat cells only within the convex hull of
     the region's cells grown by that many cells, not the background in the corners of a
     brush stroke's box. Seed 2 ``illust1`` JPEG q90: 0.875 / 8.9% (0.795 / 17.8% by default
     before the texture-gap fix, 0.882 / 8.4% after it)."""
