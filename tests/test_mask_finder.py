@@ -578,6 +578,8 @@ def test_a_sliver_is_told_by_its_fill_color_not_its_outline(monkeypatch: pytest.
 def test_a_speck_of_the_paint_color_on_a_sliver_is_no_seed() -> None:
     """Fresh seed 803 ``lineart2`` as JPEG q70 4:4:4: JPEG's ringing left two pixels of
     exactly #00ff00 on a green art fill's sliver, 7-20 px from any stroke; as seeds near the
-    color they grew a region of 578 px there. A speck on a sliver is not paint."""
+    color they grew a region of 264 px there (578 px farther than 6 px from a stroke in all,
+    with the corners of ``test_ringing_corners_and_tips_of_a_green_fill_are_no_seed``). A
+    speck on a sliver is not paint."""
     [sample] = ev.painted_samples(803, ["jpeg70-444"], only=["lineart2"])
     assert ev.score_mask(sample)["far"] <= 10
