@@ -193,7 +193,7 @@ def drop_texture_gaps(take: np.ndarray, region: np.ndarray, flat: np.ndarray,
 
 def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | None = None,
                     slack: int = 0, certain: np.ndarray | None = None,
-                   edged: np.ndarray | None = None, hull_margin: int | None = None,
+                   edged: np.ndarray | None = None, hull_margin: int = -1,
                    prm: MosaicParams = DEFAULT_PARAMS) -> np.ndarray:
     """Complete each region along its own grid. A censorship patch is one contiguous area on
     one grid, but its blocks over flat fills (line art) look exactly like the fill, so the cell
@@ -204,12 +204,10 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
     an image with no region gets none. ``edged`` (lossy flat art): the strong cells with block
     edges; the box starts from the region's other cells (see ``Grid.cell_tests``), grows to
     edged cells (to any strong cell only when no edged one is in reach), and strong cells
-    without block edges outside the grown box are dropped. ``hull_margin`` (default
-    ``prm.complete_hull_margin``; -1 off): flat cells are taken only within the convex hull
-    of the found cells in the box grown by that many cells, unless they fill the box's
-    corners like a rectangle's (see ``hull_cut``)."""
-    if hull_margin is None:
-        hull_margin = prm.complete_hull_margin
+    without block edges outside the grown box are dropped. ``hull_margin`` (-1: off; the
+    caller picks ``prm.complete_hull_margin`` or ``prm.lossy_hull_margin``): flat cells are
+    taken only within the convex hull of the found cells in the box grown by that many
+    cells, unless they fill the box's corners like a rectangle's (see ``hull_cut``)."""
     if not cells.any():
         return cells
     out = cells.copy()
