@@ -123,6 +123,9 @@ class Grid:
         self.inner: np.ndarray | None = None
         #: (no weak step on a vertical side, none on a horizontal side), set by ``cell_tests``
         self.unstepped_sides: tuple[np.ndarray, np.ndarray] | None = None
+        #: (left, right, top, bottom) bool [ncy, ncx]: the sides with a weak cell's step, set by
+        #: ``cell_tests``
+        self.weak_side_steps: tuple[np.ndarray, ...] | None = None
         #: (mean steps across the vertical grid lines [ncy, ncx+1], across the horizontal ones
         #: [ncy+1, ncx]), between alike cells 0, set by ``cell_tests``
         self.side_steps: tuple[np.ndarray, np.ndarray] | None = None
@@ -234,6 +237,7 @@ class Grid:
         weak = (inner <= self.prm.weak_ratio * level + self.prm.weak_min) & self.inside & (weak_sides >= 2)
         # (see ``long_bands``)
         self.unstepped_sides = (~(w_left | w_right), ~(w_top | w_bottom))
+        self.weak_side_steps = (w_left, w_right, w_top, w_bottom)
         self.side_steps = (vlines, hlines)
         return strong, weak
 

@@ -486,6 +486,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     exact_rgb = False
     raw_inner = grid.inner
     raw_grid = grid
+    raw_strong = strong
     if not lossless and p >= prm.median_min_p:
         grid = Grid(rgb, p, fx, fy, box, denoise=5 if p >= prm.median5_min_p else 3, prm=prm)
         strong, weak = grid.cell_tests()
@@ -513,6 +514,19 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             # holding one of its 1-level steps, passes the luma tests and carried a region
             # across the picture.
             weak = weak & const
+    if (prm.jpeg_weak_flat_sides and jpeg_aligned and raw_strong.any()
+            and grid.weak_side_steps is not None
+            and lossless_image is not None and not lossless_image()):
+        # On JPEG's own blocks the flat JPEG blocks between the lines of a hatching step to
+        # the blocks that hold a line (which JPEG does not keep flat, and the median filter
+        # of lossy input flattens): a weak cell's steps count only toward cells flat on the
+        # unfiltered image too.
+        level = float(np.median(raw_inner[raw_strong]))
+        rf = np.pad(raw_inner <= prm.weak_ratio * level + prm.weak_min, 1)
+        w_l, w_r, w_t, w_b = grid.weak_side_steps
+        facing = ((w_l & rf[1:-1, :-2]).astype(np.int8) + (w_r & rf[1:-1, 2:])
+                  + (w_t & rf[:-2, 1:-1]) + (w_b & rf[2:, 1:-1]))
+        weak = weak & (facing >= prm.jpeg_weak_flat_sides)
     # Lossy input: a strong cell must have block edges to seed or carry a region (fine
     # hatching crossing the grid lines steps on a few pixels of a side, enough for its
     # mean); the others still let a region's completion box grow to them.
@@ -627,6 +641,15 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     interior = cells & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
     judged = raw_inner[interior] if np.count_nonzero(interior) >= 3 else raw_inner[cells]
     exact = float(np.percentile(judged, 75)) <= prm.clean_noise
+    if (exact and prm.exact_runs_rgb and not exact_rgb
+            and lossless_image is not None and not lossless_image()):
+        # JPEG q95 (and JPEG's own 8 x 8 blocks at any quality) keeps a block's luma flat but
+        # not its chroma: exact runs over its colors end at the first pixel, which cut away
+        # the border cells of the region (a ring of a block around it). Grey blocks stay
+        # exact in every channel (and so do a PNG's that ``looks_lossless`` misses).
+        judged_cells = interior if np.count_nonzero(interior) >= 3 else cells
+        constant = raw_grid.constant_cells(judged_cells)
+        exact = np.count_nonzero(constant) >= prm.exact_share * np.count_nonzero(judged_cells)
     # Truly lossless: cut each region to the box of its block edges; completion and box
     # growth took flat cells and cells that thin lines clip on every side of it.
     if exact and exact_rgb:

@@ -287,6 +287,9 @@ class MosaicParams:
     #: exceed side_ratio x the interior gradient of both cells it separates (not just this
     #: one's) + side_min
     jpeg_pair_sides: bool = True
+    #: on JPEG's own 8 x 8 lines of a lossy image: a weak cell needs this many stepping sides
+    #: toward cells that are as flat as weak cells on the unfiltered luma (0: off)
+    jpeg_weak_flat_sides: int = 1
     #: a side only counts when the two cells' mean lumas differ by at least this share of the
     #: side's step (blocks: the whole step; screentone or hatching with the grid's period:
     #: alike cells, ~0); 0 turns the check off
@@ -574,6 +577,10 @@ class MosaicParams:
     #: pixels within lossy_pixel_tol x the strip tolerance below of the block's luma
     lossy_pixels: bool = True
     lossy_pixel_tol: float = 2.0
+    #: on an image that does not look lossless, exact partial blocks (runs of equal pixels)
+    #: only where the region's blocks are exactly constant in every channel (otherwise the
+    #: lossy partial blocks and ``lossy_block_pixels``)
+    exact_runs_rgb: bool = True
     #: lossy input: the partial blocks in the cells beside a region (``border.beside_blocks``),
     #: added once the regions are grown: a cell's part near its side's color, when it covers
     #: beside_min_share of the cell or more and at most beside_beyond of the pixels within
