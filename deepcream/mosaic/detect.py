@@ -639,17 +639,16 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     # region, as border cells hold the patch border (a step) when the block is partial.
     pad = np.pad(cells, 1)
     interior = cells & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
-    judged = raw_inner[interior] if np.count_nonzero(interior) >= 3 else raw_inner[cells]
-    exact = float(np.percentile(judged, 75)) <= prm.clean_noise
+    judged = interior if np.count_nonzero(interior) >= 3 else cells
+    exact = float(np.percentile(raw_inner[judged], 75)) <= prm.clean_noise
     if (exact and prm.exact_runs_rgb and not exact_rgb
             and lossless_image is not None and not lossless_image()):
         # JPEG q95 (and JPEG's own 8 x 8 blocks at any quality) keeps a block's luma flat but
         # not its chroma: exact runs over its colors end at the first pixel, which cut away
         # the border cells of the region (a ring of a block around it). Grey blocks stay
         # exact in every channel (and so do a PNG's that ``looks_lossless`` misses).
-        judged_cells = interior if np.count_nonzero(interior) >= 3 else cells
-        constant = raw_grid.constant_cells(judged_cells)
-        exact = np.count_nonzero(constant) >= prm.exact_share * np.count_nonzero(judged_cells)
+        constant = raw_grid.constant_cells(judged)
+        exact = np.count_nonzero(constant) >= prm.exact_share * np.count_nonzero(judged)
     # Truly lossless: cut each region to the box of its block edges; completion and box
     # growth took flat cells and cells that thin lines clip on every side of it.
     if exact and exact_rgb:

@@ -578,8 +578,8 @@ class MosaicParams:
     lossy_pixels: bool = True
     lossy_pixel_tol: float = 2.0
     #: on an image that does not look lossless, exact partial blocks (runs of equal pixels)
-    #: only where the region's blocks are exactly constant in every channel (otherwise the
-    #: lossy partial blocks and ``lossy_block_pixels``)
+    #: only where exact_share of the region's inner cells are exactly constant in every
+    #: channel (otherwise the lossy partial blocks and ``lossy_block_pixels``)
     exact_runs_rgb: bool = True
     #: lossy input: the partial blocks in the cells beside a region (``border.beside_blocks``),
     #: added once the regions are grown: a cell's part near its side's color, when it covers
