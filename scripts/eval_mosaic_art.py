@@ -439,6 +439,35 @@ def missed_cells(pred: np.ndarray, sample: ArtSample, scale: float) -> tuple[int
     return missed, total
 
 
+PLACES = ("border visible", "border flat", "next visible", "next flat", "deep visible", "deep flat")
+
+
+def missed_by_place(pred: np.ndarray, sample: ArtSample, scale: float) -> dict[str, list[int]]:
+    """Where the missed truth lies: {place: [missed px, truth px]}, by the pixel's distance
+    from its selection's border (under one block: "border"; one to two: "next"; farther:
+    "deep") and by whether its cell changed visibly ("visible", as ``pixelate_selection``
+    counts it) or not ("flat": a block over a flat area, which only its exact color shows).
+    Pixels are the condition's own (a rescaled picture's, by nearest neighbour)."""
+    out = {k: [0, 0] for k in PLACES}
+    h, w = pred.shape
+    for patch in sample.patches:
+        b, sel = patch["block"], patch["selection"]
+        visible = np.kron(patch["changed"], np.ones((b, b), bool))[:sel.shape[0], :sel.shape[1]]
+        depth = cv2.distanceTransform(np.pad(sel.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1] / b
+        if (h, w) != sel.shape:
+            sel = cv2.resize(sel.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+            visible = cv2.resize(visible.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+            depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_NEAREST)
+        missed = sel & ~pred
+        for band, near in (("border", depth < 1), ("next", (depth >= 1) & (depth < 2)),
+                           ("deep", depth >= 2)):
+            for kind, cells in (("visible", visible), ("flat", ~visible)):
+                part = sel & near & cells
+                out[f"{band} {kind}"][0] += int(np.count_nonzero(missed & part))
+                out[f"{band} {kind}"][1] += int(np.count_nonzero(part))
+    return out
+
+
 def photo_with_mosaic(block: int, seed: int, condition: str = "scale75") -> tuple[np.ndarray, np.ndarray]:
     """A photo (skimage's astronaut at 900 x 900) with an ellipse of ``block`` px blocks (grid
     at the canvas origin) placed by ``seed``, then saved or rescaled as ``condition`` says:
@@ -473,8 +502,16 @@ def evaluate(seeds: list[int], conditions: list[str], detector=None,
                 m, t = missed_cells(pred, s, scale)
                 rows.append({"seed": seed, "name": s.name, "iou": iou(pred, truth),
                              "outside": outside, "missed_cells": m, "changed_cells": t,
-                             "blocks": [p["block"] for p in s.patches]})
+                             "blocks": [p["block"] for p in s.patches],
+                             "truth_px": int(np.count_nonzero(truth)),
+                             "outside_px": int(np.count_nonzero(pred & ~truth)),
+                             "missed_by_place": missed_by_place(pred, s, scale)})
+        truth_px = max(1, sum(r["truth_px"] for r in rows))
+        # (shares of all the condition's truth pixels, so that they add up with "outside")
+        places = {k: sum(r["missed_by_place"][k][0] for r in rows) / truth_px for k in PLACES}
+        places["outside"] = sum(r["outside_px"] for r in rows) / truth_px
         out["conditions"][cond] = {
+            "missed_by_place": places,
             "images": len(rows),
             "mean_iou": float(np.mean([r["iou"] for r in rows])),
             "min_iou": float(np.min([r["iou"] for r in rows])),
@@ -501,6 +538,14 @@ def to_markdown(res: dict) -> str:
     for cond, r in res["conditions"].items():
         lines.append(f"| {cond} | {r['images']} | {r['mean_iou']:.3f} | {r['min_iou']:.3f} | "
                      f"{100 * r['mean_outside']:.1f}% | {100 * r['missed_cells']:.1f}% |")
+    if any("missed_by_place" in r for r in res["conditions"].values()):
+        cols = PLACES + ("outside",)
+        lines += ["", "Missed truth by place, and the detection outside it, as shares of the truth "
+                  "(`missed_by_place`):", "",
+                  "| condition | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for cond, r in res["conditions"].items():
+            lines.append(f"| {cond} | " + " | ".join(f"{100 * r['missed_by_place'][k]:.2f}%"
+                                                      for k in cols) + " |")
     if res["clean"]:
         lines += ["", "| clean pages | pages | worst page FP | mean FP |", "|---|---|---|---|"]
         for cond, r in res["clean"].items():

@@ -803,6 +803,17 @@ def test_grid_on_jpeg_blocks_does_not_take_paper_between_hatching(art_set_seed2)
     assert np.count_nonzero(off & ~truth) > 0.5 * np.count_nonzero(off)
 
 
+def test_missed_by_place_splits_the_truth(art_set_seed2) -> None:
+    """The evaluation's breakdown of missed truth (``missed_by_place``): its places cover every
+    truth pixel once, a detection of nothing misses all of them and the truth itself none."""
+    sample = next(s for s in art_set_seed2 if s.name == "illust0")
+    nothing = ea.missed_by_place(np.zeros_like(sample.truth), sample, 1.0)
+    assert sum(total for _missed, total in nothing.values()) == np.count_nonzero(sample.truth)
+    assert all(missed == total for missed, total in nothing.values())
+    assert nothing["border visible"][1] > 0 and nothing["deep visible"][1] > 0
+    assert all(missed == 0 for missed, _total in ea.missed_by_place(sample.truth, sample, 1.0).values())
+
+
 def test_jpeg_border_cells_kept_where_only_the_luma_is_flat(art_set_seed2) -> None:
     """JPEG q95 keeps a block's luma exactly flat but not its chroma: the region's cells
     passed as exact, and their partial blocks were read as runs of exactly equal colors,
