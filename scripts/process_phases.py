@@ -81,13 +81,14 @@ def import_times(stderr: str) -> dict[str, float]:
     return out
 
 
-def model_seconds(models: Path, workload: Path, runs: int) -> float:
+def model_seconds(models: Path, workload: Path, runs: int, precision: str = "fp32") -> float:
     """The workload's crops through the loaded, warmed bar engine (median of ``runs``)."""
     code = f"""
 import statistics, time
 from deepcream.engines import get_engine
 from deepcream.pipeline import prepare
-engine = get_engine("bar", "onnx", {str(models)!r})
+from deepcream.session import SessionOptions
+engine = get_engine("bar", "onnx", {str(models)!r}, SessionOptions(precision={precision!r}))
 engine.warmup()
 job = prepare({str(workload)!r}, input_size=engine.input_size)
 engine.inpaint(job.crops, job.holes)
@@ -119,6 +120,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bench")
     ap.add_argument("--no-service", action="store_true", help="skip the published service")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="deepcream's --precision (bf16: OpenVINO, fast on AMX; not exact)")
     args = ap.parse_args()
 
     from deepcream_bench.fixtures import (
@@ -151,13 +154,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
             cmd = [PYTHON, "-m", "deepcream", "-v", "decensor", str(workload), "-o",
-                   f"{tmp}/{i}", "--models", str(models), "-q"]
+                   f"{tmp}/{i}", "--models", str(models), "-q", "--precision", args.precision]
             wall, err = timed(cmd, env)
             walls.append(wall)
             phase_runs.append(phases_of(err))
-            models_s.append(model_seconds(models, workload, 3))
+            models_s.append(model_seconds(models, workload, 3, args.precision))
         _, err = timed([PYTHON, "-X", "importtime", "-m", "deepcream", "decensor",
-                        str(workload), "-o", f"{tmp}/it", "--models", str(models), "-q"], env)
+                        str(workload), "-o", f"{tmp}/it", "--models", str(models), "-q",
+                        "--precision", args.precision], env)
     imports = import_times(err)
     model = median(models_s)
     paired = median([w - m for w, m in zip(walls, models_s, strict=True)])
@@ -172,7 +176,7 @@ def main() -> int:
     whole = median(walls)
     report = {
         "cpu": cpu_name(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-        "load_average_at_start": round(load, 2), "runs": args.runs,
+        "load_average_at_start": round(load, 2), "runs": args.runs, "precision": args.precision,
         "python_start_s": median(start), "help_s": median(helps),
         "whole_process_s": whole, "whole_process_all_s": walls,
         "model_s": model, "model_all_s": models_s, "overhead_s": paired,
@@ -194,8 +198,9 @@ def render(r: dict) -> str:
         "",
         f"CPU: {r['cpu']} ({r['cores']} cores; {r['cpu_flags'] or 'no AVX-512/AMX'}); load "
         f"average {r['load_average_at_start']} at start; medians of {r['runs']} processes "
-        "(whole-process and model-time processes alternate). "
-        "Reproduce: `python scripts/process_phases.py`.",
+        "(whole-process and model-time processes alternate); deepcream at precision "
+        f"{r.get('precision', 'fp32')}. Reproduce: `python scripts/process_phases.py"
+        f"{'' if r.get('precision', 'fp32') == 'fp32' else ' --precision ' + r['precision']}`.",
         "",
         "| | seconds |",
         "|---|---:|",

@@ -122,6 +122,52 @@ def test_optimized_graph_cache_loads_faster_and_changes_nothing(
     assert not ModelSession(bar_model)._runner.from_cache
 
 
+@needs_openvino
+def test_openvino_model_cache_is_used_and_changes_nothing(
+        bar_model: Path, fixture_batch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenVINO keeps its compiled model in the graph cache's ``openvino`` folder; a cached
+    or a damaged entry gives the uncached outputs, and ``graph_cache=False`` writes none."""
+    monkeypatch.setenv("DEEPCREAM_GRAPH_CACHE", str(tmp_path / "graphs"))
+    plain = ModelSession(bar_model, backend="openvino", graph_cache=False).run(*fixture_batch)
+    assert not (tmp_path / "graphs" / "openvino").exists()
+    first = ModelSession(bar_model, backend="openvino").run(*fixture_batch)
+    blobs = list((tmp_path / "graphs" / "openvino").glob("*.blob"))
+    assert len(blobs) == 1 and blobs[0].stat().st_size > 1000
+    assert np.array_equal(first, plain)
+    assert np.array_equal(ModelSession(bar_model, backend="openvino").run(*fixture_batch), plain)
+    blobs[0].chmod(0o600)
+    blobs[0].write_bytes(b"not a compiled model")
+    assert np.array_equal(ModelSession(bar_model, backend="openvino").run(*fixture_batch), plain)
+
+
+@needs_openvino
+def test_openvino_first_calls_from_two_threads_do_not_deadlock(bar_model: Path) -> None:
+    """Two crop threads making a fresh process's first OpenVINO calls at once deadlocked in
+    its Python binding (bf16: 1-2 of 12 processes before the session read its tensors once;
+    a hang fails by the timeout)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, threading, numpy as np
+from deepcream.session import ModelSession
+s = ModelSession({str(bar_model)!r}, precision="bf16", threads=2, graph_cache=False)
+img, mask = np.zeros((1, 256, 256, 3), np.float32), np.ones((1, 256, 256, 1), np.float32)
+sys.setswitchinterval(1e-6)  # (threads switch often: the hang came in 6 of 10 processes)
+barrier = threading.Barrier(2)
+def go():
+    barrier.wait()
+    s.run(img, mask)
+threads = [threading.Thread(target=go) for _ in range(2)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+"""
+    for _ in range(6):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=30)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_graph_cache_keeps_the_newest_entries(tmp_path: Path) -> None:
     from deepcream.session import GRAPH_CACHE_ENTRIES, _prune_graph_cache
 
