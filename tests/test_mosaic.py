@@ -841,6 +841,20 @@ def test_grid_on_jpeg_blocks_weak_cells_step_toward_flat_cells(art_set_seed2) ->
     _assert_found(img, truth, 0.89, 0.07)
 
 
+def test_colored_blocks_on_jpeg_blocks_count_by_their_luma() -> None:
+    """An 8 px mosaic on JPEG's own 8 x 8 blocks: JPEG keeps grey blocks exact in every
+    channel (so the grid reads as lossless) and colored ones exact in their luma only. A
+    strong cell now counts as a constant block when its luma is exactly flat
+    (``jpeg_luma_strong``): s1802 ``illust0`` JPEG q90 keeps the pixelated outline that
+    crosses its patch, IoU 0.264 -> 0.397 with no pixel added outside (the rest of the
+    patch lies over a smooth gradient, which JPEG turns into the same constant blocks)."""
+    img, truth = _art_picture(1802, "illust0", "jpeg90")
+    pred = detect_mosaic(img)
+    off = detect_mosaic(img, params=MosaicParams(jpeg_luma_strong=False))
+    assert ea.iou(pred, truth) >= 0.38 and ea.iou(off, truth) < 0.3
+    assert np.count_nonzero(pred & ~truth) <= 10
+
+
 def test_jpeg_border_cells_cut_to_the_block_color(art_set_seed2) -> None:
     """After JPEG the cells a blob's border crosses keep only the pixels near their block's
     luma, connected to the region (``lossy_pixels``). Seed 2 ``manga0`` JPEG q90: 0.915 /

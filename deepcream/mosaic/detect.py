@@ -506,8 +506,14 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             # ... and a strong cell that is not constant must touch a constant one (a
             # partial block on the patch border): small cells whose few interior pixels
             # fall between the lines of a fine hatching pass the luma tests too.
-            strong = strong & (const | ndimage.binary_dilation(
-                const & strong, structure=np.ones((3, 3), bool)))
+            kept = const
+            if (prm.jpeg_luma_strong and jpeg_aligned and lossless_image is not None
+                    and not lossless_image()):
+                # On JPEG's own blocks grey blocks stay exact in every channel, colored ones
+                # in their luma only (the grid reads as lossless from the grey ones).
+                kept = const | (raw_inner <= prm.clean_noise)
+            strong = strong & (kept | ndimage.binary_dilation(
+                kept & strong, structure=np.ones((3, 3), bool)))
         elif np.count_nonzero(const & strong) >= prm.weak_exact_share * np.count_nonzero(strong):
             # Fewer constant strong cells (the others over hatching or dots of the box) still
             # make a weak cell prove itself: a row of cells over a smooth gradient, each

@@ -290,6 +290,10 @@ class MosaicParams:
     #: on JPEG's own 8 x 8 lines of a lossy image: a weak cell needs this many stepping sides
     #: toward cells that are as flat as weak cells on the unfiltered luma (0: off)
     jpeg_weak_flat_sides: int = 1
+    #: on JPEG's own 8 x 8 lines of a lossy image whose grid reads as lossless: a strong cell
+    #: whose luma is exactly flat counts as a constant block (JPEG keeps the luma of its own
+    #: flat blocks, not their chroma)
+    jpeg_luma_strong: bool = True
     #: a side only counts when the two cells' mean lumas differ by at least this share of the
     #: side's step (blocks: the whole step; screentone or hatching with the grid's period:
     #: alike cells, ~0); 0 turns the check off
