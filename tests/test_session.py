@@ -138,6 +138,9 @@ def test_openvino_model_cache_is_used_and_changes_nothing(
     blobs[0].chmod(0o600)
     blobs[0].write_bytes(b"not a compiled model")
     assert np.array_equal(ModelSession(bar_model, backend="openvino").run(*fixture_batch), plain)
+    # (a dynamic batch: the session reads its first request's tensors before they have a shape)
+    batched = ModelSession(bar_model, backend="openvino", batch_size=3, graph_cache=False)
+    assert np.abs(batched.run(*fixture_batch) - plain).max() <= 1e-4
 
 
 @needs_openvino
