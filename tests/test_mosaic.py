@@ -1224,14 +1224,15 @@ def test_regions_under_half_a_block_are_dropped() -> None:
     """Art-set seed 302 ``illust0`` after JPEG q80: two patches (8 and 15 px blocks) were
     found with 18 more regions of 1-123 px around them, each a crop for the mosaic model.
     A region under half a block of its grid is dropped (``min_region_blocks``): six
-    regions, IoU 0.629 -> 0.628."""
+    regions, IoU 0.629 -> 0.628. (``jpeg_luma_strong`` keeps more colored 8 px blocks: a
+    seventh region of 52 px, and specks holding more of the patch: IoU 0.656 -> 0.653.)"""
     img, truth = _art_picture(302, "illust0", "jpeg80")
     mask, regions = find_mosaic_regions(img)
-    assert len(regions) <= 6
+    assert len(regions) <= 7
     assert all(r.pixels >= 0.5 * r.block ** 2 for r in regions)
     kept, specks = find_mosaic_regions(img, params=MosaicParams(min_region_blocks=0))
     assert len(specks) >= 15
-    assert ea.iou(mask, truth) >= ea.iou(kept, truth) - 0.002
+    assert ea.iou(mask, truth) >= ea.iou(kept, truth) - 0.004
     assert not (mask & ~kept).any()  # only whole regions go
 
 
@@ -1694,14 +1695,16 @@ def test_a_shading_jpeg_flattened_on_its_grid_is_no_mosaic() -> None:
     flat blocks stepping on its own grid lines, and a 4 px grid there took 2,873 px that no
     mosaic covers. The region's cell means follow the shading (no cell off its neighbours'
     mean by over 2 levels; the mosaics on JPEG's grid over the evaluation sets: 8.5% of
-    their cells or more): left out (``Grid.drop_smooth_regions``), and the IoU rises."""
+    their cells or more): left out (``Grid.drop_smooth_regions``), and the IoU rises.
+    (``jpeg_luma_strong`` keeps more colored blocks of the 8 px patch: 252 px off the truth
+    at its border, 3 without it, IoU 0.582 -> 0.597.)"""
     sample = ea.make_art_set(802)[0][1]
     assert sample.name == "illust1"
     img, truth, _ = ea.apply_condition(sample.image, sample.truth, "jpeg70")
     with_rule = detect_mosaic(img)
     without = detect_mosaic(img, params=_NO_SMOOTH_RULE)
     assert np.count_nonzero(without & ~truth) > 2000
-    assert np.count_nonzero(with_rule & ~truth) < 100
+    assert np.count_nonzero(with_rule & ~truth) < 300
     assert ea.iou(with_rule, truth) > ea.iou(without, truth) + 0.03
 
 
