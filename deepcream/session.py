@@ -12,6 +12,7 @@ import collections
 import contextlib
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -142,8 +143,12 @@ def resolve_backend(backend: str, precision: str = "fp32") -> str:
     """``choose_backend`` for this environment."""
     if backend not in BACKENDS:  # before importing onnxruntime
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    return choose_backend(backend, precision, providers=ort_providers(),
-                          openvino="openvino" in available_backends())
+    openvino = "openvino" in available_backends()
+    if openvino and (backend == "openvino" or (backend == "auto" and precision == "bf16")):
+        # The choice is OpenVINO whatever onnxruntime offers: importing onnxruntime only to
+        # list its providers would cost a one-image run ~30 ms before the model loads.
+        return choose_backend(backend, precision, providers=[], openvino=True)
+    return choose_backend(backend, precision, providers=ort_providers(), openvino=openvino)
 
 
 class ModelSession:
@@ -427,10 +432,41 @@ def _register_shared_arena(ort: Any) -> None:
         _SHARED_ARENA = True
 
 
+def _import_openvino() -> Any:
+    """``import openvino`` without its model converter. The package imports
+    ``openvino.tools.ovc`` (with its telemetry) for ``openvino.convert_model``; deepcream never
+    converts with it, and it costs a one-image run ~0.09 s of the ~0.13 s import. The
+    package's own ``__init__`` goes on without the converter when importing it fails, which
+    a ``None`` entry in ``sys.modules`` makes it do; ``openvino.convert_model`` then imports
+    the converter on first use, so the package looks the same to any other user."""
+    import sys
+
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    blocked = "openvino.tools.ovc" not in sys.modules
+    if blocked:
+        sys.modules["openvino.tools.ovc"] = None  # type: ignore[assignment]
+    try:
+        import openvino
+    finally:
+        if blocked and sys.modules.get("openvino.tools.ovc", False) is None:
+            del sys.modules["openvino.tools.ovc"]
+    if not hasattr(openvino, "convert_model"):
+        openvino.__getattr__ = _openvino_lazy_attribute  # module __getattr__ (PEP 562)
+    return openvino
+
+
+def _openvino_lazy_attribute(name: str) -> Any:
+    if name == "convert_model":
+        from openvino.tools.ovc import convert_model
+
+        return convert_model
+    raise AttributeError(f"module 'openvino' has no attribute {name!r}")
+
+
 class _OpenVinoRunner(_Runner):
     def __init__(self, owner: ModelSession) -> None:
-        import openvino as ov
-
+        ov = _import_openvino()
         core = ov.Core()
         if owner.precision == "int8":
             raise ModelError("precision int8 is implemented on the onnxruntime backend")
@@ -441,33 +477,38 @@ class _OpenVinoRunner(_Runner):
             # One stream per concurrent crop in "crops" mode (each stream single-threaded).
             "NUM_STREAMS": owner.threads if owner.parallel == "crops" else 1,
         }
-        # OpenVINO's own cache of compiled models (keyed by the model, the device and the
-        # settings): compiling takes ~0.3 s, loading the cached blob ~0.1 s, and a one-image
-        # run waits for it.
+        # The graph cache keeps the model as OpenVINO reads it (IR, batch fixed) and
+        # OpenVINO's compiled blob of it: a one-image run waits for the load.
         cache = _openvino_cache_dir() if owner._graph_cache else None
+        static = owner.batch_size == 1
         try:
-            model = core.read_model(str(owner.path))
-            _check_io([p.get_any_name() for p in model.inputs],
-                      [n for p in model.outputs for n in p.get_names()], owner.path)
-            if owner.batch_size == 1:
-                # Every call is one crop: a static batch lets OpenVINO plan memory once
-                # instead of keeping buffers for dynamic shapes.
-                model.reshape({"image": [1, CROP, CROP, 3], "mask": [1, CROP, CROP, 1]})
-            try:
-                self._compiled = core.compile_model(
-                    model, "CPU", config if cache is None else {**config, "CACHE_DIR": str(cache)})
-            except Exception:
-                if cache is None:
-                    raise
-                # (a damaged or unreadable cache entry: compile without the cache)
-                log.debug("OpenVINO's model cache in %s failed; compiling without it", cache)
-                self._compiled = core.compile_model(model, "CPU", config)
+            ir = _openvino_ir_path(owner.path, cache, ov.__version__, static)
+            self._compiled = None
+            if ir is not None and ir.is_file():
+                # Compiled from its path, a cached model is neither read nor hashed: OpenVINO
+                # keys the compiled blob by the file's path, size and time.
+                try:
+                    self._compiled = self._compile(core, str(ir), config, cache)
+                    with contextlib.suppress(OSError):
+                        os.utime(ir.parent)  # most recently used: pruned last
+                except Exception:  # a damaged cache entry: rebuild it from the model
+                    log.debug("OpenVINO IR %s unusable; rebuilding it", ir.parent)
+                    shutil.rmtree(ir.parent, ignore_errors=True)
+            if self._compiled is None:
+                model = self._read(core, owner.path, static)
+                if ir is not None and _save_openvino_ir(ov, model, ir):
+                    self._compiled = self._compile(core, str(ir), config, cache)
+                else:
+                    self._compiled = self._compile(core, model, config, cache)
+            _check_io([p.get_any_name() for p in self._compiled.inputs],
+                      [n for p in self._compiled.outputs for n in p.get_names()], owner.path)
         except ModelError:
             raise
         except Exception as exc:
             raise ModelError(f"cannot load {owner.path.name} with OpenVINO: {exc}") from exc
         if cache is not None:
             _prune_graph_cache(cache, pattern="*.blob")
+            _prune_graph_cache(cache, pattern="*-ir")
         self._lock = threading.Lock()
         # Infer requests not in use; one per concurrent caller. The first is made here and
         # its tensors' ``data`` read once: OpenVINO's Python binding initializes a static
@@ -477,6 +518,30 @@ class _OpenVinoRunner(_Runner):
         for port in (*self._compiled.inputs, *self._compiled.outputs):
             _ = first.get_tensor(port).data
         self._idle: list[Any] = [first]
+
+    @staticmethod
+    def _read(core: Any, path: Path, static: bool) -> Any:
+        model = core.read_model(str(path))
+        _check_io([p.get_any_name() for p in model.inputs],
+                  [n for p in model.outputs for n in p.get_names()], path)
+        if static:
+            # Every call is one crop: a static batch lets OpenVINO plan memory once instead
+            # of keeping buffers for dynamic shapes.
+            model.reshape({"image": [1, CROP, CROP, 3], "mask": [1, CROP, CROP, 1]})
+        return model
+
+    @staticmethod
+    def _compile(core: Any, model: Any, config: dict[str, Any], cache: Path | None) -> Any:
+        """``model`` (a Model or an IR path) compiled for the CPU, through OpenVINO's cache of
+        compiled models when there is one (compiling takes ~0.3 s, loading the blob ~0.1 s)."""
+        if cache is None:
+            return core.compile_model(model, "CPU", config)
+        try:
+            return core.compile_model(model, "CPU", {**config, "CACHE_DIR": str(cache)})
+        except Exception:
+            # (a damaged or unreadable cache entry: compile without the cache)
+            log.debug("OpenVINO's model cache in %s failed; compiling without it", cache)
+            return core.compile_model(model, "CPU", config)
 
     def run(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with self._lock:
@@ -556,6 +621,50 @@ def _openvino_cache_dir() -> Path | None:
     return cache / "openvino"
 
 
+def _openvino_ir_path(model: Path, cache: Path | None, version: str, static: bool
+                      ) -> Path | None:
+    """Where the model, as OpenVINO reads it (its own IR, batch fixed to 1 when ``static``),
+    is kept in ``cache``; None without a cache. The key names the ONNX file by path, size and
+    modification time, like ``_optimized_graph_path``."""
+    import hashlib
+
+    if cache is None:
+        return None
+    try:
+        st = model.stat()
+    except OSError:
+        return None
+    key = f"{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{version}|{static}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    return cache / f"{model.stem}-{digest}-ir" / "model.xml"
+
+
+def _save_openvino_ir(ov: Any, model: Any, target: Path) -> bool:
+    """Save ``model`` as OpenVINO IR at ``target`` (an .xml and its .bin) all at once: both
+    are written in a temp folder that is renamed into place, so a reader never sees half
+    of it. Weights stay fp32 (not the fp16 ``save_model`` makes by default). False when the
+    cache cannot be written."""
+    import tempfile
+
+    folder = target.parent
+    for stale in folder.parent.glob(f".{folder.name}~*"):
+        # (left by a process killed while saving; a live save takes well under a minute)
+        with contextlib.suppress(OSError):
+            if time.time() - stale.stat().st_mtime > 600:
+                shutil.rmtree(stale, ignore_errors=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}~", dir=folder.parent))
+    except OSError as exc:
+        log.debug("cannot keep OpenVINO's IR in %s: %s", folder.parent, exc)
+        return False
+    try:
+        ov.save_model(model, str(tmp / target.name), compress_to_fp16=False)
+        os.rename(tmp, folder)
+    except OSError:  # another process saved it first, or the disk is full
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target.is_file()
+
+
 def _prune_graph_cache(folder: Path, keep: int = GRAPH_CACHE_ENTRIES, pattern: str = "*.onnx"
                        ) -> None:
     """Remove all but the ``keep`` most recently used entries (a replaced or moved model
@@ -563,7 +672,10 @@ def _prune_graph_cache(folder: Path, keep: int = GRAPH_CACHE_ENTRIES, pattern: s
     try:
         entries = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[keep:]:
-            old.unlink(missing_ok=True)
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
     except OSError:
         pass
 

@@ -125,19 +125,33 @@ def test_optimized_graph_cache_loads_faster_and_changes_nothing(
 @needs_openvino
 def test_openvino_model_cache_is_used_and_changes_nothing(
         bar_model: Path, fixture_batch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """OpenVINO keeps its compiled model in the graph cache's ``openvino`` folder; a cached
-    or a damaged entry gives the uncached outputs, and ``graph_cache=False`` writes none."""
+    """OpenVINO keeps the model as it reads it (IR) and its compiled model in the graph
+    cache's ``openvino`` folder; a cached or a damaged entry gives the uncached outputs, and
+    ``graph_cache=False`` writes none."""
     monkeypatch.setenv("DEEPCREAM_GRAPH_CACHE", str(tmp_path / "graphs"))
+    cache = tmp_path / "graphs" / "openvino"
     plain = ModelSession(bar_model, backend="openvino", graph_cache=False).run(*fixture_batch)
-    assert not (tmp_path / "graphs" / "openvino").exists()
+    assert not cache.exists()
     first = ModelSession(bar_model, backend="openvino").run(*fixture_batch)
-    blobs = list((tmp_path / "graphs" / "openvino").glob("*.blob"))
+    blobs = list(cache.glob("*.blob"))
+    irs = list(cache.glob("*-ir/model.xml"))
     assert len(blobs) == 1 and blobs[0].stat().st_size > 1000
+    assert len(irs) == 1 and irs[0].with_suffix(".bin").stat().st_size > 1000
+    assert sorted(p.name for p in cache.iterdir()) == sorted([blobs[0].name, irs[0].parent.name])
     assert np.array_equal(first, plain)
     assert np.array_equal(ModelSession(bar_model, backend="openvino").run(*fixture_batch), plain)
+    assert list(cache.glob("*.blob")) == blobs  # the IR's blob was found, not made again
     blobs[0].chmod(0o600)
     blobs[0].write_bytes(b"not a compiled model")
     assert np.array_equal(ModelSession(bar_model, backend="openvino").run(*fixture_batch), plain)
+    for ir in (irs[0], irs[0].with_suffix(".bin")):
+        ir.write_bytes(b"<damaged")
+        for blob in cache.glob("*.blob"):  # (else a damaged .bin is never read)
+            blob.chmod(0o600)
+            blob.unlink()
+        assert np.array_equal(ModelSession(bar_model, backend="openvino").run(*fixture_batch),
+                              plain)
+        assert irs[0].with_suffix(".bin").stat().st_size > 1000  # rebuilt from the model
     # (a dynamic batch: the session reads its first request's tensors before they have a shape)
     batched = ModelSession(bar_model, backend="openvino", batch_size=3, graph_cache=False)
     assert np.abs(batched.run(*fixture_batch) - plain).max() <= 1e-4
@@ -171,6 +185,34 @@ threads = [threading.Thread(target=go) for _ in range(2)]
         assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+@needs_openvino
+def test_a_bf16_session_loads_neither_onnxruntime_nor_openvinos_converter(bar_model: Path) -> None:
+    """A one-image bf16 run imports only what it uses: not onnxruntime (OpenVINO is the
+    choice whatever its providers) and not OpenVINO's model converter (~0.1 s together);
+    ``openvino.convert_model`` still works for anyone else in the process."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from deepcream.session import ModelSession
+s = ModelSession({str(bar_model)!r}, precision="bf16", graph_cache=False)
+assert s.backend == "openvino"
+assert "onnxruntime" not in sys.modules and "openvino.tools.ovc" not in sys.modules
+import openvino
+assert callable(openvino.convert_model) and "openvino.tools.ovc" in sys.modules
+try:
+    openvino.no_such_name
+except AttributeError as exc:
+    assert "no_such_name" in str(exc)
+else:
+    raise AssertionError("no AttributeError")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_graph_cache_keeps_the_newest_entries(tmp_path: Path) -> None:
     from deepcream.session import GRAPH_CACHE_ENTRIES, _prune_graph_cache
 
@@ -181,6 +223,16 @@ def test_graph_cache_keeps_the_newest_entries(tmp_path: Path) -> None:
     _prune_graph_cache(tmp_path)
     left = sorted(p.name for p in tmp_path.glob("*.onnx"))
     assert left == sorted(f"m{k}.onnx" for k in range(3, GRAPH_CACHE_ENTRIES + 3))
+    # OpenVINO's IR entries are folders (an .xml and its .bin), pruned whole
+    for k in range(GRAPH_CACHE_ENTRIES + 2):
+        entry = tmp_path / f"m{k}-ir"
+        entry.mkdir()
+        (entry / "model.xml").write_bytes(b"x")
+        os.utime(entry, (1000 + k, 1000 + k))
+    _prune_graph_cache(tmp_path, pattern="*-ir")
+    left = sorted(p.name for p in tmp_path.glob("*-ir"))
+    assert left == sorted(f"m{k}-ir" for k in range(2, GRAPH_CACHE_ENTRIES + 2))
+    assert len(list(tmp_path.glob("*.onnx"))) == GRAPH_CACHE_ENTRIES
 
 
 def test_empty_batch(ort_session: ModelSession) -> None:
