@@ -453,6 +453,12 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     image looks lossless (``looks_lossless``), asked when the box's strong cells cannot tell."""
     # Over 80 lines on purpose: the steps (cells, growth, borders, completion) read and
     # narrow the same per-grid arrays; the comments mark them.
+    def lossless_whole() -> bool:  # the whole image looks lossless (asked lazily, cached)
+        return lossless_image is not None and lossless_image()
+
+    def lossy() -> bool:  # the whole image looks lossy (JPEG)
+        return lossless_image is not None and not lossless_image()
+
     grid = Grid(rgb, p, fx, fy, box, prm=prm)
     jpeg_aligned = p % 8 == 0 and fx % 8 == 0 and fy % 8 == 0
     # On JPEG's own 8 x 8 blocks, a flat JPEG block (paper, which JPEG keeps exact) steps to
@@ -460,8 +466,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     # block: there a side counts only when it steps over the flatness of both its cells.
     # (Exact sides: on an image that looks lossless, not on the cell image of a non-integer
     # grid, whose cells are exactly constant wherever the art is flat.)
-    exact_sides = (prm.exact_sides and not exact_only and lossless_image is not None
-                   and lossless_image())
+    exact_sides = prm.exact_sides and not exact_only and lossless_whole()
     strong, weak = grid.cell_tests(pair=prm.jpeg_pair_sides and jpeg_aligned,
                                    exact_sides=exact_sides)
     # (Not on a pixel-repetition upscale: its texture steps fall on grid lines of every
@@ -475,8 +480,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     # A few exactly flat strong cells do not prove lossless input (JPEG keeps uniform
     # dark blocks exact): with few strong cells, assume lossy and try the median pass.
     lossless = noise <= prm.clean_noise and np.count_nonzero(strong) >= prm.lossless_min_cells
-    if (noise <= prm.clean_noise and not lossless
-            and lossless_image is not None and lossless_image()):
+    if noise <= prm.clean_noise and not lossless and lossless_whole():
         # ... unless the image as a whole is lossless (``looks_lossless``): big blocks over
         # flat or screened areas leave a box too few strong cells to tell (held-out s200
         # ``illust0``: 8, and its 14 px patch went through the lossy tests, which dropped it).
@@ -507,8 +511,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             # partial block on the patch border): small cells whose few interior pixels
             # fall between the lines of a fine hatching pass the luma tests too.
             kept = const
-            if (prm.jpeg_luma_strong and jpeg_aligned and lossless_image is not None
-                    and not lossless_image()):
+            if prm.jpeg_luma_strong and jpeg_aligned and lossy():
                 # On JPEG's own blocks grey blocks stay exact in every channel, colored ones
                 # in their luma only (the grid reads as lossless from the grey ones).
                 kept = const | (raw_inner <= prm.clean_noise)
@@ -521,8 +524,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
             # across the picture.
             weak = weak & const
     if (prm.jpeg_weak_flat_sides and jpeg_aligned and raw_strong.any()
-            and grid.weak_side_steps is not None
-            and lossless_image is not None and not lossless_image()):
+            and grid.weak_side_steps is not None and lossy()):
         # On JPEG's own blocks the flat JPEG blocks between the lines of a hatching step to
         # the blocks that hold a line (which JPEG does not keep flat, and the median filter
         # of lossy input flattens): a weak cell's steps count only toward cells flat on the
@@ -633,8 +635,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
                                 prm=prm)
     jpeg_lines = on_jpeg_lines(p, fx, fy)
     if (jpeg_lines and (prm.jpeg_smooth_min_cells > 0 or prm.jpeg_smooth_plane_cells > 0)
-            and lossless_image is not None
-            and not lossless_image()):
+            and lossy()):
         # A soft shading that JPEG flattened into its own blocks (on the unfiltered luma).
         cells = raw_grid.drop_smooth_regions(cells)
         if not cells.any():
@@ -647,8 +648,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     interior = cells & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
     judged = interior if np.count_nonzero(interior) >= 3 else cells
     exact = float(np.percentile(raw_inner[judged], 75)) <= prm.clean_noise
-    if (exact and prm.exact_runs_rgb and not exact_rgb
-            and lossless_image is not None and not lossless_image()):
+    if exact and prm.exact_runs_rgb and not exact_rgb and lossy():
         # JPEG q95 (and JPEG's own 8 x 8 blocks at any quality) keeps a block's luma flat but
         # not its chroma: exact runs over its colors end at the first pixel, which cut away
         # the border cells of the region (a ring of a block around it). Grey blocks stay
@@ -666,14 +666,12 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         # art beside them is not. (Not on a grid whose lines hold JPEG's 8 x 8 lines unless
         # the image looks lossless: JPEG decodes a smooth area as constant 8 x 8 blocks that
         # step on them.)
-        if (prm.stepped_rings
-                and (not jpeg_lines or (lossless_image is not None and lossless_image()))):
+        if prm.stepped_rings and (not jpeg_lines or lossless_whole()):
             cells = grid.grow_stepped_constant(cells, prm.stepped_rings, across_v, across_h)
     pixels = partial_blocks(grid, cells, noise, exact)
     if exact and exact_rgb and prm.exact_pixels:
         pixels = exact_block_pixels(grid, cells, pixels)
-        if (prm.beside_blocks and jpeg_lines and lossless_image is not None
-                and not lossless_image()):
+        if prm.beside_blocks and jpeg_lines and lossy():
             # JPEG keeps grey blocks on its own 8 x 8 lines exact, but not the partial blocks
             # beside them: only their tolerant test (``grid.beside``) finds those.
             lossy_block_pixels(grid, cells, pixels, noise)
