@@ -42,13 +42,17 @@ def clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: int
 
 
 def extend_box(box: list[int], flat: np.ndarray, evidence: np.ndarray, slack: int,
-                far: float = 2.0) -> list[int]:
+                far: float = 2.0, lone: np.ndarray | None = None, lone_far: float = 0.0
+                ) -> list[int]:
     """Grow a region's cell box [y0, y1, x0, x1) in each direction across bands of flat cells
     as far as the last band holding evidence (a block-like cell of the same grid). A patch
     over line art shows its blocks only where a line or a fill edge crosses it, often in
     pieces separated by blocks over a flat fill; flat cells with no evidence beyond them are
-    surroundings and stop nothing but are not taken."""
+    surroundings and stop nothing but are not taken. ``lone``: evidence cells that reach
+    only ``lone_far`` x the box's extent (cells with no evidence beside them)."""
     ncy, ncx = flat.shape
+    if lone is None:
+        lone = np.zeros_like(evidence)
     y0, y1, x0, x1 = box
     changed = True
     while changed:
@@ -56,20 +60,21 @@ def extend_box(box: list[int], flat: np.ndarray, evidence: np.ndarray, slack: in
         for direction in range(4):
             if direction < 2:  # columns right (0) / left (1) of the box, over its rows
                 bands = range(x1, ncx) if direction == 0 else range(x0 - 1, -1, -1)
-                seg = [(flat[y0:y1, k], evidence[y0:y1, k]) for k in bands]
+                seg = [(flat[y0:y1, k], evidence[y0:y1, k], lone[y0:y1, k]) for k in bands]
             else:  # rows below (2) / above (3), over its columns
                 bands = range(y1, ncy) if direction == 2 else range(y0 - 1, -1, -1)
-                seg = [(flat[k, x0:x1], evidence[k, x0:x1]) for k in bands]
+                seg = [(flat[k, x0:x1], evidence[k, x0:x1], lone[k, x0:x1]) for k in bands]
             # At most ``far`` times the box's extent that way: far-off block-like cells are more
             # likely another patch (one whose period is a multiple of this one) than a part.
-            limit = int(far * ((x1 - x0) if direction < 2 else (y1 - y0)))
+            extent = (x1 - x0) if direction < 2 else (y1 - y0)
+            limit, lone_limit = int(far * extent), int(lone_far * extent)
             reach = 0
-            for i, (f, e) in enumerate(seg[:limit]):
+            for i, (f, e, single) in enumerate(seg[:limit]):
                 # The band must be flat, but for its two end cells (partial blocks where the
                 # patch ends inside a cell) and ``slack`` more (JPEG noise).
                 if np.count_nonzero(~f[1:-1]) > slack:
                     break
-                if e.any():
+                if (e & ~single).any() or (i < lone_limit and e.any()):
                     reach = i + 1
             if reach:
                 changed = True
@@ -212,6 +217,12 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
         return cells
     out = cells.copy()
     labels, _ = ndimage.label(cells, structure=np.ones((3, 3), bool))
+    lone = None
+    if evidence is not None and prm.box_reach_lone >= 0:
+        neighbours = ndimage.convolve(evidence.view(np.uint8), np.ones((3, 3), np.uint8),
+                                      mode="constant")
+        lone = evidence & (neighbours < 2)
+    reach_far = {"far": prm.box_reach, "lone": lone, "lone_far": prm.box_reach_lone}
     for k, sl in enumerate(ndimage.find_objects(labels), start=1):
         # Only solid regions: a few cells along a diagonal outline span a large box.
         # (``certain``: cells that prove a mosaic by themselves, e.g. a staircase of
@@ -244,14 +255,14 @@ def complete_cells(cells: np.ndarray, flat: np.ndarray, evidence: np.ndarray | N
             # off) found rectangles over a flat fill by the partial blocks of their border,
             # but took the fill beside blob-shaped patches up to an outline of the art.
             reach = evidence & edged
-            grown = extend_box(box, flat, reach, slack, far=prm.box_reach)
+            grown = extend_box(box, flat, reach, slack, **reach_far)
             if grown == box and prm.box_reach_any > 0:
                 reach = evidence
-                grown = extend_box(box, flat, reach, slack, far=prm.box_reach_any)
+                grown = extend_box(box, flat, reach, slack, **{**reach_far, "far": prm.box_reach_any})
             before, box = box, grown
         elif evidence is not None:
             reach, before = evidence, box
-            box = extend_box(box, flat, evidence, slack, far=prm.box_reach)
+            box = extend_box(box, flat, evidence, slack, **reach_far)
         else:
             reach, before = None, box
         y0, y1, x0, x1 = box
