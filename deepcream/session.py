@@ -660,7 +660,8 @@ def _save_openvino_ir(ov: Any, model: Any, target: Path) -> bool:
     try:
         ov.save_model(model, str(tmp / target.name), compress_to_fp16=False)
         os.rename(tmp, folder)
-    except OSError:  # another process saved it first, or the disk is full
+    except Exception as exc:  # another process saved it first; a full disk (RuntimeError)
+        log.debug("cannot keep OpenVINO's IR at %s: %s", folder, exc)
         shutil.rmtree(tmp, ignore_errors=True)
     return target.is_file()
 

@@ -186,6 +186,24 @@ threads = [threading.Thread(target=go) for _ in range(2)]
 
 
 @needs_openvino
+def test_openvino_loads_when_its_ir_cannot_be_saved(
+        bar_model: Path, fixture_batch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache that cannot take the IR (OpenVINO raises its own RuntimeError, e.g. on a full
+    disk) costs only the cache: the model loads, runs, and leaves no partial IR behind."""
+    import openvino
+
+    monkeypatch.setenv("DEEPCREAM_GRAPH_CACHE", str(tmp_path / "graphs"))
+    plain = ModelSession(bar_model, backend="openvino", graph_cache=False).run(*fixture_batch)
+
+    def full_disk(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("No space left on device")
+
+    monkeypatch.setattr(openvino, "save_model", full_disk)
+    assert np.array_equal(ModelSession(bar_model, backend="openvino").run(*fixture_batch), plain)
+    assert not [p for p in (tmp_path / "graphs" / "openvino").iterdir() if p.is_dir()]
+
+
+@needs_openvino
 def test_a_bf16_session_loads_neither_onnxruntime_nor_openvinos_converter(bar_model: Path) -> None:
     """A one-image bf16 run imports only what it uses: not onnxruntime (OpenVINO is the
     choice whatever its providers) and not OpenVINO's model converter (~0.1 s together);

@@ -477,9 +477,9 @@ class MosaicParams:
     #: as a partial block on a rectangle's border
     box_reach_any: float = 0.0
     #: box growth reaches a block-like cell with no other one among its 8 neighbours only
-    #: within box_reach_lone x the box's extent (-1: as far as any). Blocks show in runs (a line or
-    #: a fill edge crossing the patch, a row of partial blocks on its border), while an
-    #: outline of the art crossing the grid leaves single strong cells a few cells apart,
+    #: within box_reach_lone x the box's extent (-1: as far as any). Blocks show in runs (a
+    #: line or a fill edge crossing the patch, a row of partial blocks on its border), while
+    #: an outline of the art crossing the grid leaves single strong cells a few cells apart,
     #: which pulled a box over the flat background up to them
     box_reach_lone: float = 0.5
     #: lossless: a region with at least cert_min exclusive blocks is kept even when thin
