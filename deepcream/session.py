@@ -593,19 +593,25 @@ def _optimized_graph_path(model: Path, ort_version: str) -> Path | None:
     """Where onnxruntime's optimized graph of ``model`` for this CPU and this onnxruntime
     version is cached, or None (no cache, or the CPU is unknown). The key names the model
     file by path, size and modification time."""
-    import hashlib
-
     cache = graph_cache_dir()
     cpu = _cpu_signature()
     if cache is None or cpu is None:
         return None
+    digest = _model_key(model, ort_version, cpu)
+    return None if digest is None else cache / f"{model.stem}-{digest}.onnx"
+
+
+def _model_key(model: Path, *settings: object) -> str | None:
+    """A short digest naming ``model`` by path, size and modification time, and ``settings``
+    (a replaced model gets a new key); None when the file cannot be read."""
+    import hashlib
+
     try:
         st = model.stat()
     except OSError:
         return None
-    key = f"{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{ort_version}|{cpu}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    return cache / f"{model.stem}-{digest}.onnx"
+    key = "|".join(str(v) for v in (model.resolve(), st.st_size, st.st_mtime_ns, *settings))
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
 def _openvino_cache_dir() -> Path | None:
@@ -626,17 +632,8 @@ def _openvino_ir_path(model: Path, cache: Path | None, version: str, static: boo
     """Where the model, as OpenVINO reads it (its own IR, batch fixed to 1 when ``static``),
     is kept in ``cache``; None without a cache. The key names the ONNX file by path, size and
     modification time, like ``_optimized_graph_path``."""
-    import hashlib
-
-    if cache is None:
-        return None
-    try:
-        st = model.stat()
-    except OSError:
-        return None
-    key = f"{model.resolve()}|{st.st_size}|{st.st_mtime_ns}|{version}|{static}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    return cache / f"{model.stem}-{digest}-ir" / "model.xml"
+    digest = None if cache is None else _model_key(model, version, static)
+    return None if digest is None else cache / f"{model.stem}-{digest}-ir" / "model.xml"
 
 
 def _save_openvino_ir(ov: Any, model: Any, target: Path) -> bool:
