@@ -1559,6 +1559,20 @@ def test_island_is_cut_to_where_its_grid_changes() -> None:
     assert np.count_nonzero(uncut & ~truth) >= 0.08 * np.count_nonzero(uncut)
 
 
+def test_island_that_runs_into_the_gaps_of_a_hatching_is_judged_on_its_cells() -> None:
+    """Art-set seed 502 ``illust1`` (PNG): a brush patch of 11 px blocks over a brown fill
+    with fine diagonal hatching averages it to blocks 1 level apart. Its smooth island ran on
+    into the flat gaps between the hatching lines, whose anti-aliased edges change off the
+    grid (76% of its exact changes on it, under ``island_grid``) and whose color is not the
+    blocks' mean: the patch was lost whole (IoU 0.598). Judged again on the island's cells
+    of that grid that are wholly smooth and of one luma (81 cells, all in the patch; every
+    change on the grid), it is found."""
+    img, truth = _art_picture(502, "illust1", "png")
+    _assert_found(img, truth, 0.82, 0.02)
+    old = detect_mosaic(img, params=MosaicParams(island_leak_grid=1.0))
+    assert ea.iou(old, truth) < 0.65
+
+
 def test_region_on_a_divisor_of_the_found_grid_is_cut_to_it() -> None:
     """Art-set seed 102 ``manga2`` (held-out until the eighth session): a patch of 8 px
     blocks over hatching is also a patch of 4 px blocks, and the 4 px grid's smaller constant

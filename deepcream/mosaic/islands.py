@@ -210,6 +210,24 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         cy = np.nonzero(chg_y)[0] + y0 + 1
         p, fx, sx = _fold(cx, prm.min_block, prm.max_block, prm.near_best)
         py, fy, sy = _fold(cy, prm.min_block, prm.max_block, prm.near_best)
+        if (not blends and p == py and prm.island_leak_grid <= min(sx, sy) < prm.island_grid
+                and lossless is not None and lossless()):
+            # A patch whose smooth area runs on into the flat gaps of the texture it covers
+            # (between hatching lines): judged again on its cells of that grid alone. (Not
+            # after JPEG: its flat 8 x 8 blocks are such cells.)
+            cells = _constant_cells(comp, luma, box, p, fx, fy)
+            if cells is not None:
+                comp = cells
+                ring = _ring_roughness(comp, worst[y0:y1, x0:x1] > tol, kern)[0]
+                both_x = comp[:, 1:] & comp[:, :-1]
+                chg_x = both_x & (dl[y0:y1, x0 + 1:x1] > 0)
+                both_y = comp[1:, :] & comp[:-1, :]
+                chg_y = both_y & (du[y0 + 1:y1, x0:x1] > 0)
+                cx = np.nonzero(chg_x)[1] + x0 + 1
+                cy = np.nonzero(chg_y)[0] + y0 + 1
+                if len(cx) < m or len(cy) < m:
+                    continue
+                sx, sy = _share(cx, p, fx), _share(cy, p, fy)
         period = float(p)
         if p == py and min(sx, sy) >= prm.island_grid:
             # At least two grid lines each way (one straight edge is no grid).
@@ -450,6 +468,25 @@ def _held_steps(lum: np.ndarray, comp: np.ndarray, run: int, step: float
     peak[:, 1:] &= mean[:, 1:] >= mean[:, :-1]
     peak[:, :-1] &= mean[:, :-1] > mean[:, 1:]
     return held & (mean >= step) & peak, held
+
+
+def _constant_cells(comp: np.ndarray, luma: np.ndarray, box: tuple[int, int, int, int], p: int,
+                    fx: int, fy: int) -> np.ndarray | None:
+    """The grid's (p, fx, fy) cells that lie wholly in ``comp`` (over ``box``) and are of one
+    ``luma`` (bool like ``comp``; None: no such cell)."""
+    whole = _whole_cells(comp, box, p, fx, fy)
+    if whole is None:
+        return None
+    gx0, gy0, inside = whole
+    ncy, ncx = inside.shape
+    lum = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p)
+    cells = inside & (lum.min(axis=(1, 3)) == lum.max(axis=(1, 3)))
+    if not cells.any():
+        return None
+    x0, y0 = box[:2]
+    out = np.zeros_like(comp)
+    out[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p] = cell_pixels(cells, p)
+    return out
 
 
 def _mean_gap(img: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:

@@ -187,6 +187,11 @@ class MosaicParams:
     #: ... on at most this share of its neighbour pairs (blocks: one pair per block length)
     island_change_share: float = 0.4
     island_grid: float = 0.9
+    #: an island whose changes score island_leak_grid or more (but under island_grid) on one
+    #: grid both ways is judged again on its cells of that grid that are wholly smooth and of
+    #: one luma: a patch over hatching runs on into the flat gaps between the lines, whose
+    #: anti-aliased edges change off the grid (1: off)
+    island_leak_grid: float = 0.5
     #: mean colors of the island and of its ring within this (blocks average the texture)
     island_mean_tol: float = 12.0
     #: an island is cut to the convex hull of its exact changes grown by this many blocks
