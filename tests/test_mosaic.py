@@ -1573,6 +1573,31 @@ def test_island_that_runs_into_the_gaps_of_a_hatching_is_judged_on_its_cells() -
     assert ea.iou(old, truth) < 0.65
 
 
+def test_an_islands_color_is_compared_with_the_texture_around_it_only() -> None:
+    """Art-set seed 3300 ``manga2`` (PNG; a held-out seed, first run in the twenty-ninth
+    session): a patch of 8 px blocks over dense black hatching and a black fill is a grey
+    island whose changes all fall on the grid, but its 6 px ring also held the patch's own
+    black blocks, which put the ring's mean 23 levels from the island's (bar: 12): lost
+    whole. Compared also with the ring's pixels outside one-luma cells of the grid (the
+    hatching), 0.2 levels off: the grey part is found."""
+    img, truth = _art_picture(3300, "manga2", "png")
+    _assert_found(img, truth, 0.45, 0.01)
+    assert not detect_mosaic(img, params=MosaicParams(island_mean_texture=False)).any()
+
+
+def test_wide_blocks_on_jpegs_lines_that_are_flat_over_several_jpeg_blocks_seed() -> None:
+    """Art-set seed 1502 ``illust2`` at JPEG q90: an ellipse of 16 px blocks anchored at the
+    canvas origin, so on JPEG's own lines, over a teal fill and a hatched ellipse. A grid on
+    JPEG's lines needs 40% of a region's cells strong (JPEG flattens smooth areas into its own
+    8 x 8 blocks); the colored blocks' sides passed the strong test on 22 of the ~100 cells
+    and the patch was lost (IoU 0.319). A 16 px cell spans four JPEG blocks: luma exactly
+    flat over all of it is a block, and such weak cells now count as seeds (0.750)."""
+    img, truth = _art_picture(1502, "illust2", "jpeg90")
+    _assert_found(img, truth, 0.72, 0.12)
+    old = detect_mosaic(img, params=MosaicParams(jpeg_wide_flat_seeds=False))
+    assert ea.iou(old, truth) < 0.4
+
+
 def test_region_on_a_divisor_of_the_found_grid_is_cut_to_it() -> None:
     """Art-set seed 102 ``manga2`` (held-out until the eighth session): a patch of 8 px
     blocks over hatching is also a patch of 4 px blocks, and the 4 px grid's smaller constant

@@ -563,7 +563,13 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     # Thickness: 3 x 3 cells for blocks up to ``small_block`` px (their staircases along
     # aliased outlines are 2 cells thick), 2 x 2 from 7 px (3 x 3 lost whole 7-12 px
     # patches over line art after JPEG, seen only as 2-cell-wide bands along edges).
-    cells = clean_cells(grown, strong, min_cells, thick=prm.thick_small if p <= prm.small_block else prm.thick,
+    seeds = strong
+    if prm.jpeg_wide_flat_seeds and jpeg_aligned and p > 8 and lossy():
+        # A block of 16 px or more on JPEG's lines spans several JPEG blocks: exactly flat
+        # luma over all of them is a block (JPEG flattens a smooth area into 8 x 8 blocks
+        # that step from each other), though its colored sides may not pass the strong test.
+        seeds = strong | (weak & grown & (raw_inner == 0))
+    cells = clean_cells(grown, seeds, min_cells, thick=prm.thick_small if p <= prm.small_block else prm.thick,
                          share=share,
                          close=False)
     # A regular texture aligned with the grid (1-bit screentone, whose dots and paper

@@ -245,7 +245,14 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         else:
             continue
         # Of about the surroundings' mean color (blocks average the texture they cover).
-        if _mean_gap(img[y0:y1, x0:x1], comp, ring) > prm.island_mean_tol:
+        gap = _mean_gap(img[y0:y1, x0:x1], comp, ring)
+        if gap > prm.island_mean_tol and not blends and prm.island_mean_texture:
+            # ... or of the texture around it: the ring's pixels in blocks of one luma on the
+            # grid left out (the same patch's blocks over an outline or a black fill).
+            texture = ring & ~_one_luma_cells(luma, box, p, fx, fy)
+            if texture.any():
+                gap = _mean_gap(img[y0:y1, x0:x1], comp, texture)
+        if gap > prm.island_mean_tol:
             continue
         on_jpeg_grid = on_jpeg_lines(p, fx, fy)
         jx, jy = fx, fy
@@ -470,19 +477,32 @@ def _held_steps(lum: np.ndarray, comp: np.ndarray, run: int, step: float
     return held & (mean >= step) & peak, held
 
 
+def _one_luma_cells(luma: np.ndarray, box: tuple[int, int, int, int], p: int, fx: int, fy: int
+                    ) -> np.ndarray:
+    """bool over ``box``: the pixels of the grid's (p, fx, fy) whole cells in it that are of
+    one ``luma``."""
+    x0, y0, x1, y1 = box
+    out = np.zeros((y1 - y0, x1 - x0), bool)
+    whole = _whole_cells(out, box, p, fx, fy)
+    if whole is None:
+        return out
+    gx0, gy0, inside = whole
+    ncy, ncx = inside.shape
+    lum = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p)
+    cells = lum.min(axis=(1, 3)) == lum.max(axis=(1, 3))
+    out[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p] = cell_pixels(cells, p)
+    return out
+
+
 def _constant_cells(comp: np.ndarray, luma: np.ndarray, box: tuple[int, int, int, int], p: int,
                     fx: int, fy: int) -> np.ndarray | None:
     """The grid's (p, fx, fy) cells that lie wholly in ``comp`` (over ``box``) and are of one
     ``luma`` (bool like ``comp``; None: no such cell)."""
-    whole = _whole_cells(comp, box, p, fx, fy)
-    if whole is None:
+    whole = _whole_cells(comp & _one_luma_cells(luma, box, p, fx, fy), box, p, fx, fy)
+    if whole is None or not whole[2].any():
         return None
-    gx0, gy0, inside = whole
-    ncy, ncx = inside.shape
-    lum = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p)
-    cells = inside & (lum.min(axis=(1, 3)) == lum.max(axis=(1, 3)))
-    if not cells.any():
-        return None
+    gx0, gy0, cells = whole
+    ncy, ncx = cells.shape
     x0, y0 = box[:2]
     out = np.zeros_like(comp)
     out[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p] = cell_pixels(cells, p)

@@ -194,6 +194,9 @@ class MosaicParams:
     island_leak_grid: float = 0.5
     #: mean colors of the island and of its ring within this (blocks average the texture)
     island_mean_tol: float = 12.0
+    #: ... or of the ring's pixels outside the cells of the island's grid that are of one
+    #: luma (the same patch's blocks over an outline or a black fill; the exact pass only)
+    island_mean_texture: bool = True
     #: an island is cut to the convex hull of its exact changes grown by this many blocks
     #: (-1: off)
     island_hull_margin: int = 1
@@ -421,6 +424,10 @@ class MosaicParams:
     #: JPEG's own 8x8 blocks, small_seed_share for blocks up to small_block px)
     seed_share: float = 0.1
     jpeg_grid_seed_share: float = 0.4
+    #: on lossy input, a weak cell of a grid on JPEG's lines with blocks over 8 px whose luma
+    #: is exactly flat over the whole cell counts as a seed there: it spans several JPEG
+    #: blocks, which JPEG's flattening of a smooth area leaves stepping from each other
+    jpeg_wide_flat_seeds: bool = True
     small_block: int = 6
     small_seed_share: float = 0.05
     #: regions must hold a k x k square of cells: 3 up to small_block px, else 2
