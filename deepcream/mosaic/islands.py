@@ -214,7 +214,8 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
                 and lossless is not None and lossless()):
             # A patch whose smooth area runs on into the flat gaps of the texture it covers
             # (between hatching lines): judged again on its cells of that grid alone. (Not
-            # after JPEG: its flat 8 x 8 blocks are such cells.)
+            # after JPEG: its flat 8 x 8 blocks are such cells. The ring's roughness stays
+            # the whole island's: the cells' own ring lies partly on the gaps.)
             cells = _constant_cells(comp, luma, box, p, fx, fy)
             if cells is not None:
                 comp = cells
@@ -483,7 +484,7 @@ def _one_luma_cells(luma: np.ndarray, box: tuple[int, int, int, int], p: int, fx
     one ``luma``."""
     x0, y0, x1, y1 = box
     out = np.zeros((y1 - y0, x1 - x0), bool)
-    whole = _whole_cells(out, box, p, fx, fy)
+    whole = _whole_cells(out, box, p, fx, fy)  # (for where the whole cells lie only)
     if whole is None:
         return out
     gx0, gy0, inside = whole
