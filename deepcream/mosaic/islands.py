@@ -118,6 +118,18 @@ def _hull_cut(mask: np.ndarray, chg_x: np.ndarray, chg_y: np.ndarray, margin: in
     return mask & hull_mask(changed, margin)
 
 
+def _exact_changes(comp: np.ndarray, dl: np.ndarray, du: np.ndarray,
+                   box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The exact luma changes between two pixels of ``comp`` (over ``box``): across vertical
+    edges [h, w - 1] and horizontal ones [h - 1, w], from the image-sized left and upper
+    steps ``dl``, ``du`` (``_neighbour_steps``), and the numbers of such pixel pairs."""
+    x0, y0, x1, y1 = box
+    both_x = comp[:, 1:] & comp[:, :-1]
+    both_y = comp[1:, :] & comp[:-1, :]
+    return (both_x & (dl[y0:y1, x0 + 1:x1] > 0), both_y & (du[y0 + 1:y1, x0:x1] > 0),
+            np.count_nonzero(both_x), np.count_nonzero(both_y))
+
+
 def _neighbour_steps(luma: np.ndarray) -> tuple[np.ndarray, ...]:
     """(luma padded by 1 px, |step| to the left, right, upper and lower neighbour, the largest
     of the four): uint8 arithmetic, fast on big images; both passes read them."""
@@ -195,13 +207,10 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         comp = _at_full_size(lab, box, smooth[y0:y1, x0:x1])
         # Exact luma changes between two pixels of the island: lossless blocks change only on
         # the grid lines; a flat fill not at all.
-        both_x = comp[:, 1:] & comp[:, :-1]
-        chg_x = both_x & (dl[y0:y1, x0 + 1:x1] > 0)
-        both_y = comp[1:, :] & comp[:-1, :]
-        chg_y = both_y & (du[y0 + 1:y1, x0:x1] > 0)
+        chg_x, chg_y, pairs_x, pairs_y = _exact_changes(comp, dl, du, box)
         nx, ny = np.count_nonzero(chg_x), np.count_nonzero(chg_y)
-        if (nx < m or ny < m or nx > prm.island_change_share * np.count_nonzero(both_x)
-                or ny > prm.island_change_share * np.count_nonzero(both_y)):
+        if (nx < m or ny < m or nx > prm.island_change_share * pairs_x
+                or ny > prm.island_change_share * pairs_y):
             continue
         ring, rough = _ring_roughness(comp, worst[y0:y1, x0:x1] > tol, kern)
         if rough < prm.island_rough:
@@ -220,10 +229,7 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
             if cells is not None:
                 comp = cells
                 ring = _ring_roughness(comp, worst[y0:y1, x0:x1] > tol, kern)[0]
-                both_x = comp[:, 1:] & comp[:, :-1]
-                chg_x = both_x & (dl[y0:y1, x0 + 1:x1] > 0)
-                both_y = comp[1:, :] & comp[:-1, :]
-                chg_y = both_y & (du[y0 + 1:y1, x0:x1] > 0)
+                chg_x, chg_y, _, _ = _exact_changes(comp, dl, du, box)
                 cx = np.nonzero(chg_x)[1] + x0 + 1
                 cy = np.nonzero(chg_y)[0] + y0 + 1
                 if len(cx) < m or len(cy) < m:
@@ -414,14 +420,24 @@ def _whole_cells(comp: np.ndarray, box: tuple[int, int, int, int], p: int, fx: i
                  ) -> tuple[int, int, np.ndarray] | None:
     """(x, y of the first grid lines inside ``box``, bool [rows, columns] of the grid's
     (p, fx, fy) cells from there that lie wholly inside ``comp``), or None when no cell fits."""
+    window = _cell_window(box, p, fx, fy)
+    if window is None:
+        return None
+    gx0, gy0, ncx, ncy = window
+    x0, y0 = box[:2]
+    inside = comp[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p]
+    return gx0, gy0, inside.reshape(ncy, p, ncx, p).all(axis=(1, 3))
+
+
+def _cell_window(box: tuple[int, int, int, int], p: int, fx: int, fy: int
+                 ) -> tuple[int, int, int, int] | None:
+    """(x, y of the first grid lines inside ``box``, the numbers of the grid's (p, fx, fy)
+    whole cells from there across and down), or None when no cell fits."""
     x0, y0, x1, y1 = box
     gx0 = fx + p * -(-(x0 - fx) // p)
     gy0 = fy + p * -(-(y0 - fy) // p)
     ncx, ncy = (x1 - gx0) // p, (y1 - gy0) // p
-    if ncx < 1 or ncy < 1:
-        return None
-    inside = comp[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p]
-    return gx0, gy0, inside.reshape(ncy, p, ncx, p).all(axis=(1, 3))
+    return None if ncx < 1 or ncy < 1 else (gx0, gy0, ncx, ncy)
 
 
 def _cells_on_a_plane(luma: np.ndarray, comp: np.ndarray, box: tuple[int, int, int, int],
@@ -484,11 +500,10 @@ def _one_luma_cells(luma: np.ndarray, box: tuple[int, int, int, int], p: int, fx
     one ``luma``."""
     x0, y0, x1, y1 = box
     out = np.zeros((y1 - y0, x1 - x0), bool)
-    whole = _whole_cells(out, box, p, fx, fy)  # (for where the whole cells lie only)
-    if whole is None:
+    window = _cell_window(box, p, fx, fy)
+    if window is None:
         return out
-    gx0, gy0, inside = whole
-    ncy, ncx = inside.shape
+    gx0, gy0, ncx, ncy = window
     lum = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p)
     cells = lum.min(axis=(1, 3)) == lum.max(axis=(1, 3))
     out[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p] = cell_pixels(cells, p)
