@@ -9,6 +9,8 @@ grid's strong cells with small steps on two sides (blocks over smooth areas); *f
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import cv2
 import numpy as np
 from scipy import ndimage
@@ -75,6 +77,32 @@ def plane_rms(values: np.ndarray, ix: np.ndarray, iy: np.ndarray) -> float:
     return float(np.sqrt(np.mean((v - design @ coef) ** 2)))
 
 
+def sum_last(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=-1)`` for float32 arrays of integers (luma, its steps): exact in any
+    order, so for a short last axis (a cell's p pixels) as p - 1 whole-array adds, several
+    times faster than numpy's reduction over a few elements at a time."""
+    if a.shape[-1] > 12:
+        return a.sum(axis=-1)
+    out = a[..., 0].copy()
+    for k in range(1, a.shape[-1]):
+        out += a[..., k]
+    return out
+
+
+def block_sums(a: np.ndarray, p: int, first_col: int = 0) -> np.ndarray:
+    """[ncy, ncx] sums over the p x p cells of ``a`` ([ncy * p, ncx * p] float32 of
+    integers: exact, see ``sum_last``), from column ``first_col`` of each cell on."""
+    ncy, ncx = a.shape[0] // p, a.shape[1] // p
+    rows = a.reshape(ncy, p, ncx * p).sum(axis=1)
+    return sum_last(rows.reshape(ncy, ncx, p)[:, :, first_col:])
+
+
+def _share(hits: np.ndarray, axis: int) -> np.ndarray:
+    """The share of True along ``axis`` (what ``hits.mean(axis)`` gives, without its float
+    copy of the array)."""
+    return np.count_nonzero(hits, axis=axis) / hits.shape[axis]
+
+
 class Grid:
     """Cells of one grid (period p, phase fx, fy) over a box, on an edge-replicated crop.
 
@@ -130,6 +158,33 @@ class Grid:
         #: [ncy+1, ncx]), between alike cells 0, set by ``cell_tests``
         self.side_steps: tuple[np.ndarray, np.ndarray] | None = None
 
+    @cached_property
+    def line_steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(|luma steps| across the vertical grid lines [ncy, p, ncx+1]: row r of cell row i
+        at line j, across the horizontal ones [ncy+1, ncx, p]). Steps measured across one
+        pixel pair: a wider span would see JPEG-smeared steps better but also accept
+        straight edges of line art one pixel off the grid."""
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        lines_x = m + p * np.arange(ncx + 1)
+        rows = self.luma[m:m + ncy * p]
+        lines_y = m + p * np.arange(ncy + 1)
+        cols = self.luma[:, m:m + ncx * p]
+        return (np.abs(rows[:, lines_x] - rows[:, lines_x - 1]).reshape(ncy, p, ncx + 1),
+                np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p))
+
+    @cached_property
+    def side_means(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean steps across the vertical grid lines [ncy, ncx+1], across the horizontal
+        ones [ncy+1, ncx]): ``line_steps`` averaged along each cell side. Read only."""
+        vstep, hstep = self.line_steps
+        return vstep.mean(axis=1), sum_last(hstep) / np.float32(self.p)
+
+    @cached_property
+    def cell_means(self) -> np.ndarray:
+        """[ncy, ncx] mean luma of each cell (several tests read them). Read only."""
+        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
+        return block_sums(self.luma[m:m + ncy * p, m:m + ncx * p], p) / np.float32(p * p)
+
     def cell_tests(self, pair: bool = False, exact_sides: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(strong, weak) bool [ncy, ncx]: strong = flat inside with real steps on >= 2
         sides; weak = flat inside with a step on >= 1 side (grown from strong cells only).
@@ -139,25 +194,18 @@ class Grid:
         images only)."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = self.prm.margin
-        y = self.luma
-        # Steps across the grid lines. (Measuring across a wider span would see JPEG-smeared
-        # steps better but also accepts straight edges of line art one pixel off the grid.)
-        lines_x = m + p * np.arange(ncx + 1)
-        rows = y[m:m + ncy * p]
-        vlines = np.abs(rows[:, lines_x] - rows[:, lines_x - 1])
-        vlines = vlines.reshape(ncy, p, ncx + 1).mean(axis=1)
-        lines_y = m + p * np.arange(ncy + 1)
-        cols = y[:, m:m + ncx * p]
-        hlines = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p).mean(axis=2)
-        cx = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)
-        cy = self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)
+        vstep, hstep = self.line_steps
+        vlines, hlines = self.side_means
         # Interior: the strongest interior column (row) of mean gradient, so that one
         # off-grid straight edge (a pixelated area ending inside this cell) makes the cell
         # not flat even when the rest is. JPEG smears a step into the pixels beside the grid
-        # line, so for p >= 5 those columns (rows) are left out.
+        # line, so for p >= 5 those columns (rows) are left out. (Summed over whole rows
+        # first, contiguous and so faster, then divided: the same floats as their means.)
         lo, hi = (2, p - 1) if p >= 5 else (1, p)
-        inner = np.maximum(cx[:, :, :, lo:hi].mean(axis=1).max(axis=2),
-                           cy[:, lo:hi, :, :].mean(axis=3).max(axis=1))
+        col_sums = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx * p).sum(axis=1)
+        row_sums = sum_last(self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy * p, ncx, p))
+        inner = np.maximum(col_sums.reshape(ncy, ncx, p)[:, :, lo:hi].max(axis=2) / np.float32(p),
+                           row_sums.reshape(ncy, p, ncx)[:, lo:hi].max(axis=1) / np.float32(p))
         need = self.prm.side_ratio * inner + self.prm.side_min
         need_l = need_r = need_t = need_b = need
         if pair:
@@ -204,13 +252,11 @@ class Grid:
         # partial block at a patch corner covers part of it), while an edge of the art that
         # crosses a grid line near a cell corner steps on a few of its pixels only, yet
         # lifts the side's mean over the threshold.
-        vstep = np.abs(rows[:, lines_x] - rows[:, lines_x - 1]).reshape(ncy, p, ncx + 1)
-        hstep = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p)
         cov = self.prm.edge_cover
-        vert_e = (((vstep[:, :, :-1] >= need_l[:, None, :]).mean(axis=1) >= cov)
-                  | ((vstep[:, :, 1:] >= need_r[:, None, :]).mean(axis=1) >= cov))
-        horiz_e = (((hstep[:-1] >= need_t[:, :, None]).mean(axis=2) >= cov)
-                   | ((hstep[1:] >= need_b[:, :, None]).mean(axis=2) >= cov))
+        vert_e = ((_share(vstep[:, :, :-1] >= need_l[:, None, :], 1) >= cov)
+                  | (_share(vstep[:, :, 1:] >= need_r[:, None, :], 1) >= cov))
+        horiz_e = ((_share(hstep[:-1] >= need_t[:, :, None], 2) >= cov)
+                   | (_share(hstep[1:] >= need_b[:, :, None], 2) >= cov))
         self.edged = strong & vert_e & horiz_e
         # Weak cells must be as flat as this grid's strong cells are (0 for PNG, JPEG noise
         # otherwise), not merely smooth like a natural background.
@@ -223,10 +269,10 @@ class Grid:
             # steps on a few of its pixels only.
             nw_v, nw_h = need_weak[:, None, :], need_weak[:, :, None]
             cov = self.prm.weak_cover
-            left = (vstep[:, :, :-1] >= nw_v).mean(axis=1) >= cov
-            right = (vstep[:, :, 1:] >= nw_v).mean(axis=1) >= cov
-            top = (hstep[:-1] >= nw_h).mean(axis=2) >= cov
-            bottom = (hstep[1:] >= nw_h).mean(axis=2) >= cov
+            left = _share(vstep[:, :, :-1] >= nw_v, 1) >= cov
+            right = _share(vstep[:, :, 1:] >= nw_v, 1) >= cov
+            top = _share(hstep[:-1] >= nw_h, 2) >= cov
+            bottom = _share(hstep[1:] >= nw_h, 2) >= cov
         else:
             left = right = top = bottom = True
         w_left = (vlines[:, :-1] >= need_weak) & left
@@ -294,8 +340,7 @@ class Grid:
         r = self.prm.mean_step_ratio
         if r <= 0:
             return vlines, hlines
-        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
-        means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        means = self.cell_means
         vlines, hlines = vlines.copy(), hlines.copy()
         dv = np.abs(np.diff(means, axis=1))
         dh = np.abs(np.diff(means, axis=0))
@@ -313,8 +358,7 @@ class Grid:
         k = self.prm.min_levels if exact else 0
         if not cells.any():
             return cells
-        p, ncx, ncy, m = self.p, self.ncx, self.ncy, self.prm.margin
-        means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        means = self.cell_means
         level = np.round(means).astype(np.int64)
         labels, n = ndimage.label(cells, structure=np.ones((3, 3), bool))
         out = cells.copy()
@@ -344,8 +388,7 @@ class Grid:
         if not cells.any():
             return cells
         prm = self.prm
-        p, ncx, ncy, m = self.p, self.ncx, self.ncy, prm.margin
-        means = self.luma[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p).mean(axis=(1, 3))
+        means = self.cell_means
         # The mean of each cell's eight neighbours (exact in float32 on the periods this is
         # asked on, 4, 8 and 16: the means are integers over p^2).
         around = (cv2.boxFilter(means, -1, (3, 3), normalize=False,
@@ -407,22 +450,15 @@ class Grid:
         grid lines above the mean step inside, on both axes, over most of a 3 x 3 window."""
         p, ncx, ncy = self.p, self.ncx, self.ncy
         m = self.prm.margin
-        y = self.luma
-        lines_x = m + p * np.arange(ncx + 1)
-        rows = y[m:m + ncy * p]
-        vl = np.abs(rows[:, lines_x] - rows[:, lines_x - 1]).reshape(ncy, p, ncx + 1).mean(axis=1)
-        lines_y = m + p * np.arange(ncy + 1)
-        cols = y[:, m:m + ncx * p]
-        hl = np.abs(cols[lines_y] - cols[lines_y - 1]).reshape(ncy + 1, ncx, p).mean(axis=2)
-        vl, hl = self._block_sides(vl, hl)
-        ix = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, :, :, 1:]
-        iy = self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, 1:]
-        cell = (((vl[:, :-1] + vl[:, 1:]) / 2 >= self.prm.faint_ratio * ix.mean(axis=(1, 3)) + self.prm.faint_min)
-                & ((hl[:-1] + hl[1:]) / 2 >= self.prm.faint_ratio * iy.mean(axis=(1, 3)) + self.prm.faint_min))
+        vl, hl = self._block_sides(*self.side_means)
+        # The mean steps inside the cells (the first column's, row's, on the grid line, left out).
+        ix = block_sums(self.gx[m:m + ncy * p, m:m + ncx * p], p, 1) / np.float32(p * (p - 1))
+        iy = block_sums(self.gy[m:m + ncy * p, m:m + ncx * p].T, p, 1).T / np.float32(p * (p - 1))
+        cell = (((vl[:, :-1] + vl[:, 1:]) / 2 >= self.prm.faint_ratio * ix + self.prm.faint_min)
+                & ((hl[:-1] + hl[1:]) / 2 >= self.prm.faint_ratio * iy + self.prm.faint_min))
         # Faint means faint: a smooth area inside the cells (regular textures such as
         # screentone also step on grid lines more than inside, by far larger steps).
-        cell &= ((ix.mean(axis=(1, 3)) <= self.prm.faint_inner_max)
-                 & (iy.mean(axis=(1, 3)) <= self.prm.faint_inner_max))
+        cell &= (ix <= self.prm.faint_inner_max) & (iy <= self.prm.faint_inner_max)
         vote = ndimage.uniform_filter(cell.astype(np.float32), 3, mode="constant")
         return cell & (vote >= self.prm.faint_vote) & self.inside
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -83,10 +84,36 @@ def edge_weights(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS, exact: bo
     px = cv2.erode(wx, np.ones((3, 1), np.uint8))
     py = cv2.erode(wy, np.ones((1, 3), np.uint8))
     cap = min(int(prm.frac_cap), 255)
-    px[px <= prm.frac_min_step] = 0
-    py[py <= prm.frac_min_step] = 0
-    # (uint8: ``tile_profiles`` sums them into float32 tiles.)
-    return np.minimum(px, cap), np.minimum(py, cap)
+    # Steps up to frac_min_step dropped, the rest capped (OpenCV's thresholds: uint8 in,
+    # several times faster than numpy's masked assignment on whole images). (uint8:
+    # ``tile_profiles`` sums them into float32 tiles.)
+    low = math.floor(prm.frac_min_step)  # (x > floor(t) <=> x > t for integers)
+    return tuple(cv2.threshold(cv2.threshold(a, low, 0, cv2.THRESH_TOZERO)[1], cap, 0,
+                               cv2.THRESH_TRUNC)[1] for a in (px, py))
+
+
+def _comb_matrices(start: float, n: int, periods: np.ndarray, rows: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(cos, sin) [n, len(periods)] float32 of 2 pi x / P at x = start + 0..n-1; with
+    ``rows``, at those x only and 0 elsewhere (where the weights are 0: the products, and so
+    the sums, stay the same, and most of a profile's positions have no step)."""
+    x = start + np.arange(n, dtype=np.float64)
+    if rows is None:
+        ang = np.outer(x, 2 * np.pi / periods)  # (float64: x up to the image size)
+        return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+    ang = np.outer(x[rows], 2 * np.pi / periods)
+    cos = np.zeros((n, len(periods)), np.float32)
+    sin = np.zeros((n, len(periods)), np.float32)
+    cos[rows] = np.cos(ang)
+    sin[rows] = np.sin(ang)
+    return cos, sin
+
+
+@lru_cache(maxsize=4)
+def _tile_comb(n: int, periods: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """``_comb_matrices`` at start 0: every tile's profile is combed at the same periods
+    (cached; read only)."""
+    return _comb_matrices(0.0, n, np.frombuffer(periods, np.float64))
 
 
 def comb(profile: np.ndarray, periods: np.ndarray, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -94,12 +121,15 @@ def comb(profile: np.ndarray, periods: np.ndarray, start: float = 0.0) -> tuple[
     [..., n] at positions start + 0..n-1: |sum w e^(-2 pi i x / P)| / sum w (1 for all
     weight on the comb) and the comb's phase in [0, P)."""
     n = profile.shape[-1]
-    x = start + np.arange(n, dtype=np.float64)
-    ang = np.outer(x, 2 * np.pi / periods)  # (float64: x up to the image size)
     w = profile.astype(np.float32)
+    if start == 0.0:
+        cos, sin = _tile_comb(n, np.asarray(periods, np.float64).tobytes())
+    else:
+        cos, sin = _comb_matrices(start, n, periods,
+                                  np.nonzero(w.reshape(-1, n).any(axis=0))[0])
     # e^(-i a) = cos a - i sin a
-    re = w @ np.cos(ang).astype(np.float32)
-    im = w @ np.sin(ang).astype(np.float32)
+    re = w @ cos
+    im = w @ sin
     total = np.maximum(w.sum(axis=-1, keepdims=True, dtype=np.float64), 1e-9)
     score = np.hypot(re, im) / total
     phase = np.mod(np.arctan2(im, re) / (2 * np.pi) * periods, periods)

@@ -29,13 +29,18 @@ def _fold(pos: np.ndarray, min_p: int, max_p: int, near_best: float
           ) -> tuple[int, int, float]:
     """(period, phase, chance-corrected share of ``pos`` on that phase): the largest period
     scoring at least ``near_best`` of the best (a divisor of the true period scores the same)."""
-    best: list[tuple[int, int, float]] = []
-    for p in range(min_p, max_p + 1):
-        counts = np.bincount(pos % p, minlength=p)
-        phase = int(counts.argmax())
-        best.append((p, phase, _chance_corrected(counts[phase] / len(pos), p)))
-    top = max(s for _, _, s in best)
-    return max((b for b in best if b[2] >= near_best * top), key=lambda b: b[0])
+    # Every period at once: the positions' histogram (they span a box, a few hundred px)
+    # folded by each period into a row of ``counts`` [periods, max_p].
+    base = int(pos.min())
+    hist = np.bincount(pos - base)
+    periods = np.arange(min_p, max_p + 1)
+    at = (base + np.arange(len(hist)))[None, :] % periods[:, None] + max_p * np.arange(len(periods))[:, None]
+    counts = np.bincount(at.ravel(), weights=np.broadcast_to(hist, at.shape).ravel(),
+                         minlength=len(periods) * max_p).reshape(len(periods), max_p)
+    phases = counts.argmax(axis=1)  # (the columns past a period's own are 0)
+    scores = _chance_corrected(counts[np.arange(len(periods)), phases] / len(pos), periods)
+    k = int(np.nonzero(scores >= near_best * scores.max())[0][-1])
+    return int(periods[k]), int(phases[k]), float(scores[k])
 
 
 def smooth_islands(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS,
@@ -178,12 +183,10 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
     keep = ok[labels]
     pair_x = keep[:, 1:] & (labels[:, 1:] == labels[:, :-1])
     pair_y = keep[1:, :] & (labels[1:, :] == labels[:-1, :])
-    lx = labels[:, 1:][pair_x]
-    ly = labels[1:, :][pair_y]
-    cx_n = np.bincount(lx, weights=sub[:, 1:][pair_x] != sub[:, :-1][pair_x], minlength=n)
-    cy_n = np.bincount(ly, weights=sub[1:, :][pair_y] != sub[:-1, :][pair_y], minlength=n)
-    px_n = np.bincount(lx, minlength=n)
-    py_n = np.bincount(ly, minlength=n)
+    px_n = np.bincount(labels[:, 1:][pair_x], minlength=n)
+    py_n = np.bincount(labels[1:, :][pair_y], minlength=n)
+    cx_n = np.bincount(labels[:, 1:][pair_x & (sub[:, 1:] != sub[:, :-1])], minlength=n)
+    cy_n = np.bincount(labels[1:, :][pair_y & (sub[1:, :] != sub[:-1, :])], minlength=n)
     half_m = prm.island_min_changes / 2
     ok &= ((cx_n >= half_m) & (cy_n >= half_m) & (cx_n <= prm.island_change_share * px_n)
            & (cy_n <= prm.island_change_share * py_n))
@@ -533,7 +536,7 @@ def _mean_gap(img: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return max(abs(u - v) for u, v in zip(ma[:img.shape[2]], mb[:img.shape[2]], strict=True))
 
 
-def _chance_corrected(share: float, p: int) -> float:
+def _chance_corrected(share: float | np.ndarray, p: int | np.ndarray) -> float | np.ndarray:
     """A share of positions on one phase of period ``p``, 0 at chance (1 / p), 1 when all."""
     return (share - 1.0 / p) / (1.0 - 1.0 / p)
 

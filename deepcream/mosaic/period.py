@@ -53,18 +53,24 @@ def grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1,
     and persist ``along`` + 2 px (two source pixels and more; 2 ``along`` + 1, three source
     pixels, lost more of the weak block edges that JPEG leaves)."""
     r, n = across, along + 2
-    if axis == 1:
-        nb = np.zeros_like(g)
-        for d in range(1, r + 1):
-            nb[:, d:-d] = np.maximum(nb[:, d:-d], np.maximum(g[:, :-2 * d], g[:, 2 * d:]))
-        iso = g - nb
-        persist = cv2.erode(iso, np.ones((n, 1), np.uint8))
+    # nb: the largest step within r px either side across the steps (0 on the first and
+    # last r lines); persist: the smallest of iso = g - nb over n px along them.
+    across_x = axis == 1
+    if r == 1:
+        # (OpenCV's dilation by the two neighbours: the same floats, twice as fast)
+        nb = cv2.dilate(g, np.array([[1, 0, 1]] if across_x else [[1], [0], [1]], np.uint8))
+        if across_x:
+            nb[:, :1] = nb[:, -1:] = 0
+        else:
+            nb[:1] = nb[-1:] = 0
     else:
         nb = np.zeros_like(g)
         for d in range(1, r + 1):
-            nb[d:-d, :] = np.maximum(nb[d:-d, :], np.maximum(g[:-2 * d, :], g[2 * d:, :]))
-        iso = g - nb
-        persist = cv2.erode(iso, np.ones((1, n), np.uint8))
+            if across_x:
+                nb[:, d:-d] = np.maximum(nb[:, d:-d], np.maximum(g[:, :-2 * d], g[:, 2 * d:]))
+            else:
+                nb[d:-d, :] = np.maximum(nb[d:-d, :], np.maximum(g[:-2 * d, :], g[2 * d:, :]))
+    persist = cv2.erode(g - nb, np.ones((n, 1) if across_x else (1, n), np.uint8))
     return persist > prm.step_min
 
 
