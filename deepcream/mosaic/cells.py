@@ -467,7 +467,20 @@ class Grid:
         channels)."""
         out = np.zeros(which.shape, bool)
         todo = which & self.inside & ~self._const_known
-        if todo.any():
+        n_todo = np.count_nonzero(todo)
+        if n_todo * 4 > todo.size:
+            # Most cells asked: every cell at once, each pixel against its cell's first
+            # (one color key per pixel; no gather).
+            p, m, ncy, ncx = self.p, self.prm.margin, self.ncy, self.ncx
+            key = color_keys(self.crop[m:m + ncy * p, m:m + ncx * p])
+            off = key.reshape(ncy, p, ncx, p) != key[::p, ::p][:, None, :, None]
+            rows = off.reshape(ncy, p, ncx * p).any(axis=1).reshape(ncy, ncx, p)
+            varies = rows[:, :, 0].copy()
+            for k in range(1, p):
+                varies |= rows[:, :, k]
+            self._const = ~varies
+            self._const_known[:] = True
+        elif n_todo:
             p, m = self.p, self.prm.margin
             iy, ix = np.nonzero(todo)
             # Gather only the asked cells (often few of a large crop), each once per grid.

@@ -29,9 +29,10 @@ import numpy as np
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 
 
-def _local_var(x: np.ndarray, k: int) -> np.ndarray:
+def _local_var(x: np.ndarray, k: int, x2: np.ndarray) -> np.ndarray:
+    """The variance of ``x`` over k x k px; ``x2``: x * x (shared by the window sizes)."""
     mean = cv2.boxFilter(x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
-    sq = cv2.boxFilter(x * x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+    sq = cv2.boxFilter(x2, -1, (k, k), borderType=cv2.BORDER_REFLECT)
     return np.subtract(sq, np.multiply(mean, mean, out=mean), out=sq)
 
 
@@ -115,13 +116,14 @@ def flat_areas(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> FlatArea
     they can be computed while the grids are searched). (Variances against squared bounds:
     the same pixels as the std against the bounds, without two square roots of the image.)"""
     lum = luma.astype(np.float32)
-    var7 = _local_var(lum, 7)
+    lum2 = lum * lum
+    var7 = _local_var(lum, 7, lum2)
     labels = stats = None
     if prm.erased_alone:
         _, labels, stats, _ = cv2.connectedComponentsWithStats(
             (var7 <= prm.erased_alone_smooth ** 2).view(np.uint8), connectivity=4)
     rough = var7 >= prm.erased_rough ** 2
-    return FlatAreas(_local_var(lum, 3) <= prm.erased_smooth ** 2, rough, labels, stats)
+    return FlatAreas(_local_var(lum, 3, lum2) <= prm.erased_smooth ** 2, rough, labels, stats)
 
 
 def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region: np.ndarray,

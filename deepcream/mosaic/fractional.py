@@ -122,7 +122,7 @@ def comb(profile: np.ndarray, periods: np.ndarray, start: float = 0.0) -> tuple[
     weight on the comb) and the comb's phase in [0, P)."""
     n = profile.shape[-1]
     w = profile.astype(np.float32)
-    if start == 0.0:
+    if start == 0.0 and w.ndim == 2 and len(w) > 1:  # (the tiles' batches)
         cos, sin = _tile_comb(n, np.asarray(periods, np.float64).tobytes())
     else:
         cos, sin = _comb_matrices(start, n, periods,

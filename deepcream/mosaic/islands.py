@@ -163,10 +163,8 @@ def _islands(rgb: np.ndarray, luma: np.ndarray, steps: tuple[np.ndarray, ...], p
         # ... or, rescaled with an area filter, a blend of the two blocks an edge cuts:
         # strictly between its neighbours across the edge.
         c = pad[1:-1, 1:-1]
-        in_x |= (((c > pad[1:-1, :-2]) & (c < pad[1:-1, 2:]))
-                 | ((c < pad[1:-1, :-2]) & (c > pad[1:-1, 2:])))
-        in_y |= (((c > pad[:-2, 1:-1]) & (c < pad[2:, 1:-1]))
-                 | ((c < pad[:-2, 1:-1]) & (c > pad[2:, 1:-1])))
+        for both, a, b in ((in_x, pad[1:-1, :-2], pad[1:-1, 2:]), (in_y, pad[:-2, 1:-1], pad[2:, 1:-1])):
+            both |= (cv2.min(a, b) < c) & (c < cv2.max(a, b))
     smooth = (worst <= tol) & in_x & in_y
     half = _half_map(smooth)
     hh, hw = half.shape
