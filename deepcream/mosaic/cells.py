@@ -100,7 +100,15 @@ def block_sums(a: np.ndarray, p: int, first_col: int = 0) -> np.ndarray:
 def _share(hits: np.ndarray, axis: int) -> np.ndarray:
     """The share of True along ``axis`` (what ``hits.mean(axis)`` gives, without its float
     copy of the array)."""
-    return np.count_nonzero(hits, axis=axis) / hits.shape[axis]
+    n = hits.shape[axis]
+    ones = hits.view(np.uint8)  # (counts up to a cell side, < 256)
+    if axis in (-1, hits.ndim - 1) and n <= 12:
+        count = ones[..., 0].copy()
+        for k in range(1, n):
+            count += ones[..., k]
+    else:
+        count = ones.sum(axis=axis, dtype=np.uint8)
+    return count / n
 
 
 class Grid:
@@ -203,9 +211,9 @@ class Grid:
         # first, contiguous and so faster, then divided: the same floats as their means.)
         lo, hi = (2, p - 1) if p >= 5 else (1, p)
         col_sums = self.gx[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx * p).sum(axis=1)
-        row_sums = sum_last(self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy * p, ncx, p))
+        row_sums = sum_last(self.gy[m:m + ncy * p, m:m + ncx * p].reshape(ncy, p, ncx, p)[:, lo:hi])
         inner = np.maximum(col_sums.reshape(ncy, ncx, p)[:, :, lo:hi].max(axis=2) / np.float32(p),
-                           row_sums.reshape(ncy, p, ncx)[:, lo:hi].max(axis=1) / np.float32(p))
+                           row_sums.max(axis=1) / np.float32(p))
         need = self.prm.side_ratio * inner + self.prm.side_min
         need_l = need_r = need_t = need_b = need
         if pair:
