@@ -8,6 +8,9 @@ The set (371 pictures, ~2.5 min on 2 cores): the three 2604x2513 timing images o
 ``time_mosaic.py``; art seeds 100, 1502, 2100, 3300, 2902 and 101 (each with two clean pages)
 as PNG, JPEG q90/q80/q70 and rescaled x0.75 and x0.5; the photo and line-art set of
 ``eval_mosaic.py`` (seed 0) as PNG and JPEG q90. ``--quick``: art seeds 1502 and 3300 only.
+``--drawn``: also the real drawn anime sheets of ``eval_other_style.py --pictures drawn``
+(seed 0: with its mosaics as PNG, JPEG q90/q80 and x0.75, and clean as PNG/JPEG q90/q80;
++105 pictures; fetched once with npm into ``--cache``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,21 @@ def mask_hash(mask: np.ndarray) -> str:
     return f"{digest[:16]}:{int(np.count_nonzero(mask))}"
 
 
+def drawn_hashes(cache: Path) -> dict[str, str]:
+    import eval_other_style
+
+    out = {}
+    for index, (name, base) in enumerate(eval_other_style.drawn_art(cache)):
+        img, truth, _patches = eval_mosaic_art.add_art_mosaics(base, np.random.default_rng([0, 2000 + index]))
+        for cond in eval_other_style.MOSAIC_CONDITIONS:
+            im, _t, _s = eval_mosaic_art.apply_condition(img, truth, cond)
+            out[f"drawn:{name}:{cond}"] = mask_hash(detect_mosaic(im))
+        for cond in ("png", "jpeg90", "jpeg80"):
+            im, _t, _s = eval_mosaic_art.apply_condition(base, np.zeros(base.shape[:2], bool), cond)
+            out[f"drawn-clean:{name}:{cond}"] = mask_hash(detect_mosaic(im))
+    return out
+
+
 def hashes(seeds: list[int]) -> dict[str, str]:
     out = {}
     for name, img in images().items():
@@ -63,12 +81,17 @@ def main() -> int:
     ap.add_argument("mode", choices=["save", "check"])
     ap.add_argument("file", type=Path)
     ap.add_argument("--quick", action="store_true", help="art seeds 1502 and 3300 only")
+    ap.add_argument("--drawn", action="store_true", help="also the real drawn anime sheets")
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "deepcream" / "drawn-art",
+                    help="where the drawn sheets' npm packages are kept")
     args = ap.parse_args()
     if args.mode == "check" and not args.file.exists():
         print(f"error: {args.file} not found (run 'save' first)", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     found = hashes(QUICK_SEEDS if args.quick else ART_SEEDS)
+    if args.drawn:
+        found.update(drawn_hashes(args.cache))
     print(f"{len(found)} pictures in {time.perf_counter() - t0:.1f} s")
     if args.mode == "save":
         tmp = args.file.with_suffix(args.file.suffix + ".tmp")
