@@ -105,15 +105,14 @@ class UploadGuard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length")
         if scope["path"] in self.multipart_paths:
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "multipart/form-data":
-                await _send_error(
-                    send, 415,
-                    f"expected a multipart/form-data upload, got {ctype or 'no Content-Type'}",
-                )
+                await self._answer_then_drain(
+                    receive, send, declared, 415,
+                    f"expected a multipart/form-data upload, got {ctype or 'no Content-Type'}")
                 return
-        declared = headers.get("content-length")
         if declared is not None:
             try:
                 too_big = int(declared) > self.max_bytes
@@ -121,14 +120,7 @@ class UploadGuard:
                 await _send_error(send, 400, "invalid Content-Length header")
                 return
             if too_big:
-                # A body that will be read to its end keeps the connection open: with
-                # "connection: close" the server closed the socket as soon as the answer was
-                # out, with the upload still arriving, and the client could get a reset
-                # instead of the answer.
-                drain = int(declared) <= self._drain_cap()
-                await _send_error(send, 413, self._too_big_message(), close=not drain)
-                if drain:
-                    await self._drain(receive)
+                await self._answer_then_drain(receive, send, declared, 413, self._too_big_message())
                 return
         if scope["path"] in self.multipart_paths and self.refusal is not None:
             refused = self.refusal()
@@ -200,6 +192,21 @@ class UploadGuard:
         minimum upload rate bounds how long a slow client keeps the connection."""
         await _send_error(send, status, message, headers, close=False)
         await self._drain(receive, cap=self.max_bytes)
+
+    async def _answer_then_drain(self, receive: Receive, send: Send, declared: str | None,
+                                 status: int, message: str) -> None:
+        """Answer a request refused on its headers, then read its body to its end and drop
+        it, unless it declares more than the drain cap (then the connection closes): with
+        "connection: close" the server closed the socket as soon as the answer was out, with
+        the upload still arriving or unread, and the client could get a reset instead of the
+        answer."""
+        try:
+            drain = declared is None or int(declared) <= self._drain_cap()
+        except ValueError:
+            drain = False
+        await _send_error(send, status, message, close=not drain)
+        if drain:
+            await self._drain(receive)
 
     def _drain_cap(self) -> int:
         """Over-limit bodies up to this size are read (and dropped) after the 413 is sent: a
