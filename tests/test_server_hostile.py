@@ -319,24 +319,32 @@ def test_hostile(url: str, http: httpx.Client, case: Case) -> None:
     assert "\n" not in message and "Traceback" not in message
 
 
-def test_oversize_upload_sent_in_full_then_answered(url: str) -> None:
-    """A client that sends its whole over-limit upload before reading (as httpx does on a busy
-    machine) still gets the 413: the server reads and drops the body (up to its drain cap)
-    and keeps the connection open. With "connection: close" on that 413 the socket closed as
-    soon as the answer was out, the rest of the upload hit a closed socket, and the client
-    got a reset instead (every time, in this test, before the fix)."""
+def post_in_full_then_read(url: str, content_type: bytes, body: bytes) -> bytes:
+    """POST ``body`` to /v1/decensor over a fresh connection, all of it before reading (in
+    64 KiB pieces), then read up to the end of the answer's headers; the connection stays
+    open, as the server keeps it (``raw_request`` reads until the server closes)."""
     host, port = url.removeprefix("http://").split(":")
-    body = (b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
-            + b"\0" * (3 * LIMIT_BYTES) + b"\r\n--xyz--\r\n")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(b"POST /v1/decensor HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
-                     b"boundary=xyz\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        sock.sendall(b"POST /v1/decensor HTTP/1.1\r\nHost: x\r\nContent-Type: " + content_type
+                     + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
         for start in range(0, len(body), 65536):
             sock.sendall(body[start:start + 65536])
             time.sleep(0.002)
         answer = b""
         while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
             answer += chunk
+    return answer
+
+
+def test_oversize_upload_sent_in_full_then_answered(url: str) -> None:
+    """A client that sends its whole over-limit upload before reading (as httpx does on a busy
+    machine) still gets the 413: the server reads and drops the body (up to its drain cap)
+    and keeps the connection open. With "connection: close" on that 413 the socket closed as
+    soon as the answer was out, the rest of the upload hit a closed socket, and the client
+    got a reset instead (every time, in this test, before the fix)."""
+    body = (b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+            + b"\0" * (3 * LIMIT_BYTES) + b"\r\n--xyz--\r\n")
+    answer = post_in_full_then_read(url, b"multipart/form-data; boundary=xyz", body)
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
 
 
@@ -345,17 +353,7 @@ def test_wrong_content_type_sent_in_full_then_answered(url: str) -> None:
     reset: the server reads and drops the body, as for the 413 above. (With "connection:
     close" and the body unread, the socket closed with data still arriving; the case
     ``raw-png-body`` above saw the reset now and then on a busy machine.)"""
-    host, port = url.removeprefix("http://").split(":")
-    body = PNG + b"\0" * (LIMIT_BYTES // 2)
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(b"POST /v1/decensor HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
-        for start in range(0, len(body), 65536):
-            sock.sendall(body[start:start + 65536])
-            time.sleep(0.002)
-        answer = b""
-        while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
-            answer += chunk
+    answer = post_in_full_then_read(url, b"image/png", PNG + b"\0" * (LIMIT_BYTES // 2))
     assert answer.startswith(b"HTTP/1.1 415 "), answer[:200]
 
 
