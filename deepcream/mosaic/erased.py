@@ -40,7 +40,22 @@ def _grown(mask: np.ndarray, r: int) -> np.ndarray:
     return cv2.dilate(mask.view(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).view(bool)
 
 
-def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, others: np.ndarray,
+def _thick_and_ringed(area: np.ndarray, new: np.ndarray, mine: np.ndarray | None, rough: np.ndarray,
+                      p: int, prm: MosaicParams) -> bool:
+    """``_bordered_by_texture``'s first two tests, which read nothing farther than 2 px from
+    ``area``: ``erased_deep_share`` of its ``new`` pixels lie a block or more from its border,
+    and ``erased_rough_share`` of the pixels 1-2 px around it (not next to ``mine``, if
+    given) are ``rough``."""
+    depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    if np.count_nonzero(depth[new] >= p) < prm.erased_deep_share * np.count_nonzero(new):
+        return False
+    ring = _grown(area, 2) & ~area
+    if mine is not None:
+        ring &= ~_grown(mine, 1)
+    return bool(np.count_nonzero(ring) >= 10 and np.mean(rough[ring]) >= prm.erased_rough_share)
+
+
+def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray | None, others: np.ndarray,
                          rough: np.ndarray, colors: np.ndarray, p: int, prm: MosaicParams,
                          edge_px: int | None = None, edge_tol: float | None = None) -> bool:
     """Whether a flat ``area`` (bool, over a window) is thick and bordered by a texture of its
@@ -49,11 +64,7 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray, ot
     ``colors``: the window's pixels (uint8 [h, w, c]); ``edge_px``: the width of the band
     that must not be an outline (half a block if None); ``edge_tol``: how far its mean may
     lie from the area's color (``erased_edge_tol`` if None)."""
-    depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    if np.count_nonzero(depth[new] >= p) < prm.erased_deep_share * np.count_nonzero(new):
-        return False
-    ring = _grown(area, 2) & ~area & ~_grown(mine, 1)
-    if np.count_nonzero(ring) < 10 or np.mean(rough[ring]) < prm.erased_rough_share:
+    if not _thick_and_ringed(area, new, mine, rough, p, prm):
         return False
     inner = _grown(area, (p + 1) // 2)
     edge = (inner if edge_px is None else _grown(area, edge_px)) & ~area & ~others
@@ -215,9 +226,12 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
                         & (inside | (prm.erased_alone_edge_share > 0)) & (held <= 0.5 * count))[0]
     judged = judged[judged > 0]  # (not small, not held)
 
-    def judge(k: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    def flat_area(k: int, margin: int) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
+        """(window: area k's box and ``margin`` px around it, its luma (float32), the area
+        over it, its pixels no region holds), or None where the area is left out."""
         cx, cy, cw, ch = stats[k, :4]
-        win = (slice(max(0, cy - m), min(h, cy + ch + m)), slice(max(0, cx - m), min(w, cx + cw + m)))
+        win = (slice(max(0, cy - margin), min(h, cy + ch + margin)),
+               slice(max(0, cx - margin), min(w, cx + cw + margin)))
         core = comp[win] == k
         if not inside[k]:
             # A background goes on past the picture: much of its outline runs along the
@@ -229,7 +243,6 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
             outline = np.count_nonzero(_grown(core, 1) & ~core)
             if on_edge > prm.erased_alone_edge_share * (outline + on_edge):
                 return None
-        wfound = found[win]
         wl = luma[win].astype(np.float32)
         level = float(np.median(wl[core]))
         # (The 7 x 7 test leaves out 3 px along the area's border: taken back where flat
@@ -240,9 +253,28 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
         if ns < 2:
             return None
         area = sub == int(np.bincount(sub[core & area], minlength=ns)[1:].argmax()) + 1
-        new = area & ~wfound
-        if np.count_nonzero(new) < prm.erased_alone_min_px or not _bordered_by_texture(
-                area, new, np.zeros_like(area), wfound, rough[win],
+        new = area & ~found[win]
+        if np.count_nonzero(new) < prm.erased_alone_min_px:
+            return None
+        return win, wl, area, new
+
+    def judge(k: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        # Most areas fail the tests that read 2 px around them (``_thick_and_ringed``):
+        # those run first on a window 5 px around the area (the area reaches 3 px past its
+        # flat core), a few times smaller than the one the later tests need. (Its depth
+        # and ring are the same in either window.)
+        tight = flat_area(k, 5)
+        if tight is None:
+            return None
+        win, _, area, new = tight
+        if not _thick_and_ringed(area, new, None, rough[win], p, prm):
+            return None
+        whole = flat_area(k, m)
+        assert whole is not None  # (the same area, in a larger window)
+        win, wl, area, new = whole
+        wfound = found[win]
+        if not _bordered_by_texture(
+                area, new, None, wfound, rough[win],
                 rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px,
                 None if inside[k] else prm.erased_alone_edge_cut_tol):
             return None
