@@ -19,6 +19,7 @@ from deepcream.mosaic.cells import Grid
 from deepcream.mosaic.detect import fill_enclosed_holes, image_luma, looks_lossless
 from deepcream.mosaic.period import gradients as _gradients
 from deepcream.mosaic.period import repetition as _repetition
+from deepcream.mosaic.regions import clean_cells
 
 
 def _iou(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -279,6 +280,45 @@ def test_patch_seen_in_separate_pieces_is_one_region(condition: str, floor: floa
     assert np.count_nonzero(pred & ~truth) < 0.03 * truth.sum()
     # The flat fill itself is never a mosaic.
     assert not detect_mosaic(ev.encode(clean, condition)).any()
+
+
+def test_a_piece_with_few_seeds_near_a_region_of_its_grid_is_kept() -> None:
+    """A piece of a region with ``near_min_seeds`` seed cells (fewer than a region needs
+    alone, with the usual share and thickness) is kept within ``near_reach`` cells of a
+    region kept on the same grid; not farther, not with fewer seeds, not with the rule off."""
+    grown = np.zeros((30, 30), bool)
+    seeds = np.zeros_like(grown)
+    grown[2:8, 2:8] = True
+    seeds[2:8:2, 2:8:2] = True  # 9 seeds: a region on its own (6 needed)
+
+    def with_piece(top: int, n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
+        g, s = grown.copy(), seeds.copy()
+        g[top:top + 4, 2:6] = True
+        s[top, 2:2 + n_seeds] = True
+        return g, s
+
+    def kept_piece(top: int, n_seeds: int, near_min_seeds: int = 3) -> np.ndarray:
+        g, s = with_piece(top, n_seeds)
+        kept = clean_cells(g, s, 6, thick=2, share=0.1, close=False,
+                           near_min_seeds=near_min_seeds, near_reach=3)
+        assert kept[2:8, 2:8].all()
+        return kept[top:top + 4, 2:6]
+
+    assert kept_piece(10, 3).all()  # 2 rows of cells between: within 3 cells
+    assert not kept_piece(11, 3).any()  # 3 rows between
+    assert not kept_piece(10, 2).any()
+    assert not kept_piece(10, 3, near_min_seeds=0).any()
+
+
+def test_jpeg_patch_split_by_a_bubble_keeps_its_lower_piece() -> None:
+    """Art seed 4101 ``manga0`` after JPEG q90: 17 px blocks over a dot screen, a speech
+    bubble and stripes. The bubble's white blocks split the patch, and the piece below it has
+    3 seed cells (6 needed alone): IoU 0.527 without ``near_min_seeds``, 0.815 with it."""
+    mosaic, _clean = ea.make_art_set(4101, clean_pages=0)
+    sample = next(m for m in mosaic if m.name == "manga0")
+    img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "jpeg90")
+    assert _iou(detect_mosaic(img), truth) >= 0.78
+    assert _iou(detect_mosaic(img, params=MosaicParams(near_min_seeds=0)), truth) < 0.6
 
 
 def test_staircase_of_mixed_color_blocks_on_lossless_line_art() -> None:

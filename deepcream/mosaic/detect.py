@@ -571,7 +571,8 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         seeds = strong | (weak & grown & (raw_inner == 0))
     cells = clean_cells(grown, seeds, min_cells, thick=prm.thick_small if p <= prm.small_block else prm.thick,
                          share=share,
-                         close=False)
+                         close=False, near_min_seeds=0 if lossless else prm.near_min_seeds,
+                         near_reach=prm.near_reach)
     # A regular texture aligned with the grid (1-bit screentone, whose dots and paper
     # fill some cells exactly; checks) gives strong cells of two or three colors only, or
     # cells that repeat every 2-3 cells; blocks average what they cover into many levels

@@ -424,6 +424,13 @@ class MosaicParams:
     #: JPEG's own 8x8 blocks, small_seed_share for blocks up to small_block px)
     seed_share: float = 0.1
     jpeg_grid_seed_share: float = 0.4
+    #: ... or, on lossy input, with fewer seeds (at least near_min_seeds, the same share),
+    #: within near_reach cells of a region kept on the same grid: a patch over a fill or a
+    #: bubble shows its blocks in pieces, and after JPEG few cells of a piece pass the strong
+    #: test (0: off). (Not on lossless input, where strong cells are many: there such a
+    #: piece on a divisor of the true grid outgrew it.)
+    near_min_seeds: int = 3
+    near_reach: int = 3
     #: on lossy input, a weak cell of a grid on JPEG's lines with blocks over 8 px whose luma
     #: is exactly flat over the whole cell counts as a seed there: it spans several JPEG
     #: blocks, which JPEG's flattening of a smooth area leaves stepping from each other

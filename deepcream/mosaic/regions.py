@@ -17,10 +17,13 @@ from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 
 
 def clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: int = 2,
-                share: float = DEFAULT_PARAMS.seed_share, close: bool = True) -> np.ndarray:
+                share: float = DEFAULT_PARAMS.seed_share, close: bool = True,
+                near_min_seeds: int = 0, near_reach: int = 0) -> np.ndarray:
     """Close one-cell gaps (if ``close``), fill enclosed holes (blocks equal to their neighbours, strokes
     over the mosaic); keep regions with at least ``min_cells`` seed cells that make up a good
-    share of the region (a few seeds leaking along an outline are not a mosaic)."""
+    share of the region (a few seeds leaking along an outline are not a mosaic), and pieces
+    with at least ``near_min_seeds`` (if > 0; the same share) within ``near_reach`` cells of
+    a region so kept (``MosaicParams.near_min_seeds``)."""
     if not cells.any():
         return cells
     st = np.ones((3, 3), bool)
@@ -36,8 +39,17 @@ def clean_cells(cells: np.ndarray, seeds: np.ndarray, min_cells: int, thick: int
     # follow staircase edges of aliased line art). Small blocks cover little, so ask more.
     core = ndimage.binary_erosion(cells, structure=np.ones((thick, thick), bool))
     cored = np.bincount(labels.ravel(), weights=core.ravel(), minlength=n + 1)
-    keep = (seeded >= min_cells) & (seeded >= share * found) & (cored > 0)
+    fair = (seeded >= share * found) & (cored > 0)
+    keep = (seeded >= min_cells) & fair
     keep[0] = False
+    if near_min_seeds and keep.any():
+        piece = fair & ~keep & (seeded >= near_min_seeds)
+        piece[0] = False
+        if piece.any():
+            reach = 2 * near_reach + 1
+            near = cv2.dilate(keep[labels].view(np.uint8), np.ones((reach, reach), np.uint8)).view(bool)
+            touched = np.bincount(labels[near], minlength=n + 1) > 0
+            keep |= piece & touched
     return keep[labels]
 
 
