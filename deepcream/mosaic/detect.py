@@ -551,8 +551,6 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
                                        mask=weak | strong)
     # Big blocks: few cells already make a large area.
     min_cells = int(np.clip(np.ceil(prm.min_area / (p * p)), 3, prm.min_cells))
-    if runner:
-        min_cells = max(min_cells, prm.runner_min_seeds)
     # JPEG's own 8x8 blocks look like a weak mosaic in smooth areas: a grid that lines
     # up with them must be carried by strong cells.
     # Small blocks: after JPEG few cells pass the strong test (the step smears into the

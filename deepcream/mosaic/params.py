@@ -40,10 +40,6 @@ class MosaicParams:
     #: phase's steps
     runner_up: float = 0.4
     runner_up_min_p: int = 16
-    #: ... and a region of a runner-up phase needs at least this many seed cells even for
-    #: big blocks (a flat box whose outline falls on such a phase's lines made a 2 x 2-cell
-    #: region of 37 px "blocks" on a clean page after JPEG; 0: as any grid)
-    runner_min_seeds: int = 6
     #: also test the next smaller period that scores near the best (see ``near_best``)
     divisor_option: bool = True
 
