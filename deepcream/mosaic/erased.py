@@ -226,12 +226,17 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
                         & (inside | (prm.erased_alone_edge_share > 0)) & (held <= 0.5 * count))[0]
     judged = judged[judged > 0]  # (not small, not held)
 
-    def flat_area(k: int, margin: int) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
-        """(window: area k's box and ``margin`` px around it, its luma (float32), the area
-        over it, its pixels no region holds), or None where the area is left out."""
+    def window(k: int, margin: int) -> tuple[slice, slice]:
+        """Area k's box and ``margin`` px around it, within the image."""
         cx, cy, cw, ch = stats[k, :4]
-        win = (slice(max(0, cy - margin), min(h, cy + ch + margin)),
-               slice(max(0, cx - margin), min(w, cx + cw + margin)))
+        return (slice(max(0, cy - margin), min(h, cy + ch + margin)),
+                slice(max(0, cx - margin), min(w, cx + cw + margin)))
+
+    def flat_area(k: int) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None:
+        """(its window 5 px around area k's box, the area over it, its pixels no region
+        holds), or None where the area is left out. (The area reaches 3 px past its flat
+        core, and the tests that read 2 px around it run on this window.)"""
+        win = window(k, 5)
         core = comp[win] == k
         if not inside[k]:
             # A background goes on past the picture: much of its outline runs along the
@@ -256,29 +261,32 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
         new = area & ~found[win]
         if np.count_nonzero(new) < prm.erased_alone_min_px:
             return None
-        return win, wl, area, new
+        return win, area, new
 
     def judge(k: int) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-        # Most areas fail the tests that read 2 px around them (``_thick_and_ringed``):
-        # those run first on a window 5 px around the area (the area reaches 3 px past its
-        # flat core), a few times smaller than the one the later tests need. (Its depth
-        # and ring are the same in either window.)
-        tight = flat_area(k, 5)
-        if tight is None:
+        # Most areas fail the tests that read 2 px around them (``_thick_and_ringed``),
+        # judged on the small window; the few that pass are put into the window of
+        # scales x block + 6 px that the later tests need.
+        found_area = flat_area(k)
+        if found_area is None:
             return None
-        win, _, area, new = tight
-        if not _thick_and_ringed(area, new, None, rough[win], p, prm):
+        small, area, new = found_area
+        if not _thick_and_ringed(area, new, None, rough[small], p, prm):
             return None
-        whole = flat_area(k, m)
-        assert whole is not None  # (the same area, in a larger window)
-        win, wl, area, new = whole
+        win = window(k, m)
+        oy, ox = small[0].start - win[0].start, small[1].start - win[1].start
+        placed = np.zeros((win[0].stop - win[0].start, win[1].stop - win[1].start), bool)
+        placed[oy:oy + area.shape[0], ox:ox + area.shape[1]] = area
+        area = placed
         wfound = found[win]
+        new = area & ~wfound
         if not _bordered_by_texture(
                 area, new, None, wfound, rough[win],
                 rgb[win].reshape(*area.shape, -1), p, prm, prm.erased_alone_edge_px,
                 None if inside[k] else prm.erased_alone_edge_cut_tol):
             return None
-        if not inside[k] and _tone_share_around(wl, area, wfound) < prm.erased_alone_edge_cut_share:
+        if not inside[k] and _tone_share_around(luma[win].astype(np.float32), area,
+                                                wfound) < prm.erased_alone_edge_cut_share:
             return None
         if prm.erased_alone_trim:
             # (Judged with the strands it sends into a sparse hatching's gaps, taken without
