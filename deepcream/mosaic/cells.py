@@ -382,6 +382,26 @@ class Grid:
                 out[sl] &= ~mine
         return out
 
+    def drop_unstepped_regions(self, cells: np.ndarray) -> np.ndarray:
+        """``cells`` without the regions (8-connected) of two or more cells in which no grid
+        line between two of its cells steps (``weak_side_steps``; ``cell_tests`` first):
+        one flat area of the art cut by the grid (``MosaicParams.stepped_inside``)."""
+        if not cells.any() or self.weak_side_steps is None:
+            return cells
+        w_l, w_r, w_t, w_b = self.weak_side_steps
+        labels, n = ndimage.label(cells, structure=np.ones((3, 3), bool))
+        pair_v = cells[:, :-1] & cells[:, 1:]  # cell (i, j) and (i, j + 1) both in a region
+        pair_h = cells[:-1] & cells[1:]
+        stepped_v = pair_v & (w_r[:, :-1] | w_l[:, 1:])
+        stepped_h = pair_h & (w_b[:-1] | w_t[1:])
+        pairs = (np.bincount(labels[:, :-1][pair_v], minlength=n + 1)
+                 + np.bincount(labels[:-1][pair_h], minlength=n + 1))
+        steps = (np.bincount(labels[:, :-1][stepped_v], minlength=n + 1)
+                 + np.bincount(labels[:-1][stepped_h], minlength=n + 1))
+        flat = (pairs > 0) & (steps == 0)
+        flat[0] = False
+        return cells & ~flat[labels] if flat.any() else cells
+
     def drop_smooth_regions(self, cells: np.ndarray) -> np.ndarray:
         """``cells`` without the regions (8-connected) whose cell means follow a smooth
         shading: of their cells with all eight neighbours in the region, at least

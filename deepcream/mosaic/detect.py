@@ -582,6 +582,8 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     cells = grid.drop_texture_regions(
         cells, strong, exact=lossless,
         constant=grid.constant_cells(strong) if exact_rgb and not exact_only else None)
+    if prm.stepped_inside:
+        cells = grid.drop_unstepped_regions(cells)
     # Lossless line art: a staircase of exclusive blocks along an edge is a mosaic even
     # when it is one cell thin (its cells' mixed colors exist nowhere else).
     certain = None

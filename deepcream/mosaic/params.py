@@ -431,6 +431,11 @@ class MosaicParams:
     #: piece on a divisor of the true grid outgrew it.)
     near_min_seeds: int = 3
     near_reach: int = 3
+    #: a region of two or more cells needs a step (the weak test's) on a grid line between
+    #: two of its cells: one flat area whose outline falls on the grid lines (a grey box in a
+    #: crosshatch, cut by a 37 px grid into 2 x 2 cells) passes the strong test in every
+    #: cell, while a mosaic's blocks differ from each other
+    stepped_inside: bool = True
     #: on lossy input, a weak cell of a grid on JPEG's lines with blocks over 8 px whose luma
     #: is exactly flat over the whole cell counts as a seed there: it spans several JPEG
     #: blocks, which JPEG's flattening of a smooth area leaves stepping from each other
