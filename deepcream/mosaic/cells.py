@@ -165,6 +165,9 @@ class Grid:
         #: (mean steps across the vertical grid lines [ncy, ncx+1], across the horizontal ones
         #: [ncy+1, ncx]), between alike cells 0, set by ``cell_tests``
         self.side_steps: tuple[np.ndarray, np.ndarray] | None = None
+        #: [ncy, ncx] flat cells with block edges on both sides across one axis (left and
+        #: right, or top and bottom), set by ``cell_tests``
+        self.two_sided: np.ndarray | None = None
 
     @cached_property
     def line_steps(self) -> tuple[np.ndarray, np.ndarray]:
@@ -261,11 +264,14 @@ class Grid:
         # crosses a grid line near a cell corner steps on a few of its pixels only, yet
         # lifts the side's mean over the threshold.
         cov = self.prm.edge_cover
-        vert_e = ((_share(vstep[:, :, :-1] >= need_l[:, None, :], 1) >= cov)
-                  | (_share(vstep[:, :, 1:] >= need_r[:, None, :], 1) >= cov))
-        horiz_e = ((_share(hstep[:-1] >= need_t[:, :, None], 2) >= cov)
-                   | (_share(hstep[1:] >= need_b[:, :, None], 2) >= cov))
-        self.edged = strong & vert_e & horiz_e
+        left_e = _share(vstep[:, :, :-1] >= need_l[:, None, :], 1) >= cov
+        right_e = _share(vstep[:, :, 1:] >= need_r[:, None, :], 1) >= cov
+        top_e = _share(hstep[:-1] >= need_t[:, :, None], 2) >= cov
+        bottom_e = _share(hstep[1:] >= need_b[:, :, None], 2) >= cov
+        self.edged = strong & (left_e | right_e) & (top_e | bottom_e)
+        # Flat cells whose block edges run along both sides across one axis: after JPEG,
+        # blocks over a shading that changes along that axis only (``two_sided_min_p``).
+        self.two_sided = flat & ((left & right & left_e & right_e) | (top & bottom & top_e & bottom_e))
         # Weak cells must be as flat as this grid's strong cells are (0 for PNG, JPEG noise
         # otherwise), not merely smooth like a natural background.
         level = float(np.median(inner[strong])) if strong.any() else 0.0

@@ -569,6 +569,9 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         # luma over all of them is a block (JPEG flattens a smooth area into 8 x 8 blocks
         # that step from each other), though its colored sides may not pass the strong test.
         seeds = strong | (weak & grown & (raw_inner == 0))
+    if prm.two_sided_min_p and not lossless and p >= prm.two_sided_min_p and p % 8:
+        # (``MosaicParams.two_sided_min_p``)
+        seeds = seeds | (grid.two_sided & grown)
     cells = clean_cells(grown, seeds, min_cells, thick=prm.thick_small if p <= prm.small_block else prm.thick,
                          share=share,
                          close=False, near_min_seeds=0 if lossless else prm.near_min_seeds,

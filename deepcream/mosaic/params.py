@@ -436,6 +436,13 @@ class MosaicParams:
     #: crosshatch, cut by a 37 px grid into 2 x 2 cells) passes the strong test in every
     #: cell, while a mosaic's blocks differ from each other
     stepped_inside: bool = True
+    #: on a grid whose strong cells are not exactly flat (lossy input), off JPEG's lines (p
+    #: not a multiple of 8) and of at least two_sided_min_p px, a flat cell whose block edges
+    #: run along both its left and right sides (or top and bottom) seeds a region like a
+    #: strong cell: after JPEG, blocks over a shading that changes along one axis step on
+    #: that axis only, and none passes the strong test (which needs both axes). On JPEG's
+    #: lines the flat 8 x 8 bands JPEG makes of a smooth gradient do the same (0: off)
+    two_sided_min_p: int = 5
     #: on lossy input, a weak cell of a grid on JPEG's lines with blocks over 8 px whose luma
     #: is exactly flat over the whole cell counts as a seed there: it spans several JPEG
     #: blocks, which JPEG's flattening of a smooth area leaves stepping from each other
