@@ -453,8 +453,8 @@ def test_lossless_partial_blocks_end_on_one_straight_border() -> None:
 
 @pytest.mark.parametrize("name,box,block,offset,floor,spill", [
     ("chelsea", (286, 113, 134, 120), 27, (9, 6), 0.98, 0.02),
-    # spill 6.3% since divisor grids are tested on lossy input (9 px beside 18 px); 6.6%
-    # (IoU 0.947 -> 0.936) with seeds stepping on one axis (``two_sided_min_p``; 5.3% off)
+    # spill from the 9 px divisor grid beside the 18 px one (divisor grids are tested on
+    # lossy input): 5.3% before ``two_sided_min_p``, 6.6% with it (IoU 0.947 -> 0.936)
     ("brick", (269, 190, 192, 224), 18, (5, 7), 0.93, 0.07),
 ])
 def test_jpeg_partial_blocks_end_on_one_straight_border(name, box, block, offset, floor,

@@ -30,7 +30,7 @@ from deepcream.mosaic.fractional import (
 )
 from deepcream.mosaic.islands import smooth_islands
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
-from deepcream.mosaic.period import CandidateGrid, candidate_grids, on_jpeg_lines
+from deepcream.mosaic.period import CandidateGrid, candidate_grids, jpeg_period, on_jpeg_lines
 from deepcream.mosaic.regions import (
     clean_cells,
     clip_to_evidence,
@@ -569,7 +569,7 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         # luma over all of them is a block (JPEG flattens a smooth area into 8 x 8 blocks
         # that step from each other), though its colored sides may not pass the strong test.
         seeds = strong | (weak & grown & (raw_inner == 0))
-    if prm.two_sided_min_p and not lossless and p >= prm.two_sided_min_p and p % 8:
+    if prm.two_sided_min_p and not lossless and p >= prm.two_sided_min_p and not jpeg_period(p):
         # (``MosaicParams.two_sided_min_p``)
         seeds = seeds | (grid.two_sided & grown)
     cells = clean_cells(grown, seeds, min_cells, thick=prm.thick_small if p <= prm.small_block else prm.thick,
