@@ -1642,16 +1642,23 @@ def test_island_is_cut_to_where_its_grid_changes() -> None:
     of skimage's coffee (``eval_other_style.py`` seed 2, PNG), an island of 8 px blocks over
     cel shading ran on over the flat fill beyond the patch's border (IoU 0.866, 9.2% of the
     detection outside). Cut to the hull of its grid's exact changes grown by a block: 0.908,
-    4.5% outside."""
+    4.5% outside.
+
+    The cartoon's pixels depend on the CPU (OpenCV's SIMD paths in its resize and bilateral
+    filter: they change with ``cv2.setUseOptimized(False)``); on an AMD EPYC with AVX2 and no
+    AVX-512 the same steps give 0.901 and 7.3% outside (uncut 0.862, 11.4%). So the bounds
+    hold for both, and the cut is judged against the same picture uncut."""
     import eval_other_style as eo
 
     names = [name for name, _photo in eo.photos()]
     photo = dict(eo.photos())["coffee"]
     rng = np.random.default_rng([2, 2000 + names.index("coffee")])
     img, truth, _patches = ea.add_art_mosaics(eo.cartoon(photo), rng)
-    _assert_found(img, truth, 0.9, 0.06)
+    _assert_found(img, truth, 0.89, 0.08)
+    cut = detect_mosaic(img)
     uncut = detect_mosaic(img, params=MosaicParams(island_hull_margin=-1))
-    assert np.count_nonzero(uncut & ~truth) >= 0.08 * np.count_nonzero(uncut)
+    assert np.count_nonzero(uncut & ~truth) >= 1.4 * np.count_nonzero(cut & ~truth)
+    assert ea.iou(uncut, truth) <= ea.iou(cut, truth) - 0.025
 
 
 def test_island_that_runs_into_the_gaps_of_a_hatching_is_judged_on_its_cells() -> None:
