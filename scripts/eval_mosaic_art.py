@@ -35,6 +35,7 @@ evaluates hatched gradients instead (``HATCHINGS``: straight 2 px lines over a g
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import sys
@@ -297,7 +298,11 @@ def pixelate_selection(img: np.ndarray, sel: np.ndarray, block: int) -> np.ndarr
     return changed
 
 
-def add_art_mosaics(base: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def add_art_mosaics(base: np.ndarray, rng: np.random.Generator, block_px: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """(image, truth, patches): 1-3 patches pixelated on the canvas grid. ``block_px``: every
+    patch takes that block size (drawn as usual and then replaced, so the random stream and
+    the selections stay those of the default set as far as the visible-change test allows)."""
     img = base.copy()
     h, w = img.shape[:2]
     truth = np.zeros((h, w), bool)
@@ -305,6 +310,8 @@ def add_art_mosaics(base: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
     for _ in range(int(rng.integers(1, 4))):
         block = (max(4, round(max(h, w) / 100 * rng.uniform(0.8, 1.3))) if rng.random() < 0.6
                  else int(rng.integers(4, 9)))
+        if block_px is not None:
+            block = block_px
         near = cv2.dilate(truth.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
         for _try in range(30):
             sel = selection(h, w, rng, size=float(rng.uniform(0.08, 0.2) * min(h, w)))
@@ -327,16 +334,17 @@ def add_art_mosaics(base: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
     return img, truth, patches
 
 
-def make_art_set(seed: int, illustrations: int = 3, pages: int = 3, clean_pages: int = 5
-                 ) -> tuple[list[ArtSample], list[ArtSample]]:
+def make_art_set(seed: int, illustrations: int = 3, pages: int = 3, clean_pages: int = 5,
+                 block_px: int | None = None) -> tuple[list[ArtSample], list[ArtSample]]:
     """(mosaic samples, clean pages) for one seed. The clean pages have their own random
-    stream, so a change to the mosaic generator does not change them."""
+    stream, so a change to the mosaic generator does not change them. ``block_px``: see
+    ``add_art_mosaics``."""
     rng = np.random.default_rng(seed)
     mosaic: list[ArtSample] = []
     bases = [(f"illust{i}", illustration(rng)) for i in range(illustrations)]
     bases += [(f"manga{i}", manga_page(rng)) for i in range(pages)]
     for name, base in bases:
-        img, truth, patches = add_art_mosaics(base, rng)
+        img, truth, patches = add_art_mosaics(base, rng, block_px)
         mosaic.append(ArtSample(name, img, truth, patches))
     clean_rng = np.random.default_rng([seed, 1])
     clean = [ArtSample(f"clean-manga{i}", manga_page(clean_rng), np.zeros((1400, 1000), bool))
@@ -532,7 +540,8 @@ def evaluate(seeds: list[int], conditions: list[str], detector=None,
 
 
 def to_markdown(res: dict) -> str:
-    lines = [f"Seeds {res['seeds']}", "",
+    blocks = f", every patch of {res['block_px']} px blocks" if res.get("block_px") else ""
+    lines = [f"Seeds {res['seeds']}{blocks}", "",
              "| condition | images | mean IoU | min IoU | outside (mean) | changed cells missed |",
              "|---|---|---|---|---|---|"]
     for cond, r in res["conditions"].items():
@@ -565,11 +574,19 @@ def main() -> int:
     ap.add_argument("--hatched", action="store_true",
                     help="the hatched gradients instead (HATCHINGS, with 9 and 17 px "
                          "rectangular mosaics, and clean); PNG and JPEG conditions")
+    ap.add_argument("--block", type=int, default=None, metavar="PX",
+                    help="every patch takes blocks of PX px (the same selections as far as "
+                         "possible): to compare block sizes, e.g. 8 and 16 (on JPEG's own "
+                         "lines) against 12")
     ap.add_argument("--params", default=None, metavar="JSON",
                     help='MosaicParams overrides, e.g. \'{"resampled": false}\' (a stage off)')
     args = ap.parse_args()
 
-    make_set = make_hatched_set if args.hatched else make_art_set
+    if args.block is not None and (args.hatched or args.block < 2):
+        ap.error("--block needs a size of 2 px or more, and not --hatched")
+    make_set = (make_hatched_set if args.hatched
+                else functools.partial(make_art_set, block_px=args.block) if args.block
+                else make_art_set)
     if args.hatched and args.conditions == CONDITIONS:
         args.conditions = CLEAN_CONDITIONS
     if args.dump:
@@ -589,6 +606,8 @@ def main() -> int:
     res = evaluate(args.seed, args.conditions, detector, make_set)
     if args.params:
         res["params"] = json.loads(args.params)
+    if args.block:
+        res["block_px"] = args.block
     print(to_markdown(res))
     if args.worst:
         for cond, r in res["conditions"].items():

@@ -823,6 +823,21 @@ def test_clean_manga_page_has_no_false_positives(art_set, condition) -> None:
     assert np.count_nonzero(detect_mosaic(img)) <= 0.001 * img.shape[0] * img.shape[1]
 
 
+def test_art_set_with_one_block_size_keeps_pictures_and_clean_pages() -> None:
+    """``--block``: every patch takes the given block size, over the same pictures; the
+    clean pages (their own random stream) are the default set's."""
+    default_mosaic, default_clean = ea.make_art_set(4500, illustrations=1, pages=1, clean_pages=1)
+    mosaic, clean = ea.make_art_set(4500, illustrations=1, pages=1, clean_pages=1, block_px=16)
+    assert all(p["block"] == 16 for s in mosaic for p in s.patches)
+    assert all(s.patches for s in mosaic)
+    assert [s.name for s in mosaic] == [s.name for s in default_mosaic]
+    assert np.array_equal(clean[0].image, default_clean[0].image)
+    for forced, default in zip(mosaic, default_mosaic, strict=True):
+        # (Same base picture: the pixels outside both sets' patches are equal.)
+        outside = ~(forced.truth | default.truth)
+        assert np.array_equal(forced.image[outside], default.image[outside])
+
+
 @pytest.fixture(scope="module")
 def art_set_seed2():
     """Art-set seed 2 (development), mosaic images only."""
