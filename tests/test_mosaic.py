@@ -55,11 +55,13 @@ def _art_picture(seed: int, name: str, condition: str) -> tuple[np.ndarray, np.n
 
 
 def _assert_found(img: np.ndarray, truth: np.ndarray, floor: float, outside: float,
-                  params: MosaicParams | None = None) -> None:
-    """The detection reaches IoU ``floor`` and at most ``outside`` of it lies off ``truth``."""
+                  params: MosaicParams | None = None) -> np.ndarray:
+    """The detection reaches IoU ``floor`` and at most ``outside`` of it lies off ``truth``;
+    returns it."""
     pred = detect_mosaic(img, params=params)
     assert ea.iou(pred, truth) >= floor
     assert np.count_nonzero(pred & ~truth) <= outside * np.count_nonzero(pred)
+    return pred
 
 
 def _assert_line_art_patch_found(seed: int, index: int, box: tuple[int, int, int, int],
@@ -1669,8 +1671,7 @@ def test_island_is_cut_to_where_its_grid_changes() -> None:
     photo = dict(eo.photos())["coffee"]
     rng = np.random.default_rng([2, 2000 + names.index("coffee")])
     img, truth, _patches = ea.add_art_mosaics(eo.cartoon(photo), rng)
-    _assert_found(img, truth, 0.89, 0.08)
-    cut = detect_mosaic(img)
+    cut = _assert_found(img, truth, 0.89, 0.08)
     uncut = detect_mosaic(img, params=MosaicParams(island_hull_margin=-1))
     assert np.count_nonzero(uncut & ~truth) >= 1.4 * np.count_nonzero(cut & ~truth)
     assert ea.iou(uncut, truth) <= ea.iou(cut, truth) - 0.025

@@ -439,9 +439,10 @@ class MosaicParams:
     #: on a grid whose strong cells are not exactly flat (lossy input), off JPEG's lines (p
     #: not a multiple or divisor of 8, ``period.jpeg_period``) and of at least
     #: two_sided_min_p px, a flat cell whose block edges run along both its left and right
-    #: sides (or top and bottom) seeds a region like a strong cell: after JPEG, blocks over a shading that changes along one axis step on
-    #: that axis only, and none passes the strong test (which needs both axes). On JPEG's
-    #: lines the flat 8 x 8 bands JPEG makes of a smooth gradient do the same (0: off)
+    #: sides (or top and bottom) seeds a region like a strong cell: after JPEG, blocks over
+    #: a shading that changes along one axis step on that axis only, and none passes the
+    #: strong test (which needs both axes). On JPEG's lines the flat 8 x 8 bands JPEG makes
+    #: of a smooth gradient do the same (0: off)
     two_sided_min_p: int = 5
     #: on lossy input, a weak cell of a grid on JPEG's lines with blocks over 8 px whose luma
     #: is exactly flat over the whole cell counts as a seed there: it spans several JPEG
