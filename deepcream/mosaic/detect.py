@@ -28,7 +28,7 @@ from deepcream.mosaic.fractional import (
     fractional_grids,
     is_divisor,
 )
-from deepcream.mosaic.islands import smooth_islands
+from deepcream.mosaic.islands import smooth_islands, whole_cells
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 from deepcream.mosaic.period import CandidateGrid, candidate_grids, jpeg_period, on_jpeg_lines
 from deepcream.mosaic.regions import (
@@ -55,11 +55,13 @@ def image_luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
 
 
-def grid_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS
+def grid_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS,
+                    lossless: Callable[[], bool] | None = None
                     ) -> Iterator[tuple[CandidateGrid, Grid, np.ndarray]]:
     """Per candidate grid that holds a region: (the candidate, its cells, the pixel mask of
     its regions over the grid's crop; ``Grid.paste`` puts it into an image-sized mask).
-    ``luma``: ``image_luma(rgb)``."""
+    ``luma``: ``image_luma(rgb)``; ``lossless``: the caller's ``lossless_once`` of the
+    image, if it has one."""
     # Over 80 lines on purpose: one pass per candidate grid whose steps (cells, growth,
     # borders, completion) read and narrow the same per-grid arrays; the comments mark them.
     h, w = rgb.shape[:2]
@@ -74,7 +76,7 @@ def grid_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAU
     # start on the likely case and are dropped otherwise.)
     # (Whether the image looks lossless: asked by a grid whose box cannot tell and by the
     # island search, computed once for both.)
-    lossless_image = lossless_once(rgb, luma, prm)
+    lossless_image = lossless or lossless_once(rgb, luma, prm)
     searches = [fractional_detections] if prm.fractional else []
     searches += [resampled_detections] if prm.fractional and prm.resampled else []
     searches += [partial(island_detections, lossless=lossless_image)] if prm.islands else []
@@ -859,11 +861,12 @@ def fill_enclosed_holes(mask: np.ndarray, prm: MosaicParams) -> None:
             mask[sl] |= holes
 
 
-def final_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams
+def final_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
+                     lossless: Callable[[], bool] | None = None
                      ) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
     """Every grid's regions (``grid_detections``), those on a divisor of another found grid
     cut to it (``cut_divisor_grids``). ``luma``: ``image_luma(rgb)``."""
-    return cut_divisor_grids(list(grid_detections(rgb, luma, prm)), rgb.shape[:2], prm)
+    return cut_divisor_grids(list(grid_detections(rgb, luma, prm, lossless)), rgb.shape[:2], prm)
 
 
 def found_mask(rgb: np.ndarray, prm: MosaicParams
@@ -882,7 +885,8 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
     flat_future = side.submit(flat_areas, luma, prm) if side is not None else None
     flat: FlatAreas | None = None
     beside: list[tuple[int, Grid]] = []
-    for cand, grid, pixels in final_detections(rgb, luma, prm):
+    lossless = lossless_once(rgb, luma, prm)
+    for cand, grid, pixels in final_detections(rgb, luma, prm, lossless):
         win = grid.window(pixels)
         if win is None:
             continue
@@ -906,7 +910,11 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
             sl, mine, g = region
             cand = grids[g]
             p = max(prm.min_block, round(cand.size))
-            return erased_texture(rgb, luma, result, mine, (sl[0].start, sl[1].start), p, flat, prm), g
+            # (On JPEG input the trim lost more than it found: ``MosaicParams.erased_trim``.)
+            trim = prm.erased_trim if (not prm.erased_trim_lossless or lossless() or exact_block_share(
+                rgb, sl, mine, cand) >= prm.exact_share) else 0
+            return erased_texture(rgb, luma, result, mine, (sl[0].start, sl[1].start), p, flat, prm,
+                                  trim), g
 
         # (Every region reads the regions as found; OpenCV releases the GIL, so two threads
         # halve the wall time where two regions are large.)
@@ -941,6 +949,26 @@ def found_mask(rgb: np.ndarray, prm: MosaicParams
         fill_enclosed_holes(result, prm)
         drop_specks(result, owner, grids, prm)
     return result, owner, grids
+
+
+def exact_block_share(rgb: np.ndarray, sl: tuple[slice, slice], mine: np.ndarray,
+                      cand: CandidateGrid) -> float:
+    """The share of the integer grid ``cand``'s cells wholly inside a region (``mine``, over
+    the image's slices ``sl``) that are exactly one color in every channel, as a lossless
+    save keeps a mosaic's blocks (0.0 for a non-integer grid or no whole cell). A page that
+    ``looks_lossless`` cannot tell, black-and-white manga, still shows it here."""
+    if cand.period is not None or cand.p < 2:
+        return 0.0
+    p = cand.p
+    y0, x0 = sl[0].start, sl[1].start
+    found = whole_cells(mine, (x0, y0, sl[1].stop, sl[0].stop), p, cand.fx, cand.fy)
+    if found is None or not found[2].any():
+        return 0.0
+    gx0, gy0, whole = found
+    ncy, ncx = whole.shape
+    cells = rgb[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p, -1)
+    one_color = (cells == cells[:, :1, :, :1]).all(axis=(1, 3, 4))
+    return float(np.count_nonzero(one_color & whole)) / float(np.count_nonzero(whole))
 
 
 def drop_specks(mask: np.ndarray, owner: np.ndarray, grids: list[CandidateGrid],

@@ -139,12 +139,14 @@ def flat_areas(luma: np.ndarray, prm: MosaicParams = DEFAULT_PARAMS) -> FlatArea
 
 def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region: np.ndarray,
                    origin: tuple[int, int], p: int, maps: FlatAreas,
-                   prm: MosaicParams = DEFAULT_PARAMS) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+                   prm: MosaicParams = DEFAULT_PARAMS, trim: int = 0
+                   ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """(box (x0, y0, x1, y1), bool mask over it) of the flat areas that run on from one
     found region over a texture its blocks erased (see the module), or None. ``found``: every
     region's pixels (bool [H, W]); ``region``: this region's pixels over its bounding box,
     whose top-left pixel is ``origin`` (y, x); ``p``: its block size; ``maps``: the image's
-    ``flat_areas`` (its smooth and rough pixels)."""
+    ``flat_areas`` (its smooth and rough pixels); ``trim``: each flat area is taken, and
+    judged, only within trim + 2 px of its pixels trim px or more inside it (0: whole)."""
     h, w = luma.shape
     ry, rx = origin
     rh, rw = region.shape
@@ -189,6 +191,11 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
             if ox + sx == 0 or oy + sy == 0 or ox + sx + sw >= bw or oy + sy + sh >= bh:
                 continue  # not enclosed within the reach
             area = sub == j
+            if trim:
+                # (Strands along a sparse hatching's flat gaps: they would count against
+                # erased_max_growth and bring the hatching's lines into the outline test.)
+                depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+                area &= _grown(depth >= trim, trim + 2)
             new = area & ~wothers
             count = np.count_nonzero(new)
             if (count < p * p or count > prm.erased_max_growth * np.count_nonzero(region)

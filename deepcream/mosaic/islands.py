@@ -417,7 +417,7 @@ def _aspect(comp: np.ndarray) -> float:
     return max(a, b) / max(min(a, b), 1.0)
 
 
-def _whole_cells(comp: np.ndarray, box: tuple[int, int, int, int], p: int, fx: int, fy: int
+def whole_cells(comp: np.ndarray, box: tuple[int, int, int, int], p: int, fx: int, fy: int
                  ) -> tuple[int, int, np.ndarray] | None:
     """(x, y of the first grid lines inside ``box``, bool [rows, columns] of the grid's
     (p, fx, fy) cells from there that lie wholly inside ``comp``), or None when no cell fits."""
@@ -447,7 +447,7 @@ def _cells_on_a_plane(luma: np.ndarray, comp: np.ndarray, box: tuple[int, int, i
     ``min_cells`` of them, have mean lumas within ``tol`` (rms) of their least-squares plane
     over the cell positions: a smooth gradient sampled per block, as JPEG's flattened blocks
     are, up to the rounding of their DC values. Fewer cells say too little."""
-    cells = _whole_cells(comp, box, p, fx, fy)
+    cells = whole_cells(comp, box, p, fx, fy)
     if cells is None:
         return False
     gx0, gy0, whole = cells
@@ -466,7 +466,7 @@ def _jpeg_blocks_share(img: np.ndarray, luma: np.ndarray, comp: np.ndarray,
     are one luma but not one color: JPEG's flat blocks, whose chroma is rebuilt smoothly
     (0.0 when there is none). A lossless block is one color; a rescaled one's sides blend in
     luma too."""
-    found = _whole_cells(comp, box, p, fx, fy)
+    found = whole_cells(comp, box, p, fx, fy)
     if found is None or not found[2].any():
         return 0.0
     gx0, gy0, whole = found
@@ -515,7 +515,7 @@ def _constant_cells(comp: np.ndarray, luma: np.ndarray, box: tuple[int, int, int
                     fx: int, fy: int) -> np.ndarray | None:
     """The grid's (p, fx, fy) cells that lie wholly in ``comp`` (over ``box``) and are of one
     ``luma`` (bool like ``comp``; None: no such cell)."""
-    whole = _whole_cells(comp & _one_luma_cells(luma, box, p, fx, fy), box, p, fx, fy)
+    whole = whole_cells(comp & _one_luma_cells(luma, box, p, fx, fy), box, p, fx, fy)
     if whole is None or not whole[2].any():
         return None
     gx0, gy0, cells = whole
