@@ -258,9 +258,13 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
         wl = luma[win].astype(np.float32)
         level = float(np.median(wl[core]))
         # (The 7 x 7 test leaves out 3 px along the area's border: taken back where flat
-        # over 3 x 3 at the area's level.)
+        # over 3 x 3 at the area's level. The core itself is kept whole: blocks under a
+        # shading take levels 20 apart, and cut to one level its pieces border blocks of
+        # other levels, not the texture.)
         area = (_grown(core, 3) & smooth[win]
                 & (np.abs(wl - level) <= prm.erased_level_tol))
+        if prm.erased_alone_whole_core:
+            area |= core
         ns, sub = cv2.connectedComponents(area.view(np.uint8), connectivity=4)
         if ns < 2:
             return None

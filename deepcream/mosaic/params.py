@@ -591,6 +591,12 @@ class MosaicParams:
     erased_alone: bool = True
     erased_alone_smooth: float = 3.0
     erased_alone_min_px: int = 600
+    #: ... the area keeps all of its flat core (False: only the core's pixels within
+    #: erased_level_tol of its median luma, as before the thirty-fourth session). A mosaic
+    #: over a screen under a shading leaves a core whose blocks take lumas 20 apart (art set
+    #: s4705 ``illust2`` q80: 69-89); cut to one level, its pieces border blocks of other
+    #: levels and fail the ring test (0.240 -> 0.871)
+    erased_alone_whole_core: bool = True
     erased_alone_max_share: float = 0.1
     erased_alone_block: int = 12
     #: ... its color within erased_edge_tol of the pixels up to erased_alone_edge_px out
