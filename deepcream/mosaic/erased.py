@@ -40,13 +40,25 @@ def _grown(mask: np.ndarray, r: int) -> np.ndarray:
     return cv2.dilate(mask.view(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).view(bool)
 
 
+def _depth(area: np.ndarray) -> np.ndarray:
+    """float32: each pixel's distance to the nearest pixel outside ``area`` (bool), the
+    window's border counting as outside."""
+    return cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+
+
+def _near_deep(area: np.ndarray, r: int) -> np.ndarray:
+    """bool: the pixels within r + 2 px of ``area``'s pixels r px or more inside it (its
+    strands thinner than 2 r left out; its deep part and border kept)."""
+    return _grown(_depth(area) >= r, r + 2)
+
+
 def _thick_and_ringed(area: np.ndarray, new: np.ndarray, mine: np.ndarray | None, rough: np.ndarray,
                       p: int, prm: MosaicParams) -> bool:
     """``_bordered_by_texture``'s first two tests, which read nothing farther than 2 px from
     ``area``: ``erased_deep_share`` of its ``new`` pixels lie a block or more from its border,
     and ``erased_rough_share`` of the pixels 1-2 px around it (not next to ``mine``, if
     given) are ``rough``."""
-    depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    depth = _depth(area)
     if np.count_nonzero(depth[new] >= p) < prm.erased_deep_share * np.count_nonzero(new):
         return False
     ring = _grown(area, 2) & ~area
@@ -194,8 +206,7 @@ def erased_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, region:
             if trim:
                 # (Strands along a sparse hatching's flat gaps: they would count against
                 # erased_max_growth and bring the hatching's lines into the outline test.)
-                depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-                area &= _grown(depth >= trim, trim + 2)
+                area &= _near_deep(area, trim)
             new = area & ~wothers
             count = np.count_nonzero(new)
             if (count < p * p or count > prm.erased_max_growth * np.count_nonzero(region)
@@ -303,8 +314,7 @@ def flat_areas_in_texture(rgb: np.ndarray, luma: np.ndarray, found: np.ndarray, 
             # (Judged with the strands it sends into a sparse hatching's gaps, taken without
             # them: a disc's opening would also round off the patch's corners.)
             r = prm.erased_alone_trim
-            depth = cv2.distanceTransform(np.pad(area.view(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-            new &= _grown(depth >= r, r + 2)
+            new &= _near_deep(area, r)
             if not new.any():
                 return None
         ys, xs = np.nonzero(new)
