@@ -28,7 +28,7 @@ from deepcream.mosaic.fractional import (
     fractional_grids,
     is_divisor,
 )
-from deepcream.mosaic.islands import smooth_islands, whole_cells
+from deepcream.mosaic.islands import one_color_whole_cells, smooth_islands
 from deepcream.mosaic.params import DEFAULT_PARAMS, MosaicParams
 from deepcream.mosaic.period import CandidateGrid, candidate_grids, jpeg_period, on_jpeg_lines
 from deepcream.mosaic.regions import (
@@ -957,17 +957,13 @@ def exact_block_share(rgb: np.ndarray, sl: tuple[slice, slice], mine: np.ndarray
     the image's slices ``sl``) that are exactly one color in every channel, as a lossless
     save keeps a mosaic's blocks (0.0 for a non-integer grid or no whole cell). A page that
     ``looks_lossless`` cannot tell, black-and-white manga, still shows it here."""
-    if cand.period is not None or cand.p < 2:
+    if cand.period is not None:
         return 0.0
-    p = cand.p
-    y0, x0 = sl[0].start, sl[1].start
-    found = whole_cells(mine, (x0, y0, sl[1].stop, sl[0].stop), p, cand.fx, cand.fy)
-    if found is None or not found[2].any():
+    box = (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
+    found = one_color_whole_cells(rgb, mine, box, cand.p, cand.fx, cand.fy)
+    if found is None:
         return 0.0
-    gx0, gy0, whole = found
-    ncy, ncx = whole.shape
-    cells = rgb[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p, -1)
-    one_color = (cells == cells[:, :1, :, :1]).all(axis=(1, 3, 4))
+    _gx0, _gy0, whole, one_color = found
     return float(np.count_nonzero(one_color & whole)) / float(np.count_nonzero(whole))
 
 

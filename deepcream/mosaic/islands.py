@@ -417,7 +417,7 @@ def _aspect(comp: np.ndarray) -> float:
     return max(a, b) / max(min(a, b), 1.0)
 
 
-def whole_cells(comp: np.ndarray, box: tuple[int, int, int, int], p: int, fx: int, fy: int
+def _whole_cells(comp: np.ndarray, box: tuple[int, int, int, int], p: int, fx: int, fy: int
                  ) -> tuple[int, int, np.ndarray] | None:
     """(x, y of the first grid lines inside ``box``, bool [rows, columns] of the grid's
     (p, fx, fy) cells from there that lie wholly inside ``comp``), or None when no cell fits."""
@@ -428,6 +428,21 @@ def whole_cells(comp: np.ndarray, box: tuple[int, int, int, int], p: int, fx: in
     x0, y0 = box[:2]
     inside = comp[gy0 - y0:gy0 - y0 + ncy * p, gx0 - x0:gx0 - x0 + ncx * p]
     return gx0, gy0, inside.reshape(ncy, p, ncx, p).all(axis=(1, 3))
+
+
+def one_color_whole_cells(img: np.ndarray, comp: np.ndarray, box: tuple[int, int, int, int],
+                          p: int, fx: int, fy: int
+                          ) -> tuple[int, int, np.ndarray, np.ndarray] | None:
+    """``_whole_cells`` (x, y of the first grid lines, the whole cells) and bool [rows,
+    columns]: which of those cells of ``img`` (uint8 [H, W, C] or [H, W]) are exactly one
+    color in every channel; None when no cell lies wholly inside ``comp``."""
+    found = _whole_cells(comp, box, p, fx, fy)
+    if found is None or not found[2].any():
+        return None
+    gx0, gy0, whole = found
+    ncy, ncx = whole.shape
+    cells = img[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p, -1)
+    return gx0, gy0, whole, (cells == cells[:, :1, :, :1]).all(axis=(1, 3, 4))
 
 
 def _cell_window(box: tuple[int, int, int, int], p: int, fx: int, fy: int
@@ -447,7 +462,7 @@ def _cells_on_a_plane(luma: np.ndarray, comp: np.ndarray, box: tuple[int, int, i
     ``min_cells`` of them, have mean lumas within ``tol`` (rms) of their least-squares plane
     over the cell positions: a smooth gradient sampled per block, as JPEG's flattened blocks
     are, up to the rounding of their DC values. Fewer cells say too little."""
-    cells = whole_cells(comp, box, p, fx, fy)
+    cells = _whole_cells(comp, box, p, fx, fy)
     if cells is None:
         return False
     gx0, gy0, whole = cells
@@ -466,13 +481,11 @@ def _jpeg_blocks_share(img: np.ndarray, luma: np.ndarray, comp: np.ndarray,
     are one luma but not one color: JPEG's flat blocks, whose chroma is rebuilt smoothly
     (0.0 when there is none). A lossless block is one color; a rescaled one's sides blend in
     luma too."""
-    found = whole_cells(comp, box, p, fx, fy)
-    if found is None or not found[2].any():
+    found = one_color_whole_cells(img, comp, box, p, fx, fy)
+    if found is None:
         return 0.0
-    gx0, gy0, whole = found
+    gx0, gy0, whole, one_color = found
     ncy, ncx = whole.shape
-    cells = img[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p, -1)
-    one_color = (cells == cells[:, :1, :, :1]).all(axis=(1, 3, 4))
     lum = luma[gy0:gy0 + ncy * p, gx0:gx0 + ncx * p].reshape(ncy, p, ncx, p)
     one_luma = (lum == lum[:, :1, :, :1]).all(axis=(1, 3))
     return float(np.count_nonzero(one_luma & ~one_color & whole)) / float(np.count_nonzero(whole))
@@ -515,7 +528,7 @@ def _constant_cells(comp: np.ndarray, luma: np.ndarray, box: tuple[int, int, int
                     fx: int, fy: int) -> np.ndarray | None:
     """The grid's (p, fx, fy) cells that lie wholly in ``comp`` (over ``box``) and are of one
     ``luma`` (bool like ``comp``; None: no such cell)."""
-    whole = whole_cells(comp & _one_luma_cells(luma, box, p, fx, fy), box, p, fx, fy)
+    whole = _whole_cells(comp & _one_luma_cells(luma, box, p, fx, fy), box, p, fx, fy)
     if whole is None or not whole[2].any():
         return None
     gx0, gy0, cells = whole
