@@ -96,7 +96,9 @@ def test_combs_over_sparse_profiles_and_cached_tiles_equal_the_full_sums() -> No
             assert np.array_equal(got, want)
 
 
-def test_isolated_steps_by_dilation_equal_the_neighbour_maxima() -> None:
+def test_isolated_steps_by_dilation_and_binary_erosion_equal_the_plain_minimum() -> None:
+    """The neighbours' maximum by dilation, and "the smallest isolated step over n px exceeds
+    step_min" as a binary erosion of "it exceeds step_min": the float erosion's pixels."""
     rng = np.random.default_rng(3)
     luma = cv2.resize(rng.integers(0, 256, (60, 70)).astype(np.uint8), (280, 240),
                       interpolation=cv2.INTER_NEAREST)
@@ -109,5 +111,8 @@ def test_isolated_steps_by_dilation_equal_the_neighbour_maxima() -> None:
                     nb[:, d:-d] = np.maximum(nb[:, d:-d], np.maximum(g[:, :-2 * d], g[:, 2 * d:]))
                 else:
                     nb[d:-d] = np.maximum(nb[d:-d], np.maximum(g[:-2 * d], g[2 * d:]))
-            want = cv2.erode(g - nb, np.ones((3, 1) if axis == 1 else (1, 3), np.uint8)) > DEFAULT_PARAMS.step_min
-            assert np.array_equal(grid_steps(g, axis, r, 1), want)
+            for along in (1, 2):
+                n = along + 2
+                want = cv2.erode(g - nb, np.ones((n, 1) if axis == 1 else (1, n), np.uint8)) > DEFAULT_PARAMS.step_min
+                assert 0 < np.count_nonzero(want) < want.size
+                assert np.array_equal(grid_steps(g, axis, r, along), want)
