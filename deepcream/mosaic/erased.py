@@ -75,7 +75,9 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray | N
     / ``others``: this region's / every region's pixels; ``rough``: the rough pixels;
     ``colors``: the window's pixels (uint8 [h, w, c]); ``edge_px``: the width of the band
     that must not be an outline (half a block if None); ``edge_tol``: how far its mean may
-    lie from the area's color (``erased_edge_tol`` if None)."""
+    lie from the area's color (``erased_edge_tol`` if None). An area found with no region
+    (``mine`` None) that fails them all around may pass them by sectors
+    (``erased_sectors``)."""
     if not _thick_and_ringed(area, new, mine, rough, p, prm):
         return False
     inner = _grown(area, (p + 1) // 2)
@@ -85,29 +87,68 @@ def _bordered_by_texture(area: np.ndarray, new: np.ndarray, mine: np.ndarray | N
         return False
     pixels = colors.astype(np.float32)
     color = np.median(pixels[new], axis=0)
-    if float(np.abs(pixels[edge].mean(axis=0) - color).max()) > (
-            prm.erased_edge_tol if edge_tol is None else edge_tol):
-        return False  # an outline, not the texture
-    smaller = None
-    for k in range(1, max(1, prm.erased_texture_scales) + 1):
-        # The texture's tone: the median of its box means a half to one box out. A hatching
-        # sparser than the box averages to its tone only over a box of a few of its periods
-        # (a box holds one line or none), so boxes of 1, 2, ... blocks are read in turn.
-        # A larger box's tone counts when the box before gave nearly the same: a texture
-        # averaged out keeps its tone as the box grows, while boxes that still hold a line
-        # or none give medians that jump, and one of them can match by chance.
-        b = k * p
-        if k > 1:
-            outer = _grown(area, b) & ~_grown(area, (b + 1) // 2) & ~others & rough
-            if np.count_nonzero(outer) < 10:
+    tol = prm.erased_edge_tol if edge_tol is None else edge_tol
+    rings: dict[int, np.ndarray] = {1: outer}
+    means: dict[int, np.ndarray] = {}
+
+    def ring(k: int) -> np.ndarray:
+        """The rough pixels a half to one box of k blocks out."""
+        if k not in rings:
+            b = k * p
+            rings[k] = _grown(area, b) & ~_grown(area, (b + 1) // 2) & ~others & rough
+        return rings[k]
+
+    def box_mean(k: int) -> np.ndarray:
+        if k not in means:
+            b = k * p
+            means[k] = cv2.boxFilter(pixels, -1, (b, b), borderType=cv2.BORDER_REFLECT).reshape(pixels.shape)
+        return means[k]
+
+    def matches(side: np.ndarray | None) -> bool:
+        """The edge and texture tests over the band and rings (within ``side``, if given)."""
+        band = edge if side is None else edge & side
+        if np.count_nonzero(band) < 10:
+            return False
+        if float(np.abs(pixels[band].mean(axis=0) - color).max()) > tol:
+            return False  # an outline, not the texture
+        smaller = None
+        for k in range(1, max(1, prm.erased_texture_scales) + 1):
+            # The texture's tone: the median of its box means a half to one box out. A
+            # hatching sparser than the box averages to its tone only over a box of a few
+            # of its periods (a box holds one line or none), so boxes of 1, 2, ... blocks
+            # are read in turn. A larger box's tone counts when the box before gave nearly
+            # the same: a texture averaged out keeps its tone as the box grows, while boxes
+            # that still hold a line or none give medians that jump, and one of them can
+            # match by chance.
+            out = ring(k) if side is None else ring(k) & side
+            if np.count_nonzero(out) < 10:
                 break
-        box_mean = cv2.boxFilter(pixels, -1, (b, b), borderType=cv2.BORDER_REFLECT)
-        texture = np.median(box_mean.reshape(pixels.shape)[outer], axis=0)
-        steady = smaller is None or float(np.abs(texture - smaller).max()) <= prm.erased_scale_tol
-        if steady and float(np.abs(texture - color).max()) <= prm.erased_color_tol:
-            return True
-        smaller = texture
-    return False
+            texture = np.median(box_mean(k)[out], axis=0)
+            steady = smaller is None or float(np.abs(texture - smaller).max()) <= prm.erased_scale_tol
+            if steady and float(np.abs(texture - color).max()) <= prm.erased_color_tol:
+                return True
+            smaller = texture
+        return False
+
+    if matches(None):
+        return True
+    if prm.erased_sectors <= 0 or mine is not None:
+        return False
+    # Blocks over the border of a texture's region: the area borders that texture on one
+    # side and other textures or fills elsewhere, and the medians all around match none.
+    # Judged by sectors around the area's centre: enough of its ring must match. (Not for
+    # an area grown from a found region: see below.)
+    ys, xs = np.nonzero(area)
+    yy, xx = np.indices(area.shape)
+    angle = np.arctan2(yy - ys.mean(), xx - xs.mean())
+    sector = ((angle + np.pi) * (prm.erased_sectors / (2 * np.pi))).astype(np.int32) % prm.erased_sectors
+    # (Not within two blocks of a found region: a patch's own unfound border cells average
+    # to the fill beside it, and a sector over them matched a flat fill next to the patch.)
+    away = ~_grown(others, 2 * p) if others.any() else np.ones_like(area)
+    total = np.count_nonzero(outer)
+    held = sum(np.count_nonzero(outer & side) for side in ((sector == k) & away for k in range(prm.erased_sectors))
+               if matches(side))
+    return held >= prm.erased_sector_share * total
 
 
 def _tone_share_around(luma: np.ndarray, area: np.ndarray, found: np.ndarray) -> float:

@@ -584,6 +584,17 @@ class MosaicParams:
     #: ... a box of k > 1 blocks counting when its tone lies within erased_scale_tol of
     #: the tone over k - 1 blocks (a chance match of a box that holds a line or none)
     erased_scale_tol: float = 8.0
+    #: a flat area found with no grid (``flat_areas_in_texture``) that fails these tests all
+    #: around is judged again by erased_sectors sectors of its surroundings around its
+    #: centre (0: off): it passes when the sectors that pass both tests hold
+    #: erased_sector_share of the rough pixels around it (sectors within two blocks of a
+    #: found region not counting: its unfound border cells average to the fill beside
+    #: it). Blocks over the border of a texture's region border that texture on one side
+    #: only (art set s4503 ``illust2`` q90: 11 px blocks over a dot screen, a sky and a
+    #: skin fill; the medians all around matched nothing, two sectors of eight matched
+    #: the screen: 0 -> 0.502)
+    erased_sectors: int = 8
+    erased_sector_share: float = 0.25
     #: the same tests find such areas where no grid found anything (``flat_areas_in_texture``;
     #: after JPEG the blocks of a uniform texture show no step): flat over 7 x 7 px (luma
     #: std at most erased_alone_smooth), erased_alone_min_px or more, within a box of at most
