@@ -443,6 +443,14 @@ _BLEND_RIDGE_CHROMA_RESIDUAL = 4.0
 _BLEND_RIDGE_ALPHA = 0.35
 _BLEND_RIDGE_LUMA_CONTRAST = 20
 _BLEND_RIDGE_LUMA_ALPHA = (0.6, 1.1)
+# ... and the ridge's middle reaches the paint's luma: the 90th percentile of its luma
+# positions is at least _BLEND_RIDGE_LUMA_MIDDLE (every stroke's ridge on the evaluation
+# sets reaches 0.95 or more; lines of a paler art green, such as (48, 255, 48), often stop
+# short of it). A thin stroke resized after painting is a blend over most of its ridge
+# (median 0.45-0.6): its upper quartile at _BLEND_RIDGE_LUMA_THIN or more, with the 90th
+# percentile within the window's top, stands for the median.
+_BLEND_RIDGE_LUMA_MIDDLE = 0.9
+_BLEND_RIDGE_LUMA_THIN = 0.8
 # ... and not where more than _BLEND_RIDGE_BACKGROUND_SHARE of the pixels within
 # _BLEND_RIDGE_BACKGROUND_REACH px carry excess _BLEND_RIDGE_BACKGROUND_EXCESS (a pale green or
 # cyan fill: the mask would widen into it, and its own tint hides the stroke's)
@@ -552,6 +560,13 @@ _ART_DISTANCE = 20
 # under _CORE_EXCESS (#1fc72f: 152) loses pixels below it to JPEG noise and would not read
 # as one wide area.
 _ART_EXCESS = 120
+# ... but a pixel within _ART_DISTANCE of the color is paint where at least
+# _ART_PAINT_FAR_COUNT of the 9 x 9 px around it are paint-like and farther than
+# _ART_PAINT_FAR from the color: a stroke crossing a green art fill (#10e858 lies 92 from
+# #00ff00; left out, the stroke fell apart into a region per stretch). JPEG's noise brings
+# pixels of a lime fill (#1eff00: 30 from the color) that near too; such a fill is not far.
+_ART_PAINT_FAR = 60
+_ART_PAINT_FAR_COUNT = 27
 # The closing that joins JPEG specks and ringing lobes to their stroke (radius, px).
 _CLOSE_RADIUS = 3
 # Enclosed non-mask islands up to this many pixels are JPEG damage inside a stroke.
@@ -1277,9 +1292,11 @@ def _blend_ridges(rgb: np.ndarray, excess: np.ndarray, ridge: np.ndarray, color:
           & (_medians_by_label(alpha, lab, n) >= _BLEND_RIDGE_ALPHA))
     # the luma is asked where it tells for at least half of a ridge's pixels
     lo, hi = _BLEND_RIDGE_LUMA_ALPHA
-    luma = _medians_by_label(luma_alpha[informative], lab[informative], n)
+    med, upper, middle = _quantiles_by_label(luma_alpha[informative], lab[informative], n,
+                                             (0.5, 0.75, 0.9))
     asked = 2 * np.bincount(lab[informative], minlength=n) >= np.bincount(lab, minlength=n)
-    ok &= ~asked | ((lo <= luma) & (luma <= hi))
+    thin = (upper >= _BLEND_RIDGE_LUMA_THIN) & (middle <= hi)
+    ok &= ~asked | (((lo <= med) | thin) & (med <= hi) & (middle >= _BLEND_RIDGE_LUMA_MIDDLE))
     return line & ok[labels]
 
 
@@ -1325,15 +1342,28 @@ def _pale_along(rgb: np.ndarray, excess: np.ndarray, pale: np.ndarray, color: Co
 
 def _medians_by_label(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     """float [n]: np.median of ``values`` per label 0..n-1 (NaN where a label has none)."""
+    return _quantiles_by_label(values, labels, n, (0.5,))[0]
+
+
+def _quantiles_by_label(values: np.ndarray, labels: np.ndarray, n: int,
+                        qs: tuple[float, ...]) -> np.ndarray:
+    """float [len(qs), n]: np.quantile(values, q) (linear) per label 0..n-1 for each q of
+    ``qs`` (NaN where a label has none), from one sort."""
     order = np.lexsort((values, labels))
     counts = np.bincount(labels, minlength=n)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    low = starts + np.maximum(counts - 1, 0) // 2
-    high = starts + counts // 2
     ranked = values[order]
-    out = np.full(n, np.nan)
     has = counts > 0
-    out[has] = (ranked[low[has]] + ranked[high[has]]) / 2.0
+    out = np.full((len(qs), n), np.nan)
+    for i, q in enumerate(qs):
+        pos = np.maximum(counts - 1, 0) * q
+        below = np.floor(pos).astype(np.int64)
+        low = (starts + below)[has]
+        high = (starts + np.ceil(pos).astype(np.int64))[has]
+        if q == 0.5:  # (the mean of the two middle values, exactly as np.median)
+            out[i, has] = (ranked[low] + ranked[high]) / 2.0
+        else:
+            out[i, has] = ranked[low] + (ranked[high] - ranked[low]) * (pos - below)[has]
     return out
 
 
@@ -1347,7 +1377,12 @@ def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
     # the 25 are (medianBlur's replicated border, counted with a box filter: no distances)
     far = (distance > _ART_DISTANCE).view(np.uint8)
     far_count = cv2.boxFilter(far, -1, (5, 5), normalize=False, borderType=cv2.BORDER_REPLICATE)
-    return _wide_parts(paint_like) & (far_count >= 13)
+    art = _wide_parts(paint_like) & (far_count >= 13)
+    # a stroke crossing a fill far from the color (see _ART_PAINT_FAR) is no part of it
+    paint_far = ((distance > _ART_PAINT_FAR) & paint_like).view(np.uint8)
+    in_far_fill = cv2.boxFilter(paint_far, -1, (9, 9), normalize=False,
+                                borderType=cv2.BORDER_REPLICATE) >= _ART_PAINT_FAR_COUNT
+    return art & ~((distance <= _ART_DISTANCE) & in_far_fill)
 
 
 def _art_slivers(rgb: np.ndarray, art: np.ndarray, paint_like: np.ndarray,

@@ -130,6 +130,19 @@ def test_medians_by_label_match_numpy() -> None:
     np.testing.assert_allclose(got[1:40], want, rtol=0, atol=1e-6)
 
 
+def test_quantiles_by_label_match_numpy() -> None:
+    from deepcream.masks import _quantiles_by_label
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(1, 40, 3000)
+    values = rng.normal(size=3000).astype(np.float32)
+    got = _quantiles_by_label(values, labels, 41, (0.5, 0.75, 0.9))
+    assert got.shape == (3, 41) and np.isnan(got[:, 0]).all() and np.isnan(got[:, 40]).all()
+    for row, q in zip(got, (0.5, 0.75, 0.9), strict=True):
+        want = [np.quantile(values[labels == i], q) for i in range(1, 40)]
+        np.testing.assert_allclose(row[1:40], want, rtol=0, atol=1e-5)
+
+
 def test_exact_mode_is_much_worse_on_jpeg() -> None:
     """The floors mean something: DeepCreamPy's exact rule on the same JPEGs."""
     samples = ev.painted_samples(SEED, ["jpeg80-420"], only=PICTURES)
@@ -435,12 +448,16 @@ def test_thin_stroke_over_a_green_fill_is_one_region_when_lossless(
     """Seed 201 ``lineart0``, resized after painting (a lossless PNG): a thin stroke crosses
     a green art fill (excess 130), which the core leaves out. Its exact pixels lie a pixel
     apart; the blend ring beside them joins them (2 regions for 3 stroke groups, which
-    touch), where without it each speck was a region (19)."""
+    touch), where without it each speck was a region (19). (Its pixels near the color are
+    no longer art either (``_ART_PAINT_FAR``), which alone joins them too: off for the
+    second half.)"""
     from deepcream import masks
 
     [sample] = ev.painted_samples(201, ["resized"], only=["lineart0"])
     got = ev.score_mask(sample)
     assert got["regions"] <= sample.stroke_count and got["far"] == 0
+    monkeypatch.setattr(masks, "_ART_PAINT_FAR", 256)
+    assert ev.score_mask(sample)["regions"] <= sample.stroke_count
     monkeypatch.setattr(masks, "_add_blend_ring", lambda *args: None)
     assert ev.score_mask(sample)["regions"] >= 10
 
@@ -583,3 +600,67 @@ def test_a_speck_of_the_paint_color_on_a_sliver_is_no_seed() -> None:
     speck on a sliver is not paint."""
     [sample] = ev.painted_samples(803, ["jpeg70-444"], only=["lineart2"])
     assert ev.score_mask(sample)["far"] <= 10
+
+
+def test_a_stroke_crossing_a_far_green_fill_stays_one_region(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Fresh seed 1103 ``lineart1``: a 3 px stroke crosses a green art fill (16, 231, 92),
+    92 from the color. Its pixels there were art (the fill is most of every 5 x 5 px around
+    them), so the core stopped at the fill and the stroke fell apart: 14 regions resized
+    (lossless), 5 and 7 at JPEG q90 and q70 4:2:0, for 2 strokes. Pixels near the color
+    inside a fill that far from it are paint (``_ART_PAINT_FAR``)."""
+    from deepcream import masks
+
+    samples = ev.painted_samples(1103, ["resized", "jpeg90-420", "jpeg70-420"],
+                                 only=["lineart1"])
+    scores = [ev.score_mask(sample) for sample in samples]
+    assert all(s["far"] == 0 for s in scores), scores
+    assert [s["regions"] for s in scores] <= [2, 2, 3]
+    monkeypatch.setattr(masks, "_ART_PAINT_FAR", 256)
+    assert sum(ev.score_mask(sample)["regions"] for sample in samples) >= 20
+
+
+def test_jpeg_noise_near_the_color_in_a_lime_fill_stays_art(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Seed 103 ``lineart2`` as JPEG q70 and q60 4:4:4: JPEG's noise brings pixels of a lime
+    fill (about 30 from the color) within 20 of it. The fill is not far from the color, so
+    they stay art; were every pixel that near paint, the mask would grow into the fill (219
+    and 951 px farther than 6 px from a stroke)."""
+    from deepcream import masks
+
+    samples = ev.painted_samples(103, ["jpeg70-444", "jpeg60-444"], only=["lineart2"])
+    assert sum(ev.score_mask(sample)["far"] for sample in samples) <= 5
+    monkeypatch.setattr(masks, "_ART_PAINT_FAR", masks._ART_DISTANCE)
+    assert sum(ev.score_mask(sample)["far"] for sample in samples) >= 1000
+
+
+def test_a_thin_resized_stroke_is_read_by_the_luma_of_its_middle(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh seed 1101 ``lineart1``, resized after painting and saved as JPEG q90: a 3 px
+    stroke shrunk to ~2 px over a pale mint ground is a blend across most of its ridge (luma
+    position: median 0.48, upper quartile 0.84, 90th percentile 0.95), under the median
+    window's 0.6, and was lost whole (709 tinted px left). Its upper quartile stands for the
+    median (``_BLEND_RIDGE_LUMA_THIN``): 27 px left."""
+    from deepcream import masks
+
+    [sample] = ev.painted_samples(1101, ["resized-jpeg90"], only=["lineart1"])
+    score = ev.score_mask(sample)
+    assert score["missed"] <= 40 and score["far"] == 0
+    assert score["regions"] <= score["strokes"]
+    monkeypatch.setattr(masks, "_BLEND_RIDGE_LUMA_THIN", 9.0)
+    assert ev.score_mask(sample)["missed"] >= 600
+
+
+def test_pale_green_art_lines_do_not_reach_the_paints_luma(monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """Seed 201 ``neon0`` (art lines of (48, 255, 48)) as JPEG q90 and q95 4:2:0: the lines'
+    blend ridges pass the median window but their middle stays short of the paint's luma
+    (``_BLEND_RIDGE_LUMA_MIDDLE``): 4,694 and 4,799 px farther than 6 px from a stroke,
+    7,586 and 7,305 with the test off."""
+    from deepcream import masks
+
+    samples = [s for s in ev.neon_samples(201, ["jpeg90-420", "jpeg95-420"])
+               if s.name == "neon0"]
+    assert sum(ev.score_mask(sample)["far"] for sample in samples) <= 10_000
+    monkeypatch.setattr(masks, "_BLEND_RIDGE_LUMA_MIDDLE", 0.0)
+    assert sum(ev.score_mask(sample)["far"] for sample in samples) >= 14_000
