@@ -1378,11 +1378,14 @@ def _art_fill(distance: np.ndarray, paint_like: np.ndarray,
     far = (distance > _ART_DISTANCE).view(np.uint8)
     far_count = cv2.boxFilter(far, -1, (5, 5), normalize=False, borderType=cv2.BORDER_REPLICATE)
     art = _wide_parts(paint_like) & (far_count >= 13)
-    # a stroke crossing a fill far from the color (see _ART_PAINT_FAR) is no part of it
+    if not art.any():
+        return art
+    # a stroke crossing a fill far from the color (see _ART_PAINT_FAR) is no part of it:
+    # art keeps its pixels near the color (not ``far``) only outside such a fill
     paint_far = ((distance > _ART_PAINT_FAR) & paint_like).view(np.uint8)
     in_far_fill = cv2.boxFilter(paint_far, -1, (9, 9), normalize=False,
                                 borderType=cv2.BORDER_REPLICATE) >= _ART_PAINT_FAR_COUNT
-    return art & ~((distance <= _ART_DISTANCE) & in_far_fill)
+    return art & (far.view(bool) | ~in_far_fill)
 
 
 def _art_slivers(rgb: np.ndarray, art: np.ndarray, paint_like: np.ndarray,
