@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deepcream.mosaic import islands
+from deepcream.mosaic import detect, islands
 from deepcream.mosaic.cells import Grid, _share, block_sums, sum_last
 from deepcream.mosaic.fractional import comb
 from deepcream.mosaic.params import DEFAULT_PARAMS
@@ -116,3 +116,30 @@ def test_isolated_steps_by_dilation_and_binary_erosion_equal_the_plain_minimum()
                 want = cv2.erode(g - nb, np.ones((n, 1) if axis == 1 else (1, n), np.uint8)) > DEFAULT_PARAMS.step_min
                 assert 0 < np.count_nonzero(want) < want.size
                 assert np.array_equal(grid_steps(g, axis, r, along), want)
+
+
+@pytest.mark.parametrize("min_area", [1, 1 << 16])
+def test_regions_labelled_in_separate_boxes_equal_one_labelling(min_area: int,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mask_regions`` labels boxes cut apart along empty rows and columns: the same regions,
+    pixels and raster order as one labelling of the whole mask."""
+    real = detect._separate_boxes
+    monkeypatch.setattr(detect, "_separate_boxes", lambda mask: real(mask, min_area))
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        h, w = (int(v) for v in rng.integers(1, 300, 2))
+        mask = np.zeros((h, w), bool)
+        for _ in range(int(rng.integers(0, 12))):
+            y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+            mask[y:y + int(rng.integers(1, 60)), x:x + int(rng.integers(1, 60))] = True
+        if trial % 3 == 0:
+            mask |= rng.random((h, w)) < 0.05
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=4)
+        firsts = [np.unravel_index(np.argmax(labels == k), labels.shape) for k in range(1, n)]
+        expected = []
+        for k in sorted(range(1, n), key=lambda k: firsts[k - 1]):
+            x, y, bw, bh = (int(v) for v in stats[k, :4])
+            expected.append(((slice(y, y + bh), slice(x, x + bw)), labels[y:y + bh, x:x + bw] == k))
+        found = list(detect.mask_regions(mask))
+        assert [sl for sl, _ in found] == [sl for sl, _ in expected]
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(found, expected, strict=True))
