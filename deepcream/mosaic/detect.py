@@ -839,18 +839,19 @@ def _separate_boxes(mask: np.ndarray, min_area: int = 1 << 16) -> list[tuple[int
     todo = [(0, mask.shape[0], 0, mask.shape[1])]
     while todo:
         y0, y1, x0, x1 = todo.pop()
-        rows = _runs(mask[y0:y1, x0:x1].any(axis=1))
+        part = mask[y0:y1, x0:x1]
+        rows = _runs(part.any(axis=1))
         if not rows:
             continue
-        if len(rows) > 1:
-            todo += [(y0 + a, y0 + b, x0, x1) for a, b in rows]
-            continue
-        y0, y1 = y0 + rows[0][0], y0 + rows[0][1]
-        cols = _runs(mask[y0:y1, x0:x1].any(axis=0))
-        if len(cols) > 1 and (y1 - y0) * (x1 - x0) >= min_area:
-            todo += [(y0, y1, x0 + a, x0 + b) for a, b in cols]
-            continue
-        out.append((y0, y1, x0 + cols[0][0], x0 + cols[-1][1]))
+        cols = _runs(part.any(axis=0))
+        # (the box tight around this part's pixels)
+        ty0, ty1, tx0, tx1 = y0 + rows[0][0], y0 + rows[-1][1], x0 + cols[0][0], x0 + cols[-1][1]
+        if (len(rows) == 1 and len(cols) == 1) or (ty1 - ty0) * (tx1 - tx0) < min_area:
+            out.append((ty0, ty1, tx0, tx1))
+        elif len(rows) > 1:
+            todo += [(y0 + a, y0 + b, tx0, tx1) for a, b in rows]
+        else:
+            todo += [(ty0, ty1, x0 + a, x0 + b) for a, b in cols]
     return out
 
 
@@ -859,16 +860,19 @@ def mask_regions(mask: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.nda
     box), in raster order of their first pixel. (Labels are taken first: the caller may
     change ``mask`` meanwhile.)"""
     found: list[tuple[tuple[int, int], tuple[slice, slice], np.ndarray]] = []
-    # (Labelled within boxes around the regions: the whole image would cost ~20-60 ms.)
-    for y0, y1, x0, x1 in _separate_boxes(mask):
+    # (Labelled within boxes around the regions: the whole image would cost ~20-60 ms.
+    # OpenCV numbers a box's regions in raster order; those of several boxes are sorted.)
+    boxes = _separate_boxes(mask)
+    for y0, y1, x0, x1 in boxes:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask[y0:y1, x0:x1].view(np.uint8),
                                                                connectivity=4)
         for k in range(1, n):
             x, y, w, h = (int(v) for v in stats[k, :4])
             mine = labels[y:y + h, x:x + w] == k
-            first = (y0 + y, x0 + x + int(np.argmax(mine[0])))
+            first = (y0 + y, x0 + x + int(np.argmax(mine[0]))) if len(boxes) > 1 else (0, 0)
             found.append((first, (slice(y0 + y, y0 + y + h), slice(x0 + x, x0 + x + w)), mine))
-    found.sort(key=lambda f: f[0])
+    if len(boxes) > 1:
+        found.sort(key=lambda f: f[0])
     for _first, sl, mine in found:
         yield sl, mine
 
