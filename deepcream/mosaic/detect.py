@@ -859,22 +859,21 @@ def mask_regions(mask: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.nda
     """Per 4-connected region of ``mask``: (its bounding box's slices, its pixels over that
     box), in raster order of their first pixel. (Labels are taken first: the caller may
     change ``mask`` meanwhile.)"""
-    found: list[tuple[tuple[int, int], tuple[slice, slice], np.ndarray]] = []
+    found: list[tuple[tuple[slice, slice], np.ndarray]] = []
     # (Labelled within boxes around the regions: the whole image would cost ~20-60 ms.
-    # OpenCV numbers a box's regions in raster order; those of several boxes are sorted.)
+    # OpenCV numbers a box's regions in raster order; those of several boxes are sorted by
+    # their first pixel: the top row's leftmost.)
     boxes = _separate_boxes(mask)
     for y0, y1, x0, x1 in boxes:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask[y0:y1, x0:x1].view(np.uint8),
                                                                connectivity=4)
         for k in range(1, n):
             x, y, w, h = (int(v) for v in stats[k, :4])
-            mine = labels[y:y + h, x:x + w] == k
-            first = (y0 + y, x0 + x + int(np.argmax(mine[0]))) if len(boxes) > 1 else (0, 0)
-            found.append((first, (slice(y0 + y, y0 + y + h), slice(x0 + x, x0 + x + w)), mine))
+            found.append(((slice(y0 + y, y0 + y + h), slice(x0 + x, x0 + x + w)),
+                          labels[y:y + h, x:x + w] == k))
     if len(boxes) > 1:
-        found.sort(key=lambda f: f[0])
-    for _first, sl, mine in found:
-        yield sl, mine
+        found.sort(key=lambda f: (f[0][0].start, f[0][1].start + int(np.argmax(f[1][0]))))
+    yield from found
 
 
 def fill_enclosed_holes(mask: np.ndarray, prm: MosaicParams) -> None:
