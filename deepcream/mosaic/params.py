@@ -33,8 +33,20 @@ class MosaicParams:
     near_best: float = 0.65
     #: a period one off the picked one is tested too when it scores this share of it
     neighbour_score: float = 0.8
-    #: on-grid step pixels a tile needs per axis (a few short lines are not a grid)
+    #: on-grid step pixels a tile needs per axis (a few short lines are not a grid) ...
     min_grid_pixels: int = 40
+    #: ... or this many on an axis whose own score reaches ``strong_axis_score``: a small
+    #: patch of big blocks has few grid lines in a tile, all of them on one phase
+    strong_grid_pixels: int = 24
+    strong_axis_score: float = 0.7
+    #: a tile whose best period scores ``one_axis_score`` on one axis needs only
+    #: ``other_axis_score`` on the other: the other axis's steps of a small patch can be
+    #: outnumbered by a texture's (hatching lines along it, a dot screen's rows)
+    one_axis_score: float = 0.6
+    other_axis_score: float = 0.12
+    #: (a tile passing only those lower bars needs this many step pixels on each of two
+    #: grid lines per axis)
+    late_line_pixels: int = 3
     #: runner-up phase of a tile, tested too from ``runner_up_min_p`` (few grid lines per
     #: tile, a straight patch border can outvote one) when it has this share of the best
     #: phase's steps

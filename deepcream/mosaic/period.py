@@ -258,20 +258,61 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     score_x, phase_x, on_x, second_x = periodicity(px, fold, periods, starts, kx, prm)
     score_y, phase_y, on_y, second_y = periodicity(py, fold, periods, starts, ky, prm)
     score = np.minimum(score_x, score_y)
-    best = score.max(axis=1)
-    # Divisors of the true period score the same as it after chance correction (noise may
-    # even favour them), so the best period may be a divisor: take the largest multiple of it
-    # that scores near the best. Unrelated periods are not considered: with only 2-3 grid
-    # lines in a tile any large period puts them on distinct phases and scores ~1/3.
     period_arr = np.asarray(periods)
-    best_p = period_arr[score.argmax(axis=1)]
-    near = ((score >= prm.near_best * best[:, None])
-            & (period_arr[None, :] % best_p[:, None] == 0))
-    pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
-    idx = np.arange(len(best))
-    ok = ((best >= prm.periodic_score) & (period_arr[pick] >= min_block)
-          & (score[idx, pick] >= prm.periodic_score)
-          & (on_x[idx, pick] >= prm.min_grid_pixels // kx) & (on_y[idx, pick] >= prm.min_grid_pixels // ky))
+    idx = np.arange(len(score))
+
+    def periodic(tile_scores: np.ndarray, floor: float, few_lines: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ok, pick, near) per tile for per-period scores ``tile_scores`` [n, P], periodic from
+        ``floor``. Divisors of the true period score the same as it after chance correction
+        (noise may even favour them), so the best period may be a divisor: the largest
+        multiple of it that scores near the best is picked (``near``: those multiples).
+        Unrelated periods are not considered: with only 2-3 grid lines in a tile any large
+        period puts them on distinct phases and scores ~1/3. ``few_lines``: an axis whose
+        own score is strong needs only ``strong_grid_pixels`` on-grid step pixels."""
+        best = tile_scores.max(axis=1)
+        best_p = period_arr[tile_scores.argmax(axis=1)]
+        near = ((tile_scores >= prm.near_best * best[:, None])
+                & (period_arr[None, :] % best_p[:, None] == 0))
+        pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
+
+        def enough(scores: np.ndarray, on: np.ndarray, k: int) -> np.ndarray:
+            pixels = prm.min_grid_pixels
+            if few_lines:
+                pixels = np.where(scores[idx, pick] >= prm.strong_axis_score,
+                                  prm.strong_grid_pixels, pixels)
+            return on[idx, pick] >= pixels // k
+
+        ok = ((best >= floor) & (period_arr[pick] >= min_block) & (tile_scores[idx, pick] >= floor)
+              & enough(score_x, on_x, kx) & enough(score_y, on_y, ky))
+        return ok, pick, near
+
+    ok, pick, near = periodic(score, prm.periodic_score)
+    # Grids only tiles under the lower bars propose (a small patch among textures): their
+    # picked period on its best phases, tested after every other grid. Not JPEG's own
+    # block lines: their steps are on every tile of a lossy image, where the lower bars
+    # take them from tiles with no mosaic (a mosaic on them has tiles that pass the others).
+    late: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    if (prm.strong_grid_pixels < prm.min_grid_pixels
+            or prm.other_axis_score < prm.periodic_score):
+        ok_few, pick_few, _ = periodic(score, prm.periodic_score, few_lines=True)
+        # one strong axis lowers the other's bar
+        one_axis = np.where(np.maximum(score_x, score_y) >= prm.one_axis_score, score, -1.0)
+        ok_one, pick_one, _ = periodic(one_axis, prm.other_axis_score, few_lines=True)
+        flat_x, flat_y = px.reshape(-1, prm.tile), py.reshape(-1, prm.tile)
+        for t in np.nonzero((ok_few | ok_one) & ~ok)[0]:
+            ty, tx = divmod(int(t), ntx)
+            j = int(pick_few[t] if ok_few[t] else pick_one[t])
+            p = periods[j]
+            # ... with steps on two grid lines per axis at least: one straight edge (a
+            # box's corner) is "periodic" at every period
+            if (np.count_nonzero(flat_x[t, phase_x[t, j]::p] >= prm.late_line_pixels) < 2
+                    or np.count_nonzero(flat_y[t, phase_y[t, j]::p] >= prm.late_line_pixels) < 2):
+                continue
+            key = (p, int(phase_x[t, j] + tx * prm.stride) % p,
+                   int(phase_y[t, j] + ty * prm.stride) % p)
+            if not on_jpeg_lines(*key):
+                late.setdefault(key, []).append((ty, tx))
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     primary: set[tuple[int, int, int]] = set()
@@ -314,4 +355,6 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     order = [CandidateGrid(*key, tiles, False, key not in primary) for key, tiles in grids.items()]
     order += [CandidateGrid(*key, tiles, True, key not in primary) for key, tiles in runners.items()
               if key not in grids]
+    order += [CandidateGrid(*key, tiles, False) for key, tiles in late.items()
+              if key not in grids and key not in runners]
     return order, kx
