@@ -338,25 +338,22 @@ def test_jpeg_blocks_over_a_one_axis_shading_seed_a_region() -> None:
         assert _iou(detect_mosaic(img, params=MosaicParams(two_sided_min_p=0)), truth) < 0.1
 
 
-# the candidate-grid bars as they were before the lower ones for small patches
-_BOTH_AXES_ONLY = MosaicParams(strong_grid_pixels=40, other_axis_score=0.25)
-
-
-@pytest.mark.parametrize("seed,name", [
+@pytest.mark.parametrize("seed,name,without", [
     # 11 px blocks, 44 cells, beside vertical hatching whose x-steps outnumber the
-    # patch's in every tile: x scores 0.12-0.19 at 11 px, y 0.74
-    (1600, "illust2"),
-    # 14 px blocks, 33 cells: 30-37 on-grid x-step pixels per tile at x score 0.9
-    (4709, "illust1"),
+    # patch's: x scores 0.05-0.19 at 11 px in the tiles over it, y up to 0.74
+    (1600, "illust2", MosaicParams(other_axis_score=0.25)),
+    # 14 px blocks, 33 cells: 30-37 on-grid x-step pixels per tile at x scores 0.8-0.9
+    (4709, "illust1", MosaicParams(strong_grid_pixels=40)),
 ], ids=["one-axis", "few-lines"])
-def test_small_jpeg_patch_among_textures_gets_a_candidate_grid(seed: int, name: str) -> None:
+def test_small_jpeg_patch_among_textures_gets_a_candidate_grid(seed: int, name: str,
+                                                               without: MosaicParams) -> None:
     """Art pictures at JPEG q90 with one small patch that no tile proposed a grid for, so
     it was missed whole (IoU 0): a tile whose grid is clear on one axis needs less on the
     other (``one_axis_score``), an axis clearly on one phase fewer step pixels
-    (``strong_grid_pixels``). 0.705 and 0.660 with them."""
+    (``strong_grid_pixels``). 0.705 and 0.660 with them; nothing without its own."""
     img, truth = _art_picture(seed, name, "jpeg90")
     _assert_found(img, truth, 0.6, 0.12)
-    assert not detect_mosaic(img, params=_BOTH_AXES_ONLY).any()
+    assert not detect_mosaic(img, params=without).any()
 
 
 def test_flat_box_cut_by_the_grid_is_no_region() -> None:
