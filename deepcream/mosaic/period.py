@@ -261,33 +261,32 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     period_arr = np.asarray(periods)
     idx = np.arange(len(score))
 
-    def periodic(tile_scores: np.ndarray, floor: float, few_lines: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(ok, pick, near) per tile for per-period scores ``tile_scores`` [n, P], periodic from
-        ``floor``. Divisors of the true period score the same as it after chance correction
-        (noise may even favour them), so the best period may be a divisor: the largest
-        multiple of it that scores near the best is picked (``near``: those multiples).
-        Unrelated periods are not considered: with only 2-3 grid lines in a tile any large
-        period puts them on distinct phases and scores ~1/3. ``few_lines``: an axis whose
-        own score is strong needs only ``strong_grid_pixels`` on-grid step pixels."""
+    def periodic(tile_scores: np.ndarray, floor: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(ok, ok_few, pick, near) per tile for per-period scores ``tile_scores`` [n, P],
+        periodic from ``floor``. Divisors of the true period score the same as it after
+        chance correction (noise may even favour them), so the best period may be a divisor:
+        the largest multiple of it that scores near the best is picked (``near``: those
+        multiples). Unrelated periods are not considered: with only 2-3 grid lines in a tile
+        any large period puts them on distinct phases and scores ~1/3. ``ok_few``: the same
+        with an axis whose own score is strong needing only ``strong_grid_pixels`` on-grid
+        step pixels."""
         best = tile_scores.max(axis=1)
         best_p = period_arr[tile_scores.argmax(axis=1)]
         near = ((tile_scores >= prm.near_best * best[:, None])
                 & (period_arr[None, :] % best_p[:, None] == 0))
         pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
+        scored = ((best >= floor) & (period_arr[pick] >= min_block)
+                  & (tile_scores[idx, pick] >= floor))
+        ok, ok_few = scored.copy(), scored.copy()
+        for axis_score, on, k in ((score_x, on_x, kx), (score_y, on_y, ky)):
+            on_pick = on[idx, pick]
+            ok &= on_pick >= prm.min_grid_pixels // k
+            ok_few &= on_pick >= np.where(axis_score[idx, pick] >= prm.strong_axis_score,
+                                          prm.strong_grid_pixels, prm.min_grid_pixels) // k
+        return ok, ok_few, pick, near
 
-        def enough(scores: np.ndarray, on: np.ndarray, k: int) -> np.ndarray:
-            pixels = prm.min_grid_pixels
-            if few_lines:
-                pixels = np.where(scores[idx, pick] >= prm.strong_axis_score,
-                                  prm.strong_grid_pixels, pixels)
-            return on[idx, pick] >= pixels // k
-
-        ok = ((best >= floor) & (period_arr[pick] >= min_block) & (tile_scores[idx, pick] >= floor)
-              & enough(score_x, on_x, kx) & enough(score_y, on_y, ky))
-        return ok, pick, near
-
-    ok, pick, near = periodic(score, prm.periodic_score)
+    ok, ok_few, pick, near = periodic(score, prm.periodic_score)
     # Grids only tiles under the lower bars propose (a small patch among textures): their
     # picked period on its best phases, tested after every other grid. Not JPEG's own
     # block lines: their steps are on every tile of a lossy image, where the lower bars
@@ -295,14 +294,13 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     late: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     if (prm.strong_grid_pixels < prm.min_grid_pixels
             or prm.other_axis_score < prm.periodic_score):
-        ok_few, pick_few, _ = periodic(score, prm.periodic_score, few_lines=True)
         # one strong axis lowers the other's bar
         one_axis = np.where(np.maximum(score_x, score_y) >= prm.one_axis_score, score, -1.0)
-        ok_one, pick_one, _ = periodic(one_axis, prm.other_axis_score, few_lines=True)
+        _, ok_one, pick_one, _ = periodic(one_axis, prm.other_axis_score)
         flat_x, flat_y = px.reshape(-1, prm.tile), py.reshape(-1, prm.tile)
         for t in np.nonzero((ok_few | ok_one) & ~ok)[0]:
             ty, tx = divmod(int(t), ntx)
-            j = int(pick_few[t] if ok_few[t] else pick_one[t])
+            j = int(pick[t] if ok_few[t] else pick_one[t])
             p = periods[j]
             # ... with steps on two grid lines per axis at least: one straight edge (a
             # box's corner) is "periodic" at every period
