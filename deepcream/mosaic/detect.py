@@ -682,6 +682,8 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         # step on them.)
         if prm.stepped_rings and (not jpeg_lines or lossless_whole()):
             cells = grid.grow_stepped_constant(cells, prm.stepped_rings, across_v, across_h)
+    if exact and not exact_rgb and prm.jpeg_lossy_partials and jpeg_lines and lossy():
+        exact = False  # (``MosaicParams.jpeg_lossy_partials``)
     pixels = partial_blocks(grid, cells, noise, exact)
     if exact and exact_rgb and prm.exact_pixels:
         pixels = exact_block_pixels(grid, cells, pixels)

@@ -38,7 +38,7 @@ class MosaicParams:
     #: ... or this many on an axis whose own score reaches ``strong_axis_score``: a small
     #: patch of big blocks has few grid lines in a tile, all of them on one phase
     strong_grid_pixels: int = 24
-    strong_axis_score: float = 0.7
+    strong_axis_score: float = 0.6
     #: a tile whose best period scores ``one_axis_score`` on one axis needs only
     #: ``other_axis_score`` on the other: the other axis's steps of a small patch can be
     #: outnumbered by a texture's (hatching lines along it, a dot screen's rows)
@@ -664,6 +664,11 @@ class MosaicParams:
     #: only where exact_share of the region's inner cells are exactly constant in every
     #: channel (otherwise the lossy partial blocks and ``lossy_block_pixels``)
     exact_runs_rgb: bool = True
+    #: ... and on a grid on JPEG's own 8 x 8 lines, only when exact_share of the grid's
+    #: strong cells are exactly constant in every channel: JPEG keeps a whole block there
+    #: exact (its DC only), not a partial block beside a texture, whose runs end at the first
+    #: pixel of ringing
+    jpeg_lossy_partials: bool = True
     #: lossy input: the partial blocks in the cells beside a region (``border.beside_blocks``),
     #: added once the regions are grown: a cell's part near its side's color, when it covers
     #: beside_min_share of the cell or more and at most beside_beyond of the pixels within

@@ -288,29 +288,43 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
 
     ok, ok_few, pick, near = periodic(score, prm.periodic_score)
     # Grids only tiles under the lower bars propose (a small patch among textures): their
-    # picked period on its best phases, tested after every other grid. Not JPEG's own
+    # picked period on its best phases, and the next smaller period that scores near the
+    # best (a fallback, as below), tested after every other grid. Not JPEG's own
     # block lines: their steps are on every tile of a lossy image, where the lower bars
     # take them from tiles with no mosaic (a mosaic on them has tiles that pass the others).
     late: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    late_primary: set[tuple[int, int, int]] = set()
     if (prm.strong_grid_pixels < prm.min_grid_pixels
             or prm.other_axis_score < prm.periodic_score):
         # one strong axis lowers the other's bar
         one_axis = np.where(np.maximum(score_x, score_y) >= prm.one_axis_score, score, -1.0)
-        _, ok_one, pick_one, _ = periodic(one_axis, prm.other_axis_score)
+        _, ok_one, pick_one, near_one = periodic(one_axis, prm.other_axis_score)
         flat_x, flat_y = px.reshape(-1, prm.tile), py.reshape(-1, prm.tile)
         for t in np.nonzero((ok_few | ok_one) & ~ok)[0]:
             ty, tx = divmod(int(t), ntx)
             j = int(pick[t] if ok_few[t] else pick_one[t])
-            p = periods[j]
-            # ... with steps on two grid lines per axis at least: one straight edge (a
-            # box's corner) is "periodic" at every period
-            if (np.count_nonzero(flat_x[t, phase_x[t, j]::p] >= prm.late_line_pixels) < 2
-                    or np.count_nonzero(flat_y[t, phase_y[t, j]::p] >= prm.late_line_pixels) < 2):
-                continue
-            key = (p, int(phase_x[t, j] + tx * prm.stride) % p,
-                   int(phase_y[t, j] + ty * prm.stride) % p)
-            if not on_jpeg_lines(*key):
-                late.setdefault(key, []).append((ty, tx))
+            options = [j]
+            if prm.divisor_option:
+                # (with two grid lines per axis, twice the period scores as well)
+                below = np.nonzero((near[t] if ok_few[t] else near_one[t])
+                                   & (period_arr >= min_block))[0]
+                below = below[below < j]
+                if len(below):
+                    options.append(int(below[-1]))
+            for jj in options:
+                p = periods[jj]
+                # ... with steps on two grid lines per axis at least: one straight edge (a
+                # box's corner) is "periodic" at every period
+                if (np.count_nonzero(flat_x[t, phase_x[t, jj]::p] >= prm.late_line_pixels) < 2
+                        or np.count_nonzero(flat_y[t, phase_y[t, jj]::p]
+                                            >= prm.late_line_pixels) < 2):
+                    continue
+                key = (p, int(phase_x[t, jj] + tx * prm.stride) % p,
+                       int(phase_y[t, jj] + ty * prm.stride) % p)
+                if not on_jpeg_lines(*key):
+                    late.setdefault(key, []).append((ty, tx))
+                    if jj == j:
+                        late_primary.add(key)
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     primary: set[tuple[int, int, int]] = set()
@@ -353,6 +367,16 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     order = [CandidateGrid(*key, tiles, False, key not in primary) for key, tiles in grids.items()]
     order += [CandidateGrid(*key, tiles, True, key not in primary) for key, tiles in runners.items()
               if key not in grids]
-    order += [CandidateGrid(*key, tiles, False) for key, tiles in late.items()
-              if key not in grids and key not in runners]
+    # (A late divisor whose multiple on the same lines is a grid above is not tested: the
+    # region is that grid's, and the divisor's cells took the flat fills around it.)
+    order += [CandidateGrid(*key, tiles, False, key not in late_primary)
+              for key, tiles in late.items() if key not in grids and key not in runners
+              and (key in late_primary or not _divides_any(key, grids))]
     return order, kx
+
+
+def _divides_any(key: tuple[int, int, int], grids: dict[tuple[int, int, int], object]) -> bool:
+    """Whether some grid of ``grids`` (period, phases) has a multiple of ``key``'s period
+    and lies on its lines."""
+    p, fx, fy = key
+    return any(q % p == 0 and gx % p == fx and gy % p == fy for q, gx, gy in grids)
