@@ -12,6 +12,7 @@ texture is itself "constant k x k blocks") and judged at their source resolution
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -286,6 +287,14 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
                                           prm.strong_grid_pixels, prm.min_grid_pixels) // k
         return ok, ok_few, pick, near
 
+    def divisor(near_row: np.ndarray, j: int) -> int:
+        """With ``divisor_option``, the index of the largest period below periods[j] (from
+        ``min_block``) that ``near_row`` marks as scoring near the tile's best; else -1."""
+        if not prm.divisor_option:
+            return -1
+        below = np.nonzero(near_row[:j] & (period_arr[:j] >= min_block))[0]
+        return int(below[-1]) if len(below) else -1
+
     ok, ok_few, pick, near = periodic(score, prm.periodic_score)
     # Grids only tiles under the lower bars propose (a small patch among textures): their
     # picked period on its best phases, and the next smaller period that scores near the
@@ -304,13 +313,10 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
             ty, tx = divmod(int(t), ntx)
             j = int(pick[t] if ok_few[t] else pick_one[t])
             options = [j]
-            if prm.divisor_option:
-                # (with two grid lines per axis, twice the period scores as well)
-                below = np.nonzero((near[t] if ok_few[t] else near_one[t])
-                                   & (period_arr >= min_block))[0]
-                below = below[below < j]
-                if len(below):
-                    options.append(int(below[-1]))
+            # (with two grid lines per axis, twice the period scores as well)
+            div_j = divisor(near[t] if ok_few[t] else near_one[t], j)
+            if div_j >= 0:
+                options.append(div_j)
             for jj in options:
                 p = periods[jj]
                 # ... with steps on two grid lines per axis at least: one straight edge (a
@@ -333,16 +339,12 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         # With 2-3 (JPEG-blurred) grid lines per tile a period one off scores about as well;
         # let the cell tests choose between neighbouring periods.
         options = [int(pick[t])]
-        div_j = -1
-        if prm.divisor_option:
-            # The largest multiple may be a coincidence of two grid lines per tile (after
-            # JPEG few lines survive): the next smaller period that scores near the best is
-            # tested too (on lossy input only, see ``CandidateGrid.fallback``).
-            below = np.nonzero(near[t] & (period_arr >= min_block))[0]
-            below = below[below < pick[t]]
-            if len(below):
-                div_j = int(below[-1])
-                options.append(div_j)
+        # The largest multiple may be a coincidence of two grid lines per tile (after JPEG
+        # few lines survive): the next smaller period that scores near the best is tested
+        # too (on lossy input only, see ``CandidateGrid.fallback``).
+        div_j = divisor(near[t], int(pick[t]))
+        if div_j >= 0:
+            options.append(div_j)
         for j in (int(pick[t]) - 1, int(pick[t]) + 1):
             if (0 <= j < len(periods) and periods[j] >= min_block
                     and score[t, j] >= prm.neighbour_score * score[t, pick[t]]):
@@ -375,7 +377,7 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     return order, kx
 
 
-def _divides_any(key: tuple[int, int, int], grids: dict[tuple[int, int, int], object]) -> bool:
+def _divides_any(key: tuple[int, int, int], grids: Iterable[tuple[int, int, int]]) -> bool:
     """Whether some grid of ``grids`` (period, phases) has a multiple of ``key``'s period
     and lies on its lines."""
     p, fx, fy = key
