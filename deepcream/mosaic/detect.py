@@ -662,13 +662,19 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
     interior = cells & pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:]
     judged = interior if np.count_nonzero(interior) >= 3 else cells
     exact = float(np.percentile(raw_inner[judged], 75)) <= prm.clean_noise
-    if exact and prm.exact_runs_rgb and not exact_rgb and lossy():
-        # JPEG q95 (and JPEG's own 8 x 8 blocks at any quality) keeps a block's luma flat but
-        # not its chroma: exact runs over its colors end at the first pixel, which cut away
-        # the border cells of the region (a ring of a block around it). Grey blocks stay
-        # exact in every channel (and so do a PNG's that ``looks_lossless`` misses).
-        constant = raw_grid.constant_cells(judged)
-        exact = np.count_nonzero(constant) >= prm.exact_share * np.count_nonzero(judged)
+    if exact and not exact_rgb and lossy():
+        if prm.jpeg_lossy_partials and jpeg_lines:
+            # (``MosaicParams.jpeg_lossy_partials``: the inner blocks' constancy says
+            # nothing there, JPEG keeps them flat)
+            exact = False
+        elif prm.exact_runs_rgb:
+            # JPEG q95 (and JPEG's own 8 x 8 blocks at any quality) keeps a block's luma flat
+            # but not its chroma: exact runs over its colors end at the first pixel, which
+            # cut away the border cells of the region (a ring of a block around it). Grey
+            # blocks stay exact in every channel (and so do a PNG's that ``looks_lossless``
+            # misses).
+            constant = raw_grid.constant_cells(judged)
+            exact = np.count_nonzero(constant) >= prm.exact_share * np.count_nonzero(judged)
     # Truly lossless: cut each region to the box of its block edges; completion and box
     # growth took flat cells and cells that thin lines clip on every side of it.
     if exact and exact_rgb:
@@ -682,8 +688,6 @@ def detect_on_grid(rgb: np.ndarray, p: int, fx: int, fy: int, box: tuple[int, in
         # step on them.)
         if prm.stepped_rings and (not jpeg_lines or lossless_whole()):
             cells = grid.grow_stepped_constant(cells, prm.stepped_rings, across_v, across_h)
-    if exact and not exact_rgb and prm.jpeg_lossy_partials and jpeg_lines and lossy():
-        exact = False  # (``MosaicParams.jpeg_lossy_partials``)
     pixels = partial_blocks(grid, cells, noise, exact)
     if exact and exact_rgb and prm.exact_pixels:
         pixels = exact_block_pixels(grid, cells, pixels)
