@@ -114,7 +114,9 @@ def test_params_are_frozen_and_change_the_detection(small_set) -> None:
     found = detect_mosaic(img)
     assert found.any()
     # Only blocks larger than every patch's: nothing is found.
-    big = dataclasses.replace(DEFAULT_PARAMS, min_block=max(p[0] for p in patches) + 2)
+    # (Long steps off: a late grid of their tiles' multiple of a patch's period takes it.)
+    big = dataclasses.replace(DEFAULT_PARAMS, min_block=max(p[0] for p in patches) + 2,
+                              long_step_pixels=0)
     assert not detect_mosaic(img, params=big).any()
     assert np.array_equal(detect_mosaic(img, params=MosaicParams()), found)
     with pytest.raises(ValueError):
@@ -342,9 +344,9 @@ def test_jpeg_blocks_over_a_one_axis_shading_seed_a_region() -> None:
 @pytest.mark.parametrize("seed,name,without", [
     # 11 px blocks, 44 cells, beside vertical hatching whose x-steps outnumber the
     # patch's: x scores 0.05-0.19 at 11 px in the tiles over it, y up to 0.74
-    (1600, "illust2", MosaicParams(other_axis_score=0.25)),
+    (1600, "illust2", MosaicParams(other_axis_score=0.25, long_step_pixels=0)),
     # 14 px blocks, 33 cells: 30-37 on-grid x-step pixels per tile at x scores 0.8-0.9
-    (4709, "illust1", MosaicParams(strong_grid_pixels=40)),
+    (4709, "illust1", MosaicParams(strong_grid_pixels=40, long_step_pixels=0)),
 ], ids=["one-axis", "few-lines"])
 def test_small_jpeg_patch_among_textures_gets_a_candidate_grid(seed: int, name: str,
                                                                without: MosaicParams) -> None:
@@ -377,6 +379,23 @@ def test_late_grid_of_a_patch_with_few_lines_offers_its_blocks_period() -> None:
                                  DEFAULT_PARAMS.max_block)
     assert any((c.p, c.fx, c.fy) == (14, 0, 0) for c in order)
     assert not any((c.p, c.fx, c.fy) == (7, 0, 0) for c in order)
+
+
+def test_small_patch_over_a_dot_screen_is_proposed_by_its_long_steps() -> None:
+    """Art seed 4706 ``illust2`` at JPEG q90: a 14 px patch over a dot screen, whose dots'
+    edges outnumber the patch's steps in every tile over it (14 px scores 0.07-0.36 there),
+    so no tile proposed its grid. A block's side runs its whole length along the grid line
+    and a dot's edge a few pixels: folded on the steps that persist 8 px, the same tiles
+    score 14 px near 1.0 and propose it as a late grid (``long_step_pixels``): IoU 0.614 ->
+    0.712."""
+    img, truth = _art_picture(4706, "illust2", "jpeg90")
+    luma = image_luma(img)
+    without = MosaicParams(long_step_pixels=0)
+    for prm, proposed in ((DEFAULT_PARAMS, True), (without, False)):
+        order, _kx = candidate_grids(luma, prm.min_block, prm.max_block, prm)
+        assert any((c.p, c.fx, c.fy) == (14, 0, 0) for c in order) == proposed
+    _assert_found(img, truth, 0.7, 0.03)
+    assert _iou(detect_mosaic(img, params=without), truth) < 0.65
 
 
 def test_partial_blocks_on_jpeg_lines_are_not_exact_runs() -> None:
@@ -1141,7 +1160,8 @@ def test_mosaic_that_flattened_screentone_is_found(art_set_seed3) -> None:
     assert np.count_nonzero(pred & ~sample.truth) <= 0.03 * np.count_nonzero(pred)
     _mask, regions = find_mosaic_regions(sample.image)
     assert regions and regions[0].block == 13
-    off = detect_mosaic(sample.image, params=MosaicParams(islands=False, erased_alone=False))
+    off = detect_mosaic(sample.image, params=MosaicParams(islands=False, erased_alone=False,
+                                                         long_step_pixels=0))
     assert ea.iou(off, sample.truth) < 0.1
 
 
@@ -1670,7 +1690,8 @@ def test_rescaled_grid_is_refined_where_its_mosaic_is(art_set_seed5) -> None:
     sample = next(s for s in art_set_seed5 if s.name == "manga2")
     img, truth, _scale = ea.apply_condition(sample.image, sample.truth, "scale75")
     _assert_found(img, truth, 0.83, 0.06)
-    off = detect_mosaic(img, params=MosaicParams(frac_local_max=0, frac_rescue_cells=0))
+    off = detect_mosaic(img, params=MosaicParams(frac_local_max=0, frac_rescue_cells=0,
+                                                 long_step_pixels=0))
     assert ea.iou(off, truth) <= 0.76
 
 
@@ -1770,7 +1791,8 @@ def test_holes_inside_a_region_are_filled(art_set_seed3) -> None:
     mask, regions = find_mosaic_regions(sample.image)
     assert np.array_equal(mask, pred) and regions[0].block == 13
     # (Here the holes are blocks that erased a screentone, which ``erased.py`` takes too.)
-    holes = detect_mosaic(sample.image, params=MosaicParams(hole_fill_share=0, erased=False))
+    holes = detect_mosaic(sample.image, params=MosaicParams(hole_fill_share=0, erased=False,
+                                                           long_step_pixels=0))
     assert ea.iou(holes, sample.truth) < 0.96
     # A ring around more than its own area stays a ring.
     ring = np.zeros((200, 200), bool)

@@ -47,6 +47,16 @@ class MosaicParams:
     #: (a tile passing only those lower bars needs this many step pixels on each of two
     #: grid lines per axis)
     late_line_pixels: int = 3
+    #: a tile folded on its *long* steps only (persisting ``long_step_length`` px along the
+    #: edge: a block's side runs p px along its grid line, a screen dot's edge a few) whose
+    #: best period from ``long_step_min_p`` scores ``long_step_score`` on both axes with
+    #: ``long_step_pixels`` on-grid long-step pixels each also proposes a late grid, whatever
+    #: its usual pick: a small patch over a dot screen, whose dots' edges outnumber the
+    #: patch's steps (0: off)
+    long_step_pixels: int = 16
+    long_step_length: int = 8
+    long_step_score: float = 0.5
+    long_step_min_p: int = 8
     #: runner-up phase of a tile, tested too from ``runner_up_min_p`` (few grid lines per
     #: tile, a straight patch border can outvote one) when it has this share of the best
     #: phase's steps

@@ -77,6 +77,17 @@ def grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1,
     return cv2.erode(iso.view(np.uint8), np.ones((n, 1) if across_x else (1, n), np.uint8)).view(bool)
 
 
+def long_steps(steps: np.ndarray, axis: int, along: int = 1,
+               prm: MosaicParams = DEFAULT_PARAMS) -> np.ndarray:
+    """The steps of ``grid_steps`` output ``steps`` (across ``axis``) that persist
+    ``long_step_length`` px along the edge (times ``along``, the pixel-repetition factor
+    along it): a block's side runs its whole length along the grid line, a screen dot's
+    edge a few pixels."""
+    n = max(1, prm.long_step_length * along - (along + 2) + 1)
+    kernel = np.ones((n, 1) if axis == 1 else (1, n), np.uint8)
+    return cv2.erode(steps.view(np.uint8), kernel).view(bool)
+
+
 def repetition(g: np.ndarray, axis: int, prm: MosaicParams = DEFAULT_PARAMS) -> int:
     """Pixel-repetition factor k (1: none) of an image along ``axis`` from its gradient across
     it (``gx`` for axis 1): upscaled k x by repeating pixels, only one column (row) phase mod
@@ -150,29 +161,38 @@ def tile_profiles(steps: np.ndarray, axis: int, prm: MosaicParams = DEFAULT_PARA
     axis=0: row profiles.
     """
     h, w = steps.shape
-    hp = max(prm.tile, -(-h // prm.stride) * prm.stride)
-    wp = max(prm.tile, -(-w // prm.stride) * prm.stride)
-    padded = np.zeros((hp, wp), np.float32)
-    padded[:h, :w] = steps
+    s = prm.stride
+    hp = max(prm.tile, -(-h // s) * s)
+    wp = max(prm.tile, -(-w // s) * s)
+    # Counts per band of STRIDE rows (columns), summed from the map's bytes (bool steps or
+    # uint8 weights): no padded float copy of the whole map.
+    u = steps.view(np.uint8) if steps.dtype == bool else steps
     if axis == 1:
-        bands = padded.reshape(hp // prm.stride, prm.stride, wp).sum(axis=1)  # [nby, wp]
+        full = h // s
+        bands = np.zeros((hp // s, wp), np.float32)  # [nby, wp]
+        bands[:full, :w] = u[:full * s].reshape(full, s, w).sum(axis=1, dtype=np.float32)
+        if h > full * s:
+            bands[full, :w] = u[full * s:].sum(axis=0, dtype=np.float32)
         rows = bands[:-1] + bands[1:]  # [nty, wp]
-        win = np.lib.stride_tricks.sliding_window_view(rows, prm.tile, axis=1)[:, ::prm.stride]
-        return win  # [nty, ntx, TILE]
-    bands = padded.reshape(hp, wp // prm.stride, prm.stride).sum(axis=2)  # [hp, nbx]
+        return np.lib.stride_tricks.sliding_window_view(rows, prm.tile, axis=1)[:, ::s]
+    full = w // s
+    bands = np.zeros((hp, wp // s), np.float32)  # [hp, nbx]
+    bands[:h, :full] = u[:, :full * s].reshape(h, full, s).sum(axis=2, dtype=np.float32)
+    if w > full * s:
+        bands[:h, full] = u[:, full * s:].sum(axis=1, dtype=np.float32)
     cols = bands[:, :-1] + bands[:, 1:]  # [hp, ntx]
-    win = np.lib.stride_tricks.sliding_window_view(cols, prm.tile, axis=0)[::prm.stride]
-    return win  # [nty, ntx, TILE]
+    return np.lib.stride_tricks.sliding_window_view(cols, prm.tile, axis=0)[::s]
 
 
 def periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
-                starts: list[int], rep: int = 1, prm: MosaicParams = DEFAULT_PARAMS
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                starts: list[int], rep: int = 1, prm: MosaicParams = DEFAULT_PARAMS,
+                runners: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per tile and period: chance-corrected score [n, P], best local phase [n, P], the
     step count on that phase [n, P], and the runner-up phase [n, P] (-1 unless it has at
     least ``runner_up`` of the best phase's steps). ``rep``: the image's pixel-repetition factor
     k across the steps: texture steps then fall on one phase mod k only, i.e. on
-    p / gcd(p, k) of the p phases by chance (none to tell apart when p divides k: score 0)."""
+    p / gcd(p, k) of the p phases by chance (none to tell apart when p divides k: score 0).
+    ``runners``: False leaves every runner-up at -1 (not needed)."""
     flat = profiles.reshape(-1, prm.tile)
     folded = flat @ fold
     total = flat.sum(axis=1, keepdims=True)
@@ -191,7 +211,7 @@ def periodicity(profiles: np.ndarray, fold: np.ndarray, periods: list[int],
         score[:, i] = (share - chance) / (1.0 - chance) if chance < 1.0 else 0.0
         phase[:, i] = ph
         onp[:, i] = best
-        if p >= prm.runner_up_min_p:
+        if runners and p >= prm.runner_up_min_p:
             rest = block.copy()
             rest[np.arange(n), ph] = -1.0
             ph2 = rest.argmax(axis=1)
@@ -303,6 +323,31 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     # take them from tiles with no mosaic (a mosaic on them has tiles that pass the others).
     late: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     late_primary: set[tuple[int, int, int]] = set()
+
+    def propose_late(t: int, j: int, near_row: np.ndarray, flat_x: np.ndarray,
+                     flat_y: np.ndarray, ph_x: np.ndarray, ph_y: np.ndarray) -> None:
+        """Tile ``t``'s late grids: period index ``j`` and its divisor, on the phases
+        ``ph_x``/``ph_y`` [n, P] of the step profiles ``flat_x``/``flat_y`` [n, TILE]."""
+        ty, tx = divmod(t, ntx)
+        options = [j]
+        # (with two grid lines per axis, twice the period scores as well)
+        div_j = divisor(near_row, j)
+        if div_j >= 0:
+            options.append(div_j)
+        for jj in options:
+            p = periods[jj]
+            # ... with steps on two grid lines per axis at least: one straight edge (a
+            # box's corner) is "periodic" at every period
+            if (np.count_nonzero(flat_x[t, ph_x[t, jj]::p] >= prm.late_line_pixels) < 2
+                    or np.count_nonzero(flat_y[t, ph_y[t, jj]::p] >= prm.late_line_pixels) < 2):
+                continue
+            key = (p, int(ph_x[t, jj] + tx * prm.stride) % p,
+                   int(ph_y[t, jj] + ty * prm.stride) % p)
+            if not on_jpeg_lines(*key):
+                late.setdefault(key, []).append((ty, tx))
+                if jj == j:
+                    late_primary.add(key)
+
     if (prm.strong_grid_pixels < prm.min_grid_pixels
             or prm.other_axis_score < prm.periodic_score):
         # one strong axis lowers the other's bar
@@ -310,27 +355,32 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         _, ok_one, pick_one, near_one = periodic(one_axis, prm.other_axis_score)
         flat_x, flat_y = px.reshape(-1, prm.tile), py.reshape(-1, prm.tile)
         for t in np.nonzero((ok_few | ok_one) & ~ok)[0]:
-            ty, tx = divmod(int(t), ntx)
             j = int(pick[t] if ok_few[t] else pick_one[t])
-            options = [j]
-            # (with two grid lines per axis, twice the period scores as well)
-            div_j = divisor(near[t] if ok_few[t] else near_one[t], j)
-            if div_j >= 0:
-                options.append(div_j)
-            for jj in options:
-                p = periods[jj]
-                # ... with steps on two grid lines per axis at least: one straight edge (a
-                # box's corner) is "periodic" at every period
-                if (np.count_nonzero(flat_x[t, phase_x[t, jj]::p] >= prm.late_line_pixels) < 2
-                        or np.count_nonzero(flat_y[t, phase_y[t, jj]::p]
-                                            >= prm.late_line_pixels) < 2):
-                    continue
-                key = (p, int(phase_x[t, jj] + tx * prm.stride) % p,
-                       int(phase_y[t, jj] + ty * prm.stride) % p)
-                if not on_jpeg_lines(*key):
-                    late.setdefault(key, []).append((ty, tx))
-                    if jj == j:
-                        late_primary.add(key)
+            propose_late(int(t), j, near[t] if ok_few[t] else near_one[t], flat_x, flat_y,
+                         phase_x, phase_y)
+    if prm.long_step_pixels:
+        # Tiles folded on their long steps only: over a dot screen the screen vanishes and
+        # a small patch's grid scores as if alone.
+        lpx = tile_profiles(long_steps(sx, 1, ky, prm), 1, prm)
+        lpy = tile_profiles(long_steps(sy, 0, kx, prm), 0, prm)
+        lsc_x, lph_x, lon_x, _ = periodicity(lpx, fold, periods, starts, kx, prm,
+                                                  runners=False)
+        lsc_y, lph_y, lon_y, _ = periodicity(lpy, fold, periods, starts, ky, prm,
+                                                  runners=False)
+        lscore = np.minimum(lsc_x, lsc_y)
+        best = lscore.max(axis=1)
+        best_p = period_arr[lscore.argmax(axis=1)]
+        lnear = ((lscore >= prm.near_best * best[:, None])
+                 & (period_arr[None, :] % best_p[:, None] == 0))
+        lpick = len(periods) - 1 - np.argmax(lnear[:, ::-1], axis=1)
+        good = ((period_arr[lpick] >= max(prm.long_step_min_p, min_block))
+                & (lsc_x[idx, lpick] >= prm.long_step_score)
+                & (lsc_y[idx, lpick] >= prm.long_step_score)
+                & (lon_x[idx, lpick] >= prm.long_step_pixels // kx)
+                & (lon_y[idx, lpick] >= prm.long_step_pixels // ky))
+        lflat_x, lflat_y = lpx.reshape(-1, prm.tile), lpy.reshape(-1, prm.tile)
+        for t in np.nonzero(good)[0]:
+            propose_late(int(t), int(lpick[t]), lnear[t], lflat_x, lflat_y, lph_x, lph_y)
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     primary: set[tuple[int, int, int]] = set()
