@@ -398,6 +398,19 @@ def test_small_patch_over_a_dot_screen_is_proposed_by_its_long_steps() -> None:
     assert _iou(detect_mosaic(img, params=without), truth) < 0.65
 
 
+def test_long_steps_of_a_tile_with_one_block_side() -> None:
+    """Small patches whose long-step tiles hold one block side across one axis, where two
+    grid lines per axis were asked: one line now suffices when the other axis has three
+    (``long_step_one_line``). Seed 700 ``manga1`` at q90 (17 px, three lines along y):
+    0.774 -> 0.932; seed 4502 ``illust2`` at q80 (14 px, one 46 px x-line): 0 -> 0.554."""
+    img, truth = _art_picture(700, "manga1", "jpeg90")
+    _assert_found(img, truth, 0.9, 0.02)
+    assert _iou(detect_mosaic(img, params=MosaicParams(long_step_one_line=0)), truth) < 0.8
+    img, truth = _art_picture(4502, "illust2", "jpeg80")
+    _assert_found(img, truth, 0.5, 0.1)
+    assert not detect_mosaic(img, params=MosaicParams(long_step_one_line=0)).any()
+
+
 def test_partial_blocks_on_jpeg_lines_are_not_exact_runs() -> None:
     """Art seed 4501 ``illust0`` at JPEG q90: 8 px blocks on JPEG's own lines over a dot
     screen. JPEG keeps the whole blocks exactly flat (only their DC), so the region reads

@@ -55,8 +55,12 @@ class MosaicParams:
     #: patch's steps (0: off)
     long_step_pixels: int = 16
     long_step_length: int = 8
-    long_step_score: float = 0.5
+    long_step_score: float = 0.4
     long_step_min_p: int = 8
+    #: ... and whose long steps lie on two of its grid lines per axis, or on one line of an
+    #: axis when the other has this many (0: two on each): a small patch's tile can hold a
+    #: single block side across it
+    long_step_one_line: int = 3
     #: runner-up phase of a tile, tested too from ``runner_up_min_p`` (few grid lines per
     #: tile, a straight patch border can outvote one) when it has this share of the best
     #: phase's steps

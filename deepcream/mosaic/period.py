@@ -282,6 +282,16 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     period_arr = np.asarray(periods)
     idx = np.arange(len(score))
 
+    def near_multiples(tile_scores: np.ndarray, share: float
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(best, near, pick) per tile: the best score, the multiples of the best period
+        scoring ``share`` of it [n, P], and the index of the largest of them."""
+        best = tile_scores.max(axis=1)
+        best_p = period_arr[tile_scores.argmax(axis=1)]
+        near = ((tile_scores >= share * best[:, None])
+                & (period_arr[None, :] % best_p[:, None] == 0))
+        return best, near, len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
+
     def periodic(tile_scores: np.ndarray, floor: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(ok, ok_few, pick, near) per tile for per-period scores ``tile_scores`` [n, P],
@@ -292,11 +302,7 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         any large period puts them on distinct phases and scores ~1/3. ``ok_few``: the same
         with an axis whose own score is strong needing only ``strong_grid_pixels`` on-grid
         step pixels."""
-        best = tile_scores.max(axis=1)
-        best_p = period_arr[tile_scores.argmax(axis=1)]
-        near = ((tile_scores >= prm.near_best * best[:, None])
-                & (period_arr[None, :] % best_p[:, None] == 0))
-        pick = len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
+        best, near, pick = near_multiples(tile_scores, prm.near_best)
         scored = ((best >= floor) & (period_arr[pick] >= min_block)
                   & (tile_scores[idx, pick] >= floor))
         ok, ok_few = scored.copy(), scored.copy()
@@ -325,9 +331,12 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     late_primary: set[tuple[int, int, int]] = set()
 
     def propose_late(t: int, j: int, near_row: np.ndarray, flat_x: np.ndarray,
-                     flat_y: np.ndarray, ph_x: np.ndarray, ph_y: np.ndarray) -> None:
+                     flat_y: np.ndarray, ph_x: np.ndarray, ph_y: np.ndarray,
+                     one_line: int = 0) -> None:
         """Tile ``t``'s late grids: period index ``j`` and its divisor, on the phases
-        ``ph_x``/``ph_y`` [n, P] of the step profiles ``flat_x``/``flat_y`` [n, TILE]."""
+        ``ph_x``/``ph_y`` [n, P] of the step profiles ``flat_x``/``flat_y`` [n, TILE];
+        ``one_line``: one grid line on an axis suffices when the other has this many (0:
+        two on each)."""
         ty, tx = divmod(t, ntx)
         options = [j]
         # (with two grid lines per axis, twice the period scores as well)
@@ -338,8 +347,9 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
             p = periods[jj]
             # ... with steps on two grid lines per axis at least: one straight edge (a
             # box's corner) is "periodic" at every period
-            if (np.count_nonzero(flat_x[t, ph_x[t, jj]::p] >= prm.late_line_pixels) < 2
-                    or np.count_nonzero(flat_y[t, ph_y[t, jj]::p] >= prm.late_line_pixels) < 2):
+            lines = sorted(np.count_nonzero(f[t, ph[t, jj]::p] >= prm.late_line_pixels)
+                           for f, ph in ((flat_x, ph_x), (flat_y, ph_y)))
+            if lines[0] < 2 and not (one_line and lines[0] == 1 and lines[1] >= one_line):
                 continue
             key = (p, int(ph_x[t, jj] + tx * prm.stride) % p,
                    int(ph_y[t, jj] + ty * prm.stride) % p)
@@ -363,16 +373,9 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         # a small patch's grid scores as if alone.
         lpx = tile_profiles(long_steps(sx, 1, ky, prm), 1, prm)
         lpy = tile_profiles(long_steps(sy, 0, kx, prm), 0, prm)
-        lsc_x, lph_x, lon_x, _ = periodicity(lpx, fold, periods, starts, kx, prm,
-                                                  runners=False)
-        lsc_y, lph_y, lon_y, _ = periodicity(lpy, fold, periods, starts, ky, prm,
-                                                  runners=False)
-        lscore = np.minimum(lsc_x, lsc_y)
-        best = lscore.max(axis=1)
-        best_p = period_arr[lscore.argmax(axis=1)]
-        lnear = ((lscore >= prm.near_best * best[:, None])
-                 & (period_arr[None, :] % best_p[:, None] == 0))
-        lpick = len(periods) - 1 - np.argmax(lnear[:, ::-1], axis=1)
+        lsc_x, lph_x, lon_x, _ = periodicity(lpx, fold, periods, starts, kx, prm, runners=False)
+        lsc_y, lph_y, lon_y, _ = periodicity(lpy, fold, periods, starts, ky, prm, runners=False)
+        _, lnear, lpick = near_multiples(np.minimum(lsc_x, lsc_y), prm.near_best)
         good = ((period_arr[lpick] >= max(prm.long_step_min_p, min_block))
                 & (lsc_x[idx, lpick] >= prm.long_step_score)
                 & (lsc_y[idx, lpick] >= prm.long_step_score)
@@ -380,7 +383,8 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
                 & (lon_y[idx, lpick] >= prm.long_step_pixels // ky))
         lflat_x, lflat_y = lpx.reshape(-1, prm.tile), lpy.reshape(-1, prm.tile)
         for t in np.nonzero(good)[0]:
-            propose_late(int(t), int(lpick[t]), lnear[t], lflat_x, lflat_y, lph_x, lph_y)
+            propose_late(int(t), int(lpick[t]), lnear[t], lflat_x, lflat_y, lph_x, lph_y,
+                         prm.long_step_one_line)
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     primary: set[tuple[int, int, int]] = set()
