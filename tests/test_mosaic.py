@@ -383,11 +383,11 @@ def test_late_grid_of_a_patch_with_few_lines_offers_its_blocks_period() -> None:
 
 def test_small_patch_over_a_dot_screen_is_proposed_by_its_long_steps() -> None:
     """Art seed 4706 ``illust2`` at JPEG q90: a 14 px patch over a dot screen, whose dots'
-    edges outnumber the patch's steps in every tile over it (14 px scores 0.07-0.36 there),
-    so no tile proposed its grid. A block's side runs its whole length along the grid line
-    and a dot's edge a few pixels: folded on the steps that persist 8 px, the same tiles
-    score 14 px near 1.0 and propose it as a late grid (``long_step_pixels``): IoU 0.614 ->
-    0.712."""
+    edges outnumber the patch's steps in every tile over it (14 px scores 0.05-0.34 per axis
+    there), so no tile proposed its grid. A block's side runs its whole length along the grid
+    line and a dot's edge a few pixels: folded on the steps that persist 8 px, 14 px scores
+    1.0 on both axes in five of those tiles, which propose it as a late grid
+    (``long_step_pixels``): IoU 0.614 -> 0.712."""
     img, truth = _art_picture(4706, "illust2", "jpeg90")
     luma = image_luma(img)
     without = MosaicParams(long_step_pixels=0)
