@@ -282,13 +282,12 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     period_arr = np.asarray(periods)
     idx = np.arange(len(score))
 
-    def near_multiples(tile_scores: np.ndarray, share: float
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def near_multiples(tile_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(best, near, pick) per tile: the best score, the multiples of the best period
-        scoring ``share`` of it [n, P], and the index of the largest of them."""
+        scoring ``near_best`` of it [n, P], and the index of the largest of them."""
         best = tile_scores.max(axis=1)
         best_p = period_arr[tile_scores.argmax(axis=1)]
-        near = ((tile_scores >= share * best[:, None])
+        near = ((tile_scores >= prm.near_best * best[:, None])
                 & (period_arr[None, :] % best_p[:, None] == 0))
         return best, near, len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
 
@@ -302,7 +301,7 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         any large period puts them on distinct phases and scores ~1/3. ``ok_few``: the same
         with an axis whose own score is strong needing only ``strong_grid_pixels`` on-grid
         step pixels."""
-        best, near, pick = near_multiples(tile_scores, prm.near_best)
+        best, near, pick = near_multiples(tile_scores)
         scored = ((best >= floor) & (period_arr[pick] >= min_block)
                   & (tile_scores[idx, pick] >= floor))
         ok, ok_few = scored.copy(), scored.copy()
@@ -375,7 +374,7 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         lpy = tile_profiles(long_steps(sy, 0, kx, prm), 0, prm)
         lsc_x, lph_x, lon_x, _ = periodicity(lpx, fold, periods, starts, kx, prm, runners=False)
         lsc_y, lph_y, lon_y, _ = periodicity(lpy, fold, periods, starts, ky, prm, runners=False)
-        _, lnear, lpick = near_multiples(np.minimum(lsc_x, lsc_y), prm.near_best)
+        _, lnear, lpick = near_multiples(np.minimum(lsc_x, lsc_y))
         good = ((period_arr[lpick] >= max(prm.long_step_min_p, min_block))
                 & (lsc_x[idx, lpick] >= prm.long_step_score)
                 & (lsc_y[idx, lpick] >= prm.long_step_score)
