@@ -813,6 +813,41 @@ def cut_divisor_grids(found: list[tuple[CandidateGrid, Grid, np.ndarray]], shape
     return out
 
 
+def yield_long_step_regions(found: list[tuple[CandidateGrid, Grid, np.ndarray]],
+                            prm: MosaicParams
+                            ) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
+    """``found`` (``grid_detections``), each region of a long-step-only integer grid that
+    shares ``long_step_yield`` of its pixels with the regions of non-integer grids of a
+    period within ``long_step_frac_gap`` px dropped: the rescaled patch is theirs, and the
+    integer cells beside it took the fills around it (see ``MosaicParams.long_step_yield``)."""
+    if prm.long_step_yield <= 0:
+        return found
+    out = list(found)
+    for i, (cand, grid, pixels) in enumerate(found):
+        if not cand.long_step or cand.period is not None:
+            continue
+        near = [j for j, (other, _g, _px) in enumerate(found) if other.period is not None
+                and abs(other.period - cand.p) <= prm.long_step_frac_gap]
+        win = grid.window(pixels) if near else None
+        if win is None:
+            continue
+        img_sl, pix_sl = win
+        theirs = np.zeros((img_sl[0].stop - img_sl[0].start, img_sl[1].stop - img_sl[1].start), bool)
+        for j in near:
+            paste_within(theirs, (img_sl[0].start, img_sl[1].start), found[j][1], found[j][2])
+        mine = pixels[pix_sl]
+        n, labels = cv2.connectedComponents(mine.view(np.uint8), connectivity=4)
+        area = np.bincount(labels.ravel(), minlength=n)
+        shared = np.bincount(labels[theirs], minlength=n)
+        held = shared >= prm.long_step_yield * area
+        held[0] = False
+        if held.any():
+            cut = pixels.copy()
+            cut[pix_sl] &= ~held[labels]
+            out[i] = (cand, grid, cut)
+    return out
+
+
 def paste_within(target: np.ndarray, origin: tuple[int, int], grid: Grid | BoxPlacement,
                  pixels: np.ndarray) -> None:
     """``grid.paste`` into ``target``, a part of the image whose top-left pixel is ``origin``
@@ -908,7 +943,8 @@ def final_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams,
                      ) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
     """Every grid's regions (``grid_detections``), those on a divisor of another found grid
     cut to it (``cut_divisor_grids``). ``luma``: ``image_luma(rgb)``."""
-    return cut_divisor_grids(list(grid_detections(rgb, luma, prm, lossless)), rgb.shape[:2], prm)
+    found = cut_divisor_grids(list(grid_detections(rgb, luma, prm, lossless)), rgb.shape[:2], prm)
+    return yield_long_step_regions(found, prm)
 
 
 def found_mask(rgb: np.ndarray, prm: MosaicParams

@@ -61,6 +61,17 @@ class MosaicParams:
     #: axis when the other has this many (0: two on each): a small patch's tile can hold a
     #: single block side across it
     long_step_one_line: int = 3
+    #: ... picking the largest multiple of their best period that scores this share of it
+    #: (``near_best`` for the usual folding): long steps are few, and a multiple that
+    #: only a coincidence of two lines puts near the best is a coarser false grid
+    long_step_near_best: float = 0.85
+    #: a region of a long-step-only grid (``CandidateGrid.long_step``) that lies
+    #: ``long_step_yield`` or more inside the regions of non-integer grids whose period is
+    #: within ``long_step_frac_gap`` px of its own is left to them: a rescaled patch (9.75 px
+    #: blocks) folds as the nearest integer period too, and what that grid adds to the
+    #: patch found on its real period is its drift beside it, cells over the fills around
+    long_step_yield: float = 0.9
+    long_step_frac_gap: float = 0.5
     #: runner-up phase of a tile, tested too from ``runner_up_min_p`` (few grid lines per
     #: tile, a straight patch border can outvote one) when it has this share of the best
     #: phase's steps

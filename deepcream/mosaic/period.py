@@ -36,6 +36,8 @@ class CandidateGrid:
     fallback: bool = False
     #: the real period of a non-integer grid (``fractional.py``; ``p`` is it rounded), or None
     period: float | None = None
+    #: proposed only by tiles folded on their long steps (``MosaicParams.long_step_pixels``)
+    long_step: bool = False
 
     @property
     def size(self) -> float:
@@ -282,12 +284,13 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
     period_arr = np.asarray(periods)
     idx = np.arange(len(score))
 
-    def near_multiples(tile_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def near_multiples(tile_scores: np.ndarray, share: float = prm.near_best
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(best, near, pick) per tile: the best score, the multiples of the best period
-        scoring ``near_best`` of it [n, P], and the index of the largest of them."""
+        scoring ``share`` of it [n, P], and the index of the largest of them."""
         best = tile_scores.max(axis=1)
         best_p = period_arr[tile_scores.argmax(axis=1)]
-        near = ((tile_scores >= prm.near_best * best[:, None])
+        near = ((tile_scores >= share * best[:, None])
                 & (period_arr[None, :] % best_p[:, None] == 0))
         return best, near, len(periods) - 1 - np.argmax(near[:, ::-1], axis=1)
 
@@ -374,16 +377,20 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         lpy = tile_profiles(long_steps(sy, 0, kx, prm), 0, prm)
         lsc_x, lph_x, lon_x, _ = periodicity(lpx, fold, periods, starts, kx, prm, runners=False)
         lsc_y, lph_y, lon_y, _ = periodicity(lpy, fold, periods, starts, ky, prm, runners=False)
-        _, lnear, lpick = near_multiples(np.minimum(lsc_x, lsc_y))
+        _, lnear, lpick = near_multiples(np.minimum(lsc_x, lsc_y), prm.long_step_near_best)
         good = ((period_arr[lpick] >= max(prm.long_step_min_p, min_block))
                 & (lsc_x[idx, lpick] >= prm.long_step_score)
                 & (lsc_y[idx, lpick] >= prm.long_step_score)
                 & (lon_x[idx, lpick] >= prm.long_step_pixels // kx)
                 & (lon_y[idx, lpick] >= prm.long_step_pixels // ky))
         lflat_x, lflat_y = lpx.reshape(-1, prm.tile), lpy.reshape(-1, prm.tile)
+        usual_late = set(late)
         for t in np.nonzero(good)[0]:
             propose_late(int(t), int(lpick[t]), lnear[t], lflat_x, lflat_y, lph_x, lph_y,
                          prm.long_step_one_line)
+        long_only = set(late) - usual_late
+    else:
+        long_only = set()
     grids: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     runners: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
     primary: set[tuple[int, int, int]] = set()
@@ -424,7 +431,8 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
               if key not in grids]
     # (A late divisor whose multiple on the same lines is a grid above is not tested: the
     # region is that grid's, and the divisor's cells took the flat fills around it.)
-    order += [CandidateGrid(*key, tiles, False, key not in late_primary)
+    order += [CandidateGrid(*key, tiles, False, key not in late_primary,
+                            long_step=key in long_only)
               for key, tiles in late.items() if key not in grids and key not in runners
               and (key in late_primary or not _divides_any(key, grids))]
     return order, kx
