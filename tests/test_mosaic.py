@@ -422,6 +422,28 @@ def test_long_steps_pick_a_multiple_near_their_best() -> None:
     assert not detect_mosaic(img, params=MosaicParams(long_step_near_best=0.65)).any()
 
 
+def test_long_steps_best_under_their_floor_take_its_multiple() -> None:
+    """Seed 4501 ``illust1`` at JPEG q80: over part of its 14 px patch the long-step tiles
+    score best at 7 px (0.72-0.75; a divisor, as good after chance correction), under the
+    8 px floor of long steps, and 14 px (0.52-0.53) reaches 0.65 of that but not 0.85:
+    the stricter share lost the
+    late grid that found that part (0.846 -> 0.785). A best period under the floor picks
+    its multiple with the usual share: 0.844."""
+    img, truth = _art_picture(4501, "illust1", "jpeg80")
+    _assert_found(img, truth, 0.82, 0.05)
+
+
+def test_long_step_regions_do_not_shadow_a_blurred_rescale() -> None:
+    """Seed 5103 ``illust1`` rescaled by 0.75: its 5 px patch has 3.75 px blocks, found by
+    the blurred-rescale search, and long-step tiles over it propose 11 px (three of its
+    blocks, 11.25 px). That grid's region, tested first, counted as found before and the
+    blurred grid's region was left to it (``resampled_overlap``): 0.540. Long-step regions
+    do not count there (``long_step_defer``): 0.593."""
+    img, truth = _art_picture(5103, "illust1", "scale75")
+    _assert_found(img, truth, 0.58, 0.03)
+    assert _iou(detect_mosaic(img, params=MosaicParams(long_step_defer=False)), truth) < 0.56
+
+
 def test_partial_blocks_on_jpeg_lines_are_not_exact_runs() -> None:
     """Art seed 4501 ``illust0`` at JPEG q90: 8 px blocks on JPEG's own lines over a dot
     screen. JPEG keeps the whole blocks exactly flat (only their DC), so the region reads

@@ -96,7 +96,9 @@ def grid_detections(rgb: np.ndarray, luma: np.ndarray, prm: MosaicParams = DEFAU
         for cand, found in zip(order, results, strict=True):
             if found is not None:
                 yield (cand, *found)
-                if prm.fractional and prm.resampled:
+                # (Not a long-step grid's: its region may be a blurred rescale's, found on
+                # the nearest integer multiple of its period.)
+                if prm.fractional and prm.resampled and not (cand.long_step and prm.long_step_defer):
                     found[0].paste(so_far, found[1])
         if kx != 1:
             return

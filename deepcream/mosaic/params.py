@@ -63,7 +63,8 @@ class MosaicParams:
     long_step_one_line: int = 3
     #: ... picking the largest multiple of their best period that scores this share of it
     #: (``near_best`` for the usual folding): long steps are few, and a multiple that
-    #: only a coincidence of two lines puts near the best is a coarser false grid
+    #: only a coincidence of two lines puts near the best is a coarser false grid (a best
+    #: period under ``long_step_min_p``, a divisor of the grid's, picks with ``near_best``)
     long_step_near_best: float = 0.85
     #: a region of a long-step-only grid (``CandidateGrid.long_step``) that lies
     #: ``long_step_yield`` or more inside the regions of non-integer grids whose period is
@@ -72,6 +73,10 @@ class MosaicParams:
     #: patch found on its real period is its drift beside it, cells over the fills around
     long_step_yield: float = 0.9
     long_step_frac_gap: float = 0.5
+    #: a long-step grid's regions do not count as found before the blurred-rescale search
+    #: (``resampled_overlap``): a patch rescaled with a blur folds as the nearest integer
+    #: multiple of its period too, whose region would shadow the real grid's
+    long_step_defer: bool = True
     #: runner-up phase of a tile, tested too from ``runner_up_min_p`` (few grid lines per
     #: tile, a straight patch border can outvote one) when it has this share of the best
     #: phase's steps

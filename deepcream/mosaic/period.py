@@ -45,6 +45,12 @@ class CandidateGrid:
         return float(self.p) if self.period is None else self.period
 
 
+def step_persistence(along: int = 1) -> int:
+    """How many px along its edge a ``grid_steps`` step persists, for the pixel-repetition
+    factor ``along``: two source pixels and more."""
+    return along + 2
+
+
 def grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1,
                prm: MosaicParams = DEFAULT_PARAMS) -> np.ndarray:
     """Binary map of isolated steps across ``axis`` (1: x) that persist 3 px along the edge.
@@ -55,7 +61,7 @@ def grid_steps(g: np.ndarray, axis: int, across: int = 1, along: int = 1,
     a step must exceed every step within ``across`` px (its neighbours on the original image)
     and persist ``along`` + 2 px (two source pixels and more; 2 ``along`` + 1, three source
     pixels, lost more of the weak block edges that JPEG leaves)."""
-    r, n = across, along + 2
+    r, n = across, step_persistence(along)
     # nb: the largest step within r px either side across the steps (0 on the first and
     # last r lines); persist: the smallest of iso = g - nb over n px along them.
     across_x = axis == 1
@@ -85,7 +91,8 @@ def long_steps(steps: np.ndarray, axis: int, along: int = 1,
     ``long_step_length`` px along the edge (times ``along``, the pixel-repetition factor
     along it): a block's side runs its whole length along the grid line, a screen dot's
     edge a few pixels."""
-    n = max(1, prm.long_step_length * along - (along + 2) + 1)
+    # (An erosion by n px on top of grid_steps' own persistence.)
+    n = max(1, prm.long_step_length * along - step_persistence(along) + 1)
     kernel = np.ones((n, 1) if axis == 1 else (1, n), np.uint8)
     return cv2.erode(steps.view(np.uint8), kernel).view(bool)
 
@@ -377,7 +384,15 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         lpy = tile_profiles(long_steps(sy, 0, kx, prm), 0, prm)
         lsc_x, lph_x, lon_x, _ = periodicity(lpx, fold, periods, starts, kx, prm, runners=False)
         lsc_y, lph_y, lon_y, _ = periodicity(lpy, fold, periods, starts, ky, prm, runners=False)
-        _, lnear, lpick = near_multiples(np.minimum(lsc_x, lsc_y), prm.long_step_near_best)
+        lscore = np.minimum(lsc_x, lsc_y)
+        _, lnear, lpick = near_multiples(lscore, prm.long_step_near_best)
+        # (A best period under ``long_step_min_p`` is a divisor of the grid's, which scores
+        # as well after chance correction: there the usual share picks its multiple.)
+        small = period_arr[lpick] < max(prm.long_step_min_p, min_block)
+        if small.any() and prm.long_step_near_best != prm.near_best:
+            _, unear, upick = near_multiples(lscore, prm.near_best)
+            lnear = np.where(small[:, None], unear, lnear)
+            lpick = np.where(small, upick, lpick)
         good = ((period_arr[lpick] >= max(prm.long_step_min_p, min_block))
                 & (lsc_x[idx, lpick] >= prm.long_step_score)
                 & (lsc_y[idx, lpick] >= prm.long_step_score)
