@@ -426,9 +426,8 @@ def test_long_steps_best_under_their_floor_take_its_multiple() -> None:
     """Seed 4501 ``illust1`` at JPEG q80: over part of its 14 px patch the long-step tiles
     score best at 7 px (0.72-0.75; a divisor, as good after chance correction), under the
     8 px floor of long steps, and 14 px (0.52-0.53) reaches 0.65 of that but not 0.85:
-    the stricter share lost the
-    late grid that found that part (0.846 -> 0.785). A best period under the floor picks
-    its multiple with the usual share: 0.844."""
+    the stricter share lost the late grid that found that part (0.846 -> 0.785). A best
+    period under the floor picks its multiple with the usual share: 0.844."""
     img, truth = _art_picture(4501, "illust1", "jpeg80")
     _assert_found(img, truth, 0.82, 0.05)
 
