@@ -770,6 +770,18 @@ class MosaicRegion:
     period: float = 0.0
 
 
+def held_parts(mine: np.ndarray, theirs: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, held) of the 4-connected parts of the bool mask ``mine``: ``held`` [n] marks
+    the parts that have ``share`` of their pixels in ``theirs`` (same shape; 0, the
+    background, never)."""
+    n, labels = cv2.connectedComponents(mine.view(np.uint8), connectivity=4)
+    area = np.bincount(labels.ravel(), minlength=n)
+    shared = np.bincount(labels[theirs], minlength=n)
+    held = shared >= share * area
+    held[0] = False
+    return labels, held
+
+
 def cut_divisor_grids(found: list[tuple[CandidateGrid, Grid, np.ndarray]], shape: tuple[int, int],
                       prm: MosaicParams) -> list[tuple[CandidateGrid, Grid, np.ndarray]]:
     """``found`` (``grid_detections``), each region of an integer grid whose lines are all
@@ -800,12 +812,7 @@ def cut_divisor_grids(found: list[tuple[CandidateGrid, Grid, np.ndarray]], shape
             paste_within(theirs, (y0, x0), found[j][1], found[j][2])
         inner = (slice(img_sl[0].start - y0, img_sl[0].stop - y0),
                  slice(img_sl[1].start - x0, img_sl[1].stop - x0))
-        mine = pixels[pix_sl]
-        n, labels = cv2.connectedComponents(mine.view(np.uint8), connectivity=4)
-        area = np.bincount(labels.ravel(), minlength=n)
-        shared = np.bincount(labels[theirs[inner]], minlength=n)
-        held = shared >= prm.divisor_overlap * area
-        held[0] = False
+        labels, held = held_parts(pixels[pix_sl], theirs[inner], prm.divisor_overlap)
         if not held.any():
             continue
         near = cv2.dilate(theirs.view(np.uint8), np.ones((2 * q + 1, 2 * q + 1), np.uint8))
@@ -837,12 +844,7 @@ def yield_long_step_regions(found: list[tuple[CandidateGrid, Grid, np.ndarray]],
         theirs = np.zeros((img_sl[0].stop - img_sl[0].start, img_sl[1].stop - img_sl[1].start), bool)
         for j in near:
             paste_within(theirs, (img_sl[0].start, img_sl[1].start), found[j][1], found[j][2])
-        mine = pixels[pix_sl]
-        n, labels = cv2.connectedComponents(mine.view(np.uint8), connectivity=4)
-        area = np.bincount(labels.ravel(), minlength=n)
-        shared = np.bincount(labels[theirs], minlength=n)
-        held = shared >= prm.long_step_yield * area
-        held[0] = False
+        labels, held = held_parts(pixels[pix_sl], theirs, prm.long_step_yield)
         if held.any():
             cut = pixels.copy()
             cut[pix_sl] &= ~held[labels]

@@ -388,12 +388,13 @@ def candidate_grids(luma: np.ndarray, min_block: int, max_block: int,
         _, lnear, lpick = near_multiples(lscore, prm.long_step_near_best)
         # (A best period under ``long_step_min_p`` is a divisor of the grid's, which scores
         # as well after chance correction: there the usual share picks its multiple.)
-        small = period_arr[lpick] < max(prm.long_step_min_p, min_block)
+        min_p = max(prm.long_step_min_p, min_block)
+        small = period_arr[lpick] < min_p
         if small.any() and prm.long_step_near_best != prm.near_best:
             _, unear, upick = near_multiples(lscore, prm.near_best)
             lnear = np.where(small[:, None], unear, lnear)
             lpick = np.where(small, upick, lpick)
-        good = ((period_arr[lpick] >= max(prm.long_step_min_p, min_block))
+        good = ((period_arr[lpick] >= min_p)
                 & (lsc_x[idx, lpick] >= prm.long_step_score)
                 & (lsc_y[idx, lpick] >= prm.long_step_score)
                 & (lon_x[idx, lpick] >= prm.long_step_pixels // kx)
